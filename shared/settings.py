@@ -1,0 +1,86 @@
+"""Settings, read once from the environment (and ``.env`` when present).
+
+``load_settings()`` is called by each process's entry point and the result is
+passed down; nothing reads the environment anywhere else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+
+PREFIX = "MAILPIPE_"
+
+
+class Settings(BaseSettings):
+    """Every knob mailpipe has. Immutable once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    database_url: str
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    transport: Literal["ses", "smtp", "file"] = "ses"
+    #: Recipients per second for the whole fleet, or "auto" (read from SES).
+    send_rate: float | Literal["auto"] = 14.0
+    public_url: str = "http://localhost:8000"
+    secret_key: str | None = None
+    default_from: str | None = None
+    #: Folder the ``file`` transport writes one .eml per message into.
+    file_dir: Path = Path(".mailpipe/outbox")
+
+    #: A queued row not claimed by a sender within this many seconds is
+    #: enqueued again (Redis may have lost it).
+    queue_timeout: float = Field(300.0, gt=0)
+    #: How long a sender may hold a claim before the row becomes ``unknown``.
+    send_lease: float = Field(120.0, gt=0)
+    #: Attempts (claims) after which a transient failure ends ``failed``.
+    max_attempts: int = Field(8, ge=1)
+    #: Rows the scheduler moves to ``queued`` per statement.
+    dispatch_batch: int = Field(1000, ge=1)
+    #: Message ids per sender queue message.
+    send_batch: int = Field(20, ge=1, le=1000)
+    max_recipients_per_request: int = Field(10_000, ge=1)
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+
+    #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
+    #: and its in-flight messages are redelivered at the next maintenance.
+    broker_heartbeat_timeout_ms: int = Field(15_000, ge=1000)
+    #: Out of a million broker commands, how many also run maintenance.
+    broker_maintenance_chance: int = Field(20_000, ge=1, le=1_000_000)
+
+    @field_validator("send_rate")
+    @classmethod
+    def _positive_rate(cls, value: float | str) -> float | str:
+        if value != "auto" and float(value) <= 0:
+            raise ValueError("must be a positive number of recipients per second, or 'auto'")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str) -> str:
+        if not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        if value.startswith("postgres://"):
+            value = "postgresql://" + value[len("postgres://") :]
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value[len("postgresql://") :]
+        return value
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings; raise ConfigError naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = PREFIX + str(err["loc"][0]).upper() if err["loc"] else PREFIX
+            problems.append(f"{name}: {err['msg']}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
