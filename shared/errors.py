@@ -6,7 +6,7 @@ place (``services.api.errors``); nothing else in ``shared`` knows about HTTP.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
 class MailpipeError(Exception):
@@ -26,16 +26,22 @@ class RequestError(MailpipeError):
 
     status = 400
 
-    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, code: str, message: str, *, field: str | None = None,
+        details: list[dict] | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.field = field
+        self.details = details
 
     def to_dict(self) -> dict:
         body = {"code": self.code, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
+        if self.details:
+            body["errors"] = self.details
         return body
 
 
@@ -75,7 +81,7 @@ class Unavailable(RequestError):
     status = 503
 
 
-class Failure(str, Enum):
+class Failure(StrEnum):
     """How sure we are that a failed send did not reach the provider."""
 
     #: The provider refused the message for good; retrying cannot help.

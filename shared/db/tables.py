@@ -80,7 +80,9 @@ messages = Table(
     # Lease sweep.
     Index("messages_lease", "lease_until", postgresql_where=text("state = 'sending'")),
     Index("messages_topic", "api_key_id", "topic_id", "state"),
-    Index("messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")),
+    Index(
+        "messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")
+    ),
     Index("messages_provider_id", "provider_message_id"),
 )
 

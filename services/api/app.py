@@ -1,0 +1,38 @@
+"""The falcon app factory: dependencies in, WSGI app out (no globals, no I/O at import)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import falcon
+from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
+from sqlalchemy import Engine
+
+from services.api import errors
+from services.api.auth import ApiKeyMiddleware
+from services.api.resources.events import SentCountResource
+from services.api.resources.health import HealthResource
+from services.api.resources.messages import MessageResource, MessagesResource
+from services.api.resources.topics import TopicResource
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class ApiDeps:
+    settings: Settings
+    engine: Engine
+    broker: RedisBroker
+    redis: Redis
+
+
+def create_app(deps: ApiDeps) -> falcon.App:
+    app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine)])
+    app.req_options.strip_url_path_trailing_slash = True
+    errors.install(app)
+    app.add_route("/health", HealthResource(deps))
+    app.add_route("/v1/messages", MessagesResource(deps))
+    app.add_route("/v1/messages/{message_id:int}", MessageResource(deps))
+    app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
+    app.add_route("/v1/events/counts/sent", SentCountResource(deps))
+    return app

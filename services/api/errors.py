@@ -1,0 +1,39 @@
+"""Domain errors to HTTP, in one place: every error body is JSON {code, message}."""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+from sqlalchemy.exc import OperationalError
+
+from shared.errors import RequestError
+
+log = logging.getLogger("mailpipe.api")
+
+
+def handle_request_error(req: falcon.Request, resp: falcon.Response, ex: RequestError, params):
+    resp.status = falcon.code_to_http_status(ex.status)
+    resp.media = ex.to_dict()
+
+
+def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params):
+    """falcon's own errors (404 route, 405 method, …) in our JSON shape."""
+    resp.status = ex.status
+    code = (ex.title or "error").lower().replace(" ", "_")
+    resp.media = {"code": code, "message": ex.description or ex.title}
+    for name, value in (ex.headers or {}).items():
+        resp.set_header(name, value)
+
+
+def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: OperationalError, params):
+    log.error("database unavailable for %s %s: %s", req.method, req.path, ex)
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "5")
+    resp.media = {"code": "database_unavailable", "message": "the database is unavailable; retry"}
+
+
+def install(app: falcon.App) -> None:
+    app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler(RequestError, handle_request_error)
+    app.add_error_handler(OperationalError, handle_database_down)

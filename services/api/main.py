@@ -1,0 +1,63 @@
+"""`mailpipe api`: the falcon app under gunicorn."""
+
+from __future__ import annotations
+
+import redis
+from gunicorn.app.base import BaseApplication
+
+from services.api.app import ApiDeps, create_app
+from shared.db.engine import make_engine
+from shared.logs import configure_logging
+from shared.queues import make_broker
+from shared.settings import Settings, load_settings
+
+THREADS = 8
+
+
+def build_app(settings: Settings):
+    return create_app(
+        ApiDeps(
+            settings=settings,
+            engine=make_engine(settings.database_url, pool_size=THREADS),
+            broker=make_broker(settings),
+            redis=redis.Redis.from_url(settings.redis_url),
+        )
+    )
+
+
+def wsgi():
+    """Entry for an external gunicorn: ``gunicorn 'services.api.main:wsgi()'``."""
+    configure_logging("api")
+    return build_app(load_settings())
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, settings: Settings, options: dict) -> None:
+        self.settings = settings
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.items():
+            self.cfg.set(name, value)
+
+    def load(self):
+        # Runs in each worker after the fork: every worker gets its own pools.
+        configure_logging("api")
+        return build_app(self.settings)
+
+
+def main(settings: Settings, bind: str, workers: int) -> int:
+    _Gunicorn(
+        settings,
+        {
+            "bind": bind,
+            "workers": workers,
+            "worker_class": "gthread",
+            "threads": THREADS,
+            "timeout": 60,
+            "graceful_timeout": 20,
+            "accesslog": "-",
+        },
+    ).run()
+    return 0

@@ -1,0 +1,119 @@
+"""Request validation: the one place that decides whether a body is acceptable.
+
+Each model turns a JSON body into typed values or raises ``InvalidRequest``
+with a stable code and the path of the offending field. Nothing is written
+before validation passes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+)
+from pydantic_core import PydanticCustomError
+
+from shared.addresses import has_line_break, is_valid_address, normalize_mailbox
+from shared.errors import InvalidRequest
+
+
+def _recipient(value: str) -> str:
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if not is_valid_address(value):
+        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
+                                  {"value": value[:100]})
+    return value
+
+
+def _mailbox(value: str) -> str:
+    normalized = normalize_mailbox(value)
+    if normalized is None:
+        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
+                                  {"value": value[:100]})
+    return normalized
+
+
+def _header_safe(value: str) -> str:
+    if has_line_break(value):
+        raise PydanticCustomError("header_injection",
+                                  "must not contain line breaks (CR, LF) or NUL")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise PydanticCustomError(
+            "missing_timezone", "must be an RFC 3339 time with an offset, e.g. 2030-01-01T09:00:00Z"
+        )
+    return value
+
+
+Recipient = Annotated[str, AfterValidator(_recipient)]
+Mailbox = Annotated[str, AfterValidator(_mailbox)]
+HeaderText = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(_header_safe)]
+TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_header_safe)]
+
+
+class MessageItem(BaseModel):
+    """One item of ``POST /v1/messages`` (the aws-ses-sender-go shape, extended)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False)
+
+    topic_id: TopicId = Field(alias="topicId")
+    emails: list[Recipient] = Field(min_length=1)
+    subject: HeaderText
+    content: str = Field(min_length=1)
+    scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
+        None, alias="scheduledAt"
+    )
+    from_: Mailbox | None = Field(None, alias="from")
+    text: str | None = None
+    reply_to: Mailbox | None = Field(None, alias="replyTo")
+
+
+class SendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[MessageItem] = Field(min_length=1)
+
+
+_CODES = {
+    "missing": "missing_field",
+    "extra_forbidden": "unknown_field",
+    "too_short": "empty",
+    "string_too_short": "empty",
+}
+
+
+def _path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def parse(model: type[BaseModel], data: Any) -> BaseModel:
+    """Validate ``data`` as ``model`` or raise InvalidRequest naming the first bad field."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        errors = [
+            {
+                "code": _CODES.get(err["type"], err["type"]),
+                "field": _path(err["loc"]),
+                "message": f"{_path(err['loc']) or 'body'}: {err['msg']}",
+            }
+            for err in exc.errors(include_url=False)
+        ]
+        first = errors[0]
+        raise InvalidRequest(
+            first["code"], first["message"], field=first["field"], details=errors
+        ) from None

@@ -1,0 +1,32 @@
+"""How rows are shown in API answers (camelCase, RFC 3339 times, seed status codes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shared.db.reads import STATE_CODES
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def message_view(row: dict) -> dict:
+    return {
+        "id": row["id"],
+        "topicId": row["topic_id"],
+        "from": row["from_addr"],
+        "to": row["to_addr"],
+        "status": row["state"],
+        "statusCode": STATE_CODES[row["state"]],
+        "attempts": row["attempts"],
+        "providerMessageId": row["provider_message_id"],
+        "error": row["error"],
+        "scheduledAt": _time(row["scheduled_at"]),
+        "createdAt": _time(row["created_at"]),
+        "sentAt": _time(row["sent_at"]),
+        "events": [
+            {"type": e["type"], "at": _time(e["occurred_at"]), "payload": e["payload"]}
+            for e in row["events"]
+        ],
+    }

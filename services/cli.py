@@ -1,0 +1,111 @@
+"""The `mailpipe` command: one subcommand per process, plus operator tools."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from shared.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mailpipe", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    api = sub.add_parser("api", help="run the HTTP API (gunicorn + falcon)")
+    api.add_argument("--bind", default="0.0.0.0:8000", help="HOST:PORT (default 0.0.0.0:8000)")
+    api.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+
+    sub.add_parser("scheduler", help="run the scheduler (dispatch, sweeps)")
+
+    sender = sub.add_parser("sender", help="run sender workers (dramatiq)")
+    sender.add_argument("--processes", type=int, default=2)
+    sender.add_argument("--threads", type=int, default=8)
+
+    sub.add_parser("recorder", help="run the outcome recorder (one per deployment)")
+    sub.add_parser("migrate", help="create or upgrade the database schema")
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--domain", action="append", default=[],
+                        help="allowed sender domain (repeat); none means any")
+    keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+
+    up = sub.add_parser("up", help="run everything locally, PostgreSQL and Redis included")
+    up.add_argument("--data-dir", default=".mailpipe", help="where local data lives")
+    up.add_argument("--port", type=int, default=8000, help="API port")
+    up.add_argument("--senders", type=int, default=1, help="sender processes")
+    return parser
+
+
+def _keys(args, settings) -> int:
+    from shared.db.engine import make_engine
+    from shared.db.keys import create_key, list_keys, revoke_key
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    with engine.begin() as conn:
+        if args.keys_command == "create":
+            key, plain = create_key(conn, args.name, args.domain)
+            print(f"id {key.id} name {key.name!r} domains {list(key.allowed_domains) or 'any'}")
+            print(plain)
+            print("Store this key now: it is not shown again.", file=sys.stderr)
+        elif args.keys_command == "list":
+            for key in list_keys(conn):
+                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                domains = ",".join(key.allowed_domains) or "any"
+                print(f"{key.id}\t{key.name}\t{key.key_prefix}…\t{domains}\t{state}")
+        elif not revoke_key(conn, args.id):
+            print(f"no active key with id {args.id}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def run(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        from services.up import main as up
+
+        return up(data_dir=args.data_dir, port=args.port, senders=args.senders)
+
+    from shared.settings import load_settings
+
+    settings = load_settings()
+    if args.command == "api":
+        from services.api.main import main as api
+
+        return api(settings, args.bind, args.workers)
+    if args.command == "scheduler":
+        from services.scheduler.main import main as scheduler
+
+        return scheduler(settings)
+    if args.command == "sender":
+        from services.sender.main import main as sender
+
+        return sender(settings, args.processes, args.threads)
+    if args.command == "recorder":
+        from services.recorder.main import main as recorder
+
+        return recorder(settings)
+    if args.command == "migrate":
+        from shared.db.migrate import upgrade
+
+        upgrade(settings.database_url)
+        print("database schema is up to date")
+        return 0
+    return _keys(args, settings)
+
+
+def main() -> None:
+    try:
+        sys.exit(run())
+    except ConfigError as exc:
+        print(f"mailpipe: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""`mailpipe recorder`: the single writer of outcomes, one supervised process."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from services.recorder.record import record_outcomes
+from shared.db.engine import make_engine
+from shared.logs import configure_logging
+from shared.payloads import decode_outcomes
+from shared.queues import OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
+from shared.settings import Settings
+from shared.supervisor import supervise
+from shared.workers import run_worker
+
+THREADS = 2
+
+
+def run_process(settings: Settings) -> None:
+    configure_logging("recorder")
+    engine = make_engine(settings.database_url, pool_size=THREADS)
+    broker = make_broker(settings)
+
+    def record(payload: dict) -> None:
+        record_outcomes(engine, decode_outcomes(payload), max_attempts=settings.max_attempts)
+
+    dramatiq.actor(
+        record, broker=broker, actor_name=OUTCOME_ACTOR, queue_name=OUTCOME_QUEUE,
+        max_retries=1000,
+    )
+    run_worker(broker, THREADS)
+
+
+def main(settings: Settings) -> int:
+    configure_logging("recorder")
+    return supervise("recorder", lambda: run_process(settings), 1)

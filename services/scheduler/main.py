@@ -1,0 +1,48 @@
+"""`mailpipe scheduler`: APScheduler running each periodic step.
+
+Running two schedulers is safe: every step claims rows with SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+
+from services.scheduler.dispatch import dispatch_all_due
+from shared.db.engine import make_engine
+from shared.logs import configure_logging
+from shared.queues import make_broker
+from shared.settings import Settings
+
+log = logging.getLogger("mailpipe.scheduler")
+
+
+def build_scheduler(settings: Settings) -> BlockingScheduler:
+    engine = make_engine(settings.database_url, pool_size=2)
+    broker = make_broker(settings)
+    scheduler = BlockingScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    )
+    scheduler.add_job(
+        dispatch_all_due, "interval", seconds=1, args=(engine, broker, settings), id="dispatch"
+    )
+    return scheduler
+
+
+def main(settings: Settings) -> int:
+    configure_logging("scheduler")
+    scheduler = build_scheduler(settings)
+
+    def stop(signum, frame) -> None:
+        # The running step finishes (executor threads are joined at exit);
+        # no new one starts.
+        scheduler.shutdown(wait=False)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler started")
+    scheduler.start()
+    log.info("scheduler stopped")
+    return 0

@@ -1,0 +1,53 @@
+"""`mailpipe sender`: P supervised processes of T dramatiq threads each."""
+
+from __future__ import annotations
+
+import dramatiq
+import redis
+
+from services.sender.send import SenderDeps, send_batch
+from shared.db.engine import make_engine
+from shared.logs import configure_logging
+from shared.payloads import decode_send_batch
+from shared.queues import SEND_ACTOR, SEND_QUEUE, make_broker
+from shared.ratelimit import FleetRateLimiter
+from shared.settings import Settings
+from shared.supervisor import supervise
+from shared.transports import make_transport
+from shared.workers import run_worker
+
+
+def build_deps(settings: Settings, threads: int) -> SenderDeps:
+    if settings.send_rate == "auto":
+        raise NotImplementedError("MAILPIPE_SEND_RATE=auto is not available yet")
+    return SenderDeps(
+        settings=settings,
+        engine=make_engine(settings.database_url, pool_size=threads),
+        broker=make_broker(settings),
+        transport=make_transport(settings),
+        limiter=FleetRateLimiter(redis.Redis.from_url(settings.redis_url), settings.send_rate),
+    )
+
+
+def register(deps: SenderDeps) -> None:
+    """Declare the send actor on ``deps.broker``."""
+
+    def send(payload: dict) -> None:
+        send_batch(deps, decode_send_batch(payload))
+
+    dramatiq.actor(
+        send, broker=deps.broker, actor_name=SEND_ACTOR, queue_name=SEND_QUEUE,
+        max_retries=1000,
+    )
+
+
+def run_process(settings: Settings, threads: int) -> None:
+    configure_logging("sender")
+    deps = build_deps(settings, threads)
+    register(deps)
+    run_worker(deps.broker, threads)
+
+
+def main(settings: Settings, processes: int, threads: int) -> int:
+    configure_logging("sender")
+    return supervise("sender", lambda: run_process(settings, threads), processes)

@@ -1,0 +1,38 @@
+"""Email address and header-value checks shared by every intake path."""
+
+from __future__ import annotations
+
+import re
+from email.utils import formataddr, parseaddr
+
+_LOCAL = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
+
+
+def is_valid_address(address: str) -> bool:
+    """A plain ``local@domain`` address SES will accept (no display name)."""
+    if len(address) > 254 or not _ADDRESS.match(address):
+        return False
+    local = address.rpartition("@")[0]
+    return len(local) <= 64 and not local.startswith(".") and ".." not in local
+
+
+def has_line_break(value: str) -> bool:
+    """True when ``value`` would inject a header line (CR, LF or NUL)."""
+    return any(ch in value for ch in "\r\n\x00")
+
+
+def normalize_mailbox(value: str) -> str | None:
+    """``a@b``, ``<a@b>`` or ``Name <a@b>`` as a header-safe mailbox, or None if invalid."""
+    if has_line_break(value):
+        return None
+    name, address = parseaddr(value)
+    if not is_valid_address(address):
+        return None
+    return formataddr((name, address)) if name else address
+
+
+def address_of(mailbox: str) -> str:
+    """The bare address in a mailbox string."""
+    return parseaddr(mailbox)[1]

@@ -1,0 +1,86 @@
+"""API keys: created once, stored as a sha256 hash, looked up by hash."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from shared.db.tables import api_keys
+
+KEY_PREFIX = "mp_"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    key_prefix: str
+    allowed_domains: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def allows_sender(self, address: str) -> bool:
+        """True when the key names no domains, or the address is in one of them."""
+        if not self.allowed_domains:
+            return True
+        domain = address.rpartition("@")[2].lower()
+        return domain in self.allowed_domains
+
+
+def hash_key(plain: str) -> str:
+    return hashlib.sha256(plain.encode()).hexdigest()
+
+
+def _row_to_key(row) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        key_prefix=row.key_prefix,
+        allowed_domains=tuple(row.allowed_domains),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def create_key(conn: Connection, name: str, domains: list[str]) -> tuple[ApiKey, str]:
+    """Insert a new key; returns it and the plain key, which is never stored."""
+    plain = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = conn.execute(
+        insert(api_keys)
+        .values(
+            name=name,
+            key_hash=hash_key(plain),
+            key_prefix=plain[:10],
+            allowed_domains=[d.lower() for d in domains],
+        )
+        .returning(api_keys)
+    ).one()
+    return _row_to_key(row), plain
+
+
+def find_active_key(conn: Connection, plain: str) -> ApiKey | None:
+    """The unrevoked key whose hash matches ``plain``, else None."""
+    row = conn.execute(
+        select(api_keys).where(
+            api_keys.c.key_hash == hash_key(plain), api_keys.c.revoked_at.is_(None)
+        )
+    ).one_or_none()
+    return _row_to_key(row) if row else None
+
+
+def list_keys(conn: Connection) -> list[ApiKey]:
+    return [_row_to_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.id))]
+
+
+def revoke_key(conn: Connection, key_id: int) -> bool:
+    """Revoke a key; False when there is no such unrevoked key."""
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=datetime.now().astimezone())
+    )
+    return result.rowcount == 1

@@ -1,0 +1,185 @@
+"""Message rows: intake, dispatch and the sender's claim.
+
+Every state change here is one conditional statement whose row count
+decides who won; nothing reads a row and then acts on what it saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger, Text
+
+from shared.db.tables import contents
+
+
+@dataclass(frozen=True)
+class NewMessages:
+    """One request item: a content shared by one message per recipient."""
+
+    topic_id: str
+    from_addr: str
+    recipients: tuple[str, ...]
+    subject: str
+    html: str
+    text: str | None
+    reply_to: str | None
+    scheduled_at: datetime | None
+
+
+@dataclass(frozen=True)
+class CreatedMessage:
+    id: int
+    topic_id: str
+    to_addr: str
+    state: str
+
+
+_INSERT_MESSAGES = text(
+    """
+    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr,
+                          state, scheduled_at, due_at)
+    SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr,
+           CASE WHEN :due_now THEN 'queued' ELSE 'created' END,
+           COALESCE(:scheduled_at, now()),
+           CASE WHEN :due_now THEN now() + make_interval(secs => :queue_timeout)
+                ELSE :scheduled_at END
+    FROM unnest(:recipients) WITH ORDINALITY AS r(addr, n)
+    ORDER BY r.n
+    RETURNING id, to_addr, state
+    """
+).bindparams(bindparam("recipients", type_=ARRAY(Text)))
+
+
+def insert_messages(
+    conn: Connection, api_key_id: int, items: list[NewMessages], *, queue_timeout: float
+) -> list[CreatedMessage]:
+    """Store each item's content and one row per recipient, in the caller's transaction.
+
+    Rows due now are inserted ``queued`` (their ids must be enqueued after
+    commit; if that enqueue is lost, the dispatch sweep re-enqueues them after
+    ``queue_timeout``); rows scheduled for later are ``created``.
+    """
+    created: list[CreatedMessage] = []
+    now = datetime.now().astimezone()
+    for item in items:
+        content_id = conn.execute(
+            insert(contents)
+            .values(
+                api_key_id=api_key_id,
+                subject=item.subject,
+                html=item.html,
+                text=item.text,
+                reply_to=item.reply_to,
+            )
+            .returning(contents.c.id)
+        ).scalar_one()
+        due_now = item.scheduled_at is None or item.scheduled_at <= now
+        rows = conn.execute(
+            _INSERT_MESSAGES,
+            {
+                "api_key_id": api_key_id,
+                "content_id": content_id,
+                "topic_id": item.topic_id,
+                "from_addr": item.from_addr,
+                "due_now": due_now,
+                "scheduled_at": item.scheduled_at,
+                "queue_timeout": queue_timeout,
+                "recipients": list(item.recipients),
+            },
+        )
+        created.extend(CreatedMessage(r.id, item.topic_id, r.to_addr, r.state) for r in rows)
+    return created
+
+
+_CLAIM_DUE = text(
+    """
+    UPDATE messages
+       SET state = 'queued',
+           due_at = now() + make_interval(secs => :queue_timeout),
+           updated_at = now()
+     WHERE id IN (SELECT id FROM messages
+                   WHERE state IN ('created', 'queued') AND due_at <= now()
+                   ORDER BY due_at
+                   LIMIT :limit
+                   FOR UPDATE SKIP LOCKED)
+    RETURNING id
+    """
+)
+
+
+def claim_due_messages(conn: Connection, *, limit: int, queue_timeout: float) -> list[int]:
+    """Move up to ``limit`` due rows to ``queued`` and return their ids.
+
+    Takes ``created`` rows whose time has come, and ``queued`` rows that no
+    sender claimed within ``queue_timeout`` (the queue message was lost) or
+    whose retry backoff has ended. Row locks with SKIP LOCKED: two schedulers
+    running this at once take disjoint rows. Enqueue the ids only after the
+    caller's transaction commits.
+    """
+    rows = conn.execute(_CLAIM_DUE, {"limit": limit, "queue_timeout": queue_timeout})
+    return [r.id for r in rows]
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """What a sender needs to render and send one claimed row."""
+
+    id: int
+    attempt: int
+    from_addr: str
+    to_addr: str
+    subject: str
+    html: str
+    text: str | None
+    reply_to: str | None
+
+
+_CLAIM_FOR_SENDING = text(
+    """
+    WITH claimed AS (
+        UPDATE messages
+           SET state = 'sending',
+               attempts = attempts + 1,
+               lease_until = now() + make_interval(secs => :lease),
+               worker_id = :worker_id,
+               updated_at = now()
+         WHERE id = ANY(:ids) AND state = 'queued'
+        RETURNING id, attempts, from_addr, to_addr, content_id
+    )
+    SELECT claimed.id, claimed.attempts, claimed.from_addr, claimed.to_addr,
+           c.subject, c.html, c.text, c.reply_to
+      FROM claimed JOIN contents c ON c.id = claimed.content_id
+     ORDER BY claimed.id
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def claim_for_sending(
+    conn: Connection, ids: list[int], *, worker_id: str, lease: float
+) -> list[ClaimedMessage]:
+    """Claim the ``queued`` rows among ``ids`` for this worker; return only those won.
+
+    One conditional UPDATE: a row another sender claimed first, or that was
+    cancelled or already sent, is not ``queued`` and is simply not returned,
+    so a redelivered or duplicated queue message sends nothing twice.
+    ``attempts`` is bumped here and identifies this claim in the outcome.
+    """
+    rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
+    return [ClaimedMessage(*r) for r in rows]
+
+
+def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:
+    """Current state of each id (for tests and synchronous waits)."""
+    rows = conn.execute(
+        text("SELECT id, state FROM messages WHERE id = ANY(:ids)").bindparams(
+            bindparam("ids", type_=ARRAY(BigInteger))
+        ),
+        {"ids": ids},
+    )
+    return {r.id: r.state for r in rows}
+
+

@@ -1,0 +1,78 @@
+"""The recorder's writes: outcomes of send attempts, applied in batches."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger, Float, Integer, Text
+
+from shared.payloads import Outcome
+
+_APPLY_OUTCOMES = text(
+    """
+    WITH o AS (
+        SELECT * FROM unnest(:ids, :attempts, :kinds, :provider_ids, :errors, :delays, :ats)
+                   AS o(id, attempt, kind, provider_id, error, delay, at)
+    )
+    UPDATE messages m
+       SET state = CASE
+                     WHEN o.kind = 'retry' AND m.attempts >= :max_attempts THEN 'failed'
+                     WHEN o.kind = 'retry' THEN 'queued'
+                     ELSE o.kind
+                   END,
+           provider_message_id = COALESCE(o.provider_id, m.provider_message_id),
+           error = CASE
+                     WHEN o.kind = 'retry' AND m.attempts >= :max_attempts
+                       THEN 'gave up after ' || m.attempts || ' attempts: ' || o.error
+                     ELSE o.error
+                   END,
+           sent_at = CASE WHEN o.kind = 'sent' THEN to_timestamp(o.at) ELSE m.sent_at END,
+           due_at = CASE WHEN o.kind = 'retry' THEN now() + make_interval(secs => o.delay)
+                         ELSE m.due_at END,
+           lease_until = NULL,
+           updated_at = now()
+      FROM o
+     WHERE m.id = o.id
+       AND m.attempts = o.attempt
+       AND m.state IN ('sending', 'unknown')
+    RETURNING m.id, m.state
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("attempts", type_=ARRAY(Integer)),
+    bindparam("kinds", type_=ARRAY(Text)),
+    bindparam("provider_ids", type_=ARRAY(Text)),
+    bindparam("errors", type_=ARRAY(Text)),
+    bindparam("delays", type_=ARRAY(Float)),
+    bindparam("ats", type_=ARRAY(Float)),
+)
+
+def apply_outcomes(
+    conn: Connection, outcomes: tuple[Outcome, ...], *, max_attempts: int
+) -> dict[int, str]:
+    """Apply a batch of outcomes in one statement; returns {id: new state} of rows changed.
+
+    Conditional on the row still being in the claim the outcome belongs to
+    (same ``attempts``, state ``sending``, or ``unknown`` if its lease ran out
+    first, since a late answer is still the truth), so a batch applied twice,
+    or a stale one, changes nothing. A ``retry`` goes back to ``queued`` with
+    its backoff as ``due_at``, or ends ``failed`` once attempts are spent.
+    Row locks are taken in id order to avoid deadlocks between batches.
+    """
+    ordered = sorted(outcomes, key=lambda o: o.message_id)
+    if not ordered:
+        return {}
+    rows = conn.execute(
+        _APPLY_OUTCOMES,
+        {
+            "ids": [o.message_id for o in ordered],
+            "attempts": [o.attempt for o in ordered],
+            "kinds": [o.kind.value for o in ordered],
+            "provider_ids": [o.provider_message_id for o in ordered],
+            "errors": [o.error for o in ordered],
+            "delays": [o.retry_after for o in ordered],
+            "ats": [o.at for o in ordered],
+            "max_attempts": max_attempts,
+        },
+    )
+    return {r.id: r.state for r in rows}

@@ -1,0 +1,76 @@
+"""The Redis conveyor: broker construction, queue names and publishing.
+
+Producers (api, scheduler, sender) publish here without importing the
+consumers' code; consumers register their actors under the same names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
+
+from shared.payloads import (
+    OutcomeBatch,
+    SendBatch,
+    encode_outcomes,
+    encode_send_batch,
+)
+from shared.settings import Settings
+
+SEND_QUEUE = "mailpipe.send"
+SEND_ACTOR = "send_batch"
+OUTCOME_QUEUE = "mailpipe.outcomes"
+OUTCOME_ACTOR = "record_outcomes"
+
+
+def make_broker(settings: Settings) -> RedisBroker:
+    """A broker that notices dead workers in seconds, not hours.
+
+    dramatiq redelivers a dead worker's unacked messages only when a
+    maintenance pass runs (``maintenance_chance`` per million commands) after
+    ``heartbeat_timeout``; the defaults (60 s, 0.1%) left messages stranded
+    for many minutes on a quiet queue. TimeLimit is left out: a send is
+    bounded by the transport's own timeouts, and killing a thread mid-send
+    would make the outcome ambiguous for nothing.
+    """
+    return RedisBroker(
+        url=settings.redis_url,
+        heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+        maintenance_chance=settings.broker_maintenance_chance,
+        middleware=[
+            AgeLimit(),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=1000, min_backoff=500, max_backoff=30_000),
+        ],
+    )
+
+
+def _message(queue: str, actor: str, payload: dict) -> dramatiq.Message:
+    return dramatiq.Message(
+        queue_name=queue, actor_name=actor, args=(payload,), kwargs={}, options={}
+    )
+
+
+def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> int:
+    """Publish ``ids`` to the senders in batches; returns the number of queue messages.
+
+    Call only after the transaction that made the rows ``queued`` committed.
+    """
+    ids = list(ids)
+    count = 0
+    for start in range(0, len(ids), batch_size):
+        chunk = SendBatch(ids=tuple(ids[start : start + batch_size]))
+        broker.enqueue(_message(SEND_QUEUE, SEND_ACTOR, encode_send_batch(chunk)))
+        count += 1
+    return count
+
+
+def publish_outcomes(broker: RedisBroker, batch: OutcomeBatch) -> None:
+    """Hand a batch of outcomes to the recorder."""
+    if batch.outcomes:
+        broker.enqueue(_message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch)))

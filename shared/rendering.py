@@ -1,0 +1,60 @@
+"""Turning a claimed row into the MIME message a transport sends."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from html import unescape
+from html.parser import HTMLParser
+
+from shared.db.messages import ClaimedMessage
+
+
+class _TextExtractor(HTMLParser):
+    """Plain-text fallback for HTML bodies: text content, block elements as line breaks."""
+
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = unescape("".join(parser.parts))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def render(message: ClaimedMessage, *, now) -> EmailMessage:
+    """The RFC 5322 message for one recipient: text and HTML alternatives."""
+    mime = EmailMessage()
+    mime["Subject"] = message.subject
+    mime["From"] = message.from_addr
+    mime["To"] = message.to_addr
+    if message.reply_to:
+        mime["Reply-To"] = message.reply_to
+    mime["Date"] = format_datetime(now)
+    mime["Message-ID"] = make_msgid(domain=message.from_addr.rpartition("@")[2] or None)
+    mime["X-Mailpipe-Id"] = str(message.id)
+    mime.set_content(message.text or html_to_text(message.html), cte="quoted-printable")
+    mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
+    return mime

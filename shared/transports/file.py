@@ -1,0 +1,27 @@
+"""The ``file`` transport: one .eml per message in a folder (local use, tests)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from shared.errors import Failure, TransportError
+from shared.transports.base import Envelope
+
+
+class FileTransport:
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+
+    def send(self, envelope: Envelope) -> str:
+        provider_id = f"file-{uuid.uuid4()}"
+        target = self.folder / f"{provider_id}.eml"
+        tmp = target.with_suffix(".tmp")
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(envelope.raw)
+            os.replace(tmp, target)  # readers never see half a message
+        except OSError as exc:
+            raise TransportError(f"cannot write {target}: {exc}", Failure.TRANSIENT) from exc
+        return provider_id

@@ -1,0 +1,78 @@
+"""The ``ses`` transport: SES v2 SendEmail with raw MIME, through boto3.
+
+Standard AWS configuration is honoured as boto3 reads it (AWS_REGION,
+credentials, profiles, AWS_ENDPOINT_URL_SESV2). SDK retries are off: a
+botocore retry after a read timeout could deliver the message twice.
+"""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
+
+from shared.errors import Failure, TransportError
+from shared.transports.base import Envelope
+
+#: Error codes meaning "slow down": the message was not accepted.
+THROTTLING = {
+    "TooManyRequestsException",
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+}
+#: The account cannot send right now; the message was not accepted.
+PAUSED = {"SendingPausedException", "AccountSuspendedException"}
+
+
+def classify_client_error(exc: ClientError) -> TransportError:
+    """Decide, from SES's answer, whether the message may be sent again."""
+    code = exc.response.get("Error", {}).get("Code", "")
+    message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    text = f"SES {code or status}: {message}"
+    if code in THROTTLING:
+        return TransportError(text, Failure.TRANSIENT, throttled=True)
+    if code in PAUSED:
+        return TransportError(text, Failure.TRANSIENT)
+    if status >= 500:
+        # SES got the request and failed; it may still have queued the mail.
+        return TransportError(text, Failure.AMBIGUOUS)
+    return TransportError(text, Failure.PERMANENT)
+
+
+class SesTransport:
+    def __init__(self, client) -> None:
+        self.client = client
+
+    @classmethod
+    def from_environment(cls, *, max_connections: int = 64) -> SesTransport:
+        config = Config(
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=30,
+            max_pool_connections=max_connections,
+        )
+        return cls(boto3.session.Session().client("sesv2", config=config))
+
+    def send(self, envelope: Envelope) -> str:
+        try:
+            answer = self.client.send_email(
+                FromEmailAddress=envelope.mail_from,
+                Destination={"ToAddresses": list(envelope.recipients)},
+                Content={"Raw": {"Data": envelope.raw}},
+            )
+        except ClientError as exc:
+            raise classify_client_error(exc) from exc
+        except (EndpointConnectionError, ConnectTimeoutError) as exc:
+            # No connection was made, so no request reached SES.
+            raise TransportError(f"SES unreachable: {exc}", Failure.TRANSIENT) from exc
+        except BotoCoreError as exc:
+            # Read timeouts, dropped connections: SES may have accepted it.
+            raise TransportError(f"SES outcome unknown: {exc}", Failure.AMBIGUOUS) from exc
+        return answer["MessageId"]
