@@ -1,0 +1,172 @@
+"""`mailpipe up`: the whole service on one machine, PostgreSQL and Redis included.
+
+``Stack`` starts and stops mailpipe's processes as subprocesses; the
+end-to-end tests and the benches use it too, so they run exactly what an
+operator runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.db.engine import make_engine
+from shared.db.keys import create_key, find_active_key
+from shared.db.migrate import upgrade
+from shared.localservers import LocalServer, start_postgres, start_redis
+
+DEV_FROM = "mailpipe@localhost.localdomain"
+
+
+class Stack:
+    """mailpipe processes started with one environment; stopped together."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path | None = None) -> None:
+        self.env = {**os.environ, **env}
+        self.log_dir = log_dir
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, list[str]] = {}
+
+    def start(self, name: str, *args: str) -> subprocess.Popen:
+        """Run ``mailpipe ARGS`` as process ``name`` (output to ``log_dir/name.log``)."""
+        command = [sys.executable, "-m", "services.cli", *args]
+        out = None
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+                                   if out else None, start_new_session=True)
+        self.processes[name] = process
+        self.commands[name] = list(args)
+        return process
+
+    def restart_dead(self) -> list[str]:
+        """Start again any process that exited; returns their names."""
+        dead = [name for name, p in self.processes.items() if p.poll() is not None]
+        for name in dead:
+            self.start(name, *self.commands[name])
+        return dead
+
+    def signal(self, name: str, signum: int) -> None:
+        process = self.processes[name]
+        if process.poll() is None:
+            os.killpg(process.pid, signum)
+
+    def stop(self, name: str, timeout: float = 40.0) -> None:
+        process = self.processes.pop(name)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def stop_all(self, timeout: float = 40.0) -> None:
+        for name in list(self.processes):
+            if self.processes[name].poll() is None:
+                os.killpg(self.processes[name].pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name in list(self.processes):
+            try:
+                self.processes[name].wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(self.processes[name].pid, signal.SIGKILL)
+                self.processes[name].wait()
+            del self.processes[name]
+
+
+def _dev_key(database_url: str, key_file: Path) -> str:
+    """The local development key: reused across runs, created on the first."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        with engine.begin() as conn:
+            if key_file.exists():
+                plain = key_file.read_text().strip()
+                if find_active_key(conn, plain):
+                    return plain
+            _, plain = create_key(conn, "local development", [])
+        key_file.write_text(plain + "\n")
+        key_file.chmod(0o600)
+        return plain
+    finally:
+        engine.dispose()
+
+
+def _start_servers(data_dir: Path) -> tuple[list[LocalServer], str, str]:
+    servers: list[LocalServer] = []
+    database_url = os.environ.get("MAILPIPE_DATABASE_URL")
+    redis_url = os.environ.get("MAILPIPE_REDIS_URL")
+    if not database_url:
+        servers.append(start_postgres(data_dir / "postgres"))
+        database_url = servers[-1].url
+    if not redis_url:
+        servers.append(start_redis(data_dir / "redis"))
+        redis_url = servers[-1].url
+    return servers, database_url, redis_url
+
+
+def main(data_dir: str, port: int, senders: int) -> int:
+    root = Path(data_dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"mailpipe: starting PostgreSQL and Redis (data in {root})", flush=True)
+    servers, database_url, redis_url = _start_servers(root)
+    stack = None
+    try:
+        upgrade(database_url)
+        key = _dev_key(database_url, root / "dev-api-key")
+        env = {
+            "MAILPIPE_DATABASE_URL": database_url,
+            "MAILPIPE_REDIS_URL": redis_url,
+            "MAILPIPE_TRANSPORT": os.environ.get("MAILPIPE_TRANSPORT", "file"),
+            "MAILPIPE_FILE_DIR": os.environ.get("MAILPIPE_FILE_DIR", str(root / "outbox")),
+            "MAILPIPE_DEFAULT_FROM": os.environ.get("MAILPIPE_DEFAULT_FROM", DEV_FROM),
+            "MAILPIPE_PUBLIC_URL": os.environ.get("MAILPIPE_PUBLIC_URL",
+                                                  f"http://127.0.0.1:{port}"),
+        }
+        stack = Stack(env, log_dir=root / "logs")
+        stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
+        stack.start("scheduler", "scheduler")
+        stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
+        stack.start("recorder", "recorder")
+        _print_welcome(port, key, env, root)
+        stop = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+        signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+        while not stop["now"]:
+            time.sleep(0.5)
+            for name in stack.restart_dead():
+                print(f"mailpipe: {name} exited; restarted it (see {root}/logs/{name}.log)")
+        print("mailpipe: stopping", flush=True)
+        return 0
+    except SQLAlchemyError as exc:
+        print(f"mailpipe: database error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if stack:
+            stack.stop_all()
+        for server in servers:
+            server.stop()
+
+
+def _print_welcome(port: int, key: str, env: dict[str, str], root: Path) -> None:
+    url = f"http://127.0.0.1:{port}"
+    print(f"""
+mailpipe is running at {url}  (Ctrl-C stops everything)
+  transport: {env['MAILPIPE_TRANSPORT']}  (messages are written to {env['MAILPIPE_FILE_DIR']})
+  logs:      {root}/logs/
+  API key:   {key}
+
+Try it:
+  curl -s -X POST {url}/v1/messages -H 'x-api-key: {key}' \\
+       -H 'content-type: application/json' \\
+       -d '{{"messages": [{{"topicId": "hello", "emails": ["you@example.com"],
+            "subject": "Hello", "content": "<p>Hello from mailpipe</p>"}}]}}'
+  curl -s {url}/v1/topics/hello -H 'x-api-key: {key}'
+""", flush=True)
