@@ -12,10 +12,12 @@ _ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
 
 def is_valid_address(address: str) -> bool:
     """A plain ``local@domain`` address SES will accept (no display name)."""
-    if len(address) > 254 or not _ADDRESS.match(address):
+    # fullmatch, not match: ``$`` would also match before a trailing newline.
+    if len(address) > 254 or not _ADDRESS.fullmatch(address):
         return False
     local = address.rpartition("@")[0]
-    return len(local) <= 64 and not local.startswith(".") and ".." not in local
+    return (len(local) <= 64 and not local.startswith(".") and not local.endswith(".")
+            and ".." not in local)
 
 
 def has_line_break(value: str) -> bool:

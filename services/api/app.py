@@ -32,7 +32,9 @@ def create_app(deps: ApiDeps) -> falcon.App:
     errors.install(app)
     app.add_route("/health", HealthResource(deps))
     app.add_route("/v1/messages", MessagesResource(deps))
-    app.add_route("/v1/messages/{message_id:int}", MessageResource(deps))
+    # Bounded to BIGINT: a larger id is no message, not a database error.
+    app.add_route("/v1/messages/{message_id:int(min=1, max=9223372036854775807)}",
+                  MessageResource(deps))
     app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from http import HTTPStatus
 
 import falcon
 from sqlalchemy.exc import OperationalError
@@ -20,7 +21,11 @@ def handle_request_error(req: falcon.Request, resp: falcon.Response, ex: Request
 def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params):
     """falcon's own errors (404 route, 405 method, …) in our JSON shape."""
     resp.status = ex.status
-    code = (ex.title or "error").lower().replace(" ", "_")
+    # From the status phrase, not ex.title: falcon 4 titles read "404 Not Found".
+    try:
+        code = HTTPStatus(ex.status_code).phrase.lower().replace(" ", "_")
+    except ValueError:  # a non-standard status
+        code = "error"
     resp.media = {"code": code, "message": ex.description or ex.title}
     for name, value in (ex.headers or {}).items():
         resp.set_header(name, value)

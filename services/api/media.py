@@ -22,5 +22,5 @@ def read_json(req: falcon.Request, max_bytes: int):
         raise InvalidRequest("invalid_json", "the request body is empty; send a JSON object")
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("invalid_json", f"the body is not valid JSON: {exc}") from None

@@ -48,6 +48,13 @@ def _header_safe(value: str) -> str:
     return value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text cannot hold NUL: refuse it here rather than fail the insert.
+    if "\x00" in value:
+        raise PydanticCustomError("invalid_character", "must not contain NUL characters")
+    return value
+
+
 def _aware(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise PydanticCustomError(
@@ -60,6 +67,7 @@ Recipient = Annotated[str, AfterValidator(_recipient)]
 Mailbox = Annotated[str, AfterValidator(_mailbox)]
 HeaderText = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(_header_safe)]
 TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_header_safe)]
+BodyText = Annotated[str, AfterValidator(_no_nul)]
 
 
 class MessageItem(BaseModel):
@@ -70,12 +78,12 @@ class MessageItem(BaseModel):
     topic_id: TopicId = Field(alias="topicId")
     emails: list[Recipient] = Field(min_length=1)
     subject: HeaderText
-    content: str = Field(min_length=1)
+    content: BodyText = Field(min_length=1)
     scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
         None, alias="scheduledAt"
     )
     from_: Mailbox | None = Field(None, alias="from")
-    text: str | None = None
+    text: BodyText | None = None
     reply_to: Mailbox | None = Field(None, alias="replyTo")
 
 
@@ -90,6 +98,10 @@ _CODES = {
     "extra_forbidden": "unknown_field",
     "too_short": "empty",
     "string_too_short": "empty",
+    # pydantic's names for an unparseable time differ by input and version.
+    "datetime_type": "invalid_datetime",
+    "datetime_parsing": "invalid_datetime",
+    "datetime_from_date_parsing": "invalid_datetime",
 }
 
 

@@ -16,7 +16,8 @@ class SentCountResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         raw = req.get_param("hours", default="24")
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_HOURS:
+        # isascii: str.isdigit() is also true for '²', which int() rejects.
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HOURS:
             raise InvalidRequest(
                 "invalid_parameter", f"hours: must be a whole number from 1 to {MAX_HOURS}",
                 field="hours",
