@@ -1,0 +1,46 @@
+"""Starting mailpipe's real processes for end-to-end tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import requests
+
+from shared.settings import Settings
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment that makes a child process load ``settings``."""
+    env = {
+        "MAILPIPE_DATABASE_URL": settings.database_url,
+        "MAILPIPE_REDIS_URL": settings.redis_url,
+        "MAILPIPE_TRANSPORT": settings.transport,
+        "MAILPIPE_SEND_RATE": str(settings.send_rate),
+        "MAILPIPE_FILE_DIR": str(settings.file_dir),
+        "MAILPIPE_DEFAULT_FROM": settings.default_from or "",
+        "MAILPIPE_LOG_LEVEL": "INFO",
+    }
+    env.update(extra)
+    return env
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, what: str, poll: float = 0.2):
+    """Poll until ``predicate()`` is truthy; fail the test naming ``what`` otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def wait_for_http(url: str, timeout: float = 30.0) -> None:
+    def up() -> bool:
+        try:
+            return requests.get(url, timeout=1).status_code < 500
+        except requests.RequestException:
+            return False
+
+    wait_for(up, timeout, f"{url} to answer")
