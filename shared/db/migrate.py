@@ -17,6 +17,10 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the schema up to ``revision``; safe to run from several processes at once."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Bring the schema up to ``revision``; safe to run from several processes at once.
+
+    "heads" rather than "head": features developed side by side may add
+    migrations on parallel branches until they are merged.
+    """
     command.upgrade(alembic_config(database_url), revision)

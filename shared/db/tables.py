@@ -99,3 +99,17 @@ events = Table(
     Column("payload", JSONB),
     Index("events_message", "message_id", "type"),
 )
+
+#: POST /v1/messages answers remembered by Idempotency-Key for 24 hours.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    #: NULL while the first request is still being served.
+    Column("status", Integer),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("idempotency_keys_created", "created_at"),
+)
