@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
 from shared.errors import ConfigError
 
@@ -25,6 +26,17 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("recorder", help="run the outcome recorder (one per deployment)")
     sub.add_parser("migrate", help="create or upgrade the database schema")
 
+    requeue = sub.add_parser(
+        "requeue", help="deliberately resend unknown (or failed) messages",
+        description="Put messages back to queued so they are sent again. An `unknown` "
+        "message may already have been delivered: requeueing it can send it twice.",
+    )
+    requeue.add_argument("--state", choices=["unknown", "failed"], required=True)
+    requeue.add_argument("--topic", help="only this topicId")
+    requeue.add_argument("--key-id", type=int, help="only messages of this API key id")
+    requeue.add_argument("--older-than", type=_duration, metavar="D",
+                         help="only rows unchanged for D (e.g. 30m, 2h, 1d)")
+
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")
@@ -40,6 +52,25 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=8000, help="API port")
     up.add_argument("--senders", type=int, default=1, help="sender processes")
     return parser
+
+
+def _duration(value: str) -> timedelta:
+    units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+    if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"{value!r}: use a number and s, m, h or d, e.g. 2h")
+    return timedelta(**{units[value[-1]]: int(value[:-1])})
+
+
+def _requeue(args, settings) -> int:
+    from shared.db.engine import make_engine
+    from shared.db.sweeps import requeue
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    with engine.begin() as conn:
+        count = requeue(conn, state=args.state, topic_id=args.topic, api_key_id=args.key_id,
+                        older_than=args.older_than)
+    print(f"requeued {count} {args.state} messages; the scheduler sends them on its next tick")
+    return 0
 
 
 def _keys(args, settings) -> int:
@@ -96,6 +127,8 @@ def run(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url)
         print("database schema is up to date")
         return 0
+    if args.command == "requeue":
+        return _requeue(args, settings)
     return _keys(args, settings)
 
 

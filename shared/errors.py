@@ -98,10 +98,20 @@ class TransportError(MailpipeError):
     """Raised by a transport when a send did not return a provider message id.
 
     ``failure`` says whether the message may be sent again; ``throttled``
-    marks a rate answer from the provider, which slows the whole fleet.
+    marks a rate answer from the provider, which slows the whole fleet;
+    ``pauses_fleet`` marks an account that may not send at all right now
+    (sending paused, account suspended), which stops every sender.
     """
 
-    def __init__(self, message: str, failure: Failure, *, throttled: bool = False) -> None:
+    def __init__(
+        self, message: str, failure: Failure, *, throttled: bool = False,
+        pauses_fleet: bool = False,
+    ) -> None:
         super().__init__(message)
         self.failure = failure
         self.throttled = throttled
+        self.pauses_fleet = pauses_fleet
+
+
+class SendingPaused(MailpipeError):
+    """Raised by a sender that will not claim because the fleet is paused; retried later."""

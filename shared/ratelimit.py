@@ -69,6 +69,10 @@ class FleetRateLimiter:
         wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate, recipients]))
         return Reservation(time.monotonic() + wait_us / 1e6, 1.0 / self.rate, recipients)
 
+    def penalize(self, seconds: float) -> None:
+        """Hold the whole fleet back ``seconds`` (after the provider said "too fast")."""
+        self._script(keys=[TAT_KEY], args=[self.rate, max(1, round(self.rate * seconds))])
+
     def release(self, recipients: int) -> None:
         """Hand back slots reserved but not used (claims lost to another sender)."""
         if recipients > 0:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     public_url: str = "http://localhost:8000"
     secret_key: str | None = None
     default_from: str | None = None
+    #: AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION and profiles).
+    aws_region: str | None = Field(
+        None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
     #: Folder the ``file`` transport writes one .eml per message into.
     file_dir: Path = Path(".mailpipe/outbox")
 

@@ -12,13 +12,14 @@ from shared.supervisor import ShutdownFlag
 log = logging.getLogger("mailpipe.worker")
 
 
-def run_worker(broker: RedisBroker, threads: int, *, drain_timeout_ms: int = 25_000) -> None:
+def run_worker(
+    broker: RedisBroker, threads: int, flag: ShutdownFlag, *, drain_timeout_ms: int = 25_000
+) -> None:
     """Consume with ``threads`` threads until SIGTERM/SIGINT, then drain and return.
 
     On stop, dramatiq finishes the messages in progress and hands the
     prefetched ones back to Redis, so nothing held here is lost.
     """
-    flag = ShutdownFlag().install()
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=1000)
     worker.start()
     log.info("consuming %s with %d threads", sorted(broker.get_declared_queues()), threads)

@@ -7,6 +7,7 @@ from services.recorder.record import record_outcomes
 from services.scheduler.dispatch import dispatch_due
 from services.sender.send import SenderDeps, send_batch
 from shared.db.messages import message_states
+from shared.pause import SendingPause
 from shared.payloads import decode_outcomes, decode_send_batch
 from shared.queues import OUTCOME_QUEUE, SEND_QUEUE
 from shared.ratelimit import FleetRateLimiter
@@ -42,7 +43,7 @@ def test_posted_message_is_sent_and_recorded(settings, engine, broker, redis, ap
     assert sorted(i for b in batches for i in b.ids) == sorted(ids)
 
     deps = SenderDeps(settings, engine, broker, FileTransport(settings.file_dir),
-                      FleetRateLimiter(redis, settings.send_rate))
+                      FleetRateLimiter(redis, settings.send_rate), SendingPause(redis))
     for batch in batches:
         send_batch(deps, batch)
     assert len(list(settings.file_dir.glob("*.eml"))) == 2

@@ -10,7 +10,7 @@ from shared.logs import configure_logging
 from shared.payloads import decode_outcomes
 from shared.queues import OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
 from shared.settings import Settings
-from shared.supervisor import supervise
+from shared.supervisor import ShutdownFlag, supervise
 from shared.workers import run_worker
 
 THREADS = 2
@@ -28,7 +28,7 @@ def run_process(settings: Settings) -> None:
         record, broker=broker, actor_name=OUTCOME_ACTOR, queue_name=OUTCOME_QUEUE,
         max_retries=1000,
     )
-    run_worker(broker, THREADS)
+    run_worker(broker, THREADS, ShutdownFlag().install())
 
 
 def main(settings: Settings) -> int:

@@ -8,24 +8,28 @@ import redis
 from services.sender.send import SenderDeps, send_batch
 from shared.db.engine import make_engine
 from shared.logs import configure_logging
+from shared.pause import SendingPause
 from shared.payloads import decode_send_batch
 from shared.queues import SEND_ACTOR, SEND_QUEUE, make_broker
 from shared.ratelimit import FleetRateLimiter
 from shared.settings import Settings
-from shared.supervisor import supervise
+from shared.supervisor import ShutdownFlag, supervise
 from shared.transports import make_transport
 from shared.workers import run_worker
 
 
-def build_deps(settings: Settings, threads: int) -> SenderDeps:
+def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDeps:
     if settings.send_rate == "auto":
         raise NotImplementedError("MAILPIPE_SEND_RATE=auto is not available yet")
+    client = redis.Redis.from_url(settings.redis_url)
     return SenderDeps(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
         transport=make_transport(settings),
-        limiter=FleetRateLimiter(redis.Redis.from_url(settings.redis_url), settings.send_rate),
+        limiter=FleetRateLimiter(client, settings.send_rate),
+        pause=SendingPause(client),
+        stopping=lambda: flag.requested,
     )
 
 
@@ -43,9 +47,10 @@ def register(deps: SenderDeps) -> None:
 
 def run_process(settings: Settings, threads: int) -> None:
     configure_logging("sender")
-    deps = build_deps(settings, threads)
+    flag = ShutdownFlag().install()
+    deps = build_deps(settings, threads, flag)
     register(deps)
-    run_worker(deps.broker, threads)
+    run_worker(deps.broker, threads, flag)
 
 
 def main(settings: Settings, processes: int, threads: int) -> int:

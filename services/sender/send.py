@@ -12,6 +12,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,7 +20,8 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
 from shared.db.messages import ClaimedMessage, claim_for_sending
-from shared.errors import Failure, TransportError
+from shared.errors import Failure, SendingPaused, TransportError
+from shared.pause import SendingPause
 from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
 from shared.queues import publish_outcomes
 from shared.ratelimit import FleetRateLimiter, sleep_until
@@ -34,6 +36,10 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
 
 
+#: After a throttling answer, the whole fleet holds back this many seconds.
+THROTTLE_PENALTY = 1.0
+
+
 @dataclass(frozen=True)
 class SenderDeps:
     settings: Settings
@@ -41,6 +47,10 @@ class SenderDeps:
     broker: RedisBroker
     transport: Transport
     limiter: FleetRateLimiter
+    pause: SendingPause
+    #: True once this process was asked to stop: claimed rows not yet sent
+    #: are handed back instead of sent.
+    stopping: Callable[[], bool] = lambda: False
 
 
 def worker_id() -> str:
@@ -57,8 +67,13 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     """Claim what can be claimed of ``batch``, send it at the fleet rate, report outcomes.
 
     Budget is reserved before the claim, so a claimed row is never held
-    waiting for the rate limiter while its lease runs.
+    waiting for the rate limiter while its lease runs. While the fleet is
+    paused nothing is claimed: SendingPaused makes dramatiq retry the batch
+    later.
     """
+    paused = deps.pause.reason()
+    if paused:
+        raise SendingPaused(f"sending is paused: {paused}")
     reservation = deps.limiter.reserve(len(batch.ids))
     sleep_until(reservation.start)
     with deps.engine.begin() as conn:
@@ -69,16 +84,40 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     if len(claimed) < len(batch.ids):
         log.info("skipped %d of %d ids: not queued any more (claimed elsewhere, "
                  "cancelled or done)", len(batch.ids) - len(claimed), len(batch.ids))
-    outcomes = []
+    outcomes: list[Outcome] = []
     for index, message in enumerate(claimed):
+        halt = "this sender is shutting down" if deps.stopping() else deps.pause.reason()
+        if halt:
+            outcomes.append(_hand_back(message, halt))
+            continue
         sleep_until(reservation.slot(index))
-        outcomes.append(send_one(deps.transport, message))
+        outcome = send_one(deps.transport, message, on_error=lambda e: _slow_fleet(deps, e))
+        outcomes.append(outcome)
     result = OutcomeBatch(tuple(outcomes))
     publish_outcomes(deps.broker, result)
     return result
 
 
-def send_one(transport: Transport, message: ClaimedMessage) -> Outcome:
+def _hand_back(message: ClaimedMessage, reason: str) -> Outcome:
+    """A claimed row we will not send now: provably unsent, so back to ``queued``."""
+    log.info("message %d handed back unsent: %s", message.id, reason)
+    return Outcome(message.id, message.attempt, OutcomeKind.RETRY, time.time(),
+                   error=f"not sent: {reason}", retry_after=0.0)
+
+
+def _slow_fleet(deps: SenderDeps, exc: TransportError) -> None:
+    """A throttle slows every sender; a suspended account pauses them all."""
+    if exc.throttled:
+        deps.limiter.penalize(THROTTLE_PENALTY)
+    if exc.pauses_fleet:
+        log.error("SES refuses to send for this account; pausing every sender: %s", exc)
+        deps.pause.pause(str(exc))
+
+
+def send_one(
+    transport: Transport, message: ClaimedMessage,
+    on_error: Callable[[TransportError], None] = lambda exc: None,
+) -> Outcome:
     """Send one claimed message and say what became of it. Never raises.
 
     Every exception becomes an outcome on purpose: the claim is already
@@ -96,6 +135,7 @@ def send_one(transport: Transport, message: ClaimedMessage) -> Outcome:
     try:
         provider_id = transport.send(Envelope(message.from_addr, (message.to_addr,), raw))
     except TransportError as exc:
+        on_error(exc)
         return _failure_outcome(message, exc, outcome)
     except Exception as exc:  # noqa: BLE001 - a bug mid-send: we cannot know if it went out
         log.exception("message %d: unexpected error while sending", message.id)

@@ -11,7 +11,7 @@ def make_transport(settings: Settings) -> Transport:
     if settings.transport == "ses":
         from shared.transports.ses import SesTransport
 
-        return SesTransport.from_environment()
+        return SesTransport.from_environment(region=settings.aws_region)
     if settings.transport == "file":
         from shared.transports.file import FileTransport
 

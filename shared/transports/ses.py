@@ -39,7 +39,7 @@ def classify_client_error(exc: ClientError) -> TransportError:
     if code in THROTTLING:
         return TransportError(text, Failure.TRANSIENT, throttled=True)
     if code in PAUSED:
-        return TransportError(text, Failure.TRANSIENT)
+        return TransportError(text, Failure.TRANSIENT, pauses_fleet=True)
     if status >= 500:
         # SES got the request and failed; it may still have queued the mail.
         return TransportError(text, Failure.AMBIGUOUS)
@@ -51,14 +51,18 @@ class SesTransport:
         self.client = client
 
     @classmethod
-    def from_environment(cls, *, max_connections: int = 64) -> SesTransport:
+    def from_environment(
+        cls, *, region: str | None = None, max_connections: int = 64
+    ) -> SesTransport:
+        """A client configured the standard AWS way; ``region`` wins when given."""
         config = Config(
-            retries={"max_attempts": 1, "mode": "standard"},
+            retries={"total_max_attempts": 1, "mode": "standard"},  # no SDK retries
             connect_timeout=5,
             read_timeout=30,
             max_pool_connections=max_connections,
         )
-        return cls(boto3.session.Session().client("sesv2", config=config))
+        session = boto3.session.Session()
+        return cls(session.client("sesv2", region_name=region or None, config=config))
 
     def send(self, envelope: Envelope) -> str:
         try:

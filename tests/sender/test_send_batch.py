@@ -7,6 +7,7 @@ import threading
 from sqlalchemy import text
 
 from services.sender.send import SenderDeps, send_batch
+from shared.pause import SendingPause
 from shared.payloads import OutcomeKind, SendBatch
 from shared.ratelimit import FleetRateLimiter
 from shared.transports.file import FileTransport
@@ -15,7 +16,7 @@ from tests.scheduler.test_dispatch import make_messages
 
 def deps_for(settings, engine, broker, redis) -> SenderDeps:
     return SenderDeps(settings, engine, broker, FileTransport(settings.file_dir),
-                      FleetRateLimiter(redis, settings.send_rate))
+                      FleetRateLimiter(redis, settings.send_rate), SendingPause(redis))
 
 
 def test_two_senders_racing_for_the_same_rows_send_each_once(

@@ -1,0 +1,46 @@
+"""Cancelling messages the pipeline has not claimed yet."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, text
+
+_CANCEL = text(
+    """
+    WITH target AS (
+        SELECT id, state FROM messages
+         WHERE api_key_id = :api_key_id
+           AND (CAST(:message_id AS bigint) IS NULL OR id = :message_id)
+           AND (CAST(:topic_id AS text) IS NULL OR topic_id = :topic_id)
+    ), cancelled AS (
+        UPDATE messages m
+           SET state = 'cancelled', error = 'cancelled by the API', updated_at = now()
+          FROM target
+         WHERE m.id = target.id AND m.state IN ('created', 'queued')
+        RETURNING m.id
+    )
+    SELECT target.state AS state, count(*) AS n,
+           count(cancelled.id) AS cancelled
+      FROM target LEFT JOIN cancelled ON cancelled.id = target.id
+     GROUP BY target.state
+    """
+)
+
+
+def cancel(
+    conn: Connection, api_key_id: int, *, message_id: int | None = None,
+    topic_id: str | None = None,
+) -> tuple[int, dict[str, int]]:
+    """Cancel the key's unclaimed rows (one message or a whole topic).
+
+    Returns (cancelled, {state: n} of the rows that could not be cancelled).
+    The UPDATE is conditional on ``created``/``queued``, so it races safely
+    with a sender's claim: a row claimed first is reported, not cancelled.
+    """
+    cancelled = 0
+    kept: dict[str, int] = {}
+    params = {"api_key_id": api_key_id, "message_id": message_id, "topic_id": topic_id}
+    for row in conn.execute(_CANCEL, params):
+        cancelled += row.cancelled
+        if row.n - row.cancelled:
+            kept[row.state] = row.n - row.cancelled
+    return cancelled, kept
