@@ -62,8 +62,8 @@ def test_server_error_after_sending_is_ambiguous(fake_ses):
 def test_read_timeout_is_ambiguous(fake_ses):
     import boto3
 
-    client = boto3.client("sesv2", region_name="us-east-1", config=Config(retries={"total_max_attempts": 1},
-                                                  read_timeout=0.5))
+    config = Config(retries={"total_max_attempts": 1}, read_timeout=0.5)
+    client = boto3.client("sesv2", region_name="us-east-1", config=config)
     fake_ses.timeout_sleep = 1.5
     error = failure_of(SesTransport(client), fake_ses, "timeout")
     assert error.failure is Failure.AMBIGUOUS
