@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from dramatiq.brokers.redis import RedisBroker
@@ -11,9 +11,10 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from shared.addresses import address_of
+from shared.db.idempotency import reserve_key, store_result
 from shared.db.keys import ApiKey
 from shared.db.messages import CreatedMessage, NewMessages, insert_messages
-from shared.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from shared.errors import Conflict, Forbidden, InvalidRequest, PayloadTooLarge
 from shared.queues import enqueue_sends
 from shared.settings import Settings
 
@@ -85,20 +86,36 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
     return prepared
 
 
+@dataclass(frozen=True)
+class Idempotency:
+    """An Idempotency-Key header and the hash of the request body it came with."""
+
+    key: str
+    request_hash: str
+
+
 def accept(
     engine: Engine, broker: RedisBroker, key: ApiKey, items: list[MessageRequest],
-    settings: Settings,
+    settings: Settings, idempotency: Idempotency | None = None,
 ) -> list[CreatedMessage]:
     """Store the messages in one transaction, then enqueue those due now.
 
     The enqueue comes strictly after the commit, so a sender never reads a
     row that is not there. If Redis is down the request still succeeds: the
     rows are ``queued`` and the scheduler re-enqueues them after
-    ``queue_timeout``.
+    ``queue_timeout``. With ``idempotency``, a key seen before with the same
+    body returns the first answer and creates nothing; with another body,
+    Conflict.
     """
     prepared = prepare(key, items, settings)
     with engine.begin() as conn:
+        if idempotency:
+            first = reserve_key(conn, key.id, idempotency.key, idempotency.request_hash)
+            if first is not None:
+                return _replay(first, idempotency)
         created = insert_messages(conn, key.id, prepared, queue_timeout=settings.queue_timeout)
+        if idempotency:
+            store_result(conn, key.id, idempotency.key, [asdict(m) for m in created])
     due = [m.id for m in created if m.state == "queued"]
     if due:
         try:
@@ -107,3 +124,14 @@ def accept(
             log.warning("enqueue of %d messages failed (%s); the scheduler will retry "
                         "after %.0fs", len(due), exc, settings.queue_timeout)
     return created
+
+
+def _replay(first: dict, idempotency: Idempotency) -> list[CreatedMessage]:
+    if first["request_hash"] != idempotency.request_hash:
+        raise Conflict(
+            "idempotency_key_reused",
+            f"Idempotency-Key {idempotency.key!r} was used in the last 24 hours with a "
+            "different request body; use a new key for a new request",
+        )
+    log.info("Idempotency-Key %r replayed: nothing created", idempotency.key)
+    return [CreatedMessage(**m) for m in first["response"]]

@@ -30,3 +30,12 @@ def message_view(row: dict) -> dict:
             for e in row["events"]
         ],
     }
+
+
+def cancel_view(cancelled: int, kept: dict[str, int]) -> dict:
+    """What a DELETE did: how many were cancelled, and what was already beyond reach."""
+    return {
+        "cancelled": cancelled,
+        "notCancelled": sum(kept.values()),
+        "notCancelledByStatus": kept,
+    }

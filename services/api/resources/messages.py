@@ -1,15 +1,35 @@
-"""``/v1/messages``: accept messages, read one."""
+"""``/v1/messages``: accept messages (idempotently), read one, cancel one."""
 
 from __future__ import annotations
+
+import hashlib
+import json
 
 import falcon
 
 from services.api.media import read_json
 from services.api.schemas import SendRequest, parse
-from services.api.views import message_view
+from services.api.views import cancel_view, message_view
+from shared.addresses import has_line_break
+from shared.db.cancellation import cancel
 from shared.db.reads import STATE_CODES, get_message
-from shared.errors import NotFound
-from shared.intake import MessageRequest, accept
+from shared.errors import InvalidRequest, NotFound
+from shared.intake import Idempotency, MessageRequest, accept
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def idempotency_of(req: falcon.Request, data) -> Idempotency | None:
+    """The request's Idempotency-Key with a hash of its body (key order ignored)."""
+    key = req.get_header(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or has_line_break(key):
+        raise InvalidRequest("invalid_idempotency_key",
+                             "Idempotency-Key: must be 1 to 255 characters on one line",
+                             field=IDEMPOTENCY_HEADER)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return Idempotency(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 class MessagesResource:
@@ -17,7 +37,8 @@ class MessagesResource:
         self.deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        body = parse(SendRequest, read_json(req, self.deps.settings.max_body_bytes))
+        data = read_json(req, self.deps.settings.max_body_bytes)
+        body = parse(SendRequest, data)
         items = [
             MessageRequest(
                 topic_id=m.topic_id,
@@ -32,7 +53,8 @@ class MessagesResource:
             for m in body.messages
         ]
         created = accept(
-            self.deps.engine, self.deps.broker, req.context.api_key, items, self.deps.settings
+            self.deps.engine, self.deps.broker, req.context.api_key, items, self.deps.settings,
+            idempotency=idempotency_of(req, data),
         )
         resp.status = falcon.HTTP_202
         resp.media = {
@@ -55,3 +77,10 @@ class MessageResource:
         if row is None:
             raise NotFound("message_not_found", f"no message {message_id} for this API key")
         resp.media = message_view(row)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: int) -> None:
+        with self.deps.engine.begin() as conn:
+            cancelled, kept = cancel(conn, req.context.api_key.id, message_id=message_id)
+        if not cancelled and not kept:
+            raise NotFound("message_not_found", f"no message {message_id} for this API key")
+        resp.media = cancel_view(cancelled, kept)

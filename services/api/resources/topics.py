@@ -1,10 +1,13 @@
-"""``/v1/topics/{topicId}``: per-topic state and event counts."""
+"""``/v1/topics/{topicId}``: per-topic state and event counts; cancel a topic."""
 
 from __future__ import annotations
 
 import falcon
 
+from services.api.views import cancel_view
+from shared.db.cancellation import cancel
 from shared.db.reads import topic_summary
+from shared.errors import NotFound
 
 
 class TopicResource:
@@ -19,3 +22,10 @@ class TopicResource:
             "total": sum(summary["status"].values()),
             **summary,
         }
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, topic_id: str) -> None:
+        with self.deps.engine.begin() as conn:
+            cancelled, kept = cancel(conn, req.context.api_key.id, topic_id=topic_id)
+        if not cancelled and not kept:
+            raise NotFound("topic_not_found", f"no messages in topic {topic_id!r} for this key")
+        resp.media = {"topicId": topic_id, **cancel_view(cancelled, kept)}
