@@ -75,6 +75,12 @@ class NotFound(RequestError):
     status = 404
 
 
+class Conflict(RequestError):
+    """Raised when a request contradicts an earlier one (an Idempotency-Key reused)."""
+
+    status = 409
+
+
 class Unavailable(RequestError):
     """Raised when a dependency (database, Redis) cannot be reached."""
 
