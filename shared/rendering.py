@@ -8,6 +8,8 @@ from email.utils import format_datetime, make_msgid
 from html import unescape
 from html.parser import HTMLParser
 
+from shared.addresses import address_of
+from shared.attachments import add_attachments
 from shared.db.messages import ClaimedMessage
 
 
@@ -49,12 +51,25 @@ def render(message: ClaimedMessage, *, now) -> EmailMessage:
     mime = EmailMessage()
     mime["Subject"] = message.subject
     mime["From"] = message.from_addr
-    mime["To"] = message.to_addr
+    mime["To"] = ", ".join((message.to_addr, *message.extra_to))
+    if message.cc:
+        mime["Cc"] = ", ".join(message.cc)
+    # Bcc recipients are only in the envelope, never in a header.
     if message.reply_to:
         mime["Reply-To"] = message.reply_to
     mime["Date"] = format_datetime(now)
-    mime["Message-ID"] = make_msgid(domain=message.from_addr.rpartition("@")[2] or None)
+    if message.mime_message_id:
+        mime["Message-ID"] = f"<{message.mime_message_id}>"
+    else:
+        mime["Message-ID"] = make_msgid(domain=address_of(message.from_addr).rpartition("@")[2]
+                                        or None)
     mime["X-Mailpipe-Id"] = str(message.id)
-    mime.set_content(message.text or html_to_text(message.html), cte="quoted-printable")
-    mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
+    for name, value in message.headers:
+        mime[name] = value
+    if message.html:
+        mime.set_content(message.text or html_to_text(message.html), cte="quoted-printable")
+        mime.add_alternative(message.html, subtype="html", cte="quoted-printable")
+    else:  # a text-only message (the Biz API's use_html=false)
+        mime.set_content(message.text or "", cte="quoted-printable")
+    add_attachments(mime, message.attachments)
     return mime

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -38,6 +38,24 @@ class Settings(BaseSettings):
     )
     #: Folder the ``file`` transport writes one .eml per message into.
     file_dir: Path = Path(".mailpipe/outbox")
+
+    #: MAILPIPE_TRANSPORT=smtp: smtp://host:587 (STARTTLS required; add
+    #: ?tls=optional or ?tls=none for a local relay) or smtps://host:465.
+    smtp_url: str | None = None
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    #: CA bundle for SMTP servers with private certificates (system CAs otherwise).
+    smtp_ca_file: Path | None = None
+    #: Seconds for connecting and for each SMTP reply.
+    smtp_timeout: float = Field(30.0, gt=0)
+    #: Decoded attachment bytes per request (SES takes 40 MB per encoded message).
+    max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=0, le=30 * 1024 * 1024)
+    #: Longest a synchronous send (``?wait=``, fureweb ``isSync``) holds a request;
+    #: below gunicorn's 60 s worker timeout.
+    max_sync_wait: float = Field(30.0, gt=0, le=55)
+    #: The API key Biz E-mail API requests without an x-api-key header act as
+    #: (Biz clients send none). Unset: those requests must carry x-api-key.
+    biz_api_key: SecretStr | None = None
 
     #: A queued row not claimed by a sender within this many seconds is
     #: enqueued again (Redis may have lost it).

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
+from shared.addresses import address_of
 from shared.db.messages import ClaimedMessage, claim_for_sending
 from shared.errors import Failure, SendingPaused, TransportError
 from shared.pause import SendingPause
@@ -133,7 +134,8 @@ def send_one(
         log.exception("message %d: cannot render", message.id)
         return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")
     try:
-        provider_id = transport.send(Envelope(message.from_addr, (message.to_addr,), raw))
+        provider_id = transport.send(Envelope(
+            address_of(message.from_addr), message.recipients, raw, relay=message.relay))
     except TransportError as exc:
         on_error(exc)
         return _failure_outcome(message, exc, outcome)

@@ -13,7 +13,10 @@ from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
+from shared.attachments import Attachment
+from shared.db.envelopes import with_send_extras
 from shared.db.tables import contents
+from shared.transports.base import Relay
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,19 @@ class ClaimedMessage:
     html: str
     text: str | None
     reply_to: str | None
+    # Filled by shared.db.envelopes.with_send_extras; empty for a plain message.
+    extra_to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+    mime_message_id: str | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
+    relay: Relay | None = None
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Everyone this one send reaches: To, Cc and Bcc (Bcc only in the envelope)."""
+        return (self.to_addr, *self.extra_to, *self.cc, *self.bcc)
 
 
 _CLAIM_FOR_SENDING = text(
@@ -169,7 +185,7 @@ def claim_for_sending(
     ``attempts`` is bumped here and identifies this claim in the outcome.
     """
     rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
-    return [ClaimedMessage(*r) for r in rows]
+    return with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
 
 
 def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:

@@ -48,6 +48,8 @@ contents = Table(
     Column("html", Text, nullable=False),
     Column("text", Text),
     Column("reply_to", Text),
+    #: Extra header lines ``[[name, value], ...]`` (In-Reply-To, References, custom).
+    Column("headers", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -74,6 +76,16 @@ messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    #: One message may go to several people in one send (the compat APIs):
+    #: To beyond ``to_addr``, Cc (in the headers) and Bcc (envelope only).
+    Column("extra_to_addrs", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("cc_addrs", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("bcc_addrs", ARRAY(Text), nullable=False, server_default="{}"),
+    #: The Message-ID header, when fixed at intake (the Biz API returns it).
+    Column("mime_message_id", Text),
+    #: Send through this tenant SMTP relay (smtp_relays.id, tables_compat.py)
+    #: instead of the configured transport.
+    Column("smtp_relay_id", BigInteger),
     CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state_valid"),
     # The dispatch query: due rows waiting for the scheduler.
     Index("messages_due", "due_at", postgresql_where=text("state IN ('created', 'queued')")),

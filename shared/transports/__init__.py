@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from shared.errors import ConfigError
 from shared.settings import Settings
 from shared.transports.base import Envelope, Transport
 
 
 def make_transport(settings: Settings) -> Transport:
+    """The configured transport, and tenant SMTP relays for messages that name one."""
+    from shared.secrets import SecretBox
+    from shared.transports.relays import RelayingTransport, ssl_context
+
+    return RelayingTransport(
+        _configured_transport(settings),
+        SecretBox(settings.secret_key) if settings.secret_key else None,
+        context=ssl_context(settings.smtp_ca_file), timeout=settings.smtp_timeout,
+    )
+
+
+def _configured_transport(settings: Settings) -> Transport:
     """The transport the settings name; its clients are built here, not at import."""
+    if settings.transport == "smtp":
+        return _smtp_transport(settings)
     if settings.transport == "ses":
         from shared.transports.ses import SesTransport
 
@@ -17,6 +34,23 @@ def make_transport(settings: Settings) -> Transport:
 
         return FileTransport(settings.file_dir)
     raise NotImplementedError(f"MAILPIPE_TRANSPORT={settings.transport} is not available yet")
+
+
+def _smtp_transport(settings: Settings) -> Transport:
+    from shared.transports.relays import ssl_context
+    from shared.transports.smtp import SmtpTransport, SmtpUrlError, parse_smtp_url
+
+    if not settings.smtp_url:
+        raise ConfigError("MAILPIPE_SMTP_URL: required when MAILPIPE_TRANSPORT=smtp")
+    try:
+        server = parse_smtp_url(settings.smtp_url)
+    except SmtpUrlError as exc:
+        raise ConfigError(f"MAILPIPE_SMTP_URL: {exc}") from None
+    if settings.smtp_username:
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+        server = replace(server, username=settings.smtp_username, password=password)
+    return SmtpTransport(server, ssl_context=ssl_context(settings.smtp_ca_file),
+                         timeout=settings.smtp_timeout)
 
 
 __all__ = ["Envelope", "Transport", "make_transport"]

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
 @dataclass(frozen=True)
+class Relay:
+    """A tenant's own SMTP server, as stored: the password stays encrypted until used."""
+
+    id: int
+    url: str
+    username: str
+    password_encrypted: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class Envelope:
-    """Who the provider delivers to, and the bytes it delivers."""
+    """Who the provider delivers to, and the bytes it delivers.
+
+    ``relay`` set: deliver through that tenant SMTP server, not the
+    configured transport.
+    """
 
     mail_from: str
     recipients: tuple[str, ...]
-    raw: bytes
+    raw: bytes = field(repr=False)
+    relay: Relay | None = None
 
 
 class Transport(Protocol):

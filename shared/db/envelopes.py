@@ -1,0 +1,100 @@
+"""Messages addressed to several people in one send (the compat APIs), and what a
+sender needs beyond the basic claim: extra recipients, headers, attachments, relay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy import Connection, bindparam, func, insert, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger
+
+from shared.attachments import Attachment
+from shared.db.attachments import load_attachments, store_attachments
+from shared.db.tables import contents, messages
+from shared.transports.base import Relay
+
+
+@dataclass(frozen=True)
+class NewEnvelope:
+    """One message row whose single send reaches To, Cc and Bcc together."""
+
+    topic_id: str
+    from_addr: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    subject: str
+    html: str
+    text: str | None
+    reply_to: str | None
+    headers: tuple[tuple[str, str], ...]
+    attachments: tuple[Attachment, ...]
+    mime_message_id: str
+    relay_id: int | None = None
+
+
+def insert_envelope(conn: Connection, api_key_id: int, item: NewEnvelope,
+                    *, queue_timeout: float) -> tuple[int, str]:
+    """Store the content, its attachments and one ``queued`` row; returns (id, state).
+
+    In the caller's transaction; enqueue the id only after it commits (the
+    dispatch sweep re-enqueues it after ``queue_timeout`` if that is lost).
+    """
+    content_id = conn.execute(
+        insert(contents)
+        .values(api_key_id=api_key_id, subject=item.subject, html=item.html, text=item.text,
+                reply_to=item.reply_to, headers=[list(h) for h in item.headers] or None)
+        .returning(contents.c.id)
+    ).scalar_one()
+    store_attachments(conn, content_id, item.attachments)
+    row = conn.execute(
+        insert(messages)
+        .values(api_key_id=api_key_id, content_id=content_id, topic_id=item.topic_id,
+                from_addr=item.from_addr, to_addr=item.to[0], extra_to_addrs=list(item.to[1:]),
+                cc_addrs=list(item.cc), bcc_addrs=list(item.bcc),
+                mime_message_id=item.mime_message_id, smtp_relay_id=item.relay_id,
+                state="queued", due_at=func.now() + timedelta(seconds=queue_timeout))
+        .returning(messages.c.id, messages.c.state)
+    ).one()
+    return row.id, row.state
+
+
+_EXTRAS = text(
+    """
+    SELECT m.id, m.content_id, m.extra_to_addrs, m.cc_addrs, m.bcc_addrs, m.mime_message_id,
+           c.headers, r.id AS relay_id, r.url, r.username, r.password_encrypted
+      FROM messages m
+      JOIN contents c ON c.id = m.content_id
+      LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
+     WHERE m.id = ANY(:ids)
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def with_send_extras(conn: Connection, claimed: list) -> list:
+    """``claimed`` (ClaimedMessage) completed with recipients, headers, attachments, relay.
+
+    A plain read of rows this transaction has just claimed: no other writer
+    changes these columns after intake.
+    """
+    if not claimed:
+        return claimed
+    rows = {r.id: r for r in conn.execute(_EXTRAS, {"ids": [m.id for m in claimed]})}
+    files = load_attachments(conn, sorted({r.content_id for r in rows.values()}))
+    completed = []
+    for message in claimed:
+        row = rows[message.id]
+        relay = (Relay(row.relay_id, row.url, row.username, row.password_encrypted)
+                 if row.relay_id is not None else None)
+        completed.append(replace(
+            message,
+            extra_to=tuple(row.extra_to_addrs), cc=tuple(row.cc_addrs), bcc=tuple(row.bcc_addrs),
+            mime_message_id=row.mime_message_id,
+            headers=tuple((name, value) for name, value in row.headers or ()),
+            attachments=files.get(row.content_id, ()),
+            relay=relay,
+        ))
+    return completed
