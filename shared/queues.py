@@ -6,6 +6,7 @@ consumers' code; consumers register their actors under the same names.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 import dramatiq
@@ -26,20 +27,47 @@ OUTCOME_QUEUE = "mailpipe.outcomes"
 OUTCOME_ACTOR = "record_outcomes"
 
 
+class MaintainedRedisBroker(RedisBroker):
+    """A RedisBroker whose queue maintenance runs on a clock instead of by chance.
+
+    dramatiq redelivers a dead worker's unacked messages only during a
+    maintenance pass, which stock brokers run on a random ``maintenance_chance``
+    per million commands: on a quiet queue (one fetch a second) the default
+    left a dead worker's messages stranded for many minutes. Here every
+    broker runs maintenance on the next command once ``interval_ms`` has
+    passed, so recovery takes ``heartbeat_timeout`` plus about a second.
+    (Overrides dramatiq's ``_should_do_maintenance``; tests/sender/
+    test_worker_death.py proves the recovery time.)
+    """
+
+    def __init__(self, *, maintenance_interval_ms: int, **options) -> None:
+        super().__init__(**options)
+        self.maintenance_interval_ms = maintenance_interval_ms
+        self._next_maintenance = 0.0
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if command in ("ack", "nack"):
+            return 0
+        now = time.monotonic() * 1000
+        if now < self._next_maintenance:
+            return 0
+        self._next_maintenance = now + self.maintenance_interval_ms
+        return 1
+
+
 def make_broker(settings: Settings) -> RedisBroker:
     """A broker that notices dead workers in seconds, not hours.
 
-    dramatiq redelivers a dead worker's unacked messages only when a
-    maintenance pass runs (``maintenance_chance`` per million commands) after
-    ``heartbeat_timeout``; the defaults (60 s, 0.1%) left messages stranded
-    for many minutes on a quiet queue. TimeLimit is left out: a send is
-    bounded by the transport's own timeouts, and killing a thread mid-send
-    would make the outcome ambiguous for nothing.
+    A worker silent for ``broker_heartbeat_timeout_ms`` is presumed dead and
+    its in-flight messages go back to the queue at the next maintenance
+    pass. TimeLimit is left out: a send is bounded by the transport's own
+    timeouts, and killing a thread mid-send would make the outcome ambiguous
+    for nothing.
     """
-    return RedisBroker(
+    return MaintainedRedisBroker(
         url=settings.redis_url,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
-        maintenance_chance=settings.broker_maintenance_chance,
+        maintenance_interval_ms=settings.broker_maintenance_interval_ms,
         middleware=[
             AgeLimit(),
             ShutdownNotifications(),

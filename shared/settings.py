@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     send_rate: float | Literal["auto"] = 14.0
     public_url: str = "http://localhost:8000"
     secret_key: str | None = None
+    #: SNS topics whose notifications the events endpoint accepts (comma- or
+    #: space-separated ARNs); empty accepts any topic with a valid signature.
+    sns_topic_arns: str = ""
+    #: A signed SNS message older than this (seconds) is refused as a replay.
+    sns_max_age: float = Field(86_400.0, gt=0)
+    #: Raw message delivery carries no SNS signature: such deliveries are
+    #: accepted only with this secret (``?token=`` or the basic-auth password
+    #: of the subscription URL), and refused when it is unset.
+    sns_raw_secret: str | None = None
     default_from: str | None = None
     #: AWS_REGION (botocore itself reads only AWS_DEFAULT_REGION and profiles).
     aws_region: str | None = Field(
@@ -70,12 +79,16 @@ class Settings(BaseSettings):
     send_batch: int = Field(20, ge=1, le=1000)
     max_recipients_per_request: int = Field(10_000, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
+    #: A campaign's recipient CSV upload (streamed, never held in memory).
+    max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
+    #: Campaign recipients the scheduler turns into message rows per transaction.
+    expand_batch: int = Field(20_000, ge=1)
 
     #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
     #: and its in-flight messages are redelivered at the next maintenance.
     broker_heartbeat_timeout_ms: int = Field(15_000, ge=1000)
-    #: Out of a million broker commands, how many also run maintenance.
-    broker_maintenance_chance: int = Field(20_000, ge=1, le=1_000_000)
+    #: How often (ms) each broker requeues the messages of dead workers.
+    broker_maintenance_interval_ms: int = Field(1000, ge=100)
 
     @field_validator("send_rate")
     @classmethod
