@@ -17,6 +17,7 @@ from shared.db.messages import CreatedMessage, NewMessages, insert_messages
 from shared.errors import Conflict, Forbidden, InvalidRequest, PayloadTooLarge
 from shared.queues import enqueue_sends
 from shared.settings import Settings
+from shared.templated_messages import TemplateUse, resolve_templates
 
 log = logging.getLogger("mailpipe.intake")
 
@@ -33,6 +34,8 @@ class MessageRequest:
     from_addr: str | None
     reply_to: str | None
     scheduled_at: datetime | None
+    #: Set when the item names a template (subject/html/text then come from it).
+    template: TemplateUse | None = None
 
 
 def _dedupe(recipients: list[str]) -> tuple[str, ...]:
@@ -71,16 +74,20 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
                 f"sender domains ({', '.join(key.allowed_domains)})",
                 field=f"messages[{index}].from",
             )
+        recipients = _dedupe(item.recipients)
         prepared.append(
             NewMessages(
                 topic_id=item.topic_id,
                 from_addr=sender,
-                recipients=_dedupe(item.recipients),
+                recipients=recipients,
                 subject=item.subject,
                 html=item.html,
                 text=item.text,
                 reply_to=item.reply_to,
                 scheduled_at=item.scheduled_at,
+                template_id=item.template.template_id if item.template else None,
+                template_version=item.template.version if item.template else None,
+                variables=item.template.values_for(recipients) if item.template else None,
             )
         )
     return prepared
@@ -107,6 +114,7 @@ def accept(
     body returns the first answer and creates nothing; with another body,
     Conflict.
     """
+    items = resolve_templates(engine, key.id, items)
     prepared = prepare(key, items, settings)
     with engine.begin() as conn:
         if idempotency:

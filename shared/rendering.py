@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from shared.addresses import address_of
 from shared.attachments import add_attachments
 from shared.db.messages import ClaimedMessage
+from shared.templates import personalize
 
 
 class _TextExtractor(HTMLParser):
@@ -48,6 +49,7 @@ def html_to_text(html: str) -> str:
 
 def render(message: ClaimedMessage, *, now) -> EmailMessage:
     """The RFC 5322 message for one recipient: text and HTML alternatives."""
+    message = personalize(message)  # a template's {{variables}}, before anything reads the parts
     mime = EmailMessage()
     mime["Subject"] = message.subject
     mime["From"] = message.from_addr

@@ -11,9 +11,19 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
+from services.api.resources.campaigns import (
+    CampaignActionResource,
+    CampaignResource,
+    CampaignsResource,
+)
 from services.api.resources.events import SentCountResource
 from services.api.resources.health import HealthResource
 from services.api.resources.messages import MessageResource, MessagesResource
+from services.api.resources.templates import (
+    TemplateRenderResource,
+    TemplateResource,
+    TemplatesResource,
+)
 from services.api.resources.topics import TopicResource
 from shared.settings import Settings
 
@@ -37,4 +47,17 @@ def create_app(deps: ApiDeps) -> falcon.App:
                   MessageResource(deps))
     app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
+    _add_template_routes(app, deps)
     return app
+
+
+def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:
+    """Templates and campaigns (issue 7)."""
+    an_id = "int(min=1, max=9223372036854775807)"
+    app.add_route("/v1/templates", TemplatesResource(deps))
+    app.add_route(f"/v1/templates/{{template_id:{an_id}}}", TemplateResource(deps))
+    app.add_route(f"/v1/templates/{{template_id:{an_id}}}/render", TemplateRenderResource(deps))
+    app.add_route("/v1/campaigns", CampaignsResource(deps))
+    app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}", CampaignResource(deps))
+    app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}/{{action}}",
+                  CampaignActionResource(deps))

@@ -16,8 +16,9 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.addresses import has_line_break, is_valid_address, normalize_mailbox
 from shared.errors import InvalidRequest
@@ -70,6 +71,17 @@ TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_he
 BodyText = Annotated[str, AfterValidator(_no_nul)]
 
 
+#: ``{{variable}}`` values: text or numbers, never nested objects.
+TemplateValues = dict[str, str | int | float | bool | None]
+
+
+def _field_error(field: str, code: str, message: str) -> ValidationError:
+    """A validation error located at ``field`` of the model raising it (not at the model)."""
+    return ValidationError.from_exception_data("MessageItem", [InitErrorDetails(
+        type=PydanticCustomError(code, message), loc=(field,), input=None,
+    )])
+
+
 class MessageItem(BaseModel):
     """One item of ``POST /v1/messages`` (the aws-ses-sender-go shape, extended)."""
 
@@ -77,14 +89,38 @@ class MessageItem(BaseModel):
 
     topic_id: TopicId = Field(alias="topicId")
     emails: list[Recipient] = Field(min_length=1)
-    subject: HeaderText
-    content: BodyText = Field(min_length=1)
+    # Required unless templateId names a template, which then supplies them.
+    subject: HeaderText | None = None
+    content: Annotated[BodyText, Field(min_length=1)] | None = None
     scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
         None, alias="scheduledAt"
     )
     from_: Mailbox | None = Field(None, alias="from")
     text: BodyText | None = None
     reply_to: Mailbox | None = Field(None, alias="replyTo")
+    template_id: Annotated[int, Field(ge=1)] | None = Field(None, alias="templateId")
+    #: Template values for every recipient, and per recipient (by address) over them.
+    variables: TemplateValues | None = None
+    recipient_variables: dict[str, TemplateValues] | None = Field(
+        None, alias="recipientVariables"
+    )
+
+    @model_validator(mode="after")
+    def _parts_or_template(self) -> MessageItem:
+        if self.template_id is None:
+            for name in ("subject", "content"):
+                if getattr(self, name) is None:
+                    raise _field_error(name, "missing_field",
+                                       "Field required (unless templateId is given)")
+            if self.variables is not None or self.recipient_variables is not None:
+                name = "variables" if self.variables is not None else "recipientVariables"
+                raise _field_error(name, "template_required", "needs templateId")
+        else:
+            for name in ("subject", "content", "text"):
+                if getattr(self, name) is not None:
+                    raise _field_error(name, "template_conflict",
+                                       "comes from the template; leave it out with templateId")
+        return self
 
 
 class SendRequest(BaseModel):

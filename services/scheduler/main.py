@@ -11,6 +11,7 @@ import signal
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from services.scheduler.dispatch import dispatch_all_due
+from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.db.engine import make_engine
 from shared.logs import configure_logging
@@ -30,6 +31,8 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         dispatch_all_due, "interval", seconds=1, args=(engine, broker, settings), id="dispatch"
     )
     scheduler.add_job(sweep_expired_leases, "interval", seconds=5, args=(engine,), id="leases")
+    scheduler.add_job(expand_due_campaigns, "interval", seconds=1, args=(engine, settings),
+                      id="expand")
     return scheduler
 
 

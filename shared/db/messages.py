@@ -16,6 +16,7 @@ from sqlalchemy.types import BigInteger, Text
 from shared.attachments import Attachment
 from shared.db.envelopes import with_send_extras
 from shared.db.tables import contents
+from shared.db.templates import with_template_values
 from shared.transports.base import Relay
 
 
@@ -31,6 +32,11 @@ class NewMessages:
     text: str | None
     reply_to: str | None
     scheduled_at: datetime | None
+    #: A templated item: the version its parts come from, and each recipient's
+    #: values (JSON text, same order as ``recipients``), rendered at send time.
+    template_id: int | None = None
+    template_version: int | None = None
+    variables: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -44,17 +50,19 @@ class CreatedMessage:
 _INSERT_MESSAGES = text(
     """
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr,
-                          state, scheduled_at, due_at)
+                          state, scheduled_at, due_at, variables)
     SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr,
            CASE WHEN :due_now THEN 'queued' ELSE 'created' END,
            COALESCE(:scheduled_at, now()),
            CASE WHEN :due_now THEN now() + make_interval(secs => :queue_timeout)
-                ELSE :scheduled_at END
-    FROM unnest(:recipients) WITH ORDINALITY AS r(addr, n)
+                ELSE :scheduled_at END,
+           CAST(r.vars AS jsonb)
+    FROM unnest(:recipients, CAST(:variables AS text[])) WITH ORDINALITY AS r(addr, vars, n)
     ORDER BY r.n
     RETURNING id, to_addr, state
     """
-).bindparams(bindparam("recipients", type_=ARRAY(Text)))
+).bindparams(bindparam("recipients", type_=ARRAY(Text)),
+             bindparam("variables", type_=ARRAY(Text)))
 
 
 def insert_messages(
@@ -77,6 +85,8 @@ def insert_messages(
                 html=item.html,
                 text=item.text,
                 reply_to=item.reply_to,
+                template_id=item.template_id,
+                template_version=item.template_version,
             )
             .returning(contents.c.id)
         ).scalar_one()
@@ -92,6 +102,8 @@ def insert_messages(
                 "scheduled_at": item.scheduled_at,
                 "queue_timeout": queue_timeout,
                 "recipients": list(item.recipients),
+                # NULL pads unnest: untemplated rows get no variables.
+                "variables": list(item.variables) if item.variables is not None else None,
             },
         )
         created.extend(CreatedMessage(r.id, item.topic_id, r.to_addr, r.state) for r in rows)
@@ -147,6 +159,9 @@ class ClaimedMessage:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()
     relay: Relay | None = None
+    #: Set (by shared.db.templates.with_template_values) when the parts are a
+    #: template: this recipient's values, filled in by shared.rendering.
+    variables: dict[str, str] | None = None
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -185,7 +200,8 @@ def claim_for_sending(
     ``attempts`` is bumped here and identifies this claim in the outcome.
     """
     rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
-    return with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
+    claimed = with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
+    return with_template_values(conn, claimed)
 
 
 def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:

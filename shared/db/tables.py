@@ -48,6 +48,10 @@ contents = Table(
     Column("html", Text, nullable=False),
     Column("text", Text),
     Column("reply_to", Text),
+    #: Set when the parts are a template version's source (``{{variables}}``),
+    #: rendered per recipient at send time (tables_campaigns.py).
+    Column("template_id", BigInteger),
+    Column("template_version", Integer),
     #: Extra header lines ``[[name, value], ...]`` (In-Reply-To, References, custom).
     Column("headers", JSONB),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -76,6 +80,10 @@ messages = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("sent_at", DateTime(timezone=True)),
+    #: The campaign that expanded into this row (campaigns.id), if any.
+    Column("campaign_id", BigInteger),
+    #: Per-recipient template values ``{name: text}``; NULL for untemplated content.
+    Column("variables", JSONB),
     #: One message may go to several people in one send (the compat APIs):
     #: To beyond ``to_addr``, Cc (in the headers) and Bcc (envelope only).
     Column("extra_to_addrs", ARRAY(Text), nullable=False, server_default="{}"),
@@ -96,6 +104,10 @@ messages = Table(
         "messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")
     ),
     Index("messages_provider_id", "provider_message_id"),
+    #: Never two rows for one recipient of one campaign: expansion inserts
+    #: ON CONFLICT DO NOTHING against this (tables_campaigns.py).
+    Index("messages_campaign_recipient", "campaign_id", "to_addr", unique=True,
+          postgresql_where=text("campaign_id IS NOT NULL")),
 )
 
 events = Table(

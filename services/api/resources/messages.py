@@ -15,6 +15,7 @@ from shared.db.cancellation import cancel
 from shared.db.reads import STATE_CODES, get_message
 from shared.errors import InvalidRequest, NotFound
 from shared.intake import Idempotency, MessageRequest, accept
+from shared.templated_messages import TemplateUse
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -49,6 +50,7 @@ class MessagesResource:
                 from_addr=m.from_,
                 reply_to=m.reply_to,
                 scheduled_at=m.scheduled_at,
+                template=_template_use(m),
             )
             for m in body.messages
         ]
@@ -84,3 +86,9 @@ class MessageResource:
         if not cancelled and not kept:
             raise NotFound("message_not_found", f"no message {message_id} for this API key")
         resp.media = cancel_view(cancelled, kept)
+
+
+def _template_use(item) -> TemplateUse | None:
+    if item.template_id is None:
+        return None
+    return TemplateUse(item.template_id, item.variables or {}, item.recipient_variables or {})

@@ -1,0 +1,107 @@
+"""``/v1/campaigns``: create (JSON or CSV upload), list, progress, pause/resume/cancel.
+
+A CSV upload is the recipient grid as the body (``Content-Type: text/csv``,
+optionally with a ``charset``), the campaign's fields in the query string:
+
+    POST /v1/campaigns?name=June&templateId=3&topicId=june&scheduledAt=2030-06-01T09:00:00Z
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import falcon
+
+from services.api.media import read_json, upload_stream
+from services.api.schemas import parse
+from services.api.schemas_campaigns import CampaignBody, CampaignFields
+from services.api.views_campaigns import campaign_view
+from shared import campaigns as rules
+from shared.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
+from shared.db.campaigns import get_campaign, list_campaigns
+from shared.errors import InvalidRequest, NotFound
+
+#: Campaigns per page of ``GET /v1/campaigns``.
+PAGE = 100
+
+_ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
+
+
+def _request(fields: CampaignFields) -> CampaignRequest:
+    return CampaignRequest(
+        name=fields.name, template_id=fields.template_id, topic_id=fields.topic_id,
+        scheduled_at=fields.scheduled_at, from_addr=fields.from_, reply_to=fields.reply_to,
+    )
+
+
+class CampaignsResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        media_type, params = falcon.parse_header(req.content_type or "application/json")
+        settings = self.deps.settings
+        if media_type == "text/csv":
+            fields = parse(CampaignFields, dict(req.params))
+            stream = upload_stream(req, settings.max_upload_bytes)
+            charset = params.get("charset", "utf-8")
+
+            def rows(variables: list[str]):
+                return csv_rows(stream, variables, charset=charset)
+        elif media_type == "application/json":
+            body = parse(CampaignBody, read_json(req, settings.max_body_bytes))
+            fields = body
+
+            def rows(variables: list[str]):
+                return json_rows(body.recipients)
+        else:
+            raise InvalidRequest(
+                "unsupported_media_type",
+                f"Content-Type {media_type!r}: send application/json, or text/csv with the "
+                "campaign's fields in the query string",
+            )
+        campaign = create_campaign(self.deps.engine, req.context.api_key, _request(fields),
+                                   rows, settings)
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v1/campaigns/{campaign.id}"
+        resp.media = campaign_view(campaign)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        after = req.get_param_as_int("after", min_value=0, default=0)
+        with self.deps.engine.connect() as conn:
+            rows = list_campaigns(conn, req.context.api_key.id, after=after, limit=PAGE)
+        resp.media = {
+            "campaigns": [campaign_view(r) for r in rows],
+            "next": f"/v1/campaigns?after={rows[-1].id}" if len(rows) == PAGE else None,
+        }
+
+
+class CampaignResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, campaign_id: int) -> None:
+        with self.deps.engine.connect() as conn:
+            campaign = get_campaign(conn, req.context.api_key.id, campaign_id)
+            if campaign is None:
+                raise NotFound("campaign_not_found",
+                               f"no campaign {campaign_id} for this API key")
+            progress = rules.progress(conn, campaign, datetime.now(UTC))
+        resp.media = campaign_view(campaign, progress)
+
+
+class CampaignActionResource:
+    """``POST /v1/campaigns/{id}/pause``, ``/resume`` and ``/cancel``."""
+
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, campaign_id: int,
+                action: str) -> None:
+        act = _ACTIONS.get(action)
+        if act is None:
+            raise NotFound("not_found", f"no action {action!r}; use pause, resume or cancel")
+        campaign = act(self.deps.engine, req.context.api_key, campaign_id)
+        with self.deps.engine.connect() as conn:
+            progress = rules.progress(conn, campaign, datetime.now(UTC))
+        resp.media = campaign_view(campaign, progress)

@@ -1,0 +1,43 @@
+"""The scheduler's expansion step: due campaigns become message rows, a batch at a time.
+
+Each batch is one transaction (rows + cursor), so killing the scheduler at
+any moment loses at most the batch in flight, which the next run redoes;
+the unique (campaign, address) index makes sure a redone batch adds no
+duplicate. Everything happens inside PostgreSQL (INSERT ... SELECT from the
+stored grid): the scheduler's memory does not grow with the list.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from sqlalchemy import Engine
+
+from shared.db.campaigns import expand_next_batch
+from shared.settings import Settings
+
+log = logging.getLogger("mailpipe.scheduler")
+
+
+def expand_step(engine: Engine, settings: Settings) -> bool:
+    """Expand one batch of one due campaign; True if a batch was expanded (there may be more)."""
+    with engine.begin() as conn:
+        batch = expand_next_batch(conn, batch=settings.expand_batch)
+    if batch is None:
+        return False
+    log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
+             batch.campaign_id, batch.expanded, batch.total, batch.inserted)
+    return True
+
+
+def expand_due_campaigns(engine: Engine, settings: Settings, max_seconds: float = 10.0) -> None:
+    """Run ``expand_step`` until nothing is due, for at most ``max_seconds``.
+
+    Bounded so that a million-recipient campaign does not hold the job past
+    its next tick; the next run carries on from the cursor.
+    """
+    deadline = time.monotonic() + max_seconds
+    while time.monotonic() < deadline:
+        if not expand_step(engine, settings):
+            return

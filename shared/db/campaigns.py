@@ -1,0 +1,288 @@
+"""Campaign rows: creation with its recipient grid, expansion, pause/resume/cancel, progress.
+
+The recipient grid (``campaign_recipients``) is written once, at creation,
+through COPY into a temporary table and one de-duplicating INSERT. The
+scheduler later turns it into ``messages`` rows batch by batch; the batch
+and the cursor (``campaigns.expanded``) commit together, and the unique
+index ``messages_campaign_recipient`` makes a replayed batch insert nothing,
+so a crash at any point leaves neither a gap nor a duplicate.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, func, insert, select, text, update
+
+from shared.db.tables import contents
+from shared.db.tables_campaigns import campaigns
+
+#: ``due_at`` of the rows of a paused campaign: the dispatch query never
+#: reaches it; resume sets it back to now. (Not 'infinity': psycopg cannot
+#: load it into a datetime.)
+HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class NewCampaign:
+    name: str
+    topic_id: str
+    template_id: int
+    template_version: int
+    subject: str
+    html: str
+    text: str | None
+    reply_to: str | None
+    from_addr: str
+    scheduled_at: datetime | None
+
+
+def insert_campaign(conn: Connection, api_key_id: int, new: NewCampaign) -> int:
+    """Insert the campaign's pinned content and the campaign (no recipients yet); its id."""
+    content_id = conn.execute(
+        insert(contents)
+        .values(api_key_id=api_key_id, subject=new.subject, html=new.html, text=new.text,
+                reply_to=new.reply_to, template_id=new.template_id,
+                template_version=new.template_version)
+        .returning(contents.c.id)
+    ).scalar_one()
+    values = dict(
+        api_key_id=api_key_id, name=new.name, topic_id=new.topic_id,
+        template_id=new.template_id, template_version=new.template_version,
+        content_id=content_id, from_addr=new.from_addr, total=0,
+    )
+    if new.scheduled_at is not None:
+        values["scheduled_at"] = new.scheduled_at
+    return conn.execute(insert(campaigns).values(**values).returning(campaigns.c.id)).scalar_one()
+
+
+class RecipientWriter:
+    """Streams validated recipients into the upload table with COPY."""
+
+    def __init__(self, copy) -> None:
+        self._copy = copy
+        self.count = 0
+
+    def write(self, row_number: int, email: str, variables: dict[str, str]) -> None:
+        self._copy.write_row((row_number, email, json.dumps(variables, ensure_ascii=False)))
+        self.count += 1
+
+
+@contextmanager
+def recipient_upload(conn: Connection) -> Iterator[RecipientWriter]:
+    """COPY rows into a temporary table that lives until the caller's transaction ends.
+
+    Memory stays flat: psycopg sends the COPY buffer in chunks as it fills.
+    """
+    conn.exec_driver_sql(
+        "CREATE TEMP TABLE campaign_upload (row_number int, email text, variables jsonb)"
+        " ON COMMIT DROP"
+    )
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        with cursor.copy("COPY campaign_upload (row_number, email, variables) FROM STDIN") as cp:
+            yield RecipientWriter(cp)
+    finally:
+        cursor.close()
+
+
+_STORE_RECIPIENTS = text(
+    """
+    WITH firsts AS (
+        SELECT DISTINCT ON (email) row_number, email, variables
+          FROM campaign_upload
+         ORDER BY email, row_number
+    ), stored AS (
+        INSERT INTO campaign_recipients (campaign_id, seq, email, variables)
+        SELECT :campaign_id, row_number() OVER (ORDER BY row_number), email, variables
+          FROM firsts
+        RETURNING 1
+    )
+    UPDATE campaigns
+       SET total = (SELECT count(*) FROM stored),
+           duplicates = :uploaded - (SELECT count(*) FROM stored)
+     WHERE id = :campaign_id
+    RETURNING total, duplicates
+    """
+)
+
+
+def store_recipients(conn: Connection, campaign_id: int, uploaded: int) -> tuple[int, int]:
+    """Move the uploaded rows into the grid, first occurrence of each address wins.
+
+    Seq numbers run 1..total in upload order. Returns (total, duplicates).
+    Two sorts of the upload; ``work_mem`` is raised for this transaction only
+    so a million rows sort in memory rather than on disk.
+    """
+    conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    row = conn.execute(_STORE_RECIPIENTS, {"campaign_id": campaign_id, "uploaded": uploaded})
+    return tuple(row.one())
+
+
+_PICK_CAMPAIGN = text(
+    """
+    SELECT id, expanded, total FROM campaigns
+     WHERE status = 'active' AND expanded < total AND scheduled_at <= now()
+     ORDER BY scheduled_at, id
+     LIMIT 1
+       FOR UPDATE SKIP LOCKED
+    """
+)
+
+_EXPAND = text(
+    """
+    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state,
+                          scheduled_at, due_at, campaign_id, variables)
+    SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email, 'created',
+           c.scheduled_at, now(), c.id, r.variables
+      FROM campaigns c
+      JOIN campaign_recipients r ON r.campaign_id = c.id
+     WHERE c.id = :campaign_id AND r.seq > :after AND r.seq <= :upto
+     ORDER BY r.seq
+        ON CONFLICT (campaign_id, to_addr) WHERE campaign_id IS NOT NULL DO NOTHING
+    """
+)
+
+
+@dataclass(frozen=True)
+class ExpandedBatch:
+    campaign_id: int
+    inserted: int
+    expanded: int
+    total: int
+
+
+def expand_next_batch(conn: Connection, *, batch: int) -> ExpandedBatch | None:
+    """Turn the next ``batch`` recipients of one due campaign into ``created`` rows.
+
+    Locks the campaign row (FOR UPDATE SKIP LOCKED), so two schedulers
+    expand different campaigns, and pause/cancel wait for the batch to
+    commit. Inserts and the cursor move commit together in the caller's
+    transaction; ON CONFLICT DO NOTHING makes a batch replayed after a lost
+    cursor insert nothing. The rows are due now: the dispatch step queues
+    them. None when no campaign is due.
+    """
+    picked = conn.execute(_PICK_CAMPAIGN).one_or_none()
+    if picked is None:
+        return None
+    upto = min(picked.total, picked.expanded + batch)
+    inserted = conn.execute(
+        _EXPAND, {"campaign_id": picked.id, "after": picked.expanded, "upto": upto}
+    ).rowcount
+    conn.execute(
+        update(campaigns).where(campaigns.c.id == picked.id)
+        .values(expanded=upto, updated_at=func.now())
+    )
+    return ExpandedBatch(picked.id, inserted, upto, picked.total)
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    name: str
+    topic_id: str
+    template_id: int
+    template_version: int
+    from_addr: str
+    status: str
+    scheduled_at: datetime
+    total: int
+    duplicates: int
+    expanded: int
+    created_at: datetime
+    updated_at: datetime
+
+
+def _campaign_select(api_key_id: int):
+    c = campaigns.c
+    return select(
+        c.id, c.name, c.topic_id, c.template_id, c.template_version, c.from_addr, c.status,
+        c.scheduled_at, c.total, c.duplicates, c.expanded, c.created_at, c.updated_at,
+    ).where(c.api_key_id == api_key_id)
+
+
+def get_campaign(
+    conn: Connection, api_key_id: int, campaign_id: int, *, for_update: bool = False
+) -> CampaignRow | None:
+    query = _campaign_select(api_key_id).where(campaigns.c.id == campaign_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).one_or_none()
+    return CampaignRow(*row) if row else None
+
+
+def list_campaigns(
+    conn: Connection, api_key_id: int, *, after: int = 0, limit: int = 100
+) -> list[CampaignRow]:
+    rows = conn.execute(
+        _campaign_select(api_key_id).where(campaigns.c.id > after)
+        .order_by(campaigns.c.id).limit(limit)
+    )
+    return [CampaignRow(*r) for r in rows]
+
+
+def message_counts(conn: Connection, campaign_id: int) -> dict[str, int]:
+    """Messages of the campaign per state (through messages_campaign_recipient)."""
+    rows = conn.execute(
+        text("SELECT state, count(*) FROM messages WHERE campaign_id = :id GROUP BY state"),
+        {"id": campaign_id},
+    )
+    return dict(rows.all())
+
+
+def set_status(conn: Connection, campaign_id: int, status: str) -> None:
+    conn.execute(
+        update(campaigns).where(campaigns.c.id == campaign_id)
+        .values(status=status, updated_at=func.now())
+    )
+
+
+_HOLD = text(
+    """
+    UPDATE messages
+       SET state = 'created', due_at = :held, updated_at = now()
+     WHERE campaign_id = :id AND state IN ('created', 'queued')
+    """
+)
+
+
+def hold_messages(conn: Connection, campaign_id: int) -> int:
+    """Take the campaign's unclaimed rows off the conveyor; returns how many.
+
+    ``queued`` rows go back to ``created``: their queue messages may still be
+    delivered, but a sender's claim needs ``queued`` and so drops them. Rows
+    already ``sending`` finish. Call with the campaign row locked.
+    """
+    return conn.execute(_HOLD, {"id": campaign_id, "held": HELD_UNTIL}).rowcount
+
+
+_RELEASE = text(
+    """
+    UPDATE messages
+       SET due_at = now(), updated_at = now()
+     WHERE campaign_id = :id AND state = 'created' AND due_at = :held
+    """
+)
+
+
+def release_messages(conn: Connection, campaign_id: int) -> int:
+    """Make the rows ``hold_messages`` held due now, for the dispatch step to queue."""
+    return conn.execute(_RELEASE, {"id": campaign_id, "held": HELD_UNTIL}).rowcount
+
+
+_CANCEL = text(
+    """
+    UPDATE messages
+       SET state = 'cancelled', error = 'campaign cancelled', updated_at = now()
+     WHERE campaign_id = :id AND state IN ('created', 'queued')
+    """
+)
+
+
+def cancel_messages(conn: Connection, campaign_id: int) -> int:
+    """Cancel the campaign's unclaimed rows (a claimed one is sent); returns how many."""
+    return conn.execute(_CANCEL, {"id": campaign_id}).rowcount
