@@ -26,6 +26,7 @@ def read_json(req: falcon.Request, max_bytes: int):
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
 
+
 class _CappedStream(io.RawIOBase):
     """A request body read in chunks that raises PayloadTooLarge past ``max_bytes``."""
 
