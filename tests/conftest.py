@@ -119,3 +119,7 @@ def api_key(engine):
     """(ApiKey, plain key) for a key allowed to send from any domain."""
     with engine.begin() as conn:
         return create_key(conn, "test", [])
+
+
+# Real SMTP servers (aiosmtpd) for the SMTP transport and compat API tests.
+from tests.support.smtp_fixtures import smtp_cert, smtp_servers  # noqa: E402, F401

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
+from services.api.resources import compat_biz, compat_fureweb
 from services.api.resources.campaigns import (
     CampaignActionResource,
     CampaignResource,
@@ -47,6 +48,8 @@ def create_app(deps: ApiDeps) -> falcon.App:
                   MessageResource(deps))
     app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
+    compat_biz.install(app, deps)
+    compat_fureweb.install(app, deps)
     _add_template_routes(app, deps)
     return app
 

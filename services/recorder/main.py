@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+import redis
 
 from services.recorder.record import record_outcomes
 from shared.db.engine import make_engine
@@ -11,6 +12,7 @@ from shared.payloads import decode_outcomes
 from shared.queues import OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
 from shared.settings import Settings
 from shared.supervisor import ShutdownFlag, supervise
+from shared.waiters import publish_states
 from shared.workers import run_worker
 
 THREADS = 2
@@ -20,9 +22,11 @@ def run_process(settings: Settings) -> None:
     configure_logging("recorder")
     engine = make_engine(settings.database_url, pool_size=THREADS)
     broker = make_broker(settings)
+    redis_client = redis.Redis.from_url(settings.redis_url)
 
     def record(payload: dict) -> None:
-        record_outcomes(engine, decode_outcomes(payload), max_attempts=settings.max_attempts)
+        record_outcomes(engine, decode_outcomes(payload), max_attempts=settings.max_attempts,
+                        notify=lambda changed: publish_states(redis_client, changed))
 
     dramatiq.actor(
         record, broker=broker, actor_name=OUTCOME_ACTOR, queue_name=OUTCOME_QUEUE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -13,10 +14,19 @@ from shared.payloads import OutcomeBatch
 log = logging.getLogger("mailpipe.recorder")
 
 
-def record_outcomes(engine: Engine, batch: OutcomeBatch, *, max_attempts: int) -> dict[int, str]:
-    """Apply ``batch``; returns the rows that changed. Replays change nothing."""
+def record_outcomes(
+    engine: Engine, batch: OutcomeBatch, *, max_attempts: int,
+    notify: Callable[[dict[int, str]], None] | None = None,
+) -> dict[int, str]:
+    """Apply ``batch``; returns the rows that changed. Replays change nothing.
+
+    ``notify`` gets the changed rows after the commit (synchronous callers
+    wait for it, shared.waiters).
+    """
     with engine.begin() as conn:
         changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
+    if notify is not None:
+        notify(changed)
     stale = len(batch.outcomes) - len(changed)
     log.info("applied %d outcomes %s%s", len(changed), dict(Counter(changed.values())),
              f", {stale} stale or already applied" if stale else "")

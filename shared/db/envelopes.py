@@ -98,3 +98,24 @@ def with_send_extras(conn: Connection, claimed: list) -> list:
             relay=relay,
         ))
     return completed
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """Where a message stands, for a caller waiting on it."""
+
+    id: int
+    state: str
+    provider_message_id: str | None
+    error: str | None
+    mime_message_id: str | None
+
+
+def send_results(conn: Connection, ids: list[int]) -> dict[int, SendResult]:
+    """State, provider id and error of each id (a plain read, no locks)."""
+    rows = conn.execute(
+        text("SELECT id, state, provider_message_id, error, mime_message_id FROM messages "
+             "WHERE id = ANY(:ids)").bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
+        {"ids": ids},
+    )
+    return {r.id: SendResult(*r) for r in rows}

@@ -1,0 +1,105 @@
+"""Synchronous sends: wait until the recorder has committed an outcome.
+
+The recorder publishes each changed row's new state after its transaction
+commits; a waiting request subscribes first and reads the rows once, so an
+outcome committed between the insert and the subscription is not missed,
+and after that it sleeps on the subscription instead of polling PostgreSQL.
+
+Redis key layout:
+
+    mailpipe:outcome:<message id>   pub/sub channel; message = the new state
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+
+from shared.db.envelopes import SendResult, send_results
+
+log = logging.getLogger("mailpipe.waiters")
+
+CHANNEL_PREFIX = "mailpipe:outcome:"
+
+#: States after which nothing more will happen to a send attempt: a sync
+#: caller has its answer. ``queued`` after a retry is not one of them.
+FINAL_STATES = frozenset({
+    "sent", "delivered", "bounced", "complained", "failed", "unknown", "cancelled", "suppressed",
+})
+
+
+def channel(message_id: int) -> str:
+    return f"{CHANNEL_PREFIX}{message_id}"
+
+
+def publish_states(redis: Redis, changed: dict[int, str]) -> None:
+    """Announce committed states; call only after the commit. Best effort.
+
+    A lost announcement only makes a waiting request answer 202 when its
+    wait runs out: the row itself is already right.
+    """
+    if not changed:
+        return
+    try:
+        pipe = redis.pipeline(transaction=False)
+        for message_id, state in changed.items():
+            pipe.publish(channel(message_id), state)
+        pipe.execute()
+    except RedisError as exc:
+        log.warning("could not announce %d outcomes to synchronous callers: %s",
+                    len(changed), exc)
+
+
+def wait_until_final(
+    redis: Redis, read_states: Callable[[list[int]], dict[int, str]], ids: Iterable[int],
+    timeout: float,
+) -> bool:
+    """True once every id is in a final state, False if ``timeout`` seconds pass first.
+
+    ``read_states`` is called once, after subscribing. If Redis fails the
+    wait ends early with False: the caller answers as for a timeout.
+    """
+    pending = set(ids)
+    if not pending:
+        return True
+    deadline = time.monotonic() + timeout
+    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    try:
+        pubsub.subscribe(*(channel(i) for i in pending))
+        pending -= {i for i, state in read_states(sorted(pending)).items()
+                    if state in FINAL_STATES}
+        while pending:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            message = pubsub.get_message(timeout=remaining)
+            if message is None or message["type"] != "message":
+                continue
+            state = message["data"].decode()
+            if state in FINAL_STATES:
+                pending.discard(int(message["channel"].decode().removeprefix(CHANNEL_PREFIX)))
+        return True
+    except RedisError as exc:
+        log.warning("synchronous wait interrupted, answering as not finished: %s", exc)
+        return False
+    finally:
+        pubsub.close()
+
+
+def wait_for_results(
+    engine: Engine, redis: Redis, ids: list[int], timeout: float
+) -> tuple[bool, dict[int, SendResult]]:
+    """Wait up to ``timeout`` for every id to finish; (all finished?, each row's result)."""
+
+    def read_states(pending: list[int]) -> dict[int, str]:
+        with engine.connect() as conn:
+            return {i: r.state for i, r in send_results(conn, pending).items()}
+
+    done = wait_until_final(redis, read_states, ids, timeout)
+    with engine.connect() as conn:
+        return done, send_results(conn, ids)
