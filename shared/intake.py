@@ -36,6 +36,10 @@ class MessageRequest:
     scheduled_at: datetime | None
     #: Set when the item names a template (subject/html/text then come from it).
     template: TemplateUse | None = None
+    #: Open/click tracking wanted (needs MAILPIPE_SECRET_KEY); bulk mail
+    #: carries one-click List-Unsubscribe headers.
+    tracking: bool = True
+    bulk: bool = False
 
 
 def _dedupe(recipients: list[str]) -> tuple[str, ...]:
@@ -88,6 +92,8 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
                 template_id=item.template.template_id if item.template else None,
                 template_version=item.template.version if item.template else None,
                 variables=item.template.values_for(recipients) if item.template else None,
+                tracking=item.tracking,
+                bulk=item.bulk,
             )
         )
     return prepared

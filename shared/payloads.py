@@ -88,3 +88,64 @@ def decode_outcomes(data: Any) -> OutcomeBatch:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PayloadError(f"bad outcomes payload: {exc}") from exc
+
+
+class EventType(StrEnum):
+    """What happened to a message after it was sent (SES notifications, tracking hits)."""
+
+    SENT = "sent"
+    DELIVERED = "delivered"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+    REJECTED = "rejected"
+    DELAYED = "delayed"
+    RENDERING_FAILED = "rendering_failed"
+    SUBSCRIPTION = "subscription"
+    OPENED = "opened"
+    CLICKED = "clicked"
+    UNSUBSCRIBED = "unsubscribed"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event for the recorder.
+
+    SES events name their message by ``provider_message_id`` (and are deduped
+    by ``sns_message_id``); tracking hits name it by ``message_id``.
+    ``detail`` is the one fact stats need (``hard``/``soft`` for a bounce, the
+    URL of a click); ``payload`` is the provider's raw notification or the hit's
+    request facts (user agent, address, method).
+    """
+
+    type: EventType
+    at: float
+    message_id: int | None = None
+    provider_message_id: str | None = None
+    sns_message_id: str | None = None
+    detail: str | None = None
+    payload: dict | None = None
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    events: tuple[Event, ...]
+
+
+def encode_events(batch: EventBatch) -> dict:
+    return {
+        "v": VERSION,
+        "kind": "events",
+        "events": [{**asdict(e), "type": e.type.value} for e in batch.events],
+    }
+
+
+def decode_events(data: Any) -> EventBatch:
+    data = _check_version(data, "events")
+    try:
+        return EventBatch(
+            events=tuple(
+                Event(**{**item, "type": EventType(item["type"])}) for item in data["events"]
+            )
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PayloadError(f"bad events payload: {exc}") from exc

@@ -14,8 +14,10 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 
 from shared.payloads import (
+    EventBatch,
     OutcomeBatch,
     SendBatch,
+    encode_events,
     encode_outcomes,
     encode_send_batch,
 )
@@ -25,6 +27,10 @@ SEND_QUEUE = "mailpipe.send"
 SEND_ACTOR = "send_batch"
 OUTCOME_QUEUE = "mailpipe.outcomes"
 OUTCOME_ACTOR = "record_outcomes"
+#: SNS events and tracking hits: a queue of their own, so a burst of opens
+#: never delays the outcomes of sends.
+EVENT_QUEUE = "mailpipe.events"
+EVENT_ACTOR = "record_events"
 
 
 class MaintainedRedisBroker(RedisBroker):
@@ -102,3 +108,9 @@ def publish_outcomes(broker: RedisBroker, batch: OutcomeBatch) -> None:
     """Hand a batch of outcomes to the recorder."""
     if batch.outcomes:
         broker.enqueue(_message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch)))
+
+
+def publish_events(broker: RedisBroker, batch: EventBatch) -> None:
+    """Hand SNS events or tracking hits to the recorder (raises RedisError if Redis is down)."""
+    if batch.events:
+        broker.enqueue(_message(EVENT_QUEUE, EVENT_ACTOR, encode_events(batch)))

@@ -12,6 +12,7 @@ from shared.addresses import address_of
 from shared.attachments import add_attachments
 from shared.db.messages import ClaimedMessage
 from shared.templates import personalize
+from shared.tracking import Tracker, instrumented, unsubscribe_headers
 
 
 class _TextExtractor(HTMLParser):
@@ -47,9 +48,14 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
-def render(message: ClaimedMessage, *, now) -> EmailMessage:
-    """The RFC 5322 message for one recipient: text and HTML alternatives."""
+def render(message: ClaimedMessage, *, now, tracker: Tracker | None = None) -> EmailMessage:
+    """The RFC 5322 message for one recipient: text and HTML alternatives.
+
+    With a ``tracker``: tracked links and an open pixel (unless the message
+    has tracking off), and one-click List-Unsubscribe headers on bulk mail.
+    """
     message = personalize(message)  # a template's {{variables}}, before anything reads the parts
+    message = instrumented(message, tracker)
     mime = EmailMessage()
     mime["Subject"] = message.subject
     mime["From"] = message.from_addr
@@ -66,6 +72,8 @@ def render(message: ClaimedMessage, *, now) -> EmailMessage:
         mime["Message-ID"] = make_msgid(domain=address_of(message.from_addr).rpartition("@")[2]
                                         or None)
     mime["X-Mailpipe-Id"] = str(message.id)
+    for name, value in unsubscribe_headers(message, tracker):
+        mime[name] = value
     for name, value in message.headers:
         mime[name] = value
     if message.html:

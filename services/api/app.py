@@ -20,13 +20,19 @@ from services.api.resources.campaigns import (
 from services.api.resources.events import SentCountResource
 from services.api.resources.health import HealthResource
 from services.api.resources.messages import MessageResource, MessagesResource
+from services.api.resources.sns import SnsEventsResource
+from services.api.resources.suppressions import SuppressionResource, SuppressionsResource
 from services.api.resources.templates import (
     TemplateRenderResource,
     TemplateResource,
     TemplatesResource,
 )
 from services.api.resources.topics import TopicResource
+from services.api.resources.tracking import ClickResource, OpenResource
+from services.api.resources.unsubscribe import UnsubscribeResource
 from shared.settings import Settings
+from shared.sns import CertificateCache, HttpsSnsClient, SnsHttp, SnsVerifier, parse_topic_arns
+from shared.tracking import tracker_for
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class ApiDeps:
     engine: Engine
     broker: RedisBroker
     redis: Redis
+    #: Certificate downloads and subscription confirmations; tests pass one
+    #: serving their own test certificate. None: HTTPS to SNS.
+    sns_http: SnsHttp | None = None
 
 
 def create_app(deps: ApiDeps) -> falcon.App:
@@ -48,10 +57,28 @@ def create_app(deps: ApiDeps) -> falcon.App:
                   MessageResource(deps))
     app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
+    _add_template_routes(app, deps)
+    _add_event_routes(app, deps)
     compat_biz.install(app, deps)
     compat_fureweb.install(app, deps)
-    _add_template_routes(app, deps)
     return app
+
+
+def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:
+    """SNS, tracking, unsubscribe and suppressions (issue 5)."""
+    settings = deps.settings
+    sns_http = deps.sns_http or HttpsSnsClient()
+    verifier = SnsVerifier(
+        CertificateCache(sns_http), topic_arns=parse_topic_arns(settings.sns_topic_arns),
+        max_age=settings.sns_max_age, raw_secret=settings.sns_raw_secret,
+    )
+    tracker = tracker_for(settings)
+    app.add_route("/v1/events/results", SnsEventsResource(deps, verifier, sns_http))
+    app.add_route("/v1/events/open", OpenResource(deps, tracker))
+    app.add_route("/v1/events/click", ClickResource(deps, tracker))
+    app.add_route("/v1/unsubscribe", UnsubscribeResource(deps, tracker))
+    app.add_route("/v1/suppressions", SuppressionsResource(deps))
+    app.add_route("/v1/suppressions/{email}", SuppressionResource(deps))
 
 
 def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:

@@ -96,6 +96,10 @@ class MessageItem(BaseModel):
         None, alias="scheduledAt"
     )
     from_: Mailbox | None = Field(None, alias="from")
+    #: Open pixel and click rewriting (needs MAILPIPE_SECRET_KEY); false turns it off.
+    tracking: bool = True
+    #: Bulk mail: carries RFC 8058 one-click List-Unsubscribe headers.
+    bulk: bool = False
     text: BodyText | None = None
     reply_to: Mailbox | None = Field(None, alias="replyTo")
     template_id: Annotated[int, Field(ge=1)] | None = Field(None, alias="templateId")
@@ -121,6 +125,14 @@ class MessageItem(BaseModel):
                     raise _field_error(name, "template_conflict",
                                        "comes from the template; leave it out with templateId")
         return self
+class SuppressRequest(BaseModel):
+    """``POST /v1/suppressions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    emails: list[Recipient] = Field(min_length=1, max_length=10_000)
+
+
 
 
 class SendRequest(BaseModel):

@@ -26,7 +26,8 @@ def message_view(row: dict) -> dict:
         "createdAt": _time(row["created_at"]),
         "sentAt": _time(row["sent_at"]),
         "events": [
-            {"type": e["type"], "at": _time(e["occurred_at"]), "payload": e["payload"]}
+            {"type": e["type"], "at": _time(e["occurred_at"]), "detail": e["detail"],
+             "machine": e["machine"], "payload": e["payload"]}
             for e in row["events"]
         ],
     }

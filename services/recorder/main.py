@@ -5,11 +5,12 @@ from __future__ import annotations
 import dramatiq
 import redis
 
+from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
 from shared.db.engine import make_engine
 from shared.logs import configure_logging
-from shared.payloads import decode_outcomes
-from shared.queues import OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
+from shared.payloads import decode_events, decode_outcomes
+from shared.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
 from shared.settings import Settings
 from shared.supervisor import ShutdownFlag, supervise
 from shared.waiters import publish_states
@@ -30,6 +31,14 @@ def run_process(settings: Settings) -> None:
 
     dramatiq.actor(
         record, broker=broker, actor_name=OUTCOME_ACTOR, queue_name=OUTCOME_QUEUE,
+        max_retries=1000,
+    )
+
+    def record_event_batch(payload: dict) -> None:
+        record_events(engine, decode_events(payload))
+
+    dramatiq.actor(
+        record_event_batch, broker=broker, actor_name=EVENT_ACTOR, queue_name=EVENT_QUEUE,
         max_retries=1000,
     )
     run_worker(broker, THREADS, ShutdownFlag().install())

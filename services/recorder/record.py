@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from shared.db.events import adopt_orphan_events, lock_events
 from shared.db.outcomes import apply_outcomes
 from shared.payloads import OutcomeBatch
 
@@ -24,7 +25,11 @@ def record_outcomes(
     wait for it, shared.waiters).
     """
     with engine.begin() as conn:
+        # Before any row lock, as event batches do: the same order, no deadlock.
+        lock_events(conn)
         changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
+        # SES events can arrive before the outcome that names their message.
+        adopt_orphan_events(conn, sorted(i for i, state in changed.items() if state == "sent"))
     if notify is not None:
         notify(changed)
     stale = len(batch.outcomes) - len(changed)

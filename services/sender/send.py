@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from shared.addresses import address_of
 from shared.db.messages import ClaimedMessage, claim_for_sending
+from shared.db.suppressions import suppress_queued
 from shared.errors import Failure, SendingPaused, TransportError
 from shared.pause import SendingPause
 from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
@@ -28,6 +29,7 @@ from shared.queues import publish_outcomes
 from shared.ratelimit import FleetRateLimiter, sleep_until
 from shared.rendering import render
 from shared.settings import Settings
+from shared.tracking import Tracker, tracker_for
 from shared.transports.base import Envelope, Transport
 
 log = logging.getLogger("mailpipe.sender")
@@ -78,10 +80,15 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     reservation = deps.limiter.reserve(len(batch.ids))
     sleep_until(reservation.start)
     with deps.engine.begin() as conn:
+        # Suppressed recipients end here, before the claim: never sent.
+        suppressed = suppress_queued(conn, list(batch.ids))
         claimed = claim_for_sending(
             conn, list(batch.ids), worker_id=worker_id(), lease=deps.settings.send_lease
         )
     deps.limiter.release(len(batch.ids) - len(claimed))
+    if suppressed:
+        log.info("suppressed %d messages: their recipients are on the suppression list",
+                 len(suppressed))
     if len(claimed) < len(batch.ids):
         log.info("skipped %d of %d ids: not queued any more (claimed elsewhere, "
                  "cancelled or done)", len(batch.ids) - len(claimed), len(batch.ids))
@@ -92,7 +99,8 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             outcomes.append(_hand_back(message, halt))
             continue
         sleep_until(reservation.slot(index))
-        outcome = send_one(deps.transport, message, on_error=lambda e: _slow_fleet(deps, e))
+        outcome = send_one(deps.transport, message, on_error=lambda e: _slow_fleet(deps, e),
+                           tracker=tracker_for(deps.settings))
         outcomes.append(outcome)
     result = OutcomeBatch(tuple(outcomes))
     publish_outcomes(deps.broker, result)
@@ -118,6 +126,7 @@ def _slow_fleet(deps: SenderDeps, exc: TransportError) -> None:
 def send_one(
     transport: Transport, message: ClaimedMessage,
     on_error: Callable[[TransportError], None] = lambda exc: None,
+    tracker: Tracker | None = None,
 ) -> Outcome:
     """Send one claimed message and say what became of it. Never raises.
 
@@ -129,7 +138,7 @@ def send_one(
         return Outcome(message.id, message.attempt, kind, time.time(), **fields)
 
     try:
-        raw = render(message, now=datetime.now(UTC)).as_bytes()
+        raw = render(message, now=datetime.now(UTC), tracker=tracker).as_bytes()
     except Exception as exc:  # noqa: BLE001 - nothing was sent: a permanent failure
         log.exception("message %d: cannot render", message.id)
         return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")

@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
 from shared.attachments import Attachment
+from shared.db.content_flags import with_content_flags
 from shared.db.envelopes import with_send_extras
 from shared.db.tables import contents
 from shared.db.templates import with_template_values
@@ -32,6 +33,10 @@ class NewMessages:
     text: str | None
     reply_to: str | None
     scheduled_at: datetime | None
+    #: Open/click tracking (when MAILPIPE_SECRET_KEY is set) and bulk mail
+    #: (List-Unsubscribe headers), stored on the content.
+    tracking: bool = True
+    bulk: bool = False
     #: A templated item: the version its parts come from, and each recipient's
     #: values (JSON text, same order as ``recipients``), rendered at send time.
     template_id: int | None = None
@@ -87,6 +92,8 @@ def insert_messages(
                 reply_to=item.reply_to,
                 template_id=item.template_id,
                 template_version=item.template_version,
+                tracking=item.tracking,
+                bulk=item.bulk,
             )
             .returning(contents.c.id)
         ).scalar_one()
@@ -162,6 +169,10 @@ class ClaimedMessage:
     #: Set (by shared.db.templates.with_template_values) when the parts are a
     #: template: this recipient's values, filled in by shared.rendering.
     variables: dict[str, str] | None = None
+    #: Set by shared.db.content_flags.with_content_flags: open/click tracking
+    #: wanted, and bulk mail (one-click List-Unsubscribe headers).
+    tracking: bool = False
+    bulk: bool = False
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -201,7 +212,7 @@ def claim_for_sending(
     """
     rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
     claimed = with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
-    return with_template_values(conn, claimed)
+    return with_content_flags(conn, with_template_values(conn, claimed))
 
 
 def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:

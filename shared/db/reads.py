@@ -31,7 +31,8 @@ def get_message(conn: Connection, api_key_id: int, message_id: int) -> dict | No
     if row is None:
         return None
     event_rows = conn.execute(
-        select(events.c.type, events.c.occurred_at, events.c.payload)
+        select(events.c.type, events.c.occurred_at, events.c.detail, events.c.machine,
+               events.c.payload)
         .where(events.c.message_id == message_id)
         .order_by(events.c.occurred_at, events.c.id)
     )

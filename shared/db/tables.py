@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -54,6 +55,10 @@ contents = Table(
     Column("template_version", Integer),
     #: Extra header lines ``[[name, value], ...]`` (In-Reply-To, References, custom).
     Column("headers", JSONB),
+    #: Open pixel and click rewriting (migration 0003); off per request.
+    Column("tracking", Boolean, nullable=False, server_default=text("true")),
+    #: Bulk mail (campaigns, or flagged): carries RFC 8058 List-Unsubscribe.
+    Column("bulk", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
@@ -121,7 +126,13 @@ events = Table(
     #: SNS MessageId: the same notification delivered twice is stored once.
     Column("sns_message_id", Text, unique=True),
     Column("payload", JSONB),
+    #: Bounce kind (hard/soft), clicked URL, reject reason (migration 0003).
+    Column("detail", Text),
+    #: A prefetcher or link scanner, not a person: left out of open/click stats.
+    Column("machine", Boolean, nullable=False, server_default=text("false")),
     Index("events_message", "message_id", "type"),
+    #: Events that arrived before their message's provider id was recorded.
+    Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
 )
 
 #: POST /v1/messages answers remembered by Idempotency-Key for 24 hours.

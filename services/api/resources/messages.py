@@ -51,6 +51,8 @@ class MessagesResource:
                 reply_to=m.reply_to,
                 scheduled_at=m.scheduled_at,
                 template=_template_use(m),
+                tracking=m.tracking,
+                bulk=m.bulk,
             )
             for m in body.messages
         ]

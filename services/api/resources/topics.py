@@ -7,6 +7,7 @@ import falcon
 from services.api.views import cancel_view
 from shared.db.cancellation import cancel
 from shared.db.reads import topic_summary
+from shared.db.stats import topic_stats
 from shared.errors import NotFound
 
 
@@ -17,10 +18,12 @@ class TopicResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, topic_id: str) -> None:
         with self.deps.engine.connect() as conn:
             summary = topic_summary(conn, req.context.api_key.id, topic_id)
+            stats = topic_stats(conn, req.context.api_key.id, topic_id)
         resp.media = {
             "topicId": topic_id,
             "total": sum(summary["status"].values()),
             **summary,
+            "stats": stats,
         }
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, topic_id: str) -> None:

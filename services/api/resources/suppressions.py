@@ -1,0 +1,73 @@
+"""``/v1/suppressions``: the key's list of addresses it must not send to."""
+
+from __future__ import annotations
+
+import falcon
+
+from services.api.media import read_json
+from services.api.schemas import SuppressRequest, parse
+from shared.db.suppressions import (
+    Suppression,
+    add_suppressions,
+    list_suppressions,
+    remove_suppression,
+)
+from shared.errors import InvalidRequest, NotFound
+
+MAX_LIMIT = 1000
+
+
+def _view(entry: Suppression) -> dict:
+    return {"email": entry.address, "reason": entry.reason, "messageId": entry.message_id,
+            "createdAt": entry.created_at.isoformat()}
+
+
+def _limit(req: falcon.Request) -> int:
+    raw = req.get_param("limit", default="100")
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidRequest("invalid_parameter",
+                             f"limit: must be a whole number from 1 to {MAX_LIMIT}", field="limit")
+    return int(raw)
+
+
+class SuppressionsResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """List in address order; ``next`` is the ``after`` for the following page."""
+        limit = _limit(req)
+        with self.deps.engine.connect() as conn:
+            entries = list_suppressions(conn, req.context.api_key.id, limit=limit,
+                                        after=req.get_param("after"),
+                                        address=req.get_param("email"))
+        resp.media = {
+            "suppressions": [_view(e) for e in entries],
+            "next": entries[-1].address if len(entries) == limit else None,
+        }
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = parse(SuppressRequest, read_json(req, self.deps.settings.max_body_bytes))
+        with self.deps.engine.begin() as conn:
+            added = add_suppressions(conn, req.context.api_key.id, body.emails, "manual")
+        already = sorted({e.lower() for e in body.emails} - set(added))
+        resp.media = {"added": added, "alreadySuppressed": already}
+
+
+class SuppressionResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, email: str) -> None:
+        with self.deps.engine.connect() as conn:
+            entries = list_suppressions(conn, req.context.api_key.id, limit=1, address=email)
+        if not entries:
+            raise NotFound("not_suppressed", f"{email} is not on this key's suppression list")
+        resp.media = _view(entries[0])
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, email: str) -> None:
+        with self.deps.engine.begin() as conn:
+            removed = remove_suppression(conn, req.context.api_key.id, email)
+        if not removed:
+            raise NotFound("not_suppressed", f"{email} is not on this key's suppression list")
+        resp.status = falcon.HTTP_204

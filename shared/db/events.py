@@ -1,0 +1,216 @@
+"""The recorder's event writes: store each event once, move states, suppress.
+
+An event names its message either by id (tracking hits) or by the id SES
+gave it (``messages.provider_message_id``). An SES event can arrive before
+the sender's outcome that records that id: it is stored with no message
+(an orphan) and adopted when the outcome lands (``adopt_orphan_events``).
+
+Event insertion and adoption both take ``EVENTS_LOCK`` (a transaction-level
+advisory lock) first. Without it, an outcome committing while an orphan is
+being inserted would leave each transaction blind to the other and the
+orphan unadopted forever; with it, whichever runs second sees the first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import BigInteger, Text
+
+from shared.payloads import Event, EventType
+
+EVENTS_LOCK = 727_273
+
+#: The state an event moves its message to, and the states it may move from.
+#: States only move forward (sent < delivered < bounced < complained), so
+#: events arriving out of order (a Delivery after a Complaint) change nothing.
+TRANSITIONS: dict[EventType, tuple[str, tuple[str, ...]]] = {
+    EventType.DELIVERED: ("delivered", ("sent",)),
+    EventType.REJECTED: ("failed", ("sent",)),
+    EventType.RENDERING_FAILED: ("failed", ("sent",)),
+    EventType.BOUNCED: ("bounced", ("sent", "delivered")),
+    EventType.COMPLAINED: ("complained", ("sent", "delivered", "bounced")),
+}
+_RANK = {"delivered": 1, "failed": 2, "bounced": 3, "complained": 4}
+_ERRORS = {
+    EventType.REJECTED: "rejected by SES",
+    EventType.RENDERING_FAILED: "SES could not render",
+}
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event row this transaction wrote (or adopted)."""
+
+    id: int
+    message_id: int | None
+    type: str
+    detail: str | None
+
+
+def lock_events(conn: Connection) -> None:
+    """Serialise event insertion with orphan adoption until this transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
+
+
+_INSERT_EVENTS = text(
+    """
+    INSERT INTO events (message_id, type, occurred_at, provider_message_id, sns_message_id,
+                        detail, machine, payload)
+    SELECT COALESCE((SELECT m.id FROM messages m WHERE m.id = e.message_id),
+                    (SELECT m.id FROM messages m
+                      WHERE m.provider_message_id = e.provider_message_id
+                      ORDER BY m.id LIMIT 1)),
+           e.type, to_timestamp(e.at), e.provider_message_id, e.sns_message_id,
+           e.detail, e.machine, NULLIF(e.payload, 'null'::jsonb)
+      FROM jsonb_to_recordset(:rows) AS e(message_id bigint, type text, at double precision,
+                                          provider_message_id text, sns_message_id text,
+                                          detail text, machine boolean, payload jsonb)
+    ON CONFLICT (sns_message_id) DO NOTHING
+    RETURNING id, message_id, type, detail
+    """
+).bindparams(bindparam("rows", type_=JSONB))
+
+
+def insert_events(
+    conn: Connection, events: list[Event], machine: dict[int, bool] | None = None
+) -> list[StoredEvent]:
+    """Store ``events`` and apply what they mean; returns the rows actually inserted.
+
+    ``machine[i]`` marks ``events[i]`` as a prefetcher's or scanner's hit.
+    An event whose SNS MessageId is already stored is skipped (ON CONFLICT
+    DO NOTHING on the unique index), so a redelivered or replayed
+    notification changes nothing. Takes ``EVENTS_LOCK``, then row locks on
+    the messages whose state changes (in id order).
+    """
+    if not events:
+        return []
+    machine = machine or {}
+    rows = [
+        {
+            "message_id": e.message_id, "type": e.type.value, "at": e.at,
+            "provider_message_id": e.provider_message_id, "sns_message_id": e.sns_message_id,
+            "detail": e.detail, "machine": machine.get(i, False), "payload": e.payload,
+        }
+        for i, e in enumerate(events)
+    ]
+    lock_events(conn)
+    stored = [StoredEvent(*r) for r in conn.execute(_INSERT_EVENTS, {"rows": rows})]
+    apply_consequences(conn, stored)
+    return stored
+
+
+_ADOPT_ORPHANS = text(
+    """
+    UPDATE events e
+       SET message_id = m.id
+      FROM messages m
+     WHERE m.id = ANY(:ids)
+       AND m.provider_message_id IS NOT NULL
+       AND e.message_id IS NULL
+       AND e.provider_message_id = m.provider_message_id
+    RETURNING e.id, e.message_id, e.type, e.detail
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def adopt_orphan_events(conn: Connection, message_ids: list[int]) -> list[StoredEvent]:
+    """Attach orphan events to ``message_ids`` (just recorded as sent) and apply them.
+
+    Call in the transaction that recorded the provider ids. Takes
+    ``EVENTS_LOCK`` first (see the module docstring), then updates the
+    orphans through the partial index ``events_orphans``.
+    """
+    if not message_ids:
+        return []
+    lock_events(conn)
+    adopted = [StoredEvent(*r) for r in conn.execute(_ADOPT_ORPHANS, {"ids": message_ids})]
+    apply_consequences(conn, adopted)
+    return adopted
+
+
+_MOVE_STATES = text(
+    """
+    WITH t AS (
+        SELECT * FROM unnest(:ids, :states, :froms, :errors) AS t(id, state, froms, error)
+    )
+    UPDATE messages m
+       SET state = t.state,
+           error = COALESCE(t.error, m.error),
+           updated_at = now()
+      FROM t
+     WHERE m.id = t.id AND m.state = ANY(string_to_array(t.froms, ','))
+    RETURNING m.id, m.state
+    """
+).bindparams(
+    bindparam("ids", type_=ARRAY(BigInteger)),
+    bindparam("states", type_=ARRAY(Text)),
+    bindparam("froms", type_=ARRAY(Text)),
+    bindparam("errors", type_=ARRAY(Text)),
+)
+
+_SUPPRESS_FROM_EVENTS = text(
+    """
+    INSERT INTO suppressions (api_key_id, address, reason, message_id)
+    SELECT m.api_key_id, lower(m.to_addr), s.reason, m.id
+      FROM unnest(:ids, :reasons) AS s(id, reason)
+      JOIN messages m ON m.id = s.id
+    ON CONFLICT (api_key_id, address) DO NOTHING
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)), bindparam("reasons", type_=ARRAY(Text)))
+
+
+def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int, str]:
+    """Move message states and suppress addresses for ``stored`` events; {id: new state}.
+
+    Hard bounces and complaints suppress the message's address for its API
+    key; soft bounces do not. Conditional updates only, so applying the same
+    events again changes nothing.
+    """
+    targets: dict[int, tuple[str, tuple[str, ...], str | None]] = {}
+    suppress: dict[int, str] = {}
+    for event in stored:
+        if event.message_id is None:
+            continue
+        kind = EventType(event.type)
+        if kind in TRANSITIONS:
+            state, froms = TRANSITIONS[kind]
+            current = targets.get(event.message_id)
+            if current is None or _RANK[state] > _RANK[current[0]]:
+                error = (f"{_ERRORS[kind]}: {event.detail or 'no reason given'}"
+                         if kind in _ERRORS else None)
+                targets[event.message_id] = (state, froms, error)
+        if kind is EventType.COMPLAINED:
+            suppress[event.message_id] = "complaint"
+        elif kind is EventType.BOUNCED and event.detail == "hard":
+            suppress.setdefault(event.message_id, "bounce")
+    moved: dict[int, str] = {}
+    if targets:
+        ids = sorted(targets)
+        rows = conn.execute(_MOVE_STATES, {
+            "ids": ids,
+            "states": [targets[i][0] for i in ids],
+            "froms": [",".join(targets[i][1]) for i in ids],
+            "errors": [targets[i][2] for i in ids],
+        })
+        moved = {r.id: r.state for r in rows}
+    if suppress:
+        ids = sorted(suppress)
+        conn.execute(_SUPPRESS_FROM_EVENTS, {"ids": ids, "reasons": [suppress[i] for i in ids]})
+    return moved
+
+
+def sent_times(conn: Connection, message_ids: list[int]) -> dict[int, datetime | None]:
+    """When each message was accepted by the provider (for machine-click detection)."""
+    if not message_ids:
+        return {}
+    rows = conn.execute(
+        text("SELECT id, sent_at FROM messages WHERE id = ANY(:ids)").bindparams(
+            bindparam("ids", type_=ARRAY(BigInteger))
+        ),
+        {"ids": message_ids},
+    )
+    return {r.id: r.sent_at for r in rows}

@@ -1,0 +1,129 @@
+"""The per-key suppression list: who a key must not send to, and why.
+
+Addresses are stored lower-cased and compared lower-cased. Entries come from
+hard bounces and complaints (``shared.db.events``), one-click unsubscribes
+and the API; a send to a listed address ends ``suppressed`` at claim time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger, Text
+
+
+@dataclass(frozen=True)
+class Suppression:
+    address: str
+    reason: str
+    message_id: int | None
+    created_at: datetime
+
+
+_ADD = text(
+    """
+    INSERT INTO suppressions (api_key_id, address, reason, message_id)
+    SELECT :key, a.address, :reason, :message_id
+      FROM unnest(:addresses) AS a(address)
+    ON CONFLICT (api_key_id, address) DO NOTHING
+    RETURNING address
+    """
+).bindparams(bindparam("addresses", type_=ARRAY(Text)))
+
+
+def add_suppressions(
+    conn: Connection, api_key_id: int, addresses: list[str], reason: str,
+    message_id: int | None = None,
+) -> list[str]:
+    """Suppress ``addresses`` for the key; returns those not listed before.
+
+    ON CONFLICT DO NOTHING: an address already listed keeps its first reason.
+    """
+    unique = sorted({a.lower() for a in addresses})
+    rows = conn.execute(_ADD, {"key": api_key_id, "addresses": unique, "reason": reason,
+                               "message_id": message_id})
+    return sorted(r.address for r in rows)
+
+
+_UNSUBSCRIBE = text(
+    """
+    INSERT INTO suppressions (api_key_id, address, reason, message_id)
+    SELECT api_key_id, lower(to_addr), 'unsubscribe', id FROM messages WHERE id = :id
+    ON CONFLICT (api_key_id, address) DO NOTHING
+    """
+)
+
+
+def unsubscribe_message_recipient(conn: Connection, message_id: int) -> bool:
+    """Suppress the recipient of ``message_id`` for the key that sent it; False if no message.
+
+    Idempotent: unsubscribing twice (or an address already suppressed) is fine.
+    """
+    exists = conn.execute(text("SELECT 1 FROM messages WHERE id = :id"), {"id": message_id})
+    if exists.first() is None:
+        return False
+    conn.execute(_UNSUBSCRIBE, {"id": message_id})
+    return True
+
+
+def list_suppressions(
+    conn: Connection, api_key_id: int, *, limit: int, after: str | None = None,
+    address: str | None = None,
+) -> list[Suppression]:
+    """The key's entries in address order, ``limit`` at a time after ``after`` (keyset)."""
+    rows = conn.execute(
+        text(
+            """
+            SELECT address, reason, message_id, created_at FROM suppressions
+             WHERE api_key_id = :key
+               AND (CAST(:after AS text) IS NULL OR address > :after)
+               AND (CAST(:address AS text) IS NULL OR address = :address)
+             ORDER BY address
+             LIMIT :limit
+            """
+        ),
+        {"key": api_key_id, "after": after, "limit": limit,
+         "address": address.lower() if address else None},
+    )
+    return [Suppression(*r) for r in rows]
+
+
+def remove_suppression(conn: Connection, api_key_id: int, address: str) -> bool:
+    """Take ``address`` off the key's list; False when it was not on it."""
+    result = conn.execute(
+        text("DELETE FROM suppressions WHERE api_key_id = :key AND address = :address"),
+        {"key": api_key_id, "address": address.lower()},
+    )
+    return result.rowcount == 1
+
+
+_SUPPRESS_QUEUED = text(
+    """
+    UPDATE messages m
+       SET state = 'suppressed',
+           error = 'the address is on this key''s suppression list (' || s.reason || ')',
+           updated_at = now()
+      FROM suppressions s
+     WHERE m.id = ANY(:ids)
+       AND m.state = 'queued'
+       AND s.api_key_id = m.api_key_id
+       AND s.address = lower(m.to_addr)
+    RETURNING m.id
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:
+    """End the ``queued`` rows among ``ids`` whose recipient is suppressed; returns them.
+
+    Run in the sender's claim transaction just before the claim: a suppressed
+    row leaves ``queued`` here, so the claim (``state = 'queued'``) skips it
+    and it never reaches the transport. Conditional on ``queued``, so it
+    races harmlessly with other senders and with cancellation.
+    """
+    if not ids:
+        return []
+    return sorted(r.id for r in conn.execute(_SUPPRESS_QUEUED, {"ids": ids}))

@@ -1,0 +1,137 @@
+"""Open pixel, click redirect and one-click unsubscribe: valid tokens only."""
+
+from __future__ import annotations
+
+import json
+
+import falcon.testing
+import pytest
+from sqlalchemy import text
+
+from services.api.app import ApiDeps, create_app
+from shared.payloads import EventType, decode_events
+from shared.queues import EVENT_QUEUE
+from shared.settings import load_settings
+from shared.tracking import PIXEL_GIF, Kind, Tracker
+from tests.scheduler.test_dispatch import make_messages
+
+SECRET = "tracking-secret-for-tests"
+
+
+@pytest.fixture
+def tracking_settings(settings):
+    return load_settings(**{**settings.model_dump(), "secret_key": SECRET,
+                            "public_url": "https://mail.example.com"}, _env_file=None)
+
+
+@pytest.fixture
+def client(tracking_settings, engine, broker, redis):
+    return falcon.testing.TestClient(
+        create_app(ApiDeps(tracking_settings, engine, broker, redis)))
+
+
+@pytest.fixture
+def tracker(tracking_settings):
+    return Tracker(SECRET, tracking_settings.public_url)
+
+
+@pytest.fixture
+def message_id(engine, api_key):
+    return make_messages(engine, api_key[0].id, 1)[0]
+
+
+def queued_events(redis) -> list:
+    key = f"dramatiq:{EVENT_QUEUE}"
+    return [e for queue_id in redis.lrange(key, 0, -1)
+            for e in decode_events(json.loads(redis.hget(f"{key}.msgs", queue_id))["args"][0]
+                                   ).events]
+
+
+def suppressions(engine) -> list[tuple]:
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(
+            text("SELECT api_key_id, address, reason FROM suppressions"))]
+
+
+def test_open_pixel_is_served_and_the_open_queued(client, tracker, redis, message_id):
+    answer = client.simulate_get("/v1/events/open", params={"t": tracker.token(Kind.OPEN,
+                                                                                 message_id)},
+                                 headers={"User-Agent": "Thunderbird/115"})
+    assert answer.status_code == 200 and answer.content == PIXEL_GIF
+    assert answer.headers["content-type"] == "image/gif"
+    assert "no-store" in answer.headers["cache-control"]
+    [event] = queued_events(redis)
+    assert (event.type, event.message_id) == (EventType.OPENED, message_id)
+    assert event.payload["userAgent"] == "Thunderbird/115" and event.payload["method"] == "GET"
+
+
+def test_click_redirects_to_the_signed_url_and_queues_the_click(client, tracker, redis,
+                                                                message_id):
+    url = "https://example.com/landing?utm=1"
+    answer = client.simulate_get("/v1/events/click",
+                                 params={"t": tracker.token(Kind.CLICK, message_id, url)})
+    assert answer.status_code == 302 and answer.headers["location"] == url
+    [event] = queued_events(redis)
+    assert (event.type, event.message_id, event.detail) == (EventType.CLICKED, message_id, url)
+
+
+@pytest.mark.parametrize("path", ["/v1/events/open", "/v1/events/click"])
+def test_forged_altered_or_missing_tokens_get_404_and_record_nothing(client, tracker, redis,
+                                                                    path, message_id):
+    other = Tracker("someone else's key", "https://mail.example.com")
+    valid = tracker.token(Kind.CLICK if "click" in path else Kind.OPEN, message_id,
+                          "https://example.com/")
+    data, mac = valid.split(".")
+    for token in (other.token(Kind.OPEN, message_id),
+                  other.token(Kind.CLICK, message_id, "https://evil.example/"),
+                  f"{data}.{mac[:-1]}A" if mac[-1] != "A" else f"{data}.{mac[:-1]}B",
+                  f"{data[:-2]}.{mac}", "1", ""):
+        answer = client.simulate_get(path, params={"t": token})
+        assert answer.status_code == 404, token
+        assert "location" not in answer.headers
+    assert client.simulate_get(path).status_code == 404
+    assert queued_events(redis) == []
+
+
+def test_a_token_of_one_kind_does_not_work_as_another(client, tracker, redis, message_id):
+    open_token = tracker.token(Kind.OPEN, message_id)
+    assert client.simulate_get("/v1/events/click", params={"t": open_token}).status_code == 404
+    assert client.simulate_post("/v1/unsubscribe", params={"t": open_token}).status_code == 404
+    assert queued_events(redis) == []
+
+
+def test_without_a_secret_key_nothing_is_tracked(settings, engine, broker, redis, tracker,
+                                                 message_id):
+    client = falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
+    answer = client.simulate_get("/v1/events/open",
+                                 params={"t": tracker.token(Kind.OPEN, message_id)})
+    assert answer.status_code == 404 and queued_events(redis) == []
+
+
+def test_unsubscribe_page_shows_a_button_and_unsubscribes_nobody(client, tracker, engine,
+                                                                 message_id):
+    token = tracker.token(Kind.UNSUBSCRIBE, message_id)
+    answer = client.simulate_get("/v1/unsubscribe", params={"t": token})
+    assert answer.status_code == 200 and '<form method="post"' in answer.text
+    assert f"t={token}" in answer.text
+    assert suppressions(engine) == []
+
+
+def test_one_click_post_suppresses_the_recipient_for_the_sending_key(
+    client, tracker, engine, redis, api_key, message_id
+):
+    token = tracker.token(Kind.UNSUBSCRIBE, message_id)
+    for _ in range(2):  # a second click is harmless
+        answer = client.simulate_post(
+            "/v1/unsubscribe", params={"t": token}, body="List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert answer.status_code == 200 and "unsubscribed" in answer.text
+    assert suppressions(engine) == [(api_key[0].id, "r0@example.com", "unsubscribe")]
+    assert [e.type for e in queued_events(redis)] == [EventType.UNSUBSCRIBED] * 2
+
+
+def test_forged_unsubscribe_is_refused(client, engine, message_id):
+    forged = Tracker("not our key", "https://x").token(Kind.UNSUBSCRIBE, message_id)
+    assert client.simulate_post("/v1/unsubscribe", params={"t": forged}).status_code == 404
+    assert client.simulate_get("/v1/unsubscribe", params={"t": forged}).status_code == 404
+    assert suppressions(engine) == []

@@ -1,0 +1,89 @@
+"""Campaign expansion: every recipient becomes exactly one message row, whatever happens."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+
+from services.scheduler.expand import expand_due_campaigns, expand_step
+from shared.campaigns import CampaignRequest, create_campaign, json_rows
+from shared.db.templates import create_template
+from shared.templates import TemplateSource
+
+
+def make_campaign(engine, settings, key, count: int, *, scheduled_at=None) -> int:
+    """A campaign of ``count`` recipients r0..r{count-1}@example.com with a {{name}} each."""
+    with engine.begin() as conn:
+        template = create_template(conn, key.id, f"t{datetime.now().timestamp()}",
+                                   TemplateSource("Hi {{name}}", "<p>{{name}}</p>", None))
+    request = CampaignRequest(name="c", template_id=template.id, topic_id="camp",
+                              scheduled_at=scheduled_at, from_addr=None, reply_to=None)
+    recipients = [{"email": f"r{i}@example.com", "name": f"N{i}"} for i in range(count)]
+    return create_campaign(engine, key, request, lambda _: json_rows(recipients), settings).id
+
+
+def message_rows(engine, campaign_id: int):
+    with engine.connect() as conn:
+        return conn.execute(text(
+            "SELECT to_addr, state, variables->>'name' AS name FROM messages "
+            "WHERE campaign_id = :c ORDER BY id"), {"c": campaign_id}).all()
+
+
+def cursor(engine, campaign_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT expanded FROM campaigns WHERE id = :c"),
+                            {"c": campaign_id}).scalar_one()
+
+
+def test_campaign_expands_in_batches_into_created_rows(engine, settings, api_key):
+    campaign_id = make_campaign(engine, settings, api_key[0], 25)
+    small = settings.model_copy(update={"expand_batch": 10})
+    assert expand_step(engine, small)
+    assert cursor(engine, campaign_id) == 10 and len(message_rows(engine, campaign_id)) == 10
+    expand_due_campaigns(engine, small)
+    rows = message_rows(engine, campaign_id)
+    assert [r.to_addr for r in rows] == [f"r{i}@example.com" for i in range(25)]
+    assert {r.state for r in rows} == {"created"}
+    assert rows[7].name == "N7"
+    assert not expand_step(engine, small)
+
+
+def test_a_batch_replayed_after_a_lost_cursor_adds_no_duplicate(engine, settings, api_key):
+    campaign_id = make_campaign(engine, settings, api_key[0], 30)
+    small = settings.model_copy(update={"expand_batch": 20})
+    expand_due_campaigns(engine, small)
+    with engine.begin() as conn:  # as if the cursor had been lost after the rows were written
+        conn.execute(text("UPDATE campaigns SET expanded = 5 WHERE id = :c"), {"c": campaign_id})
+    expand_due_campaigns(engine, small)
+    rows = message_rows(engine, campaign_id)
+    assert len(rows) == 30 and len({r.to_addr for r in rows}) == 30
+    assert cursor(engine, campaign_id) == 30
+
+
+def test_two_schedulers_expanding_at_once_write_each_recipient_once(engine, settings, api_key):
+    ids = [make_campaign(engine, settings, api_key[0], 400) for _ in range(3)]
+    small = settings.model_copy(update={"expand_batch": 25})
+    start = threading.Barrier(2)
+
+    def scheduler() -> None:
+        start.wait()
+        while expand_step(engine, small):
+            pass
+
+    threads = [threading.Thread(target=scheduler) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for campaign_id in ids:
+        rows = message_rows(engine, campaign_id)
+        assert len(rows) == 400 and len({r.to_addr for r in rows}) == 400
+
+
+def test_a_campaign_waits_for_its_time(engine, settings, api_key):
+    campaign_id = make_campaign(engine, settings, api_key[0], 3,
+                                scheduled_at=datetime.now(UTC) + timedelta(hours=1))
+    assert not expand_step(engine, settings)
+    assert message_rows(engine, campaign_id) == []
