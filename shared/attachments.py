@@ -2,10 +2,9 @@
 
 Bytes are stored once per distinct content (``shared.db.attachments``) and
 shared by every recipient of a message; here they are only checked and
-placed. File names are kept as sent, Korean included: the disposition
-carries them RFC 2231-encoded (what current clients read) and the
-Content-Type ``name`` RFC 2047-encoded (what older Outlook and Korean
-webmail read).
+placed. File names are kept as sent, Korean included, RFC 2231-encoded
+(``filename*=utf-8''…``) on the disposition and as the Content-Type
+``name``, which some older clients read instead.
 """
 
 from __future__ import annotations
@@ -13,7 +12,6 @@ from __future__ import annotations
 import mimetypes
 import re
 from dataclasses import dataclass, field
-from email.header import Header
 from email.message import EmailMessage
 
 from shared.errors import InvalidRequest, PayloadTooLarge
@@ -100,8 +98,8 @@ def _part_type(attachment: Attachment) -> tuple[str, str]:
 
 
 def _legacy_name(part: EmailMessage, filename: str) -> None:
-    if not filename.isascii():
-        part.set_param("name", Header(filename, "utf-8").encode(maxlinelen=10_000))
+    """The name on Content-Type too: some older clients read only that one."""
+    part.set_param("name", filename)
 
 
 def add_attachments(mime: EmailMessage, attachments: tuple[Attachment, ...]) -> None:

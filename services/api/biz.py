@@ -12,7 +12,7 @@ Every problem becomes a ``BizError`` with the spec's code: 411 ``to``, 421
 from __future__ import annotations
 
 from dataclasses import replace
-from email.header import decode_header, make_header
+from email.header import decode_header
 from email.utils import getaddresses
 
 from shared.addresses import has_line_break, is_valid_address, normalize_mailbox
@@ -202,9 +202,11 @@ def sender(fields: dict, relay: RelayRequest | None) -> str | None:
 
 def decoded_filename(name: str) -> str:
     """A file name as sent, RFC 2047 words (``=?UTF-8?B?…?=``) decoded."""
-    if "=?" in name:
-        try:
-            return str(make_header(decode_header(name)))
-        except (ValueError, LookupError):
-            return name
-    return name
+    if "=?" not in name:
+        return name
+    try:
+        # Joined as is: make_header would add a space between a word and the text after it.
+        return "".join(part.decode(charset or "ascii") if isinstance(part, bytes) else part
+                       for part, charset in decode_header(name))
+    except (ValueError, LookupError, UnicodeDecodeError):
+        return name

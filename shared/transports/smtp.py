@@ -186,8 +186,8 @@ class SmtpTransport:
                 elif server.tls is TlsMode.REQUIRED:
                     raise TransportError(f"SMTP {where} does not offer STARTTLS (use "
                                          "?tls=optional to send unencrypted)", Failure.PERMANENT)
-            if server.username:
-                smtp.login(server.username, server.password or "")
+            if server.username and server.password:  # a user without a password: no AUTH
+                smtp.login(server.username, server.password)
             return smtp
         except TransportError:
             _discard(smtp)

@@ -37,7 +37,8 @@ class Received:
 
     @property
     def message(self) -> EmailMessage:
-        return BytesParser(policy=policy.default).parsebytes(self.data)
+        # Line ends as a mail reader sees them (SMTP carries CRLF).
+        return BytesParser(policy=policy.default).parsebytes(self.data.replace(b"\r\n", b"\n"))
 
 
 @dataclass
