@@ -54,4 +54,4 @@ def test_posted_message_is_sent_and_recorded(settings, engine, broker, redis, ap
     assert not dispatch_due(engine, broker, settings)
 
     topic = client.simulate_get("/v1/topics/t1", headers={"x-api-key": plain}).json
-    assert topic == {"topicId": "t1", "total": 2, "status": {"sent": 2}, "events": {}}
+    assert (topic["topicId"], topic["total"], topic["status"]) == ("t1", 2, {"sent": 2})

@@ -52,4 +52,9 @@ def upload_stream(req: falcon.Request, max_bytes: int) -> io.BufferedReader:
         raise PayloadTooLarge(
             "body_too_large", f"the upload is {req.content_length} bytes; the limit is {max_bytes}"
         )
-    return io.BufferedReader(_CappedStream(req.bounded_stream, max_bytes), 256 * 1024)
+    return capped(req.bounded_stream, max_bytes)
+
+
+def capped(stream, max_bytes: int) -> io.BufferedReader:
+    """``stream`` (anything with ``read(n)``) as a buffered binary file; 413 past ``max_bytes``."""
+    return io.BufferedReader(_CappedStream(stream, max_bytes), 256 * 1024)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import falcon.testing
 import pytest
 from sqlalchemy import text
+from urllib3 import encode_multipart_formdata
 
 from services.api.app import ApiDeps, create_app
 from services.scheduler.dispatch import dispatch_due
@@ -79,6 +80,30 @@ def test_csv_upload_creates_the_campaign(client, headers, template_id, engine):
         values = conn.execute(text("SELECT variables FROM campaign_recipients ORDER BY seq"))
         assert [v for (v,) in values] == [{"name": "김민수", "city": "서울"},
                                           {"name": "Lee, Young", "city": "Busan"}]
+
+
+def test_form_upload_streams_the_recipients_part(client, headers, template_id, engine):
+    body, content_type = encode_multipart_formdata([
+        ("name", "Form"), ("templateId", str(template_id)), ("topicId", "form"),
+        ("recipients", ("list.csv", "email,name,city\nf@example.com,에프,Seoul\n".encode(),
+                        "text/csv")),
+    ])
+    result = client.simulate_post("/v1/campaigns", body=body,
+                                  headers={**headers, "content-type": content_type})
+    assert result.status_code == 201, result.text
+    assert (result.json["name"], result.json["total"]) == ("Form", 1)
+
+
+def test_form_upload_with_the_file_before_the_fields_is_refused(client, headers, template_id,
+                                                                 engine):
+    body, content_type = encode_multipart_formdata([
+        ("recipients", ("list.csv", b"email,name,city\nf@example.com,F,S\n", "text/csv")),
+        ("name", "Form"), ("templateId", str(template_id)), ("topicId", "form"),
+    ])
+    result = client.simulate_post("/v1/campaigns", body=body,
+                                  headers={**headers, "content-type": content_type})
+    assert (result.status_code, result.json["code"]) == (400, "missing_field")
+    assert counts(engine) == (0, 0, 0)
 
 
 def test_csv_in_the_declared_charset(client, headers, template_id, engine):

@@ -1,9 +1,17 @@
 """``/v1/campaigns``: create (JSON or CSV upload), list, progress, pause/resume/cancel.
 
-A CSV upload is the recipient grid as the body (``Content-Type: text/csv``,
-optionally with a ``charset``), the campaign's fields in the query string:
+The recipients come one of three ways:
+
+- JSON: ``{"name", "templateId", "topicId", ..., "recipients": [{"email", ...}]}``;
+- a CSV body (``Content-Type: text/csv``, optionally with a ``charset``), the
+  campaign's fields in the query string::
 
     POST /v1/campaigns?name=June&templateId=3&topicId=june&scheduledAt=2030-06-01T09:00:00Z
+
+- a form upload (``multipart/form-data``): the fields as form fields (or in
+  the query string) *before* the file part ``recipients``, which is read as
+  it streams in (``curl -F name=June -F templateId=3 -F topicId=june
+  -F recipients=@list.csv``).
 """
 
 from __future__ import annotations
@@ -12,14 +20,14 @@ from datetime import UTC, datetime
 
 import falcon
 
-from services.api.media import read_json, upload_stream
+from services.api.media import capped, read_json, upload_stream
 from services.api.schemas import parse
 from services.api.schemas_campaigns import CampaignBody, CampaignFields
 from services.api.views_campaigns import campaign_view
 from shared import campaigns as rules
 from shared.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
 from shared.db.campaigns import get_campaign, list_campaigns
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
 
 #: Campaigns per page of ``GET /v1/campaigns``.
 PAGE = 100
@@ -48,6 +56,11 @@ class CampaignsResource:
 
             def rows(variables: list[str]):
                 return csv_rows(stream, variables, charset=charset)
+        elif media_type == "multipart/form-data":
+            fields, stream, charset = self._form(req)
+
+            def rows(variables: list[str]):
+                return csv_rows(stream, variables, charset=charset)
         elif media_type == "application/json":
             body = parse(CampaignBody, read_json(req, settings.max_body_bytes))
             fields = body
@@ -57,14 +70,31 @@ class CampaignsResource:
         else:
             raise InvalidRequest(
                 "unsupported_media_type",
-                f"Content-Type {media_type!r}: send application/json, or text/csv with the "
-                "campaign's fields in the query string",
+                f"Content-Type {media_type!r}: send application/json, text/csv with the "
+                "campaign's fields in the query string, or multipart/form-data",
             )
         campaign = create_campaign(self.deps.engine, req.context.api_key, _request(fields),
                                    rows, settings)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/campaigns/{campaign.id}"
         resp.media = campaign_view(campaign)
+
+    def _form(self, req: falcon.Request) -> tuple[CampaignFields, object, str]:
+        """The fields before the ``recipients`` file part, and that part as a stream."""
+        if req.content_length is not None and req.content_length > \
+                self.deps.settings.max_upload_bytes:
+            raise PayloadTooLarge("body_too_large", f"the upload is {req.content_length} bytes; "
+                                  f"the limit is {self.deps.settings.max_upload_bytes}")
+        values = dict(req.params)
+        for part in req.get_media():
+            if part.name == "recipients":
+                _, params = falcon.parse_header(part.content_type or "text/csv")
+                fields = parse(CampaignFields, values)
+                stream = capped(part.stream, self.deps.settings.max_upload_bytes)
+                return fields, stream, params.get("charset", "utf-8")
+            values[part.name] = part.get_text()
+        raise InvalidRequest("missing_field", "recipients: the form has no 'recipients' file "
+                             "part (send it after the other fields)", field="recipients")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         after = req.get_param_as_int("after", min_value=0, default=0)
