@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from dramatiq.errors import Retry
+
 
 class MailpipeError(Exception):
     """Base class for every error mailpipe raises on purpose."""
@@ -119,5 +121,15 @@ class TransportError(MailpipeError):
         self.pauses_fleet = pauses_fleet
 
 
-class SendingPaused(MailpipeError):
-    """Raised by a sender that will not claim because the fleet is paused; retried later."""
+class SendingPaused(MailpipeError, Retry):
+    """Raised when a sender stops before the end of a batch: the fleet is paused,
+    the 24-hour quota is spent, or the sender is shutting down.
+
+    It is dramatiq's ``Retry``: the batch comes back after ``delay`` ms
+    without an error logged, and the rows it already sent are skipped then
+    because their claims are taken.
+    """
+
+    def __init__(self, message: str, delay_ms: int = 5000) -> None:
+        MailpipeError.__init__(self, message)
+        Retry.__init__(self, message, delay=delay_ms)

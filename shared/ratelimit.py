@@ -10,18 +10,21 @@ Redis key layout:
                         next recipient may be sent. Expires when idle.
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
-``tat`` forward by ``n / rate`` seconds; the caller waits until its start and
-spaces its sends ``1 / rate`` apart. There is no stored burst, so no window
-edge can let twice the rate through. Redis's clock (TIME) is used so that
+``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
+There is no stored burst, so no window edge can let twice the rate through.
+Redis's clock (TIME) is used so that
 senders on machines with skewed clocks still share one timeline.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from redis import Redis
+
+from shared.errors import SendingPaused
+from shared.quota import HEADROOM, Quota, QuotaStore
 
 TAT_KEY = "mailpipe:rate:tat"
 
@@ -44,39 +47,65 @@ return math.floor(start - now)
 """
 
 
-@dataclass(frozen=True)
-class Reservation:
-    """``count`` send slots: the i-th may be used at ``start + i * interval`` (monotonic)."""
+RateSource = Callable[[], float]
 
-    start: float
-    interval: float
-    count: int
 
-    def slot(self, index: int) -> float:
-        return self.start + index * self.interval
+class QuotaRate:
+    """The fleet's rate from the SES quota the scheduler stores (``MAILPIPE_SEND_RATE=auto``).
+
+    Raises SendingPaused while SES's numbers are unknown, sending is disabled
+    for the account, or the 24-hour quota is spent. Read at most every
+    ``cache_seconds`` per process.
+    """
+
+    def __init__(self, store: QuotaStore, cache_seconds: float = 2.0) -> None:
+        self.store = store
+        self.cache_seconds = cache_seconds
+        self._quota: Quota | None = None
+        self._read_at = float("-inf")
+
+    def __call__(self) -> float:
+        if time.monotonic() - self._read_at > self.cache_seconds:
+            self._quota, self._read_at = self.store.load(), time.monotonic()
+        quota = self._quota
+        if quota is None:
+            raise SendingPaused("waiting for the scheduler to read the SES quota (GetAccount)")
+        if not quota.enabled:
+            raise SendingPaused("SES reports sending is disabled for this account")
+        if quota.remaining_24h <= 0:
+            raise SendingPaused(
+                f"the 24-hour SES quota of {quota.max_24h:.0f} recipients is spent; sending "
+                "resumes when SES's rolling window allows", delay_ms=30_000,
+            )
+        return quota.max_send_rate * HEADROOM
 
 
 class FleetRateLimiter:
-    def __init__(self, redis: Redis, rate: float) -> None:
-        if rate <= 0:
+    def __init__(self, redis: Redis, rate: float | RateSource) -> None:
+        if not callable(rate) and rate <= 0:
             raise ValueError("rate must be positive")
         self.redis = redis
-        self.rate = rate
+        self.rate: RateSource = rate if callable(rate) else (lambda: rate)
         self._script = redis.register_script(_RESERVE)
 
-    def reserve(self, recipients: int) -> Reservation:
-        """Reserve ``recipients`` consecutive slots of the fleet's budget."""
-        wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate, recipients]))
-        return Reservation(time.monotonic() + wait_us / 1e6, 1.0 / self.rate, recipients)
+    def reserve(self, recipients: int = 1) -> float:
+        """Reserve ``recipients`` slots of the fleet's budget; returns when (monotonic) to send.
+
+        Reserve only when ready to send: a slot used late lets its send bunch
+        up with later ones.
+        """
+        wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate(), recipients]))
+        return time.monotonic() + wait_us / 1e6
 
     def penalize(self, seconds: float) -> None:
         """Hold the whole fleet back ``seconds`` (after the provider said "too fast")."""
-        self._script(keys=[TAT_KEY], args=[self.rate, max(1, round(self.rate * seconds))])
+        rate = self.rate()
+        self._script(keys=[TAT_KEY], args=[rate, max(1, round(rate * seconds))])
 
     def release(self, recipients: int) -> None:
-        """Hand back slots reserved but not used (claims lost to another sender)."""
+        """Hand back a reservation not used (the claim went to another sender)."""
         if recipients > 0:
-            self._script(keys=[TAT_KEY], args=[self.rate, -recipients])
+            self._script(keys=[TAT_KEY], args=[self.rate(), -recipients])
 
 
 def sleep_until(deadline: float) -> None:

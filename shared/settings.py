@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     transport: Literal["ses", "smtp", "file"] = "ses"
     #: Recipients per second for the whole fleet, or "auto" (read from SES).
     send_rate: float | Literal["auto"] = 14.0
+    #: With send_rate=auto: how often (s) the scheduler reads SES GetAccount.
+    quota_refresh: float = Field(60.0, gt=0)
     public_url: str = "http://localhost:8000"
     secret_key: str | None = None
     #: SNS topics whose notifications the events endpoint accepts (comma- or

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import logging
 import signal
+from datetime import UTC, datetime
 
+import redis
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
+from services.scheduler.quota import refresh_quota
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.db.engine import make_engine
 from shared.logs import configure_logging
 from shared.queues import make_broker
+from shared.quota import QuotaStore
 from shared.settings import Settings
+from shared.transports.ses import SesTransport
 
 log = logging.getLogger("mailpipe.scheduler")
 
@@ -31,6 +36,11 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         dispatch_all_due, "interval", seconds=1, args=(engine, broker, settings), id="dispatch"
     )
     scheduler.add_job(sweep_expired_leases, "interval", seconds=5, args=(engine,), id="leases")
+    if settings.send_rate == "auto":
+        ses = SesTransport.from_environment(region=settings.aws_region).client
+        store = QuotaStore(redis.Redis.from_url(settings.redis_url))
+        scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
+                          args=(ses, store), id="quota", next_run_time=datetime.now(UTC))
     scheduler.add_job(expand_due_campaigns, "interval", seconds=1, args=(engine, settings),
                       id="expand")
     return scheduler

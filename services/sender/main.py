@@ -11,7 +11,8 @@ from shared.logs import configure_logging
 from shared.pause import SendingPause
 from shared.payloads import decode_send_batch
 from shared.queues import SEND_ACTOR, SEND_QUEUE, make_broker
-from shared.ratelimit import FleetRateLimiter
+from shared.quota import QuotaStore
+from shared.ratelimit import FleetRateLimiter, QuotaRate
 from shared.settings import Settings
 from shared.supervisor import ShutdownFlag, supervise
 from shared.transports import make_transport
@@ -19,15 +20,15 @@ from shared.workers import run_worker
 
 
 def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDeps:
-    if settings.send_rate == "auto":
-        raise NotImplementedError("MAILPIPE_SEND_RATE=auto is not available yet")
     client = redis.Redis.from_url(settings.redis_url)
+    rate = (QuotaRate(QuotaStore(client)) if settings.send_rate == "auto"
+            else settings.send_rate)
     return SenderDeps(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
         transport=make_transport(settings),
-        limiter=FleetRateLimiter(client, settings.send_rate),
+        limiter=FleetRateLimiter(client, rate),
         pause=SendingPause(client),
         stopping=lambda: flag.requested,
     )

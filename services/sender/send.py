@@ -1,4 +1,4 @@
-"""One sender step: reserve budget, claim, render, send, report.
+"""One sender step: per message, reserve budget, claim, render, send; report outcomes.
 
 ``send_batch`` is what the dramatiq actor runs; it is a plain function of
 its dependencies so tests call it directly, without a worker.
@@ -26,6 +26,7 @@ from shared.errors import Failure, SendingPaused, TransportError
 from shared.pause import SendingPause
 from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
 from shared.queues import publish_outcomes
+from shared.quota import QuotaStore
 from shared.ratelimit import FleetRateLimiter, sleep_until
 from shared.rendering import render
 from shared.settings import Settings
@@ -41,6 +42,8 @@ BACKOFF_CAP = 300.0
 
 #: After a throttling answer, the whole fleet holds back this many seconds.
 THROTTLE_PENALTY = 1.0
+#: A long batch hands its outcomes to the recorder at least this often.
+OUTCOME_FLUSH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class SenderDeps:
     transport: Transport
     limiter: FleetRateLimiter
     pause: SendingPause
-    #: True once this process was asked to stop: claimed rows not yet sent
-    #: are handed back instead of sent.
+    #: True once this process was asked to stop: the rest of the batch goes
+    #: back to the queue unsent.
     stopping: Callable[[], bool] = lambda: False
 
 
@@ -67,51 +70,63 @@ def retry_delay(attempt: int) -> float:
 
 
 def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
-    """Claim what can be claimed of ``batch``, send it at the fleet rate, report outcomes.
+    """Send the ``queued`` rows among ``batch`` one by one at the fleet rate; report outcomes.
 
-    Budget is reserved before the claim, so a claimed row is never held
-    waiting for the rate limiter while its lease runs. While the fleet is
-    paused nothing is claimed: SendingPaused makes dramatiq retry the batch
-    later.
+    For each row: reserve a slot of the fleet's budget, claim the row, wait
+    for the slot, send. A slot is reserved only when this thread is ready to
+    use it (a slot used late would bunch its send with later ones and break
+    the rate), and a claimed row waits for one slot at most while its lease
+    runs. Outcomes reach the recorder at least every second.
+
+    When the fleet is paused, the quota is spent or this sender is stopping,
+    the outcomes so far are published and SendingPaused makes dramatiq retry
+    the batch later; the rows already sent are then skipped by their claims.
     """
-    paused = deps.pause.reason()
-    if paused:
-        raise SendingPaused(f"sending is paused: {paused}")
-    reservation = deps.limiter.reserve(len(batch.ids))
-    sleep_until(reservation.start)
     with deps.engine.begin() as conn:
         # Suppressed recipients end here, before the claim: never sent.
         suppressed = suppress_queued(conn, list(batch.ids))
-        claimed = claim_for_sending(
-            conn, list(batch.ids), worker_id=worker_id(), lease=deps.settings.send_lease
-        )
-    deps.limiter.release(len(batch.ids) - len(claimed))
     if suppressed:
         log.info("suppressed %d messages: their recipients are on the suppression list",
                  len(suppressed))
-    if len(claimed) < len(batch.ids):
-        log.info("skipped %d of %d ids: not queued any more (claimed elsewhere, "
-                 "cancelled or done)", len(batch.ids) - len(claimed), len(batch.ids))
+    tracker = tracker_for(deps.settings)
+    counter = QuotaStore(deps.limiter.redis)
     outcomes: list[Outcome] = []
-    for index, message in enumerate(claimed):
-        halt = "this sender is shutting down" if deps.stopping() else deps.pause.reason()
-        if halt:
-            outcomes.append(_hand_back(message, halt))
-            continue
-        sleep_until(reservation.slot(index))
-        outcome = send_one(deps.transport, message, on_error=lambda e: _slow_fleet(deps, e),
-                           tracker=tracker_for(deps.settings))
-        outcomes.append(outcome)
-    result = OutcomeBatch(tuple(outcomes))
-    publish_outcomes(deps.broker, result)
-    return result
+    unpublished: list[Outcome] = []
+    published_at = time.monotonic()
+    try:
+        for message_id in batch.ids:
+            _check_may_send(deps)
+            send_at = deps.limiter.reserve()
+            with deps.engine.begin() as conn:
+                claimed = claim_for_sending(
+                    conn, [message_id], worker_id=worker_id(), lease=deps.settings.send_lease
+                )
+            if not claimed:
+                deps.limiter.release(1)
+                log.info("message %d skipped: not queued any more (claimed elsewhere, "
+                         "cancelled or done)", message_id)
+                continue
+            sleep_until(send_at)
+            outcome = send_one(deps.transport, claimed[0], tracker=tracker,
+                               on_error=lambda e: _slow_fleet(deps, e))
+            if outcome.kind is OutcomeKind.SENT:
+                counter.record_sent(1)
+            outcomes.append(outcome)
+            unpublished.append(outcome)
+            if time.monotonic() - published_at >= OUTCOME_FLUSH_SECONDS:
+                publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
+                unpublished, published_at = [], time.monotonic()
+    finally:
+        publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
+    return OutcomeBatch(tuple(outcomes))
 
 
-def _hand_back(message: ClaimedMessage, reason: str) -> Outcome:
-    """A claimed row we will not send now: provably unsent, so back to ``queued``."""
-    log.info("message %d handed back unsent: %s", message.id, reason)
-    return Outcome(message.id, message.attempt, OutcomeKind.RETRY, time.time(),
-                   error=f"not sent: {reason}", retry_after=0.0)
+def _check_may_send(deps: SenderDeps) -> None:
+    if deps.stopping():
+        raise SendingPaused("this sender is shutting down", delay_ms=1000)
+    paused = deps.pause.reason()
+    if paused:
+        raise SendingPaused(f"sending is paused: {paused}")
 
 
 def _slow_fleet(deps: SenderDeps, exc: TransportError) -> None:

@@ -7,6 +7,8 @@ botocore retry after a read timeout could deliver the message twice.
 
 from __future__ import annotations
 
+import time
+
 import boto3
 from botocore.config import Config
 from botocore.exceptions import (
@@ -17,6 +19,7 @@ from botocore.exceptions import (
 )
 
 from shared.errors import Failure, TransportError
+from shared.quota import Quota
 from shared.transports.base import Envelope
 
 #: Error codes meaning "slow down": the message was not accepted.
@@ -80,3 +83,16 @@ class SesTransport:
             # Read timeouts, dropped connections: SES may have accepted it.
             raise TransportError(f"SES outcome unknown: {exc}", Failure.AMBIGUOUS) from exc
         return answer["MessageId"]
+
+
+def read_quota(client) -> Quota:
+    """The account's sending quota from SES v2 GetAccount."""
+    account = client.get_account()
+    quota = account.get("SendQuota", {})
+    return Quota(
+        max_send_rate=float(quota.get("MaxSendRate", 1.0)),
+        max_24h=float(quota.get("Max24HourSend", -1)),
+        sent_24h=float(quota.get("SentLast24Hours", 0)),
+        enabled=bool(account.get("SendingEnabled", True)),
+        refreshed_at=time.time(),
+    )

@@ -44,28 +44,63 @@ def test_throttled_message_goes_back_to_queued_and_slows_the_fleet(
     assert int(redis.get(TAT_KEY)) - now_us > 800_000
 
 
+def queued_outcomes(redis) -> list:
+    import json
+
+    from shared.payloads import decode_outcomes
+
+    raw = [redis.hget("dramatiq:mailpipe.outcomes.msgs", i)
+           for i in redis.lrange("dramatiq:mailpipe.outcomes", 0, -1)]
+    return [o for r in raw for o in decode_outcomes(json.loads(r)["args"][0]).outcomes]
+
+
 def test_suspended_account_pauses_every_sender(
     settings, engine, broker, redis, api_key, fake_ses
 ):
     ids = make_messages(engine, api_key[0].id, 3)
     fake_ses.script.append("paused")
-    result = send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
-    assert [o.kind for o in result.outcomes] == [OutcomeKind.RETRY] * 3
-    assert fake_ses.requests == 1  # the other two were handed back unsent
-    assert "SendingPaused" in SendingPause(redis).reason()
     with pytest.raises(SendingPaused):
         send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert fake_ses.requests == 1  # the other two were not sent
+    assert "SendingPaused" in SendingPause(redis).reason()
+    # The refused message goes back to queued; the batch will be retried.
+    assert [o.kind for o in queued_outcomes(redis)] == [OutcomeKind.RETRY]
+    with pytest.raises(SendingPaused):
+        send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert fake_ses.requests == 1
 
 
-def test_stopping_sender_hands_claimed_rows_back_unsent(
+def test_stopping_sender_sends_nothing_and_leaves_the_batch_for_later(
     settings, engine, broker, redis, api_key, fake_ses
 ):
     ids = make_messages(engine, api_key[0].id, 3)
-    result = send_batch(deps(settings, engine, broker, redis, stopping=lambda: True),
-                        SendBatch(tuple(ids)))
-    assert [o.kind for o in result.outcomes] == [OutcomeKind.RETRY] * 3
-    assert all(o.retry_after == 0 for o in result.outcomes)
+    with pytest.raises(SendingPaused) as stopped:
+        send_batch(deps(settings, engine, broker, redis, stopping=lambda: True),
+                   SendBatch(tuple(ids)))
+    assert stopped.value.delay == 1000  # dramatiq retries the batch a second later
     assert fake_ses.requests == 0
+    with engine.connect() as conn:
+        from sqlalchemy import text
+
+        assert conn.execute(text("SELECT DISTINCT state FROM messages")).scalars().all() == [
+            "queued"]
+
+
+def test_rows_sent_before_a_pause_are_skipped_when_the_batch_is_retried(
+    settings, engine, broker, redis, api_key, fake_ses
+):
+    ids = make_messages(engine, api_key[0].id, 3)
+    fake_ses.script.extend(["ok", "paused"])
+    with pytest.raises(SendingPaused):
+        send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    SendingPause(redis).resume()
+    from services.recorder.record import record_outcomes
+    from shared.payloads import OutcomeBatch
+
+    record_outcomes(engine, OutcomeBatch(tuple(queued_outcomes(redis))), max_attempts=5)
+    retried = send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert [o.message_id for o in retried.outcomes] == ids[1:]
+    assert len(fake_ses.accepted) == 3
 
 
 def test_health_says_when_sending_is_paused(settings, engine, broker, redis):

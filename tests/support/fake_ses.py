@@ -31,6 +31,9 @@ class ScriptedSes:
         self.accepted: list[dict] = []
         self.requests = 0
         self.timeout_sleep = 3.0
+        #: What GetAccount answers (SES v2 shape).
+        self.account = {"SendingEnabled": True, "SendQuota": {
+            "MaxSendRate": 14.0, "Max24HourSend": 50000.0, "SentLast24Hours": 0.0}}
         ses = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -58,6 +61,14 @@ class ScriptedSes:
                     self.wfile.write(data)
                 except OSError:
                     pass  # the client gave up (read timeout)
+
+            def do_GET(self) -> None:  # noqa: N802 - GetAccount
+                data = json.dumps(ses.account).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args) -> None:
                 pass

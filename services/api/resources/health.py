@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from shared.pause import SendingPause
+from shared.quota import HEADROOM, QuotaStore
 
 
 class HealthResource:
@@ -24,11 +25,12 @@ class HealthResource:
             checks["database"] = "ok"
         except SQLAlchemyError as exc:
             checks["database"] = f"unavailable: {exc.__class__.__name__}"
-        paused = None
+        paused, rate = None, None
         try:
             self.deps.redis.ping()
             checks["redis"] = "ok"
             paused = SendingPause(self.deps.redis).reason()
+            rate = self._rate()
         except RedisError as exc:
             checks["redis"] = f"unavailable: {exc.__class__.__name__}"
         healthy = all(v == "ok" for v in checks.values())
@@ -38,4 +40,20 @@ class HealthResource:
             **checks,
             # The service is up but SES refuses to send for this account.
             "sending": f"paused: {paused}" if paused else "ok",
+            "rate": rate,
         }
+
+    def _rate(self) -> dict:
+        """The fleet's limit (configured or from SES), what it sends now, the quota left."""
+        store = QuotaStore(self.deps.redis)
+        current = round(store.current_rate(), 2)
+        if self.deps.settings.send_rate != "auto":
+            return {"mode": "fixed", "limit": self.deps.settings.send_rate,
+                    "current": current, "quotaLeft24h": None}
+        quota = store.load()
+        if quota is None:
+            return {"mode": "auto", "limit": None, "current": current, "quotaLeft24h": None}
+        left = quota.remaining_24h
+        return {"mode": "auto", "limit": round(quota.max_send_rate * HEADROOM, 3),
+                "current": current, "quotaLeft24h": None if left == float("inf") else left,
+                "sesSendingEnabled": quota.enabled}

@@ -1,0 +1,135 @@
+"""One budget for the whole fleet: shared across processes, weighted by recipients."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis as redis_lib
+
+from services.scheduler.quota import refresh_quota
+from shared.errors import SendingPaused
+from shared.quota import HEADROOM, QuotaStore
+from shared.ratelimit import FleetRateLimiter, QuotaRate, sleep_until
+from shared.transports.ses import SesTransport
+from tests.support.fake_ses import ScriptedSes
+
+RATE = 40.0
+SECONDS = 2.5
+
+
+def _sender_process(url: str, rate: float, start: float, until: float, out) -> None:
+    """A process of 4 threads sending as fast as the shared bucket allows."""
+    import threading
+
+    time.sleep(max(0.0, start - time.time()))  # both processes begin together
+    limiter = FleetRateLimiter(redis_lib.Redis.from_url(url), rate)
+    stamps: list[float] = []
+
+    def thread() -> None:
+        while True:
+            send_at = limiter.reserve()
+            if send_at > time.monotonic() + (until - time.time()):
+                return
+            sleep_until(send_at)
+            stamps.append(time.time())
+
+    threads = [threading.Thread(target=thread) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(stamps)
+
+
+def most_in_any_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best, first = 0, 0
+    for last, stamp in enumerate(stamps):
+        while stamp - stamps[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def test_two_processes_sharing_the_bucket_stay_within_the_rate(settings, redis):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start = time.time() + 4  # after both have imported
+    until = start + SECONDS
+    procs = [ctx.Process(target=_sender_process,
+                         args=(settings.redis_url, RATE, start, until, out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    per_process = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert all(per_process), "both processes should have sent"
+    stamps = [s for sent in per_process for s in sent]
+    # Each process alone would happily send 4 threads' worth; together they
+    # share one budget: about RATE per second, never more in any second.
+    assert most_in_any_second(stamps) <= RATE + 1
+    assert len(stamps) >= RATE * (SECONDS - 1)
+
+
+def test_a_message_with_three_recipients_takes_three_tokens(redis):
+    limiter = FleetRateLimiter(redis, 10.0)
+    first = limiter.reserve(3)
+    second = limiter.reserve(1)
+    assert second - first == pytest.approx(0.3, abs=0.02)
+
+
+def test_released_tokens_are_given_back(redis):
+    limiter = FleetRateLimiter(redis, 10.0)
+    limiter.reserve(5)
+    limiter.release(5)
+    assert limiter.reserve(1) - time.monotonic() < 0.05
+
+
+@pytest.fixture
+def fake_ses(monkeypatch):
+    ses = ScriptedSes()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    yield ses
+    ses.close()
+
+
+def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses):
+    fake_ses.account["SendQuota"] = {"MaxSendRate": 200.0, "Max24HourSend": 1000.0,
+                                     "SentLast24Hours": 400.0}
+    store = QuotaStore(redis)
+    rate = QuotaRate(store, cache_seconds=0)
+    with pytest.raises(SendingPaused, match="waiting for the scheduler"):
+        rate()
+    client = SesTransport.from_environment(region="us-east-1").client
+    assert refresh_quota(client, store)
+    assert rate() == pytest.approx(200.0 * HEADROOM)
+    assert store.load().remaining_24h == 600
+
+
+def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses):
+    fake_ses.account["SendQuota"] = {"MaxSendRate": 14.0, "Max24HourSend": 100.0,
+                                     "SentLast24Hours": 99.0}
+    store = QuotaStore(redis)
+    client = SesTransport.from_environment(region="us-east-1").client
+    refresh_quota(client, store)
+    rate = QuotaRate(store, cache_seconds=0)
+    assert rate() > 0
+    store.record_sent(1)
+    with pytest.raises(SendingPaused, match="24-hour SES quota"):
+        rate()
+    fake_ses.account["SendQuota"]["SentLast24Hours"] = 50.0  # the window moved on
+    refresh_quota(client, store)
+    assert rate() > 0
+
+
+def test_account_with_sending_disabled_pauses(redis, fake_ses):
+    fake_ses.account["SendingEnabled"] = False
+    store = QuotaStore(redis)
+    refresh_quota(SesTransport.from_environment(region="us-east-1").client, store)
+    with pytest.raises(SendingPaused, match="disabled"):
+        QuotaRate(store, cache_seconds=0)()
