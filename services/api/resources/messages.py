@@ -9,6 +9,7 @@ import falcon
 
 from services.api.media import read_json
 from services.api.schemas import SendRequest, parse
+from services.api.sync import answer_when_done, wait_param
 from services.api.views import cancel_view, message_view
 from shared.addresses import has_line_break
 from shared.db.cancellation import cancel
@@ -40,6 +41,7 @@ class MessagesResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = read_json(req, self.deps.settings.max_body_bytes)
         body = parse(SendRequest, data)
+        wait = wait_param(req, self.deps.settings)
         items = [
             MessageRequest(
                 topic_id=m.topic_id,
@@ -69,6 +71,8 @@ class MessagesResource:
                 for m in created
             ],
         }
+        if wait:
+            answer_when_done(self.deps, resp, [m.id for m in created], wait)
 
 
 class MessageResource:

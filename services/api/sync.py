@@ -1,0 +1,47 @@
+"""Synchronous sends on the native API: ``POST /v1/messages?wait=SECONDS``.
+
+The request answers 200 once the recorder has committed every message's
+outcome (sent, failed, unknown, …), woken through Redis (shared.waiters),
+or 202 as usual when the wait runs out first: the messages are still sent.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from shared.db.envelopes import SendResult
+from shared.db.reads import STATE_CODES
+from shared.errors import InvalidRequest
+from shared.settings import Settings
+from shared.waiters import wait_for_results
+
+
+def wait_param(req: falcon.Request, settings: Settings) -> float | None:
+    """Seconds to wait, from ``?wait=``; None when absent. Checked before anything is stored."""
+    raw = req.get_param("wait")
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= settings.max_sync_wait:
+        raise InvalidRequest("invalid_wait",
+                             f"wait: seconds between 0 and {settings.max_sync_wait:g}",
+                             field="wait")
+    return seconds
+
+
+def answer_when_done(deps, resp: falcon.Response, ids: list[int], seconds: float) -> None:
+    """Turn the 202 in ``resp`` into a 200 with outcomes if they come within ``seconds``."""
+    done, results = wait_for_results(deps.engine, deps.redis, ids, seconds)
+    if not done:
+        return
+    resp.status = falcon.HTTP_200
+    for item in resp.media["messages"]:
+        item.update(_outcome(results[item["id"]]))
+
+
+def _outcome(result: SendResult) -> dict:
+    return {"status": result.state, "statusCode": STATE_CODES[result.state],
+            "providerMessageId": result.provider_message_id, "error": result.error}
