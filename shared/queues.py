@@ -6,12 +6,15 @@ consumers' code; consumers register their actors under the same names.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.payloads import (
     EventBatch,
@@ -31,6 +34,10 @@ OUTCOME_ACTOR = "record_outcomes"
 #: never delays the outcomes of sends.
 EVENT_QUEUE = "mailpipe.events"
 EVENT_ACTOR = "record_events"
+#: Seconds a sender waits out a Redis outage to publish outcomes of sends done.
+OUTCOME_PATIENCE = 60.0
+
+log = logging.getLogger("mailpipe.queues")
 
 
 class MaintainedRedisBroker(RedisBroker):
@@ -104,10 +111,33 @@ def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> i
     return count
 
 
-def publish_outcomes(broker: RedisBroker, batch: OutcomeBatch) -> None:
-    """Hand a batch of outcomes to the recorder."""
-    if batch.outcomes:
-        broker.enqueue(_message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch)))
+def publish_outcomes(
+    broker: RedisBroker, batch: OutcomeBatch, *, patience: float = OUTCOME_PATIENCE
+) -> None:
+    """Hand a batch of outcomes to the recorder, waiting out a Redis restart.
+
+    The messages are already sent: an outcome dropped here would leave its
+    row ``sending`` until the lease ran out and then ``unknown``. So a
+    connection error is retried with backoff for up to ``patience`` seconds
+    before it is raised. A retry after a lost reply may publish the batch
+    twice, which the recorder's conditional updates make harmless.
+    """
+    if not batch.outcomes:
+        return
+    message = _message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch))
+    deadline = time.monotonic() + patience
+    delay = 0.1
+    while True:
+        try:
+            broker.enqueue(message)
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis unavailable (%s); publishing %d outcomes again in %.1fs",
+                        exc, len(batch.outcomes), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def publish_events(broker: RedisBroker, batch: EventBatch) -> None:

@@ -6,7 +6,8 @@ import logging
 from http import HTTPStatus
 
 import falcon
-from sqlalchemy.exc import OperationalError
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.errors import RequestError
 
@@ -38,7 +39,17 @@ def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: Operati
     resp.media = {"code": "database_unavailable", "message": "the database is unavailable; retry"}
 
 
+def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError, params):
+    """Redis is restarting: a 503 the client may retry, not a bare 500."""
+    log.error("redis unavailable for %s %s: %s", req.method, req.path, ex)
+    resp.status = falcon.HTTP_503
+    resp.set_header("Retry-After", "5")
+    resp.media = {"code": "queue_unavailable", "message": "the queue is unavailable; retry"}
+
+
 def install(app: falcon.App) -> None:
     app.add_error_handler(falcon.HTTPError, handle_http_error)
     app.add_error_handler(RequestError, handle_request_error)
-    app.add_error_handler(OperationalError, handle_database_down)
+    # InterfaceError: a pooled connection the restarted database had closed.
+    app.add_error_handler((OperationalError, InterfaceError), handle_database_down)
+    app.add_error_handler(RedisError, handle_redis_down)

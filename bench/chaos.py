@@ -1,0 +1,530 @@
+"""Chaos run: nothing sent twice, nothing lost, while processes and servers die.
+
+Starts its own PostgreSQL and Redis, a fake SES that counts deliveries per
+recipient (``bench/fake_ses.py``) and the four mailpipe processes exactly as
+an operator runs them (``services.up.Stack``). A producer POSTs ``--messages``
+messages to unique recipients (each request with an ``Idempotency-Key``, and
+retried until answered, as a careful client does) while the harness
+
+- SIGKILLs, at random moments, whole sender, recorder, scheduler and API
+  process groups (like a container being killed) and single sender,
+  recorder and gunicorn children (their own supervisors replace those),
+- restarts every dead process within about a second (``Stack.restart_dead``,
+  the job of systemd or docker in production),
+- flushes Redis once (FLUSHALL, or ``--redis-fault restart``: stopped and
+  started again empty on the same port),
+- restarts PostgreSQL once (stopped, down a few seconds, started again).
+
+Then it waits until every row is final and reports: messages delivered
+exactly once, duplicates (must be 0), lost (must be 0: every accepted message
+ends sent, failed or unknown), ``unknown`` (each must have been in flight,
+``sending``, at one of the faults) and the time to drain.
+
+    .venv/bin/python bench/chaos.py [--messages 10000] [--json chaos.json]
+
+``run_chaos`` is the harness itself; tests/test_chaos.py runs a short form.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from services.up import Stack
+from shared.db.engine import make_engine
+from shared.db.keys import create_key
+from shared.db.migrate import upgrade
+from shared.localservers import free_port, start_postgres, start_redis
+
+TOPIC = "chaos"
+FROM = "chaos@chaos.example"
+DOMAIN = "chaos.example"
+#: States a message may end in here; anything else after the drain is lost.
+FINAL = ("sent", "failed", "unknown", "delivered", "bounced", "complained")
+#: Kinds of SIGKILL, one of each per round.
+KILLS = ("sender", "sender-child", "recorder", "recorder-child", "scheduler", "api",
+         "api-worker")
+
+
+@dataclass
+class ChaosConfig:
+    messages: int = 10_000
+    per_request: int = 50
+    #: Fleet-wide send rate (recipients/s); moderate, so kills hit in-flight sends.
+    send_rate: float = 100.0
+    #: Messages POSTed per second; below the send rate so the backlog stays short.
+    post_rate: float = 90.0
+    sender_processes: int = 2
+    sender_threads: int = 4
+    api_workers: int = 2
+    #: Each round SIGKILLs one process of every kind in ``KILLS``.
+    kill_rounds: int = 2
+    #: "flush" (FLUSHALL) or "restart" (stopped, started again empty).
+    redis_fault: str = "flush"
+    postgres_restart: bool = True
+    postgres_down_seconds: float = 3.0
+    queue_timeout: float = 10.0
+    send_lease: float = 20.0
+    heartbeat_ms: int = 5000
+    drain_timeout: float = 300.0
+    seed: int | None = None
+
+
+@dataclass
+class Fault:
+    at: float
+    kind: str
+    pids: list[int] = field(default_factory=list)
+    #: Rows ``sending`` just after the fault (just before and after, for PostgreSQL).
+    in_flight: int = 0
+    note: str = ""
+
+
+class ChaosError(RuntimeError):
+    """Raised when the run cannot be completed (a wait timed out, a server failed)."""
+
+
+# --- processes -------------------------------------------------------------------------
+
+def children_of(pid: int) -> list[int]:
+    """Direct children of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def group_pids(pid: int) -> list[int]:
+    pids, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        pids.append(current)
+        todo += children_of(current)
+    return pids
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+def _post(url: str, key: str, body: dict, idempotency_key: str) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("content-type", "application/json")
+    request.add_header("x-api-key", key)
+    request.add_header("Idempotency-Key", idempotency_key)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        raw = exc.read().decode(errors="replace")
+        try:
+            return exc.code, json.loads(raw)
+        except ValueError:
+            return exc.code, {"raw": raw[:500]}
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url + "/health", timeout=2) as answer:
+            return answer.status == 200
+    except (OSError, ValueError):
+        return False
+
+
+class Producer(threading.Thread):
+    """POSTs the messages at ``post_rate``, retrying each request until it is answered.
+
+    Every request carries its own Idempotency-Key, so a retry after a lost
+    answer (the API killed mid-request) creates nothing twice.
+    """
+
+    def __init__(self, api: str, key: str, config: ChaosConfig) -> None:
+        super().__init__(name="producer", daemon=True)
+        self.api, self.key, self.config = api, key, config
+        self.accepted: dict[int, str] = {}
+        self.retries = Counter()
+        self.refused: list[str] = []
+        self.started_at = self.finished_at = 0.0
+        self.stop = False
+
+    def run(self) -> None:
+        cfg = self.config
+        self.started_at = time.monotonic()
+        for start in range(0, cfg.messages, cfg.per_request):
+            if self.stop:
+                break
+            recipients = [f"r{n}@{DOMAIN}" for n in range(start, min(start + cfg.per_request,
+                                                                      cfg.messages))]
+            self._post_until_answered(recipients, str(uuid.uuid4()))
+            pause = self.started_at + (start + len(recipients)) / cfg.post_rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+        self.finished_at = time.monotonic()
+
+    def _post_until_answered(self, recipients: list[str], idempotency_key: str) -> None:
+        body = {"messages": [{"topicId": TOPIC, "emails": recipients, "subject": "chaos",
+                              "content": "<p>Hello from the chaos run</p>"}]}
+        deadline = time.monotonic() + 180
+        while not self.stop and time.monotonic() < deadline:
+            try:
+                status, answer = _post(self.api + "/v1/messages", self.key, body,
+                                       idempotency_key)
+            except (OSError, ValueError) as exc:  # refused, reset, timed out: try again
+                self.retries[type(exc).__name__] += 1
+                time.sleep(0.3)
+                continue
+            if status == 202:
+                for message in answer["messages"]:
+                    self.accepted[message["id"]] = message["email"]
+                return
+            self.retries[str(status)] += 1
+            if status < 500:
+                self.refused.append(f"{status} {answer}")
+                return
+            time.sleep(0.3)
+        self.refused.append(f"gave up on {len(recipients)} recipients after 180 s")
+
+
+# --- database views --------------------------------------------------------------------
+
+def _query(engine: Engine, sql: str, attempts: int = 20) -> list:
+    """A read that waits out a PostgreSQL restart."""
+    for attempt in range(attempts):
+        try:
+            with engine.connect() as conn:
+                return conn.execute(text(sql)).all()
+        except SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
+def sending_ids(engine: Engine) -> set[int]:
+    return {r[0] for r in _query(engine, "SELECT id FROM messages WHERE state = 'sending'")}
+
+
+def state_counts(engine: Engine) -> dict[str, int]:
+    return dict(_query(engine, "SELECT state, count(*) FROM messages GROUP BY 1"))
+
+
+# --- the run ---------------------------------------------------------------------------
+
+class Chaos:
+    """The servers, the stack and the faults of one run."""
+
+    def __init__(self, config: ChaosConfig, work: Path, ses_url: str) -> None:
+        self.config, self.work = config, work
+        self.rng = random.Random(config.seed)
+        self.log_dir = work / "logs"
+        self.postgres = start_postgres(work / "pg", fsync=False)
+        self.redis_dirs = 0
+        self.redis = start_redis(work / "redis-0")
+        upgrade(self.postgres.url)
+        self.engine = make_engine(self.postgres.url, pool_size=2)
+        with self.engine.begin() as conn:
+            _, self.key = create_key(conn, "chaos", [])
+        self.api_port = free_port()
+        self.api = f"http://127.0.0.1:{self.api_port}"
+        self.stack = Stack(self._env(ses_url), log_dir=self.log_dir)
+        self.faults: list[Fault] = []
+        self.in_flight: set[int] = set()
+        self.restarts: Counter[str] = Counter()
+        self.t0 = time.monotonic()
+
+    def _env(self, ses_url: str) -> dict[str, str]:
+        cfg = self.config
+        return {
+            "MAILPIPE_DATABASE_URL": self.postgres.url,
+            "MAILPIPE_REDIS_URL": self.redis.url,
+            "MAILPIPE_TRANSPORT": "ses",
+            "MAILPIPE_SEND_RATE": str(cfg.send_rate),
+            "MAILPIPE_DEFAULT_FROM": FROM,
+            "MAILPIPE_PUBLIC_URL": self.api,
+            "MAILPIPE_QUEUE_TIMEOUT": str(cfg.queue_timeout),
+            "MAILPIPE_SEND_LEASE": str(cfg.send_lease),
+            "MAILPIPE_BROKER_HEARTBEAT_TIMEOUT_MS": str(cfg.heartbeat_ms),
+            "MAILPIPE_LOG_LEVEL": "INFO",
+            "AWS_ENDPOINT_URL_SESV2": ses_url,
+            "AWS_ACCESS_KEY_ID": "chaos",
+            "AWS_SECRET_ACCESS_KEY": "chaos",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def start_stack(self, timeout: float = 60.0) -> None:
+        cfg = self.config
+        self.stack.start("api", "api", "--bind", f"127.0.0.1:{self.api_port}",
+                         "--workers", str(cfg.api_workers))
+        self.stack.start("scheduler", "scheduler")
+        self.stack.start("sender", "sender", "--processes", str(cfg.sender_processes),
+                         "--threads", str(cfg.sender_threads))
+        self.stack.start("recorder", "recorder")
+        deadline = time.monotonic() + timeout
+        while not _healthy(self.api):
+            if time.monotonic() > deadline:
+                raise ChaosError(f"the API did not answer /health in {timeout:.0f}s "
+                                 f"(logs in {self.log_dir})")
+            time.sleep(0.2)
+
+    def supervise(self) -> None:
+        """What systemd or docker would do: start again whatever died."""
+        for name in self.stack.restart_dead():
+            self.restarts[name] += 1
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stack.stop_all(timeout=30)
+        self.engine.dispose()
+        self.redis.stop()
+        self.postgres.stop()
+
+    # faults
+
+    def schedule(self, duration: float) -> list[tuple[float, str]]:
+        """Every fault at a random moment of the producer's ``duration``."""
+        kinds = list(KILLS) * self.config.kill_rounds + ["redis"]
+        if self.config.postgres_restart:
+            kinds.append("postgres")
+        self.rng.shuffle(kinds)
+        times = sorted(self.rng.uniform(0.1, 0.9) * duration for _ in kinds)
+        return list(zip(times, kinds, strict=True))
+
+    def inflict(self, kind: str) -> Fault:
+        fault = Fault(round(time.monotonic() - self.t0, 2), kind)
+        before: set[int] = set()
+        if kind in ("sender", "recorder", "scheduler", "api"):
+            fault.pids = group_pids(self.stack.processes[kind].pid)
+            self.stack.signal(kind, signal.SIGKILL)
+        elif kind.endswith(("-child", "-worker")):
+            parent = self.stack.processes[kind.split("-")[0]].pid
+            children = children_of(parent)
+            if not children:
+                fault.note = "no child yet"
+                return fault
+            victim = self.rng.choice(children)
+            fault.pids = group_pids(victim)
+            os.kill(victim, signal.SIGKILL)
+        elif kind == "redis":
+            fault.note = self._redis_fault()
+        elif kind == "postgres":
+            before = sending_ids(self.engine)
+            self.postgres.stop()
+            time.sleep(self.config.postgres_down_seconds)
+            self.postgres = start_postgres(self.work / "pg", self.postgres.port, fsync=False)
+        # Whatever the fault cut off is `sending` now and stays so until its
+        # lease runs out: these are the rows that may rightly end `unknown`.
+        after = sending_ids(self.engine)
+        fault.in_flight = len(before | after)
+        self.in_flight |= before | after
+        self.faults.append(fault)
+        return fault
+
+    def _redis_fault(self) -> str:
+        import redis
+
+        if self.config.redis_fault == "flush":
+            client = redis.Redis.from_url(self.redis.url)
+            try:
+                client.flushall()
+            finally:
+                client.close()
+            return "FLUSHALL"
+        self.redis.stop()
+        self.redis_dirs += 1
+        self.redis = start_redis(self.work / f"redis-{self.redis_dirs}", self.redis.port)
+        return "stopped and started again empty"
+
+
+def run_chaos(config: ChaosConfig, work: Path, ses_url: str,
+              ses_stats: Callable[[], dict], progress: Callable[[str], None] = print) -> dict:
+    """One chaos run; returns the report (see ``print_report``). Stops all it started."""
+    chaos = Chaos(config, work, ses_url)
+    producer = None
+    try:
+        chaos.start_stack()
+        producer = Producer(chaos.api, chaos.key, config)
+        plan = chaos.schedule(config.messages / config.post_rate)
+        producer.start()
+        started = chaos.t0 = time.monotonic()
+        next_report = started + 10
+        while producer.is_alive() or plan:
+            chaos.supervise()
+            now = time.monotonic() - started
+            if plan and plan[0][0] <= now:
+                _, kind = plan.pop(0)
+                fault = chaos.inflict(kind)
+                if fault.note == "no child yet":  # its parent was just restarted: later
+                    plan = sorted([*plan, (now + 2.0, kind)])
+                progress(f"  {now:6.1f}s  {kind:<15} {fault.note or f'pids {fault.pids}'}  "
+                         f"({fault.in_flight} rows sending)")
+            if time.monotonic() >= next_report:
+                progress(f"  {now:6.1f}s  accepted {len(producer.accepted)}  "
+                         f"{state_counts(chaos.engine)}")
+                next_report += 10
+            time.sleep(0.25)
+        posted = time.monotonic()
+        states = _drain(chaos, config.drain_timeout, progress)
+        drained = time.monotonic()
+        return _report(config, chaos, producer, states, ses_stats(),
+                       posting=posted - started, drain=drained - posted)
+    finally:
+        if producer is not None:
+            producer.stop = True
+        chaos.stop()
+
+
+def _drain(chaos: Chaos, timeout: float, progress: Callable[[str], None]) -> dict[str, int]:
+    deadline = time.monotonic() + timeout
+    next_report = time.monotonic() + 10
+    while True:
+        chaos.supervise()
+        states = state_counts(chaos.engine)
+        if all(state in FINAL for state in states):
+            return states
+        if time.monotonic() > deadline:
+            progress(f"  drain timed out after {timeout:.0f}s: {states}")
+            return states
+        if time.monotonic() >= next_report:
+            progress(f"  draining: {states}")
+            next_report += 10
+        time.sleep(0.5)
+
+
+def _report(config: ChaosConfig, chaos: Chaos, producer: Producer, states: dict[str, int],
+            ses: dict, *, posting: float, drain: float) -> dict:
+    rows = dict(_query(chaos.engine, "SELECT id, state FROM messages"))
+    unknown = {i for i, s in rows.items() if s == "unknown"}
+    missing = [i for i in producer.accepted if i not in rows]
+    not_final = [i for i, s in rows.items() if s not in FINAL]
+    sent = sum(n for s, n in states.items() if s in ("sent", "delivered", "bounced",
+                                                       "complained"))
+    duplicates = ses["duplicates"]
+    return {
+        "config": asdict(config),
+        "accepted": len(producer.accepted),
+        "rows": len(rows),
+        "states": states,
+        "ses": {k: ses[k] for k in ("requests", "sent", "throttled", "unique_recipients",
+                                    "duplicates", "duplicate_examples")},
+        # Each recipient is unique, so without duplicates every delivery is a first one.
+        "delivered_exactly_once": ses["unique_recipients"] if not duplicates else None,
+        "duplicates": duplicates,
+        "lost": len(missing) + len(not_final),
+        "lost_examples": (missing + not_final)[:10],
+        "unknown": len(unknown),
+        "in_flight_at_faults": len(chaos.in_flight),
+        "unknown_not_in_flight_at_a_fault": len(unknown - chaos.in_flight),
+        # SES took it but the outcome was cut off: these are the `unknown` that went out.
+        "unknown_delivered": ses["unique_recipients"] - sent,
+        "faults": [asdict(f) for f in chaos.faults],
+        "restarts": dict(chaos.restarts),
+        "producer_retries": dict(producer.retries),
+        "producer_refused": producer.refused[:10],
+        "posting_s": round(posting, 1),
+        "drain_s": round(drain, 1),
+        "log_dir": str(chaos.log_dir),
+    }
+
+
+def verdict(report: dict) -> list[str]:
+    """What the run proves wrong; empty when it passed."""
+    problems = []
+    if report["duplicates"]:
+        problems.append(f"{report['duplicates']} deliveries were duplicates")
+    if report["lost"]:
+        problems.append(f"{report['lost']} accepted messages never reached a final state")
+    if report["unknown_not_in_flight_at_a_fault"]:
+        problems.append(f"{report['unknown_not_in_flight_at_a_fault']} messages ended unknown "
+                        "without being in flight at any fault")
+    if report["producer_refused"]:
+        problems.append(f"requests refused: {report['producer_refused']}")
+    if report["accepted"] != report["config"]["messages"]:
+        problems.append(f"only {report['accepted']} of {report['config']['messages']} "
+                        "messages were accepted")
+    return problems
+
+
+def print_report(report: dict) -> None:
+    print(f"""
+chaos run: {report['accepted']} messages accepted, {len(report['faults'])} faults
+  delivered exactly once   {report['delivered_exactly_once']}
+  duplicates               {report['duplicates']}
+  lost                     {report['lost']}
+  unknown                  {report['unknown']}  (in flight at the faults: \
+{report['in_flight_at_faults']}; of the unknown, SES took {report['unknown_delivered']})
+  final states             {report['states']}
+  posting / drain          {report['posting_s']} s / {report['drain_s']} s
+  restarts by harness      {report['restarts']}
+  producer retries         {report['producer_retries']}
+  logs                     {report['log_dir']}""")
+    for fault in report["faults"]:
+        print(f"    {fault['at']:7.1f}s {fault['kind']:<15} in flight {fault['in_flight']:>4}  "
+              f"{fault['note'] or fault['pids']}")
+    problems = verdict(report)
+    print("\nPASS" if not problems else "\nFAIL: " + "; ".join(problems))
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    defaults = ChaosConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=defaults.messages)
+    parser.add_argument("--send-rate", type=float, default=defaults.send_rate)
+    parser.add_argument("--post-rate", type=float, default=defaults.post_rate)
+    parser.add_argument("--processes", type=int, default=defaults.sender_processes)
+    parser.add_argument("--threads", type=int, default=defaults.sender_threads)
+    parser.add_argument("--kill-rounds", type=int, default=defaults.kill_rounds,
+                        help="rounds of one SIGKILL of each kind (default %(default)s)")
+    parser.add_argument("--redis-fault", choices=["flush", "restart"],
+                        default=defaults.redis_fault)
+    parser.add_argument("--latency-ms", type=float, default=20.0, help="fake SES round trip")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from fake_ses import start_fake_ses
+
+    config = ChaosConfig(messages=args.messages, send_rate=args.send_rate,
+                         post_rate=args.post_rate, sender_processes=args.processes,
+                         sender_threads=args.threads, kill_rounds=args.kill_rounds,
+                         redis_fault=args.redis_fault, seed=args.seed)
+    work = Path(tempfile.mkdtemp(prefix="mailpipe-chaos-"))
+    print(f"chaos: work folder {work}", flush=True)
+    with start_fake_ses(latency_ms=args.latency_ms, log=work / "fake_ses.log") as ses:
+        report = run_chaos(config, work, ses.url, ses.stats,
+                           progress=lambda line: print(line, flush=True))
+    failed = bool(verdict(report))
+    if not args.keep and not failed:
+        shutil.rmtree(work, ignore_errors=True)
+        report["log_dir"] += " (removed; --keep keeps it)"
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
