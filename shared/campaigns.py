@@ -108,6 +108,10 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
     reader = csv.reader(_text_stream(stream, charset))
     try:
         header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise InvalidRequest("no_recipients", "the CSV is empty: send a header row "
+                                 "(email and the template's variables) and one row per "
+                                 "recipient", field="recipients")
         if "email" not in header:
             raise InvalidRequest(
                 "missing_column", "the CSV header (row 1) has no 'email' column", field="email"

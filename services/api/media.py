@@ -52,7 +52,10 @@ def upload_stream(req: falcon.Request, max_bytes: int) -> io.BufferedReader:
         raise PayloadTooLarge(
             "body_too_large", f"the upload is {req.content_length} bytes; the limit is {max_bytes}"
         )
-    return capped(req.bounded_stream, max_bytes)
+    chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
+    # A chunked body has no Content-Length, so falcon's bounded_stream would read
+    # nothing; the server de-chunks wsgi.input and ends it at the last chunk.
+    return capped(req.stream if chunked else req.bounded_stream, max_bytes)
 
 
 def capped(stream, max_bytes: int) -> io.BufferedReader:

@@ -1,0 +1,271 @@
+"""Campaign bench: a million-recipient CSV through the real API and scheduler.
+
+Starts PostgreSQL and Redis in a temporary folder and mailpipe's api (one
+gunicorn worker) and scheduler exactly as an operator runs them
+(``services.up.Stack``); no sender runs, so what is measured is intake and
+expansion, not SES. Then
+
+1. writes a ``--recipients``-row CSV (``email,name,city,code``, ~2% of rows
+   repeating an earlier address with its domain upper-cased) to disk;
+2. creates a ``{{name}}``/``{{city}}``/``{{code}}`` template and uploads the
+   CSV as one streamed ``POST /v1/campaigns`` (``text/csv``), scheduled a few
+   seconds ahead so that upload and expansion are timed apart;
+3. polls ``campaigns.expanded`` until every recipient is a message row and
+   reports expansion rows/s (first to last expanded batch, while the
+   scheduler's dispatch step queues the rows at the same time, as it would);
+4. times ``GET /v1/campaigns/{id}`` (progress) and pause/resume of the whole
+   expanded campaign;
+5. reports the peak RSS (``VmHWM``) of the API worker and of the scheduler,
+   and checks there is exactly one row per unique recipient.
+
+    .venv/bin/python bench/campaign.py [--recipients 1000000] [--json out.json]
+
+Everything started is stopped at the end, on error too; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlencode
+
+import psutil
+from sqlalchemy import Engine, text
+
+from services.up import Stack
+from shared.db.engine import make_engine
+from shared.db.keys import create_key
+from shared.db.migrate import upgrade
+from shared.localservers import free_port, start_postgres, start_redis
+
+RATE_TARGET = 50_000
+RSS_TARGET_MB = 200
+DUPLICATE_EVERY = 50
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _deadline_loop(timeout: float, what: str, poll: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        yield
+        time.sleep(poll)
+    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _http(method: str, url: str, key: str, body: bytes | None = None,
+          content_type: str = "application/json", timeout: float = 600) -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, method=method)
+    request.add_header("x-api-key", key)
+    if body is not None:
+        request.add_header("content-type", content_type)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, {"error": exc.read().decode(errors="replace")[:2000]}
+
+
+def write_csv(path: Path, recipients: int) -> int:
+    """The recipient grid; returns how many unique addresses it holds."""
+    unique = 0
+    with path.open("w", encoding="utf-8", newline="") as out:
+        out.write("email,name,city,code\n")
+        for i in range(recipients):
+            if i and i % DUPLICATE_EVERY == 0:
+                out.write(f"user{i // 2}@BENCH.EXAMPLE,Dup {i},Busan,D{i}\n")
+                continue
+            unique += 1
+            out.write(f"user{i}@bench.example,사용자 {i},서울,C{i:07d}\n")
+    return unique
+
+
+def upload(api: str, key: str, csv_path: Path, template_id: int, when: datetime) -> tuple:
+    params = urlencode({"name": "bench", "templateId": template_id, "topicId": "bench",
+                        "scheduledAt": when.isoformat()})
+    started = time.perf_counter()
+    with csv_path.open("rb") as body:
+        # A file body is streamed from disk by http.client.
+        request = urllib.request.Request(f"{api}/v1/campaigns?{params}", data=body,
+                                         method="POST")
+        request.add_header("x-api-key", key)
+        request.add_header("content-type", "text/csv; charset=utf-8")
+        request.add_header("content-length", str(csv_path.stat().st_size))
+        try:
+            with urllib.request.urlopen(request, timeout=1800) as answer:
+                created = json.load(answer)
+        except urllib.error.HTTPError as exc:
+            raise BenchError(f"upload answered {exc.code}: {exc.read()[:2000]!r}") from None
+    return time.perf_counter() - started, created
+
+
+def peak_rss_mb(pid: int) -> dict[str, float]:
+    """VmHWM (peak resident set) of ``pid`` and each of its descendants, in MB."""
+    peaks = {}
+    process = psutil.Process(pid)
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            status = Path(f"/proc/{member.pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peaks[f"{member.pid} {' '.join(member.cmdline()[-4:])}"] = int(
+                    line.split()[1]) / 1024
+    return peaks
+
+
+def expanded(engine: Engine, campaign_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT expanded FROM campaigns WHERE id = :c"),
+                            {"c": campaign_id}).scalar_one()
+
+
+def measure_expansion(engine: Engine, campaign_id: int, total: int, timeout: float) -> dict:
+    started = None
+    last, last_change = 0, time.monotonic()
+    for _ in _deadline_loop(timeout, "expansion", poll=0.05):
+        done = expanded(engine, campaign_id)
+        now = time.perf_counter()
+        if done and started is None:
+            started = now
+            first = done
+        if done != last:
+            last, last_change = done, time.monotonic()
+        elif started and time.monotonic() - last_change > 60:
+            raise BenchError(f"expansion stalled at {done}/{total}")
+        if done >= total:
+            seconds = now - started
+            # The first batch was already in when polling saw it: count from it.
+            return {"rows": total, "seconds": round(seconds, 2),
+                    "rows_per_s": round((total - first) / seconds) if seconds else None}
+    raise AssertionError("unreachable")
+
+
+def run(args, workdir: Path) -> dict:
+    pg = start_postgres(workdir / "pg", fsync=False)
+    redis = start_redis(workdir / "redis")
+    stack = None
+    try:
+        upgrade(pg.url)
+        engine = make_engine(pg.url)
+        with engine.begin() as conn:
+            _, key = create_key(conn, "bench", [])
+        csv_path = workdir / "recipients.csv"
+        started = time.perf_counter()
+        unique = write_csv(csv_path, args.recipients)
+        print(f"wrote {args.recipients} rows ({csv_path.stat().st_size / 1e6:.0f} MB, "
+              f"{unique} unique) in {time.perf_counter() - started:.1f}s", flush=True)
+
+        port = free_port()
+        api = f"http://127.0.0.1:{port}"
+        env = {"MAILPIPE_DATABASE_URL": pg.url, "MAILPIPE_REDIS_URL": redis.url,
+               "MAILPIPE_TRANSPORT": "file", "MAILPIPE_FILE_DIR": str(workdir / "outbox"),
+               "MAILPIPE_DEFAULT_FROM": "bench@bench.example", "MAILPIPE_LOG_LEVEL": "WARNING"}
+        stack = Stack(env, log_dir=workdir / "logs")
+        stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
+        stack.start("scheduler", "scheduler")
+        for _ in _deadline_loop(60, "the API"):
+            try:
+                if _http("GET", f"{api}/health", key, timeout=2)[0] == 200:
+                    break
+            except OSError:
+                pass
+        status, template = _http("POST", f"{api}/v1/templates", key, json.dumps({
+            "name": "bench", "subject": "{{name}}님, {{city}} 소식",
+            "html": "<p>{{name}}님 안녕하세요. 코드: {{code}}</p>" * 4}).encode())
+        if status != 201:
+            raise BenchError(f"template: {status} {template}")
+
+        # Far enough ahead that the upload is over before expansion starts.
+        when = datetime.now(UTC) + timedelta(days=1)
+        upload_s, created = upload(api, key, csv_path, template["id"], when)
+        print(f"upload: {upload_s:.1f}s, {created['total']} recipients, "
+              f"{created['duplicates']} duplicates", flush=True)
+        if created["total"] != unique:
+            raise BenchError(f"{created['total']} recipients stored, expected {unique}")
+        with engine.begin() as conn:  # due now
+            conn.execute(text("UPDATE campaigns SET scheduled_at = now() WHERE id = :c"),
+                         {"c": created["id"]})
+        expansion = measure_expansion(engine, created["id"], unique, args.timeout)
+        print(f"expansion: {expansion}", flush=True)
+
+        url = f"{api}/v1/campaigns/{created['id']}"
+        timings = {}
+        for name, method, path in (("progress", "GET", ""), ("pause", "POST", "/pause"),
+                                   ("progress_paused", "GET", ""),
+                                   ("resume", "POST", "/resume")):
+            started = time.perf_counter()
+            status, shown = _http(method, url + path, key, b"" if method == "POST" else None)
+            timings[name] = round(time.perf_counter() - started, 2)
+            if status != 200 or shown["total"] != sum(shown["status"].values()):
+                raise BenchError(f"{name}: {status} {shown}")
+            print(f"{name}: {timings[name]}s {shown['phase']} {shown['status']}", flush=True)
+
+        with engine.connect() as conn:
+            rows, distinct = conn.execute(text(
+                "SELECT count(*), count(DISTINCT to_addr) FROM messages WHERE campaign_id = :c"),
+                {"c": created["id"]}).one()
+        if rows != unique or distinct != unique:
+            raise BenchError(f"{rows} rows, {distinct} distinct; expected {unique}")
+        api_rss = peak_rss_mb(stack.processes["api"].pid)
+        scheduler_rss = peak_rss_mb(stack.processes["scheduler"].pid)
+        return {
+            "recipients": args.recipients,
+            "unique": unique,
+            "csv_mb": round(csv_path.stat().st_size / 1e6, 1),
+            "upload_s": round(upload_s, 2),
+            "upload_rows_per_s": round(args.recipients / upload_s),
+            "expansion": expansion,
+            "timings_s": timings,
+            "api_peak_rss_mb": {k: round(v, 1) for k, v in api_rss.items()},
+            "scheduler_peak_rss_mb": {k: round(v, 1) for k, v in scheduler_rss.items()},
+            "targets": {"expansion_rows_per_s": RATE_TARGET, "rss_mb": RSS_TARGET_MB},
+        }
+    finally:
+        if stack:
+            stack.stop_all()
+        redis.stop()
+        pg.stop()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--recipients", type=int, default=1_000_000)
+    parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="mailpipe-bench-campaign-"))
+    try:
+        figures = run(args, workdir)
+    except BenchError as exc:
+        print(f"bench failed: {exc} (logs in {workdir / 'logs'})", file=sys.stderr)
+        return 1
+    finally:
+        if not args.keep and "figures" in locals():
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(figures, indent=2, ensure_ascii=False))
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2, ensure_ascii=False))
+    worst_rss = max([*figures["api_peak_rss_mb"].values(),
+                     *figures["scheduler_peak_rss_mb"].values()])
+    ok = (figures["expansion"]["rows_per_s"] or 0) >= RATE_TARGET and worst_rss < RSS_TARGET_MB
+    print("targets met" if ok else "targets NOT met", file=sys.stderr)
+    return 0 if ok else 2
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())
