@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from shared.addresses import address_of
+from shared.attachments import Attachment, check_total
 from shared.db.idempotency import reserve_key, store_result
 from shared.db.keys import ApiKey
 from shared.db.messages import CreatedMessage, NewMessages, insert_messages
@@ -40,6 +41,9 @@ class MessageRequest:
     #: carries one-click List-Unsubscribe headers.
     tracking: bool = True
     bulk: bool = False
+    #: Checked extra header lines and files (shared.headers, shared.attachments).
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 def _dedupe(recipients: list[str]) -> tuple[str, ...]:
@@ -62,6 +66,7 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
             f"{total} recipients in one request; the limit is "
             f"{settings.max_recipients_per_request} (split the request)",
         )
+    check_total([a for item in items for a in item.attachments], settings.max_attachment_bytes)
     prepared = []
     for index, item in enumerate(items):
         sender = item.from_addr or settings.default_from
@@ -94,6 +99,8 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
                 variables=item.template.values_for(recipients) if item.template else None,
                 tracking=item.tracking,
                 bulk=item.bulk,
+                headers=item.headers,
+                attachments=item.attachments,
             )
         )
     return prepared

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    Base64Bytes,
     BaseModel,
     ConfigDict,
     Field,
@@ -82,6 +83,17 @@ def _field_error(field: str, code: str, message: str) -> ValidationError:
     )])
 
 
+class AttachmentItem(BaseModel):
+    """One file of a message: base64 ``content``; ``contentId`` makes it inline."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    content: Base64Bytes
+    content_type: Annotated[str, Field(max_length=255)] | None = Field(None, alias="contentType")
+    content_id: Annotated[str, Field(max_length=250)] | None = Field(None, alias="contentId")
+
+
 class MessageItem(BaseModel):
     """One item of ``POST /v1/messages`` (the aws-ses-sender-go shape, extended)."""
 
@@ -108,6 +120,10 @@ class MessageItem(BaseModel):
     recipient_variables: dict[str, TemplateValues] | None = Field(
         None, alias="recipientVariables"
     )
+    #: Extra header lines (X-…, In-Reply-To, References); mailpipe's own are refused.
+    headers: dict[str, str] | None = None
+    #: Files shared by every recipient; see AttachmentItem.
+    attachments: list[AttachmentItem] | None = Field(None, max_length=100)
 
     @model_validator(mode="after")
     def _parts_or_template(self) -> MessageItem:

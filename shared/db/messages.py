@@ -14,6 +14,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
 from shared.attachments import Attachment
+from shared.db.attachments import store_attachments
 from shared.db.content_flags import with_content_flags
 from shared.db.envelopes import with_send_extras
 from shared.db.tables import contents
@@ -42,6 +43,9 @@ class NewMessages:
     template_id: int | None = None
     template_version: int | None = None
     variables: tuple[str, ...] | None = None
+    #: Extra header lines and files, shared by every recipient of the item.
+    headers: tuple[tuple[str, str], ...] = ()
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -94,9 +98,11 @@ def insert_messages(
                 template_version=item.template_version,
                 tracking=item.tracking,
                 bulk=item.bulk,
+                headers=[list(h) for h in item.headers] or None,
             )
             .returning(contents.c.id)
         ).scalar_one()
+        store_attachments(conn, content_id, item.attachments)
         due_now = item.scheduled_at is None or item.scheduled_at <= now
         rows = conn.execute(
             _INSERT_MESSAGES,

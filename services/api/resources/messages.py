@@ -8,6 +8,7 @@ import json
 import falcon
 
 from services.api.media import read_json
+from services.api.message_parts import attachments_of, headers_of
 from services.api.schemas import SendRequest, parse
 from services.api.sync import answer_when_done, wait_param
 from services.api.views import cancel_view, message_view
@@ -55,8 +56,10 @@ class MessagesResource:
                 template=_template_use(m),
                 tracking=m.tracking,
                 bulk=m.bulk,
+                headers=headers_of(m, index),
+                attachments=attachments_of(m, index),
             )
-            for m in body.messages
+            for index, m in enumerate(body.messages)
         ]
         created = accept(
             self.deps.engine, self.deps.broker, req.context.api_key, items, self.deps.settings,
