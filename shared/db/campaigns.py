@@ -47,7 +47,9 @@ def insert_campaign(conn: Connection, api_key_id: int, new: NewCampaign) -> int:
         insert(contents)
         .values(api_key_id=api_key_id, subject=new.subject, html=new.html, text=new.text,
                 reply_to=new.reply_to, template_id=new.template_id,
-                template_version=new.template_version)
+                template_version=new.template_version,
+                # Campaigns are bulk mail: one-click List-Unsubscribe (RFC 8058).
+                bulk=True)
         .returning(contents.c.id)
     ).scalar_one()
     values = dict(

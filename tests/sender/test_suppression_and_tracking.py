@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import falcon.testing
 import pytest
+from sqlalchemy import text
 
 from services.api.app import ApiDeps, create_app
 from services.sender.send import send_batch
@@ -126,3 +127,35 @@ def test_without_a_secret_key_nothing_is_tracked(settings, engine, broker, redis
     [mime] = sent_mail(settings)
     assert 'href="https://example.com/offer"' in html_of(mime)
     assert "List-Unsubscribe" not in mime
+
+
+def test_campaign_mail_is_bulk_and_skips_suppressed_recipients(
+    tracking_settings, engine, broker, redis, api_key, send
+):
+    from services.scheduler.dispatch import dispatch_due
+    from services.scheduler.expand import expand_step
+
+    client = falcon.testing.TestClient(
+        create_app(ApiDeps(tracking_settings, engine, broker, redis)))
+    headers = {"x-api-key": api_key[1]}
+    template = client.simulate_post("/v1/templates", headers=headers, json={
+        "name": "news", "subject": "News", "html": "<p>Hi {{name}}</p>"}).json["id"]
+    with engine.begin() as conn:
+        add_suppressions(conn, api_key[0].id, ["left@example.com"], "unsubscribe")
+    answer = client.simulate_post("/v1/campaigns", headers=headers, json={
+        "name": "June", "templateId": template, "topicId": "june",
+        "recipients": [{"email": "left@example.com", "name": "L"},
+                       {"email": "stays@example.com", "name": "S"}]})
+    assert answer.status_code == 201, answer.text
+    while expand_step(engine, tracking_settings):
+        pass
+    dispatch_due(engine, broker, tracking_settings)
+    with engine.connect() as conn:
+        ids = list(conn.execute(text("SELECT id FROM messages ORDER BY to_addr")).scalars())
+    send(ids)
+    with engine.connect() as conn:
+        assert message_states(conn, ids)[ids[0]] == "suppressed"
+    [mime] = sent_mail(tracking_settings)
+    assert mime["To"] == "stays@example.com"
+    assert mime["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "/v1/unsubscribe?t=" in mime["List-Unsubscribe"]
