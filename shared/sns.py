@@ -87,21 +87,29 @@ class SnsHttp(Protocol):
         """Visit a SubscribeURL (already checked to be an SNS URL)."""
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect would lead away from the URL that passed ``check_sns_url``."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise SnsVerificationError(f"{req.full_url} redirected to {newurl}; not followed")
+
+
 class HttpsSnsClient:
-    """The real ``SnsHttp``: urllib with certificate-verified TLS and short timeouts."""
+    """The real ``SnsHttp``: urllib with certificate-verified TLS, no redirects, short timeouts."""
 
     def __init__(self, timeout: float = 10.0) -> None:
         self.timeout = timeout
+        self._opener = urllib.request.build_opener(_NoRedirects())
 
     def certificate(self, url: str) -> bytes:
-        with urllib.request.urlopen(url, timeout=self.timeout) as answer:  # noqa: S310
+        with self._opener.open(url, timeout=self.timeout) as answer:
             pem = answer.read(MAX_CERT_BYTES + 1)
         if len(pem) > MAX_CERT_BYTES:
             raise SnsVerificationError(f"certificate at {url} is larger than {MAX_CERT_BYTES}B")
         return pem
 
     def confirm_subscription(self, url: str) -> None:
-        with urllib.request.urlopen(url, timeout=self.timeout) as answer:  # noqa: S310
+        with self._opener.open(url, timeout=self.timeout) as answer:
             answer.read(MAX_CERT_BYTES)
 
 

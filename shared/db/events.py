@@ -90,17 +90,32 @@ def insert_events(
         return []
     machine = machine or {}
     rows = [
-        {
+        _without_nul({
             "message_id": e.message_id, "type": e.type.value, "at": e.at,
             "provider_message_id": e.provider_message_id, "sns_message_id": e.sns_message_id,
             "detail": e.detail, "machine": machine.get(i, False), "payload": e.payload,
-        }
+        })
         for i, e in enumerate(events)
     ]
     lock_events(conn)
     stored = [StoredEvent(*r) for r in conn.execute(_INSERT_EVENTS, {"rows": rows})]
     apply_consequences(conn, stored)
     return stored
+
+
+def _without_nul(value):
+    """``value`` with NUL characters dropped from every string.
+
+    PostgreSQL text and jsonb cannot hold NUL; a user agent or payload with
+    one would fail the batch on every retry, so it is dropped, not refused.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 _ADOPT_ORPHANS = text(
@@ -152,23 +167,41 @@ _MOVE_STATES = text(
     bindparam("errors", type_=ARRAY(Text)),
 )
 
+#: The addresses SES names in a bounce or complaint (a message with Cc or
+#: several To may bounce for one of them only), else the message's recipient.
 _SUPPRESS_FROM_EVENTS = text(
     """
+    WITH s AS (
+        SELECT * FROM unnest(:event_ids, :reasons) AS s(event_id, reason)
+    ), named AS (
+        SELECT e.id AS event_id, lower(trim(r->>'emailAddress')) AS address
+          FROM s JOIN events e ON e.id = s.event_id,
+               jsonb_array_elements(CASE
+                   WHEN jsonb_typeof(e.payload #> '{bounce,bouncedRecipients}') = 'array'
+                       THEN e.payload #> '{bounce,bouncedRecipients}'
+                   WHEN jsonb_typeof(e.payload #> '{complaint,complainedRecipients}') = 'array'
+                       THEN e.payload #> '{complaint,complainedRecipients}'
+                   ELSE '[]'::jsonb END) AS r
+         WHERE jsonb_typeof(r) = 'object' AND r->>'emailAddress' LIKE '%@%'
+    )
     INSERT INTO suppressions (api_key_id, address, reason, message_id)
-    SELECT m.api_key_id, lower(m.to_addr), s.reason, m.id
-      FROM unnest(:ids, :reasons) AS s(id, reason)
-      JOIN messages m ON m.id = s.id
+    SELECT m.api_key_id, COALESCE(n.address, lower(m.to_addr)), s.reason, m.id
+      FROM s
+      JOIN events e ON e.id = s.event_id
+      JOIN messages m ON m.id = e.message_id
+      LEFT JOIN named n ON n.event_id = s.event_id
     ON CONFLICT (api_key_id, address) DO NOTHING
     """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)), bindparam("reasons", type_=ARRAY(Text)))
+).bindparams(bindparam("event_ids", type_=ARRAY(BigInteger)),
+             bindparam("reasons", type_=ARRAY(Text)))
 
 
 def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int, str]:
     """Move message states and suppress addresses for ``stored`` events; {id: new state}.
 
-    Hard bounces and complaints suppress the message's address for its API
-    key; soft bounces do not. Conditional updates only, so applying the same
-    events again changes nothing.
+    Hard bounces and complaints suppress, for the message's API key, the
+    addresses they name (else the message's recipient); soft bounces do not.
+    Conditional updates only, so applying the same events again changes nothing.
     """
     targets: dict[int, tuple[str, tuple[str, ...], str | None]] = {}
     suppress: dict[int, str] = {}
@@ -184,9 +217,9 @@ def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int,
                          if kind in _ERRORS else None)
                 targets[event.message_id] = (state, froms, error)
         if kind is EventType.COMPLAINED:
-            suppress[event.message_id] = "complaint"
+            suppress[event.id] = "complaint"
         elif kind is EventType.BOUNCED and event.detail == "hard":
-            suppress.setdefault(event.message_id, "bounce")
+            suppress[event.id] = "bounce"
     moved: dict[int, str] = {}
     if targets:
         ids = sorted(targets)
@@ -199,7 +232,8 @@ def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int,
         moved = {r.id: r.state for r in rows}
     if suppress:
         ids = sorted(suppress)
-        conn.execute(_SUPPRESS_FROM_EVENTS, {"ids": ids, "reasons": [suppress[i] for i in ids]})
+        conn.execute(_SUPPRESS_FROM_EVENTS,
+                     {"event_ids": ids, "reasons": [suppress[i] for i in ids]})
     return moved
 
 

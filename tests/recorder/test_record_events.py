@@ -32,8 +32,9 @@ def record_sent(engine, ids: list[int]) -> None:
     record_outcomes(engine, batch, max_attempts=5)
 
 
-def ses(kind: str, message_id: int, sns_id: str | None = None, fmt=ses_event_publishing):
-    return ses_event(fmt(kind, f"ses-{message_id}", f"r{message_id}@example.com"),
+def ses(kind: str, message_id: int, sns_id: str | None = None, fmt=ses_event_publishing,
+        to: str = "r0@example.com"):
+    return ses_event(fmt(kind, f"ses-{message_id}", to),
                      sns_message_id=sns_id or f"sns-{kind}-{message_id}", sns_timestamp=time.time())
 
 
@@ -149,3 +150,22 @@ def test_tracking_hit_for_a_message_that_is_not_there_is_kept_unlinked(engine, a
     batch = EventBatch((Event(EventType.OPENED, time.time(), message_id=999_999, payload={}),))
     [stored] = record_events(engine, batch)
     assert stored.message_id is None
+
+
+def test_bounce_suppresses_the_addresses_it_names(engine, api_key):
+    # A message with several recipients (compat APIs) may bounce for one of them only.
+    [message_id] = sent_messages(engine, api_key[0].id)
+    bounce = ses_event_publishing("HardBounce", f"ses-{message_id}", "Cc.Person@Example.com")
+    event = ses_event(bounce, sns_message_id="sns-cc", sns_timestamp=time.time())
+    record_events(engine, EventBatch((event,)))
+    assert suppressed(engine) == [("cc.person@example.com", "bounce")]
+
+
+def test_nul_characters_in_a_hit_do_not_poison_the_batch(engine, api_key):
+    [message_id] = sent_messages(engine, api_key[0].id)
+    hit = Event(EventType.OPENED, time.time() + 3600, message_id=message_id,
+                payload={"userAgent": "Evil\x00Agent", "ip": "192.0.2.1", "method": "GET"})
+    [stored] = record_events(engine, EventBatch((hit,)))
+    with engine.connect() as conn:
+        agent = conn.execute(text("SELECT payload->>'userAgent' FROM events")).scalar_one()
+    assert stored.message_id == message_id and agent == "EvilAgent"

@@ -153,3 +153,37 @@ def test_raw_delivery_needs_the_configured_secret(http):
     with pytest.raises(SnsVerificationError, match="secret"):
         raw(verifier, None)
     assert raw(verifier, "s3cret").message_id == "m"
+
+
+def test_certificate_that_cannot_be_fetched_fails_verification(ca):
+    class Unreachable:
+        def certificate(self, url):
+            raise OSError("network down")
+
+    with pytest.raises(SnsVerificationError, match="cannot load"):
+        SnsVerifier(CertificateCache(Unreachable())).verify(ca.sign(notification({})))
+
+
+def test_https_client_does_not_follow_redirects():
+    import http.server
+    import threading
+
+    from shared.sns import HttpsSnsClient
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/SimpleNotificationService-x.pem"
+        with pytest.raises(SnsVerificationError, match="redirected"):
+            HttpsSnsClient(timeout=5).certificate(url)
+    finally:
+        server.shutdown()
