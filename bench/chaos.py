@@ -78,8 +78,8 @@ class ChaosConfig:
     api_workers: int = 2
     #: Each round SIGKILLs one process of every kind in ``KILLS``.
     kill_rounds: int = 2
-    #: "flush" (FLUSHALL) or "restart" (stopped, started again empty).
-    redis_fault: str = "flush"
+    #: Redis faults, each once: "flush" (FLUSHALL), "restart" (stopped, started again empty).
+    redis_faults: tuple[str, ...] = ("flush",)
     postgres_restart: bool = True
     postgres_down_seconds: float = 3.0
     queue_timeout: float = 10.0
@@ -301,7 +301,8 @@ class Chaos:
 
     def schedule(self, duration: float) -> list[tuple[float, str]]:
         """Every fault at a random moment of the producer's ``duration``."""
-        kinds = list(KILLS) * self.config.kill_rounds + ["redis"]
+        kinds = list(KILLS) * self.config.kill_rounds
+        kinds += [f"redis-{fault}" for fault in self.config.redis_faults]
         if self.config.postgres_restart:
             kinds.append("postgres")
         self.rng.shuffle(kinds)
@@ -323,11 +324,11 @@ class Chaos:
             victim = self.rng.choice(children)
             fault.pids = group_pids(victim)
             os.kill(victim, signal.SIGKILL)
-        elif kind == "redis":
-            fault.note = self._redis_fault()
+        elif kind.startswith("redis-"):
+            fault.note = self._redis_fault(kind.removeprefix("redis-"))
         elif kind == "postgres":
             before = sending_ids(self.engine)
-            self.postgres.stop()
+            self._stop_postgres()
             time.sleep(self.config.postgres_down_seconds)
             self.postgres = start_postgres(self.work / "pg", self.postgres.port, fsync=False)
         # Whatever the fault cut off is `sending` now and stays so until its
@@ -338,10 +339,18 @@ class Chaos:
         self.faults.append(fault)
         return fault
 
-    def _redis_fault(self) -> str:
+    def _stop_postgres(self) -> None:
+        import subprocess
+
+        done = subprocess.run(self.postgres.stop_command, capture_output=True, timeout=60)
+        if done.returncode:
+            raise ChaosError(f"pg_ctl stop failed ({done.returncode}): "
+                             f"{done.stdout.decode()} {done.stderr.decode()}")
+
+    def _redis_fault(self, how: str) -> str:
         import redis
 
-        if self.config.redis_fault == "flush":
+        if how == "flush":
             client = redis.Redis.from_url(self.redis.url)
             try:
                 client.flushall()
@@ -493,8 +502,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=defaults.sender_threads)
     parser.add_argument("--kill-rounds", type=int, default=defaults.kill_rounds,
                         help="rounds of one SIGKILL of each kind (default %(default)s)")
-    parser.add_argument("--redis-fault", choices=["flush", "restart"],
-                        default=defaults.redis_fault)
+    parser.add_argument("--redis-fault", choices=["flush", "restart"], action="append",
+                        help="flush (FLUSHALL) or restart (stopped, started again empty); "
+                             "repeat for both (default: flush)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="fake SES round trip")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
@@ -504,13 +514,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    defaults = ChaosConfig()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from fake_ses import start_fake_ses
 
     config = ChaosConfig(messages=args.messages, send_rate=args.send_rate,
                          post_rate=args.post_rate, sender_processes=args.processes,
                          sender_threads=args.threads, kill_rounds=args.kill_rounds,
-                         redis_fault=args.redis_fault, seed=args.seed)
+                         redis_faults=tuple(args.redis_fault or defaults.redis_faults),
+                         seed=args.seed)
     work = Path(tempfile.mkdtemp(prefix="mailpipe-chaos-"))
     print(f"chaos: work folder {work}", flush=True)
     with start_fake_ses(latency_ms=args.latency_ms, log=work / "fake_ses.log") as ses:

@@ -7,8 +7,11 @@ four real processes).
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import falcon.testing
 import pytest
@@ -55,10 +58,14 @@ class Servers:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    servers = Servers(tmp_path_factory.mktemp("faults"))
+def servers():
+    # Not tmp_path_factory: other pytest runs on the machine prune old tmp_path
+    # folders, and a data folder must outlive its server's restart.
+    root = Path(tempfile.mkdtemp(prefix="mailpipe-faults-"))
+    servers = Servers(root)
     yield servers
     servers.close()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture
