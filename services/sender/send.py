@@ -109,10 +109,12 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             sleep_until(send_at)
             outcome = send_one(deps.transport, claimed[0], tracker=tracker,
                                on_error=lambda e: _slow_fleet(deps, e))
-            if outcome.kind is OutcomeKind.SENT:
-                counter.record_sent(1)
+            # Kept before anything else can raise: the outcome of a send made
+            # must reach the recorder (in ``finally``) or the row ends unknown.
             outcomes.append(outcome)
             unpublished.append(outcome)
+            if outcome.kind is OutcomeKind.SENT:
+                counter.record_sent(1)
             if time.monotonic() - published_at >= OUTCOME_FLUSH_SECONDS:
                 publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
                 unpublished, published_at = [], time.monotonic()
