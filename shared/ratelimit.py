@@ -48,6 +48,10 @@ return math.floor(start - now)
 
 
 RateSource = Callable[[], float]
+#: How late (s) a send may leave after its slot: the share of a second the
+#: rate's headroom leaves free.
+LATE_TOLERANCE = 1.0 - HEADROOM
+MAX_RESLOTS = 5
 
 
 class QuotaRate:
@@ -96,6 +100,21 @@ class FleetRateLimiter:
         """
         wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate(), recipients]))
         return time.monotonic() + wait_us / 1e6
+
+    def wait_for_slot(self, send_at: float) -> None:
+        """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
+
+        A send made well after its slot lands in the same second as the sends
+        of later slots and can push that second over the limit (seen when
+        the CPU is starved and threads wake late). Within LATE_TOLERANCE the
+        rate's headroom absorbs it; beyond, the stale slot is given up.
+        """
+        for _ in range(MAX_RESLOTS):
+            sleep_until(send_at)
+            if time.monotonic() - send_at <= LATE_TOLERANCE:
+                return
+            send_at = self.reserve()
+        sleep_until(send_at)
 
     def penalize(self, seconds: float) -> None:
         """Hold the whole fleet back ``seconds`` (after the provider said "too fast")."""

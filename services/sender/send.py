@@ -27,11 +27,12 @@ from shared.pause import SendingPause
 from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
 from shared.queues import publish_outcomes
 from shared.quota import QuotaStore
-from shared.ratelimit import FleetRateLimiter, sleep_until
+from shared.ratelimit import FleetRateLimiter
 from shared.rendering import render
 from shared.settings import Settings
 from shared.tracking import Tracker, tracker_for
 from shared.transports.base import Envelope, Transport
+from shared.waiters import publish_states
 
 log = logging.getLogger("mailpipe.sender")
 
@@ -88,6 +89,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     if suppressed:
         log.info("suppressed %d messages: their recipients are on the suppression list",
                  len(suppressed))
+        publish_states(deps.limiter.redis, dict.fromkeys(suppressed, "suppressed"))
     tracker = tracker_for(deps.settings)
     counter = QuotaStore(deps.limiter.redis)
     outcomes: list[Outcome] = []
@@ -106,7 +108,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
                 log.info("message %d skipped: not queued any more (claimed elsewhere, "
                          "cancelled or done)", message_id)
                 continue
-            sleep_until(send_at)
+            deps.limiter.wait_for_slot(send_at)
             outcome = send_one(deps.transport, claimed[0], tracker=tracker,
                                on_error=lambda e: _slow_fleet(deps, e))
             # Kept before anything else can raise: the outcome of a send made

@@ -11,7 +11,7 @@ import redis as redis_lib
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.quota import HEADROOM, QuotaStore
-from shared.ratelimit import FleetRateLimiter, QuotaRate, sleep_until
+from shared.ratelimit import FleetRateLimiter, QuotaRate
 from shared.transports.ses import SesTransport
 from tests.support.fake_ses import ScriptedSes
 
@@ -32,7 +32,7 @@ def _sender_process(url: str, rate: float, start: float, until: float, out) -> N
             send_at = limiter.reserve()
             if send_at > time.monotonic() + (until - time.time()):
                 return
-            sleep_until(send_at)
+            limiter.wait_for_slot(send_at)
             stamps.append(time.time())
 
     threads = [threading.Thread(target=thread) for _ in range(4)]
