@@ -7,13 +7,19 @@ to ``grace`` seconds for them to drain and exit, then kills the rest.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
+import os
 import signal
 import time
 from collections.abc import Callable
 
 log = logging.getLogger("mailpipe.supervisor")
+
+#: prctl(2) option: the signal a process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
 
 
 class ShutdownFlag:
@@ -35,6 +41,31 @@ class ShutdownFlag:
             time.sleep(poll)
 
 
+def _exit_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGTERM this process when its supervisor dies.
+
+    A supervisor killed alone (``kill -9`` of its pid) would otherwise leave
+    its children consuming forever, outside any process group a restarted
+    supervisor stops. SIGTERM makes them drain and hand back like any stop.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: children outlive a killed supervisor
+        return
+    if os.getppid() != parent_pid:  # it died before prctl took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _child(target: Callable[[], None], parent_pid: int) -> None:
+    # The supervisor's own handlers were inherited with the fork: until
+    # ``target`` installs its own, a SIGTERM must simply end this child.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _exit_with_parent(parent_pid)
+    target()
+
+
 def supervise(
     name: str, target: Callable[[], None], count: int, *, grace: float = 30.0,
     restart_delay: float = 1.0,
@@ -45,7 +76,8 @@ def supervise(
     children: dict[int, multiprocessing.Process] = {}
 
     def start(slot: int) -> None:
-        child = ctx.Process(target=target, name=f"{name}-{slot}", daemon=False)
+        child = ctx.Process(target=_child, args=(target, os.getpid()), name=f"{name}-{slot}",
+                            daemon=False)
         child.start()
         children[slot] = child
         log.info("%s child %d started (pid %d)", name, slot, child.pid)
