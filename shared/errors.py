@@ -83,6 +83,16 @@ class Conflict(RequestError):
     status = 409
 
 
+class TooManyRequests(RequestError):
+    """Raised when a key sends requests faster than its intake budget; says when to retry."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__("rate_limited", message)
+        self.retry_after = retry_after
+
+
 class Unavailable(RequestError):
     """Raised when a dependency (database, Redis) cannot be reached."""
 

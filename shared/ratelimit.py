@@ -101,7 +101,7 @@ class FleetRateLimiter:
         wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate(), recipients]))
         return time.monotonic() + wait_us / 1e6
 
-    def wait_for_slot(self, send_at: float) -> None:
+    def wait_for_slot(self, send_at: float, recipients: int = 1) -> None:
         """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
 
         A send made well after its slot lands in the same second as the sends
@@ -113,7 +113,7 @@ class FleetRateLimiter:
             sleep_until(send_at)
             if time.monotonic() - send_at <= LATE_TOLERANCE:
                 return
-            send_at = self.reserve()
+            send_at = self.reserve(recipients)
         sleep_until(send_at)
 
     def penalize(self, seconds: float) -> None:
@@ -125,6 +125,41 @@ class FleetRateLimiter:
         """Hand back a reservation not used (the claim went to another sender)."""
         if recipients > 0:
             self._script(keys=[TAT_KEY], args=[self.rate(), -recipients])
+
+
+# KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
+# ARGV[3] = cost. Returns 0 when admitted, else the milliseconds to wait.
+_ADMIT = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + cost * 1000000 / rate
+local allowed_at = new_tat - burst * 1000000 / rate
+if allowed_at > now then return math.ceil((allowed_at - now) / 1000) end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', math.ceil(burst * 1000 / rate) + 1000)
+return 0
+"""
+
+
+class IntakeLimiter:
+    """Per-caller request budget for the API: ``rate`` per second, bursts of ``burst``.
+
+    Redis keys: ``mailpipe:intake:<caller>``, the caller's GCRA arrival time.
+    """
+
+    def __init__(self, redis: Redis, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._script = redis.register_script(_ADMIT)
+
+    def admit(self, caller: str, cost: int = 1) -> float:
+        """0 when admitted; otherwise the seconds to wait before trying again."""
+        wait_ms = int(self._script(keys=[f"mailpipe:intake:{caller}"],
+                                   args=[self.rate, self.burst, cost]))
+        return wait_ms / 1000
 
 
 def sleep_until(deadline: float) -> None:

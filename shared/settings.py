@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     #: Message ids per sender queue message.
     send_batch: int = Field(20, ge=1, le=1000)
     max_recipients_per_request: int = Field(10_000, ge=1)
+    #: API requests per second per key (intake budget), and the burst allowed.
+    intake_rate: float = Field(50.0, gt=0)
+    intake_burst: int = Field(100, ge=1)
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     #: A campaign's recipient CSV upload (streamed, never held in memory).
     max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024)

@@ -30,6 +30,8 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
+from services.api.throttle import IntakeRateMiddleware
+from shared.ratelimit import IntakeLimiter
 from shared.settings import Settings
 from shared.sns import CertificateCache, HttpsSnsClient, SnsHttp, SnsVerifier, parse_topic_arns
 from shared.tracking import tracker_for
@@ -47,7 +49,8 @@ class ApiDeps:
 
 
 def create_app(deps: ApiDeps) -> falcon.App:
-    app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine)])
+    intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
+    app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine), IntakeRateMiddleware(intake)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app)
     app.add_route("/health", HealthResource(deps))

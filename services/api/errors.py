@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from http import HTTPStatus
 
 import falcon
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from shared.errors import RequestError
+from shared.errors import RequestError, TooManyRequests
 
 log = logging.getLogger("mailpipe.api")
 
@@ -17,6 +18,8 @@ log = logging.getLogger("mailpipe.api")
 def handle_request_error(req: falcon.Request, resp: falcon.Response, ex: RequestError, params):
     resp.status = falcon.code_to_http_status(ex.status)
     resp.media = ex.to_dict()
+    if isinstance(ex, TooManyRequests):
+        resp.set_header("Retry-After", str(max(1, math.ceil(ex.retry_after))))
 
 
 def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPError, params):

@@ -108,15 +108,19 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
                 log.info("message %d skipped: not queued any more (claimed elsewhere, "
                          "cancelled or done)", message_id)
                 continue
-            deps.limiter.wait_for_slot(send_at)
-            outcome = send_one(deps.transport, claimed[0], tracker=tracker,
+            message = claimed[0]
+            weight = len(message.recipients)  # the budget counts recipients
+            if weight > 1:
+                send_at = max(send_at, deps.limiter.reserve(weight - 1))
+            deps.limiter.wait_for_slot(send_at, weight)
+            outcome = send_one(deps.transport, message, tracker=tracker,
                                on_error=lambda e: _slow_fleet(deps, e))
             # Kept before anything else can raise: the outcome of a send made
             # must reach the recorder (in ``finally``) or the row ends unknown.
             outcomes.append(outcome)
             unpublished.append(outcome)
             if outcome.kind is OutcomeKind.SENT:
-                counter.record_sent(1)
+                counter.record_sent(weight)
             if time.monotonic() - published_at >= OUTCOME_FLUSH_SECONDS:
                 publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
                 unpublished, published_at = [], time.monotonic()
