@@ -15,6 +15,7 @@ from shared.attachments import Attachment, check_total
 from shared.db.idempotency import reserve_key, store_result
 from shared.db.keys import ApiKey
 from shared.db.messages import CreatedMessage, NewMessages, insert_messages
+from shared.db.suppressions import suppress_new_messages
 from shared.errors import Conflict, Forbidden, InvalidRequest, PayloadTooLarge
 from shared.queues import enqueue_sends
 from shared.settings import Settings
@@ -135,6 +136,7 @@ def accept(
             if first is not None:
                 return _replay(first, idempotency)
         created = insert_messages(conn, key.id, prepared, queue_timeout=settings.queue_timeout)
+        created = suppress_new_messages(conn, created)
         if idempotency:
             store_result(conn, key.id, idempotency.key, [asdict(m) for m in created])
     due = [m.id for m in created if m.state == "queued"]

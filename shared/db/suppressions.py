@@ -7,12 +7,16 @@ and the API; a send to a listed address ends ``suppressed`` at claim time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
+
+if TYPE_CHECKING:
+    from shared.db.messages import CreatedMessage
 
 
 @dataclass(frozen=True)
@@ -127,3 +131,33 @@ def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:
     if not ids:
         return []
     return sorted(r.id for r in conn.execute(_SUPPRESS_QUEUED, {"ids": ids}))
+
+
+_SUPPRESS_NEW = text(
+    """
+    UPDATE messages m
+       SET state = 'suppressed',
+           error = 'the address is on this key''s suppression list (' || s.reason || ')',
+           updated_at = now()
+      FROM suppressions s
+     WHERE m.id = ANY(:ids)
+       AND m.state IN ('created', 'queued')
+       AND s.api_key_id = m.api_key_id
+       AND s.address = lower(m.to_addr)
+    RETURNING m.id
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def suppress_new_messages(conn: Connection, created: list[CreatedMessage]) -> list[CreatedMessage]:
+    """``created`` with the rows whose recipient is suppressed ended ``suppressed``.
+
+    Run in the intake transaction, after the insert and before anything is
+    enqueued: the caller's answer already says ``suppressed`` and nothing is
+    queued for those rows. (A suppression added later is caught by
+    ``suppress_queued`` at send time.) Locks only the rows just inserted.
+    """
+    if not created:
+        return created
+    ids = {r.id for r in conn.execute(_SUPPRESS_NEW, {"ids": [m.id for m in created]})}
+    return [replace(m, state="suppressed") if m.id in ids else m for m in created]

@@ -17,6 +17,7 @@ from shared.db.suppressions import add_suppressions
 from shared.payloads import SendBatch
 from shared.settings import load_settings
 from shared.tracking import Kind, Tracker
+from tests.api.test_messages_api import enqueued_ids
 from tests.sender.test_send_batch import deps_for
 
 SECRET = "tracking-secret-for-tests"
@@ -159,3 +160,40 @@ def test_campaign_mail_is_bulk_and_skips_suppressed_recipients(
     assert mime["To"] == "stays@example.com"
     assert mime["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/v1/unsubscribe?t=" in mime["List-Unsubscribe"]
+
+
+def test_post_to_a_suppressed_address_answers_suppressed_and_queues_nothing(
+    tracking_settings, engine, broker, redis, api_key
+):
+    with engine.begin() as conn:
+        add_suppressions(conn, api_key[0].id, ["gone@example.com"], "complaint")
+    client = falcon.testing.TestClient(
+        create_app(ApiDeps(tracking_settings, engine, broker, redis)))
+    answer = client.simulate_post(
+        "/v1/messages", headers={"x-api-key": api_key[1]},
+        json={"messages": [{"topicId": "t", "emails": ["GONE@example.com", "ok@example.com"],
+                            "subject": "Hi", "content": HTML}]})
+    assert answer.status_code == 202, answer.text
+    assert [(m["email"], m["status"]) for m in answer.json["messages"]] == [
+        ("GONE@example.com", "suppressed"), ("ok@example.com", "queued")]
+    assert enqueued_ids(redis) == [answer.json["messages"][1]["id"]]
+
+
+def test_suppression_at_send_time_wakes_a_synchronous_caller(
+    tracking_settings, engine, broker, redis, api_key, post, send
+):
+    from shared.waiters import channel
+
+    [message_id] = post(["late@example.com"])
+    with engine.begin() as conn:
+        add_suppressions(conn, api_key[0].id, ["late@example.com"], "manual")
+    listener = redis.pubsub(ignore_subscribe_messages=True)
+    listener.subscribe(channel(message_id))
+    send([message_id])
+    announced = None
+    for _ in range(20):  # the first reads may be the (ignored) subscribe confirmation
+        announced = listener.get_message(timeout=0.5)
+        if announced:
+            break
+    listener.close()
+    assert announced is not None and announced["data"] == b"suppressed"
