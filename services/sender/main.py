@@ -5,6 +5,7 @@ from __future__ import annotations
 import dramatiq
 import redis
 
+from services.sender.meter import SendMeter
 from services.sender.send import SenderDeps, send_batch
 from shared.db.engine import make_engine
 from shared.logs import configure_logging
@@ -31,6 +32,7 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
         limiter=FleetRateLimiter(client, rate),
         pause=SendingPause(client),
         stopping=lambda: flag.requested,
+        meter=SendMeter().start(),
     )
 
 

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
+from services.sender.meter import SendMeter
 from shared.addresses import address_of
 from shared.db.messages import ClaimedMessage, claim_for_sending
 from shared.db.suppressions import suppress_queued
@@ -58,6 +59,7 @@ class SenderDeps:
     #: True once this process was asked to stop: the rest of the batch goes
     #: back to the queue unsent.
     stopping: Callable[[], bool] = lambda: False
+    meter: SendMeter | None = None
 
 
 def worker_id() -> str:
@@ -121,6 +123,8 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             unpublished.append(outcome)
             if outcome.kind is OutcomeKind.SENT:
                 counter.record_sent(weight)
+                if deps.meter:
+                    deps.meter.add(weight)
             if time.monotonic() - published_at >= OUTCOME_FLUSH_SECONDS:
                 publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
                 unpublished, published_at = [], time.monotonic()
