@@ -84,7 +84,7 @@ def write_csv(path: Path, recipients: int) -> int:
         out.write("email,name,city,code\n")
         for i in range(recipients):
             if i and i % DUPLICATE_EVERY == 0:
-                out.write(f"user{i // 2}@BENCH.EXAMPLE,Dup {i},Busan,D{i}\n")
+                out.write(f"user{i - 1}@BENCH.EXAMPLE,Dup {i},Busan,D{i}\n")
                 continue
             unique += 1
             out.write(f"user{i}@bench.example,사용자 {i},서울,C{i:07d}\n")

@@ -188,7 +188,7 @@ def create_campaign(
         ))
         uploaded = _upload(conn, rows(template.variables), template.variables,
                            template.source.subject_variables())
-        store_recipients(conn, campaign_id, uploaded)
+        store_recipients(conn, campaign_id, uploaded, template.variables)
         return get_campaign(conn, key.id, campaign_id)
 
 
@@ -197,7 +197,7 @@ def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
     """COPY every good row; raise listing the bad ones (the caller's transaction rolls back)."""
     problems: list[dict] = []
     bad = 0
-    with recipient_upload(conn) as writer:
+    with recipient_upload(conn, len(variables)) as writer:
         for row in rows:
             try:
                 email, values = _check(row, variables, subject_variables)
@@ -207,7 +207,7 @@ def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
                     problems.append(_problem(row, exc))
                 continue
             if not bad:  # once a row is bad nothing is stored: just keep checking
-                writer.write(row.number, email, values)
+                writer.write(row.number, email, values.values())
         uploaded = writer.count
     if bad:
         raise InvalidRequest(

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
     #: Campaign recipients the scheduler turns into message rows per transaction.
     expand_batch: int = Field(20_000, ge=1)
+    #: Unsent (created or queued) rows one campaign may have at once; expansion
+    #: tops the campaign up as it is sent, so pause, resume and cancel touch at
+    #: most this many rows and a long list never floods the send queue.
+    campaign_window: int = Field(20_000, ge=1)
 
     #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
     #: and its in-flight messages are redelivered at the next maintenance.

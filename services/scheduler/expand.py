@@ -1,5 +1,9 @@
 """The scheduler's expansion step: due campaigns become message rows, a batch at a time.
 
+A campaign is kept topped up to ``campaign_window`` unsent rows rather than
+expanded whole: a million recipients sent at 14/s would otherwise sit in the
+send queue for a day, and pausing would have to touch every one of them.
+
 Each batch is one transaction (rows + cursor), so killing the scheduler at
 any moment loses at most the batch in flight, which the next run redoes;
 the unique (campaign, address) index makes sure a redone batch adds no
@@ -23,7 +27,8 @@ log = logging.getLogger("mailpipe.scheduler")
 def expand_step(engine: Engine, settings: Settings) -> bool:
     """Expand one batch of one due campaign; True if a batch was expanded (there may be more)."""
     with engine.begin() as conn:
-        batch = expand_next_batch(conn, batch=settings.expand_batch)
+        batch = expand_next_batch(conn, batch=settings.expand_batch,
+                                  window=settings.campaign_window)
     if batch is None:
         return False
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",

@@ -111,8 +111,11 @@ messages = Table(
     Index("messages_provider_id", "provider_message_id"),
     #: Never two rows for one recipient of one campaign: expansion inserts
     #: ON CONFLICT DO NOTHING against this (tables_campaigns.py).
-    Index("messages_campaign_recipient", "campaign_id", "to_addr", unique=True,
-          postgresql_where=text("campaign_id IS NOT NULL")),
+    Index("messages_campaign_recipient", "campaign_id", text('(to_addr COLLATE "C")'),
+          unique=True, postgresql_where=text("campaign_id IS NOT NULL")),
+    #: A campaign's unsent rows: expansion's window, pause, resume and cancel.
+    Index("messages_campaign_unsent", "campaign_id",
+          postgresql_where=text("campaign_id IS NOT NULL AND state IN ('created', 'queued')")),
 )
 
 events = Table(

@@ -87,3 +87,16 @@ def test_a_campaign_waits_for_its_time(engine, settings, api_key):
                                 scheduled_at=datetime.now(UTC) + timedelta(hours=1))
     assert not expand_step(engine, settings)
     assert message_rows(engine, campaign_id) == []
+
+
+def test_expansion_keeps_a_campaign_topped_up_to_its_window(engine, settings, api_key):
+    campaign_id = make_campaign(engine, settings, api_key[0], 30)
+    windowed = settings.model_copy(update={"expand_batch": 4, "campaign_window": 10})
+    expand_due_campaigns(engine, windowed)
+    assert len(message_rows(engine, campaign_id)) == 10  # 4 + 4 + 2, then the window is full
+    with engine.begin() as conn:  # six of them are sent
+        conn.execute(text("UPDATE messages SET state = 'sent' WHERE id IN "
+                          "(SELECT id FROM messages ORDER BY id LIMIT 6)"))
+    expand_due_campaigns(engine, windowed)
+    rows = message_rows(engine, campaign_id)
+    assert len(rows) == 16 and sum(r.state == "created" for r in rows) == 10

@@ -81,11 +81,17 @@ def upgrade() -> None:
     )
     op.add_column("messages", sa.Column("campaign_id", sa.BigInteger(), nullable=True))
     op.add_column("messages", sa.Column("variables", postgresql.JSONB(), nullable=True))
-    op.create_index("messages_campaign_recipient", "messages", ["campaign_id", "to_addr"],
+    # COLLATE "C": byte comparisons, whatever the database's locale; equality is the same.
+    op.create_index("messages_campaign_recipient", "messages",
+                    ["campaign_id", sa.text('(to_addr COLLATE "C")')],
                     unique=True, postgresql_where=sa.text("campaign_id IS NOT NULL"))
+    op.create_index("messages_campaign_unsent", "messages", ["campaign_id"],
+                    postgresql_where=sa.text(
+                        "campaign_id IS NOT NULL AND state IN ('created', 'queued')"))
 
 
 def downgrade() -> None:
+    op.drop_index("messages_campaign_unsent", table_name="messages")
     op.drop_index("messages_campaign_recipient", table_name="messages")
     op.drop_column("messages", "variables")
     op.drop_column("messages", "campaign_id")
