@@ -61,34 +61,54 @@ def wait_until_final(
 ) -> bool:
     """True once every id is in a final state, False if ``timeout`` seconds pass first.
 
-    ``read_states`` is called once, after subscribing. If Redis fails the
-    wait ends early with False: the caller answers as for a timeout.
+    The rows are read once, after Redis confirmed every subscription: an
+    outcome announced before that was committed before it, so the read sees
+    it; one announced after reaches us. If Redis fails the wait ends early
+    with False: the caller answers as for a timeout.
     """
     pending = set(ids)
     if not pending:
         return True
     deadline = time.monotonic() + timeout
-    pubsub = redis.pubsub(ignore_subscribe_messages=True)
+    pubsub = redis.pubsub()
     try:
         pubsub.subscribe(*(channel(i) for i in pending))
+        unconfirmed = len(pending)
+        while unconfirmed:
+            message = _next(pubsub, deadline)
+            if message is None:
+                return False
+            if message["type"] == "subscribe":
+                unconfirmed -= 1
+            _settle(message, pending)
         pending -= {i for i, state in read_states(sorted(pending)).items()
                     if state in FINAL_STATES}
         while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            message = _next(pubsub, deadline)
+            if message is None:
                 return False
-            message = pubsub.get_message(timeout=remaining)
-            if message is None or message["type"] != "message":
-                continue
-            state = message["data"].decode()
-            if state in FINAL_STATES:
-                pending.discard(int(message["channel"].decode().removeprefix(CHANNEL_PREFIX)))
+            _settle(message, pending)
         return True
     except RedisError as exc:
         log.warning("synchronous wait interrupted, answering as not finished: %s", exc)
         return False
     finally:
         pubsub.close()
+
+
+def _next(pubsub, deadline: float) -> dict | None:
+    """The next pub/sub message, or None once the deadline has passed."""
+    while (remaining := deadline - time.monotonic()) > 0:
+        message = pubsub.get_message(timeout=remaining)
+        if message is not None:
+            return message
+    return None
+
+
+def _settle(message: dict, pending: set[int]) -> None:
+    """Drop the message's id from ``pending`` when it announces a final state."""
+    if message["type"] == "message" and message["data"].decode() in FINAL_STATES:
+        pending.discard(int(message["channel"].decode().removeprefix(CHANNEL_PREFIX)))
 
 
 def wait_for_results(

@@ -46,3 +46,14 @@ def test_announcements_for_other_messages_do_not_end_the_wait(redis):
     read, _ = counting_reader({1: "sending"})
     threading.Timer(0.1, publish_states, (redis, {2: "sent"})).start()
     assert not wait_until_final(redis, read, [1], timeout=0.5)
+
+
+def test_outcome_announced_while_the_rows_are_read_is_not_missed(redis):
+    def stale_read(ids):
+        # The recorder commits and announces while this read still sees the old state.
+        publish_states(redis, {1: "sent"})
+        return {1: "sending"}
+
+    started = time.monotonic()
+    assert wait_until_final(redis, stale_read, [1], timeout=5)
+    assert time.monotonic() - started < 1
