@@ -1,9 +1,10 @@
 """The ``smtp`` transport: smtplib, one reused connection per sender thread.
 
 URLs: ``smtps://host[:465]`` is implicit TLS; ``smtp://host[:587]`` upgrades
-with STARTTLS, which is required unless ``?tls=optional`` (used when
-offered) or ``?tls=none`` (never; a local relay). Credentials come from the
-URL's user part or are passed separately.
+with STARTTLS, which is required (and the certificate verified) unless
+``?tls=optional`` (used when offered, unverified, as opportunistic TLS is)
+or ``?tls=none`` (never; a local relay). Credentials come from the URL's
+user part or are passed separately.
 
 What a failure means for a resend, by the stage it happened at:
 
@@ -181,7 +182,7 @@ class SmtpTransport:
             smtp.ehlo()
             if server.tls in (TlsMode.REQUIRED, TlsMode.OPTIONAL):
                 if smtp.has_extn("starttls"):
-                    smtp.starttls(context=self.ssl_context)
+                    smtp.starttls(context=self._starttls_context())
                     smtp.ehlo()
                 elif server.tls is TlsMode.REQUIRED:
                     raise TransportError(f"SMTP {where} does not offer STARTTLS (use "
@@ -209,6 +210,16 @@ class SmtpTransport:
             # Refused, unreachable, timed out, dropped: no message was offered.
             _discard(smtp)
             raise TransportError(f"SMTP {where} unreachable: {exc!r}", Failure.TRANSIENT) from exc
+
+    def _starttls_context(self) -> ssl.SSLContext:
+        """Verified when TLS is required; opportunistic TLS, like Postfix's "may"
+        level, encrypts without verifying: the alternative is plain text anyway."""
+        if self.server.tls is TlsMode.REQUIRED:
+            return self.ssl_context
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
 
     # -- one message -------------------------------------------------------------------------
 

@@ -101,6 +101,13 @@ def test_optional_starttls_sends_plain_when_not_offered(smtp_servers, transport_
     assert len(server.received) == 1
 
 
+def test_optional_starttls_encrypts_without_verifying(smtp_servers):
+    server = smtp_servers("starttls")
+    url = server.url.replace("tls=required", "tls=optional")
+    SmtpTransport(parse_smtp_url(url), timeout=5).send(envelope())  # system CAs only
+    assert server.received[0].tls
+
+
 def test_untrusted_certificate_is_permanent(smtp_servers):
     server = smtp_servers("tls")
     transport = SmtpTransport(parse_smtp_url(server.url), timeout=5)  # system CAs only
