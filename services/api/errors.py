@@ -44,7 +44,7 @@ def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: Operati
 
 def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError, params):
     """Redis is restarting: a 503 the client may retry, not a bare 500."""
-    log.error("redis unavailable for %s %s: %s", req.method, req.path, ex)
+    log.error("redis unavailable for %s %s: %s", req.method, req.path, ex, exc_info=ex)
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "5")
     resp.media = {"code": "queue_unavailable", "message": "the queue is unavailable; retry"}

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+
 import falcon
+from redis.exceptions import RedisError
 
 from shared.errors import TooManyRequests
 from shared.ratelimit import IntakeLimiter
+
+log = logging.getLogger("mailpipe.api")
 
 
 class IntakeRateMiddleware:
@@ -18,7 +23,14 @@ class IntakeRateMiddleware:
         key = getattr(req.context, "api_key", None)
         if key is None:
             return
-        wait = self.limiter.admit(f"key:{key.id}")
+        try:
+            wait = self.limiter.admit(f"key:{key.id}")
+        except RedisError as exc:
+            # Redis is the conveyor, not the truth: while it is down the API
+            # still stores messages (the scheduler enqueues them later), so
+            # the budget fails open instead of refusing every request.
+            log.warning("intake budget unavailable, request admitted: %s", exc)
+            return
         if wait:
             raise TooManyRequests(
                 f"this API key is over its budget of {self.limiter.rate:g} requests per "
