@@ -36,6 +36,10 @@ EVENT_QUEUE = "mailpipe.events"
 EVENT_ACTOR = "record_events"
 #: Seconds a sender waits out a Redis outage to publish outcomes of sends done.
 OUTCOME_PATIENCE = 60.0
+#: Set by the scheduler in the Redis it dispatches to. Missing means that
+#: Redis lost its data (restarted empty, flushed, failed over to an empty
+#: replica), taking every queue message with it.
+CONVEYOR_KEY = "mailpipe:conveyor"
 
 log = logging.getLogger("mailpipe.queues")
 
@@ -109,6 +113,15 @@ def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> i
         broker.enqueue(_message(SEND_QUEUE, SEND_ACTOR, encode_send_batch(chunk)))
         count += 1
     return count
+
+
+def conveyor_lost(broker: RedisBroker) -> bool:
+    """True if Redis holds no mark of ours: first use, or its data was lost."""
+    return not broker.client.exists(CONVEYOR_KEY)
+
+
+def mark_conveyor(broker: RedisBroker) -> None:
+    broker.client.set(CONVEYOR_KEY, str(time.time()))
 
 
 def publish_outcomes(

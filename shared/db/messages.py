@@ -127,7 +127,17 @@ _CLAIM_DUE = text(
     """
     UPDATE messages
        SET state = 'queued',
-           due_at = now() + make_interval(secs => :queue_timeout),
+           -- A row enqueued before and still unclaimed is far more likely
+           -- waiting in a long queue than lost: each re-enqueue waits twice
+           -- as long as the last (at most an hour), so a backlog is not
+           -- enqueued again every queue_timeout. (A Redis that lost its data
+           -- is noticed at once instead: make_queued_due.)
+           due_at = now() + CASE
+                      WHEN state = 'queued' THEN greatest(
+                          make_interval(secs => :queue_timeout),
+                          least(2 * (now() - updated_at), interval '1 hour'))
+                      ELSE make_interval(secs => :queue_timeout)
+                    END,
            updated_at = now()
      WHERE id IN (SELECT id FROM messages
                    WHERE state IN ('created', 'queued') AND due_at <= now()
@@ -144,12 +154,32 @@ def claim_due_messages(conn: Connection, *, limit: int, queue_timeout: float) ->
 
     Takes ``created`` rows whose time has come, and ``queued`` rows that no
     sender claimed within ``queue_timeout`` (the queue message was lost) or
-    whose retry backoff has ended. Row locks with SKIP LOCKED: two schedulers
+    whose retry backoff has ended; a row taken again while still unclaimed
+    waits twice as long before the next time. Row locks with SKIP LOCKED: two schedulers
     running this at once take disjoint rows. Enqueue the ids only after the
     caller's transaction commits.
     """
     rows = conn.execute(_CLAIM_DUE, {"limit": limit, "queue_timeout": queue_timeout})
     return [r.id for r in rows]
+
+
+_MAKE_QUEUED_DUE = text(
+    """
+    UPDATE messages SET due_at = now()
+     WHERE state = 'queued' AND due_at > now()
+    """
+)
+
+
+def make_queued_due(conn: Connection) -> int:
+    """Make every ``queued`` row due now, so dispatch enqueues it again; returns the count.
+
+    For when Redis lost its data (restarted empty, flushed): every queue
+    message is gone, so no row should wait out its queue timeout. Rows in a
+    retry backoff are retried early, once. Duplicates of messages that did
+    survive are dropped by the senders' claims.
+    """
+    return conn.execute(_MAKE_QUEUED_DUE).rowcount
 
 
 @dataclass(frozen=True)
