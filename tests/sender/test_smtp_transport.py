@@ -209,3 +209,32 @@ def test_credentials_in_url_are_read_and_hidden():
     server = parse_smtp_url("smtps://user%40example.com:p%40ss@mail.example.com")
     assert (server.username, server.password) == ("user@example.com", "p@ss")
     assert "p@ss" not in repr(server)
+
+
+def test_each_sender_thread_keeps_its_own_connection(smtp_servers, transport_for):
+    import threading
+
+    server = smtp_servers("plain")
+    transport = transport_for(server.url)
+
+    def send_twice() -> None:
+        transport.send(envelope())
+        transport.send(envelope())
+
+    threads = [threading.Thread(target=send_twice) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(server.received) == 4
+    assert server.connections == 2
+
+
+def test_smtp_transport_needs_a_url(settings):
+    from shared.errors import ConfigError
+    from shared.settings import load_settings
+    from shared.transports import make_transport
+
+    smtp = load_settings(**{**settings.model_dump(), "transport": "smtp"}, _env_file=None)
+    with pytest.raises(ConfigError, match="MAILPIPE_SMTP_URL"):
+        make_transport(smtp)
