@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, func, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -15,6 +16,9 @@ from shared.attachments import Attachment
 from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents, messages
 from shared.transports.base import Relay
+
+if TYPE_CHECKING:  # shared.db.messages imports this module
+    from shared.db.messages import ClaimedMessage
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,7 @@ _EXTRAS = text(
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
 
-def with_send_extras(conn: Connection, claimed: list) -> list:
+def with_send_extras(conn: Connection, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
     """``claimed`` (ClaimedMessage) completed with recipients, headers, attachments, relay.
 
     A plain read of rows this transaction has just claimed: no other writer
