@@ -7,8 +7,9 @@ messages to unique recipients (each request with an ``Idempotency-Key``, and
 retried until answered, as a careful client does) while the harness
 
 - SIGKILLs, at random moments, whole sender, recorder, scheduler and API
-  process groups (like a container being killed) and single sender,
-  recorder and gunicorn children (their own supervisors replace those),
+  process groups (like a container being killed), single sender, recorder
+  and gunicorn children (their own supervisors replace those), and sender
+  and recorder supervisors alone (their children must stop by themselves),
 - restarts every dead process within about a second (``Stack.restart_dead``,
   the job of systemd or docker in production),
 - flushes Redis once (FLUSHALL, or ``--redis-fault restart``: stopped and
@@ -61,8 +62,8 @@ DOMAIN = "chaos.example"
 #: States a message may end in here; anything else after the drain is lost.
 FINAL = ("sent", "failed", "unknown", "delivered", "bounced", "complained")
 #: Kinds of SIGKILL, one of each per round.
-KILLS = ("sender", "sender-child", "recorder", "recorder-child", "scheduler", "api",
-         "api-worker")
+KILLS = ("sender", "sender-child", "sender-parent", "recorder", "recorder-child",
+         "recorder-parent", "scheduler", "api", "api-worker")
 
 
 @dataclass
@@ -196,6 +197,9 @@ class Producer(threading.Thread):
                     self.accepted[message["id"]] = message["email"]
                 return
             self.retries[str(status)] += 1
+            if status == 429:  # over the key's intake budget: as told, later
+                time.sleep(1.0)
+                continue
             if status < 500:
                 self.refused.append(f"{status} {answer}")
                 return
@@ -315,6 +319,11 @@ class Chaos:
         if kind in ("sender", "recorder", "scheduler", "api"):
             fault.pids = group_pids(self.stack.processes[kind].pid)
             self.stack.signal(kind, signal.SIGKILL)
+        elif kind.endswith("-parent"):
+            # The supervisor alone, as `kill -9 <pid>` does: its children must
+            # notice, hand back what they hold and stop.
+            fault.pids = [self.stack.processes[kind.split("-")[0]].pid]
+            os.kill(fault.pids[0], signal.SIGKILL)
         elif kind.endswith(("-child", "-worker")):
             parent = self.stack.processes[kind.split("-")[0]].pid
             children = children_of(parent)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.chaos import ChaosConfig, run_chaos, verdict
+from bench.chaos import KILLS, ChaosConfig, run_chaos, verdict
 from tests.support.fake_ses import ScriptedSes
 
 
@@ -68,7 +68,7 @@ def test_nothing_is_sent_twice_or_lost_while_processes_and_servers_die(ses, work
     assert report["unknown_not_in_flight_at_a_fault"] == 0
     assert report["unknown"] <= report["in_flight_at_faults"]
     assert verdict(report) == []
-    assert len(report["faults"]) == 7 + 2 + 1
+    assert len(report["faults"]) == len(KILLS) + 2 + 1
     # Each process group killed was started again by the harness, as a supervisor would.
     assert set(report["restarts"]) == {"sender", "recorder", "scheduler", "api"}
     # Every row recorded sent was delivered (once).
