@@ -50,7 +50,10 @@ def insert_envelope(conn: Connection, api_key_id: int, item: NewEnvelope,
     content_id = conn.execute(
         insert(contents)
         .values(api_key_id=api_key_id, subject=item.subject, html=item.html, text=item.text,
-                reply_to=item.reply_to, headers=[list(h) for h in item.headers] or None)
+                reply_to=item.reply_to, headers=[list(h) for h in item.headers] or None,
+                # No open/click tracking: the compat APIs' clients never asked for
+                # it, and one pixel would count every To/Cc/Bcc reader as one.
+                tracking=False)
         .returning(contents.c.id)
     ).scalar_one()
     store_attachments(conn, content_id, item.attachments)

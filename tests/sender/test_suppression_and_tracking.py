@@ -197,3 +197,17 @@ def test_suppression_at_send_time_wakes_a_synchronous_caller(
             break
     listener.close()
     assert announced is not None and announced["data"] == b"suppressed"
+
+
+def test_compat_messages_are_not_tracked(tracking_settings, engine, api_key, send):
+    from shared.db.envelopes import NewEnvelope, insert_envelope
+
+    with engine.begin() as conn:
+        message_id, _ = insert_envelope(conn, api_key[0].id, NewEnvelope(
+            topic_id="biz", from_addr="sender@example.com", to=("a@example.com",),
+            cc=("b@example.com",), bcc=(), subject="Hi", html=HTML, text=None, reply_to=None,
+            headers=(), attachments=(), mime_message_id="x1@example.com"), queue_timeout=300)
+    send([message_id])
+    [mime] = sent_mail(tracking_settings)
+    assert 'href="https://example.com/offer"' in html_of(mime)
+    assert "/v1/events/open" not in html_of(mime)
