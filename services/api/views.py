@@ -17,6 +17,11 @@ def message_view(row: dict) -> dict:
         "topicId": row["topic_id"],
         "from": row["from_addr"],
         "to": row["to_addr"],
+        # A compat-API message reaches several people in one send.
+        "cc": row["cc_addrs"],
+        "bcc": row["bcc_addrs"],
+        "alsoTo": row["extra_to_addrs"],
+        "messageId": row["mime_message_id"],
         "status": row["state"],
         "statusCode": STATE_CODES[row["state"]],
         "attempts": row["attempts"],

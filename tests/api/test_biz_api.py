@@ -214,11 +214,11 @@ def test_multipart_tenant_send_from_the_spec_goes_through_the_tenants_server(
     assert "62402580" not in caplog.text
 
 
-def test_json_tenant_send_with_the_specs_spellings(client, pump, smtp_servers):
-    tenant = smtp_servers("tls", users={"test@nexus.co.kr": "test"})
+def test_json_tenant_send_with_the_specs_spellings(client, pump, smtp_servers, engine, api_key):
+    tenant = smtp_servers("tls", users={"test@nexus.co.kr": "pw-Zq81"})
     result = client.simulate_post("/email/send", json={
-        "smtp": f"smtps://127.0.0.1:{tenant.port}", "user": "test@nexus.co.kr", "pasword": "test",
-        "ssl": True, "to": "<nexus_to@nexus.co.kr>",
+        "smtp": f"smtps://127.0.0.1:{tenant.port}", "user": "test@nexus.co.kr",
+        "pasword": "pw-Zq81", "ssl": True, "to": "<nexus_to@nexus.co.kr>",
         "cc": "<nexus_cc1@nexus.co.kr>,<nexus_cc2@nexus.co.kr>,",
         "bcc": "<nexus_bcc@nexus.co.kr>", "subject": "메일 제목입니다.", "body": "<b>본문</b>",
         "replay_id": "3B5560140957@nexus.co.kr", "use_html": True,
@@ -231,6 +231,16 @@ def test_json_tenant_send_with_the_specs_spellings(client, pump, smtp_servers):
                             "nexus_cc2@nexus.co.kr", "nexus_bcc@nexus.co.kr")
     assert got.message["Cc"] == "nexus_cc1@nexus.co.kr, nexus_cc2@nexus.co.kr"
     assert got.message["In-Reply-To"] == "<3B5560140957@nexus.co.kr>"
+
+    # The native API shows the one message with everyone it reached.
+    with engine.connect() as conn:
+        row_id = conn.execute(select(messages.c.id)).scalar_one()
+    shown = client.simulate_get(f"/v1/messages/{row_id}", headers={"x-api-key": api_key[1]}).json
+    assert (shown["to"], shown["cc"], shown["bcc"]) == (
+        "nexus_to@nexus.co.kr", ["nexus_cc1@nexus.co.kr", "nexus_cc2@nexus.co.kr"],
+        ["nexus_bcc@nexus.co.kr"])
+    assert shown["messageId"] == result.json["message_id"] and shown["status"] == "sent"
+    assert "pw-Zq81" not in str(shown)
 
 
 def test_json_twin_route_of_the_tenant_send(client, pump, smtp_servers):
