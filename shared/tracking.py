@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 DOMAIN = b"mailpipe-tracking-v1\x00"
 MAC_BYTES = 16
+#: Longer URLs are left untracked: their token would outgrow what the API reads.
+MAX_TRACKED_URL = 2000
 #: A click this soon after the send is a link scanner, not a person.
 SCANNER_CLICK_SECONDS = 10.0
 
@@ -122,14 +124,14 @@ class Tracker:
     def instrument(self, html: str, message_id: int) -> str:
         """``html`` with its http(s) links going through the click URL and an open pixel.
 
-        mailto:, tel:, anchors and links marked ``data-notrack`` are left alone.
+        mailto:, tel:, anchors, very long URLs and links marked ``data-notrack``
+        are left alone.
         """
         def rewrite(match: re.Match) -> str:
             quoted = match.group(2) if match.group(2) is not None else match.group(3)
             url = htmllib.unescape(quoted).strip()
-            if "data-notrack" in match.group(1).lower() or not re.match(
-                r"https?://", url, re.IGNORECASE
-            ):
+            if ("data-notrack" in match.group(1).lower() or len(url) > MAX_TRACKED_URL
+                    or not re.match(r"https?://", url, re.IGNORECASE)):
                 return match.group(0)
             return f'{match.group(1)}"{htmllib.escape(self.click_url(message_id, url))}"'
 

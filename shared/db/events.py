@@ -83,8 +83,8 @@ def insert_events(
     ``machine[i]`` marks ``events[i]`` as a prefetcher's or scanner's hit.
     An event whose SNS MessageId is already stored is skipped (ON CONFLICT
     DO NOTHING on the unique index), so a redelivered or replayed
-    notification changes nothing. Takes ``EVENTS_LOCK``, then row locks on
-    the messages whose state changes (in id order).
+    notification changes nothing. For SES events, takes ``EVENTS_LOCK``, then
+    row locks on the messages whose state changes (in id order).
     """
     if not events:
         return []
@@ -97,7 +97,9 @@ def insert_events(
         })
         for i, e in enumerate(events)
     ]
-    lock_events(conn)
+    if any(e.provider_message_id for e in events):
+        # Only SES events can be orphans or move states; tracking hits need no lock.
+        lock_events(conn)
     stored = [StoredEvent(*r) for r in conn.execute(_INSERT_EVENTS, {"rows": rows})]
     apply_consequences(conn, stored)
     return stored

@@ -86,3 +86,9 @@ def test_prefetchers_and_scanners_are_told_from_people(kind, agent, ip, method, 
     reason = machine_reason(kind, user_agent=agent, ip=ip, method=method,
                             seconds_since_sent=since)
     assert (reason is not None) is machine, reason
+
+
+def test_very_long_urls_are_left_untracked():
+    long_url = "https://example.com/?q=" + "x" * 3000
+    out = tracker.instrument(f'<a href="{long_url}">x</a>', 1)
+    assert f'href="{long_url}"' in out

@@ -40,8 +40,9 @@ class UnsubscribeResource:
         self.tracker = tracker
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        read_token(self.tracker, req, Kind.UNSUBSCRIBE)
-        action = html.escape(f"{req.path}?{req.query_string}")
+        claim = read_token(self.tracker, req, Kind.UNSUBSCRIBE)
+        # The public URL, not this request's path: a proxy may serve us under a prefix.
+        action = html.escape(self.tracker.unsubscribe_url(claim.message_id))
         resp.content_type = falcon.MEDIA_HTML
         resp.text = _PAGE.format(body=_ASK.format(action=action))
 
