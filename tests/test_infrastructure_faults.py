@@ -17,10 +17,11 @@ import falcon.testing
 import pytest
 import redis as redis_lib
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from services.api.app import ApiDeps, create_app
 from services.scheduler.dispatch import dispatch_all_due
-from shared.db.engine import make_engine
+from shared.db.engine import make_engine, retry_while_database_down
 from shared.db.keys import create_key
 from shared.db.migrate import upgrade
 from shared.localservers import start_postgres, start_redis
@@ -190,3 +191,36 @@ def test_outcomes_are_raised_not_dropped_once_patience_runs_out(servers, parts):
         assert time.monotonic() - started < 5
     finally:
         servers.start_redis_empty()
+
+
+def test_a_step_waits_out_a_database_restart(servers, parts):
+    engine = parts[0]
+
+    def step() -> int:
+        with engine.begin() as conn:
+            return conn.execute(text("SELECT count(*) FROM messages")).scalar_one()
+
+    step()  # the pool now holds a connection the restart will break
+    servers.stop_postgres()
+    result: list[int] = []
+    waiter = threading.Thread(target=lambda: result.append(
+        retry_while_database_down(step, patience=30, what="a test step")))
+    try:
+        waiter.start()
+        time.sleep(1.0)
+        assert waiter.is_alive() and result == []
+    finally:
+        servers.start_postgres()
+    waiter.join(20)
+    assert result == [0]
+
+
+def test_a_step_raises_once_its_patience_runs_out(servers, parts):
+    engine = parts[0]
+    servers.stop_postgres()
+    try:
+        with pytest.raises(OperationalError):
+            retry_while_database_down(lambda: engine.connect().close(), patience=0.5,
+                                      what="a test step")
+    finally:
+        servers.start_postgres()

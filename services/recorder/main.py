@@ -7,7 +7,7 @@ import redis
 
 from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
-from shared.db.engine import make_engine
+from shared.db.engine import make_engine, retry_while_database_down
 from shared.logs import configure_logging
 from shared.payloads import decode_events, decode_outcomes
 from shared.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
@@ -17,6 +17,8 @@ from shared.waiters import publish_states
 from shared.workers import run_worker
 
 THREADS = 2
+#: Seconds a batch waits out a PostgreSQL restart before dramatiq retries it.
+DATABASE_PATIENCE = 60.0
 
 
 def run_process(settings: Settings) -> None:
@@ -26,8 +28,11 @@ def run_process(settings: Settings) -> None:
     redis_client = redis.Redis.from_url(settings.redis_url)
 
     def record(payload: dict) -> None:
-        record_outcomes(engine, decode_outcomes(payload), max_attempts=settings.max_attempts,
-                        notify=lambda changed: publish_states(redis_client, changed))
+        batch = decode_outcomes(payload)
+        retry_while_database_down(
+            lambda: record_outcomes(engine, batch, max_attempts=settings.max_attempts,
+                                    notify=lambda changed: publish_states(redis_client, changed)),
+            patience=DATABASE_PATIENCE, what="an outcome batch")
 
     dramatiq.actor(
         record, broker=broker, actor_name=OUTCOME_ACTOR, queue_name=OUTCOME_QUEUE,
@@ -35,7 +40,9 @@ def run_process(settings: Settings) -> None:
     )
 
     def record_event_batch(payload: dict) -> None:
-        record_events(engine, decode_events(payload))
+        batch = decode_events(payload)
+        retry_while_database_down(lambda: record_events(engine, batch),
+                                  patience=DATABASE_PATIENCE, what="an event batch")
 
     dramatiq.actor(
         record_event_batch, broker=broker, actor_name=EVENT_ACTOR, queue_name=EVENT_QUEUE,

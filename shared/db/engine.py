@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+log = logging.getLogger("mailpipe.db")
+
+#: Seconds to wait for a TCP connection to PostgreSQL: a dropped network must
+#: fail the step (which is retried) instead of hanging its thread for ever.
+CONNECT_TIMEOUT = 10
+
+T = TypeVar("T")
 
 
 def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
@@ -17,4 +31,28 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT},
     )
+
+
+def retry_while_database_down(step: Callable[[], T], *, patience: float, what: str) -> T:
+    """Run ``step``, one whole transaction; while PostgreSQL is unreachable, run it again.
+
+    For idempotent steps that hold a queue message (the recorder's batches):
+    waiting out a database restart here, with backoff, keeps the message in
+    hand instead of passing it through dramatiq's delayed retries. Raises
+    the last error after ``patience`` seconds.
+    """
+    deadline = time.monotonic() + patience
+    delay = 0.2
+    while True:
+        try:
+            return step()
+        except (OperationalError, InterfaceError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            reason = str(exc.orig or exc).strip().splitlines()[0]
+            log.warning("database unavailable for %s (%s); trying again in %.1fs",
+                        what, reason, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
