@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable
 
 import dramatiq
+import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -36,6 +37,9 @@ EVENT_QUEUE = "mailpipe.events"
 EVENT_ACTOR = "record_events"
 #: Seconds a sender waits out a Redis outage to publish outcomes of sends done.
 OUTCOME_PATIENCE = 60.0
+#: Seconds for a connection to Redis, and for any one Redis call.
+REDIS_CONNECT_TIMEOUT = 5
+REDIS_TIMEOUT = 30
 #: Set by the scheduler in the Redis it dispatches to. Missing means that
 #: Redis lost its data (restarted empty, flushed, failed over to an empty
 #: replica), taking every queue message with it.
@@ -80,9 +84,18 @@ def make_broker(settings: Settings) -> RedisBroker:
     pass. TimeLimit is left out: a send is bounded by the transport's own
     timeouts, and killing a thread mid-send would make the outcome ambiguous
     for nothing.
+
+    Redis calls time out (a partitioned network otherwise hangs a consumer or
+    a publisher for ever; dramatiq's fetches are quick scripts, never blocking
+    reads), and idle connections are checked before use, so a restarted Redis
+    costs a reconnect, not an error.
     """
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT, health_check_interval=30,
+    )
     return MaintainedRedisBroker(
-        url=settings.redis_url,
+        client=client,
         heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
         maintenance_interval_ms=settings.broker_maintenance_interval_ms,
         middleware=[
