@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     #: The API key Biz E-mail API requests without an x-api-key header act as
     #: (Biz clients send none). Unset: those requests must carry x-api-key.
     biz_api_key: SecretStr | None = None
+    #: Let tenants' own SMTP servers (Biz tenant sends) be on private, loopback
+    #: or link-local addresses; off, a request cannot make senders probe the
+    #: internal network.
+    tenant_smtp_private: bool = False
 
     #: A queued row not claimed by a sender within this many seconds is
     #: enqueued again (Redis may have lost it).
@@ -91,7 +95,8 @@ class Settings(BaseSettings):
     #: Unsent (created or queued) rows one campaign may have at once; expansion
     #: tops the campaign up as it is sent, so pause, resume and cancel touch at
     #: most this many rows and a long list never floods the send queue.
-    campaign_window: int = Field(20_000, ge=1)
+    #: 0: no window (the whole list is expanded as soon as it is due).
+    campaign_window: int = Field(20_000, ge=0)
 
     #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
     #: and its in-flight messages are redelivered at the next maintenance.

@@ -157,20 +157,30 @@ def store_recipients(
     return tuple(row)
 
 
-_UNSENT = """(SELECT count(*) FROM messages m
-                WHERE m.campaign_id = c.id AND m.state IN ('created', 'queued'))"""
+#: Unsent rows of campaign ``c``, counted no further than the window.
+_UNSENT = """(SELECT count(*) FROM (SELECT 1 FROM messages m
+                                     WHERE m.campaign_id = c.id
+                                       AND m.state IN ('created', 'queued')
+                                     LIMIT :window) unsent)"""
 
-_PICK_CAMPAIGN = text(
-    f"""
-    SELECT c.id, c.expanded, c.total, {_UNSENT} AS unsent
-      FROM campaigns c
-     WHERE c.status = 'active' AND c.expanded < c.total AND c.scheduled_at <= now()
-       AND {_UNSENT} < :window
-     ORDER BY c.scheduled_at, c.id
-     LIMIT 1
-       FOR UPDATE OF c SKIP LOCKED
-    """
-)
+
+def _pick_campaign(windowed: bool):
+    unsent = _UNSENT if windowed else "0"
+    return text(
+        f"""
+        SELECT c.id, c.expanded, c.total, {unsent} AS unsent
+          FROM campaigns c
+         WHERE c.status = 'active' AND c.expanded < c.total AND c.scheduled_at <= now()
+           {f"AND {unsent} < :window" if windowed else ""}
+         ORDER BY c.scheduled_at, c.id
+         LIMIT 1
+           FOR UPDATE OF c SKIP LOCKED
+        """
+    )
+
+
+_PICK_CAMPAIGN = _pick_campaign(windowed=True)
+_PICK_CAMPAIGN_UNWINDOWED = _pick_campaign(windowed=False)
 
 _EXPAND = text(
     """
@@ -200,8 +210,9 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedB
     """Turn the next recipients of one due campaign into ``created`` rows.
 
     At most ``batch`` rows, and only while the campaign has fewer than
-    ``window`` unsent rows (counted through messages_campaign_unsent): the
-    list is expanded as fast as it is sent, not all at once.
+    ``window`` unsent rows (counted through messages_campaign_unsent), so
+    the list is expanded as it is sent, not all at once; ``window`` 0
+    expands the whole list as soon as it is due.
 
     Locks the campaign row (FOR UPDATE SKIP LOCKED), so two schedulers
     expand different campaigns, and pause/cancel wait for the batch to
@@ -210,10 +221,14 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedB
     cursor insert nothing. The rows are due now: the dispatch step queues
     them. None when no campaign is due (or each due one has a full window).
     """
-    picked = conn.execute(_PICK_CAMPAIGN, {"window": window}).one_or_none()
+    if window:
+        picked = conn.execute(_PICK_CAMPAIGN, {"window": window}).one_or_none()
+    else:
+        picked = conn.execute(_PICK_CAMPAIGN_UNWINDOWED).one_or_none()
     if picked is None:
         return None
-    upto = min(picked.total, picked.expanded + batch, picked.expanded + window - picked.unsent)
+    room = window - picked.unsent if window else batch
+    upto = min(picked.total, picked.expanded + batch, picked.expanded + room)
     inserted = conn.execute(
         _EXPAND, {"campaign_id": picked.id, "after": picked.expanded, "upto": upto}
     ).rowcount
