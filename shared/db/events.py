@@ -9,6 +9,8 @@ Event insertion and adoption both take ``EVENTS_LOCK`` (a transaction-level
 advisory lock) first. Without it, an outcome committing while an orphan is
 being inserted would leave each transaction blind to the other and the
 orphan unadopted forever; with it, whichever runs second sees the first.
+Both take it before any row lock (``record_outcomes`` takes it before it
+applies outcomes), so the two cannot deadlock on message rows.
 """
 
 from __future__ import annotations

@@ -169,3 +169,30 @@ def test_nul_characters_in_a_hit_do_not_poison_the_batch(engine, api_key):
     with engine.connect() as conn:
         agent = conn.execute(text("SELECT payload->>'userAgent' FROM events")).scalar_one()
     assert stored.message_id == message_id and agent == "EvilAgent"
+
+
+def test_events_racing_their_send_outcomes_end_up_attached_without_deadlock(engine, api_key):
+    import threading
+
+    ids = sent_messages(engine, api_key[0].id, 60, record=False)
+    start = threading.Barrier(2)
+
+    def outcomes() -> None:
+        start.wait()
+        for message_id in ids:
+            record_sent(engine, [message_id])
+
+    def deliveries() -> None:
+        start.wait()
+        for message_id in ids:
+            record_events(engine, EventBatch((ses("Delivery", message_id),)))
+
+    threads = [threading.Thread(target=outcomes), threading.Thread(target=deliveries)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert events_of(engine, None) == []
+    with engine.connect() as conn:
+        states = set(conn.execute(text("SELECT state FROM messages")).scalars())
+    assert states == {"delivered"}
