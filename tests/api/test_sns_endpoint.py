@@ -200,3 +200,27 @@ def test_endpoint_needs_no_api_key(client, ca):
     # SNS cannot send one: the signature is the authentication.
     message = ca.sign(notification(ses_event_publishing("Send", "s")))
     assert post(client, message).status_code == 200
+
+
+def test_failed_confirmation_answers_503_so_sns_sends_it_again(client, ca, sns_http):
+    def unreachable(url):
+        raise OSError("connection refused")
+
+    sns_http.confirm_subscription = unreachable
+    answer = post(client, ca.sign(subscription()))
+    assert answer.status_code == 503 and answer.json["code"] == "confirmation_failed"
+
+
+def test_notification_that_cannot_be_queued_answers_503_so_sns_retries(
+    settings, engine, redis, ca, sns_http
+):
+    from shared.localservers import free_port
+    from shared.queues import make_broker
+
+    dead = load_settings(**{**settings.model_dump(),
+                            "redis_url": f"redis://127.0.0.1:{free_port()}/0"}, _env_file=None)
+    broker = make_broker(dead)
+    client = falcon.testing.TestClient(
+        create_app(ApiDeps(dead, engine, broker, redis, sns_http=sns_http)))
+    answer = post(client, ca.sign(notification(ses_event_publishing("Delivery", "ses-1"))))
+    assert answer.status_code == 503, answer.text
