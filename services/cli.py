@@ -43,6 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--domain", action="append", default=[],
                         help="allowed sender domain (repeat); none means any")
+    create.add_argument("--rate", type=float, default=None,
+                        help="cap this key's sends at N recipients/s (inside the fleet's rate)")
     keys_sub.add_parser("list", help="list keys (never the keys themselves)")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
@@ -80,15 +82,21 @@ def _keys(args, settings) -> int:
     engine = make_engine(settings.database_url, pool_size=1)
     with engine.begin() as conn:
         if args.keys_command == "create":
-            key, plain = create_key(conn, args.name, args.domain)
-            print(f"id {key.id} name {key.name!r} domains {list(key.allowed_domains) or 'any'}")
+            if args.rate is not None and args.rate <= 0:
+                print("--rate must be a positive number of recipients per second",
+                      file=sys.stderr)
+                return 2
+            key, plain = create_key(conn, args.name, args.domain, args.rate)
+            print(f"id {key.id} name {key.name!r} domains {list(key.allowed_domains) or 'any'}"
+                  f" rate {key.max_send_rate or 'fleet'}")
             print(plain)
             print("Store this key now: it is not shown again.", file=sys.stderr)
         elif args.keys_command == "list":
             for key in list_keys(conn):
                 state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
                 domains = ",".join(key.allowed_domains) or "any"
-                print(f"{key.id}\t{key.name}\t{key.key_prefix}…\t{domains}\t{state}")
+                rate = f"{key.max_send_rate:g}/s" if key.max_send_rate else "fleet"
+                print(f"{key.id}\t{key.name}\t{key.key_prefix}…\t{domains}\t{rate}\t{state}")
         elif not revoke_key(conn, args.id):
             print(f"no active key with id {args.id}", file=sys.stderr)
             return 1

@@ -101,6 +101,17 @@ class FleetRateLimiter:
         wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate(), recipients]))
         return time.monotonic() + wait_us / 1e6
 
+    def reserve_for_key(self, key_id: int, cap: float, recipients: int = 1) -> float:
+        """A slot in one API key's own bucket: its optional cap inside the fleet's rate.
+
+        Redis key ``mailpipe:rate:tat:key:<id>``, same layout as the fleet's.
+        """
+        wait_us = int(self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, recipients]))
+        return time.monotonic() + wait_us / 1e6
+
+    def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
+        self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
+
     def wait_for_slot(self, send_at: float, recipients: int = 1) -> None:
         """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from services.sender.meter import SendMeter
 from shared.addresses import address_of
+from shared.db.keys import send_rate_caps
 from shared.db.messages import ClaimedMessage, claim_for_sending
 from shared.db.suppressions import suppress_queued
 from shared.errors import Failure, SendingPaused, TransportError
@@ -44,6 +45,9 @@ BACKOFF_CAP = 300.0
 
 #: After a throttling answer, the whole fleet holds back this many seconds.
 THROTTLE_PENALTY = 1.0
+#: A message whose key's cap would make it wait longer than this (s) is
+#: left for later instead of holding a sender thread.
+KEY_WAIT_LIMIT = 2.0
 #: A long batch hands its outcomes to the recorder at least this often.
 OUTCOME_FLUSH_SECONDS = 1.0
 
@@ -88,6 +92,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     with deps.engine.begin() as conn:
         # Suppressed recipients end here, before the claim: never sent.
         suppressed = suppress_queued(conn, list(batch.ids))
+        caps = send_rate_caps(conn, list(batch.ids))
     if suppressed:
         log.info("suppressed %d messages: their recipients are on the suppression list",
                  len(suppressed))
@@ -100,13 +105,16 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     try:
         for message_id in batch.ids:
             _check_may_send(deps)
-            send_at = deps.limiter.reserve()
+            key_at = _key_slot(deps, caps.get(message_id))
+            send_at = max(key_at, deps.limiter.reserve())
             with deps.engine.begin() as conn:
                 claimed = claim_for_sending(
                     conn, [message_id], worker_id=worker_id(), lease=deps.settings.send_lease
                 )
             if not claimed:
                 deps.limiter.release(1)
+                if message_id in caps:
+                    deps.limiter.release_for_key(*caps[message_id])
                 log.info("message %d skipped: not queued any more (claimed elsewhere, "
                          "cancelled or done)", message_id)
                 continue
@@ -131,6 +139,25 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     finally:
         publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
     return OutcomeBatch(tuple(outcomes))
+
+
+def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None) -> float:
+    """When the message's API key may send next (now, for a key without a cap).
+
+    A key far over its cap does not hold this thread: the batch comes back
+    later (SendingPaused), its rows still ``queued`` and their attempts
+    untouched, so other keys' messages keep flowing.
+    """
+    if cap is None:
+        return 0.0
+    key_id, rate = cap
+    key_at = deps.limiter.reserve_for_key(key_id, rate)
+    wait = key_at - time.monotonic()
+    if wait > KEY_WAIT_LIMIT:
+        deps.limiter.release_for_key(key_id, rate)
+        raise SendingPaused(f"API key {key_id} is at its send cap of {rate:g}/s",
+                            delay_ms=int(wait * 1000))
+    return key_at
 
 
 def _check_may_send(deps: SenderDeps) -> None:

@@ -7,7 +7,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import BigInteger, Connection, bindparam, insert, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from shared.db.tables import api_keys
 
@@ -22,6 +23,8 @@ class ApiKey:
     allowed_domains: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+    #: Recipients per second this key's messages may use of the fleet's rate.
+    max_send_rate: float | None = None
 
     def allows_sender(self, address: str) -> bool:
         """True when the key names no domains, or the address is in one of them."""
@@ -43,10 +46,13 @@ def _row_to_key(row) -> ApiKey:
         allowed_domains=tuple(row.allowed_domains),
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        max_send_rate=row.max_send_rate,
     )
 
 
-def create_key(conn: Connection, name: str, domains: list[str]) -> tuple[ApiKey, str]:
+def create_key(
+    conn: Connection, name: str, domains: list[str], max_send_rate: float | None = None
+) -> tuple[ApiKey, str]:
     """Insert a new key; returns it and the plain key, which is never stored."""
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     row = conn.execute(
@@ -56,6 +62,7 @@ def create_key(conn: Connection, name: str, domains: list[str]) -> tuple[ApiKey,
             key_hash=hash_key(plain),
             key_prefix=plain[:10],
             allowed_domains=[d.lower() for d in domains],
+            max_send_rate=max_send_rate,
         )
         .returning(api_keys)
     ).one()
@@ -84,3 +91,15 @@ def revoke_key(conn: Connection, key_id: int) -> bool:
         .values(revoked_at=datetime.now().astimezone())
     )
     return result.rowcount == 1
+
+
+def send_rate_caps(conn: Connection, message_ids: list[int]) -> dict[int, tuple[int, float]]:
+    """{message id: (key id, cap)} for those of ``message_ids`` whose key has a send cap."""
+    rows = conn.execute(
+        text("""SELECT m.id, k.id AS key_id, k.max_send_rate
+                  FROM messages m JOIN api_keys k ON k.id = m.api_key_id
+                 WHERE m.id = ANY(:ids) AND k.max_send_rate IS NOT NULL""").bindparams(
+            bindparam("ids", type_=ARRAY(BigInteger))),
+        {"ids": message_ids},
+    )
+    return {r.id: (r.key_id, r.max_send_rate) for r in rows}

@@ -8,6 +8,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -36,6 +37,8 @@ api_keys = Table(
     Column("key_hash", Text, nullable=False, unique=True),
     Column("key_prefix", Text, nullable=False),
     Column("allowed_domains", ARRAY(Text), nullable=False, server_default="{}"),
+    #: Optional recipients/s cap for this key's sends, inside the fleet's rate.
+    Column("max_send_rate", Float),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
 )
