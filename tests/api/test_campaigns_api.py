@@ -61,6 +61,8 @@ def test_json_campaign_is_stored_with_duplicates_folded_by_domain(client, header
     assert result.status_code == 201, result.text
     assert (result.json["total"], result.json["duplicates"]) == (2, 1)
     assert result.json["templateVersion"] == 1 and result.json["state"] == "active"
+    with engine.connect() as conn:  # campaign mail is bulk mail (List-Unsubscribe)
+        assert conn.execute(text("SELECT bulk FROM contents")).scalar_one() is True
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT seq, email, variables FROM campaign_recipients "
                                  "ORDER BY seq")).all()
