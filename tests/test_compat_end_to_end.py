@@ -36,6 +36,7 @@ def stack(settings, engine, smtp_cert, outbox, tmp_path):
         settings, MAILPIPE_TRANSPORT="smtp", MAILPIPE_SMTP_URL=outbox.url,
         MAILPIPE_SMTP_CA_FILE=str(smtp_cert[0]), MAILPIPE_SECRET_KEY="e2e-secret",
         MAILPIPE_BIZ_API_KEY=biz_key, MAILPIPE_DEFAULT_FROM="nexus@nexus.co.kr",
+        MAILPIPE_TENANT_SMTP_PRIVATE="true",  # the tenant's test server is on 127.0.0.1
     )
     port = free_port()
     stack = Stack(env, log_dir=tmp_path / "logs")
@@ -107,6 +108,12 @@ def test_synchronous_sends_are_answered_from_the_recorder(stack, engine, outbox)
     with engine.begin() as conn:
         _, fureweb_key = create_key(conn, "fureweb", ["fureweb.com"])
         _, native_key = create_key(conn, "native", [])
+    # An asynchronous send first: once it arrived, sender and recorder are up.
+    message = {"key": fureweb_key, "from": "mailer@fureweb.com", "to": ["warmup@example.net"],
+               "title": "t", "content": "c"}
+    assert requests.post(f"{stack}/api/mail", json=message, timeout=10).json()["code"] == 200
+    wait_for(lambda: outbox.received, 60, "the asynchronous send")
+
     answer = requests.post(f"{stack}/api/mail", json={
         "isSync": True, "key": fureweb_key, "from": "mailer@fureweb.com",
         "to": ["someone@example.net"], "cc": ["cc@example.net"],
@@ -127,4 +134,4 @@ def test_synchronous_sends_are_answered_from_the_recorder(stack, engine, outbox)
                            timeout=40)
     assert answer.status_code == 200, answer.text
     assert answer.json()["messages"][0]["status"] == "sent"
-    assert len(outbox.received) == 2
+    assert len(outbox.received) == 3

@@ -18,6 +18,7 @@ def make_transport(settings: Settings) -> Transport:
         _configured_transport(settings),
         SecretBox(settings.secret_key) if settings.secret_key else None,
         context=ssl_context(settings.smtp_ca_file), timeout=settings.smtp_timeout,
+        allow_private=settings.tenant_smtp_private,
     )
 
 

@@ -8,6 +8,8 @@ before connecting, and is never logged.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 import ssl
 import threading
 from collections import OrderedDict
@@ -31,17 +33,39 @@ def ssl_context(cafile=None) -> ssl.SSLContext:
     return context
 
 
+def refuse_private_hosts(host: str, port: int) -> None:
+    """Refuse a tenant server that resolves to a non-public address.
+
+    Checked before every connection. smtplib resolves the name again when it
+    connects, so a DNS answer that changes in between is not caught; an
+    operator who needs that guarantee filters egress as well.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise TransportError(f"tenant SMTP server {host}: cannot resolve: {exc}",
+                             Failure.TRANSIENT) from exc
+    for *_, sockaddr in infos:
+        address = ipaddress.ip_address(sockaddr[0])
+        if not address.is_global:
+            raise TransportError(
+                f"tenant SMTP server {host} is at {address}, not a public address "
+                "(MAILPIPE_TENANT_SMTP_PRIVATE=true allows it)", Failure.PERMANENT)
+
+
 class RelayingTransport:
     """Sends through ``default``, or through the envelope's relay when it has one."""
 
     def __init__(
         self, default: Transport, secrets: SecretBox | None, *,
         context: ssl.SSLContext | None = None, timeout: float = 30.0,
+        allow_private: bool = False,
     ) -> None:
         self.default = default
         self.secrets = secrets
         self.context = context or ssl_context()
         self.timeout = timeout
+        self.guard = None if allow_private else refuse_private_hosts
         self._relays: OrderedDict[tuple, SmtpTransport] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -59,7 +83,7 @@ class RelayingTransport:
                 self._relays.move_to_end(key)
                 return transport
         transport = SmtpTransport(self._server(relay), ssl_context=self.context,
-                                  timeout=self.timeout)
+                                  timeout=self.timeout, guard=self.guard)
         with self._lock:
             transport = self._relays.setdefault(key, transport)
             while len(self._relays) > MAX_RELAYS:

@@ -29,6 +29,7 @@ import socket
 import ssl
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from enum import StrEnum
@@ -126,11 +127,14 @@ class SmtpTransport:
     def __init__(
         self, server: SmtpServer, *, ssl_context: ssl.SSLContext | None = None,
         timeout: float = 30.0, helo_name: str | None = None,
+        guard: Callable[[str, int], None] | None = None,
     ) -> None:
         self.server = server
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.timeout = timeout
         self.helo_name = helo_name or socket.gethostname()
+        #: Called before each connection; raises TransportError to refuse the host.
+        self.guard = guard
         self._local = threading.local()
 
     def send(self, envelope: Envelope) -> str:
@@ -171,6 +175,8 @@ class SmtpTransport:
     def _open(self) -> smtplib.SMTP:
         server = self.server
         where = f"{server.host}:{server.port}"
+        if self.guard is not None:
+            self.guard(server.host, server.port)
         smtp = None
         try:
             if server.tls is TlsMode.IMPLICIT:

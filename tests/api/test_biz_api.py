@@ -39,8 +39,10 @@ def outbox(smtp_servers):
 
 @pytest.fixture
 def biz_settings(settings, smtp_cert, outbox, api_key):
+    # The tenants' test servers listen on 127.0.0.1.
     return changed(settings, transport="smtp", smtp_url=outbox.url, smtp_ca_file=smtp_cert[0],
-                   secret_key=SECRET, biz_api_key=api_key[1], default_from="nexus@nexus.co.kr")
+                   secret_key=SECRET, biz_api_key=api_key[1], default_from="nexus@nexus.co.kr",
+                   tenant_smtp_private=True)
 
 
 @pytest.fixture
@@ -266,6 +268,23 @@ def test_tenant_wrong_password_fails_the_message(client, pump, smtp_servers, eng
     with engine.connect() as conn:
         state, error = conn.execute(select(messages.c.state, messages.c.error)).one()
     assert state == "failed" and "535" in error and "wrong" not in error
+
+
+def test_tenant_server_on_a_private_address_is_refused_by_default(
+    biz_settings, engine, broker, redis, smtp_servers,
+):
+    tenant = smtp_servers("plain")
+    public_only = changed(biz_settings, tenant_smtp_private=False)
+    client = falcon.testing.TestClient(create_app(ApiDeps(public_only, engine, broker, redis)))
+    result = client.simulate_post("/email/tenant/send", json={
+        "smtp_url": f"smtp://127.0.0.1:{tenant.port}", "user": "u", "ssl": False,
+        "to": "<a@nexus.co.kr>", "subject": "s"})
+    assert result.json["code"] == "200"
+    Pump(public_only, engine, broker, redis, make_transport(public_only)).run()
+    assert tenant.received == []
+    with engine.connect() as conn:
+        state, error = conn.execute(select(messages.c.state, messages.c.error)).one()
+    assert state == "failed" and "not a public address" in error
 
 
 # -- the code table: every refusal stores nothing -----------------------------------------------
