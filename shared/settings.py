@@ -71,10 +71,6 @@ class Settings(BaseSettings):
     #: or link-local addresses; off, a request cannot make senders probe the
     #: internal network.
     tenant_smtp_private: bool = False
-    #: Let tenants' own SMTP servers (Biz tenant sends) be on private, loopback
-    #: or link-local addresses; off, a request cannot make senders probe the
-    #: internal network.
-    tenant_smtp_private: bool = False
 
     #: A queued row not claimed by a sender within this many seconds is
     #: enqueued again (Redis may have lost it).
