@@ -115,3 +115,12 @@ def test_another_keys_template_is_not_found(created, client, engine):
     assert result.status_code == 404
     assert client.simulate_get("/v1/templates", headers={"x-api-key": other}).json[
         "templates"] == []
+
+
+def test_renaming_onto_another_templates_name_is_refused(created, client, headers):
+    other = client.simulate_post("/v1/templates", headers=headers,
+                                 json={**TEMPLATE, "name": "other"}).json
+    result = client.simulate_put(f"/v1/templates/{other['id']}", headers=headers, json=TEMPLATE)
+    assert (result.status_code, result.json["code"]) == (409, "template_name_taken")
+    same = client.simulate_put(f"/v1/templates/{created['id']}", headers=headers, json=TEMPLATE)
+    assert same.status_code == 200  # keeping its own name is fine

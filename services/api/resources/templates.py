@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import falcon
+from sqlalchemy.exc import IntegrityError
 
 from services.api.media import read_json
 from services.api.schemas import parse
@@ -91,10 +92,13 @@ class TemplateResource:
         body = parse(TemplateBody, read_json(req, self.deps.settings.max_body_bytes))
         source = _source(body)
         key_id = req.context.api_key.id
-        with self.deps.engine.begin() as conn:
-            if name_taken(conn, key_id, body.name, except_id=template_id):
-                raise _name_taken(body.name)
-            row = update_template(conn, key_id, template_id, body.name, source)
+        try:
+            with self.deps.engine.begin() as conn:
+                if name_taken(conn, key_id, body.name, except_id=template_id):
+                    raise _name_taken(body.name)
+                row = update_template(conn, key_id, template_id, body.name, source)
+        except IntegrityError:  # a rename racing another one to the same name
+            raise _name_taken(body.name) from None
         if row is None:
             raise NotFound("template_not_found", f"no template {template_id} for this API key")
         resp.media = template_view(row)
