@@ -57,11 +57,21 @@ class CampaignRequest:
 
 @dataclass(frozen=True)
 class Row:
-    """One recipient as given: where it came from (for errors) and its fields."""
+    """One recipient as given, and where it came from (for errors).
 
+    ``kind`` is "row" for a CSV row (numbered as a spreadsheet shows it) or
+    "index" for a JSON list item; ``cell_error`` says why a CSV row could not
+    even be split into its columns.
+    """
+
+    kind: str
     number: int
-    where: str
     fields: dict[str, Any]
+    cell_error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"row {self.number}" if self.kind == "row" else f"recipients[{self.number}]"
 
 
 def normalize_email(value: Any) -> str | None:
@@ -85,7 +95,7 @@ def json_rows(recipients: list[Any]) -> Iterator[Row]:
     """``[{email, ...variables}]`` as rows numbered from 0 like the JSON list."""
     for index, item in enumerate(recipients):
         fields = item if isinstance(item, dict) else {"email": item}
-        yield Row(index, f"recipients[{index}]", fields)
+        yield Row("index", index, fields)
 
 
 def _text_stream(stream: IO[bytes], charset: str) -> IO[str]:
@@ -128,10 +138,10 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
             if not any(cell.strip() for cell in cells):
                 continue  # a blank line, often the last one
             if len(cells) != len(header):
-                yield Row(number, f"row {number}",
-                          {"__cells__": f"has {len(cells)} cells; the header has {len(header)}"})
+                yield Row("row", number, {}, cell_error=f"has {len(cells)} cells; the header "
+                                                        f"has {len(header)}")
                 continue
-            yield Row(number, f"row {number}", dict(zip(header, cells, strict=True)))
+            yield Row("row", number, dict(zip(header, cells, strict=True)))
     except UnicodeDecodeError as exc:
         raise InvalidRequest("invalid_csv", f"the CSV is not valid {charset}: {exc}") from None
     except csv.Error as exc:
@@ -140,8 +150,8 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
 
 def _check(row: Row, variables: list[str], subject_variables: set[str]) -> tuple[str, dict]:
     """(normalized email, values) of a row, or InvalidRequest naming the row."""
-    if "__cells__" in row.fields:
-        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.fields['__cells__']}")
+    if row.cell_error:
+        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
     email = normalize_email(row.fields.get("email"))
     if email is None:
         raise InvalidRequest(
@@ -152,9 +162,7 @@ def _check(row: Row, variables: list[str], subject_variables: set[str]) -> tuple
 
 
 def _problem(row: Row, exc: InvalidRequest) -> dict:
-    problem = {"code": exc.code, "message": exc.message, "field": exc.field}
-    return {"row": row.number, **problem} if row.where.startswith("row") else {
-        "index": row.number, **problem}
+    return {row.kind: row.number, "code": exc.code, "message": exc.message, "field": exc.field}
 
 
 def create_campaign(
