@@ -15,12 +15,19 @@ from shared.errors import InvalidRequest
 from shared.settings import Settings
 from shared.waiters import wait_for_results
 
+#: A synchronous request subscribes one Redis channel per message: keep it small.
+MAX_SYNC_MESSAGES = 100
 
-def wait_param(req: falcon.Request, settings: Settings) -> float | None:
+
+def wait_param(req: falcon.Request, settings: Settings, recipients: int) -> float | None:
     """Seconds to wait, from ``?wait=``; None when absent. Checked before anything is stored."""
     raw = req.get_param("wait")
     if raw is None:
         return None
+    if recipients > MAX_SYNC_MESSAGES:
+        raise InvalidRequest("invalid_wait",
+                             f"wait: a synchronous request may have at most {MAX_SYNC_MESSAGES} "
+                             f"recipients, not {recipients}", field="wait")
     try:
         seconds = float(raw)
     except ValueError:

@@ -93,6 +93,13 @@ def test_native_wait_out_of_range_is_rejected_before_storing(client, api_key, en
         assert conn.execute(select(func.count()).select_from(messages)).scalar_one() == 0
 
 
+def test_native_wait_for_too_many_recipients_is_rejected(client, api_key, engine):
+    emails = [f"u{i}@example.net" for i in range(101)]
+    result = native(client, api_key, 5, emails=emails)
+    assert result.status_code == 400
+    assert result.json["code"] == "invalid_wait" and "100" in result.json["message"]
+
+
 # -- fureweb mailer ---------------------------------------------------------------------------
 
 

@@ -42,7 +42,7 @@ class MessagesResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = read_json(req, self.deps.settings.max_body_bytes)
         body = parse(SendRequest, data)
-        wait = wait_param(req, self.deps.settings)
+        wait = wait_param(req, self.deps.settings, sum(len(m.emails) for m in body.messages))
         items = [
             MessageRequest(
                 topic_id=m.topic_id,
