@@ -122,6 +122,14 @@ def test_fureweb_async_answers_200_at_once_and_sends(client, pump, fureweb_key, 
     assert got.message["Subject"] == "메일 제목"
 
 
+def test_fureweb_addresses_may_carry_names(client, pump, fureweb_key, outbox):
+    result = client.simulate_post("/api/mail", json=mail(
+        fureweb_key, to=["홍길동 <hong@example.net>", "<kim@example.net>"], cc=[]))
+    assert result.json["code"] == 200, result.text
+    pump.run()
+    assert outbox.received[0].rcpt_tos == ("hong@example.net", "kim@example.net")
+
+
 def test_fureweb_sync_answers_with_the_provider_message_id(client, pump, fureweb_key, outbox):
     with pump.running():
         result = client.simulate_post("/api/mail", json=mail(fureweb_key, isSync=True))
@@ -171,7 +179,8 @@ def test_fureweb_sender_outside_the_keys_domains_is_refused(client, fureweb_key,
 
 
 @pytest.mark.parametrize(("field", "value"), [
-    ("to", []), ("to", ["nope"]), ("cc", ["a@b"]), ("title", ""), ("title", "a\nBcc: x@y.z"),
+    ("to", []), ("to", ["nope"]), ("to", ["a@example.net, b@example.net"]),
+    ("cc", ["a@b"]), ("title", ""), ("title", "a\nBcc: x@y.z"),
     ("content", None), ("from", "nobody"), ("isSync", "yes"),
 ])
 def test_fureweb_bad_field_is_400(client, fureweb_key, field, value):

@@ -11,6 +11,7 @@ MAILPIPE_MAX_SYNC_WAIT seconds (it is still sent; ``id`` names it).
 from __future__ import annotations
 
 import logging
+from email.utils import getaddresses
 
 import falcon
 
@@ -43,7 +44,7 @@ def _addresses(value, name: str, *, required: bool) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
         raise FurewebError(400, f"invalid parameter: {name} must be a list of addresses")
-    cleaned = [i.strip().removeprefix("<").removesuffix(">") for i in items]
+    cleaned = [_one_address(item) for item in items]
     for address in cleaned:
         if not is_valid_address(address):
             raise FurewebError(400, f"invalid parameter: {name}: {address[:100]!r} is not an "
@@ -51,6 +52,12 @@ def _addresses(value, name: str, *, required: bool) -> tuple[str, ...]:
     if required and not cleaned:
         raise FurewebError(400, f"invalid parameter: {name} is required")
     return tuple(cleaned)
+
+
+def _one_address(item: str) -> str:
+    """"a@b", "<a@b>" or nodemailer's "Name <a@b>" (the name is not kept); else as given."""
+    found = getaddresses([item]) if not has_line_break(item) else []
+    return found[0][1] if len(found) == 1 else item
 
 
 def _text(body: dict, name: str, *, header: bool) -> str:
