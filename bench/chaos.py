@@ -455,12 +455,32 @@ def _report(config: ChaosConfig, chaos: Chaos, producer: Producer, states: dict[
         "unknown_delivered": ses["unique_recipients"] - sent,
         "faults": [asdict(f) for f in chaos.faults],
         "restarts": dict(chaos.restarts),
+        "exits_not_caused_by_a_kill": _exits_not_caused_by_a_kill(chaos),
         "producer_retries": dict(producer.retries),
         "producer_refused": producer.refused[:10],
         "posting_s": round(posting, 1),
         "drain_s": round(drain, 1),
         "log_dir": str(chaos.log_dir),
     }
+
+
+def _exits_not_caused_by_a_kill(chaos: Chaos) -> list[str]:
+    """Processes that died on their own (a crash, a crash loop): must be none.
+
+    The harness restarted a process only after killing its group or its
+    supervisor; more restarts than that, or a supervised child that exited
+    other than by SIGKILL, is a process that did not survive a fault.
+    """
+    killed = Counter(f.kind.split("-")[0] for f in chaos.faults
+                     if "-" not in f.kind or f.kind.endswith("-parent"))
+    found = [f"{name}: restarted {n} times, killed {killed[name]}"
+             for name, n in chaos.restarts.items() if n > killed[name]]
+    for log in sorted(chaos.log_dir.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if ("exited with" in line and "exited with -9" not in line
+                    and "SIGKILL" not in line):
+                found.append(f"{log.name}: {line[:300]}")
+    return found
 
 
 def verdict(report: dict) -> list[str]:
@@ -473,6 +493,8 @@ def verdict(report: dict) -> list[str]:
     if report["unknown_not_in_flight_at_a_fault"]:
         problems.append(f"{report['unknown_not_in_flight_at_a_fault']} messages ended unknown "
                         "without being in flight at any fault")
+    if report["exits_not_caused_by_a_kill"]:
+        problems.append(f"processes exited on their own: {report['exits_not_caused_by_a_kill']}")
     if report["producer_refused"]:
         problems.append(f"requests refused: {report['producer_refused']}")
     if report["accepted"] != report["config"]["messages"]:
@@ -491,7 +513,8 @@ chaos run: {report['accepted']} messages accepted, {len(report['faults'])} fault
 {report['in_flight_at_faults']}; of the unknown, SES took {report['unknown_delivered']})
   final states             {report['states']}
   posting / drain          {report['posting_s']} s / {report['drain_s']} s
-  restarts by harness      {report['restarts']}
+  restarts by harness      {report['restarts']}  (exits not caused by a kill: \
+{len(report['exits_not_caused_by_a_kill'])})
   producer retries         {report['producer_retries']}
   logs                     {report['log_dir']}""")
     for fault in report["faults"]:

@@ -67,6 +67,8 @@ def test_nothing_is_sent_twice_or_lost_while_processes_and_servers_die(ses, work
     # `unknown` only for rows a fault caught mid-send, never anything else.
     assert report["unknown_not_in_flight_at_a_fault"] == 0
     assert report["unknown"] <= report["in_flight_at_faults"]
+    # No process died but those killed: no crash, no crash loop.
+    assert report["exits_not_caused_by_a_kill"] == []
     assert verdict(report) == []
     assert len(report["faults"]) == len(KILLS) + 2 + 1
     # Each process group killed was started again by the harness, as a supervisor would.
