@@ -36,7 +36,7 @@ DOMAIN = b"mailpipe-tracking-v1\x00"
 MAC_BYTES = 16
 #: Longer URLs are left untracked: their token would outgrow what the API reads.
 MAX_TRACKED_URL = 2000
-#: A click this soon after the send is a link scanner, not a person.
+#: A click this soon after the message arrived is a link scanner, not a person.
 SCANNER_CLICK_SECONDS = 10.0
 
 #: 1x1 transparent GIF.
@@ -173,7 +173,7 @@ def unsubscribe_headers(
 
 def machine_reason(
     event_type: str, *, user_agent: str | None, ip: str | None, method: str | None,
-    seconds_since_sent: float | None,
+    seconds_since_arrival: float | None,
 ) -> str | None:
     """Why a tracking hit looks automated (prefetcher, link scanner), or None for a person."""
     agent = (user_agent or "").strip()
@@ -185,9 +185,9 @@ def machine_reason(
         return "scanner_user_agent"
     if event_type == "opened" and (agent == _APPLE_PROXY_AGENT or _in_apple_network(ip)):
         return "apple_privacy_protection"
-    if (event_type == "clicked" and seconds_since_sent is not None
-            and seconds_since_sent < SCANNER_CLICK_SECONDS):
-        return "click_seconds_after_send"
+    if (event_type == "clicked" and seconds_since_arrival is not None
+            and seconds_since_arrival < SCANNER_CLICK_SECONDS):
+        return "click_seconds_after_delivery"
     return None
 
 

@@ -7,7 +7,7 @@ from collections import Counter
 
 from sqlalchemy import Engine
 
-from shared.db.events import StoredEvent, insert_events, sent_times
+from shared.db.events import StoredEvent, arrival_times, insert_events
 from shared.payloads import Event, EventBatch, EventType
 from shared.tracking import machine_reason
 
@@ -32,17 +32,17 @@ def record_events(engine: Engine, batch: EventBatch) -> list[StoredEvent]:
     events. Replays (same SNS MessageId) are skipped by the database.
     """
     with engine.begin() as conn:
-        sent = sent_times(conn, [e.message_id for e in batch.events
-                                 if e.type in _HITS and e.message_id is not None])
+        arrived = arrival_times(conn, [e.message_id for e in batch.events
+                                       if e.type in _HITS and e.message_id is not None])
         machine = {}
         for index, event in enumerate(batch.events):
             if event.type not in _HITS:
                 continue
-            sent_at = sent.get(event.message_id)
+            arrived_at = arrived.get(event.message_id)
             agent, ip, method = _hit_facts(event)
             reason = machine_reason(
                 event.type.value, user_agent=agent, ip=ip, method=method,
-                seconds_since_sent=(event.at - sent_at.timestamp()) if sent_at else None,
+                seconds_since_arrival=(event.at - arrived_at.timestamp()) if arrived_at else None,
             )
             machine[index] = reason is not None
             if reason:

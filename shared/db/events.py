@@ -241,14 +241,24 @@ def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int,
     return moved
 
 
-def sent_times(conn: Connection, message_ids: list[int]) -> dict[int, datetime | None]:
-    """When each message was accepted by the provider (for machine-click detection)."""
+_ARRIVAL_TIMES = text(
+    """
+    SELECT m.id,
+           GREATEST(m.sent_at, (SELECT min(e.occurred_at) FROM events e
+                                 WHERE e.message_id = m.id AND e.type = 'delivered')) AS at
+      FROM messages m
+     WHERE m.id = ANY(:ids)
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def arrival_times(conn: Connection, message_ids: list[int]) -> dict[int, datetime | None]:
+    """When each message reached its reader's server, as far as we know.
+
+    The delivery time when SES reported one (it may come minutes after the
+    send), else the send time; for telling a scanner's instant click apart.
+    """
     if not message_ids:
         return {}
-    rows = conn.execute(
-        text("SELECT id, sent_at FROM messages WHERE id = ANY(:ids)").bindparams(
-            bindparam("ids", type_=ARRAY(BigInteger))
-        ),
-        {"ids": message_ids},
-    )
-    return {r.id: r.sent_at for r in rows}
+    rows = conn.execute(_ARRIVAL_TIMES, {"ids": message_ids})
+    return {r.id: r.at for r in rows}

@@ -80,8 +80,11 @@ def world(settings, engine, broker, redis, api_key):
             return self.get(f"/v1/messages/{message_id}").json["providerMessageId"]
 
         def age(self, seconds):
+            """Move the sends and what happened to them ``seconds`` into the past."""
             with engine.begin() as conn:
                 conn.execute(text("UPDATE messages SET sent_at = sent_at - make_interval("
+                                  "secs => :s)"), {"s": seconds})
+                conn.execute(text("UPDATE events SET occurred_at = occurred_at - make_interval("
                                   "secs => :s)"), {"s": seconds})
 
     return World()

@@ -196,3 +196,20 @@ def test_events_racing_their_send_outcomes_end_up_attached_without_deadlock(engi
     with engine.connect() as conn:
         states = set(conn.execute(text("SELECT state FROM messages")).scalars())
     assert states == {"delivered"}
+
+
+def test_scanner_click_seconds_after_a_late_delivery_is_a_machine_click(engine, api_key):
+    [message_id] = sent_messages(engine, api_key[0].id)
+    delivered_at = time.time() + 600  # delivered ten minutes after the send (greylisted)
+    delivery = ses("Delivery", message_id)
+    record_events(engine, EventBatch((Event(**{**delivery.__dict__, "at": delivered_at}),)))
+    person = {"userAgent": "Mozilla/5.0 (Windows NT 10.0) Firefox/120.0", "ip": "192.0.2.1",
+              "method": "GET"}
+    record_events(engine, EventBatch((
+        Event(EventType.CLICKED, delivered_at + 2, message_id=message_id, detail="https://x/",
+              payload=person),
+        Event(EventType.CLICKED, delivered_at + 300, message_id=message_id, detail="https://x/",
+              payload=person),
+    )))
+    assert [(e[1], e[3]) for e in events_of(engine, message_id)] == [
+        ("delivered", False), ("clicked", True), ("clicked", False)]

@@ -84,7 +84,7 @@ def test_html_without_body_gets_the_pixel_at_the_end():
 ])
 def test_prefetchers_and_scanners_are_told_from_people(kind, agent, ip, method, since, machine):
     reason = machine_reason(kind, user_agent=agent, ip=ip, method=method,
-                            seconds_since_sent=since)
+                            seconds_since_arrival=since)
     assert (reason is not None) is machine, reason
 
 
