@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     tenant_smtp_private: bool = False
 
     #: A queued row not claimed by a sender within this many seconds is
-    #: enqueued again (Redis may have lost it).
+    #: enqueued again (Redis may have lost it), then after twice as long each
+    #: time it is still unclaimed (a long backlog), at most an hour.
     queue_timeout: float = Field(300.0, gt=0)
     #: How long a sender may hold a claim before the row becomes ``unknown``.
     send_lease: float = Field(120.0, gt=0)
