@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from sqlalchemy import text
 
@@ -30,6 +31,7 @@ def test_expired_lease_becomes_unknown_and_is_not_dispatched(engine, broker, set
     claim(engine, ids[1:], lease=600)
     with engine.begin() as conn:
         conn.execute(text("UPDATE messages SET due_at = now() - interval '1 hour'"))
+    time.sleep(0.05)  # let the short lease run out
     sweep_expired_leases(engine)
     assert states(engine) == {ids[0]: "unknown", ids[1]: "sending"}
     assert not dispatch_due(engine, broker, settings)
