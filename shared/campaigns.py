@@ -135,8 +135,8 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
                 field=missing[0],
             )
         for number, cells in enumerate(reader, start=2):
-            if not any(cell.strip() for cell in cells):
-                continue  # a blank line, often the last one
+            if not any(cells):
+                continue  # a blank line (often the last one), or only empty cells
             if len(cells) != len(header):
                 yield Row("row", number, {}, cell_error=f"has {len(cells)} cells; the header "
                                                         f"has {len(header)}")

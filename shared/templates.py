@@ -114,12 +114,14 @@ def render_parts(source: TemplateSource, values: Mapping[str, str]) -> TemplateS
 
 def as_text(value: Any) -> str | None:
     """A JSON or CSV value as the text to paste in; None when there is none to paste."""
-    if value is None or isinstance(value, bool):
-        return None if value is None else ("true" if value else "false")
+    if isinstance(value, str):  # first: every CSV cell, most JSON values
+        return value if value.strip() else None
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, str):
-        return value if value.strip() else None
     raise InvalidValue("invalid_value", "must be a string or a number")
 
 
