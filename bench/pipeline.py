@@ -1,0 +1,543 @@
+"""End-to-end throughput bench: the whole mailpipe stack against a fake SES.
+
+Starts PostgreSQL and Redis in a temporary folder, the fake SES of
+``bench/fake_ses.py`` and the four mailpipe processes exactly as an operator
+runs them (``services.up.Stack``), then
+
+1. measures the ceiling: raw boto3 ``sesv2.send_email`` calls/s with the same
+   P processes x T threads against the same fake SES (``bench/ceiling.py``);
+2. warms the pipeline up (a few hundred messages, not measured);
+3. POSTs ``--messages`` messages to unique recipients in requests of
+   ``--per-request`` recipients, one after the other, timing each;
+4. waits until every row is ``sent`` (or in another final state) and reports
+   end-to-end messages/s (first accept to last ``sent_at``, both from the
+   database), p50/p99 accept-to-sent latency (``sent_at - created_at``),
+   deliveries and duplicates seen by the fake SES, CPU seconds per component
+   and the ratio pipeline / ceiling.
+
+    .venv/bin/python bench/pipeline.py [--processes 2 --threads 8] [--json out.json]
+
+Everything started is stopped at the end, on error too; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import resource
+import shutil
+import signal
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+import redis as redis_lib
+from ceiling import measure_ceiling
+from fake_ses import start_fake_ses
+from sqlalchemy import Engine, text
+
+from services.up import Stack
+from shared.db.engine import make_engine
+from shared.db.keys import create_key
+from shared.db.messages import ClaimedMessage
+from shared.db.migrate import upgrade
+from shared.localservers import free_port, start_postgres, start_redis
+from shared.rendering import render
+
+FROM = "bench@bench.example"
+SUBJECT = "mailpipe bench"
+HTML = ("<html><body><h1>Hello from the bench</h1>"
+        + "<p>A paragraph of a realistic newsletter, with a <a href='https://example.com/'>"
+          "link</a> and some <b>markup</b>.</p>" * 8
+        + "</body></html>")
+PIPELINE_DOMAIN = "pipeline.bench.example"
+WARMUP_DOMAIN = "warmup.bench.example"
+FINAL_STATES = ("sent", "delivered", "bounced", "complained", "failed", "unknown",
+                "cancelled", "suppressed")
+ACCEPT_TARGET_S = 1.0
+NOT_OURS = "not ours"
+#: Above this share of the machine used by other work, the report warns.
+NOISE_WARNING = 0.10
+RATIO_TARGET = 0.5
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def _deadline_loop(timeout: float, what: str, poll: float = 0.25):
+    """Yield until ``timeout`` seconds have passed, then raise BenchError."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        yield
+        time.sleep(poll)
+    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+def _http(method: str, url: str, body: dict | None = None, key: str | None = None,
+          timeout: float = 60.0) -> tuple[int, dict]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("content-type", "application/json")
+    if key:
+        request.add_header("x-api-key", key)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, {"error": exc.read().decode(errors="replace")[:2000]}
+
+
+def post_messages(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
+    """POST one request; returns (seconds until the 202 was read, messages accepted)."""
+    body = {"messages": [{"topicId": topic, "emails": recipients, "subject": SUBJECT,
+                          "content": HTML}]}
+    started = time.perf_counter()
+    status, answer = _http("POST", f"{api}/v1/messages", body, key, timeout=120)
+    seconds = time.perf_counter() - started
+    if status != 202:
+        raise BenchError(f"POST /v1/messages answered {status}: {answer}")
+    return seconds, answer["count"]
+
+
+# --- the stack -------------------------------------------------------------------------
+
+#: dramatiq's Redis broker adds its id here on every command; before anything is
+#: enqueued only consuming workers send commands, so this counts consumers.
+HEARTBEATS_KEY = "dramatiq:__heartbeats__"
+
+
+def wait_until_ready(stack: Stack, api: str, redis_url: str, consumers: int,
+                     timeout: float, log_dir: Path) -> None:
+    """The API answers /health and ``consumers`` dramatiq workers fetch from Redis.
+
+    Call before anything is enqueued (see HEARTBEATS_KEY); independent of
+    the stack's log level.
+    """
+    client = redis_lib.Redis.from_url(redis_url)
+    try:
+        for _ in _deadline_loop(timeout, f"the stack to start (logs in {log_dir})"):
+            dead = [n for n, p in stack.processes.items() if p.poll() is not None]
+            if dead:
+                raise BenchError(f"{', '.join(dead)} exited while starting (logs in {log_dir})")
+            try:
+                healthy = _http("GET", f"{api}/health", timeout=2)[0] == 200
+            except OSError:
+                healthy = False
+            if healthy and client.zcard(HEARTBEATS_KEY) >= consumers:
+                return
+    finally:
+        client.close()
+
+
+def topic_states(engine: Engine, key_id: int, topic: str) -> dict[str, int]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text("SELECT state, count(*) FROM messages "
+                 "WHERE api_key_id = :k AND topic_id = :t GROUP BY state"),
+            {"k": key_id, "t": topic},
+        )
+        return {r[0]: r[1] for r in rows}
+
+
+def wait_until_done(engine: Engine, key_id: int, topic: str, total: int, timeout: float,
+                    stall: float, progress: bool = True) -> dict[str, int]:
+    """Poll until all ``total`` rows of ``topic`` are final; fail on timeout or stall."""
+    last_done, last_change = -1, time.monotonic()
+    next_print = time.monotonic() + 5
+    for _ in _deadline_loop(timeout, f"{total} messages of topic {topic} to be sent"):
+        states = topic_states(engine, key_id, topic)
+        done = sum(states.get(s, 0) for s in FINAL_STATES)
+        if done >= total:
+            return states
+        if progress and time.monotonic() >= next_print:
+            print(f"  {done:>6}/{total} final  {states}", flush=True)
+            next_print += 5
+        if done != last_done:
+            last_done, last_change = done, time.monotonic()
+        elif time.monotonic() - last_change > stall:
+            raise BenchError(f"no progress for {stall:.0f}s: {states}")
+    raise AssertionError("unreachable")
+
+
+def pipeline_figures(engine: Engine, key_id: int, topic: str) -> dict:
+    """Throughput and latency of the topic's sent rows, all times from the database."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("""
+                SELECT count(*) AS sent,
+                       extract(epoch FROM min(created_at)) AS first_accept,
+                       extract(epoch FROM max(created_at)) AS last_accept,
+                       extract(epoch FROM min(sent_at)) AS first_sent,
+                       extract(epoch FROM max(sent_at)) AS last_sent,
+                       percentile_cont(0.5) WITHIN GROUP (ORDER BY lat) AS p50,
+                       percentile_cont(0.99) WITHIN GROUP (ORDER BY lat) AS p99,
+                       max(lat) AS max
+                  FROM (SELECT created_at, sent_at,
+                               extract(epoch FROM sent_at - created_at) AS lat
+                          FROM messages
+                         WHERE api_key_id = :k AND topic_id = :t AND sent_at IS NOT NULL) s
+            """),
+            {"k": key_id, "t": topic},
+        ).one()
+        per_second = conn.execute(
+            text("""
+                SELECT floor(extract(epoch FROM sent_at)) AS s, count(*) FROM messages
+                 WHERE api_key_id = :k AND topic_id = :t AND sent_at IS NOT NULL
+                 GROUP BY 1 ORDER BY 1
+            """),
+            {"k": key_id, "t": topic},
+        ).all()
+    if not row.sent:
+        raise BenchError("no message was sent")
+    seconds = float(row.last_sent - row.first_accept)
+    send_window = float(row.last_sent - row.first_sent)
+    return {
+        "sent": row.sent,
+        "seconds": round(seconds, 3),
+        "messages_per_s": round(row.sent / seconds, 1),
+        "accept_window_s": round(float(row.last_accept - row.first_accept), 3),
+        "send_window_s": round(send_window, 3),
+        "send_window_messages_per_s": round(row.sent / send_window, 1) if send_window else None,
+        "latency_p50_s": round(float(row.p50), 3),
+        "latency_p99_s": round(float(row.p99), 3),
+        "latency_max_s": round(float(row.max), 3),
+        "sent_per_second": [int(r[1]) for r in per_second],
+    }
+
+
+# --- CPU accounting --------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(sessions: dict[int, str], pids: dict[int, str],
+                 parents: dict[int, str] | None = None) -> dict[str, float]:
+    """CPU seconds so far of every live process on the machine, grouped by component.
+
+    ``pids`` names single processes; ``sessions`` whole sessions: stack
+    processes and the fake SES run in their own (the session id is the
+    leader's pid), so gunicorn workers and sender processes count with them;
+    ``parents`` a process and its direct children (PostgreSQL's postmaster
+    and backends). Anything else is "not ours" (other work on the machine).
+    """
+    parents = parents or {}
+    totals: dict[str, float] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        pid, parent, session = int(entry.name), int(fields[1]), int(fields[3])
+        cpu = (int(fields[11]) + int(fields[12])) / _TICK
+        name = (pids.get(pid) or sessions.get(session) or parents.get(pid)
+                or parents.get(parent) or NOT_OURS)
+        totals[name] = totals.get(name, 0.0) + cpu
+    return totals
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all CPUs of the machine spent busy since boot (/proc/stat)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields[:8]) - idle) / _TICK
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    names = sorted(set(before) | set(after), key=lambda n: -(after.get(n, 0) - before.get(n, 0)))
+    return {n: round(after.get(n, 0.0) - before.get(n, 0.0), 2) for n in names}
+
+
+# --- the bench -------------------------------------------------------------------------
+
+def sample_raw_message() -> bytes:
+    """A MIME message as the senders render it, for the ceiling's calls."""
+    claimed = ClaimedMessage(id=1, attempt=1, from_addr=FROM, to_addr=f"someone@{PIPELINE_DOMAIN}",
+                             subject=SUBJECT, html=HTML, text=None, reply_to=None)
+    return render(claimed, now=datetime.now(UTC)).as_bytes()
+
+
+def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> dict:
+    log_dir = work / "logs"
+    log_dir.mkdir(parents=True)
+    report: dict = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "config": {
+            "messages": args.messages, "per_request": args.per_request,
+            "processes": args.processes, "threads": args.threads,
+            "api_workers": args.api_workers, "send_batch": args.send_batch,
+            "fake_ses_latency_ms": args.latency_ms, "postgres_fsync": args.fsync,
+            "log_level": args.log_level, "cpus": os.cpu_count(),
+        },
+        "log_dir": str(log_dir),
+    }
+
+    print("starting PostgreSQL, Redis and the fake SES", flush=True)
+    postgres = start_postgres(work / "postgres", fsync=args.fsync)
+    cleanup.callback(postgres.stop)
+    redis_server = start_redis(work / "redis")
+    cleanup.callback(redis_server.stop)
+    fake = start_fake_ses(latency_ms=args.latency_ms, log=log_dir / "fake_ses.log")
+    cleanup.callback(fake.stop)
+    upgrade(postgres.url)
+    engine = make_engine(postgres.url, pool_size=1)
+    cleanup.callback(engine.dispose)
+    with engine.begin() as conn:
+        key, plain_key = create_key(conn, "bench", [])
+
+    print(f"ceiling: {args.ceiling_calls} raw send_email calls, "
+          f"{args.processes} processes x {args.threads} threads", flush=True)
+    # Noise check over the whole call: the ceiling's processes (start-up
+    # included, they are our children) and the fake SES against the machine.
+    fake_session = {fake.process.pid: "fake_ses"}
+    fake_before, machine_before = cpu_snapshot(fake_session, {}), machine_busy_seconds()
+    children_before, began = _children_cpu(), time.monotonic()
+    ceiling = measure_ceiling(fake.url, args.processes, args.threads, args.ceiling_calls,
+                              raw=sample_raw_message(), timeout=args.timeout)
+    fake_cpu = cpu_delta(fake_before, cpu_snapshot(fake_session, {})).get("fake_ses", 0.0)
+    ours = _children_cpu() - children_before + fake_cpu
+    report["ceiling"] = {
+        **asdict(ceiling),
+        "fake_ses_cpu_s": fake_cpu,
+        "client_cpu_ms_per_call": round(1000 * ceiling.client_cpu_s / ceiling.calls, 2),
+        "cpu_busy_fraction": _busy(ours, machine_busy_seconds() - machine_before,
+                                   time.monotonic() - began),
+    }
+    report["fake_ses_ceiling_phase"] = _brief(fake.stats())
+    fake.reset()
+
+    api = f"http://127.0.0.1:{free_port()}"
+    env = {
+        "MAILPIPE_DATABASE_URL": postgres.url,
+        "MAILPIPE_REDIS_URL": redis_server.url,
+        "MAILPIPE_TRANSPORT": "ses",
+        "MAILPIPE_SEND_RATE": str(args.send_rate),
+        "MAILPIPE_SEND_BATCH": str(args.send_batch),
+        "MAILPIPE_DEFAULT_FROM": FROM,
+        "MAILPIPE_PUBLIC_URL": api,
+        "MAILPIPE_LOG_LEVEL": args.log_level,
+        "AWS_ENDPOINT_URL_SESV2": fake.url,
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    stack = Stack(env, log_dir=log_dir)
+    cleanup.callback(stack.stop_all)
+    print(f"starting the stack: api x{args.api_workers}, scheduler, recorder, "
+          f"sender {args.processes}x{args.threads} (logs in {log_dir})", flush=True)
+    stack.start("api", "api", "--bind", api.removeprefix("http://"),
+                "--workers", str(args.api_workers))
+    stack.start("scheduler", "scheduler")
+    stack.start("recorder", "recorder")
+    stack.start("sender", "sender", "--processes", str(args.processes),
+                "--threads", str(args.threads))
+    # Consumers: one broker per sender process, plus the recorder's.
+    wait_until_ready(stack, api, redis_server.url, args.processes + 1, timeout=90,
+                     log_dir=log_dir)
+
+    run_id = uuid.uuid4().hex[:8]
+    warmup = [f"w{run_id}-{i}@{WARMUP_DOMAIN}" for i in range(args.warmup)]
+    if warmup:
+        print(f"warm-up: {len(warmup)} messages", flush=True)
+        post_messages(api, plain_key, f"warmup-{run_id}", warmup)
+        wait_until_done(engine, key.id, f"warmup-{run_id}", len(warmup), timeout=120,
+                        stall=60, progress=False)
+
+    sessions = {p.pid: name for name, p in stack.processes.items()}
+    sessions[fake.process.pid] = "fake_ses"
+    pids = {os.getpid(): "bench (client, poller)"}
+    if redis_server.process:
+        pids[redis_server.process.pid] = "redis"
+    postmaster = work / "postgres" / "postmaster.pid"
+    parents = {int(postmaster.read_text().split()[0]): "postgres"}
+    cpu_before, machine_before = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
+    wall_started = time.monotonic()
+
+    topic = f"bench-{run_id}"
+    recipients = [f"p{run_id}-{i:06d}@{PIPELINE_DOMAIN}" for i in range(args.messages)]
+    print(f"posting {args.messages} messages in requests of {args.per_request}", flush=True)
+    accepts = []
+    for start in range(0, len(recipients), args.per_request):
+        chunk = recipients[start : start + args.per_request]
+        seconds, count = post_messages(api, plain_key, topic, chunk)
+        accepts.append({"recipients": len(chunk), "accepted": count,
+                        "seconds": round(seconds, 3)})
+        print(f"  POST of {len(chunk)} recipients: 202 in {seconds:.3f} s", flush=True)
+    states = wait_until_done(engine, key.id, topic, args.messages, timeout=args.timeout,
+                             stall=args.stall)
+    wall = time.monotonic() - wall_started
+    cpu_after, machine_after = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
+
+    pipeline = pipeline_figures(engine, key.id, topic)
+    stats = fake.stats()
+    full = [a["seconds"] for a in accepts if a["recipients"] >= min(10_000, args.per_request)]
+    report["accept"] = {
+        "requests": accepts,
+        "max_full_request_s": max(full) if full else None,
+        "target_s": ACCEPT_TARGET_S,
+        "ok": bool(full) and max(full) < ACCEPT_TARGET_S,
+    }
+    report["pipeline"] = {"states": states, "wall_s": round(wall, 3), **pipeline}
+    report["fake_ses"] = {**_brief(stats),
+                          "pipeline_deliveries": stats["by_domain"].get(PIPELINE_DOMAIN, 0)}
+    cpu = cpu_delta(cpu_before, cpu_after)
+    cpu.pop(NOT_OURS, None)  # processes come and go: measured below instead
+    report["cpu_seconds"] = cpu
+    report["cpu_ms_per_message"] = {n: round(1000 * c / args.messages, 2) for n, c in cpu.items()}
+    report["cpu_busy_fraction"] = _busy(sum(cpu.values()), machine_after - machine_before, wall)
+    report["ceiling_calls_per_s"] = ceiling.calls_per_s
+    report["ratio"] = round(pipeline["messages_per_s"] / ceiling.calls_per_s, 3)
+    report["ratio_target"] = RATIO_TARGET
+    report["ok"] = (report["ratio"] >= RATIO_TARGET and report["accept"]["ok"]
+                    and stats["duplicates"] == 0 and states.get("sent", 0) == args.messages
+                    and report["fake_ses"]["pipeline_deliveries"] == args.messages)
+    return report
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _busy(ours: float, machine: float, seconds: float) -> dict[str, float]:
+    """Shares of the machine's CPU capacity over ``seconds``: this bench's, other work's."""
+    capacity = seconds * (os.cpu_count() or 1)
+    return {"bench": round(ours / capacity, 3),
+            "not_ours": round(max(0.0, machine - ours) / capacity, 3)}
+
+
+def _brief(stats: dict) -> dict:
+    keep = ("latency_ms", "requests", "sent", "throttled", "bad_requests", "max_in_flight",
+            "mean_body_bytes", "unique_recipients", "duplicates", "duplicate_examples")
+    return {k: stats[k] for k in keep}
+
+
+def print_report(report: dict) -> None:
+    config, ceiling, pipeline = report["config"], report["ceiling"], report["pipeline"]
+    accept, busy = report["accept"], report["cpu_busy_fraction"]
+    mark = {True: "ok", False: "MISSED"}
+    lines = [
+        "",
+        "mailpipe pipeline bench",
+        f"  machine          {config['cpus']} CPUs; fake SES latency "
+        f"{config['fake_ses_latency_ms']:g} ms; PostgreSQL fsync "
+        f"{'on' if config['postgres_fsync'] else 'off'}; log level {config['log_level']}",
+        f"  senders          {config['processes']} processes x {config['threads']} threads, "
+        f"batch {config['send_batch']}; api {config['api_workers']} workers",
+        "",
+        "  accept           " + ", ".join(f"{a['recipients']} rcpt in {a['seconds']:.3f} s"
+                                           for a in accept["requests"])
+        + f"  (target < {accept['target_s']:g} s: {mark[accept['ok']]})",
+        f"  pipeline         {pipeline['sent']} sent in {pipeline['seconds']:.2f} s "
+        f"(first accept -> last sent) = {pipeline['messages_per_s']:.1f} messages/s",
+        f"  latency          accept->sent p50 {pipeline['latency_p50_s']:.2f} s, "
+        f"p99 {pipeline['latency_p99_s']:.2f} s, max {pipeline['latency_max_s']:.2f} s",
+        f"  states           {pipeline['states']}",
+        f"  fake SES         {report['fake_ses']['pipeline_deliveries']} deliveries to pipeline "
+        f"recipients, duplicates {report['fake_ses']['duplicates']}, "
+        f"max in flight {report['fake_ses']['max_in_flight']}",
+        f"  ceiling          {ceiling['calls_per_s']:.1f} send_email calls/s "
+        f"({ceiling['calls']} calls, {ceiling['processes']}x{ceiling['threads']}, "
+        f"p50 {ceiling['p50_ms']:.1f} ms, errors {ceiling['errors']}; machine busy: "
+        f"{ceiling['cpu_busy_fraction']['bench']:.0%} this bench, "
+        f"{ceiling['cpu_busy_fraction']['not_ours']:.0%} other work)",
+        f"  ratio            {report['ratio']:.1%} of the ceiling "
+        f"(target >= {report['ratio_target']:.0%}: "
+        f"{mark[report['ratio'] >= report['ratio_target']]})",
+        "  CPU seconds      " + ", ".join(f"{n} {s:.1f}" for n, s in
+                                           report["cpu_seconds"].items() if s >= 0.05)
+        + f"  (machine busy: {busy['bench']:.0%} this bench, "
+          f"{busy['not_ours']:.0%} other work)",
+        f"  CPU per message  sender {report['cpu_ms_per_message'].get('sender', 0):.2f} ms "
+        f"(ceiling client: {ceiling['client_cpu_ms_per_call']:.2f} ms per call), postgres "
+        f"{report['cpu_ms_per_message'].get('postgres', 0):.2f} ms, recorder "
+        f"{report['cpu_ms_per_message'].get('recorder', 0):.2f} ms",
+        "",
+        f"  overall          {'OK' if report['ok'] else 'NOT OK'}",
+    ]
+    noise = max(busy["not_ours"], ceiling["cpu_busy_fraction"]["not_ours"])
+    if noise > NOISE_WARNING:
+        lines.append(f"  warning          other work used up to {noise:.0%} of the machine "
+                     "during the measurements: these figures are not reliable")
+    print("\n".join(lines), flush=True)
+
+
+def _print_log_tails(log_dir: Path, lines: int = 15) -> None:
+    for log in sorted(log_dir.glob("*.log")):
+        tail = log.read_text(errors="replace").splitlines()[-lines:]
+        print(f"--- {log.name} (last {len(tail)} lines)", file=sys.stderr)
+        print("\n".join(tail), file=sys.stderr)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--per-request", type=int, default=10_000,
+                        help="recipients per POST (the API allows 10,000)")
+    parser.add_argument("--processes", type=int, default=2, help="sender processes (P)")
+    parser.add_argument("--threads", type=int, default=8, help="threads per sender process (T)")
+    parser.add_argument("--api-workers", type=int, default=2)
+    parser.add_argument("--send-batch", type=int, default=20, help="MAILPIPE_SEND_BATCH")
+    parser.add_argument("--send-rate", type=float, default=1_000_000,
+                        help="MAILPIPE_SEND_RATE: high, so the limiter never waits")
+    parser.add_argument("--latency-ms", type=float, default=20.0,
+                        help="fake SES round trip (SES itself: ~20-50 ms)")
+    parser.add_argument("--ceiling-calls", type=int, default=4000)
+    parser.add_argument("--warmup", type=int, default=200, help="unmeasured messages first")
+    parser.add_argument("--fsync", action="store_true", help="PostgreSQL with fsync on")
+    parser.add_argument("--log-level", default="INFO", help="MAILPIPE_LOG_LEVEL of the stack")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="bound on the wait for all messages to be sent (s)")
+    parser.add_argument("--stall", type=float, default=60.0,
+                        help="give up when no message became final for this long (s)")
+    parser.add_argument("--json", type=Path, help="also write the report here")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (data and logs)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the cleanup below still runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix="mailpipe-bench-"))
+    failed = True
+    try:
+        with contextlib.ExitStack() as cleanup:
+            report = run(args, work, cleanup)
+            print("stopping", flush=True)
+        failed = False
+    except BenchError as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        _print_log_tails(work / "logs")
+        return 1
+    finally:
+        if args.keep or (failed and (work / "logs").exists()):
+            print(f"data and logs kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    print_report(report)
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"  report written to {args.json}")
+    return 0 if report["ok"] else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
