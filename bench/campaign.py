@@ -14,7 +14,7 @@ expansion, not SES. Then
    up to 20,000 unsent rows), times progress, pause, resume and cancel;
 4. stops the scheduler, uploads the CSV again and runs the expansion step
    alone in this process with the window lifted: expansion rows/s of the
-   machinery, nothing competing;
+   machinery, nothing competing; then times cancelling the whole list;
 5. uploads it a third time and starts a scheduler with the window lifted,
    polling ``campaigns.expanded`` until every recipient is a message row:
    expansion rows/s while the scheduler's dispatch step queues the same rows
@@ -269,6 +269,8 @@ def run(args, workdir: Path) -> dict:
                            "rows_per_s": round(unique / seconds)}
         print(f"expansion alone: {expansion_alone}", flush=True)
         check_one_row_each(engine, alone["id"], unique)
+        # Cancelled, so the next scheduler's dispatch step does not queue its rows too.
+        whole = timed_calls(api, key, alone["id"], (("cancel", "POST", "/cancel"),))
 
         # 3. The scheduler process with the window lifted: expansion while its
         #    dispatch step queues the same rows (and enqueues them in Redis).
@@ -281,8 +283,8 @@ def run(args, workdir: Path) -> dict:
                                                unique)
         expansion = measure_expansion(engine, second["id"], unique, args.timeout)
         print(f"expansion with dispatch: {expansion}", flush=True)
-        whole = timed_calls(api, key, second["id"], (
-            ("progress", "GET", ""), ("pause", "POST", "/pause"), ("resume", "POST", "/resume")))
+        whole.update(timed_calls(api, key, second["id"], (
+            ("progress", "GET", ""), ("pause", "POST", "/pause"), ("resume", "POST", "/resume"))))
 
         check_one_row_each(engine, second["id"], unique)
         api_rss = peak_rss_mb(stack.processes["api"].pid)
