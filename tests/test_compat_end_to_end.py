@@ -29,7 +29,8 @@ def outbox(smtp_servers):
 
 
 @pytest.fixture
-def stack(settings, engine, smtp_cert, outbox, tmp_path):
+def stack(settings, engine, redis, smtp_cert, outbox, tmp_path):
+    # ``redis`` empties Redis first: no pause, rate penalty or queue left by another test.
     with engine.begin() as conn:
         _, biz_key = create_key(conn, "biz", [])
     env = settings_env(
