@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dramatiq.brokers.redis import RedisBroker
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from services.sender.meter import SendMeter
@@ -120,11 +121,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
                 continue
             message = claimed[0]
             weight = len(message.recipients)  # the budget counts recipients
-            if weight > 1:
-                send_at = max(send_at, deps.limiter.reserve(weight - 1))
-            deps.limiter.wait_for_slot(send_at, weight)
-            outcome = send_one(deps.transport, message, tracker=tracker,
-                               on_error=lambda e: _slow_fleet(deps, e))
+            outcome = _send_claimed(deps, message, send_at, weight, tracker)
             # Kept before anything else can raise: the outcome of a send made
             # must reach the recorder (in ``finally``) or the row ends unknown.
             outcomes.append(outcome)
@@ -139,6 +136,29 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     finally:
         publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
     return OutcomeBatch(tuple(outcomes))
+
+
+def _send_claimed(
+    deps: SenderDeps, message: ClaimedMessage, send_at: float, weight: int,
+    tracker: Tracker | None,
+) -> Outcome:
+    """Wait for the claimed message's slot, then send it. Never raises.
+
+    A Redis failure while waiting for the slot hands the row back unsent:
+    the claim is taken, so raising would strand it ``sending`` and then
+    ``unknown`` although it was never sent.
+    """
+    try:
+        if weight > 1:
+            send_at = max(send_at, deps.limiter.reserve(weight - 1))
+        deps.limiter.wait_for_slot(send_at, weight)
+    except RedisError as exc:
+        log.warning("message %d handed back unsent: rate limiter unavailable (%s)",
+                    message.id, exc)
+        return Outcome(message.id, message.attempt, OutcomeKind.RETRY, time.time(),
+                       error=f"not sent: rate limiter unavailable: {exc}", retry_after=1.0)
+    return send_one(deps.transport, message, tracker=tracker,
+                    on_error=lambda e: _slow_fleet(deps, e))
 
 
 def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None) -> float:
@@ -169,12 +189,18 @@ def _check_may_send(deps: SenderDeps) -> None:
 
 
 def _slow_fleet(deps: SenderDeps, exc: TransportError) -> None:
-    """A throttle slows every sender; a suspended account pauses them all."""
-    if exc.throttled:
-        deps.limiter.penalize(THROTTLE_PENALTY)
-    if exc.pauses_fleet:
-        log.error("SES refuses to send for this account; pausing every sender: %s", exc)
-        deps.pause.pause(str(exc))
+    """A throttle slows every sender; a suspended account pauses them all.
+
+    Best effort: with Redis down the message's own outcome still counts more.
+    """
+    try:
+        if exc.throttled:
+            deps.limiter.penalize(THROTTLE_PENALTY)
+        if exc.pauses_fleet:
+            log.error("SES refuses to send for this account; pausing every sender: %s", exc)
+            deps.pause.pause(str(exc))
+    except RedisError as redis_exc:
+        log.warning("could not slow or pause the fleet (Redis: %s)", redis_exc)
 
 
 def send_one(

@@ -19,12 +19,14 @@ RATE = 40.0
 SECONDS = 2.5
 
 
-def _sender_process(url: str, rate: float, start: float, until: float, out) -> None:
+def _sender_process(url: str, rate: float, ready, go, out) -> None:
     """A process of 4 threads sending as fast as the shared bucket allows."""
     import threading
 
-    time.sleep(max(0.0, start - time.time()))  # both processes begin together
     limiter = FleetRateLimiter(redis_lib.Redis.from_url(url), rate)
+    ready.release()
+    go.wait()  # both processes begin together
+    until = time.time() + SECONDS
     stamps: list[float] = []
 
     def thread() -> None:
@@ -56,13 +58,15 @@ def most_in_any_second(stamps: list[float]) -> int:
 def test_two_processes_sharing_the_bucket_stay_within_the_rate(settings, redis):
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    start = time.time() + 4  # after both have imported
-    until = start + SECONDS
+    ready, go = ctx.Semaphore(0), ctx.Event()
     procs = [ctx.Process(target=_sender_process,
-                         args=(settings.redis_url, RATE, start, until, out))
+                         args=(settings.redis_url, RATE, ready, go, out))
              for _ in range(2)]
     for p in procs:
         p.start()
+    for _ in procs:
+        assert ready.acquire(timeout=60)
+    go.set()
     per_process = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(10)
