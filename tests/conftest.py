@@ -123,3 +123,17 @@ def api_key(engine):
 
 # Real SMTP servers (aiosmtpd) for the SMTP transport and compat API tests.
 from tests.support.smtp_fixtures import smtp_cert, smtp_servers  # noqa: E402, F401
+
+
+@pytest.fixture
+def fake_ses(monkeypatch):
+    """A scripted SES endpoint (throttling, 5xx, timeouts, GetAccount) that boto3 talks to."""
+    from tests.support.fake_ses import ScriptedSes
+
+    ses = ScriptedSes()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    yield ses
+    ses.close()

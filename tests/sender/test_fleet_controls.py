@@ -11,17 +11,6 @@ from shared.payloads import OutcomeKind, SendBatch
 from shared.ratelimit import TAT_KEY, FleetRateLimiter
 from shared.transports.ses import SesTransport
 from tests.scheduler.test_dispatch import make_messages
-from tests.support.fake_ses import ScriptedSes
-
-
-@pytest.fixture
-def fake_ses(monkeypatch):
-    ses = ScriptedSes()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    yield ses
-    ses.close()
 
 
 def deps(settings, engine, broker, redis, *, rate=None, stopping=lambda: False):

@@ -13,7 +13,6 @@ from shared.errors import SendingPaused
 from shared.quota import HEADROOM, QuotaStore
 from shared.ratelimit import FleetRateLimiter, QuotaRate
 from shared.transports.ses import SesTransport
-from tests.support.fake_ses import ScriptedSes
 
 RATE = 40.0
 SECONDS = 2.5
@@ -90,16 +89,6 @@ def test_released_tokens_are_given_back(redis):
     limiter.reserve(5)
     limiter.release(5)
     assert limiter.reserve(1) - time.monotonic() < 0.05
-
-
-@pytest.fixture
-def fake_ses(monkeypatch):
-    ses = ScriptedSes()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    yield ses
-    ses.close()
 
 
 def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses):

@@ -8,20 +8,8 @@ from botocore.config import Config
 from shared.errors import Failure, TransportError
 from shared.transports.base import Envelope
 from shared.transports.ses import SesTransport
-from tests.support.fake_ses import ScriptedSes
 
 ENVELOPE = Envelope("s@example.com", ("r@example.com",), b"Subject: x\r\n\r\nbody\r\n")
-
-
-@pytest.fixture
-def fake_ses(monkeypatch):
-    ses = ScriptedSes()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SESV2", ses.url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    yield ses
-    ses.close()
 
 
 def failure_of(transport, ses, answer: str) -> TransportError:
