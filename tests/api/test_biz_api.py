@@ -363,3 +363,14 @@ def test_without_biz_key_a_request_needs_x_api_key(biz_settings, make_client, ap
     result = client.simulate_post("/email/send", json=SPEC_JSON,
                                   headers={"x-api-key": api_key[1]})
     assert result.json["code"] == "200", result.text
+
+
+def test_database_down_answers_the_biz_500(biz_settings, broker, redis):
+    from shared.db.engine import make_engine
+    from shared.localservers import free_port
+
+    down = make_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
+    client = falcon.testing.TestClient(create_app(ApiDeps(biz_settings, down, broker, redis)))
+    result = client.simulate_post("/email/send", json=SPEC_JSON)
+    assert result.status_code == 500
+    assert result.json == {"code": "500", "message_id": "", "message": "[Error] Server"}

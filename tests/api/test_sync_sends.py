@@ -149,6 +149,26 @@ def test_fureweb_sync_answers_with_the_send_error(client, pump, fureweb_key, out
     assert "550" in result.json["message"]
 
 
+def test_fureweb_sync_with_an_unknown_outcome_answers_202(client, pump, fureweb_key, outbox):
+    outbox.behaviour.drop_after_data = True
+    with pump.running():
+        result = client.simulate_post("/api/mail", json=mail(fureweb_key, isSync=True))
+    assert result.status_code == 202, result.text
+    assert "may have been delivered" in result.json["message"]
+
+
+def test_fureweb_database_down_still_answers_in_its_shape(sync_settings, broker, redis,
+                                                          fureweb_key):
+    from shared.db.engine import make_engine
+    from shared.localservers import free_port
+
+    down = make_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
+    app = create_app(ApiDeps(sync_settings, down, broker, redis))
+    result = falcon.testing.TestClient(app).simulate_post("/api/mail", json=mail(fureweb_key))
+    assert result.status_code == 500
+    assert result.json == {"code": 500, "message": "server error"}
+
+
 def test_fureweb_sync_that_times_out_answers_202(sync_settings, engine, broker, redis,
                                                  fureweb_key):
     app = create_app(ApiDeps(changed(sync_settings, max_sync_wait=0.5), engine, broker, redis))

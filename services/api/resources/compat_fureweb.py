@@ -4,8 +4,9 @@ Answers ``{"code", "message"}`` with the HTTP status equal to ``code``:
 200 "OK" (with ``isSync``, once the send succeeded, plus ``messageId``),
 406 "invalid api key", 403 when ``from`` is outside the key's domains,
 400 for a bad field, 500 with the provider's error when a synchronous send
-failed, and 202 when a synchronous send has no result within
-MAILPIPE_MAX_SYNC_WAIT seconds (it is still sent; ``id`` names it).
+failed (or "server error"), and 202 when a synchronous send has no result
+within MAILPIPE_MAX_SYNC_WAIT seconds (it is still sent; ``id`` names it) or
+its outcome is unknown (the connection dropped after the message went out).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import falcon
 from services.api.media import read_json
 from shared.addresses import has_line_break, is_valid_address, normalize_mailbox
 from shared.compat import EnvelopeRequest, accept_envelope
+from shared.db.envelopes import SendResult
 from shared.db.keys import find_active_key
 from shared.errors import Forbidden, MailpipeError, PayloadTooLarge, RequestError
 from shared.waiters import wait_for_results
@@ -99,6 +101,16 @@ class FurewebMailResource:
         self.deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        try:
+            self._serve(req, resp)
+        except FurewebError:
+            raise
+        except Exception:
+            # fureweb clients read a numeric code in every answer.
+            log.exception("fureweb send failed")
+            raise FurewebError(500, "server error") from None
+
+    def _serve(self, req: falcon.Request, resp: falcon.Response) -> None:
         deps = self.deps
         try:
             plain, request, is_sync = parse(read_json(req, deps.settings.max_body_bytes))
@@ -123,18 +135,21 @@ class FurewebMailResource:
             return
         done, results = wait_for_results(deps.engine, deps.redis, [accepted.id],
                                          deps.settings.max_sync_wait)
-        result = results[accepted.id]
-        if not done:
-            resp.status = falcon.HTTP_202
-            resp.media = {"code": 202, "id": accepted.id,
-                          "message": "accepted; the send result is not known yet"}
-        elif result.state in ("failed", "unknown", "cancelled", "suppressed"):
-            resp.status = falcon.HTTP_500
-            resp.media = {"code": 500, "id": accepted.id,
-                          "message": result.error or f"not sent: {result.state}"}
-        else:
-            resp.media = {"code": 200, "message": "OK", "id": accepted.id,
-                          "messageId": result.provider_message_id}
+        code, body = _sync_answer(done, results[accepted.id])
+        resp.status = falcon.code_to_http_status(code)
+        resp.media = {"code": code, "id": accepted.id, **body}
+
+
+def _sync_answer(done: bool, result: SendResult) -> tuple[int, dict]:
+    """200 sent, 500 not sent (with the provider's error), 202 still sending or unknown."""
+    if not done:
+        return 202, {"message": "accepted; the send result is not known yet"}
+    if result.state == "unknown":
+        return 202, {"message": f"the send's outcome is unknown (it may have been "
+                                f"delivered): {result.error}"}
+    if result.state in ("failed", "cancelled", "suppressed"):
+        return 500, {"message": result.error or f"not sent: {result.state}"}
+    return 200, {"message": "OK", "messageId": result.provider_message_id}
 
 
 def handle_fureweb_error(req, resp: falcon.Response, ex: FurewebError, params) -> None:
