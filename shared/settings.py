@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     smtp_ca_file: Path | None = None
     #: Seconds for connecting and for each SMTP reply.
     smtp_timeout: float = Field(30.0, gt=0)
+    #: The name senders give in EHLO (the host name otherwise; some servers
+    #: refuse a container's bare host name).
+    smtp_helo_name: str | None = None
     #: Decoded attachment bytes per request (SES takes 40 MB per encoded message).
     max_attachment_bytes: int = Field(25 * 1024 * 1024, ge=0, le=30 * 1024 * 1024)
     #: Longest a synchronous send (``?wait=``, fureweb ``isSync``) holds a request;

@@ -18,7 +18,7 @@ def make_transport(settings: Settings) -> Transport:
         _configured_transport(settings),
         SecretBox(settings.secret_key) if settings.secret_key else None,
         context=ssl_context(settings.smtp_ca_file), timeout=settings.smtp_timeout,
-        allow_private=settings.tenant_smtp_private,
+        allow_private=settings.tenant_smtp_private, helo_name=settings.smtp_helo_name,
     )
 
 
@@ -51,7 +51,7 @@ def _smtp_transport(settings: Settings) -> Transport:
         password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
         server = replace(server, username=settings.smtp_username, password=password)
     return SmtpTransport(server, ssl_context=ssl_context(settings.smtp_ca_file),
-                         timeout=settings.smtp_timeout)
+                         timeout=settings.smtp_timeout, helo_name=settings.smtp_helo_name)
 
 
 __all__ = ["Envelope", "Transport", "make_transport"]

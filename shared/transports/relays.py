@@ -59,13 +59,14 @@ class RelayingTransport:
     def __init__(
         self, default: Transport, secrets: SecretBox | None, *,
         context: ssl.SSLContext | None = None, timeout: float = 30.0,
-        allow_private: bool = False,
+        allow_private: bool = False, helo_name: str | None = None,
     ) -> None:
         self.default = default
         self.secrets = secrets
         self.context = context or ssl_context()
         self.timeout = timeout
         self.guard = None if allow_private else refuse_private_hosts
+        self.helo_name = helo_name
         self._relays: OrderedDict[tuple, SmtpTransport] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -83,7 +84,8 @@ class RelayingTransport:
                 self._relays.move_to_end(key)
                 return transport
         transport = SmtpTransport(self._server(relay), ssl_context=self.context,
-                                  timeout=self.timeout, guard=self.guard)
+                                  timeout=self.timeout, guard=self.guard,
+                                  helo_name=self.helo_name)
         with self._lock:
             transport = self._relays.setdefault(key, transport)
             while len(self._relays) > MAX_RELAYS:

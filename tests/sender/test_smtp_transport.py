@@ -238,3 +238,15 @@ def test_smtp_transport_needs_a_url(settings):
     smtp = load_settings(**{**settings.model_dump(), "transport": "smtp"}, _env_file=None)
     with pytest.raises(ConfigError, match="MAILPIPE_SMTP_URL"):
         make_transport(smtp)
+
+
+def test_ehlo_name_is_configurable(smtp_servers, smtp_cert):
+    from shared.settings import load_settings
+    from shared.transports import make_transport
+
+    server = smtp_servers("plain")
+    settings = load_settings(database_url="postgresql://x@localhost/x", transport="smtp",
+                             smtp_url=server.url, smtp_helo_name="mail.example.com",
+                             _env_file=None)
+    make_transport(settings).send(envelope())
+    assert server.recorder.helo_names == ["mail.example.com"]

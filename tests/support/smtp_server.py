@@ -60,9 +60,12 @@ class Recorder:
     def __init__(self) -> None:
         self.received: list[Received] = []
         self.behaviour = Behaviour()
+        self.helo_names: list[str] = []
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
+        if not session.ssl:  # once per connection, not again after STARTTLS
+            self.helo_names.append(hostname)
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
