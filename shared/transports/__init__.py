@@ -29,7 +29,9 @@ def _configured_transport(settings: Settings) -> Transport:
     if settings.transport == "ses":
         from shared.transports.ses import SesTransport
 
-        return SesTransport.from_environment(region=settings.aws_region)
+        transport = SesTransport.from_environment(region=settings.aws_region)
+        transport.warm_up()
+        return transport
     if settings.transport == "file":
         from shared.transports.file import FileTransport
 

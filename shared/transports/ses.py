@@ -7,6 +7,7 @@ botocore retry after a read timeout could deliver the message twice.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import boto3
@@ -21,6 +22,8 @@ from botocore.exceptions import (
 from shared.errors import Failure, TransportError
 from shared.quota import Quota
 from shared.transports.base import Envelope
+
+log = logging.getLogger("mailpipe.ses")
 
 #: Error codes meaning "slow down": the message was not accepted.
 THROTTLING = {
@@ -66,6 +69,19 @@ class SesTransport:
         )
         session = boto3.session.Session()
         return cls(session.client("sesv2", region_name=region or None, config=config))
+
+    def warm_up(self) -> None:
+        """Make one cheap call (GetAccount) so the first real send is not slow.
+
+        boto3 resolves endpoints and builds serializers on a client's first
+        call; a first send delayed by that arrives at SES late, bunched with
+        the next ones, and can trip SES's per-second limit. Best effort: an
+        IAM policy without ses:GetAccount only costs the warm-up.
+        """
+        try:
+            self.client.get_account()
+        except (BotoCoreError, ClientError) as exc:
+            log.debug("SES warm-up call failed (harmless): %s", exc)
 
     def send(self, envelope: Envelope) -> str:
         try:
