@@ -9,6 +9,8 @@ Redis key layout:
 
 from __future__ import annotations
 
+import time
+
 from redis import Redis
 
 PAUSE_KEY = "mailpipe:paused"
@@ -17,13 +19,21 @@ PAUSE_KEY = "mailpipe:paused"
 class SendingPause:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
+        self._seen: tuple[str | None, float] = (None, float("-inf"))
 
     def pause(self, reason: str, ttl: float = 60.0) -> None:
         self.redis.set(PAUSE_KEY, reason, px=int(ttl * 1000))
+        self._seen = (reason, time.monotonic())
 
-    def reason(self) -> str | None:
-        value = self.redis.get(PAUSE_KEY)
-        return value.decode() if value else None
+    def reason(self, max_age: float = 0.0) -> str | None:
+        """Why sending is paused, or None; a reading up to ``max_age`` s old may be reused."""
+        value, read_at = self._seen
+        if time.monotonic() - read_at > max_age:
+            raw = self.redis.get(PAUSE_KEY)
+            value = raw.decode() if raw else None
+            self._seen = (value, time.monotonic())
+        return value
 
     def resume(self) -> None:
         self.redis.delete(PAUSE_KEY)
+        self._seen = (None, time.monotonic())

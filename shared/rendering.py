@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from html import unescape
@@ -83,3 +84,65 @@ def render(message: ClaimedMessage, *, now, tracker: Tracker | None = None) -> E
         mime.set_content(message.text or "", cte="quoted-printable")
     add_attachments(mime, message.attachments)
     return mime
+
+
+#: Headers that differ between recipients of one content; everything else
+#: (Subject, From, Reply-To, MIME structure, bodies, attachments) is shared.
+_PER_RECIPIENT = (b"to", b"date", b"message-id", b"x-mailpipe-id")
+
+
+class RenderCache:
+    """Renders a content once per sender process and reuses it for every recipient.
+
+    Building the MIME tree with the ``email`` package costs about as much
+    CPU as the SES call itself; for a campaign every recipient of one
+    content gets the same bytes except To, Date, Message-ID and
+    X-Mailpipe-Id. Messages whose bytes differ otherwise (template values,
+    tracked links, one-click unsubscribe, Cc, custom headers, a fixed
+    Message-ID) are rendered whole every time.
+    """
+
+    def __init__(self, size: int = 64) -> None:
+        self.size = size
+        self._entries: dict[tuple, tuple[bytes, bytes]] = {}
+        self._lock = threading.Lock()
+
+    def render_bytes(self, message: ClaimedMessage, *, now, tracker: Tracker | None) -> bytes:
+        if not self._shareable(message, tracker):
+            return render(message, now=now, tracker=tracker).as_bytes()
+        key = (message.content_id, message.from_addr)
+        with self._lock:
+            entry = self._entries.get(key)
+        if entry is None:
+            entry = _split_shared(render(message, now=now, tracker=tracker).as_bytes())
+            with self._lock:
+                if len(self._entries) >= self.size:
+                    self._entries.pop(next(iter(self._entries)))
+                self._entries[key] = entry
+        shared_head, body = entry
+        domain = address_of(message.from_addr).rpartition("@")[2] or None
+        own = (f"To: {message.to_addr}\nDate: {format_datetime(now)}\n"
+               f"Message-ID: {make_msgid(domain=domain)}\nX-Mailpipe-Id: {message.id}\n")
+        return own.encode() + shared_head + b"\n" + body
+
+    @staticmethod
+    def _shareable(message: ClaimedMessage, tracker: Tracker | None) -> bool:
+        return (
+            message.content_id is not None
+            and message.variables is None
+            and not (message.extra_to or message.cc or message.headers or message.mime_message_id)
+            and not (tracker is not None and (message.tracking or message.bulk))
+        )
+
+
+def _split_shared(raw: bytes) -> tuple[bytes, bytes]:
+    """(the header block without per-recipient headers, the body) of a rendered message."""
+    head, _, body = raw.partition(b"\n\n")
+    kept: list[bytes] = []
+    keep = True
+    for line in head.split(b"\n"):
+        if line[:1] not in (b" ", b"\t"):  # a new header, not a folded continuation
+            keep = line.split(b":", 1)[0].strip().lower() not in _PER_RECIPIENT
+        if keep:
+            kept.append(line + b"\n")
+    return b"".join(kept), body

@@ -12,8 +12,9 @@ import random
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dramatiq.brokers.redis import RedisBroker
@@ -23,7 +24,7 @@ from sqlalchemy import Engine
 from services.sender.meter import SendMeter
 from shared.addresses import address_of
 from shared.db.keys import send_rate_caps
-from shared.db.messages import ClaimedMessage, claim_for_sending
+from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
 from shared.db.suppressions import suppress_queued
 from shared.errors import Failure, SendingPaused, TransportError
 from shared.pause import SendingPause
@@ -31,7 +32,7 @@ from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
 from shared.queues import publish_outcomes
 from shared.quota import QuotaStore
 from shared.ratelimit import FleetRateLimiter
-from shared.rendering import render
+from shared.rendering import RenderCache, render
 from shared.settings import Settings
 from shared.tracking import Tracker, tracker_for
 from shared.transports.base import Envelope, Transport
@@ -49,6 +50,10 @@ THROTTLE_PENALTY = 1.0
 #: A message whose key's cap would make it wait longer than this (s) is
 #: left for later instead of holding a sender thread.
 KEY_WAIT_LIMIT = 2.0
+#: How stale (s) a sender's view of the fleet pause may be.
+PAUSE_RECHECK = 0.5
+#: Claim no more rows at once than can be sent within this many seconds.
+CLAIM_HORIZON = 10.0
 #: A long batch hands its outcomes to the recorder at least this often.
 OUTCOME_FLUSH_SECONDS = 1.0
 
@@ -65,6 +70,7 @@ class SenderDeps:
     #: back to the queue unsent.
     stopping: Callable[[], bool] = lambda: False
     meter: SendMeter | None = None
+    renderer: RenderCache = field(default_factory=RenderCache)
 
 
 def worker_id() -> str:
@@ -78,64 +84,106 @@ def retry_delay(attempt: int) -> float:
 
 
 def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
-    """Send the ``queued`` rows among ``batch`` one by one at the fleet rate; report outcomes.
+    """Claim the ``queued`` rows among ``batch`` a chunk at a time and send them at the fleet rate.
 
-    For each row: reserve a slot of the fleet's budget, claim the row, wait
-    for the slot, send. A slot is reserved only when this thread is ready to
-    use it (a slot used late would bunch its send with later ones and break
-    the rate), and a claimed row waits for one slot at most while its lease
-    runs. Outcomes reach the recorder at least every second.
+    Each send reserves its slot of the fleet's budget only when this thread
+    is ready to use it (a slot used late would bunch its send with later
+    ones and break the rate). Rows are claimed in chunks sized so that the
+    last of a chunk waits about CLAIM_HORIZON for its slot at the current
+    pace: one claim per chunk at high rates, one row at a time when slots
+    are scarce, so a claimed row never waits out its lease. Outcomes reach
+    the recorder at least every second.
 
     When the fleet is paused, the quota is spent or this sender is stopping,
-    the outcomes so far are published and SendingPaused makes dramatiq retry
-    the batch later; the rows already sent are then skipped by their claims.
+    claimed-but-unsent rows go back to ``queued`` (their attempt undone), the
+    outcomes so far are published, and SendingPaused makes dramatiq retry the
+    batch later; rows already sent are then skipped by their claims.
     """
+    ids = list(batch.ids)
     with deps.engine.begin() as conn:
         # Suppressed recipients end here, before the claim: never sent.
-        suppressed = suppress_queued(conn, list(batch.ids))
-        caps = send_rate_caps(conn, list(batch.ids))
+        suppressed = suppress_queued(conn, ids)
+        caps = send_rate_caps(conn, ids)
     if suppressed:
         log.info("suppressed %d messages: their recipients are on the suppression list",
                  len(suppressed))
         publish_states(deps.limiter.redis, dict.fromkeys(suppressed, "suppressed"))
     tracker = tracker_for(deps.settings)
-    counter = QuotaStore(deps.limiter.redis)
-    outcomes: list[Outcome] = []
-    unpublished: list[Outcome] = []
-    published_at = time.monotonic()
+    report = _Report(deps)
+    todo, held = deque(ids), deque()
+    chunk = 1
     try:
-        for message_id in batch.ids:
-            _check_may_send(deps)
-            key_at = _key_slot(deps, caps.get(message_id))
-            send_at = max(key_at, deps.limiter.reserve())
-            with deps.engine.begin() as conn:
-                claimed = claim_for_sending(
-                    conn, [message_id], worker_id=worker_id(), lease=deps.settings.send_lease
-                )
-            if not claimed:
-                deps.limiter.release(1)
-                if message_id in caps:
-                    deps.limiter.release_for_key(*caps[message_id])
-                log.info("message %d skipped: not queued any more (claimed elsewhere, "
-                         "cancelled or done)", message_id)
+        while todo or held:
+            if not held:
+                _check_may_send(deps)
+                held.extend(_claim(deps, [todo.popleft() for _ in range(min(chunk, len(todo)))]))
                 continue
-            message = claimed[0]
+            message = held[0]
+            _check_may_send(deps)
             weight = len(message.recipients)  # the budget counts recipients
-            outcome = _send_claimed(deps, message, send_at, weight, tracker)
-            # Kept before anything else can raise: the outcome of a send made
-            # must reach the recorder (in ``finally``) or the row ends unknown.
-            outcomes.append(outcome)
-            unpublished.append(outcome)
-            if outcome.kind is OutcomeKind.SENT:
-                counter.record_sent(weight)
-                if deps.meter:
-                    deps.meter.add(weight)
-            if time.monotonic() - published_at >= OUTCOME_FLUSH_SECONDS:
-                publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
-                unpublished, published_at = [], time.monotonic()
+            key_at = _key_slot(deps, caps.get(message.id), weight)
+            send_at = max(key_at, deps.limiter.reserve(weight))
+            chunk = _chunk_size(send_at - time.monotonic(), deps.settings)
+            held.popleft()
+            report.add(_send_claimed(deps, message, send_at, weight, tracker), weight)
     finally:
-        publish_outcomes(deps.broker, OutcomeBatch(tuple(unpublished)))
-    return OutcomeBatch(tuple(outcomes))
+        if held:
+            _release(deps, list(held))
+        report.flush()
+    return OutcomeBatch(tuple(report.outcomes))
+
+
+class _Report:
+    """Outcomes of one batch on their way to the recorder, with the sent count."""
+
+    def __init__(self, deps: SenderDeps) -> None:
+        self.deps = deps
+        self.outcomes: list[Outcome] = []
+        self.unpublished: list[Outcome] = []
+        self.sent_weight = 0
+        self.published_at = time.monotonic()
+
+    def add(self, outcome: Outcome, weight: int) -> None:
+        # Kept before anything else can raise: the outcome of a send made
+        # must reach the recorder (flush, in ``finally``) or the row ends unknown.
+        self.outcomes.append(outcome)
+        self.unpublished.append(outcome)
+        if outcome.kind is OutcomeKind.SENT:
+            self.sent_weight += weight
+        if time.monotonic() - self.published_at >= OUTCOME_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.unpublished = OutcomeBatch(tuple(self.unpublished)), []
+        self.published_at = time.monotonic()
+        publish_outcomes(self.deps.broker, batch)
+        if self.sent_weight:
+            weight, self.sent_weight = self.sent_weight, 0
+            if self.deps.meter:
+                self.deps.meter.add(weight)
+            QuotaStore(self.deps.limiter.redis).record_sent(weight)
+
+
+def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
+    with deps.engine.begin() as conn:
+        claimed = claim_for_sending(conn, ids, worker_id=worker_id(),
+                                    lease=deps.settings.send_lease)
+    if len(claimed) < len(ids):
+        log.info("%d of %d messages skipped: not queued any more (claimed elsewhere, "
+                 "cancelled or done)", len(ids) - len(claimed), len(ids))
+    return claimed
+
+
+def _release(deps: SenderDeps, held: list[ClaimedMessage]) -> None:
+    """Claimed rows this sender will not send now go back to ``queued``, unsent."""
+    with deps.engine.begin() as conn:
+        count = release_claims(conn, [m.id for m in held], worker_id=worker_id())
+    log.info("%d claimed messages handed back unsent", count)
+
+
+def _chunk_size(wait: float, settings: Settings) -> int:
+    """How many rows to claim next, given how long the last slot took to come."""
+    return max(1, min(settings.send_batch, int(CLAIM_HORIZON / max(wait, 0.001))))
 
 
 def _send_claimed(
@@ -149,8 +197,6 @@ def _send_claimed(
     ``unknown`` although it was never sent.
     """
     try:
-        if weight > 1:
-            send_at = max(send_at, deps.limiter.reserve(weight - 1))
         deps.limiter.wait_for_slot(send_at, weight)
     except RedisError as exc:
         log.warning("message %d handed back unsent: rate limiter unavailable (%s)",
@@ -158,10 +204,10 @@ def _send_claimed(
         return Outcome(message.id, message.attempt, OutcomeKind.RETRY, time.time(),
                        error=f"not sent: rate limiter unavailable: {exc}", retry_after=1.0)
     return send_one(deps.transport, message, tracker=tracker,
-                    on_error=lambda e: _slow_fleet(deps, e))
+                    on_error=lambda e: _slow_fleet(deps, e), renderer=deps.renderer)
 
 
-def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None) -> float:
+def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None, weight: int = 1) -> float:
     """When the message's API key may send next (now, for a key without a cap).
 
     A key far over its cap does not hold this thread: the batch comes back
@@ -171,10 +217,10 @@ def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None) -> float:
     if cap is None:
         return 0.0
     key_id, rate = cap
-    key_at = deps.limiter.reserve_for_key(key_id, rate)
+    key_at = deps.limiter.reserve_for_key(key_id, rate, weight)
     wait = key_at - time.monotonic()
     if wait > KEY_WAIT_LIMIT:
-        deps.limiter.release_for_key(key_id, rate)
+        deps.limiter.release_for_key(key_id, rate, weight)
         raise SendingPaused(f"API key {key_id} is at its send cap of {rate:g}/s",
                             delay_ms=int(wait * 1000))
     return key_at
@@ -183,7 +229,7 @@ def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None) -> float:
 def _check_may_send(deps: SenderDeps) -> None:
     if deps.stopping():
         raise SendingPaused("this sender is shutting down", delay_ms=1000)
-    paused = deps.pause.reason()
+    paused = deps.pause.reason(max_age=PAUSE_RECHECK)
     if paused:
         raise SendingPaused(f"sending is paused: {paused}")
 
@@ -207,6 +253,7 @@ def send_one(
     transport: Transport, message: ClaimedMessage,
     on_error: Callable[[TransportError], None] = lambda exc: None,
     tracker: Tracker | None = None,
+    renderer: RenderCache | None = None,
 ) -> Outcome:
     """Send one claimed message and say what became of it. Never raises.
 
@@ -218,7 +265,9 @@ def send_one(
         return Outcome(message.id, message.attempt, kind, time.time(), **fields)
 
     try:
-        raw = render(message, now=datetime.now(UTC), tracker=tracker).as_bytes()
+        now = datetime.now(UTC)
+        raw = (renderer.render_bytes(message, now=now, tracker=tracker) if renderer
+               else render(message, now=now, tracker=tracker).as_bytes())
     except Exception as exc:  # noqa: BLE001 - nothing was sent: a permanent failure
         log.exception("message %d: cannot render", message.id)
         return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")

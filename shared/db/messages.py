@@ -194,6 +194,8 @@ class ClaimedMessage:
     html: str
     text: str | None
     reply_to: str | None
+    #: The shared content, so a sender can render it once for all its recipients.
+    content_id: int | None = None
     # Filled by shared.db.envelopes.with_send_extras; empty for a plain message.
     extra_to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
@@ -229,7 +231,7 @@ _CLAIM_FOR_SENDING = text(
         RETURNING id, attempts, from_addr, to_addr, content_id
     )
     SELECT claimed.id, claimed.attempts, claimed.from_addr, claimed.to_addr,
-           c.subject, c.html, c.text, c.reply_to
+           c.subject, c.html, c.text, c.reply_to, c.id
       FROM claimed JOIN contents c ON c.id = claimed.content_id
      ORDER BY claimed.id
     """
@@ -249,6 +251,24 @@ def claim_for_sending(
     rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
     claimed = with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
     return with_content_flags(conn, with_template_values(conn, claimed))
+
+
+def release_claims(conn: Connection, ids: list[int], *, worker_id: str) -> int:
+    """Give back claims this worker took but did not use: ``sending`` → ``queued``, unsent.
+
+    Conditional on the claim still being this worker's; the attempt is
+    undone, since nothing was sent. ``due_at`` is left as dispatch set it,
+    so the scheduler re-enqueues them only if their queue message is lost.
+    """
+    result = conn.execute(
+        text("""UPDATE messages
+                   SET state = 'queued', attempts = attempts - 1, lease_until = NULL,
+                       worker_id = NULL, updated_at = now()
+                 WHERE id = ANY(:ids) AND state = 'sending' AND worker_id = :worker_id
+             """).bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
+        {"ids": ids, "worker_id": worker_id},
+    )
+    return result.rowcount
 
 
 def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:

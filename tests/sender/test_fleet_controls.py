@@ -103,3 +103,28 @@ def test_health_says_when_sending_is_paused(settings, engine, broker, redis):
     health = client.simulate_get("/health")
     assert health.status_code == 200
     assert health.json["sending"] == "paused: SES SendingPausedException: paused"
+
+
+def test_claimed_rows_not_yet_sent_are_handed_back_on_stop(
+    settings, engine, broker, redis, api_key, fake_ses, caplog
+):
+    caplog.set_level("INFO", logger="mailpipe.sender")
+    ids = make_messages(engine, api_key[0].id, 3)
+    calls = iter(range(100))
+
+    def stop_at_second_send() -> bool:
+        # Checked before each claim and each send: claim 1, send 1, claim the
+        # other two, then stop before sending them.
+        return next(calls) >= 3
+
+    with pytest.raises(SendingPaused):
+        send_batch(deps(settings, engine, broker, redis, stopping=stop_at_second_send),
+                   SendBatch(tuple(ids)))
+    assert len(fake_ses.accepted) == 1
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, attempts, worker_id FROM messages "
+                                 "WHERE id <> :first ORDER BY id"), {"first": ids[0]}).all()
+    assert [tuple(r) for r in rows] == [("queued", 0, None), ("queued", 0, None)]
+    assert "2 claimed messages handed back unsent" in caplog.text
