@@ -45,8 +45,10 @@ BACKOFF_BASE = 2.0
 BACKOFF_CAP = 300.0
 
 
-#: After a throttling answer, the whole fleet holds back this many seconds.
-THROTTLE_PENALTY = 1.0
+#: After a throttling answer, the whole fleet holds back this many seconds
+#: (a quarter second: long enough to let SES's window drain a burst, short
+#: enough that a stray throttle does not cost a second of the whole budget).
+THROTTLE_PENALTY = 0.25
 #: A message whose key's cap would make it wait longer than this (s) is
 #: left for later instead of holding a sender thread.
 KEY_WAIT_LIMIT = 2.0
