@@ -46,14 +46,6 @@ def biz_settings(settings, smtp_cert, outbox, api_key):
 
 
 @pytest.fixture
-def make_client(engine, broker, redis):
-    def make(settings):
-        return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-    return make
-
-
-@pytest.fixture
 def client(biz_settings, make_client):
     return make_client(biz_settings)
 

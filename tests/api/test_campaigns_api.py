@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import falcon.testing
 import pytest
 from sqlalchemy import text
 from urllib3 import encode_multipart_formdata
 
-from services.api.app import ApiDeps, create_app
 from services.scheduler.dispatch import dispatch_due
 from services.scheduler.expand import expand_step
 from shared.db.campaigns import HELD_UNTIL
-
-
-@pytest.fixture
-def client(settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-
-@pytest.fixture
-def headers(api_key):
-    return {"x-api-key": api_key[1]}
 
 
 @pytest.fixture

@@ -9,11 +9,9 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-import falcon.testing
 import pytest
 from sqlalchemy import func, select
 
-from services.api.app import ApiDeps, create_app
 from services.recorder.record import record_outcomes
 from shared.db.keys import create_key, revoke_key
 from shared.db.messages import claim_for_sending
@@ -43,24 +41,6 @@ def enqueued_ids(redis) -> list[int]:
         raw = redis.hget(f"{SEND_KEY}.msgs", queue_id)
         ids.extend(decode_send_batch(json.loads(raw)["args"][0]).ids)
     return ids
-
-
-@pytest.fixture
-def make_client(engine, broker, redis):
-    def make(settings):
-        return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-    return make
-
-
-@pytest.fixture
-def client(settings, make_client):
-    return make_client(settings)
-
-
-@pytest.fixture
-def headers(api_key):
-    return {"x-api-key": api_key[1]}
 
 
 @pytest.fixture

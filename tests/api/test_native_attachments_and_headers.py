@@ -36,8 +36,8 @@ def native_settings(settings, outbox):
 
 
 @pytest.fixture
-def client(native_settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(native_settings, engine, broker, redis)))
+def client(native_settings, make_client):
+    return make_client(native_settings)
 
 
 def b64(data: bytes) -> str:

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import falcon.testing
 import pytest
 
-from services.api.app import ApiDeps, create_app
 from shared.db.keys import create_key
-
-
-@pytest.fixture
-def client(settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-
-@pytest.fixture
-def headers(api_key):
-    return {"x-api-key": api_key[1]}
 
 
 def test_added_addresses_are_listed_lower_cased_and_removable(client, headers):

@@ -30,8 +30,8 @@ def sync_settings(settings, outbox):
 
 
 @pytest.fixture
-def client(sync_settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(sync_settings, engine, broker, redis)))
+def client(sync_settings, make_client):
+    return make_client(sync_settings)
 
 
 @pytest.fixture

@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from email import message_from_bytes, policy
 
-import falcon.testing
 import pytest
 from sqlalchemy import func, select, text
 
-from services.api.app import ApiDeps, create_app
 from services.sender.send import send_batch
 from shared.db.tables import contents, messages
 from shared.payloads import SendBatch
 from tests.sender.test_send_batch import deps_for
-
-
-@pytest.fixture
-def client(settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-
-@pytest.fixture
-def headers(api_key):
-    return {"x-api-key": api_key[1]}
 
 
 @pytest.fixture

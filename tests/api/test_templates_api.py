@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import falcon.testing
 import pytest
 
-from services.api.app import ApiDeps, create_app
 from shared.db.keys import create_key
 
 TEMPLATE = {"name": "welcome", "subject": "Welcome, {{name}}",
             "html": "<p>Hello {{name}}, from {{{signature}}}</p>", "text": None}
-
-
-@pytest.fixture
-def client(settings, engine, broker, redis):
-    return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
-
-
-@pytest.fixture
-def headers(api_key):
-    return {"x-api-key": api_key[1]}
 
 
 @pytest.fixture

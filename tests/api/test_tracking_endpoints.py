@@ -25,9 +25,8 @@ def tracking_settings(settings):
 
 
 @pytest.fixture
-def client(tracking_settings, engine, broker, redis):
-    return falcon.testing.TestClient(
-        create_app(ApiDeps(tracking_settings, engine, broker, redis)))
+def client(tracking_settings, make_client):
+    return make_client(tracking_settings)
 
 
 @pytest.fixture
