@@ -12,10 +12,8 @@ import subprocess
 import pytest
 import requests
 
-from services.up import Stack
 from shared.db.keys import create_key
-from shared.localservers import free_port
-from tests.support.stack import settings_env, wait_for, wait_for_http
+from tests.support.stack import running_stack, settings_env, wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl")
 
@@ -39,18 +37,8 @@ def stack(settings, engine, redis, smtp_cert, outbox, tmp_path):
         MAILPIPE_BIZ_API_KEY=biz_key, MAILPIPE_DEFAULT_FROM="nexus@nexus.co.kr",
         MAILPIPE_TENANT_SMTP_PRIVATE="true",  # the tenant's test server is on 127.0.0.1
     )
-    port = free_port()
-    stack = Stack(env, log_dir=tmp_path / "logs")
-    stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
-    stack.start("scheduler", "scheduler")
-    stack.start("sender", "sender", "--processes", "1", "--threads", "2")
-    stack.start("recorder", "recorder")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/health")
+    with running_stack(env, tmp_path / "logs") as (_, url):
         yield url
-    finally:
-        stack.stop_all()
 
 
 def curl(*args: str, cwd) -> dict:

@@ -11,9 +11,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ses.models import ses_backends
 from sqlalchemy import text
 
-from services.up import Stack
-from shared.localservers import free_port
-from tests.support.stack import settings_env, wait_for, wait_for_http
+from tests.support.stack import running_stack, settings_env, wait_for
 
 SENDER = "sender@example.com"
 
@@ -29,18 +27,9 @@ def ses(aws_env):
 
 @pytest.fixture
 def stack(settings, aws_env, tmp_path):
-    port = free_port()
-    stack = Stack(settings_env(settings, MAILPIPE_TRANSPORT="ses"), log_dir=tmp_path / "logs")
-    stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
-    stack.start("scheduler", "scheduler")
-    stack.start("sender", "sender", "--processes", "2", "--threads", "4")
-    stack.start("recorder", "recorder")
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(url + "/health")
+    env = settings_env(settings, MAILPIPE_TRANSPORT="ses")
+    with running_stack(env, tmp_path / "logs", processes=2, threads=4) as (_, url):
         yield url
-    finally:
-        stack.stop_all()
 
 
 def _states(engine) -> Counter:

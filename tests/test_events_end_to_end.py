@@ -8,10 +8,9 @@ import re
 import pytest
 import requests
 
-from services.up import Stack
 from shared.localservers import free_port
 from tests.support.sns import TOPIC, ses_event_publishing
-from tests.support.stack import settings_env, wait_for, wait_for_http
+from tests.support.stack import running_stack, settings_env, wait_for
 
 RAW_SECRET = "raw-delivery-secret"
 
@@ -20,18 +19,10 @@ RAW_SECRET = "raw-delivery-secret"
 def stack(settings, tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    stack = Stack(settings_env(settings, MAILPIPE_SECRET_KEY="e2e-secret",
-                               MAILPIPE_PUBLIC_URL=url, MAILPIPE_SNS_RAW_SECRET=RAW_SECRET),
-                  log_dir=tmp_path / "logs")
-    stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
-    stack.start("scheduler", "scheduler")
-    stack.start("sender", "sender", "--processes", "1", "--threads", "2")
-    stack.start("recorder", "recorder")
-    try:
-        wait_for_http(url + "/health")
+    env = settings_env(settings, MAILPIPE_SECRET_KEY="e2e-secret", MAILPIPE_PUBLIC_URL=url,
+                       MAILPIPE_SNS_RAW_SECRET=RAW_SECRET)
+    with running_stack(env, tmp_path / "logs", port=port) as (_, url):
         yield url
-    finally:
-        stack.stop_all()
 
 
 def test_delivery_open_and_click_are_recorded_by_the_running_recorder(stack, settings, api_key):

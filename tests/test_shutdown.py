@@ -11,8 +11,7 @@ import requests
 from sqlalchemy import text
 
 from services.up import Stack
-from shared.localservers import free_port
-from tests.support.stack import settings_env, wait_for, wait_for_http
+from tests.support.stack import running_stack, settings_env, wait_for
 
 EXIT_WITHIN = 35.0
 
@@ -37,16 +36,11 @@ def test_sigterm_mid_run_loses_nothing_and_sends_nothing_twice(
     settings, engine, api_key, tmp_path
 ):
     slow = settings.model_copy(update={"send_rate": 40.0})
-    stack = Stack(settings_env(slow), log_dir=tmp_path / "logs")
-    port = free_port()
-    stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
-    stack.start("scheduler", "scheduler")
-    stack.start("recorder", "recorder")
-    stack.start("sender", "sender", "--processes", "2", "--threads", "4")
-    try:
-        wait_for_http(f"http://127.0.0.1:{port}/health")
+    with running_stack(settings_env(slow), tmp_path / "logs", processes=2, threads=4) as (
+        stack, url
+    ):
         answer = requests.post(
-            f"http://127.0.0.1:{port}/v1/messages", headers={"x-api-key": api_key[1]},
+            f"{url}/v1/messages", headers={"x-api-key": api_key[1]},
             json={"messages": [{"topicId": "t", "subject": "s", "content": "<p>c</p>",
                                 "emails": [f"u{i}@example.net" for i in range(200)]}]},
             timeout=30)
@@ -67,8 +61,6 @@ def test_sigterm_mid_run_loses_nothing_and_sends_nothing_twice(
                     "SELECT state, count(*) FROM messages GROUP BY 1")).all())
             return states.get("sent", 0) + states.get("unknown", 0) == 200
         wait_for(done, 90, "every message to be sent after the restart")
-    finally:
-        stack.stop_all()
     counts = sent_ids(slow.file_dir)
     assert max(counts.values()) == 1, "a message was sent twice"
     with engine.connect() as conn:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import requests
 
+from services.up import Stack
+from shared.localservers import free_port
 from shared.settings import Settings
 
 
@@ -44,3 +48,23 @@ def wait_for_http(url: str, timeout: float = 30.0) -> None:
             return False
 
     wait_for(up, timeout, f"{url} to answer")
+
+
+@contextmanager
+def running_stack(
+    env: dict[str, str], log_dir: Path, *, processes: int = 1, threads: int = 2,
+    port: int | None = None,
+) -> Iterator[tuple[Stack, str]]:
+    """The four real processes with ``env``; yields the stack and the API's URL."""
+    port = port or free_port()
+    stack = Stack(env, log_dir=log_dir)
+    stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
+    stack.start("scheduler", "scheduler")
+    stack.start("sender", "sender", "--processes", str(processes), "--threads", str(threads))
+    stack.start("recorder", "recorder")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(url + "/health")
+        yield stack, url
+    finally:
+        stack.stop_all()
