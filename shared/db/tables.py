@@ -111,7 +111,8 @@ messages = Table(
     Index(
         "messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")
     ),
-    Index("messages_provider_id", "provider_message_id"),
+    Index("messages_provider_id", "provider_message_id",
+          postgresql_where=text("provider_message_id IS NOT NULL")),
     #: Never two rows for one recipient of one campaign: expansion inserts
     #: ON CONFLICT DO NOTHING against this (tables_campaigns.py).
     Index("messages_campaign_recipient", "campaign_id", text('(to_addr COLLATE "C")'),
