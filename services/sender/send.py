@@ -1,4 +1,6 @@
-"""One sender step: per message, reserve budget, claim, render, send; report outcomes.
+"""One sender step: claim a chunk of rows, then per message take a rate slot, render, send.
+
+Outcomes of sends go to the recorder, the one writer of sent, failed and unknown.
 
 ``send_batch`` is what the dramatiq actor runs; it is a plain function of
 its dependencies so tests call it directly, without a worker.
