@@ -57,7 +57,7 @@ KEY_WAIT_LIMIT = 2.0
 #: How stale (s) a sender's view of the fleet pause may be.
 PAUSE_RECHECK = 0.5
 #: Claim no more rows at once than can be sent within this many seconds.
-CLAIM_HORIZON = 10.0
+CLAIM_HORIZON = 2.0
 #: A long batch hands its outcomes to the recorder at least this often.
 OUTCOME_FLUSH_SECONDS = 1.0
 
