@@ -104,7 +104,7 @@ def remove_suppression(conn: Connection, api_key_id: int, address: str) -> bool:
     return result.rowcount == 1
 
 
-_SUPPRESS_QUEUED = text(
+_SUPPRESS = text(
     """
     UPDATE messages m
        SET state = 'suppressed',
@@ -112,12 +112,19 @@ _SUPPRESS_QUEUED = text(
            updated_at = now()
       FROM suppressions s
      WHERE m.id = ANY(:ids)
-       AND m.state = 'queued'
+       AND m.state = ANY(:states)
        AND s.api_key_id = m.api_key_id
        AND s.address = lower(m.to_addr)
     RETURNING m.id
     """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)), bindparam("states", type_=ARRAY(Text)))
+
+
+def _suppress(conn: Connection, ids: list[int], states: list[str]) -> set[int]:
+    """End the rows among ``ids`` still in ``states`` whose recipient is suppressed."""
+    if not ids:
+        return set()
+    return {r.id for r in conn.execute(_SUPPRESS, {"ids": ids, "states": states})}
 
 
 def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:
@@ -128,25 +135,7 @@ def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:
     and it never reaches the transport. Conditional on ``queued``, so it
     races harmlessly with other senders and with cancellation.
     """
-    if not ids:
-        return []
-    return sorted(r.id for r in conn.execute(_SUPPRESS_QUEUED, {"ids": ids}))
-
-
-_SUPPRESS_NEW = text(
-    """
-    UPDATE messages m
-       SET state = 'suppressed',
-           error = 'the address is on this key''s suppression list (' || s.reason || ')',
-           updated_at = now()
-      FROM suppressions s
-     WHERE m.id = ANY(:ids)
-       AND m.state IN ('created', 'queued')
-       AND s.api_key_id = m.api_key_id
-       AND s.address = lower(m.to_addr)
-    RETURNING m.id
-    """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+    return sorted(_suppress(conn, ids, ["queued"]))
 
 
 def suppress_new_messages(conn: Connection, created: list[CreatedMessage]) -> list[CreatedMessage]:
@@ -157,7 +146,5 @@ def suppress_new_messages(conn: Connection, created: list[CreatedMessage]) -> li
     queued for those rows. (A suppression added later is caught by
     ``suppress_queued`` at send time.) Locks only the rows just inserted.
     """
-    if not created:
-        return created
-    ids = {r.id for r in conn.execute(_SUPPRESS_NEW, {"ids": [m.id for m in created]})}
+    ids = _suppress(conn, [m.id for m in created], ["created", "queued"])
     return [replace(m, state="suppressed") if m.id in ids else m for m in created]
