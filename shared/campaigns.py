@@ -13,7 +13,7 @@ import codecs
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import IO, Any
 
@@ -36,6 +36,7 @@ from shared.db.campaigns import (
 from shared.db.keys import ApiKey
 from shared.db.templates import get_template
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.idempotency import Idempotency, first_answer, remember
 from shared.settings import Settings
 from shared.templates import recipient_values
 
@@ -168,12 +169,17 @@ def _problem(row: Row, exc: InvalidRequest) -> dict:
 def create_campaign(
     engine: Engine, key: ApiKey, request: CampaignRequest,
     rows: Callable[[list[str]], Iterable[Row]], settings: Settings,
+    idempotency: Idempotency | None = None,
 ) -> CampaignRow:
     """Store the campaign and its de-duplicated grid in one transaction, or nothing.
 
     ``rows`` is given the template's variables (a CSV needs them to check its
     header) and yields the recipients. Raises InvalidRequest listing up to
-    ``MAX_REPORTED_ROWS`` bad rows; nothing is written then.
+    ``MAX_REPORTED_ROWS`` bad rows; nothing is written then. With
+    ``idempotency``, a key seen before with the same request returns the
+    campaign as first answered and creates nothing (the rows are not read);
+    with another request, Conflict. A retry racing the first request waits
+    for it (``shared.idempotency``).
     """
     sender = request.from_addr or settings.default_from
     if not sender:
@@ -184,6 +190,9 @@ def create_campaign(
                         f"key's allowed sender domains ({', '.join(key.allowed_domains)})",
                         field="from")
     with engine.begin() as conn:
+        first = first_answer(conn, key.id, idempotency)
+        if first is not None:
+            return _restored(first)
         template = get_template(conn, key.id, request.template_id)
         if template is None:
             raise InvalidRequest("template_not_found", f"templateId: no template "
@@ -197,7 +206,23 @@ def create_campaign(
         uploaded = _upload(conn, rows(template.variables), template.variables,
                            template.source.subject_variables())
         store_recipients(conn, campaign_id, uploaded, template.variables)
-        return get_campaign(conn, key.id, campaign_id)
+        campaign = get_campaign(conn, key.id, campaign_id)
+        remember(conn, key.id, idempotency, 201, _stored(campaign))
+        return campaign
+
+
+_TIMES = ("scheduled_at", "created_at", "updated_at")
+
+
+def _stored(campaign: CampaignRow) -> dict:
+    """The campaign as JSON, to answer a replayed Idempotency-Key."""
+    return {name: value.isoformat() if name in _TIMES else value
+            for name, value in asdict(campaign).items()}
+
+
+def _restored(stored: dict) -> CampaignRow:
+    return CampaignRow(**{name: datetime.fromisoformat(value) if name in _TIMES else value
+                          for name, value in stored.items()})
 
 
 def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],

@@ -12,11 +12,11 @@ from sqlalchemy import Engine
 
 from shared.addresses import address_of
 from shared.attachments import Attachment, check_total
-from shared.db.idempotency import reserve_key, store_result
 from shared.db.keys import ApiKey
 from shared.db.messages import CreatedMessage, NewMessages, insert_messages
 from shared.db.suppressions import suppress_new_messages
-from shared.errors import Conflict, Forbidden, InvalidRequest, PayloadTooLarge
+from shared.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from shared.idempotency import Idempotency, first_answer, remember
 from shared.queues import enqueue_sends
 from shared.settings import Settings
 from shared.templated_messages import TemplateUse, resolve_templates
@@ -107,14 +107,6 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
     return prepared
 
 
-@dataclass(frozen=True)
-class Idempotency:
-    """An Idempotency-Key header and the hash of the request body it came with."""
-
-    key: str
-    request_hash: str
-
-
 def accept(
     engine: Engine, broker: RedisBroker, key: ApiKey, items: list[MessageRequest],
     settings: Settings, idempotency: Idempotency | None = None,
@@ -131,14 +123,12 @@ def accept(
     items = resolve_templates(engine, key.id, items)
     prepared = prepare(key, items, settings)
     with engine.begin() as conn:
-        if idempotency:
-            first = reserve_key(conn, key.id, idempotency.key, idempotency.request_hash)
-            if first is not None:
-                return _replay(first, idempotency)
+        first = first_answer(conn, key.id, idempotency)
+        if first is not None:
+            return [CreatedMessage(**m) for m in first]
         created = insert_messages(conn, key.id, prepared, queue_timeout=settings.queue_timeout)
         created = suppress_new_messages(conn, created)
-        if idempotency:
-            store_result(conn, key.id, idempotency.key, [asdict(m) for m in created])
+        remember(conn, key.id, idempotency, 202, [asdict(m) for m in created])
     due = [m.id for m in created if m.state == "queued"]
     if due:
         try:
@@ -148,13 +138,3 @@ def accept(
                         "after %.0fs", len(due), exc, settings.queue_timeout)
     return created
 
-
-def _replay(first: dict, idempotency: Idempotency) -> list[CreatedMessage]:
-    if first["request_hash"] != idempotency.request_hash:
-        raise Conflict(
-            "idempotency_key_reused",
-            f"Idempotency-Key {idempotency.key!r} was used in the last 24 hours with a "
-            "different request body; use a new key for a new request",
-        )
-    log.info("Idempotency-Key %r replayed: nothing created", idempotency.key)
-    return [CreatedMessage(**m) for m in first["response"]]

@@ -28,26 +28,45 @@ def read_json(req: falcon.Request, max_bytes: int):
 
 
 class _CappedStream(io.RawIOBase):
-    """A request body read in chunks that raises PayloadTooLarge past ``max_bytes``."""
+    """A request body read in chunks that raises PayloadTooLarge past ``max_bytes``.
 
-    def __init__(self, stream, max_bytes: int) -> None:
+    With ``digest`` (a hashlib object), every byte read is fed into it.
+    """
+
+    def __init__(self, stream, max_bytes: int, digest=None) -> None:
         self._stream = stream
         self._left = max_bytes
+        self._digest = digest
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        chunk = self._stream.read(min(len(buffer), self._left + 1))
-        self._left -= len(chunk)
-        if self._left < 0:
-            raise PayloadTooLarge("body_too_large", "the upload is over the limit")
+        chunk = self._read(len(buffer))
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
+    def _read(self, size: int) -> bytes:
+        chunk = self._stream.read(min(size, self._left + 1))
+        self._left -= len(chunk)
+        if self._left < 0:
+            raise PayloadTooLarge("body_too_large", "the upload is over the limit")
+        if self._digest is not None:
+            self._digest.update(chunk)
+        return chunk
 
-def upload_stream(req: falcon.Request, max_bytes: int) -> io.BufferedReader:
-    """The body as a binary file to stream through (a CSV upload); 413 past ``max_bytes``."""
+    def drain(self) -> None:
+        """Read the source to its end. Works after ``close()`` too: a TextIOWrapper
+        that read to the end closes its buffer (and this) when it is collected."""
+        while self._read(256 * 1024):
+            pass
+
+
+def upload_stream(req: falcon.Request, max_bytes: int, digest=None) -> io.BufferedReader:
+    """The body as a binary file to stream through (a CSV upload); 413 past ``max_bytes``.
+
+    With ``digest`` (a hashlib object), every byte read is fed into it.
+    """
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(
             "body_too_large", f"the upload is {req.content_length} bytes; the limit is {max_bytes}"
@@ -55,9 +74,21 @@ def upload_stream(req: falcon.Request, max_bytes: int) -> io.BufferedReader:
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
     # A chunked body has no Content-Length, so falcon's bounded_stream would read
     # nothing; the server de-chunks wsgi.input and ends it at the last chunk.
-    return capped(req.stream if chunked else req.bounded_stream, max_bytes)
+    return capped(req.stream if chunked else req.bounded_stream, max_bytes, digest)
 
 
-def capped(stream, max_bytes: int) -> io.BufferedReader:
-    """``stream`` (anything with ``read(n)``) as a buffered binary file; 413 past ``max_bytes``."""
-    return io.BufferedReader(_CappedStream(stream, max_bytes), 256 * 1024)
+def capped(stream, max_bytes: int, digest=None) -> io.BufferedReader:
+    """``stream`` (anything with ``read(n)``) as a buffered binary file; 413 past ``max_bytes``.
+
+    With ``digest`` (a hashlib object), every byte read is fed into it.
+    """
+    return io.BufferedReader(_CappedStream(stream, max_bytes, digest), 256 * 1024)
+
+
+def read_rest(reader: io.BufferedReader) -> None:
+    """Read what is left of a ``capped`` stream (to complete its digest), even once closed.
+
+    Bytes the buffer already holds were fed to the digest when they were
+    read from the source; only the source's remainder is read here.
+    """
+    reader.raw.drain()

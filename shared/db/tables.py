@@ -142,7 +142,7 @@ events = Table(
     Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
 )
 
-#: POST /v1/messages answers remembered by Idempotency-Key for 24 hours.
+#: Answers to POST /v1/messages and /v1/campaigns remembered by Idempotency-Key for 24 hours.
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,

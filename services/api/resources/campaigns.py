@@ -12,27 +12,47 @@ The recipients come one of three ways:
   the query string) *before* the file part ``recipients``, which is read as
   it streams in (``curl -F name=June -F templateId=3 -F topicId=june
   -F recipients=@list.csv``).
+
+Each way honours ``Idempotency-Key`` as ``POST /v1/messages`` does; an
+upload's fingerprint covers its fields and the file's bytes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 import falcon
 
+from services.api.idempotency import idempotency_of, idempotency_of_upload
 from services.api.media import capped, read_json, upload_stream
 from services.api.schemas import parse
 from services.api.schemas_campaigns import CampaignBody, CampaignFields
 from services.api.views_campaigns import campaign_view
 from shared import campaigns as rules
-from shared.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
+from shared.campaigns import CampaignRequest, Row, create_campaign, csv_rows, json_rows
 from shared.db.campaigns import get_campaign, list_campaigns
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
+from shared.idempotency import Idempotency
 
 #: Campaigns per page of ``GET /v1/campaigns``.
 PAGE = 100
 
 _ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
+
+#: Fingerprints of this endpoint's Idempotency-Keys never match another endpoint's.
+IDEMPOTENCY_SCOPE = "POST /v1/campaigns"
+
+#: What a body parser gives: the campaign's fields, its rows (given the
+#: template's variables) and the Idempotency-Key, if any.
+_Parsed = tuple[CampaignFields, Callable[[list[str]], Iterable[Row]], Idempotency | None]
+
+
+def _csv_rows(stream, charset: str) -> Callable[[list[str]], Iterable[Row]]:
+    def rows(variables: list[str]):
+        return csv_rows(stream, variables, charset=charset)
+
+    return rows
 
 
 def _request(fields: CampaignFields) -> CampaignRequest:
@@ -48,25 +68,12 @@ class CampaignsResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         media_type, params = falcon.parse_header(req.content_type or "application/json")
-        settings = self.deps.settings
         if media_type == "text/csv":
-            fields = parse(CampaignFields, dict(req.params))
-            stream = upload_stream(req, settings.max_upload_bytes)
-            charset = params.get("charset", "utf-8")
-
-            def rows(variables: list[str]):
-                return csv_rows(stream, variables, charset=charset)
+            fields, rows, idempotency = self._csv(req, params.get("charset", "utf-8"))
         elif media_type == "multipart/form-data":
-            fields, stream, charset = self._form(req)
-
-            def rows(variables: list[str]):
-                return csv_rows(stream, variables, charset=charset)
+            fields, rows, idempotency = self._form(req)
         elif media_type == "application/json":
-            body = parse(CampaignBody, read_json(req, settings.max_body_bytes))
-            fields = body
-
-            def rows(variables: list[str]):
-                return json_rows(body.recipients)
+            fields, rows, idempotency = self._json(req)
         else:
             raise InvalidRequest(
                 "unsupported_media_type",
@@ -74,24 +81,48 @@ class CampaignsResource:
                 "campaign's fields in the query string, or multipart/form-data",
             )
         campaign = create_campaign(self.deps.engine, req.context.api_key, _request(fields),
-                                   rows, settings)
+                                   rows, self.deps.settings, idempotency=idempotency)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/campaigns/{campaign.id}"
         resp.media = campaign_view(campaign)
 
-    def _form(self, req: falcon.Request) -> tuple[CampaignFields, object, str]:
+    def _json(self, req: falcon.Request) -> _Parsed:
+        data = read_json(req, self.deps.settings.max_body_bytes)
+        body = parse(CampaignBody, data)
+
+        def rows(variables: list[str]):
+            return json_rows(body.recipients)
+
+        return body, rows, idempotency_of(req, data, scope=IDEMPOTENCY_SCOPE)
+
+    def _csv(self, req: falcon.Request, charset: str) -> _Parsed:
+        """A CSV body, the campaign's fields in the query string."""
+        values = dict(req.params)
+        fields = parse(CampaignFields, values)
+        max_bytes = self.deps.settings.max_upload_bytes
+        stream, idempotency = idempotency_of_upload(
+            req, IDEMPOTENCY_SCOPE, {"csv": values, "charset": charset},
+            lambda digest: upload_stream(req, max_bytes, digest),
+        )
+        return fields, _csv_rows(stream, charset), idempotency
+
+    def _form(self, req: falcon.Request) -> _Parsed:
         """The fields before the ``recipients`` file part, and that part as a stream."""
-        if req.content_length is not None and req.content_length > \
-                self.deps.settings.max_upload_bytes:
+        max_bytes = self.deps.settings.max_upload_bytes
+        if req.content_length is not None and req.content_length > max_bytes:
             raise PayloadTooLarge("body_too_large", f"the upload is {req.content_length} bytes; "
-                                  f"the limit is {self.deps.settings.max_upload_bytes}")
+                                  f"the limit is {max_bytes}")
         values = dict(req.params)
         for part in req.get_media():
             if part.name == "recipients":
                 _, params = falcon.parse_header(part.content_type or "text/csv")
+                charset = params.get("charset", "utf-8")
                 fields = parse(CampaignFields, values)
-                stream = capped(part.stream, self.deps.settings.max_upload_bytes)
-                return fields, stream, params.get("charset", "utf-8")
+                stream, idempotency = idempotency_of_upload(
+                    req, IDEMPOTENCY_SCOPE, {"form": values, "charset": charset},
+                    lambda digest, part=part: capped(part.stream, max_bytes, digest),
+                )
+                return fields, _csv_rows(stream, charset), idempotency
             values[part.name] = part.get_text()
         raise InvalidRequest("missing_field", "recipients: the form has no 'recipients' file "
                              "part (send it after the other fields)", field="recipients")

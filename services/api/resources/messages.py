@@ -2,37 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-
 import falcon
 
+from services.api.idempotency import idempotency_of
 from services.api.media import read_json
 from services.api.message_parts import attachments_of, headers_of
 from services.api.schemas import SendRequest, parse
 from services.api.sync import answer_when_done, wait_param
 from services.api.views import cancel_view, message_view
-from shared.addresses import has_line_break
 from shared.db.cancellation import cancel
 from shared.db.reads import STATE_CODES, get_message
-from shared.errors import InvalidRequest, NotFound
-from shared.intake import Idempotency, MessageRequest, accept
+from shared.errors import NotFound
+from shared.intake import MessageRequest, accept
 from shared.templated_messages import TemplateUse
-
-IDEMPOTENCY_HEADER = "Idempotency-Key"
-
-
-def idempotency_of(req: falcon.Request, data) -> Idempotency | None:
-    """The request's Idempotency-Key with a hash of its body (key order ignored)."""
-    key = req.get_header(IDEMPOTENCY_HEADER)
-    if key is None:
-        return None
-    if not 1 <= len(key) <= 255 or has_line_break(key):
-        raise InvalidRequest("invalid_idempotency_key",
-                             "Idempotency-Key: must be 1 to 255 characters on one line",
-                             field=IDEMPOTENCY_HEADER)
-    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return Idempotency(key, hashlib.sha256(canonical.encode()).hexdigest())
 
 
 class MessagesResource:
