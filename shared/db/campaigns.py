@@ -346,3 +346,25 @@ _CANCEL = text(
 def cancel_messages(conn: Connection, campaign_id: int) -> int:
     """Cancel the campaign's unclaimed rows (a claimed one is sent); returns how many."""
     return conn.execute(_CANCEL, {"id": campaign_id}).rowcount
+
+
+_CANCEL_TOPIC = text(
+    """
+    UPDATE campaigns
+       SET status = 'cancelled', updated_at = now()
+     WHERE api_key_id = :api_key_id AND topic_id = :topic_id AND status <> 'cancelled'
+    """
+)
+
+
+def cancel_topic_campaigns(conn: Connection, api_key_id: int, topic_id: str) -> int:
+    """Cancel the key's campaigns of ``topic_id`` (active or paused); returns how many.
+
+    Their unexpanded recipients are then never expanded. Leaves their message
+    rows alone: cancel those afterwards, in the same transaction. Row locks
+    make that order safe: this UPDATE waits for an expansion batch in flight
+    (``expand_next_batch`` holds the campaign row until its rows commit), so
+    the next statement sees that batch's rows; and once this has run, the
+    expansion step skips the locked row, then finds it cancelled.
+    """
+    return conn.execute(_CANCEL_TOPIC, {"api_key_id": api_key_id, "topic_id": topic_id}).rowcount

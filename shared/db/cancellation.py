@@ -1,8 +1,12 @@
-"""Cancelling messages the pipeline has not claimed yet."""
+"""Cancelling messages the pipeline has not claimed yet (one, or a whole topic)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import Connection, text
+
+from shared.db.campaigns import cancel_topic_campaigns
 
 _CANCEL = text(
     """
@@ -44,3 +48,24 @@ def cancel(
         if row.n - row.cancelled:
             kept[row.state] = row.n - row.cancelled
     return cancelled, kept
+
+
+@dataclass(frozen=True)
+class TopicCancellation:
+    #: Message rows cancelled.
+    cancelled: int
+    #: {state: n} of the rows already beyond reach (claimed or finished).
+    kept: dict[str, int]
+    #: Campaigns of the topic cancelled (they expand no further).
+    campaigns: int
+
+
+def cancel_topic(conn: Connection, api_key_id: int, topic_id: str) -> TopicCancellation:
+    """Cancel a topic: its campaigns, so that no more rows are expanded, then its unclaimed rows.
+
+    Campaigns first: that waits for an expansion batch in flight to commit,
+    so its rows are among those cancelled next (``cancel_topic_campaigns``).
+    """
+    campaigns = cancel_topic_campaigns(conn, api_key_id, topic_id)
+    cancelled, kept = cancel(conn, api_key_id, topic_id=topic_id)
+    return TopicCancellation(cancelled, kept, campaigns)

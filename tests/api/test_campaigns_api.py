@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from urllib3 import encode_multipart_formdata
 
 from services.scheduler.dispatch import dispatch_due
 from services.scheduler.expand import expand_step
-from shared.db.campaigns import HELD_UNTIL
+from shared.db.campaigns import HELD_UNTIL, expand_next_batch
 
 
 @pytest.fixture
@@ -218,3 +219,71 @@ def test_cancel_stops_expansion_and_cancels_unsent_rows(client, headers, templat
     assert client.simulate_post(url + "/cancel", headers=headers).status_code == 409
     assert client.simulate_post(url + "/resume", headers=headers).status_code == 409
     assert client.simulate_post(url + "/explode", headers=headers).status_code == 404
+
+
+def queued_on_redis(redis) -> int:
+    return redis.llen("dramatiq:mailpipe.send")
+
+
+def message_states(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(text("SELECT state, count(*) FROM messages GROUP BY state")).all())
+
+
+def test_cancelling_the_topic_stops_its_campaign_expanding(client, headers, template_id,
+                                                           settings, engine, broker, redis):
+    campaign = make_campaign(client, headers, template_id, 6)
+    small = settings.model_copy(update={"expand_batch": 2, "campaign_window": 2})
+    assert expand_step(engine, small)
+    dispatch_due(engine, broker, settings)
+    assert not expand_step(engine, small)  # the window is full: 2 queued, 4 to come
+    assert message_states(engine) == {"queued": 2}
+    on_redis = queued_on_redis(redis)
+
+    answer = client.simulate_delete("/v1/topics/june", headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json == {"topicId": "june", "cancelled": 2, "notCancelled": 0,
+                           "notCancelledByStatus": {}, "campaignsCancelled": 1}
+
+    # The window has room again, but the campaign is cancelled: nothing more is made or queued.
+    assert not expand_step(engine, small)
+    assert not dispatch_due(engine, broker, settings)
+    assert message_states(engine) == {"cancelled": 2}
+    assert queued_on_redis(redis) == on_redis
+    shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
+    assert (shown["state"], shown["phase"], shown["expanded"], shown["status"]) == (
+        "cancelled", "cancelled", 2, {"cancelled": 6})
+
+
+def test_cancelling_a_topic_with_only_unexpanded_campaigns_cancels_them(client, headers,
+                                                                       template_id, engine):
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = make_campaign(client, headers, template_id, 3, scheduledAt=later)
+    paused = make_campaign(client, headers, template_id, 2, name="paused")
+    client.simulate_post(f"/v1/campaigns/{paused['id']}/pause", headers=headers)
+    answer = client.simulate_delete("/v1/topics/june", headers=headers)
+    assert (answer.status_code, answer.json["cancelled"], answer.json["campaignsCancelled"]) == (
+        200, 0, 2)
+    for campaign in (scheduled, paused):
+        shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
+        assert shown["state"] == "cancelled"
+    again = client.simulate_delete("/v1/topics/june", headers=headers)
+    assert (again.status_code, again.json["code"]) == (404, "topic_not_found")
+
+
+def test_topic_cancelled_during_an_expansion_batch_cancels_that_batch(client, headers,
+                                                                      template_id, settings,
+                                                                      engine):
+    make_campaign(client, headers, template_id, 5)
+    answers = []
+    with engine.begin() as expanding:  # a scheduler in the middle of a batch
+        assert expand_next_batch(expanding, batch=3, window=0).inserted == 3
+        deleting = threading.Thread(target=lambda: answers.append(
+            client.simulate_delete("/v1/topics/june", headers=headers)))
+        deleting.start()
+        deleting.join(0.5)
+        assert deleting.is_alive()  # waits for the batch to commit
+    deleting.join()
+    assert answers[0].json["cancelled"] == 3
+    assert message_states(engine) == {"cancelled": 3}
+    assert not expand_step(engine, settings)

@@ -58,7 +58,7 @@ def test_cancel_topic_reports_what_was_already_claimed(client, engine):
         claim_for_sending(conn, ids[:1], worker_id="w", lease=60)
     answer = client.simulate_delete("/v1/topics/promo")
     assert answer.json == {"topicId": "promo", "cancelled": 3, "notCancelled": 1,
-                           "notCancelledByStatus": {"sending": 1}}
+                           "notCancelledByStatus": {"sending": 1}, "campaignsCancelled": 0}
     assert client.simulate_get("/v1/topics/promo").json["status"] == {
         "cancelled": 3, "sending": 1}
 

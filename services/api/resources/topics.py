@@ -1,11 +1,11 @@
-"""``/v1/topics/{topicId}``: per-topic state and event counts; cancel a topic."""
+"""``/v1/topics/{topicId}``: per-topic state and event counts; cancel a topic and its campaigns."""
 
 from __future__ import annotations
 
 import falcon
 
 from services.api.views import cancel_view
-from shared.db.cancellation import cancel
+from shared.db.cancellation import cancel_topic
 from shared.db.reads import topic_summary
 from shared.db.stats import topic_stats
 from shared.errors import NotFound
@@ -28,7 +28,9 @@ class TopicResource:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, topic_id: str) -> None:
         with self.deps.engine.begin() as conn:
-            cancelled, kept = cancel(conn, req.context.api_key.id, topic_id=topic_id)
-        if not cancelled and not kept:
-            raise NotFound("topic_not_found", f"no messages in topic {topic_id!r} for this key")
-        resp.media = {"topicId": topic_id, **cancel_view(cancelled, kept)}
+            done = cancel_topic(conn, req.context.api_key.id, topic_id)
+        if not (done.cancelled or done.kept or done.campaigns):
+            raise NotFound("topic_not_found", f"no messages or campaigns to cancel in topic "
+                           f"{topic_id!r} for this key")
+        resp.media = {"topicId": topic_id, **cancel_view(done.cancelled, done.kept),
+                      "campaignsCancelled": done.campaigns}
