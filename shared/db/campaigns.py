@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, select, text, update
 
+from shared.db.suppressions import suppressed_error
 from shared.db.tables import contents
 from shared.db.tables_campaigns import campaigns
 
@@ -183,13 +184,16 @@ _PICK_CAMPAIGN = _pick_campaign(windowed=True)
 _PICK_CAMPAIGN_UNWINDOWED = _pick_campaign(windowed=False)
 
 _EXPAND = text(
-    """
-    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state,
+    f"""
+    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state, error,
                           scheduled_at, due_at, campaign_id, variables)
-    SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email, 'created',
+    SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email,
+           CASE WHEN s.address IS NULL THEN 'created' ELSE 'suppressed' END,
+           CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
            c.scheduled_at, now(), c.id, r.variables
       FROM campaigns c
       JOIN campaign_recipients r ON r.campaign_id = c.id
+      LEFT JOIN suppressions s ON s.api_key_id = c.api_key_id AND s.address = lower(r.email)
      WHERE c.id = :campaign_id AND r.seq > :after AND r.seq <= :upto
      ORDER BY r.seq
         ON CONFLICT (campaign_id, to_addr COLLATE "C") WHERE campaign_id IS NOT NULL
@@ -219,7 +223,10 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedB
     commit. Inserts and the cursor move commit together in the caller's
     transaction; ON CONFLICT DO NOTHING makes a batch replayed after a lost
     cursor insert nothing. The rows are due now: the dispatch step queues
-    them. None when no campaign is due (or each due one has a full window).
+    them. Recipients on the key's suppression list are inserted
+    ``suppressed`` instead (a join in the same INSERT, not a lookup per
+    row), so they take no room in the window and never reach the conveyor.
+    None when no campaign is due (or each due one has a full window).
     """
     if window:
         picked = conn.execute(_PICK_CAMPAIGN, {"window": window}).one_or_none()

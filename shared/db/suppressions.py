@@ -2,7 +2,10 @@
 
 Addresses are stored lower-cased and compared lower-cased. Entries come from
 hard bounces and complaints (``shared.db.events``), one-click unsubscribes
-and the API; a send to a listed address ends ``suppressed`` at claim time.
+and the API. A message to a listed address ends ``suppressed`` at intake
+(``suppress_new_messages``), when a campaign is expanded
+(``shared.db.campaigns``) or at claim time (``suppress_queued``), whichever
+comes first after the address was listed.
 """
 
 from __future__ import annotations
@@ -104,11 +107,16 @@ def remove_suppression(conn: Connection, api_key_id: int, address: str) -> bool:
     return result.rowcount == 1
 
 
+def suppressed_error(alias: str) -> str:
+    """The SQL for a suppressed message's ``error``, from the suppressions row ``alias``."""
+    return f"'the address is on this key''s suppression list (' || {alias}.reason || ')'"
+
+
 _SUPPRESS = text(
-    """
+    f"""
     UPDATE messages m
        SET state = 'suppressed',
-           error = 'the address is on this key''s suppression list (' || s.reason || ')',
+           error = {suppressed_error("s")},
            updated_at = now()
       FROM suppressions s
      WHERE m.id = ANY(:ids)

@@ -287,3 +287,16 @@ def test_topic_cancelled_during_an_expansion_batch_cancels_that_batch(client, he
     assert answers[0].json["cancelled"] == 3
     assert message_states(engine) == {"cancelled": 3}
     assert not expand_step(engine, settings)
+
+
+def test_progress_shows_suppressed_recipients_once_expanded(client, headers, template_id,
+                                                            settings, engine, broker):
+    listed = client.simulate_post("/v1/suppressions", headers=headers,
+                                  json={"emails": ["r1@example.com", "r3@example.com"]})
+    assert listed.status_code == 200, listed.text
+    campaign = make_campaign(client, headers, template_id, 4)
+    while expand_step(engine, settings):
+        pass
+    dispatch_due(engine, broker, settings)
+    shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
+    assert (shown["phase"], shown["status"]) == ("sending", {"queued": 2, "suppressed": 2})

@@ -7,20 +7,25 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from services.scheduler.dispatch import dispatch_due
 from services.scheduler.expand import expand_due_campaigns, expand_step
 from shared.campaigns import CampaignRequest, create_campaign, json_rows
+from shared.db.keys import create_key
+from shared.db.suppressions import add_suppressions
 from shared.db.templates import create_template
 from shared.templates import TemplateSource
 
 
-def make_campaign(engine, settings, key, count: int, *, scheduled_at=None) -> int:
-    """A campaign of ``count`` recipients r0..r{count-1}@example.com with a {{name}} each."""
+def make_campaign(engine, settings, key, count: int, *, scheduled_at=None, extra=()) -> int:
+    """A campaign of ``count`` recipients r0..r{count-1}@example.com with a {{name}} each
+    (then the ``extra`` ones)."""
     with engine.begin() as conn:
         template = create_template(conn, key.id, f"t{datetime.now().timestamp()}",
                                    TemplateSource("Hi {{name}}", "<p>{{name}}</p>", None))
     request = CampaignRequest(name="c", template_id=template.id, topic_id="camp",
                               scheduled_at=scheduled_at, from_addr=None, reply_to=None)
     recipients = [{"email": f"r{i}@example.com", "name": f"N{i}"} for i in range(count)]
+    recipients += extra
     return create_campaign(engine, key, request, lambda _: json_rows(recipients), settings).id
 
 
@@ -100,3 +105,36 @@ def test_expansion_keeps_a_campaign_topped_up_to_its_window(engine, settings, ap
     expand_due_campaigns(engine, windowed)
     rows = message_rows(engine, campaign_id)
     assert len(rows) == 16 and sum(r.state == "created" for r in rows) == 10
+
+
+def test_suppressed_recipients_are_expanded_as_suppressed(engine, settings, api_key, broker):
+    key = api_key[0]
+    with engine.begin() as conn:
+        add_suppressions(conn, key.id, ["r1@example.com", "kim@example.com"], "bounce")
+        add_suppressions(conn, key.id, ["r4@example.com"], "unsubscribe")
+        other, _ = create_key(conn, "other", [])
+        add_suppressions(conn, other.id, ["r2@example.com"], "manual")  # another key's list
+    campaign_id = make_campaign(engine, settings, key, 6,
+                                extra=[{"email": "Kim@Example.com", "name": "Kim"}])
+    windowed = settings.model_copy(update={"expand_batch": 3, "campaign_window": 3})
+    expand_due_campaigns(engine, windowed)
+    # r0, r1 (suppressed: it takes no room in the window), r2, then r3 fills the window.
+    assert cursor(engine, campaign_id) == 4
+    expand_due_campaigns(engine, settings.model_copy(update={"campaign_window": 0}))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT to_addr, state, error FROM messages "
+                                 "WHERE campaign_id = :c ORDER BY id"), {"c": campaign_id}).all()
+    assert [(r.to_addr, r.state) for r in rows] == [
+        ("r0@example.com", "created"), ("r1@example.com", "suppressed"),
+        ("r2@example.com", "created"), ("r3@example.com", "created"),
+        ("r4@example.com", "suppressed"), ("r5@example.com", "created"),
+        ("Kim@example.com", "suppressed")]
+    errors = {r.to_addr: r.error for r in rows}
+    assert errors["r4@example.com"] == (
+        "the address is on this key's suppression list (unsubscribe)")
+    assert errors["r0@example.com"] is None
+    dispatch_due(engine, broker, settings)
+    with engine.connect() as conn:
+        queued = conn.execute(text("SELECT to_addr FROM messages WHERE state = 'queued' "
+                                   "ORDER BY id")).scalars().all()
+    assert queued == ["r0@example.com", "r2@example.com", "r3@example.com", "r5@example.com"]
