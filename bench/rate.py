@@ -9,12 +9,10 @@ R) and the throttles (0).
 
     .venv/bin/python bench/rate.py [--phase1 60 --phase2 30 --json out.json]
 
-What limits it on a 2-core machine: the fleet's slots are evenly spaced
-(measured: a slot is used at most a few ms late), but 32 Python threads
-building boto3 requests hand the GIL to each other in bursts, so requests
-reach SES a few tens of ms bunched; at R=200 the 1% headroom (2 requests)
-cannot absorb that and SES's strict sliding second throttles a few. Each
-throttle returns its message to ``queued`` and holds the fleet back 0.25 s.
+The fake SES stamps arrivals; it runs at real-time priority (nice -15
+if that is refused) so that a starved observer does not see bunches that
+never left the fleet. The report lists when each throttle happened and in
+which phase.
 """
 
 from __future__ import annotations
@@ -80,6 +78,20 @@ def phase_report(stamps: list[float], start: float, end: float, rate: float) -> 
             "most_in_any_sliding_second": most_in_any_second(inside)}
 
 
+def _observer_priority() -> None:
+    """Real-time priority for the fake SES (else nice -15): it stamps arrivals.
+
+    Measured with slot stamps carried in each request: an observer starved of
+    CPU for 20-40 ms on this busy 2-core machine stamped requests from three
+    sender processes at the same instant, each sent on time, and counted a
+    burst that never left the fleet.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (PermissionError, AttributeError):
+        os.nice(-15)
+
+
 def run(args) -> dict:
     work = Path(tempfile.mkdtemp(prefix="mailpipe-rate-"))
     servers = [start_postgres(work / "pg", fsync=False), start_redis(work / "redis")]
@@ -96,7 +108,7 @@ def run(args) -> dict:
         ses_proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "rate_ses.py"),
                                      "--port", str(ses_port), "--rate", str(args.r1),
                                      "--latency-ms", str(args.latency_ms)],
-                                    preexec_fn=lambda: os.nice(-15))
+                                    preexec_fn=_observer_priority)
         ses = f"http://127.0.0.1:{ses_port}"
         wait_http(ses + "/_stats")
         api_port = free_port()
@@ -135,7 +147,11 @@ def run(args) -> dict:
             "most_in_any_sliding_second_per_phase": [
                 most_in_any_second([s for s in stamps if s < switched]),
                 most_in_any_second([s for s in stamps if s >= switched])],
-            "throttles": stats["throttled"],
+            "throttles": len(stats["throttled"]),
+            "throttles_per_phase": [sum(t < switched for t in stats["throttled"]),
+                                    sum(t >= switched for t in stats["throttled"])],
+            "throttled_at_s": [round(t - first, 2) for t in stats["throttled"]],
+            "switched_at_s": round(switched - first, 2),
             "duplicates": max(0, stats["per_recipient_max"] - 1),
         }
     finally:

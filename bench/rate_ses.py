@@ -8,7 +8,7 @@ MaxSendRate, so a fleet in ``MAILPIPE_SEND_RATE=auto`` learns it.
     POST /v2/email/outbound-emails  SendEmail (after --latency-ms)
     GET  /v2/email/account          GetAccount
     POST /_rate?r=N                 change R (takes effect at once)
-    GET  /_stats                    {"accepted": [arrival unix times], "throttled": n,
+    GET  /_stats                    {"accepted": [arrival unix times], "throttled": [times],
                                      "per_recipient_max": n}
 
 Runs as its own process (asyncio, standard library only) so it does not
@@ -32,7 +32,7 @@ class RateSes:
         self.latency = latency
         self.window: deque[float] = deque()
         self.accepted: list[float] = []
-        self.throttled = 0
+        self.throttled: list[float] = []
         self.recipients: Counter[str] = Counter()
 
     def admit(self, count: int) -> bool:
@@ -41,7 +41,7 @@ class RateSes:
         while self.window and now - self.window[0] >= 1.0:
             self.window.popleft()
         if len(self.window) + count > self.rate:
-            self.throttled += 1
+            self.throttled.append(now)
             return False
         self.window.extend([now] * count)
         self.accepted.append(now)

@@ -29,7 +29,7 @@ SENT_PREFIX = "mailpipe:sent:"
 QUOTA_TTL = 600
 #: Fraction of SES's MaxSendRate used: the gap absorbs network jitter, so
 #: requests never arrive at SES faster than its limit.
-HEADROOM = 0.99
+HEADROOM = 0.985
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ from shared.quota import HEADROOM, Quota, QuotaStore
 TAT_KEY = "mailpipe:rate:tat"
 
 # KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
-# (negative to hand back unused ones). Returns the wait in microseconds.
+# (negative to hand back unused ones). Returns {slot start, Redis now}, in
+# microseconds of Redis's clock.
 _RESERVE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
@@ -43,14 +44,30 @@ if n < 0 then start = now end
 local new_tat = tat + n * 1000000 / rate
 if new_tat < now then new_tat = now end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
-return math.floor(start - now)
+return {math.floor(start), now}
+"""
+
+# KEYS[1] = tat key; ARGV[1] = microseconds. Nobody's slot starts before
+# now + ARGV[1]; holds already in place are not lengthened (a burst of
+# throttles holds the fleet once, not once per throttle).
+_HOLD = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local hold_until = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < hold_until then
+  redis.call('SET', KEYS[1], string.format('%.0f', hold_until), 'PX', 60000)
+end
+return 0
 """
 
 
 RateSource = Callable[[], float]
-#: How late (s) a send may leave after its slot: the share of a second the
-#: rate's headroom leaves free.
-LATE_TOLERANCE = 1.0 - HEADROOM
+#: How late (s) a send may start after its slot. The rate's headroom leaves
+#: (1 - HEADROOM) s of each second free for lateness; half of it is for the
+#: thread waking up, half for the request's way to SES once it is handed to
+#: the socket (measured on a busy 2-core machine: p50 1 ms, p99 6-9 ms).
+LATE_TOLERANCE = (1.0 - HEADROOM) / 2
 MAX_RESLOTS = 5
 
 
@@ -84,13 +101,47 @@ class QuotaRate:
         return quota.max_send_rate * HEADROOM
 
 
+class RedisClock:
+    """Turns instants of Redis's clock into this process's monotonic clock.
+
+    A reply can come back tens of ms after Redis wrote it (measured: up to
+    90 ms, its thread waiting for the GIL on a busy 2-core machine); a slot
+    taken as "wait so long from the moment the reply is read" would then be
+    used that much late, unnoticed, and bunch with later slots. So the
+    offset between the clocks is learnt from the quickest recent round
+    trips (its error is at most half the round trip) and every slot is
+    placed with it, however slow its own reply was.
+    """
+
+    #: How fast (s per s) an estimate is assumed to lose precision (clock
+    #: steps and drift), so that a fresher, slightly slower one replaces it.
+    AGING = 0.001
+
+    def __init__(self) -> None:
+        self._estimate: tuple[float, float, float] | None = None  # offset, error, when
+
+    def observe(self, redis_us: int, sent: float, received: float) -> None:
+        error = (received - sent) / 2
+        if self._estimate is not None:
+            _, best, when = self._estimate
+            if error > best + (received - when) * self.AGING:
+                return
+        self._estimate = (redis_us / 1e6 - (sent + received) / 2, error, received)
+
+    def local(self, redis_us: int) -> float:
+        offset, _, _ = self._estimate
+        return redis_us / 1e6 - offset
+
+
 class FleetRateLimiter:
     def __init__(self, redis: Redis, rate: float | RateSource) -> None:
         if not callable(rate) and rate <= 0:
             raise ValueError("rate must be positive")
         self.redis = redis
         self.rate: RateSource = rate if callable(rate) else (lambda: rate)
+        self.clock = RedisClock()
         self._script = redis.register_script(_RESERVE)
+        self._hold = redis.register_script(_HOLD)
 
     def reserve(self, recipients: int = 1) -> float:
         """Reserve ``recipients`` slots of the fleet's budget; returns when (monotonic) to send.
@@ -98,16 +149,20 @@ class FleetRateLimiter:
         Reserve only when ready to send: a slot used late lets its send bunch
         up with later ones.
         """
-        wait_us = int(self._script(keys=[TAT_KEY], args=[self.rate(), recipients]))
-        return time.monotonic() + wait_us / 1e6
+        return self._take(TAT_KEY, self.rate(), recipients)
 
     def reserve_for_key(self, key_id: int, cap: float, recipients: int = 1) -> float:
         """A slot in one API key's own bucket: its optional cap inside the fleet's rate.
 
         Redis key ``mailpipe:rate:tat:key:<id>``, same layout as the fleet's.
         """
-        wait_us = int(self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, recipients]))
-        return time.monotonic() + wait_us / 1e6
+        return self._take(f"{TAT_KEY}:key:{key_id}", cap, recipients)
+
+    def _take(self, key: str, rate: float, recipients: int) -> float:
+        sent = time.monotonic()
+        start, now = self._script(keys=[key], args=[rate, recipients])
+        self.clock.observe(now, sent, time.monotonic())
+        return self.clock.local(start)
 
     def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
         self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
@@ -128,9 +183,12 @@ class FleetRateLimiter:
         sleep_until(send_at)
 
     def penalize(self, seconds: float) -> None:
-        """Hold the whole fleet back ``seconds`` (after the provider said "too fast")."""
-        rate = self.rate()
-        self._script(keys=[TAT_KEY], args=[rate, max(1, round(rate * seconds))])
+        """Send nothing for the next ``seconds``, fleet-wide (after the provider said "too fast").
+
+        Throttles arriving together (sends that were in flight at once) hold
+        the fleet once: each extends the hold to ``seconds`` from now at most.
+        """
+        self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6)])
 
     def release(self, recipients: int) -> None:
         """Hand back a reservation not used (the claim went to another sender)."""

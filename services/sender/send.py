@@ -1,4 +1,4 @@
-"""One sender step: claim a chunk of rows, then per message take a rate slot, render, send.
+"""One sender step: claim a chunk of rows, then per message render, take a rate slot, send.
 
 Outcomes of sends go to the recorder, the one writer of sent, failed and unknown.
 
@@ -37,7 +37,7 @@ from shared.ratelimit import FleetRateLimiter
 from shared.rendering import RenderCache, render
 from shared.settings import Settings
 from shared.tracking import Tracker, tracker_for
-from shared.transports.base import Envelope, Transport
+from shared.transports.base import Envelope, Pace, Transport, no_pace
 from shared.waiters import publish_states
 
 log = logging.getLogger("mailpipe.sender")
@@ -125,11 +125,12 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             message = held[0]
             _check_may_send(deps)
             weight = len(message.recipients)  # the budget counts recipients
-            key_at = _key_slot(deps, caps.get(message.id), weight)
-            send_at = max(key_at, deps.limiter.reserve(weight))
-            chunk = _chunk_size(send_at - time.monotonic(), deps.settings)
+            slot = _Slot(deps.limiter, _key_slot(deps, caps.get(message.id), weight), weight)
             held.popleft()
-            report.add(_send_claimed(deps, message, send_at, weight, tracker), weight)
+            report.add(send_one(deps.transport, message, tracker=tracker, pace=slot,
+                                on_error=lambda e: _slow_fleet(deps, e),
+                                renderer=deps.renderer), weight)
+            chunk = _chunk_size(slot.waited, deps.settings)
     finally:
         if held:
             _release(deps, list(held))
@@ -190,25 +191,29 @@ def _chunk_size(wait: float, settings: Settings) -> int:
     return max(1, min(settings.send_batch, int(CLAIM_HORIZON / max(wait, 0.001))))
 
 
-def _send_claimed(
-    deps: SenderDeps, message: ClaimedMessage, send_at: float, weight: int,
-    tracker: Tracker | None,
-) -> Outcome:
-    """Wait for the claimed message's slot, then send it. Never raises.
+class _Slot:
+    """A message's pace (see Transport): its slot of the fleet's budget, waited for.
 
-    A Redis failure while waiting for the slot hands the row back unsent:
-    the claim is taken, so raising would strand it ``sending`` and then
-    ``unknown`` although it was never sent.
+    The transport calls it as late as it can (SES: once boto3 has built and
+    signed the request), so a thread held up building a request cannot send
+    bunched with later slots. A Redis failure or a spent quota at that point
+    means "not sent" (TransportError, transient): the row goes back to
+    ``queued`` instead of ending ``sending`` and then ``unknown``.
     """
-    try:
-        deps.limiter.wait_for_slot(send_at, weight)
-    except RedisError as exc:
-        log.warning("message %d handed back unsent: rate limiter unavailable (%s)",
-                    message.id, exc)
-        return Outcome(message.id, message.attempt, OutcomeKind.RETRY, time.time(),
-                       error=f"not sent: rate limiter unavailable: {exc}", retry_after=1.0)
-    return send_one(deps.transport, message, tracker=tracker,
-                    on_error=lambda e: _slow_fleet(deps, e), renderer=deps.renderer)
+
+    def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int) -> None:
+        self.limiter, self.key_at, self.weight = limiter, key_at, weight
+        #: Seconds the slot lay ahead when reserved: the fleet's current pace.
+        self.waited = 0.0
+
+    def __call__(self) -> None:
+        try:
+            send_at = max(self.key_at, self.limiter.reserve(self.weight))
+            self.waited = send_at - time.monotonic()
+            self.limiter.wait_for_slot(send_at, self.weight)
+        except (RedisError, SendingPaused) as exc:
+            raise TransportError(f"not sent: no slot of the fleet's rate: {exc}",
+                                 Failure.TRANSIENT) from exc
 
 
 def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None, weight: int = 1) -> float:
@@ -258,6 +263,7 @@ def send_one(
     on_error: Callable[[TransportError], None] = lambda exc: None,
     tracker: Tracker | None = None,
     renderer: RenderCache | None = None,
+    pace: Pace = no_pace,
 ) -> Outcome:
     """Send one claimed message and say what became of it. Never raises.
 
@@ -277,7 +283,7 @@ def send_one(
         return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")
     try:
         provider_id = transport.send(Envelope(
-            address_of(message.from_addr), message.recipients, raw, relay=message.relay))
+            address_of(message.from_addr), message.recipients, raw, relay=message.relay), pace)
     except TransportError as exc:
         on_error(exc)
         return _failure_outcome(message, exc, outcome)

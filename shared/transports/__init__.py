@@ -9,20 +9,24 @@ from shared.settings import Settings
 from shared.transports.base import Envelope, Transport
 
 
-def make_transport(settings: Settings) -> Transport:
-    """The configured transport, and tenant SMTP relays for messages that name one."""
+def make_transport(settings: Settings, *, threads: int = 1) -> Transport:
+    """The configured transport, and tenant SMTP relays for messages that name one.
+
+    ``threads``: how many threads will send through it at once (SES opens
+    that many connections before the first send).
+    """
     from shared.secrets import SecretBox
     from shared.transports.relays import RelayingTransport, ssl_context
 
     return RelayingTransport(
-        _configured_transport(settings),
+        _configured_transport(settings, threads),
         SecretBox(settings.secret_key) if settings.secret_key else None,
         context=ssl_context(settings.smtp_ca_file), timeout=settings.smtp_timeout,
         allow_private=settings.tenant_smtp_private, helo_name=settings.smtp_helo_name,
     )
 
 
-def _configured_transport(settings: Settings) -> Transport:
+def _configured_transport(settings: Settings, threads: int) -> Transport:
     """The transport the settings name; its clients are built here, not at import."""
     if settings.transport == "smtp":
         return _smtp_transport(settings)
@@ -30,7 +34,7 @@ def _configured_transport(settings: Settings) -> Transport:
         from shared.transports.ses import SesTransport
 
         transport = SesTransport.from_environment(region=settings.aws_region)
-        transport.warm_up()
+        transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":
         from shared.transports.file import FileTransport

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+#: Called once by a transport right before a message leaves for the
+#: provider; blocks until the message may go (the fleet's rate limiter).
+#: Raises TransportError when the message must not go now.
+Pace = Callable[[], None]
+
+
+def no_pace() -> None:
+    """Send at once."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,9 @@ class Transport(Protocol):
     Raises ``shared.errors.TransportError`` whose ``failure`` says whether the
     message may be sent again. A transport never retries on its own: the
     pipeline alone decides, so an ambiguous failure is never resent blindly.
+
+    ``pace`` is called as late as the transport can, so that whatever time
+    building the request takes cannot bunch sends up after their slots.
     """
 
-    def send(self, envelope: Envelope) -> str: ...
+    def send(self, envelope: Envelope, pace: Pace = no_pace) -> str: ...

@@ -7,14 +7,15 @@ import uuid
 from pathlib import Path
 
 from shared.errors import Failure, TransportError
-from shared.transports.base import Envelope
+from shared.transports.base import Envelope, Pace, no_pace
 
 
 class FileTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def send(self, envelope: Envelope) -> str:
+    def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
+        pace()
         provider_id = f"file-{uuid.uuid4()}"
         target = self.folder / f"{provider_id}.eml"
         tmp = target.with_suffix(".tmp")

@@ -17,7 +17,7 @@ from dataclasses import replace
 
 from shared.errors import Failure, TransportError
 from shared.secrets import SecretBox, SecretError
-from shared.transports.base import Envelope, Relay, Transport
+from shared.transports.base import Envelope, Pace, Relay, Transport, no_pace
 from shared.transports.smtp import SmtpServer, SmtpTransport, SmtpUrlError, parse_smtp_url
 
 #: Tenant servers kept with open per-thread connections; the least recently
@@ -70,10 +70,10 @@ class RelayingTransport:
         self._relays: OrderedDict[tuple, SmtpTransport] = OrderedDict()
         self._lock = threading.Lock()
 
-    def send(self, envelope: Envelope) -> str:
+    def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
         if envelope.relay is None:
-            return self.default.send(envelope)
-        return self._for(envelope.relay).send(envelope)
+            return self.default.send(envelope, pace)
+        return self._for(envelope.relay).send(envelope, pace)
 
     def _for(self, relay: Relay) -> SmtpTransport:
         # The encrypted password is part of the key: a changed password opens new connections.

@@ -8,7 +8,9 @@ botocore retry after a read timeout could deliver the message twice.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
 from botocore.config import Config
@@ -21,7 +23,7 @@ from botocore.exceptions import (
 
 from shared.errors import Failure, TransportError
 from shared.quota import Quota
-from shared.transports.base import Envelope
+from shared.transports.base import Envelope, Pace, no_pace
 
 log = logging.getLogger("mailpipe.ses")
 
@@ -55,6 +57,14 @@ def classify_client_error(exc: ClientError) -> TransportError:
 class SesTransport:
     def __init__(self, client) -> None:
         self.client = client
+        # The pace of the send in progress on each thread, called by botocore
+        # once the request is built and signed, right before it is sent.
+        self._pace = threading.local()
+        client.meta.events.register("before-send.sesv2.SendEmail", self._before_send)
+
+    def _before_send(self, **_) -> None:
+        pace, self._pace.call = getattr(self._pace, "call", no_pace), no_pace
+        pace()
 
     @classmethod
     def from_environment(
@@ -70,20 +80,30 @@ class SesTransport:
         session = boto3.session.Session()
         return cls(session.client("sesv2", region_name=region or None, config=config))
 
-    def warm_up(self) -> None:
-        """Make one cheap call (GetAccount) so the first real send is not slow.
+    def warm_up(self, connections: int = 1) -> None:
+        """Make cheap calls (GetAccount) so that no real send is slowed by a first time.
 
         boto3 resolves endpoints and builds serializers on a client's first
-        call; a first send delayed by that arrives at SES late, bunched with
-        the next ones, and can trip SES's per-second limit. Best effort: an
-        IAM policy without ses:GetAccount only costs the warm-up.
+        call, and each pooled connection costs a TCP (and TLS) handshake on
+        its first request; a send delayed by either arrives at SES late,
+        bunched with the next ones, and can trip SES's per-second limit. So
+        ``connections`` calls run at once, one per sending thread, to open
+        as many connections. Best effort: an IAM policy without
+        ses:GetAccount only costs the warm-up.
         """
-        try:
-            self.client.get_account()
-        except (BotoCoreError, ClientError) as exc:
-            log.debug("SES warm-up call failed (harmless): %s", exc)
+        def call(_) -> None:
+            try:
+                self.client.get_account()
+            except (BotoCoreError, ClientError) as exc:
+                log.debug("SES warm-up call failed (harmless): %s", exc)
 
-    def send(self, envelope: Envelope) -> str:
+        call(None)  # the first alone: it builds what the client caches
+        if connections > 1:
+            with ThreadPoolExecutor(connections) as pool:
+                list(pool.map(call, range(connections)))
+
+    def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
+        self._pace.call = pace
         try:
             answer = self.client.send_email(
                 FromEmailAddress=envelope.mail_from,
@@ -98,6 +118,8 @@ class SesTransport:
         except BotoCoreError as exc:
             # Read timeouts, dropped connections: SES may have accepted it.
             raise TransportError(f"SES outcome unknown: {exc}", Failure.AMBIGUOUS) from exc
+        finally:
+            self._pace.call = no_pace
         return answer["MessageId"]
 
 

@@ -36,7 +36,7 @@ from enum import StrEnum
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from shared.errors import Failure, TransportError
-from shared.transports.base import Envelope
+from shared.transports.base import Envelope, Pace, no_pace
 
 log = logging.getLogger("mailpipe.smtp")
 
@@ -137,7 +137,9 @@ class SmtpTransport:
         self.guard = guard
         self._local = threading.local()
 
-    def send(self, envelope: Envelope) -> str:
+    def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
+        # An SMTP transaction is several round trips: its pace is its start.
+        pace()
         raw = _crlf(envelope.raw)
         reused = getattr(self._local, "smtp", None) is not None
         try:

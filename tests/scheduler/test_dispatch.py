@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,8 @@ from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
 from shared.db.messages import NewMessages, claim_due_messages, insert_messages
+from shared.payloads import SendBatch, decode_send_batch
+from shared.queues import enqueue_sends
 
 
 def make_messages(engine, key_id: int, count: int, *, scheduled_at=None) -> list[int]:
@@ -55,6 +58,11 @@ def test_future_messages_wait_for_their_time(engine, broker, settings, api_key, 
     assert redis.llen("dramatiq:mailpipe.send") == 0
 
 
+def queued_batches(redis) -> list[SendBatch]:
+    return [decode_send_batch(json.loads(redis.hget("dramatiq:mailpipe.send.msgs", m))["args"][0])
+            for m in redis.lrange("dramatiq:mailpipe.send", 0, -1)]
+
+
 def test_due_messages_are_queued_and_enqueued(engine, broker, settings, api_key, redis):
     ids = make_messages(engine, api_key[0].id, 45,
                         scheduled_at=datetime.now(UTC) + timedelta(seconds=0.5))
@@ -63,9 +71,17 @@ def test_due_messages_are_queued_and_enqueued(engine, broker, settings, api_key,
     with engine.connect() as conn:
         states = conn.execute(text("SELECT DISTINCT state FROM messages")).scalars().all()
     assert states == ["queued"]
-    # 45 ids in batches of settings.send_batch (20): 3 queue messages.
-    assert redis.llen("dramatiq:mailpipe.send") == 3
-    assert len(ids) == 45
+    # Every id once, in batches of 10 to settings.send_batch (20) ids.
+    batches = queued_batches(redis)
+    assert sorted(i for b in batches for i in b.ids) == sorted(ids)
+    assert all(len(b.ids) <= 20 for b in batches)
+    assert all(len(b.ids) >= 10 for b in batches[:-1])
+
+
+def test_batch_sizes_vary_so_sender_threads_do_not_finish_in_step(broker, redis):
+    enqueue_sends(broker, range(2000), 20)
+    sizes = {len(batch.ids) for batch in queued_batches(redis)}
+    assert len(sizes) > 3 and max(sizes) <= 20 and min(sizes) >= 1
 
 
 def test_queued_row_lost_from_redis_is_enqueued_again(engine, broker, settings, api_key, redis):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
+from redis import Redis
 
 from services.sender.send import SenderDeps, send_batch
 from shared.errors import SendingPaused
+from shared.localservers import free_port
 from shared.pause import SendingPause
 from shared.payloads import OutcomeKind, SendBatch
 from shared.ratelimit import TAT_KEY, FleetRateLimiter
@@ -31,6 +35,18 @@ def test_throttled_message_goes_back_to_queued_and_slows_the_fleet(
     redis_now = redis.time()
     now_us = redis_now[0] * 1_000_000 + redis_now[1]
     assert int(redis.get(TAT_KEY)) - now_us > 200_000
+
+
+def test_message_goes_back_unsent_when_the_rate_limiter_is_unreachable(
+    settings, engine, broker, redis, api_key, fake_ses
+):
+    [message_id] = make_messages(engine, api_key[0].id, 1)
+    sender = deps(settings, engine, broker, redis, rate=100)
+    unreachable = Redis(port=free_port(), socket_connect_timeout=1)
+    sender = replace(sender, limiter=FleetRateLimiter(unreachable, 100))
+    [outcome] = send_batch(sender, SendBatch((message_id,))).outcomes
+    assert outcome.kind is OutcomeKind.RETRY and "no slot" in outcome.error
+    assert fake_ses.requests == 0
 
 
 def queued_outcomes(redis) -> list:

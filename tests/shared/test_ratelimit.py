@@ -11,7 +11,7 @@ import redis as redis_lib
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.quota import HEADROOM, QuotaStore
-from shared.ratelimit import FleetRateLimiter, QuotaRate
+from shared.ratelimit import FleetRateLimiter, QuotaRate, RedisClock
 from shared.transports.ses import SesTransport
 
 RATE = 40.0
@@ -89,6 +89,23 @@ def test_released_tokens_are_given_back(redis):
     limiter.reserve(5)
     limiter.release(5)
     assert limiter.reserve(1) - time.monotonic() < 0.05
+
+
+def test_a_throttle_holds_the_whole_fleet_once_however_many_arrive(redis):
+    limiter = FleetRateLimiter(redis, 100.0)
+    for _ in range(4):  # four sends throttled together
+        limiter.penalize(0.25)
+    wait = limiter.reserve(1) - time.monotonic()
+    assert 0.2 < wait < 0.3
+
+
+def test_a_slow_reply_does_not_make_its_slot_late():
+    clock = RedisClock()
+    clock.observe(1_000_000_000, sent=10.0, received=10.0002)  # quick: Redis = local + 990 s
+    # Redis answered at once but the reply was read 90 ms later (GIL): the
+    # slot it names is still placed by the quick round trip's offset.
+    clock.observe(1_000_010_000, sent=10.009, received=10.1)
+    assert clock.local(1_000_100_000) == pytest.approx(10.1001, abs=1e-4)
 
 
 def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses):

@@ -37,7 +37,8 @@ class Default:
     def __init__(self):
         self.sent = []
 
-    def send(self, envelope):
+    def send(self, envelope, pace):
+        pace()
         self.sent.append(envelope)
         return "default-id"
 

@@ -24,6 +24,28 @@ def test_accepted_message_returns_ses_message_id(fake_ses):
     assert fake_ses.accepted[0]["Destination"]["ToAddresses"] == ["r@example.com"]
 
 
+def test_pace_is_called_once_the_request_is_built_and_before_it_leaves(fake_ses):
+    transport = SesTransport.from_environment(region="us-east-1")
+    seen = []
+
+    def pace():
+        # Signed already: botocore has built the request; SES has not seen it yet.
+        seen.append(fake_ses.requests)
+
+    transport.send(ENVELOPE, pace)
+    transport.send(ENVELOPE)  # the next send on this thread does not reuse the pace
+    assert seen == [0] and fake_ses.requests == 2
+
+
+def test_a_pace_that_refuses_sends_nothing(fake_ses):
+    def refuse():
+        raise TransportError("not sent: no slot", Failure.TRANSIENT)
+
+    with pytest.raises(TransportError, match="no slot"):
+        SesTransport.from_environment(region="us-east-1").send(ENVELOPE, refuse)
+    assert fake_ses.requests == 0
+
+
 def test_throttling_is_transient_and_not_retried_by_the_sdk(fake_ses):
     error = failure_of(SesTransport.from_environment(region="us-east-1"), fake_ses, "throttle")
     assert error.failure is Failure.TRANSIENT and error.throttled
