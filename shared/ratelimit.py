@@ -190,11 +190,6 @@ class FleetRateLimiter:
         """
         self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6)])
 
-    def release(self, recipients: int) -> None:
-        """Hand back a reservation not used (the claim went to another sender)."""
-        if recipients > 0:
-            self._script(keys=[TAT_KEY], args=[self.rate(), -recipients])
-
 
 # KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
 # ARGV[3] = cost. Returns 0 when admitted, else the milliseconds to wait.

@@ -90,13 +90,14 @@ def retry_delay(attempt: int) -> float:
 def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     """Claim the ``queued`` rows among ``batch`` a chunk at a time and send them at the fleet rate.
 
-    Each send reserves its slot of the fleet's budget only when this thread
-    is ready to use it (a slot used late would bunch its send with later
-    ones and break the rate). Rows are claimed in chunks sized so that the
-    last of a chunk waits about CLAIM_HORIZON for its slot at the current
-    pace: one claim per chunk at high rates, one row at a time when slots
-    are scarce, so a claimed row never waits out its lease. Outcomes reach
-    the recorder at least every second.
+    Each send reserves its slot of the fleet's budget only when its request
+    is ready to leave (``_Slot``, called by the transport: a slot used late
+    would bunch its send with later ones and break the rate). Rows are
+    claimed in chunks sized so that the last of a chunk waits about
+    CLAIM_HORIZON for its slot at the current pace: one claim per chunk at
+    high rates, one row at a time when slots are scarce, so a claimed row
+    never waits out its lease. Outcomes reach the recorder at least every
+    second.
 
     When the fleet is paused, the quota is spent or this sender is stopping,
     claimed-but-unsent rows go back to ``queued`` (their attempt undone), the

@@ -85,10 +85,10 @@ def test_a_message_with_three_recipients_takes_three_tokens(redis):
 
 
 def test_released_tokens_are_given_back(redis):
-    limiter = FleetRateLimiter(redis, 10.0)
-    limiter.reserve(5)
-    limiter.release(5)
-    assert limiter.reserve(1) - time.monotonic() < 0.05
+    limiter = FleetRateLimiter(redis, 100.0)
+    limiter.reserve_for_key(7, 10.0, 5)
+    limiter.release_for_key(7, 10.0, 5)
+    assert limiter.reserve_for_key(7, 10.0, 1) - time.monotonic() < 0.05
 
 
 def test_a_throttle_holds_the_whole_fleet_once_however_many_arrive(redis):
