@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.api.app import ApiDeps, create_app
+from shared.db.suppressions import add_suppressions
 from shared.db.tables import contents, messages
 from shared.db.tables_compat import smtp_relays
 from shared.queues import SEND_QUEUE
@@ -73,6 +74,26 @@ def form(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes, str]]
 def stored(engine) -> int:
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(messages)).scalar_one()
+
+
+def test_suppressed_cc_and_bcc_are_left_out_and_the_others_still_get_it(
+    client, pump, outbox, engine, api_key
+):
+    with engine.begin() as conn:
+        add_suppressions(conn, api_key[0].id, ["Kenneth@nexus.co.kr", "hidden@nexus.co.kr"],
+                         "complaint")
+    result = client.simulate_post("/email/send", json={
+        "to": "<tony@nexus.co.kr>", "cc": "<kenneth@nexus.co.kr>,<amy@nexus.co.kr>",
+        "bcc": "<hidden@nexus.co.kr>,<seen@nexus.co.kr>", "subject": "s", "body": "b",
+    }, headers={"Accept": "application/json"})
+    assert result.json["code"] == "200", result.text
+
+    pump.run()
+    [got] = outbox.received
+    assert got.rcpt_tos == ("tony@nexus.co.kr", "amy@nexus.co.kr", "seen@nexus.co.kr")
+    assert got.message["Cc"] == "amy@nexus.co.kr"  # the listed one is not shown either
+    with engine.connect() as conn:
+        assert conn.execute(select(messages.c.state)).scalar_one() == "sent"
 
 
 def test_json_send_from_the_spec_reaches_to_and_cc(client, pump, outbox, engine):
