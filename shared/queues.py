@@ -116,12 +116,12 @@ def _message(queue: str, actor: str, payload: dict) -> dramatiq.Message:
 
 
 def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> int:
-    """Publish ``ids`` to the senders in batches of at most ``batch_size``.
+    """Publish ``ids`` to the senders in batches of ``batch_size`` ids on average.
 
     Returns the number of queue messages. Call only after the transaction
     that made the rows ``queued`` committed.
 
-    Batch sizes are drawn between half and all of ``batch_size``. Sender
+    Batch sizes are drawn between half and one and a half ``batch_size``. Sender
     threads pace each other's sends one slot at a time, so with equal
     batches they all finished them in the same tenth of a second; their
     next-batch work (fetch, claim queries) then took the CPU from the
@@ -131,7 +131,7 @@ def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> i
     ids = list(ids)
     count, start = 0, 0
     while start < len(ids):
-        size = random.randint(max(1, batch_size // 2), batch_size)
+        size = random.randint(max(1, batch_size // 2), batch_size + batch_size // 2)
         chunk = SendBatch(ids=tuple(ids[start : start + size]))
         broker.enqueue(_message(SEND_QUEUE, SEND_ACTOR, encode_send_batch(chunk)))
         count, start = count + 1, start + size

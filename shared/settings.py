@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(8, ge=1)
     #: Rows the scheduler moves to ``queued`` per statement.
     dispatch_batch: int = Field(1000, ge=1)
-    #: Most message ids per sender queue message (sizes vary from half of it up).
+    #: Message ids per sender queue message, on average (sizes vary from half to 1.5x).
     send_batch: int = Field(20, ge=1, le=1000)
     max_recipients_per_request: int = Field(10_000, ge=1)
     #: API requests per second per key (intake budget), and the burst allowed.

@@ -71,17 +71,18 @@ def test_due_messages_are_queued_and_enqueued(engine, broker, settings, api_key,
     with engine.connect() as conn:
         states = conn.execute(text("SELECT DISTINCT state FROM messages")).scalars().all()
     assert states == ["queued"]
-    # Every id once, in batches of 10 to settings.send_batch (20) ids.
+    # Every id once, in batches of 10 to 30 ids (settings.send_batch is 20).
     batches = queued_batches(redis)
     assert sorted(i for b in batches for i in b.ids) == sorted(ids)
-    assert all(len(b.ids) <= 20 for b in batches)
+    assert all(len(b.ids) <= 30 for b in batches)
     assert all(len(b.ids) >= 10 for b in batches[:-1])
 
 
 def test_batch_sizes_vary_so_sender_threads_do_not_finish_in_step(broker, redis):
     enqueue_sends(broker, range(2000), 20)
-    sizes = {len(batch.ids) for batch in queued_batches(redis)}
-    assert len(sizes) > 3 and max(sizes) <= 20 and min(sizes) >= 1
+    sizes = [len(batch.ids) for batch in queued_batches(redis)]
+    assert len(set(sizes)) > 3 and max(sizes) <= 30 and min(sizes[:-1]) >= 10
+    assert 17 <= sum(sizes) / len(sizes) <= 23  # 20 on average
 
 
 def test_queued_row_lost_from_redis_is_enqueued_again(engine, broker, settings, api_key, redis):
