@@ -127,10 +127,12 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             _check_may_send(deps)
             weight = len(message.recipients)  # the budget counts recipients
             slot = _Slot(deps.limiter, _key_slot(deps, caps.get(message.id), weight), weight)
+            outcome = send_one(deps.transport, message, tracker=tracker, pace=slot,
+                               on_error=lambda e: _slow_fleet(deps, e), renderer=deps.renderer)
+            if slot.paused:  # not sent: it stays held and goes back with the others
+                raise slot.paused
             held.popleft()
-            report.add(send_one(deps.transport, message, tracker=tracker, pace=slot,
-                                on_error=lambda e: _slow_fleet(deps, e),
-                                renderer=deps.renderer), weight)
+            report.add(outcome, weight)
             chunk = _chunk_size(slot.waited, deps.settings)
     finally:
         if held:
@@ -197,22 +199,29 @@ class _Slot:
 
     The transport calls it as late as it can (SES: once boto3 has built and
     signed the request), so a thread held up building a request cannot send
-    bunched with later slots. A Redis failure or a spent quota at that point
-    means "not sent" (TransportError, transient): the row goes back to
-    ``queued`` instead of ending ``sending`` and then ``unknown``.
+    bunched with later slots. Raising TransportError (transient) there means
+    "not sent": on a Redis failure the row is retried later; when the quota
+    has just run out, the batch stops and the row is handed back unsent with
+    its attempt undone (``paused``). Never ``sending`` and then ``unknown``.
     """
 
     def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int) -> None:
         self.limiter, self.key_at, self.weight = limiter, key_at, weight
         #: Seconds the slot lay ahead when reserved: the fleet's current pace.
         self.waited = 0.0
+        #: Set when the quota ran out just now: the batch stops, the row is
+        #: handed back with its attempt undone (not retried, which would count).
+        self.paused: SendingPaused | None = None
 
     def __call__(self) -> None:
         try:
             send_at = max(self.key_at, self.limiter.reserve(self.weight))
             self.waited = send_at - time.monotonic()
             self.limiter.wait_for_slot(send_at, self.weight)
-        except (RedisError, SendingPaused) as exc:
+        except SendingPaused as exc:
+            self.paused = exc
+            raise TransportError(f"not sent: {exc}", Failure.TRANSIENT) from exc
+        except RedisError as exc:
             raise TransportError(f"not sent: no slot of the fleet's rate: {exc}",
                                  Failure.TRANSIENT) from exc
 
@@ -239,6 +248,7 @@ def _key_slot(deps: SenderDeps, cap: tuple[int, float] | None, weight: int = 1) 
 def _check_may_send(deps: SenderDeps) -> None:
     if deps.stopping():
         raise SendingPaused("this sender is shutting down", delay_ms=1000)
+    deps.limiter.rate()  # raises SendingPaused while the 24-hour quota is spent
     paused = deps.pause.reason(max_age=PAUSE_RECHECK)
     if paused:
         raise SendingPaused(f"sending is paused: {paused}")

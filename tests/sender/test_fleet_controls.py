@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import pytest
 from redis import Redis
+from sqlalchemy import text
 
 from services.sender.send import SenderDeps, send_batch
 from shared.errors import SendingPaused
@@ -47,6 +48,28 @@ def test_message_goes_back_unsent_when_the_rate_limiter_is_unreachable(
     [outcome] = send_batch(sender, SendBatch((message_id,))).outcomes
     assert outcome.kind is OutcomeKind.RETRY and "no slot" in outcome.error
     assert fake_ses.requests == 0
+
+
+@pytest.mark.parametrize("runs_out", ["before the claim", "at the slot"])
+def test_spent_quota_hands_the_batch_back_without_using_attempts(
+    settings, engine, broker, redis, api_key, fake_ses, runs_out
+):
+    ids = make_messages(engine, api_key[0].id, 2)
+    calls = iter(range(100))
+
+    def rate() -> float:  # the fleet's rate source: spent from call N on
+        if next(calls) >= (0 if runs_out == "before the claim" else 2):
+            raise SendingPaused("the 24-hour SES quota of 100 recipients is spent")
+        return 100.0
+
+    sender = replace(deps(settings, engine, broker, redis), limiter=FleetRateLimiter(redis, rate))
+    with pytest.raises(SendingPaused, match="24-hour"):
+        send_batch(sender, SendBatch(tuple(ids)))
+    assert fake_ses.requests == 0
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT state, attempts FROM messages")).all()
+    assert rows == [("queued", 0), ("queued", 0)]
+    assert queued_outcomes(redis) == []
 
 
 def queued_outcomes(redis) -> list:
