@@ -12,8 +12,10 @@ Redis key layout:
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
 There is no stored burst, so no window edge can let twice the rate through.
-Redis's clock (TIME) is used so that
-senders on machines with skewed clocks still share one timeline.
+Redis's clock (TIME) is used so that senders on machines with skewed clocks
+still share one timeline; each process maps it onto its own monotonic clock
+(``RedisClock``). After a throttle, ``tat`` is held at least a moment ahead
+of now (``penalize``), so every sender waits.
 """
 
 from __future__ import annotations
