@@ -21,6 +21,10 @@ from shared.supervisor import ShutdownFlag, supervise
 from shared.transports import make_transport
 from shared.workers import run_worker
 
+#: After this process starts and after the fleet's rate changes, it uses a
+#: little less of the rate for this long (shared.ratelimit.SLOW_START_SHARE).
+SLOW_START_SECONDS = 5.0
+
 
 def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDeps:
     client = redis.Redis.from_url(settings.redis_url)
@@ -31,7 +35,7 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
         transport=make_transport(settings, threads=threads),
-        limiter=FleetRateLimiter(client, rate),
+        limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS),
         pause=SendingPause(client),
         stopping=lambda: flag.requested,
         meter=SendMeter().start(),

@@ -11,7 +11,7 @@ import redis as redis_lib
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.quota import HEADROOM, QuotaStore
-from shared.ratelimit import FleetRateLimiter, QuotaRate, RedisClock
+from shared.ratelimit import SLOW_START_SHARE, FleetRateLimiter, QuotaRate, RedisClock
 from shared.transports.ses import SesTransport
 
 RATE = 40.0
@@ -82,6 +82,23 @@ def test_a_message_with_three_recipients_takes_three_tokens(redis):
     first = limiter.reserve(3)
     second = limiter.reserve(1)
     assert second - first == pytest.approx(0.3, abs=0.02)
+
+
+def test_slow_start_uses_less_of_the_rate_after_a_start_and_after_a_change(redis):
+    rate = [100.0]
+    limiter = FleetRateLimiter(redis, lambda: rate[0], slow_start=0.5)
+
+    def spacing() -> float:  # seconds one send of 10 recipients holds the bucket
+        first = limiter.reserve(10)
+        return limiter.reserve(1) - first
+
+    assert spacing() == pytest.approx(10 / (100 * SLOW_START_SHARE), abs=0.002)  # just started
+    time.sleep(0.6)
+    assert spacing() == pytest.approx(10 / 100, abs=0.002)  # full rate
+    rate[0] = 200.0
+    assert spacing() == pytest.approx(10 / (200 * SLOW_START_SHARE), abs=0.002)  # changed
+    time.sleep(0.6)
+    assert spacing() == pytest.approx(10 / 200, abs=0.002)
 
 
 def test_released_tokens_are_given_back(redis):
