@@ -14,11 +14,11 @@ if that is refused) so that a starved observer does not see bunches that
 never left the fleet. The report lists when each throttle happened and in
 which phase.
 
-Where a throttle still comes from (1 in some runs, never in steady state):
-a transient when every sender thread claims and renders at once (start-up,
-or R rising 14 -> 200 so that each thread's claim chunk jumps from 1 row to
-~12); on 2 cores a request already paced can then wait tens of ms for its
-process to write it, and reaches SES bunched with later ones.
+Before the senders' slow start (shared.ratelimit.SLOW_START_SHARE), 3 runs
+in 10 had a single throttle, each in a transient when every sender thread
+claims and renders at once (start-up, or R rising 14 -> 200 so that each
+thread's claim chunk jumps from 1 row to ~12): on 2 cores a request already
+paced could wait tens of ms for its process to write it.
 """
 
 from __future__ import annotations
