@@ -45,6 +45,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import psutil
+from common import BenchError, deadline_loop, http_json
 from sqlalchemy import Engine, text
 
 from services.scheduler.expand import expand_step
@@ -60,31 +61,6 @@ RATE_TARGET = 50_000
 WINDOW = 20_000
 RSS_TARGET_MB = 200
 DUPLICATE_EVERY = 50
-
-
-class BenchError(RuntimeError):
-    pass
-
-
-def _deadline_loop(timeout: float, what: str, poll: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        yield
-        time.sleep(poll)
-    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _http(method: str, url: str, key: str, body: bytes | None = None,
-          content_type: str = "application/json", timeout: float = 600) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, method=method)
-    request.add_header("x-api-key", key)
-    if body is not None:
-        request.add_header("content-type", content_type)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as exc:
-        return exc.code, {"error": exc.read().decode(errors="replace")[:2000]}
 
 
 def write_csv(path: Path, recipients: int) -> int:
@@ -145,7 +121,7 @@ def expanded(engine: Engine, campaign_id: int) -> int:
 def measure_expansion(engine: Engine, campaign_id: int, total: int, timeout: float) -> dict:
     started = None
     last, last_change = 0, time.monotonic()
-    for _ in _deadline_loop(timeout, "expansion", poll=0.05):
+    for _ in deadline_loop(timeout, "expansion", poll=0.05):
         done = expanded(engine, campaign_id)
         now = time.perf_counter()
         if done and started is None:
@@ -183,8 +159,8 @@ def timed_calls(api: str, key: str, campaign_id: int, calls: tuple) -> dict:
     timings = {}
     for name, method, path in calls:
         started = time.perf_counter()
-        status, shown = _http(method, f"{api}/v1/campaigns/{campaign_id}{path}", key,
-                              b"" if method == "POST" else None)
+        status, shown = http_json(method, f"{api}/v1/campaigns/{campaign_id}{path}", key=key,
+                                  body=b"" if method == "POST" else None, timeout=600)
         timings[name] = round(time.perf_counter() - started, 2)
         if status != 200 or shown["total"] != sum(shown["status"].values()):
             raise BenchError(f"{name}: {status} {shown}")
@@ -202,7 +178,7 @@ def check_one_row_each(engine: Engine, campaign_id: int, unique: int) -> None:
 
 
 def wait_for_window(engine: Engine, campaign_id: int, window: int, timeout: float) -> None:
-    for _ in _deadline_loop(timeout, "the first window to be expanded"):
+    for _ in deadline_loop(timeout, "the first window to be expanded", poll=0.1):
         if expanded(engine, campaign_id) >= window:
             return
 
@@ -230,15 +206,15 @@ def run(args, workdir: Path) -> dict:
         stack = Stack(env, log_dir=workdir / "logs")
         stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
         stack.start("scheduler", "scheduler")
-        for _ in _deadline_loop(60, "the API"):
+        for _ in deadline_loop(60, "the API", poll=0.1):
             try:
-                if _http("GET", f"{api}/health", key, timeout=2)[0] == 200:
+                if http_json("GET", f"{api}/health", key=key, timeout=2)[0] == 200:
                     break
             except OSError:
                 pass
-        status, template = _http("POST", f"{api}/v1/templates", key, json.dumps({
+        status, template = http_json("POST", f"{api}/v1/templates", key=key, body=json.dumps({
             "name": "bench", "subject": "{{name}}님, {{city}} 소식",
-            "html": "<p>{{name}}님 안녕하세요. 코드: {{code}}</p>" * 4}).encode())
+            "html": "<p>{{name}}님 안녕하세요. 코드: {{code}}</p>" * 4}).encode(), timeout=600)
         if status != 201:
             raise BenchError(f"template: {status} {template}")
 

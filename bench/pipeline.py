@@ -36,8 +36,6 @@ import signal
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -46,6 +44,7 @@ from pathlib import Path
 
 import redis as redis_lib
 from ceiling import measure_ceiling
+from common import BenchError, deadline_loop, http_json
 from fake_ses import FakeSesProcess, start_fake_ses
 from sqlalchemy import Engine, text
 
@@ -76,40 +75,12 @@ RATIO_TARGET = 0.5
 DB_POLL_WHEN_QUIET = 5.0
 
 
-class BenchError(RuntimeError):
-    pass
-
-
-def _deadline_loop(timeout: float, what: str, poll: float = 0.25):
-    """Yield until ``timeout`` seconds have passed, then raise BenchError."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        yield
-        time.sleep(poll)
-    raise BenchError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-# --- HTTP ------------------------------------------------------------------------------
-
-def _http(method: str, url: str, data: bytes | None = None, key: str | None = None,
-          timeout: float = 60.0) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("content-type", "application/json")
-    if key:
-        request.add_header("x-api-key", key)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as exc:
-        return exc.code, {"error": exc.read().decode(errors="replace")[:2000]}
-
-
 def post_messages(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
     """POST one request; returns (seconds until the 202 was read, messages accepted)."""
     body = json.dumps({"messages": [{"topicId": topic, "emails": recipients,
                                      "subject": SUBJECT, "content": HTML}]}).encode()
     started = time.perf_counter()
-    status, answer = _http("POST", f"{api}/v1/messages", body, key, timeout=120)
+    status, answer = http_json("POST", f"{api}/v1/messages", body=body, key=key, timeout=120)
     seconds = time.perf_counter() - started
     if status != 202:
         raise BenchError(f"POST /v1/messages answered {status}: {answer}")
@@ -132,12 +103,12 @@ def wait_until_ready(stack: Stack, api: str, redis_url: str, consumers: int,
     """
     client = redis_lib.Redis.from_url(redis_url)
     try:
-        for _ in _deadline_loop(timeout, f"the stack to start (logs in {log_dir})"):
+        for _ in deadline_loop(timeout, f"the stack to start (logs in {log_dir})"):
             dead = [n for n, p in stack.processes.items() if p.poll() is not None]
             if dead:
                 raise BenchError(f"{', '.join(dead)} exited while starting (logs in {log_dir})")
             try:
-                healthy = _http("GET", f"{api}/health", timeout=2)[0] == 200
+                healthy = http_json("GET", f"{api}/health", timeout=2)[0] == 200
             except OSError:
                 healthy = False
             if healthy and client.zcard(HEARTBEATS_KEY) >= consumers:
@@ -169,7 +140,7 @@ def wait_until_done(engine: Engine, key_id: int, topic: str, total: int,
     last, last_change = (-1, {}), time.monotonic()
     next_print = time.monotonic() + 5
     states: dict[str, int] = {}
-    for _ in _deadline_loop(timeout, f"{total} messages of topic {topic} to be sent", 0.5):
+    for _ in deadline_loop(timeout, f"{total} messages of topic {topic} to be sent", 0.5):
         count = delivered()
         quiet = time.monotonic() - last_change > DB_POLL_WHEN_QUIET
         if count >= total or quiet:
