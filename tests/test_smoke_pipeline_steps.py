@@ -12,19 +12,7 @@ from shared.payloads import decode_outcomes, decode_send_batch
 from shared.queues import OUTCOME_QUEUE, SEND_QUEUE
 from shared.ratelimit import FleetRateLimiter
 from shared.transports.file import FileTransport
-
-
-def drain(redis, queue, decode):
-    """Pop every payload waiting in a dramatiq Redis queue."""
-    import json
-
-    out = []
-    while True:
-        message_id = redis.rpop(f"dramatiq:{queue}")
-        if message_id is None:
-            return out
-        raw = redis.hget(f"dramatiq:{queue}.msgs", message_id)
-        out.append(decode(json.loads(raw)["args"][0]))
+from tests.support.pump import drain
 
 
 def test_posted_message_is_sent_and_recorded(settings, engine, broker, redis, api_key):

@@ -16,9 +16,9 @@ from shared.db.tables import contents, messages
 from shared.db.tables_compat import smtp_relays
 from shared.queues import SEND_QUEUE
 from shared.secrets import SecretBox
-from shared.settings import load_settings
 from shared.transports import make_transport
 from tests.support.pump import Pump
+from tests.support.settings import changed
 
 SECRET = "test-secret-key"
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(3000) + b"\r\n.\r\n\x00end"
@@ -26,10 +26,6 @@ JSON_FILE = '{"name": "템플릿", "items": [1, 2, 3]}\n'.encode()
 # The spec's first example, byte for byte (its odd "입니>다." included).
 SPEC_JSON = {"to": "<tony@nexus.co.kr>", "cc": "<kenneth@nexus.co.kr>",
              "subject": "타이틀 입니>다.", "body": "메일 BODY 입니다. n"}
-
-
-def changed(settings, **overrides):
-    return load_settings(**{**settings.model_dump(), **overrides}, _env_file=None)
 
 
 @pytest.fixture

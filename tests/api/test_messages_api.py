@@ -18,7 +18,7 @@ from shared.db.messages import claim_for_sending
 from shared.db.tables import contents, messages
 from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, decode_send_batch
 from shared.queues import SEND_QUEUE
-from shared.settings import load_settings
+from tests.support.settings import changed
 
 SEND_KEY = f"dramatiq:{SEND_QUEUE}"
 
@@ -28,10 +28,6 @@ def item(**fields) -> dict:
     base = {"topicId": "t1", "emails": ["a@example.com"], "subject": "Hi",
             "content": "<p>Hello</p>", **fields}
     return {k: v for k, v in base.items() if v is not None}
-
-
-def changed(settings, **overrides):
-    return load_settings(**{**settings.model_dump(), **overrides}, _env_file=None)
 
 
 def enqueued_ids(redis) -> list[int]:

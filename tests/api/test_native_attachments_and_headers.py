@@ -13,16 +13,12 @@ from sqlalchemy import func, select
 from services.api.app import ApiDeps, create_app
 from shared.db.tables import contents, messages
 from shared.db.tables_compat import content_attachments
-from shared.settings import load_settings
 from shared.transports import make_transport
 from tests.support.pump import Pump
+from tests.support.settings import changed
 
 LOGO = b"\x89PNG\r\n\x1a\n" + os.urandom(2048)
 PDF = b"%PDF-1.4\n" + os.urandom(4096)
-
-
-def changed(settings, **overrides):
-    return load_settings(**{**settings.model_dump(), **overrides}, _env_file=None)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from services.api.app import ApiDeps, create_app
 from shared.payloads import EventType, decode_events
 from shared.queues import EVENT_QUEUE
 from shared.settings import load_settings
+from tests.support.settings import changed
 from tests.support.sns import (
     CERT_URL,
     EVENT_PUBLISHING,
@@ -48,8 +49,8 @@ def sns_http(ca):
 @pytest.fixture
 def make_client(settings, engine, broker, redis, sns_http):
     def make(**overrides):
-        changed = load_settings(**{**settings.model_dump(), **overrides}, _env_file=None)
-        app = create_app(ApiDeps(changed, engine, broker, redis, sns_http=sns_http))
+        app = create_app(ApiDeps(changed(settings, **overrides), engine, broker, redis,
+                                 sns_http=sns_http))
         return falcon.testing.TestClient(app)
 
     return make

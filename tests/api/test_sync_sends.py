@@ -10,13 +10,9 @@ from sqlalchemy import func, select
 from services.api.app import ApiDeps, create_app
 from shared.db.keys import create_key
 from shared.db.tables import messages
-from shared.settings import load_settings
 from shared.transports import make_transport
 from tests.support.pump import Pump
-
-
-def changed(settings, **overrides):
-    return load_settings(**{**settings.model_dump(), **overrides}, _env_file=None)
+from tests.support.settings import changed
 
 
 @pytest.fixture
