@@ -7,6 +7,7 @@ import pytest
 from shared.errors import ConfigError, Failure, TransportError
 from shared.secrets import SecretBox, SecretError
 from shared.transports.base import Envelope, Relay
+from shared.transports.file import FileTransport
 from shared.transports.relays import RelayingTransport
 
 
@@ -33,25 +34,15 @@ def test_key_material_is_not_in_repr():
     assert "one secret" not in repr(SecretBox("one secret"))
 
 
-class Default:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, envelope, pace):
-        pace()
-        self.sent.append(envelope)
-        return "default-id"
+def test_messages_without_a_relay_use_the_configured_transport(tmp_path):
+    transport = RelayingTransport(FileTransport(tmp_path), SecretBox("k"))
+    provider_id = transport.send(Envelope("a@example.com", ("b@example.com",), b"x"))
+    assert (tmp_path / f"{provider_id}.eml").read_bytes() == b"x"
 
 
-def test_messages_without_a_relay_use_the_configured_transport():
-    default = Default()
-    transport = RelayingTransport(default, SecretBox("k"))
-    assert transport.send(Envelope("a@example.com", ("b@example.com",), b"x")) == "default-id"
-
-
-def test_relay_password_that_cannot_be_decrypted_fails_permanently():
+def test_relay_password_that_cannot_be_decrypted_fails_permanently(tmp_path):
     token = SecretBox("old key").encrypt("pw")
-    transport = RelayingTransport(Default(), SecretBox("new key"))
+    transport = RelayingTransport(FileTransport(tmp_path), SecretBox("new key"))
     relay = Relay(1, "smtp://127.0.0.1:2525?tls=none", "user", token)
     with pytest.raises(TransportError) as caught:
         transport.send(Envelope("a@example.com", ("b@example.com",), b"x", relay=relay))
