@@ -53,7 +53,7 @@ from services.up import Stack
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.db.migrate import upgrade
-from shared.localservers import free_port, start_postgres, start_redis
+from shared.runtime.localservers import free_port, start_postgres, start_redis
 from shared.settings import load_settings
 
 RATE_TARGET = 50_000

@@ -23,7 +23,7 @@ ends sent, failed or unknown), ``unknown`` (each must have been in flight,
 
     .venv/bin/python bench/chaos.py [--messages 10000] [--json chaos.json]
 
-``run_chaos`` is the harness itself; tests/test_chaos.py runs a short form.
+``run_chaos`` is the harness itself; tests/e2e/test_chaos.py runs a short form.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from services.up import Stack
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.db.migrate import upgrade
-from shared.localservers import free_port, start_postgres, start_redis
+from shared.runtime.localservers import free_port, start_postgres, start_redis
 
 TOPIC = "chaos"
 FROM = "chaos@chaos.example"

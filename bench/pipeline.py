@@ -53,8 +53,8 @@ from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.db.messages import ClaimedMessage
 from shared.db.migrate import upgrade
-from shared.localservers import free_port, start_postgres, start_redis
-from shared.rendering import render
+from shared.rendering.mime import render
+from shared.runtime.localservers import free_port, start_postgres, start_redis
 
 FROM = "bench@bench.example"
 SUBJECT = "mailpipe bench"

@@ -14,7 +14,7 @@ if that is refused) so that a starved observer does not see bunches that
 never left the fleet. The report lists when each throttle happened and in
 which phase.
 
-Before the senders' slow start (shared.ratelimit.SLOW_START_SHARE), 3 runs
+Before the senders' slow start (shared.rate.limiter.SLOW_START_SHARE), 3 runs
 in 10 had a single throttle, each in a transient when every sender thread
 claims and renders at once (start-up, or R rising 14 -> 200 so that each
 thread's claim chunk jumps from 1 row to ~12): on 2 cores a request already
@@ -40,7 +40,7 @@ from services.up import Stack  # noqa: E402
 from shared.db.engine import make_engine  # noqa: E402
 from shared.db.keys import create_key  # noqa: E402
 from shared.db.migrate import upgrade  # noqa: E402
-from shared.localservers import free_port, start_postgres, start_redis  # noqa: E402
+from shared.runtime.localservers import free_port, start_postgres, start_redis  # noqa: E402
 
 SETTLE = 10.0  # seconds after a rate change before measuring (quota refresh, queues)
 

@@ -19,7 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
-from shared.localservers import LocalServer, start_postgres, start_redis
+from shared.runtime.localservers import LocalServer, start_postgres, start_redis
 
 DEV_FROM = "mailpipe@localhost.localdomain"
 

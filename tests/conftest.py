@@ -14,11 +14,11 @@ import pytest
 import redis as redis_lib
 from sqlalchemy import text
 
+from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.db.migrate import upgrade
-from shared.localservers import free_port, start_postgres, start_redis
-from shared.queues import make_broker
+from shared.runtime.localservers import free_port, start_postgres, start_redis
 from shared.settings import Settings, load_settings
 
 

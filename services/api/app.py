@@ -11,15 +11,15 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
-from services.api.resources import compat_biz, compat_fureweb
+from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
     CampaignActionResource,
     CampaignResource,
     CampaignsResource,
 )
-from services.api.resources.events import SentCountResource
 from services.api.resources.health import HealthResource
 from services.api.resources.messages import MessageResource, MessagesResource
+from services.api.resources.sent_counts import SentCountResource
 from services.api.resources.sns import SnsEventsResource
 from services.api.resources.suppressions import SuppressionResource, SuppressionsResource
 from services.api.resources.templates import (
@@ -31,10 +31,16 @@ from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
 from services.api.throttle import IntakeRateMiddleware
-from shared.ratelimit import IntakeLimiter
+from shared.events.sns import (
+    CertificateCache,
+    HttpsSnsClient,
+    SnsHttp,
+    SnsVerifier,
+    parse_topic_arns,
+)
+from shared.rate.limiter import IntakeLimiter
+from shared.rendering.tracking import tracker_for
 from shared.settings import Settings
-from shared.sns import CertificateCache, HttpsSnsClient, SnsHttp, SnsVerifier, parse_topic_arns
-from shared.tracking import tracker_for
 
 
 @dataclass(frozen=True)
@@ -62,8 +68,8 @@ def create_app(deps: ApiDeps) -> falcon.App:
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
     _add_template_routes(app, deps)
     _add_event_routes(app, deps)
-    compat_biz.install(app, deps)
-    compat_fureweb.install(app, deps)
+    biz.install(app, deps)
+    fureweb.install(app, deps)
     return app
 
 

@@ -1,7 +1,7 @@
 """The ``Idempotency-Key`` header, and the fingerprint of the request it came with.
 
 Same key and same request: the first answer again, nothing created; same key
-and another request: 409 (``shared.idempotency``). A JSON body is hashed with
+and another request: 409 (``shared.intake.idempotency``). A JSON body is hashed with
 its keys sorted; an upload (CSV body or form) is hashed over its fields and
 then its bytes, as the handler streams them, so a million-row file is never
 held whole to be fingerprinted.
@@ -17,9 +17,9 @@ from collections.abc import Callable
 import falcon
 
 from services.api.media import read_rest
-from shared.addresses import has_line_break
 from shared.errors import InvalidRequest
-from shared.idempotency import Idempotency
+from shared.intake.addresses import has_line_break
+from shared.intake.idempotency import Idempotency
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 

@@ -6,9 +6,9 @@ import redis
 from gunicorn.app.base import BaseApplication
 
 from services.api.app import ApiDeps, create_app
+from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
-from shared.logs import configure_logging
-from shared.queues import make_broker
+from shared.runtime.logs import configure_logging
 from shared.settings import Settings, load_settings
 
 THREADS = 8

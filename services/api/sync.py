@@ -1,7 +1,7 @@
 """Synchronous sends on the native API: ``POST /v1/messages?wait=SECONDS``.
 
 The request answers 200 once the recorder has committed every message's
-outcome (sent, failed, unknown, …), woken through Redis (shared.waiters),
+outcome (sent, failed, unknown, …), woken through Redis (shared.intake.waiters),
 or 202 as usual when the wait runs out first: the messages are still sent.
 """
 
@@ -12,8 +12,8 @@ import falcon
 from shared.db.envelopes import SendResult
 from shared.db.reads import STATE_CODES
 from shared.errors import InvalidRequest
+from shared.intake.waiters import wait_for_results
 from shared.settings import Settings
-from shared.waiters import wait_for_results
 
 #: A synchronous request subscribes one Redis channel per message: keep it small.
 MAX_SYNC_MESSAGES = 100

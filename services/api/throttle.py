@@ -8,7 +8,7 @@ import falcon
 from redis.exceptions import RedisError
 
 from shared.errors import TooManyRequests
-from shared.ratelimit import IntakeLimiter
+from shared.rate.limiter import IntakeLimiter
 
 log = logging.getLogger("mailpipe.api")
 

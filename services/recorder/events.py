@@ -7,9 +7,9 @@ from collections import Counter
 
 from sqlalchemy import Engine
 
+from shared.broker.payloads import Event, EventBatch, EventType
 from shared.db.events import StoredEvent, arrival_times, insert_events
-from shared.payloads import Event, EventBatch, EventType
-from shared.tracking import machine_reason
+from shared.rendering.tracking import machine_reason
 
 log = logging.getLogger("mailpipe.recorder")
 

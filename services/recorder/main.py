@@ -7,14 +7,14 @@ import redis
 
 from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
+from shared.broker.payloads import decode_events, decode_outcomes
+from shared.broker.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
+from shared.broker.workers import run_worker
 from shared.db.engine import make_engine, retry_while_database_down
-from shared.logs import configure_logging
-from shared.payloads import decode_events, decode_outcomes
-from shared.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
+from shared.intake.waiters import publish_states
+from shared.runtime.logs import configure_logging
+from shared.runtime.supervisor import ShutdownFlag, supervise
 from shared.settings import Settings
-from shared.supervisor import ShutdownFlag, supervise
-from shared.waiters import publish_states
-from shared.workers import run_worker
 
 THREADS = 2
 #: Seconds a batch waits out a PostgreSQL restart before dramatiq retries it.

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 from sqlalchemy import Engine
 
+from shared.broker.payloads import OutcomeBatch
 from shared.db.events import adopt_orphan_events, lock_events
 from shared.db.outcomes import apply_outcomes
-from shared.payloads import OutcomeBatch
 
 log = logging.getLogger("mailpipe.recorder")
 
@@ -22,7 +22,7 @@ def record_outcomes(
     """Apply ``batch``; returns the rows that changed. Replays change nothing.
 
     ``notify`` gets the changed rows after the commit (synchronous callers
-    wait for it, shared.waiters).
+    wait for it, shared.intake.waiters).
     """
     with engine.begin() as conn:
         # Before any row lock, as event batches do: the same order, no deadlock.

@@ -7,8 +7,8 @@ import logging
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
+from shared.broker.queues import conveyor_lost, enqueue_sends, mark_conveyor
 from shared.db.messages import claim_due_messages, make_queued_due
-from shared.queues import conveyor_lost, enqueue_sends, mark_conveyor
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.scheduler")

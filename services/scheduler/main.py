@@ -16,10 +16,10 @@ from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.quota import refresh_quota
 from services.scheduler.sweeps import sweep_expired_leases
+from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
-from shared.logs import configure_logging
-from shared.queues import make_broker
-from shared.quota import QuotaStore
+from shared.rate.quota import QuotaStore
+from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 from shared.transports.ses import SesTransport
 

@@ -6,7 +6,7 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shared.quota import QuotaStore
+from shared.rate.quota import QuotaStore
 from shared.transports.ses import read_quota
 
 log = logging.getLogger("mailpipe.scheduler")

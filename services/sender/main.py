@@ -9,20 +9,20 @@ import redis
 
 from services.sender.meter import SendMeter
 from services.sender.send import SenderDeps, send_batch
+from shared.broker.payloads import decode_send_batch
+from shared.broker.queues import SEND_ACTOR, SEND_QUEUE, make_broker
+from shared.broker.workers import run_worker
 from shared.db.engine import make_engine
-from shared.logs import configure_logging
-from shared.pause import SendingPause
-from shared.payloads import decode_send_batch
-from shared.queues import SEND_ACTOR, SEND_QUEUE, make_broker
-from shared.quota import QuotaStore
-from shared.ratelimit import FleetRateLimiter, QuotaRate
+from shared.rate.limiter import FleetRateLimiter, QuotaRate
+from shared.rate.pause import SendingPause
+from shared.rate.quota import QuotaStore
+from shared.runtime.logs import configure_logging
+from shared.runtime.supervisor import ShutdownFlag, supervise
 from shared.settings import Settings
-from shared.supervisor import ShutdownFlag, supervise
 from shared.transports import make_transport
-from shared.workers import run_worker
 
 #: After this process starts and after the fleet's rate changes, it uses a
-#: little less of the rate for this long (shared.ratelimit.SLOW_START_SHARE).
+#: little less of the rate for this long (shared.rate.limiter.SLOW_START_SHARE).
 SLOW_START_SECONDS = 5.0
 
 

@@ -24,21 +24,21 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from services.sender.meter import SendMeter
-from shared.addresses import address_of
+from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
+from shared.broker.queues import publish_outcomes
 from shared.db.keys import send_rate_caps
 from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
 from shared.db.suppressions import suppress_queued
 from shared.errors import Failure, SendingPaused, TransportError
-from shared.pause import SendingPause
-from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, SendBatch
-from shared.queues import publish_outcomes
-from shared.quota import QuotaStore
-from shared.ratelimit import FleetRateLimiter
-from shared.rendering import RenderCache, render
+from shared.intake.addresses import address_of
+from shared.intake.waiters import publish_states
+from shared.rate.limiter import FleetRateLimiter
+from shared.rate.pause import SendingPause
+from shared.rate.quota import QuotaStore
+from shared.rendering.mime import RenderCache, render
+from shared.rendering.tracking import Tracker, tracker_for
 from shared.settings import Settings
-from shared.tracking import Tracker, tracker_for
 from shared.transports.base import Envelope, Pace, Transport, no_pace
-from shared.waiters import publish_states
 
 log = logging.getLogger("mailpipe.sender")
 

@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 
-from shared.attachments import Attachment
 from shared.db.tables_compat import attachment_blobs, content_attachments
+from shared.intake.attachments import Attachment
 
 
 def _blob_ids(conn: Connection, attachments: tuple[Attachment, ...]) -> list[int]:

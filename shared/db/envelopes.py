@@ -13,10 +13,10 @@ from sqlalchemy import Connection, bindparam, func, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger
 
-from shared.attachments import Attachment
 from shared.db.attachments import load_attachments, store_attachments
 from shared.db.suppressions import listed
 from shared.db.tables import contents, messages
+from shared.intake.attachments import Attachment
 from shared.transports.base import Relay
 
 if TYPE_CHECKING:  # shared.db.messages imports this module

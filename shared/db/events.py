@@ -22,7 +22,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Text
 
-from shared.payloads import Event, EventType
+from shared.broker.payloads import Event, EventType
 
 EVENTS_LOCK = 727_273
 

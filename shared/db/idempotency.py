@@ -1,4 +1,7 @@
-"""Idempotency keys: the first answer to a POST, replayed for 24 hours (``shared.idempotency``)."""
+"""Idempotency keys: the first answer to a POST, replayed for 24 hours.
+
+The rules around them are in ``shared.intake.idempotency``.
+"""
 
 from __future__ import annotations
 

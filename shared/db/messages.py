@@ -13,12 +13,12 @@ from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
-from shared.attachments import Attachment
 from shared.db.attachments import store_attachments
 from shared.db.content_flags import with_content_flags
 from shared.db.envelopes import with_send_extras
 from shared.db.tables import contents
 from shared.db.templates import with_template_values
+from shared.intake.attachments import Attachment
 from shared.transports.base import Relay
 
 
@@ -205,7 +205,7 @@ class ClaimedMessage:
     attachments: tuple[Attachment, ...] = ()
     relay: Relay | None = None
     #: Set (by shared.db.templates.with_template_values) when the parts are a
-    #: template: this recipient's values, filled in by shared.rendering.
+    #: template: this recipient's values, filled in by shared.rendering.mime.
     variables: dict[str, str] | None = None
     #: Set by shared.db.content_flags.with_content_flags: open/click tracking
     #: wanted, and bulk mail (one-click List-Unsubscribe headers).

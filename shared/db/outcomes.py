@@ -6,7 +6,7 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
-from shared.payloads import Outcome
+from shared.broker.payloads import Outcome
 
 _APPLY_OUTCOMES = text(
     """

@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 
 from shared.db.tables_campaigns import template_versions, templates
-from shared.templates import TemplateSource
+from shared.rendering.mustache import TemplateSource
 
 
 @dataclass(frozen=True)

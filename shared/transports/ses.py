@@ -22,7 +22,7 @@ from botocore.exceptions import (
 )
 
 from shared.errors import Failure, TransportError
-from shared.quota import Quota
+from shared.rate.quota import Quota
 from shared.transports.base import Envelope, Pace, no_pace
 
 log = logging.getLogger("mailpipe.ses")

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from services.api.app import ApiDeps, create_app
+from shared.broker.queues import SEND_QUEUE
 from shared.db.suppressions import add_suppressions
 from shared.db.tables import contents, messages
 from shared.db.tables_compat import smtp_relays
-from shared.queues import SEND_QUEUE
 from shared.secrets import SecretBox
 from shared.transports import make_transport
 from tests.support.pump import Pump
@@ -376,7 +376,7 @@ def test_without_biz_key_a_request_needs_x_api_key(biz_settings, make_client, ap
 
 def test_database_down_answers_the_biz_500(biz_settings, broker, redis):
     from shared.db.engine import make_engine
-    from shared.localservers import free_port
+    from shared.runtime.localservers import free_port
 
     down = make_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
     client = falcon.testing.TestClient(create_app(ApiDeps(biz_settings, down, broker, redis)))

@@ -13,9 +13,10 @@ from services.api.app import ApiDeps, create_app
 from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
 from services.sender.send import send_batch
-from shared.payloads import SendBatch, decode_events, decode_outcomes
-from shared.queues import EVENT_QUEUE, OUTCOME_QUEUE
+from shared.broker.payloads import SendBatch, decode_events, decode_outcomes
+from shared.broker.queues import EVENT_QUEUE, OUTCOME_QUEUE
 from shared.settings import load_settings
+from tests.e2e.test_smoke_pipeline_steps import drain
 from tests.sender.test_send_batch import deps_for
 from tests.sender.test_suppression_and_tracking import HTML, html_of, sent_mail
 from tests.support.sns import (
@@ -26,7 +27,6 @@ from tests.support.sns import (
     ses_event_publishing,
     ses_identity_notification,
 )
-from tests.test_smoke_pipeline_steps import drain
 
 HUMAN = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 Safari/605.1.15"
 

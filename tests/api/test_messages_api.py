@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 
 from services.recorder.record import record_outcomes
+from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind, decode_send_batch
+from shared.broker.queues import SEND_QUEUE
 from shared.db.keys import create_key, revoke_key
 from shared.db.messages import claim_for_sending
 from shared.db.tables import contents, messages
-from shared.payloads import Outcome, OutcomeBatch, OutcomeKind, decode_send_batch
-from shared.queues import SEND_QUEUE
 from tests.support.settings import changed
 
 SEND_KEY = f"dramatiq:{SEND_QUEUE}"

@@ -9,8 +9,8 @@ import falcon.testing
 import pytest
 
 from services.api.app import ApiDeps, create_app
-from shared.payloads import EventType, decode_events
-from shared.queues import EVENT_QUEUE
+from shared.broker.payloads import EventType, decode_events
+from shared.broker.queues import EVENT_QUEUE
 from shared.settings import load_settings
 from tests.support.settings import changed
 from tests.support.sns import (
@@ -215,8 +215,8 @@ def test_failed_confirmation_answers_503_so_sns_sends_it_again(client, ca, sns_h
 def test_notification_that_cannot_be_queued_answers_503_so_sns_retries(
     settings, engine, redis, ca, sns_http
 ):
-    from shared.localservers import free_port
-    from shared.queues import make_broker
+    from shared.broker.queues import make_broker
+    from shared.runtime.localservers import free_port
 
     dead = load_settings(**{**settings.model_dump(),
                             "redis_url": f"redis://127.0.0.1:{free_port()}/0"}, _env_file=None)

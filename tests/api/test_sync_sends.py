@@ -156,7 +156,7 @@ def test_fureweb_sync_with_an_unknown_outcome_answers_202(client, pump, fureweb_
 def test_fureweb_database_down_still_answers_in_its_shape(sync_settings, broker, redis,
                                                           fureweb_key):
     from shared.db.engine import make_engine
-    from shared.localservers import free_port
+    from shared.runtime.localservers import free_port
 
     down = make_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
     app = create_app(ApiDeps(sync_settings, down, broker, redis))

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select, text
 
 from services.sender.send import send_batch
+from shared.broker.payloads import SendBatch
 from shared.db.tables import contents, messages
-from shared.payloads import SendBatch
 from tests.sender.test_send_batch import deps_for
 
 

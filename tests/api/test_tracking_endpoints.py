@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from services.api.app import ApiDeps, create_app
-from shared.payloads import EventType, decode_events
-from shared.queues import EVENT_QUEUE
+from shared.broker.payloads import EventType, decode_events
+from shared.broker.queues import EVENT_QUEUE
+from shared.rendering.tracking import PIXEL_GIF, Kind, Tracker
 from shared.settings import load_settings
-from shared.tracking import PIXEL_GIF, Kind, Tracker
 from tests.scheduler.test_dispatch import make_messages
 
 SECRET = "tracking-secret-for-tests"

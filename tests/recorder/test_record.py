@@ -7,8 +7,8 @@ import time
 from sqlalchemy import text
 
 from services.recorder.record import record_outcomes
+from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind
 from shared.db.messages import claim_for_sending
-from shared.payloads import Outcome, OutcomeBatch, OutcomeKind
 from tests.scheduler.test_dispatch import make_messages
 
 

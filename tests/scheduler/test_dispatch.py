@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
+from shared.broker.payloads import SendBatch, decode_send_batch
+from shared.broker.queues import enqueue_sends
 from shared.db.messages import NewMessages, claim_due_messages, insert_messages
-from shared.payloads import SendBatch, decode_send_batch
-from shared.queues import enqueue_sends
 
 
 def make_messages(engine, key_id: int, count: int, *, scheduled_at=None) -> list[int]:

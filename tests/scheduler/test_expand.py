@@ -9,11 +9,11 @@ from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
 from services.scheduler.expand import expand_due_campaigns, expand_step
-from shared.campaigns import CampaignRequest, create_campaign, json_rows
 from shared.db.keys import create_key
 from shared.db.suppressions import add_suppressions
 from shared.db.templates import create_template
-from shared.templates import TemplateSource
+from shared.intake.campaigns import CampaignRequest, create_campaign, json_rows
+from shared.rendering.mustache import TemplateSource
 
 
 def make_campaign(engine, settings, key, count: int, *, scheduled_at=None, extra=()) -> int:

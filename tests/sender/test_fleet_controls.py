@@ -9,11 +9,11 @@ from redis import Redis
 from sqlalchemy import text
 
 from services.sender.send import SenderDeps, send_batch
+from shared.broker.payloads import OutcomeKind, SendBatch
 from shared.errors import SendingPaused
-from shared.localservers import free_port
-from shared.pause import SendingPause
-from shared.payloads import OutcomeKind, SendBatch
-from shared.ratelimit import TAT_KEY, FleetRateLimiter
+from shared.rate.limiter import TAT_KEY, FleetRateLimiter
+from shared.rate.pause import SendingPause
+from shared.runtime.localservers import free_port
 from shared.transports.ses import SesTransport
 from tests.scheduler.test_dispatch import make_messages
 
@@ -75,7 +75,7 @@ def test_spent_quota_hands_the_batch_back_without_using_attempts(
 def queued_outcomes(redis) -> list:
     import json
 
-    from shared.payloads import decode_outcomes
+    from shared.broker.payloads import decode_outcomes
 
     raw = [redis.hget("dramatiq:mailpipe.outcomes.msgs", i)
            for i in redis.lrange("dramatiq:mailpipe.outcomes", 0, -1)]
@@ -123,7 +123,7 @@ def test_rows_sent_before_a_pause_are_skipped_when_the_batch_is_retried(
         send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     SendingPause(redis).resume()
     from services.recorder.record import record_outcomes
-    from shared.payloads import OutcomeBatch
+    from shared.broker.payloads import OutcomeBatch
 
     record_outcomes(engine, OutcomeBatch(tuple(queued_outcomes(redis))), max_attempts=5)
     retried = send_batch(deps(settings, engine, broker, redis), SendBatch(tuple(ids)))

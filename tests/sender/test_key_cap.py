@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import text
 
 from services.sender.send import SenderDeps, send_batch
+from shared.broker.payloads import SendBatch
 from shared.db.keys import create_key
 from shared.errors import SendingPaused
-from shared.pause import SendingPause
-from shared.payloads import SendBatch
-from shared.ratelimit import FleetRateLimiter
+from shared.rate.limiter import FleetRateLimiter
+from shared.rate.pause import SendingPause
 from shared.transports.file import FileTransport
 from tests.scheduler.test_dispatch import make_messages
 

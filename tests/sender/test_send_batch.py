@@ -7,9 +7,9 @@ import threading
 from sqlalchemy import text
 
 from services.sender.send import SenderDeps, send_batch
-from shared.pause import SendingPause
-from shared.payloads import OutcomeKind, SendBatch
-from shared.ratelimit import FleetRateLimiter
+from shared.broker.payloads import OutcomeKind, SendBatch
+from shared.rate.limiter import FleetRateLimiter
+from shared.rate.pause import SendingPause
 from shared.transports.file import FileTransport
 from tests.scheduler.test_dispatch import make_messages
 

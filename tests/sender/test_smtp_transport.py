@@ -118,7 +118,7 @@ def test_untrusted_certificate_is_permanent(smtp_servers):
 
 
 def test_connection_refused_is_transient(transport_for):
-    from shared.localservers import free_port
+    from shared.runtime.localservers import free_port
 
     with pytest.raises(TransportError) as caught:
         transport_for(f"smtp://127.0.0.1:{free_port()}?tls=none").send(envelope())

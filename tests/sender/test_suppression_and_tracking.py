@@ -12,11 +12,11 @@ from sqlalchemy import text
 
 from services.api.app import ApiDeps, create_app
 from services.sender.send import send_batch
+from shared.broker.payloads import SendBatch
 from shared.db.messages import message_states
 from shared.db.suppressions import add_suppressions
-from shared.payloads import SendBatch
+from shared.rendering.tracking import Kind, Tracker
 from shared.settings import load_settings
-from shared.tracking import Kind, Tracker
 from tests.api.test_messages_api import enqueued_ids
 from tests.sender.test_send_batch import deps_for
 
@@ -182,7 +182,7 @@ def test_post_to_a_suppressed_address_answers_suppressed_and_queues_nothing(
 def test_suppression_at_send_time_wakes_a_synchronous_caller(
     tracking_settings, engine, broker, redis, api_key, post, send
 ):
-    from shared.waiters import channel
+    from shared.intake.waiters import channel
 
     [message_id] = post(["late@example.com"])
     with engine.begin() as conn:

@@ -7,7 +7,7 @@ import time
 from sqlalchemy import text
 
 from services.up import Stack
-from shared.queues import SEND_QUEUE, enqueue_sends, make_broker
+from shared.broker.queues import SEND_QUEUE, enqueue_sends, make_broker
 from tests.scheduler.test_dispatch import make_messages
 from tests.support.stack import settings_env, wait_for
 

@@ -12,11 +12,11 @@ from contextlib import contextmanager
 
 from services.recorder.record import record_outcomes
 from services.sender.send import SenderDeps, send_batch
-from shared.pause import SendingPause
-from shared.payloads import decode_outcomes, decode_send_batch
-from shared.queues import OUTCOME_QUEUE, SEND_QUEUE
-from shared.ratelimit import FleetRateLimiter
-from shared.waiters import publish_states
+from shared.broker.payloads import decode_outcomes, decode_send_batch
+from shared.broker.queues import OUTCOME_QUEUE, SEND_QUEUE
+from shared.intake.waiters import publish_states
+from shared.rate.limiter import FleetRateLimiter
+from shared.rate.pause import SendingPause
 
 
 def drain(redis, queue: str, decode) -> list:

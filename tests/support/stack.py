@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 from services.up import Stack
-from shared.localservers import free_port
+from shared.runtime.localservers import free_port
 from shared.settings import Settings
 
 

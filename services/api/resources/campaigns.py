@@ -26,14 +26,14 @@ import falcon
 
 from services.api.idempotency import idempotency_of, idempotency_of_upload
 from services.api.media import capped, read_json, upload_stream
-from services.api.schemas import parse
-from services.api.schemas_campaigns import CampaignBody, CampaignFields
-from services.api.views_campaigns import campaign_view
-from shared import campaigns as rules
-from shared.campaigns import CampaignRequest, Row, create_campaign, csv_rows, json_rows
+from services.api.schemas.campaigns import CampaignBody, CampaignFields
+from services.api.schemas.messages import parse
+from services.api.views.campaigns import campaign_view
 from shared.db.campaigns import get_campaign, list_campaigns
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
-from shared.idempotency import Idempotency
+from shared.intake import campaigns as rules
+from shared.intake.campaigns import CampaignRequest, Row, create_campaign, csv_rows, json_rows
+from shared.intake.idempotency import Idempotency
 
 #: Campaigns per page of ``GET /v1/campaigns``.
 PAGE = 100

@@ -7,8 +7,8 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.pause import SendingPause
-from shared.quota import HEADROOM, QuotaStore
+from shared.rate.pause import SendingPause
+from shared.rate.quota import HEADROOM, QuotaStore
 
 
 class HealthResource:

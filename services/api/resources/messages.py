@@ -6,15 +6,15 @@ import falcon
 
 from services.api.idempotency import idempotency_of
 from services.api.media import read_json
-from services.api.message_parts import attachments_of, headers_of
-from services.api.schemas import SendRequest, parse
+from services.api.schemas.messages import SendRequest, parse
+from services.api.schemas.parts import attachments_of, headers_of
 from services.api.sync import answer_when_done, wait_param
-from services.api.views import cancel_view, message_view
+from services.api.views.messages import cancel_view, message_view
 from shared.db.cancellation import cancel
 from shared.db.reads import STATE_CODES, get_message
 from shared.errors import NotFound
-from shared.intake import MessageRequest, accept
-from shared.templated_messages import TemplateUse
+from shared.intake.messages import MessageRequest, accept
+from shared.intake.templated import TemplateUse
 
 
 class MessagesResource:

@@ -14,11 +14,11 @@ import logging
 import falcon
 from redis.exceptions import RedisError
 
+from shared.broker.payloads import EventBatch
+from shared.broker.queues import publish_events
 from shared.errors import Forbidden, Unavailable
-from shared.payloads import EventBatch
-from shared.queues import publish_events
-from shared.ses_events import notification_events
-from shared.sns import SnsHttp, SnsMessage, SnsVerificationError, SnsVerifier, loads_object
+from shared.events.ses import notification_events
+from shared.events.sns import SnsHttp, SnsMessage, SnsVerificationError, SnsVerifier, loads_object
 
 log = logging.getLogger("mailpipe.api.sns")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from services.api.media import read_json
-from services.api.schemas import SuppressRequest, parse
+from services.api.schemas.messages import SuppressRequest, parse
 from shared.db.suppressions import (
     Suppression,
     add_suppressions,

@@ -6,9 +6,9 @@ import falcon
 from sqlalchemy.exc import IntegrityError
 
 from services.api.media import read_json
-from services.api.schemas import parse
-from services.api.schemas_campaigns import RenderBody, TemplateBody
-from services.api.views_campaigns import template_summary, template_view
+from services.api.schemas.campaigns import RenderBody, TemplateBody
+from services.api.schemas.messages import parse
+from services.api.views.campaigns import template_summary, template_view
 from shared.db.templates import (
     TemplateRow,
     create_template,
@@ -19,7 +19,7 @@ from shared.db.templates import (
     update_template,
 )
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.templates import MissingVariable, TemplateSource, as_text, render_parts
+from shared.rendering.mustache import MissingVariable, TemplateSource, as_text, render_parts
 
 #: Templates per page of ``GET /v1/templates``.
 PAGE = 100

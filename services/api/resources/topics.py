@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from services.api.views import cancel_view
+from services.api.views.messages import cancel_view
 from shared.db.cancellation import cancel_topic
 from shared.db.reads import topic_summary
 from shared.db.stats import topic_stats

@@ -14,10 +14,10 @@ import time
 import falcon
 from redis.exceptions import RedisError
 
+from shared.broker.payloads import Event, EventBatch, EventType
+from shared.broker.queues import publish_events
 from shared.errors import NotFound
-from shared.payloads import Event, EventBatch, EventType
-from shared.queues import publish_events
-from shared.tracking import PIXEL_GIF, Claim, Kind, Tracker
+from shared.rendering.tracking import PIXEL_GIF, Claim, Kind, Tracker
 
 log = logging.getLogger("mailpipe.api.tracking")
 

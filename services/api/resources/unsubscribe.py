@@ -14,10 +14,10 @@ import time
 import falcon
 
 from services.api.resources.tracking import publish_hit, read_token
+from shared.broker.payloads import Event, EventType
 from shared.db.suppressions import unsubscribe_message_recipient
 from shared.errors import NotFound
-from shared.payloads import Event, EventType
-from shared.tracking import Kind, Tracker
+from shared.rendering.tracking import Kind, Tracker
 
 _PAGE = """<!doctype html>
 <html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">

@@ -1,0 +1,182 @@
+"""The Redis conveyor: broker construction, queue names and publishing.
+
+Producers (api, scheduler, sender) publish here without importing the
+consumers' code; consumers register their actors under the same names.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Iterable
+
+import dramatiq
+import redis
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.broker.payloads import (
+    EventBatch,
+    OutcomeBatch,
+    SendBatch,
+    encode_events,
+    encode_outcomes,
+    encode_send_batch,
+)
+from shared.settings import Settings
+
+SEND_QUEUE = "mailpipe.send"
+SEND_ACTOR = "send_batch"
+OUTCOME_QUEUE = "mailpipe.outcomes"
+OUTCOME_ACTOR = "record_outcomes"
+#: SNS events and tracking hits: a queue of their own, so a burst of opens
+#: never delays the outcomes of sends.
+EVENT_QUEUE = "mailpipe.events"
+EVENT_ACTOR = "record_events"
+#: Seconds a sender waits out a Redis outage to publish outcomes of sends done.
+OUTCOME_PATIENCE = 60.0
+#: Seconds for a connection to Redis, and for any one Redis call.
+REDIS_CONNECT_TIMEOUT = 5
+REDIS_TIMEOUT = 30
+#: Set by the scheduler in the Redis it dispatches to. Missing means that
+#: Redis lost its data (restarted empty, flushed, failed over to an empty
+#: replica), taking every queue message with it.
+CONVEYOR_KEY = "mailpipe:conveyor"
+
+log = logging.getLogger("mailpipe.queues")
+
+
+class MaintainedRedisBroker(RedisBroker):
+    """A RedisBroker whose queue maintenance runs on a clock instead of by chance.
+
+    dramatiq redelivers a dead worker's unacked messages only during a
+    maintenance pass, which stock brokers run on a random ``maintenance_chance``
+    per million commands: on a quiet queue (one fetch a second) the default
+    left a dead worker's messages stranded for many minutes. Here every
+    broker runs maintenance on the next command once ``interval_ms`` has
+    passed, so recovery takes ``heartbeat_timeout`` plus about a second.
+    (Overrides dramatiq's ``_should_do_maintenance``; tests/sender/
+    test_worker_death.py proves the recovery time.)
+    """
+
+    def __init__(self, *, maintenance_interval_ms: int, **options) -> None:
+        super().__init__(**options)
+        self.maintenance_interval_ms = maintenance_interval_ms
+        self._next_maintenance = 0.0
+
+    def _should_do_maintenance(self, command: str) -> int:
+        if command in ("ack", "nack"):
+            return 0
+        now = time.monotonic() * 1000
+        if now < self._next_maintenance:
+            return 0
+        self._next_maintenance = now + self.maintenance_interval_ms
+        return 1
+
+
+def make_broker(settings: Settings) -> RedisBroker:
+    """A broker that notices dead workers in seconds, not hours.
+
+    A worker silent for ``broker_heartbeat_timeout_ms`` is presumed dead and
+    its in-flight messages go back to the queue at the next maintenance
+    pass. TimeLimit is left out: a send is bounded by the transport's own
+    timeouts, and killing a thread mid-send would make the outcome ambiguous
+    for nothing.
+
+    Redis calls time out (a partitioned network otherwise hangs a consumer or
+    a publisher for ever; dramatiq's fetches are quick scripts, never blocking
+    reads), and idle connections are checked before use, so a restarted Redis
+    costs a reconnect, not an error.
+    """
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+        socket_timeout=REDIS_TIMEOUT, health_check_interval=30,
+    )
+    return MaintainedRedisBroker(
+        client=client,
+        heartbeat_timeout=settings.broker_heartbeat_timeout_ms,
+        maintenance_interval_ms=settings.broker_maintenance_interval_ms,
+        middleware=[
+            AgeLimit(),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=1000, min_backoff=500, max_backoff=30_000),
+        ],
+    )
+
+
+def _message(queue: str, actor: str, payload: dict) -> dramatiq.Message:
+    return dramatiq.Message(
+        queue_name=queue, actor_name=actor, args=(payload,), kwargs={}, options={}
+    )
+
+
+def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int) -> int:
+    """Publish ``ids`` to the senders in batches of ``batch_size`` ids on average.
+
+    Returns the number of queue messages. Call only after the transaction
+    that made the rows ``queued`` committed.
+
+    Batch sizes are drawn between half and one and a half ``batch_size``. Sender
+    threads pace each other's sends one slot at a time, so with equal
+    batches they all finished them in the same tenth of a second; their
+    next-batch work (fetch, claim queries) then took the CPU from the
+    threads whose slots had come, and those requests reached SES late and
+    bunched (measured: throttles every 3.2 s at 200/s with batches of 20).
+    """
+    ids = list(ids)
+    count, start = 0, 0
+    while start < len(ids):
+        size = random.randint(max(1, batch_size // 2), batch_size + batch_size // 2)
+        chunk = SendBatch(ids=tuple(ids[start : start + size]))
+        broker.enqueue(_message(SEND_QUEUE, SEND_ACTOR, encode_send_batch(chunk)))
+        count, start = count + 1, start + size
+    return count
+
+
+def conveyor_lost(broker: RedisBroker) -> bool:
+    """True if Redis holds no mark of ours: first use, or its data was lost."""
+    return not broker.client.exists(CONVEYOR_KEY)
+
+
+def mark_conveyor(broker: RedisBroker) -> None:
+    broker.client.set(CONVEYOR_KEY, str(time.time()))
+
+
+def publish_outcomes(
+    broker: RedisBroker, batch: OutcomeBatch, *, patience: float = OUTCOME_PATIENCE
+) -> None:
+    """Hand a batch of outcomes to the recorder, waiting out a Redis restart.
+
+    The messages are already sent: an outcome dropped here would leave its
+    row ``sending`` until the lease ran out and then ``unknown``. So a
+    connection error is retried with backoff for up to ``patience`` seconds
+    before it is raised. A retry after a lost reply may publish the batch
+    twice, which the recorder's conditional updates make harmless.
+    """
+    if not batch.outcomes:
+        return
+    message = _message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch))
+    deadline = time.monotonic() + patience
+    delay = 0.1
+    while True:
+        try:
+            broker.enqueue(message)
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("Redis unavailable (%s); publishing %d outcomes again in %.1fs",
+                        exc, len(batch.outcomes), delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def publish_events(broker: RedisBroker, batch: EventBatch) -> None:
+    """Hand SNS events or tracking hits to the recorder (raises RedisError if Redis is down)."""
+    if batch.events:
+        broker.enqueue(_message(EVENT_QUEUE, EVENT_ACTOR, encode_events(batch)))

@@ -1,0 +1,325 @@
+"""Campaigns (send plans): the rules between a request and the stored recipient grid.
+
+A campaign is a template version, a topic, a time and a list of recipients
+with their values. Creation is all or nothing: every row is checked while it
+streams into the database, and if any is bad the transaction is rolled back
+and the answer lists the bad rows by number. Rows are never held in memory,
+so a million-row CSV costs the API the same memory as a ten-row one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import IO, Any
+
+from sqlalchemy import Connection, Engine
+
+from shared.db.campaigns import (
+    CampaignRow,
+    NewCampaign,
+    cancel_messages,
+    get_campaign,
+    hold_messages,
+    insert_campaign,
+    message_counts,
+    recipient_upload,
+    release_messages,
+    set_status,
+    store_recipients,
+)
+from shared.db.keys import ApiKey
+from shared.db.templates import get_template
+from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from shared.intake.addresses import address_of, is_valid_address
+from shared.intake.idempotency import Idempotency, first_answer, remember
+from shared.rendering.mustache import recipient_values
+from shared.settings import Settings
+
+#: Bad rows listed in a rejection; the count covers them all.
+MAX_REPORTED_ROWS = 100
+
+
+@dataclass(frozen=True)
+class CampaignRequest:
+    """The validated fields of ``POST /v1/campaigns`` (recipients come separately)."""
+
+    name: str
+    template_id: int
+    topic_id: str
+    scheduled_at: datetime | None
+    from_addr: str | None
+    reply_to: str | None
+
+
+@dataclass(frozen=True)
+class Row:
+    """One recipient as given, and where it came from (for errors).
+
+    ``kind`` is "row" for a CSV row (numbered as a spreadsheet shows it) or
+    "index" for a JSON list item; ``cell_error`` says why a CSV row could not
+    even be split into its columns.
+    """
+
+    kind: str
+    number: int
+    fields: dict[str, Any]
+    cell_error: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"row {self.number}" if self.kind == "row" else f"recipients[{self.number}]"
+
+
+def normalize_email(value: Any) -> str | None:
+    """The address with its domain lower-cased (the de-duplication key), or None if invalid.
+
+    The local part keeps its case: RFC 5321 lets a mailbox tell ``Bob`` from
+    ``bob``, so only the domain, which is case-insensitive, is folded.
+    """
+    if not isinstance(value, str):
+        return None
+    value = value.strip()
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    if not is_valid_address(value):
+        return None
+    local, _, domain = value.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def json_rows(recipients: list[Any]) -> Iterator[Row]:
+    """``[{email, ...variables}]`` as rows numbered from 0 like the JSON list."""
+    for index, item in enumerate(recipients):
+        fields = item if isinstance(item, dict) else {"email": item}
+        yield Row("index", index, fields)
+
+
+def _text_stream(stream: IO[bytes], charset: str) -> IO[str]:
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise InvalidRequest("invalid_charset", f"unknown charset '{charset}'") from None
+    if charset.lower().replace("_", "-") in ("utf-8", "utf8"):
+        charset = "utf-8-sig"  # spreadsheets often start a UTF-8 CSV with a BOM
+    return io.TextIOWrapper(stream, encoding=charset, newline="")
+
+
+def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8") -> Iterator[Row]:
+    """A CSV recipient grid as rows; row numbers as a spreadsheet shows them (header = 1).
+
+    The header must have an ``email`` column and one column per template
+    variable; other columns are ignored. Raises InvalidRequest for a bad
+    header or a file that is not CSV in ``charset``.
+    """
+    reader = csv.reader(_text_stream(stream, charset))
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise InvalidRequest("no_recipients", "the CSV is empty: send a header row "
+                                 "(email and the template's variables) and one row per "
+                                 "recipient", field="recipients")
+        if "email" not in header:
+            raise InvalidRequest(
+                "missing_column", "the CSV header (row 1) has no 'email' column", field="email"
+            )
+        missing = [name for name in variables if name not in header]
+        if missing:
+            raise InvalidRequest(
+                "missing_column",
+                f"the CSV header (row 1) has no column for template variable(s) "
+                f"{', '.join(repr(m) for m in missing)}",
+                field=missing[0],
+            )
+        for number, cells in enumerate(reader, start=2):
+            if not any(cells):
+                continue  # a blank line (often the last one), or only empty cells
+            if len(cells) != len(header):
+                yield Row("row", number, {}, cell_error=f"has {len(cells)} cells; the header "
+                                                        f"has {len(header)}")
+                continue
+            yield Row("row", number, dict(zip(header, cells, strict=True)))
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("invalid_csv", f"the CSV is not valid {charset}: {exc}") from None
+    except csv.Error as exc:
+        raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None
+
+
+def _check(row: Row, variables: list[str], subject_variables: set[str]) -> tuple[str, dict]:
+    """(normalized email, values) of a row, or InvalidRequest naming the row."""
+    if row.cell_error:
+        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
+    email = normalize_email(row.fields.get("email"))
+    if email is None:
+        raise InvalidRequest(
+            "invalid_email", f"{row.where}: '{str(row.fields.get('email'))[:100]}' is not a "
+            "valid email address", field="email",
+        )
+    return email, recipient_values(variables, subject_variables, row.fields, email, row.where)
+
+
+def _problem(row: Row, exc: InvalidRequest) -> dict:
+    return {row.kind: row.number, "code": exc.code, "message": exc.message, "field": exc.field}
+
+
+def create_campaign(
+    engine: Engine, key: ApiKey, request: CampaignRequest,
+    rows: Callable[[list[str]], Iterable[Row]], settings: Settings,
+    idempotency: Idempotency | None = None,
+) -> CampaignRow:
+    """Store the campaign and its de-duplicated grid in one transaction, or nothing.
+
+    ``rows`` is given the template's variables (a CSV needs them to check its
+    header) and yields the recipients. Raises InvalidRequest listing up to
+    ``MAX_REPORTED_ROWS`` bad rows; nothing is written then. With
+    ``idempotency``, a key seen before with the same request returns the
+    campaign as first answered and creates nothing (the rows are not read);
+    with another request, Conflict. A retry racing the first request waits
+    for it (``shared.intake.idempotency``).
+    """
+    sender = request.from_addr or settings.default_from
+    if not sender:
+        raise InvalidRequest("missing_field", "from: required, since MAILPIPE_DEFAULT_FROM is "
+                             "not set", field="from")
+    if not key.allows_sender(address_of(sender)):
+        raise Forbidden("sender_not_allowed", f"from: {address_of(sender)} is not in this "
+                        f"key's allowed sender domains ({', '.join(key.allowed_domains)})",
+                        field="from")
+    with engine.begin() as conn:
+        first = first_answer(conn, key.id, idempotency)
+        if first is not None:
+            return _restored(first)
+        template = get_template(conn, key.id, request.template_id)
+        if template is None:
+            raise InvalidRequest("template_not_found", f"templateId: no template "
+                                 f"{request.template_id} for this API key", field="templateId")
+        campaign_id = insert_campaign(conn, key.id, NewCampaign(
+            name=request.name, topic_id=request.topic_id, template_id=template.id,
+            template_version=template.version, subject=template.subject, html=template.html,
+            text=template.text, reply_to=request.reply_to, from_addr=sender,
+            scheduled_at=request.scheduled_at,
+        ))
+        uploaded = _upload(conn, rows(template.variables), template.variables,
+                           template.source.subject_variables())
+        store_recipients(conn, campaign_id, uploaded, template.variables)
+        campaign = get_campaign(conn, key.id, campaign_id)
+        remember(conn, key.id, idempotency, 201, _stored(campaign))
+        return campaign
+
+
+_TIMES = ("scheduled_at", "created_at", "updated_at")
+
+
+def _stored(campaign: CampaignRow) -> dict:
+    """The campaign as JSON, to answer a replayed Idempotency-Key."""
+    return {name: value.isoformat() if name in _TIMES else value
+            for name, value in asdict(campaign).items()}
+
+
+def _restored(stored: dict) -> CampaignRow:
+    return CampaignRow(**{name: datetime.fromisoformat(value) if name in _TIMES else value
+                          for name, value in stored.items()})
+
+
+def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
+            subject_variables: set[str]) -> int:
+    """COPY every good row; raise listing the bad ones (the caller's transaction rolls back)."""
+    problems: list[dict] = []
+    bad = 0
+    with recipient_upload(conn, len(variables)) as writer:
+        for row in rows:
+            try:
+                email, values = _check(row, variables, subject_variables)
+            except InvalidRequest as exc:
+                bad += 1
+                if len(problems) < MAX_REPORTED_ROWS:
+                    problems.append(_problem(row, exc))
+                continue
+            if not bad:  # once a row is bad nothing is stored: just keep checking
+                writer.write(row.number, email, values.values())
+        uploaded = writer.count
+    if bad:
+        raise InvalidRequest(
+            "invalid_recipients",
+            f"{bad} recipient row(s) are invalid; the campaign was not created. First: "
+            f"{problems[0]['message']}",
+            field="recipients", details=problems,
+        )
+    if not uploaded:
+        raise InvalidRequest("no_recipients", "the campaign has no recipients",
+                             field="recipients")
+    return uploaded
+
+
+# --- operator actions ------------------------------------------------------------------
+
+def _locked(conn: Connection, key: ApiKey, campaign_id: int) -> CampaignRow:
+    campaign = get_campaign(conn, key.id, campaign_id, for_update=True)
+    if campaign is None:
+        raise NotFound("campaign_not_found", f"no campaign {campaign_id} for this API key")
+    return campaign
+
+
+def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+    """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
+    with engine.begin() as conn:
+        campaign = _locked(conn, key, campaign_id)
+        if campaign.status != "active":
+            raise Conflict("campaign_not_active", f"campaign {campaign_id} is "
+                           f"{campaign.status}; only an active campaign can be paused")
+        set_status(conn, campaign_id, "paused")
+        hold_messages(conn, campaign_id)
+        return get_campaign(conn, key.id, campaign_id)
+
+
+def resume(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+    """Expand and send again where the campaign stopped."""
+    with engine.begin() as conn:
+        campaign = _locked(conn, key, campaign_id)
+        if campaign.status != "paused":
+            raise Conflict("campaign_not_paused", f"campaign {campaign_id} is "
+                           f"{campaign.status}; only a paused campaign can be resumed")
+        set_status(conn, campaign_id, "active")
+        release_messages(conn, campaign_id)
+        return get_campaign(conn, key.id, campaign_id)
+
+
+def cancel(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+    """Stop for good: unexpanded recipients are never expanded, unclaimed rows cancelled."""
+    with engine.begin() as conn:
+        campaign = _locked(conn, key, campaign_id)
+        if campaign.status == "cancelled":
+            raise Conflict("campaign_cancelled", f"campaign {campaign_id} is already cancelled")
+        set_status(conn, campaign_id, "cancelled")
+        cancel_messages(conn, campaign_id)
+        return get_campaign(conn, key.id, campaign_id)
+
+
+#: States in which a message may still be sent.
+_PENDING = ("created", "queued", "sending")
+
+
+def progress(conn: Connection, campaign: CampaignRow, now: datetime) -> dict:
+    """Totals per message state, with recipients not yet expanded as ``pending``
+    (``cancelled`` once the campaign is), so ``total`` is the sum of ``status``;
+    and the phase the campaign is in."""
+    status = message_counts(conn, campaign.id)
+    unexpanded = campaign.total - campaign.expanded
+    if unexpanded:
+        name = "cancelled" if campaign.status == "cancelled" else "pending"
+        status[name] = status.get(name, 0) + unexpanded
+    if campaign.status != "active":
+        phase = campaign.status
+    elif campaign.expanded == 0 and campaign.scheduled_at > now:
+        phase = "scheduled"
+    elif unexpanded:
+        phase = "expanding"
+    elif any(status.get(state) for state in _PENDING):
+        phase = "sending"
+    else:
+        phase = "completed"
+    return {"phase": phase, "status": status}

@@ -1,0 +1,257 @@
+"""One send budget for the whole fleet: a GCRA token bucket in Redis.
+
+Every sender thread of every process reserves its recipients here, so N
+processes share one rate instead of sending at N times the quota.
+
+Redis key layout:
+
+    mailpipe:rate:tat   the bucket's "theoretical arrival time": the moment,
+                        in microseconds of Redis's own clock, at which the
+                        next recipient may be sent. Expires when idle.
+
+A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
+``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
+There is no stored burst, so no window edge can let twice the rate through.
+Redis's clock (TIME) is used so that senders on machines with skewed clocks
+still share one timeline; each process maps it onto its own monotonic clock
+(``RedisClock``). After a throttle, ``tat`` is held at least a moment ahead
+of now (``penalize``), so every sender waits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from redis import Redis
+
+from shared.errors import SendingPaused
+from shared.rate.quota import HEADROOM, Quota, QuotaStore
+
+TAT_KEY = "mailpipe:rate:tat"
+
+# KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
+# (negative to hand back unused ones). Returns {slot start, Redis now}, in
+# microseconds of Redis's clock.
+_RESERVE = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local start = tat
+if n < 0 then start = now end
+local new_tat = tat + n * 1000000 / rate
+if new_tat < now then new_tat = now end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
+return {math.floor(start), now}
+"""
+
+# KEYS[1] = tat key; ARGV[1] = microseconds. Nobody's slot starts before
+# now + ARGV[1]; holds already in place are not lengthened (a burst of
+# throttles holds the fleet once, not once per throttle).
+_HOLD = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local hold_until = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < hold_until then
+  redis.call('SET', KEYS[1], string.format('%.0f', hold_until), 'PX', 60000)
+end
+return 0
+"""
+
+
+RateSource = Callable[[], float]
+#: How late (s) a send may start after its slot. The rate's headroom leaves
+#: (1 - HEADROOM) s of each second free for lateness; half of it is for the
+#: thread waking up, half for the request's way to SES once it is handed to
+#: the socket (measured on a busy 2-core machine: p50 1 ms, p99 6-9 ms).
+LATE_TOLERANCE = (1.0 - HEADROOM) / 2
+MAX_RESLOTS = 5
+#: Share of the fleet's rate a sender process uses during its slow start
+#: (the first seconds after it starts and after the rate changes). Then
+#: every sender thread claims and renders at once (a start; chunks growing
+#: from 1 row to ~12 when the rate rises), and on a 2-core machine a request
+#: already paced could wait ~50 ms to be written: the single throttles left
+#: in bench/rate.py came at exactly those moments.
+SLOW_START_SHARE = 0.95
+
+
+class QuotaRate:
+    """The fleet's rate from the SES quota the scheduler stores (``MAILPIPE_SEND_RATE=auto``).
+
+    Raises SendingPaused while SES's numbers are unknown, sending is disabled
+    for the account, or the 24-hour quota is spent. Read at most every
+    ``cache_seconds`` per process.
+    """
+
+    def __init__(self, store: QuotaStore, cache_seconds: float = 2.0) -> None:
+        self.store = store
+        self.cache_seconds = cache_seconds
+        self._quota: Quota | None = None
+        self._read_at = float("-inf")
+
+    def __call__(self) -> float:
+        if time.monotonic() - self._read_at > self.cache_seconds:
+            self._quota, self._read_at = self.store.load(), time.monotonic()
+        quota = self._quota
+        if quota is None:
+            raise SendingPaused("waiting for the scheduler to read the SES quota (GetAccount)")
+        if not quota.enabled:
+            raise SendingPaused("SES reports sending is disabled for this account")
+        if quota.remaining_24h <= 0:
+            raise SendingPaused(
+                f"the 24-hour SES quota of {quota.max_24h:.0f} recipients is spent; sending "
+                "resumes when SES's rolling window allows", delay_ms=30_000,
+            )
+        return quota.max_send_rate * HEADROOM
+
+
+class RedisClock:
+    """Turns instants of Redis's clock into this process's monotonic clock.
+
+    A reply can come back tens of ms after Redis wrote it (measured: up to
+    90 ms, its thread waiting for the GIL on a busy 2-core machine); a slot
+    taken as "wait so long from the moment the reply is read" would then be
+    used that much late, unnoticed, and bunch with later slots. So the
+    offset between the clocks is learnt from the quickest recent round
+    trips (its error is at most half the round trip) and every slot is
+    placed with it, however slow its own reply was.
+    """
+
+    #: How fast (s per s) an estimate is assumed to lose precision (clock
+    #: steps and drift), so that a fresher, slightly slower one replaces it.
+    AGING = 0.001
+
+    def __init__(self) -> None:
+        self._estimate: tuple[float, float, float] | None = None  # offset, error, when
+
+    def observe(self, redis_us: int, sent: float, received: float) -> None:
+        error = (received - sent) / 2
+        if self._estimate is not None:
+            _, best, when = self._estimate
+            if error > best + (received - when) * self.AGING:
+                return
+        self._estimate = (redis_us / 1e6 - (sent + received) / 2, error, received)
+
+    def local(self, redis_us: int) -> float:
+        offset, _, _ = self._estimate
+        return redis_us / 1e6 - offset
+
+
+class FleetRateLimiter:
+    def __init__(
+        self, redis: Redis, rate: float | RateSource, *, slow_start: float = 0.0
+    ) -> None:
+        """``slow_start``: seconds, after this is made and after the rate
+        changes, during which only SLOW_START_SHARE of the rate is used."""
+        if not callable(rate) and rate <= 0:
+            raise ValueError("rate must be positive")
+        self.redis = redis
+        self.rate: RateSource = rate if callable(rate) else (lambda: rate)
+        self.clock = RedisClock()
+        self.slow_start = slow_start
+        self._rate_seen: float | None = None
+        self._full_rate_from = time.monotonic() + slow_start
+        self._script = redis.register_script(_RESERVE)
+        self._hold = redis.register_script(_HOLD)
+
+    def reserve(self, recipients: int = 1) -> float:
+        """Reserve ``recipients`` slots of the fleet's budget; returns when (monotonic) to send.
+
+        Reserve only when ready to send: a slot used late lets its send bunch
+        up with later ones.
+        """
+        return self._take(TAT_KEY, self._pace_rate(), recipients)
+
+    def _pace_rate(self) -> float:
+        """The fleet's rate, or SLOW_START_SHARE of it during a slow start."""
+        rate, now = self.rate(), time.monotonic()
+        if rate != self._rate_seen:
+            if self._rate_seen is not None:
+                self._full_rate_from = now + self.slow_start
+            self._rate_seen = rate
+        return rate * SLOW_START_SHARE if now < self._full_rate_from else rate
+
+    def reserve_for_key(self, key_id: int, cap: float, recipients: int = 1) -> float:
+        """A slot in one API key's own bucket: its optional cap inside the fleet's rate.
+
+        Redis key ``mailpipe:rate:tat:key:<id>``, same layout as the fleet's.
+        """
+        return self._take(f"{TAT_KEY}:key:{key_id}", cap, recipients)
+
+    def _take(self, key: str, rate: float, recipients: int) -> float:
+        sent = time.monotonic()
+        start, now = self._script(keys=[key], args=[rate, recipients])
+        self.clock.observe(now, sent, time.monotonic())
+        return self.clock.local(start)
+
+    def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
+        self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
+
+    def wait_for_slot(self, send_at: float, recipients: int = 1) -> None:
+        """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
+
+        A send made well after its slot lands in the same second as the sends
+        of later slots and can push that second over the limit (seen when
+        the CPU is starved and threads wake late). Within LATE_TOLERANCE the
+        rate's headroom absorbs it; beyond, the stale slot is given up.
+        """
+        for _ in range(MAX_RESLOTS):
+            sleep_until(send_at)
+            if time.monotonic() - send_at <= LATE_TOLERANCE:
+                return
+            send_at = self.reserve(recipients)
+        sleep_until(send_at)
+
+    def penalize(self, seconds: float) -> None:
+        """Send nothing for the next ``seconds``, fleet-wide (after the provider said "too fast").
+
+        Throttles arriving together (sends that were in flight at once) hold
+        the fleet once: each extends the hold to ``seconds`` from now at most.
+        """
+        self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6)])
+
+
+# KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
+# ARGV[3] = cost. Returns 0 when admitted, else the milliseconds to wait.
+_ADMIT = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + cost * 1000000 / rate
+local allowed_at = new_tat - burst * 1000000 / rate
+if allowed_at > now then return math.ceil((allowed_at - now) / 1000) end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', math.ceil(burst * 1000 / rate) + 1000)
+return 0
+"""
+
+
+class IntakeLimiter:
+    """Per-caller request budget for the API: ``rate`` per second, bursts of ``burst``.
+
+    Redis keys: ``mailpipe:intake:<caller>``, the caller's GCRA arrival time.
+    """
+
+    def __init__(self, redis: Redis, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._script = redis.register_script(_ADMIT)
+
+    def admit(self, caller: str, cost: int = 1) -> float:
+        """0 when admitted; otherwise the seconds to wait before trying again."""
+        wait_ms = int(self._script(keys=[f"mailpipe:intake:{caller}"],
+                                   args=[self.rate, self.burst, cost]))
+        return wait_ms / 1000
+
+
+def sleep_until(deadline: float) -> None:
+    delay = deadline - time.monotonic()
+    if delay > 0:
+        time.sleep(delay)

@@ -1,0 +1,162 @@
+"""One budget for the whole fleet: shared across processes, weighted by recipients."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+import redis as redis_lib
+
+from services.scheduler.quota import refresh_quota
+from shared.errors import SendingPaused
+from shared.rate.limiter import SLOW_START_SHARE, FleetRateLimiter, QuotaRate, RedisClock
+from shared.rate.quota import HEADROOM, QuotaStore
+from shared.transports.ses import SesTransport
+
+RATE = 40.0
+SECONDS = 2.5
+
+
+def _sender_process(url: str, rate: float, ready, go, out) -> None:
+    """A process of 4 threads sending as fast as the shared bucket allows."""
+    import threading
+
+    limiter = FleetRateLimiter(redis_lib.Redis.from_url(url), rate)
+    ready.release()
+    go.wait()  # both processes begin together
+    until = time.time() + SECONDS
+    stamps: list[float] = []
+
+    def thread() -> None:
+        while True:
+            send_at = limiter.reserve()
+            if send_at > time.monotonic() + (until - time.time()):
+                return
+            limiter.wait_for_slot(send_at)
+            stamps.append(time.time())
+
+    threads = [threading.Thread(target=thread) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(stamps)
+
+
+def most_in_any_second(stamps: list[float]) -> int:
+    stamps = sorted(stamps)
+    best, first = 0, 0
+    for last, stamp in enumerate(stamps):
+        while stamp - stamps[first] >= 1.0:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def test_two_processes_sharing_the_bucket_stay_within_the_rate(settings, redis):
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    ready, go = ctx.Semaphore(0), ctx.Event()
+    procs = [ctx.Process(target=_sender_process,
+                         args=(settings.redis_url, RATE, ready, go, out))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        assert ready.acquire(timeout=60)
+    go.set()
+    per_process = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert all(per_process), "both processes should have sent"
+    stamps = [s for sent in per_process for s in sent]
+    # Each process alone would happily send 4 threads' worth; together they
+    # share one budget: about RATE per second, never more in any second.
+    assert most_in_any_second(stamps) <= RATE + 1
+    assert len(stamps) >= RATE * (SECONDS - 1)
+
+
+def test_a_message_with_three_recipients_takes_three_tokens(redis):
+    limiter = FleetRateLimiter(redis, 10.0)
+    first = limiter.reserve(3)
+    second = limiter.reserve(1)
+    assert second - first == pytest.approx(0.3, abs=0.02)
+
+
+def test_slow_start_uses_less_of_the_rate_after_a_start_and_after_a_change(redis):
+    rate = [100.0]
+    limiter = FleetRateLimiter(redis, lambda: rate[0], slow_start=0.5)
+
+    def spacing() -> float:  # seconds one send of 10 recipients holds the bucket
+        first = limiter.reserve(10)
+        return limiter.reserve(1) - first
+
+    assert spacing() == pytest.approx(10 / (100 * SLOW_START_SHARE), abs=0.002)  # just started
+    time.sleep(0.6)
+    assert spacing() == pytest.approx(10 / 100, abs=0.002)  # full rate
+    rate[0] = 200.0
+    assert spacing() == pytest.approx(10 / (200 * SLOW_START_SHARE), abs=0.002)  # changed
+    time.sleep(0.6)
+    assert spacing() == pytest.approx(10 / 200, abs=0.002)
+
+
+def test_released_tokens_are_given_back(redis):
+    limiter = FleetRateLimiter(redis, 100.0)
+    limiter.reserve_for_key(7, 10.0, 5)
+    limiter.release_for_key(7, 10.0, 5)
+    assert limiter.reserve_for_key(7, 10.0, 1) - time.monotonic() < 0.05
+
+
+def test_a_throttle_holds_the_whole_fleet_once_however_many_arrive(redis):
+    limiter = FleetRateLimiter(redis, 100.0)
+    for _ in range(4):  # four sends throttled together
+        limiter.penalize(0.25)
+    wait = limiter.reserve(1) - time.monotonic()
+    assert 0.2 < wait < 0.3
+
+
+def test_a_slow_reply_does_not_make_its_slot_late():
+    clock = RedisClock()
+    clock.observe(1_000_000_000, sent=10.0, received=10.0002)  # quick: Redis = local + 990 s
+    # Redis answered at once but the reply was read 90 ms later (GIL): the
+    # slot it names is still placed by the quick round trip's offset.
+    clock.observe(1_000_010_000, sent=10.009, received=10.1)
+    assert clock.local(1_000_100_000) == pytest.approx(10.1001, abs=1e-4)
+
+
+def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses):
+    fake_ses.account["SendQuota"] = {"MaxSendRate": 200.0, "Max24HourSend": 1000.0,
+                                     "SentLast24Hours": 400.0}
+    store = QuotaStore(redis)
+    rate = QuotaRate(store, cache_seconds=0)
+    with pytest.raises(SendingPaused, match="waiting for the scheduler"):
+        rate()
+    client = SesTransport.from_environment(region="us-east-1").client
+    assert refresh_quota(client, store)
+    assert rate() == pytest.approx(200.0 * HEADROOM)
+    assert store.load().remaining_24h == 600
+
+
+def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses):
+    fake_ses.account["SendQuota"] = {"MaxSendRate": 14.0, "Max24HourSend": 100.0,
+                                     "SentLast24Hours": 99.0}
+    store = QuotaStore(redis)
+    client = SesTransport.from_environment(region="us-east-1").client
+    refresh_quota(client, store)
+    rate = QuotaRate(store, cache_seconds=0)
+    assert rate() > 0
+    store.record_sent(1)
+    with pytest.raises(SendingPaused, match="24-hour SES quota"):
+        rate()
+    fake_ses.account["SendQuota"]["SentLast24Hours"] = 50.0  # the window moved on
+    refresh_quota(client, store)
+    assert rate() > 0
+
+
+def test_account_with_sending_disabled_pauses(redis, fake_ses):
+    fake_ses.account["SendingEnabled"] = False
+    store = QuotaStore(redis)
+    refresh_quota(SesTransport.from_environment(region="us-east-1").client, store)
+    with pytest.raises(SendingPaused, match="disabled"):
+        QuotaRate(store, cache_seconds=0)()
