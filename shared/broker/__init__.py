@@ -1,0 +1,1 @@
+"""The Redis conveyor: dramatiq broker, queue names, versioned payloads, worker runner."""

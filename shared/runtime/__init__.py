@@ -1,0 +1,1 @@
+"""Process plumbing: the supervisor, local PostgreSQL and Redis servers, logging set-up."""

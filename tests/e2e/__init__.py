@@ -1,0 +1,1 @@
+"""End-to-end tests: whole stacks of real processes, PostgreSQL, Redis and SES/SMTP peers."""

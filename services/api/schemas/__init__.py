@@ -1,0 +1,1 @@
+"""Request validation: the one place that decides whether a body is acceptable."""
