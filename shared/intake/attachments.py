@@ -2,17 +2,23 @@
 
 Bytes are stored once per distinct content (``shared.db.attachments``) and
 shared by every recipient of a message; here they are only checked and
-placed. File names are kept as sent, Korean included, RFC 2231-encoded
-(``filename*=utf-8''…``) on the disposition and as the Content-Type
-``name``, which some older clients read instead.
+placed. File names are kept as sent, Korean included. A name that is not
+plain ASCII is written in both encodings mail clients read, on the
+disposition (``filename``) and on the Content-Type (``name``): RFC 2047
+encoded words in the plain parameter (what Outlook, Korean webmail and most
+mobile clients read) and RFC 2231's ``filename*`` (what the RFCs define;
+readers that know it prefer it), as widely used mailers write them.
 """
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 import re
 from dataclasses import dataclass, field
+from email import message_from_string
 from email.message import EmailMessage
+from urllib.parse import quote
 
 from shared.errors import InvalidRequest, PayloadTooLarge
 
@@ -97,11 +103,6 @@ def _part_type(attachment: Attachment) -> tuple[str, str]:
     return maintype, subtype
 
 
-def _legacy_name(part: EmailMessage, filename: str) -> None:
-    """The name on Content-Type too: some older clients read only that one."""
-    part.set_param("name", filename)
-
-
 def add_attachments(mime: EmailMessage, attachments: tuple[Attachment, ...]) -> None:
     """Put inline parts beside the HTML (multipart/related), the rest as attachments."""
     inline = [a for a in attachments if a.inline]
@@ -110,15 +111,69 @@ def add_attachments(mime: EmailMessage, attachments: tuple[Attachment, ...]) -> 
         target = html or mime  # a text-only message still carries the part
         maintype, subtype = _part_type(attachment)
         target.add_related(attachment.data, maintype, subtype, cid=f"<{attachment.content_ref}>",
-                           disposition="inline", filename=attachment.filename)
-        _legacy_name(_last_part(target), attachment.filename)
+                           disposition="inline")
+        _name_part(target, attachment.filename)
     for attachment in attachments:
         if attachment.inline:
             continue
         maintype, subtype = _part_type(attachment)
-        mime.add_attachment(attachment.data, maintype, subtype, filename=attachment.filename)
-        _legacy_name(_last_part(mime), attachment.filename)
+        mime.add_attachment(attachment.data, maintype, subtype)
+        _name_part(mime, attachment.filename)
 
 
-def _last_part(container: EmailMessage) -> EmailMessage:
-    return container.get_payload()[-1]
+def _name_part(container: EmailMessage, filename: str) -> None:
+    """Name the part just added to ``container``, in both encodings.
+
+    The email package writes one RFC 2231 parameter for a non-ASCII name and
+    merges ``filename`` with ``filename*`` when it reads them, so the two
+    headers are written here as text, folded under 78 characters (the
+    generator keeps such source lines as they are), and the part re-read.
+    """
+    parts = container.get_payload()
+    part = parts[-1]
+    headers = {"Content-Type": (part.get_content_type(), "name"),
+               "Content-Disposition": (part.get_content_disposition(), "filename")}
+    lines = []
+    for name, value in part.raw_items():
+        if name.lower() not in ("content-type", "content-disposition"):
+            lines.append(f"{name}: {value}")
+    for name, (value, param) in headers.items():
+        lines.append(f"{name}: {value};\n " + ";\n ".join(_name_params(param, filename)))
+    named = message_from_string("\n".join(lines) + "\n\n", policy=part.policy)
+    named.set_payload(part.get_payload())
+    parts[-1] = named
+
+
+def _name_params(param: str, filename: str) -> list[str]:
+    """``param="…"`` (and ``param*0*=…`` continuations) for a file name."""
+    if filename.isascii():
+        escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+        return [f'{param}="{escaped}"']
+    # An encoded word of 39 bytes keeps ` filename="=?utf-8?b?…?=";` within 78.
+    words = [f"=?utf-8?b?{base64.b64encode(chunk.encode()).decode()}?="
+             for chunk in _chunks(filename, 39)]
+    folded = "\n ".join(words)
+    plain = f'{param}="{folded}"'
+    encoded = quote(filename, safe="")
+    pieces, start = [], 0
+    while start < len(encoded):
+        end = min(start + 54, len(encoded))
+        if "%" in encoded[end - 2:end] and end < len(encoded):
+            end = encoded.rindex("%", start, end)  # never split a %XX escape
+        pieces.append(encoded[start:end])
+        start = end
+    if len(pieces) == 1:  # the form most readers know; continuations only when needed
+        return [plain, f"{param}*=utf-8''{pieces[0]}"]
+    first = f"{param}*0*=utf-8''{pieces[0]}"
+    return [plain, first, *(f"{param}*{i}*={p}" for i, p in enumerate(pieces[1:], 1))]
+
+
+def _chunks(text: str, max_bytes: int) -> list[str]:
+    """``text`` cut between characters into pieces of at most ``max_bytes`` UTF-8 bytes."""
+    out, current = [], ""
+    for ch in text:
+        if len((current + ch).encode()) > max_bytes:
+            out.append(current)
+            current = ""
+        current += ch
+    return [*out, current]
