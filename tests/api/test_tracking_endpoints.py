@@ -64,6 +64,18 @@ def test_open_pixel_is_served_and_the_open_queued(client, tracker, redis, messag
     assert event.payload["userAgent"] == "Thunderbird/115" and event.payload["method"] == "GET"
 
 
+def test_old_systems_open_pixel_answers_the_image_and_records_nothing(client, redis,
+                                                                      engine, message_id):
+    # As aws-ses-sender-go wrote it into mail already delivered.
+    answer = client.simulate_get(f"/v1/events/open?requestId={message_id}",
+                                 headers={"User-Agent": "Thunderbird/115"})
+    assert answer.status_code == 200 and answer.content == PIXEL_GIF
+    assert answer.headers["content-type"] == "image/gif"
+    assert queued_events(redis) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM events")).scalar_one() == 0
+
+
 def test_click_redirects_to_the_signed_url_and_queues_the_click(client, tracker, redis,
                                                                 message_id):
     url = "https://example.com/landing?utm=1"

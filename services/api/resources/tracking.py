@@ -1,6 +1,9 @@
 """``/v1/events/open`` and ``/v1/events/click``: the tracking pixel and link redirects.
 
-A token that is not ours answers 404 and records nothing. A valid hit is
+A token that is not ours answers 404 and records nothing. The pixel of the
+system mailpipe replaces (aws-ses-sender-go: ``/v1/events/open?requestId=N``,
+in mail already delivered) still answers the image a mail client expects,
+but records nothing: an unsigned sequential id proves nothing. A valid hit is
 handed to the recorder (which tells people from prefetchers and scanners);
 if Redis is down the hit is lost but the reader still gets the pixel or the
 redirect, since the person clicking matters more than the count.
@@ -57,9 +60,14 @@ class OpenResource:
         self.tracker = tracker
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        claim = read_token(self.tracker, req, Kind.OPEN)
-        publish_hit(self.deps.broker, Event(EventType.OPENED, time.time(),
-                                            message_id=claim.message_id, payload=hit_facts(req)))
+        if req.get_param("t") is None and req.get_param("requestId") is not None:
+            log.debug("legacy open pixel requestId=%.40s answered, not recorded",
+                      req.get_param("requestId"))
+        else:
+            claim = read_token(self.tracker, req, Kind.OPEN)
+            publish_hit(self.deps.broker, Event(EventType.OPENED, time.time(),
+                                                message_id=claim.message_id,
+                                                payload=hit_facts(req)))
         resp.content_type = "image/gif"
         resp.cache_control = ["no-store", "no-cache", "must-revalidate", "private"]
         resp.data = PIXEL_GIF
