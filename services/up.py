@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -20,6 +21,7 @@ from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
 from shared.runtime.localservers import LocalServer, start_postgres, start_redis
+from shared.settings import Settings, load_settings
 
 DEV_FROM = "mailpipe@localhost.localdomain"
 
@@ -155,11 +157,29 @@ def main(data_dir: str, port: int, senders: int) -> int:
             server.stop()
 
 
+def _settings_of(env: dict[str, str]) -> Settings:
+    """The settings the started processes read: the environment plus ``env``."""
+    return load_settings(**{name.removeprefix("MAILPIPE_").lower(): value
+                            for name, value in env.items()})
+
+
+def transport_summary(settings: Settings) -> str:
+    """What really happens to a message under these settings, in one line."""
+    if settings.transport == "ses":
+        region = settings.aws_region or "the AWS SDK's default region"
+        return f"ses  (messages are sent through Amazon SES in {region})"
+    if settings.transport == "smtp":
+        url = urlsplit(settings.smtp_url or "")
+        server = f"{url.scheme}://{url.hostname}:{url.port}" if url.hostname else "(not set)"
+        return f"smtp  (messages are sent through the SMTP server {server})"
+    return f"file  (messages are written to {settings.file_dir}, not sent)"
+
+
 def _print_welcome(port: int, key: str, env: dict[str, str], root: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     print(f"""
 mailpipe is running at {url}  (Ctrl-C stops everything)
-  transport: {env['MAILPIPE_TRANSPORT']}  (messages are written to {env['MAILPIPE_FILE_DIR']})
+  transport: {transport_summary(_settings_of(env))}
   logs:      {root}/logs/
   API key:   {key}
 
