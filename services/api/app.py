@@ -18,6 +18,7 @@ from services.api.resources.campaigns import (
     CampaignsResource,
 )
 from services.api.resources.health import HealthResource
+from services.api.resources.listings import CampaignMessagesResource
 from services.api.resources.messages import MessageResource, MessagesResource
 from services.api.resources.sent_counts import SentCountResource
 from services.api.resources.sns import SnsEventsResource
@@ -98,5 +99,7 @@ def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:
     app.add_route(f"/v1/templates/{{template_id:{an_id}}}/render", TemplateRenderResource(deps))
     app.add_route("/v1/campaigns", CampaignsResource(deps))
     app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}", CampaignResource(deps))
+    app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}/messages",
+                  CampaignMessagesResource(deps))
     app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}/{{action}}",
                   CampaignActionResource(deps))

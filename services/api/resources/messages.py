@@ -1,4 +1,4 @@
-"""``/v1/messages``: accept messages (idempotently), read one, cancel one."""
+"""``/v1/messages``: accept messages (idempotently), list a topic's, read one, cancel one."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import falcon
 
 from services.api.idempotency import idempotency_of
 from services.api.media import read_json
+from services.api.resources.listings import answer_listing, message_filter
 from services.api.schemas.messages import SendRequest, parse
 from services.api.schemas.parts import attachments_of, headers_of
 from services.api.sync import answer_when_done, wait_param
@@ -58,6 +59,11 @@ class MessagesResource:
         }
         if wait:
             answer_when_done(self.deps, resp, [m.id for m in created], wait)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        topic_id = req.get_param("topicId", required=True)
+        answer_listing(self.deps, req, resp, message_filter(req, topic_id=topic_id),
+                       "topic-messages.csv")
 
 
 class MessageResource:

@@ -1,0 +1,109 @@
+"""Listing a topic's or a campaign's messages: ``GET /v1/messages?topicId=`` and
+``GET /v1/campaigns/{id}/messages``, as JSON pages or one CSV export.
+
+Filters (all optional, combined with AND): ``state`` (comma-separated),
+``opened``, ``clicked``, ``bounced`` (true/false; opens and clicks count
+people, not prefetchers and scanners), ``email``. JSON pages hold ``limit``
+rows (100, at most 1000) and a ``next`` link; ``format=csv`` (or
+``Accept: text/csv``) streams every matching row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from urllib.parse import urlencode
+
+import falcon
+
+from shared.db.campaigns import get_campaign
+from shared.db.listings import MessageFilter, all_messages, list_messages
+from shared.errors import InvalidRequest, NotFound
+from shared.intake.addresses import is_valid_address
+from shared.states import MessageState
+
+MAX_LIMIT = 1000
+CSV_COLUMNS = ("id", "email", "status", "statusCode", "topicId", "campaignId", "opens",
+               "clicks", "delivered", "bounced", "complained", "sentAt",
+               "providerMessageId", "error")
+
+
+def message_filter(req: falcon.Request, **scope) -> MessageFilter:
+    states = frozenset()
+    if raw := req.get_param("state"):
+        try:
+            states = frozenset(MessageState(s.strip()) for s in raw.split(",") if s.strip())
+        except ValueError:
+            raise InvalidRequest("invalid_state", "state: use one or more of "
+                                 + ", ".join(MessageState), field="state") from None
+    email = req.get_param("email")
+    if email is not None and not is_valid_address(email):
+        raise InvalidRequest("invalid_email", "email: not an email address", field="email")
+    return MessageFilter(states=states, address=email,
+                         opened=req.get_param_as_bool("opened"),
+                         clicked=req.get_param_as_bool("clicked"),
+                         bounced=req.get_param_as_bool("bounced"), **scope)
+
+
+def row_view(row: dict) -> dict:
+    state = MessageState(row["state"])
+    return {
+        "id": row["id"], "email": row["to_addr"], "status": state.value,
+        "statusCode": state.code, "topicId": row["topic_id"], "campaignId": row["campaign_id"],
+        "opens": row["opens"], "clicks": row["clicks"], "delivered": row["delivered"],
+        "bounced": row["bounced"], "complained": row["complained"],
+        "sentAt": row["sent_at"].isoformat() if row["sent_at"] else None,
+        "providerMessageId": row["provider_message_id"], "error": row["error"],
+    }
+
+
+def answer_listing(deps, req: falcon.Request, resp: falcon.Response, where: MessageFilter,
+                   filename: str) -> None:
+    key_id = req.context.api_key.id
+    if req.get_param("format") == "csv" or (
+            req.get_param("format") is None and req.client_prefers(["application/json",
+                                                                    "text/csv"]) == "text/csv"):
+        resp.content_type = "text/csv; charset=utf-8"
+        resp.downloadable_as = filename
+        resp.stream = _csv(row_view(r) for r in all_messages(deps.engine.connect, key_id, where))
+        return
+    after = req.get_param_as_int("after", min_value=0, max_value=2**63 - 1, default=0)
+    limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=100)
+    with deps.engine.connect() as conn:
+        rows = list_messages(conn, key_id, where, after=after, limit=limit)
+    following = None
+    if len(rows) == limit:
+        params = {k: v for k, v in req.params.items() if k != "after"}
+        following = f"{req.path}?{urlencode({**params, 'after': rows[-1]['id']})}"
+    resp.media = {"messages": [row_view(r) for r in rows], "count": len(rows),
+                  "next": following}
+
+
+def _csv(rows: Iterable[dict]) -> Iterable[bytes]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore")
+    buffer.write("\ufeff")  # Excel reads UTF-8 (Korean names) only with a BOM
+    writer.writeheader()
+    for n, row in enumerate(rows, 1):
+        writer.writerow(row)
+        if n % 500 == 0:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode()
+
+
+class CampaignMessagesResource:
+    """``GET /v1/campaigns/{id}/messages``: the campaign's recipients as messages."""
+
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, campaign_id: int) -> None:
+        with self.deps.engine.connect() as conn:
+            if get_campaign(conn, req.context.api_key.id, campaign_id) is None:
+                raise NotFound("campaign_not_found",
+                               f"no campaign {campaign_id} for this API key")
+        answer_listing(self.deps, req, resp, message_filter(req, campaign_id=campaign_id),
+                       f"campaign-{campaign_id}-messages.csv")
