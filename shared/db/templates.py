@@ -16,7 +16,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 
-from shared.db.tables_campaigns import template_versions, templates
+from shared.db.tables import template_versions, templates
 from shared.rendering.mustache import TemplateSource
 
 
