@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.types import BigInteger
 
-from shared.db.tables_compat import attachment_blobs, content_attachments
+from shared.db.tables import attachment_blobs, content_attachments
 from shared.intake.attachments import Attachment
 
 

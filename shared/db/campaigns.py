@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, func, insert, select, text, update
 
 from shared.db.suppressions import suppressed_error
-from shared.db.tables import contents
-from shared.db.tables_campaigns import campaigns
+from shared.db.tables import campaigns, contents
 
 #: ``due_at`` of the rows of a paused campaign: the dispatch query never
 #: reaches it; resume sets it back to now. (Not 'infinity': psycopg cannot

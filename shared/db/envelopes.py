@@ -1,28 +1,22 @@
-"""Messages addressed to several people in one send (the compat APIs), and what a
-sender needs beyond the basic claim: extra recipients, headers, attachments, relay.
+"""Messages addressed to several people in one send (the compat APIs): the insert,
+and where such a message stands for a caller waiting on it.
+
+The claim (``shared.db.messages.claim_for_sending``) returns their further
+To, Cc, Bcc, headers, attachments and relay with the rest of the row.
 """
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, func, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger
 
-from shared.db.attachments import load_attachments, store_attachments
-from shared.db.suppressions import listed
+from shared.db.attachments import store_attachments
 from shared.db.tables import contents, messages
 from shared.intake.attachments import Attachment
-from shared.transports.base import Relay
-
-if TYPE_CHECKING:  # shared.db.messages imports this module
-    from shared.db.messages import ClaimedMessage
-
-log = logging.getLogger("mailpipe.sender")
 
 
 @dataclass(frozen=True)
@@ -71,59 +65,6 @@ def insert_envelope(conn: Connection, api_key_id: int, item: NewEnvelope,
         .returning(messages.c.id, messages.c.state)
     ).one()
     return row.id, row.state
-
-
-_EXTRAS = text(
-    """
-    SELECT m.id, m.api_key_id, m.content_id, m.extra_to_addrs, m.cc_addrs, m.bcc_addrs,
-           m.mime_message_id, c.headers, r.id AS relay_id, r.url, r.username, r.password_encrypted
-      FROM messages m
-      JOIN contents c ON c.id = m.content_id
-      LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
-     WHERE m.id = ANY(:ids)
-    """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
-
-
-def with_send_extras(conn: Connection, claimed: list[ClaimedMessage]) -> list[ClaimedMessage]:
-    """``claimed`` (ClaimedMessage) completed with recipients, headers, attachments, relay.
-
-    Cc, Bcc and further To addresses on the key's suppression list are left
-    out (of the headers too): they do not get the message, the others do.
-
-    A plain read of rows this transaction has just claimed: no other writer
-    changes these columns after intake.
-    """
-    if not claimed:
-        return claimed
-    rows = {r.id: r for r in conn.execute(_EXTRAS, {"ids": [m.id for m in claimed]})}
-    files = load_attachments(conn, sorted({r.content_id for r in rows.values()}))
-    suppressed = listed(conn, {(r.api_key_id, address.lower()) for r in rows.values()
-                               for address in (*r.extra_to_addrs, *r.cc_addrs, *r.bcc_addrs)})
-    completed = []
-    for message in claimed:
-        row = rows[message.id]
-        relay = (Relay(row.relay_id, row.url, row.username, row.password_encrypted)
-                 if row.relay_id is not None else None)
-        extra_to, cc, bcc = (
-            _unlisted(row, addresses, suppressed)
-            for addresses in (row.extra_to_addrs, row.cc_addrs, row.bcc_addrs))
-        completed.append(replace(
-            message, extra_to=extra_to, cc=cc, bcc=bcc,
-            mime_message_id=row.mime_message_id,
-            headers=tuple((name, value) for name, value in row.headers or ()),
-            attachments=files.get(row.content_id, ()),
-            relay=relay,
-        ))
-    return completed
-
-
-def _unlisted(row, addresses: list[str], suppressed: set[tuple[int, str]]) -> tuple[str, ...]:
-    left_out = [a for a in addresses if (row.api_key_id, a.lower()) in suppressed]
-    if left_out:
-        log.info("message %d: %s left out of the send: on the key's suppression list",
-                 row.id, ", ".join(left_out))
-    return tuple(a for a in addresses if a not in left_out)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ decides who won; nothing reads a row and then acts on what it saw.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,13 +14,12 @@ from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
-from shared.db.attachments import store_attachments
-from shared.db.content_flags import with_content_flags
-from shared.db.envelopes import with_send_extras
+from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
-from shared.db.templates import with_template_values
 from shared.intake.attachments import Attachment
 from shared.transports.base import Relay
+
+log = logging.getLogger("mailpipe.sender")
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ def make_queued_due(conn: Connection) -> int:
 
 @dataclass(frozen=True)
 class ClaimedMessage:
-    """What a sender needs to render and send one claimed row."""
+    """What a sender needs to render and send one claimed row (all of it from the claim)."""
 
     id: int
     attempt: int
@@ -196,7 +196,7 @@ class ClaimedMessage:
     reply_to: str | None
     #: The shared content, so a sender can render it once for all its recipients.
     content_id: int | None = None
-    # Filled by shared.db.envelopes.with_send_extras; empty for a plain message.
+    #: Further To, Cc and Bcc (the compat APIs); empty for a plain message.
     extra_to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
     bcc: tuple[str, ...] = ()
@@ -204,11 +204,10 @@ class ClaimedMessage:
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()
     relay: Relay | None = None
-    #: Set (by shared.db.templates.with_template_values) when the parts are a
-    #: template: this recipient's values, filled in by shared.rendering.mime.
+    #: Set when the parts are a template: this recipient's values, filled in
+    #: by shared.rendering.mime.
     variables: dict[str, str] | None = None
-    #: Set by shared.db.content_flags.with_content_flags: open/click tracking
-    #: wanted, and bulk mail (one-click List-Unsubscribe headers).
+    #: Open/click tracking wanted, and bulk mail (one-click List-Unsubscribe headers).
     tracking: bool = False
     bulk: bool = False
 
@@ -228,12 +227,30 @@ _CLAIM_FOR_SENDING = text(
                worker_id = :worker_id,
                updated_at = now()
          WHERE id = ANY(:ids) AND state = 'queued'
-        RETURNING id, attempts, from_addr, to_addr, content_id
+        RETURNING id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs,
+                  cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables
     )
-    SELECT claimed.id, claimed.attempts, claimed.from_addr, claimed.to_addr,
-           c.subject, c.html, c.text, c.reply_to, c.id
-      FROM claimed JOIN contents c ON c.id = claimed.content_id
-     ORDER BY claimed.id
+    SELECT m.id, m.attempts, m.from_addr, m.to_addr, m.extra_to_addrs, m.cc_addrs,
+           m.bcc_addrs, m.mime_message_id,
+           -- Further To, Cc and Bcc on the key's suppression list: left out of the send.
+           ARRAY(SELECT a FROM unnest(m.extra_to_addrs || m.cc_addrs || m.bcc_addrs) AS a
+                  WHERE EXISTS (SELECT 1 FROM suppressions s
+                                 WHERE s.api_key_id = m.api_key_id AND s.address = lower(a))
+                ) AS left_out,
+           c.id AS content_id, c.subject, c.html, c.text, c.reply_to, c.headers,
+           c.tracking, c.bulk,
+           -- A templated content always gets values (empty if missing), so the
+           -- renderer refuses the row rather than mailing {{name}} out.
+           CASE WHEN c.template_version IS NOT NULL
+                THEN COALESCE(m.variables, '{}'::jsonb) END AS variables,
+           EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
+               AS has_attachments,
+           r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
+           r.password_encrypted AS relay_password
+      FROM claimed m
+      JOIN contents c ON c.id = m.content_id
+      LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
+     ORDER BY m.id
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
@@ -247,10 +264,38 @@ def claim_for_sending(
     cancelled or already sent, is not ``queued`` and is simply not returned,
     so a redelivered or duplicated queue message sends nothing twice.
     ``attempts`` is bumped here and identifies this claim in the outcome.
+
+    The same statement returns everything a send needs: content, headers,
+    template values, flags, relay, and the recipients with those on the
+    key's suppression list left out. Attachment bytes alone come from a
+    second query, one for the whole batch and only when a claimed content
+    has files: a blob shared by every recipient is read (and held) once,
+    not once per row.
     """
-    rows = conn.execute(_CLAIM_FOR_SENDING, {"ids": ids, "worker_id": worker_id, "lease": lease})
-    claimed = with_send_extras(conn, [ClaimedMessage(*r) for r in rows])
-    return with_content_flags(conn, with_template_values(conn, claimed))
+    rows = conn.execute(_CLAIM_FOR_SENDING,
+                        {"ids": ids, "worker_id": worker_id, "lease": lease}).all()
+    files = load_attachments(conn, sorted({r.content_id for r in rows if r.has_attachments}))
+    return [_claimed(row, files.get(row.content_id, ())) for row in rows]
+
+
+def _claimed(row, attachments: tuple[Attachment, ...]) -> ClaimedMessage:
+    left_out = set(row.left_out)
+    if left_out:
+        log.info("message %d: %s left out of the send: on the key's suppression list",
+                 row.id, ", ".join(row.left_out))
+    extra_to, cc, bcc = (tuple(a for a in addresses if a not in left_out)
+                         for addresses in (row.extra_to_addrs, row.cc_addrs, row.bcc_addrs))
+    relay = (Relay(row.relay_id, row.relay_url, row.relay_username, row.relay_password)
+             if row.relay_id is not None else None)
+    return ClaimedMessage(
+        id=row.id, attempt=row.attempts, from_addr=row.from_addr, to_addr=row.to_addr,
+        subject=row.subject, html=row.html, text=row.text, reply_to=row.reply_to,
+        content_id=row.content_id, extra_to=extra_to, cc=cc, bcc=bcc,
+        mime_message_id=row.mime_message_id,
+        headers=tuple((name, value) for name, value in row.headers or ()),
+        attachments=attachments, relay=relay, variables=row.variables,
+        tracking=row.tracking, bulk=row.bulk,
+    )
 
 
 def release_claims(conn: Connection, ids: list[int], *, worker_id: str) -> int:

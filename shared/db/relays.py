@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, func
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from shared.db.tables_compat import smtp_relays
+from shared.db.tables import smtp_relays
 
 
 def save_relay(

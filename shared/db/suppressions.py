@@ -6,22 +6,20 @@ and the API. A message to a listed address ends ``suppressed`` at intake
 (``suppress_new_messages``), when a campaign is expanded
 (``shared.db.campaigns``) or at claim time (``suppress_queued``), whichever
 comes first after the address was listed. A listed Cc, Bcc or further To of
-a compat message is left out of its send (``shared.db.envelopes``); the
-others still get it.
+a compat message is left out of its send by the claim
+(``shared.db.messages.claim_for_sending``); the others still get it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
-if TYPE_CHECKING:
-    from shared.db.messages import CreatedMessage
+from shared.db.messages import CreatedMessage
 
 
 @dataclass(frozen=True)
@@ -55,26 +53,6 @@ def add_suppressions(
     rows = conn.execute(_ADD, {"key": api_key_id, "addresses": unique, "reason": reason,
                                "message_id": message_id})
     return sorted(r.address for r in rows)
-
-
-_LISTED = text(
-    """
-    SELECT s.api_key_id, s.address
-      FROM suppressions s
-      JOIN unnest(:keys, :addresses) AS a(api_key_id, address)
-        ON s.api_key_id = a.api_key_id AND s.address = a.address
-    """
-).bindparams(bindparam("keys", type_=ARRAY(BigInteger)),
-             bindparam("addresses", type_=ARRAY(Text)))
-
-
-def listed(conn: Connection, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    """The (api key id, lower-cased address) pairs among ``pairs`` on their key's list."""
-    if not pairs:
-        return set()
-    keys, addresses = zip(*sorted(pairs), strict=True)
-    rows = conn.execute(_LISTED, {"keys": list(keys), "addresses": list(addresses)})
-    return {(r.api_key_id, r.address) for r in rows}
 
 
 _UNSUBSCRIBE = text(

@@ -1,4 +1,14 @@
-"""Table definitions (SQLAlchemy Core). The migrations create exactly these."""
+"""Every table of mailpipe (SQLAlchemy Core), all on one ``metadata``.
+
+The migrations (``shared/db/migrations``) are the truth for the live schema
+and ``migrations/env.py`` hands this ``metadata`` to Alembic; these
+declarations match what the migrations create, which
+tests/shared/db/test_schema_matches_migrations.py checks.
+
+By concept: keys (and what a key owns: remembered answers, SMTP relays);
+contents and their attachments; messages; events and the suppression list;
+templates and campaigns.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +20,15 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     Table,
     Text,
+    UniqueConstraint,
     func,
     text,
 )
@@ -27,6 +41,8 @@ STATES = (
     "created", "queued", "sending", "sent", "delivered", "bounced", "complained",
     "failed", "unknown", "cancelled", "suppressed",
 )
+
+# --- keys and what a key owns ----------------------------------------------------------
 
 api_keys = Table(
     "api_keys",
@@ -43,6 +59,39 @@ api_keys = Table(
     Column("revoked_at", DateTime(timezone=True)),
 )
 
+#: Answers to POST /v1/messages and /v1/campaigns remembered by Idempotency-Key for 24 hours.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("request_hash", Text, nullable=False),
+    #: NULL while the first request is still being served.
+    Column("status", Integer),
+    Column("response", JSONB),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("idempotency_keys_created", "created_at"),
+)
+
+#: A tenant's own SMTP server. The password is encrypted with a key derived
+#: from MAILPIPE_SECRET_KEY (``shared.secrets``) and never leaves the sender.
+smtp_relays = Table(
+    "smtp_relays",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    #: Normalised: smtps://host:port, or smtp://host:port?tls=required|optional|none.
+    Column("url", Text, nullable=False),
+    Column("username", Text, nullable=False),
+    Column("password_encrypted", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("api_key_id", "url", "username", name="smtp_relays_identity"),
+)
+
+# --- contents and their attachments ----------------------------------------------------
+
+#: What is sent, shared by every message (recipient) of one request item or campaign.
 contents = Table(
     "contents",
     metadata,
@@ -53,7 +102,7 @@ contents = Table(
     Column("text", Text),
     Column("reply_to", Text),
     #: Set when the parts are a template version's source (``{{variables}}``),
-    #: rendered per recipient at send time (tables_campaigns.py).
+    #: rendered per recipient at send time (see ``templates`` below).
     Column("template_id", BigInteger),
     Column("template_version", Integer),
     #: Extra header lines ``[[name, value], ...]`` (In-Reply-To, References, custom).
@@ -64,6 +113,35 @@ contents = Table(
     Column("bulk", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+#: Attachment bytes, stored once per distinct content (sha256), however many
+#: messages and recipients carry them.
+attachment_blobs = Table(
+    "attachment_blobs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("sha256", Text, nullable=False, unique=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+#: Which blobs a content carries, in order, under which name and type.
+content_attachments = Table(
+    "content_attachments",
+    metadata,
+    Column("content_id", BigInteger, ForeignKey("contents.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("blob_id", BigInteger, ForeignKey("attachment_blobs.id"), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("content_type", Text, nullable=False),
+    #: Set for an inline part the HTML refers to as ``cid:<content_ref>``.
+    Column("content_ref", Text),
+    Column("inline", Boolean, nullable=False, server_default="false"),
+)
+
+# --- messages --------------------------------------------------------------------------
 
 messages = Table(
     "messages",
@@ -101,9 +179,8 @@ messages = Table(
     Column("bcc_addrs", ARRAY(Text), nullable=False, server_default="{}"),
     #: The Message-ID header, when fixed at intake (the Biz API returns it).
     Column("mime_message_id", Text),
-    #: Send through this tenant SMTP relay (smtp_relays.id, tables_compat.py)
-    #: instead of the configured transport.
-    Column("smtp_relay_id", BigInteger),
+    #: Send through this tenant SMTP relay instead of the configured transport.
+    Column("smtp_relay_id", BigInteger, ForeignKey("smtp_relays.id")),
     CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state_valid"),
     # The dispatch query: due rows waiting for the scheduler.
     Index("messages_due", "due_at", postgresql_where=text("state IN ('created', 'queued')")),
@@ -116,13 +193,15 @@ messages = Table(
     Index("messages_provider_id", "provider_message_id",
           postgresql_where=text("provider_message_id IS NOT NULL")),
     #: Never two rows for one recipient of one campaign: expansion inserts
-    #: ON CONFLICT DO NOTHING against this (tables_campaigns.py).
+    #: ON CONFLICT DO NOTHING against this.
     Index("messages_campaign_recipient", "campaign_id", text('(to_addr COLLATE "C")'),
           unique=True, postgresql_where=text("campaign_id IS NOT NULL")),
     #: A campaign's unsent rows: expansion's window, pause, resume and cancel.
     Index("messages_campaign_unsent", "campaign_id",
           postgresql_where=text("campaign_id IS NOT NULL AND state IN ('created', 'queued')")),
 )
+
+# --- events and the suppression list ---------------------------------------------------
 
 events = Table(
     "events",
@@ -144,16 +223,108 @@ events = Table(
     Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
 )
 
-#: Answers to POST /v1/messages and /v1/campaigns remembered by Idempotency-Key for 24 hours.
-idempotency_keys = Table(
-    "idempotency_keys",
+SUPPRESSION_REASONS = ("bounce", "complaint", "unsubscribe", "manual")
+
+#: Addresses a key must not send to. ``address`` is lower-cased; a send to
+#: one ends ``suppressed`` without reaching the transport.
+suppressions = Table(
+    "suppressions",
     metadata,
     Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("request_hash", Text, nullable=False),
-    #: NULL while the first request is still being served.
-    Column("status", Integer),
-    Column("response", JSONB),
+    Column("address", Text, primary_key=True),
+    Column("reason", Text, nullable=False),
+    #: The message whose bounce, complaint or unsubscribe put it here.
+    Column("message_id", BigInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("idempotency_keys_created", "created_at"),
+    CheckConstraint(
+        "reason IN (" + ", ".join(f"'{r}'" for r in SUPPRESSION_REASONS) + ")",
+        name="suppression_reason_valid",
+    ),
+)
+
+# --- templates and campaigns -----------------------------------------------------------
+# A template is a name and a current version; each update adds a version row,
+# never changes one. Whatever is sent from a template copies that version into
+# a ``contents`` row (``contents.template_id``/``template_version``), so a
+# campaign sends the version it was created with, whatever happens to the
+# template afterwards.
+
+#: What an operator may do to a campaign; the progress view derives the rest
+#: (scheduled, expanding, sending, completed) from counts.
+CAMPAIGN_STATUSES = ("active", "paused", "cancelled")
+
+templates = Table(
+    "templates",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    #: The version new sends use; bumped by every update.
+    Column("version", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: Deleted templates are hidden, not removed: their versions stay readable
+    #: for the campaigns and messages that used them.
+    Column("deleted_at", DateTime(timezone=True)),
+    Index("templates_name", "api_key_id", "name", unique=True,
+          postgresql_where=text("deleted_at IS NULL")),
+)
+
+template_versions = Table(
+    "template_versions",
+    metadata,
+    Column("template_id", BigInteger, ForeignKey("templates.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text),
+    #: Names used in subject, html and text, in order of first use.
+    Column("variables", ARRAY(Text), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    PrimaryKeyConstraint("template_id", "version"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("topic_id", Text, nullable=False),
+    Column("template_id", BigInteger, nullable=False),
+    Column("template_version", Integer, nullable=False),
+    #: The pinned copy of the template version every message of the campaign uses.
+    Column("content_id", BigInteger, ForeignKey("contents.id"), nullable=False),
+    Column("from_addr", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="active"),
+    Column("scheduled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: Recipients after de-duplication; their ``seq`` runs 1..total.
+    Column("total", Integer, nullable=False),
+    #: Duplicate addresses dropped at creation.
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    #: Expansion cursor: recipients with ``seq <= expanded`` have message rows.
+    #: Advanced in the same transaction that inserts those rows.
+    Column("expanded", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    ForeignKeyConstraint(["template_id", "template_version"],
+                         ["template_versions.template_id", "template_versions.version"]),
+    CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in CAMPAIGN_STATUSES) + ")",
+                    name="campaign_status_valid"),
+    # The expansion step's query: active campaigns with recipients left to expand.
+    Index("campaigns_to_expand", "scheduled_at",
+          postgresql_where=text("status = 'active' AND expanded < total")),
+)
+
+campaign_recipients = Table(
+    "campaign_recipients",
+    metadata,
+    Column("campaign_id", BigInteger, ForeignKey("campaigns.id"), nullable=False),
+    #: 1..total in upload order (first occurrence of each address).
+    Column("seq", Integer, nullable=False),
+    #: Domain lower-cased, local part as given: the de-duplication key.
+    Column("email", Text, nullable=False),
+    #: Exactly the template's variables, as text.
+    Column("variables", JSONB, nullable=False),
+    PrimaryKeyConstraint("campaign_id", "seq"),
 )

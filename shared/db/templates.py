@@ -8,15 +8,13 @@ make two versions, never one lost.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, and_, bindparam, func, insert, select, text, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.types import BigInteger
 
-from shared.db.tables_campaigns import template_versions, templates
+from shared.db.tables import template_versions, templates
 from shared.rendering.mustache import TemplateSource
 
 
@@ -143,25 +141,3 @@ def delete_template(conn: Connection, api_key_id: int, template_id: int) -> bool
         .values(deleted_at=func.now())
     )
     return result.rowcount == 1
-
-
-_VALUES = text(
-    """
-    SELECT m.id, COALESCE(m.variables, '{}'::jsonb) AS variables
-      FROM messages m JOIN contents c ON c.id = m.content_id
-     WHERE m.id = ANY(:ids) AND c.template_version IS NOT NULL
-    """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
-
-
-def with_template_values(conn: Connection, claimed: list) -> list:
-    """``claimed`` (ClaimedMessage) with each templated row's values set.
-
-    A row whose content is a template always gets a dict (empty if its
-    values are missing), so the renderer refuses it rather than mailing
-    ``{{name}}`` out. A plain read of rows this transaction has just claimed.
-    """
-    if not claimed:
-        return claimed
-    values = dict(conn.execute(_VALUES, {"ids": [m.id for m in claimed]}).all())
-    return [replace(m, variables=values[m.id]) if m.id in values else m for m in claimed]

@@ -13,8 +13,7 @@ from sqlalchemy import func, select
 from services.api.app import ApiDeps, create_app
 from shared.broker.queues import SEND_QUEUE
 from shared.db.suppressions import add_suppressions
-from shared.db.tables import contents, messages
-from shared.db.tables_compat import smtp_relays
+from shared.db.tables import contents, messages, smtp_relays
 from shared.secrets import SecretBox
 from shared.transports import make_transport
 from tests.support.pump import Pump
@@ -170,7 +169,7 @@ def test_korean_file_names_arrive_intact(client, pump, outbox):
 
 
 def test_same_file_twice_is_stored_once(client, engine):
-    from shared.db.tables_compat import attachment_blobs
+    from shared.db.tables import attachment_blobs
 
     with engine.begin() as conn:
         conn.execute(attachment_blobs.delete().where(attachment_blobs.c.size == len(PNG)))

@@ -11,8 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.api.app import ApiDeps, create_app
-from shared.db.tables import contents, messages
-from shared.db.tables_compat import content_attachments
+from shared.db.tables import content_attachments, contents, messages
 from shared.transports import make_transport
 from tests.support.pump import Pump
 from tests.support.settings import changed

@@ -3,8 +3,9 @@
 Revision ID: 0005
 Revises: 0002
 
-Hand-written; creates exactly shared/db/tables_campaigns.py and the template
-and campaign columns of contents and messages (shared/db/tables.py).
+Hand-written; creates exactly the template and campaign tables of
+shared/db/tables.py and the template and campaign columns of contents and
+messages.
 """
 import sqlalchemy as sa
 from alembic import op

@@ -1,0 +1,93 @@
+"""The sender's claim returns everything a send needs from one statement.
+
+(Races between two claimers: tests/sender/test_send_batch.py.)
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+
+from shared.db.envelopes import NewEnvelope, insert_envelope
+from shared.db.messages import NewMessages, claim_for_sending, insert_messages
+from shared.db.relays import save_relay
+from shared.db.suppressions import add_suppressions
+from shared.intake.attachments import Attachment
+
+PDF = Attachment("report.pdf", "application/pdf", b"%PDF-1.4 report")
+
+
+def claim(engine, ids: list[int]) -> tuple[list, list[str]]:
+    """The claimed messages, and the statements the claim sent to PostgreSQL."""
+    statements: list[str] = []
+    with engine.begin() as conn:
+        event.listen(conn, "before_cursor_execute",
+                     lambda _c, _cur, statement, *_: statements.append(statement))
+        claimed = claim_for_sending(conn, ids, worker_id="w", lease=60)
+    return claimed, statements
+
+
+def envelope(engine, key_id: int, **changes) -> int:
+    item = NewEnvelope(
+        topic_id="t", from_addr="s@example.com", to=("to@example.com", "To2@Example.com"),
+        cc=("cc@example.com", "Gone@Example.com"), bcc=("bcc@example.com",),
+        subject="s", html="<p>h</p>", text=None, reply_to=None,
+        headers=(("In-Reply-To", "<a@example.com>"),), attachments=(),
+        mime_message_id="<m@example.com>", **changes)
+    with engine.begin() as conn:
+        return insert_envelope(conn, key_id, item, queue_timeout=300)[0]
+
+
+def test_a_compat_message_is_claimed_whole_in_one_statement(engine, api_key):
+    key_id = api_key[0].id
+    with engine.begin() as conn:
+        relay_id = save_relay(conn, key_id, "smtps://mail.example.com:465", "u", "secret")
+        add_suppressions(conn, key_id, ["gone@example.com"], "manual")
+    message_id = envelope(engine, key_id, relay_id=relay_id)
+
+    [message], statements = claim(engine, [message_id])
+
+    assert len(statements) == 1
+    assert (message.to_addr, message.extra_to, message.cc, message.bcc) == (
+        "to@example.com", ("To2@Example.com",), ("cc@example.com",), ("bcc@example.com",))
+    assert message.headers == (("In-Reply-To", "<a@example.com>"),)
+    assert message.mime_message_id == "<m@example.com>"
+    assert (message.relay.id, message.relay.url, message.relay.username) == (
+        relay_id, "smtps://mail.example.com:465", "u")
+    assert (message.tracking, message.bulk, message.variables, message.attachments) == (
+        False, False, None, ())
+
+
+def test_attachments_take_one_more_query_for_the_whole_batch(engine, api_key):
+    key_id = api_key[0].id
+    item = NewMessages(topic_id="t", from_addr="s@example.com",
+                       recipients=("a@example.com", "b@example.com"), subject="s",
+                       html="<p>h</p>", text=None, reply_to=None, scheduled_at=None,
+                       attachments=(PDF,))
+    with engine.begin() as conn:
+        ids = [m.id for m in insert_messages(conn, key_id, [item], queue_timeout=300)]
+
+    claimed, statements = claim(engine, ids)
+
+    assert len(statements) == 2
+    assert [m.attachments for m in claimed] == [(PDF,), (PDF,)]
+    assert claimed[0].attachments[0].data is claimed[1].attachments[0].data  # held once
+
+
+def test_a_templated_message_without_values_is_claimed_with_empty_values(engine, api_key):
+    key_id = api_key[0].id
+    plain = NewMessages(topic_id="t", from_addr="s@example.com", recipients=("p@example.com",),
+                        subject="s", html="<p>h</p>", text=None, reply_to=None,
+                        scheduled_at=None, tracking=True, bulk=True)
+    templated = NewMessages(topic_id="t", from_addr="s@example.com",
+                            recipients=("v@example.com", "n@example.com"), subject="{{name}}",
+                            html="<p>{{name}}</p>", text=None, reply_to=None, scheduled_at=None,
+                            template_id=1, template_version=1,
+                            variables=('{"name": "Kim"}', None))
+    with engine.begin() as conn:
+        ids = [m.id for m in insert_messages(conn, key_id, [plain, templated],
+                                             queue_timeout=300)]
+
+    claimed, _ = claim(engine, ids)
+
+    assert [(m.variables, m.tracking, m.bulk) for m in claimed] == [
+        (None, True, True), ({"name": "Kim"}, True, False), ({}, True, False)]
