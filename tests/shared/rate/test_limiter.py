@@ -126,41 +126,43 @@ def test_a_slow_reply_does_not_make_its_slot_late():
 
 
 @pytest.fixture
-def ses(settings, fake_ses):
-    """The scheduler's SES client (``ses_client``), talking to the fake endpoint."""
-    return ses_client(settings.model_copy(update={"aws_region": "us-east-1"}))
+def ses_settings(settings, fake_ses):
+    """Settings whose SES client (``ses_client``, as the scheduler builds it) is the fake's."""
+    return settings.model_copy(update={"aws_region": "us-east-1"})
 
 
-def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses, ses):
+def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses, ses_settings):
     fake_ses.account["SendQuota"] = {"MaxSendRate": 200.0, "Max24HourSend": 1000.0,
                                      "SentLast24Hours": 400.0}
     store = QuotaStore(redis)
     rate = QuotaRate(store, cache_seconds=0)
     with pytest.raises(SendingPaused, match="waiting for the scheduler"):
         rate()
-    assert refresh_quota(ses, store)
+    client = ses_client(ses_settings)
+    assert refresh_quota(client, store)
     assert rate() == pytest.approx(200.0 * HEADROOM)
     assert store.load().remaining_24h == 600
 
 
-def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses, ses):
+def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses, ses_settings):
     fake_ses.account["SendQuota"] = {"MaxSendRate": 14.0, "Max24HourSend": 100.0,
                                      "SentLast24Hours": 99.0}
     store = QuotaStore(redis)
-    refresh_quota(ses, store)
+    client = ses_client(ses_settings)
+    refresh_quota(client, store)
     rate = QuotaRate(store, cache_seconds=0)
     assert rate() > 0
     store.record_sent(1)
     with pytest.raises(SendingPaused, match="24-hour SES quota"):
         rate()
     fake_ses.account["SendQuota"]["SentLast24Hours"] = 50.0  # the window moved on
-    refresh_quota(ses, store)
+    refresh_quota(client, store)
     assert rate() > 0
 
 
-def test_account_with_sending_disabled_pauses(redis, fake_ses, ses):
+def test_account_with_sending_disabled_pauses(redis, fake_ses, ses_settings):
     fake_ses.account["SendingEnabled"] = False
     store = QuotaStore(redis)
-    refresh_quota(ses, store)
+    refresh_quota(ses_client(ses_settings), store)
     with pytest.raises(SendingPaused, match="disabled"):
         QuotaRate(store, cache_seconds=0)()
