@@ -21,7 +21,7 @@ from shared.db.engine import make_engine
 from shared.rate.quota import QuotaStore
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
-from shared.transports.ses import SesTransport
+from shared.transports.ses import ses_client
 
 log = logging.getLogger("mailpipe.scheduler")
 
@@ -37,7 +37,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
     )
     scheduler.add_job(sweep_expired_leases, "interval", seconds=5, args=(engine,), id="leases")
     if settings.send_rate == "auto":
-        ses = SesTransport.from_environment(region=settings.aws_region).client
+        ses = ses_client(settings)
         store = QuotaStore(redis.Redis.from_url(settings.redis_url))
         scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
                           args=(ses, store), id="quota", next_run_time=datetime.now(UTC))

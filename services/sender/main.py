@@ -7,8 +7,8 @@ import gc
 import dramatiq
 import redis
 
+from services.sender.batch import SenderDeps, send_batch
 from services.sender.meter import SendMeter
-from services.sender.send import SenderDeps, send_batch
 from shared.broker.payloads import decode_send_batch
 from shared.broker.queues import SEND_ACTOR, SEND_QUEUE, make_broker
 from shared.broker.workers import run_worker
@@ -34,6 +34,7 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
+        redis=client,
         transport=make_transport(settings, threads=threads),
         limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS),
         pause=SendingPause(client),

@@ -31,9 +31,9 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
     if settings.transport == "smtp":
         return _smtp_transport(settings)
     if settings.transport == "ses":
-        from shared.transports.ses import SesTransport
+        from shared.transports.ses import SesTransport, ses_client
 
-        transport = SesTransport.from_environment(region=settings.aws_region)
+        transport = SesTransport(ses_client(settings))
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

@@ -23,6 +23,7 @@ from botocore.exceptions import (
 
 from shared.errors import Failure, TransportError
 from shared.rate.quota import Quota
+from shared.settings import Settings
 from shared.transports.base import Envelope, Pace, no_pace
 
 log = logging.getLogger("mailpipe.ses")
@@ -71,14 +72,7 @@ class SesTransport:
         cls, *, region: str | None = None, max_connections: int = 64
     ) -> SesTransport:
         """A client configured the standard AWS way; ``region`` wins when given."""
-        config = Config(
-            retries={"total_max_attempts": 1, "mode": "standard"},  # no SDK retries
-            connect_timeout=5,
-            read_timeout=30,
-            max_pool_connections=max_connections,
-        )
-        session = boto3.session.Session()
-        return cls(session.client("sesv2", region_name=region or None, config=config))
+        return cls(_sesv2_client(region, max_connections))
 
     def warm_up(self, connections: int = 1) -> None:
         """Make cheap calls (GetAccount) so that no real send is slowed by a first time.
@@ -121,6 +115,26 @@ class SesTransport:
         finally:
             self._pace.call = no_pace
         return answer["MessageId"]
+
+
+def ses_client(settings: Settings, *, max_connections: int = 64):
+    """An SES v2 client, configured the standard AWS way, for the settings' AWS region.
+
+    What SesTransport sends through and the scheduler reads the quota with
+    (``read_quota``). SDK retries are off (see the module's docstring).
+    """
+    return _sesv2_client(settings.aws_region, max_connections)
+
+
+def _sesv2_client(region: str | None, max_connections: int):
+    config = Config(
+        retries={"total_max_attempts": 1, "mode": "standard"},  # no SDK retries
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max_connections,
+    )
+    session = boto3.session.Session()
+    return session.client("sesv2", region_name=region or None, config=config)
 
 
 def read_quota(client) -> Quota:

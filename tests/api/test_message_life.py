@@ -12,13 +12,13 @@ from sqlalchemy import text
 from services.api.app import ApiDeps, create_app
 from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
-from services.sender.send import send_batch
+from services.sender.batch import send_batch
 from shared.broker.payloads import SendBatch, decode_events, decode_outcomes
 from shared.broker.queues import EVENT_QUEUE, OUTCOME_QUEUE
 from shared.settings import load_settings
 from tests.e2e.test_smoke_pipeline_steps import drain
-from tests.sender.test_send_batch import deps_for
 from tests.sender.test_suppression_and_tracking import HTML, html_of, sent_mail
+from tests.support.pump import sender_deps
 from tests.support.sns import (
     CERT_URL,
     FakeSnsHttp,
@@ -50,7 +50,7 @@ def world(settings, engine, broker, redis, api_key):
             return [m["id"] for m in answer.json["messages"]]
 
         def send(self, ids):
-            send_batch(deps_for(settings, engine, broker, redis), SendBatch(tuple(ids)))
+            send_batch(sender_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
             self.record()
 
         def record(self):

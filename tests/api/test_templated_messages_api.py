@@ -7,10 +7,10 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import func, select, text
 
-from services.sender.send import send_batch
+from services.sender.batch import send_batch
 from shared.broker.payloads import SendBatch
 from shared.db.tables import contents, messages
-from tests.sender.test_send_batch import deps_for
+from tests.support.pump import sender_deps
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_each_recipient_is_sent_its_own_values(client, headers, template_id, set
         rows = conn.execute(text("SELECT to_addr, variables FROM messages ORDER BY id")).all()
     assert rows[0].variables == {"이름": "김민수", "order": "17", "note": "<fragile>"}
 
-    send_batch(deps_for(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    send_batch(sender_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     sent = {}
     for path in settings.file_dir.glob("*.eml"):
         mime = message_from_bytes(path.read_bytes(), policy=policy.default)
@@ -108,7 +108,7 @@ def test_a_message_keeps_the_version_it_was_created_with(client, headers, templa
         template_id, emails=["kim@example.com"], variables=values)]})
     client.simulate_put(f"/v1/templates/{template_id}", headers=headers, json={
         "name": "order", "subject": "v2 {{이름}}", "html": "<p>v2</p>"})
-    send_batch(deps_for(settings, engine, broker, redis),
+    send_batch(sender_deps(settings, engine, broker, redis),
                SendBatch((result.json["messages"][0]["id"],)))
     [path] = settings.file_dir.glob("*.eml")
     mime = message_from_bytes(path.read_bytes(), policy=policy.default)

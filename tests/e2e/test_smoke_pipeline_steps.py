@@ -5,14 +5,11 @@ import falcon.testing
 from services.api.app import ApiDeps, create_app
 from services.recorder.record import record_outcomes
 from services.scheduler.dispatch import dispatch_due
-from services.sender.send import SenderDeps, send_batch
+from services.sender.batch import send_batch
 from shared.broker.payloads import decode_outcomes, decode_send_batch
 from shared.broker.queues import OUTCOME_QUEUE, SEND_QUEUE
 from shared.db.messages import message_states
-from shared.rate.limiter import FleetRateLimiter
-from shared.rate.pause import SendingPause
-from shared.transports.file import FileTransport
-from tests.support.pump import drain
+from tests.support.pump import drain, sender_deps
 
 
 def test_posted_message_is_sent_and_recorded(settings, engine, broker, redis, api_key):
@@ -30,8 +27,7 @@ def test_posted_message_is_sent_and_recorded(settings, engine, broker, redis, ap
     batches = drain(redis, SEND_QUEUE, decode_send_batch)
     assert sorted(i for b in batches for i in b.ids) == sorted(ids)
 
-    deps = SenderDeps(settings, engine, broker, FileTransport(settings.file_dir),
-                      FleetRateLimiter(redis, settings.send_rate), SendingPause(redis))
+    deps = sender_deps(settings, engine, broker, redis)
     for batch in batches:
         send_batch(deps, batch)
     assert len(list(settings.file_dir.glob("*.eml"))) == 2

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import text
 
 from services.api.app import ApiDeps, create_app
-from services.sender.send import send_batch
+from services.sender.batch import send_batch
 from shared.broker.payloads import SendBatch
 from shared.db.messages import message_states
 from shared.db.suppressions import add_suppressions
 from shared.rendering.tracking import Kind, Tracker
 from shared.settings import load_settings
 from tests.api.test_messages_api import enqueued_ids
-from tests.sender.test_send_batch import deps_for
+from tests.support.pump import sender_deps
 
 SECRET = "tracking-secret-for-tests"
 HTML = '<html><body><p>Hi <a href="https://example.com/offer">offer</a></p></body></html>'
@@ -48,7 +48,7 @@ def post(tracking_settings, engine, broker, redis, api_key):
 
 @pytest.fixture
 def send(tracking_settings, engine, broker, redis):
-    deps = deps_for(tracking_settings, engine, broker, redis)
+    deps = sender_deps(tracking_settings, engine, broker, redis)
     return lambda ids: send_batch(deps, SendBatch(tuple(ids)))
 
 
@@ -123,7 +123,7 @@ def test_without_a_secret_key_nothing_is_tracked(settings, engine, broker, redis
         "/v1/messages", headers={"x-api-key": api_key[1]},
         json={"messages": [{"topicId": "t", "emails": ["a@example.com"], "subject": "Hi",
                             "content": HTML, "bulk": True}]})
-    send_batch(deps_for(settings, engine, broker, redis),
+    send_batch(sender_deps(settings, engine, broker, redis),
                SendBatch((answer.json["messages"][0]["id"],)))
     [mime] = sent_mail(settings)
     assert 'href="https://example.com/offer"' in html_of(mime)

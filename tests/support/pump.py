@@ -11,12 +11,34 @@ import threading
 from contextlib import contextmanager
 
 from services.recorder.record import record_outcomes
-from services.sender.send import SenderDeps, send_batch
+from services.sender.batch import SenderDeps, send_batch
 from shared.broker.payloads import decode_outcomes, decode_send_batch
 from shared.broker.queues import OUTCOME_QUEUE, SEND_QUEUE
 from shared.intake.waiters import publish_states
 from shared.rate.limiter import FleetRateLimiter
 from shared.rate.pause import SendingPause
+from shared.transports.base import Transport
+from shared.transports.file import FileTransport
+from shared.transports.ses import SesTransport
+
+
+def sender_deps(settings, engine, broker, redis, transport: Transport | None = None, *,
+                rate=None, stopping=lambda: False) -> SenderDeps:
+    """A sender's dependencies on the test's Redis, as services.sender.main wires them.
+
+    The file transport unless ``transport`` is given; the settings' rate unless
+    ``rate`` (a number or a rate source) is.
+    """
+    return SenderDeps(settings, engine, broker, redis,
+                      transport or FileTransport(settings.file_dir),
+                      FleetRateLimiter(redis, rate or settings.send_rate), SendingPause(redis),
+                      stopping)
+
+
+def ses_deps(settings, engine, broker, redis, **options) -> SenderDeps:
+    """sender_deps sending through SES (the ``fake_ses`` fixture's endpoint)."""
+    return sender_deps(settings, engine, broker, redis,
+                       SesTransport.from_environment(region="us-east-1"), **options)
 
 
 def drain(redis, queue: str, decode) -> list:
@@ -30,11 +52,17 @@ def drain(redis, queue: str, decode) -> list:
         out.append(decode(json.loads(raw)["args"][0]))
 
 
+def queued_outcomes(redis) -> list:
+    """The outcomes waiting for the recorder, left in their queue."""
+    raw = [redis.hget(f"dramatiq:{OUTCOME_QUEUE}.msgs", i)
+           for i in redis.lrange(f"dramatiq:{OUTCOME_QUEUE}", 0, -1)]
+    return [o for r in raw for o in decode_outcomes(json.loads(r)["args"][0]).outcomes]
+
+
 class Pump:
     def __init__(self, settings, engine, broker, redis, transport) -> None:
         self.settings, self.engine, self.redis = settings, engine, redis
-        self.deps = SenderDeps(settings, engine, broker, transport,
-                               FleetRateLimiter(redis, settings.send_rate), SendingPause(redis))
+        self.deps = sender_deps(settings, engine, broker, redis, transport)
 
     def step(self) -> int:
         """Send what is queued and record what was sent; returns how much moved."""

@@ -12,7 +12,7 @@ from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.rate.limiter import SLOW_START_SHARE, FleetRateLimiter, QuotaRate, RedisClock
 from shared.rate.quota import HEADROOM, QuotaStore
-from shared.transports.ses import SesTransport
+from shared.transports.ses import ses_client
 
 RATE = 40.0
 SECONDS = 2.5
@@ -125,24 +125,30 @@ def test_a_slow_reply_does_not_make_its_slot_late():
     assert clock.local(1_000_100_000) == pytest.approx(10.1001, abs=1e-4)
 
 
-def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses):
+@pytest.fixture
+def ses_settings(settings, fake_ses):
+    """Settings whose SES client (``ses_client``, as the scheduler builds it) is the fake's."""
+    return settings.model_copy(update={"aws_region": "us-east-1"})
+
+
+def test_auto_rate_is_read_from_ses_get_account(redis, fake_ses, ses_settings):
     fake_ses.account["SendQuota"] = {"MaxSendRate": 200.0, "Max24HourSend": 1000.0,
                                      "SentLast24Hours": 400.0}
     store = QuotaStore(redis)
     rate = QuotaRate(store, cache_seconds=0)
     with pytest.raises(SendingPaused, match="waiting for the scheduler"):
         rate()
-    client = SesTransport.from_environment(region="us-east-1").client
+    client = ses_client(ses_settings)
     assert refresh_quota(client, store)
     assert rate() == pytest.approx(200.0 * HEADROOM)
     assert store.load().remaining_24h == 600
 
 
-def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses):
+def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses, ses_settings):
     fake_ses.account["SendQuota"] = {"MaxSendRate": 14.0, "Max24HourSend": 100.0,
                                      "SentLast24Hours": 99.0}
     store = QuotaStore(redis)
-    client = SesTransport.from_environment(region="us-east-1").client
+    client = ses_client(ses_settings)
     refresh_quota(client, store)
     rate = QuotaRate(store, cache_seconds=0)
     assert rate() > 0
@@ -154,9 +160,9 @@ def test_spent_daily_quota_stops_sending_until_ses_allows(redis, fake_ses):
     assert rate() > 0
 
 
-def test_account_with_sending_disabled_pauses(redis, fake_ses):
+def test_account_with_sending_disabled_pauses(redis, fake_ses, ses_settings):
     fake_ses.account["SendingEnabled"] = False
     store = QuotaStore(redis)
-    refresh_quota(SesTransport.from_environment(region="us-east-1").client, store)
+    refresh_quota(ses_client(ses_settings), store)
     with pytest.raises(SendingPaused, match="disabled"):
         QuotaRate(store, cache_seconds=0)()

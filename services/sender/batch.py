@@ -1,0 +1,136 @@
+"""The sender's step: claim the rows of one queued batch a chunk at a time and send them.
+
+``send_batch`` is what the dramatiq actor runs; it is a plain function of
+its dependencies (``SenderDeps``) so tests call it directly, without a
+worker. Pacing (slots, key caps, chunk sizes, the fleet's brakes) is in
+services.sender.pacing; what becomes of each send, and how outcomes reach
+the recorder, in services.sender.outcomes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
+from sqlalchemy import Engine
+
+from services.sender.meter import SendMeter
+from services.sender.outcomes import Report, send_one
+from services.sender.pacing import Slot, check_may_send, chunk_size, key_slot, slow_fleet
+from shared.broker.payloads import OutcomeBatch, SendBatch
+from shared.db.keys import send_rate_caps
+from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
+from shared.db.suppressions import suppress_queued
+from shared.intake.waiters import publish_states
+from shared.rate.limiter import FleetRateLimiter
+from shared.rate.pause import SendingPause
+from shared.rendering.mime import RenderCache
+from shared.rendering.tracking import tracker_for
+from shared.settings import Settings
+from shared.transports.base import Transport
+
+log = logging.getLogger("mailpipe.sender")
+
+
+@dataclass(frozen=True)
+class SenderDeps:
+    """Everything a send step uses, built once per process by services.sender.main."""
+
+    settings: Settings
+    engine: Engine
+    broker: RedisBroker
+    #: Announces suppressions to waiting callers and counts the fleet's sends
+    #: against its 24-hour quota.
+    redis: Redis
+    transport: Transport
+    limiter: FleetRateLimiter
+    pause: SendingPause
+    #: True once this process was asked to stop: the rest of the batch goes
+    #: back to the queue unsent.
+    stopping: Callable[[], bool] = lambda: False
+    meter: SendMeter | None = None
+    renderer: RenderCache = field(default_factory=RenderCache)
+
+
+def worker_id() -> str:
+    """Names the thread holding a claim, for operators reading a stuck row."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
+    """Claim the ``queued`` rows among ``batch`` a chunk at a time and send them at the fleet rate.
+
+    Each send reserves its slot of the fleet's budget only when its request
+    is ready to leave (``Slot``, called by the transport: a slot used late
+    would bunch its send with later ones and break the rate). Rows are
+    claimed in chunks sized so that the last of a chunk waits about
+    CLAIM_HORIZON for its slot at the current pace: one claim per chunk at
+    high rates, one row at a time when slots are scarce, so a claimed row
+    never waits out its lease. Outcomes reach the recorder at least every
+    second.
+
+    When the fleet is paused, the quota is spent or this sender is stopping,
+    claimed-but-unsent rows go back to ``queued`` (their attempt undone), the
+    outcomes so far are published, and SendingPaused makes dramatiq retry the
+    batch later; rows already sent are then skipped by their claims.
+    """
+    ids = list(batch.ids)
+    with deps.engine.begin() as conn:
+        # Suppressed recipients end here, before the claim: never sent.
+        suppressed = suppress_queued(conn, ids)
+        caps = send_rate_caps(conn, ids)
+    if suppressed:
+        log.info("suppressed %d messages: their recipients are on the suppression list",
+                 len(suppressed))
+        publish_states(deps.redis, dict.fromkeys(suppressed, "suppressed"))
+    tracker = tracker_for(deps.settings)
+    report = Report(deps.broker, deps.redis, deps.meter)
+    todo, held = deque(ids), deque()
+    chunk = 1
+    try:
+        while todo or held:
+            if not held:
+                check_may_send(deps.stopping, deps.limiter, deps.pause)
+                held.extend(_claim(deps, [todo.popleft() for _ in range(min(chunk, len(todo)))]))
+                continue
+            message = held[0]
+            check_may_send(deps.stopping, deps.limiter, deps.pause)
+            weight = len(message.recipients)  # the budget counts recipients
+            slot = Slot(deps.limiter, key_slot(deps.limiter, caps.get(message.id), weight), weight)
+            outcome = send_one(deps.transport, message, tracker=tracker, pace=slot,
+                               on_error=lambda e: slow_fleet(deps.limiter, deps.pause, e),
+                               renderer=deps.renderer)
+            if slot.paused:  # not sent: it stays held and goes back with the others
+                raise slot.paused
+            held.popleft()
+            report.add(outcome, weight)
+            chunk = chunk_size(slot.waited, deps.settings.send_batch)
+    finally:
+        if held:
+            _release(deps, list(held))
+        report.flush()
+    return OutcomeBatch(tuple(report.outcomes))
+
+
+def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
+    with deps.engine.begin() as conn:
+        claimed = claim_for_sending(conn, ids, worker_id=worker_id(),
+                                    lease=deps.settings.send_lease)
+    if len(claimed) < len(ids):
+        log.info("%d of %d messages skipped: not queued any more (claimed elsewhere, "
+                 "cancelled or done)", len(ids) - len(claimed), len(ids))
+    return claimed
+
+
+def _release(deps: SenderDeps, held: list[ClaimedMessage]) -> None:
+    """Claimed rows this sender will not send now go back to ``queued``, unsent."""
+    with deps.engine.begin() as conn:
+        count = release_claims(conn, [m.id for m in held], worker_id=worker_id())
+    log.info("%d claimed messages handed back unsent", count)

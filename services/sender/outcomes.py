@@ -1,0 +1,130 @@
+"""Outcomes: what became of one send, and how outcomes reach the recorder.
+
+``send_one`` renders and sends one claimed message and turns whatever
+happens into an Outcome (sent, retry, failed or unknown, from the
+transport's permanent / transient / ambiguous failure); it never raises.
+``Report`` carries a batch's outcomes to the recorder's queue, the one
+writer of sent, failed and unknown, at least every OUTCOME_FLUSH_SECONDS,
+and counts what was sent against the fleet's 24-hour quota.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
+
+from services.sender.meter import SendMeter
+from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind
+from shared.broker.queues import publish_outcomes
+from shared.db.messages import ClaimedMessage
+from shared.errors import Failure, TransportError
+from shared.intake.addresses import address_of
+from shared.rate.quota import QuotaStore
+from shared.rendering.mime import RenderCache, render
+from shared.rendering.tracking import Tracker
+from shared.transports.base import Envelope, Pace, Transport, no_pace
+
+log = logging.getLogger("mailpipe.sender")
+
+#: Retry backoff after a provably-unsent failure: base * 2^(attempt-1), capped.
+BACKOFF_BASE = 2.0
+BACKOFF_CAP = 300.0
+
+#: A long batch hands its outcomes to the recorder at least this often.
+OUTCOME_FLUSH_SECONDS = 1.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Exponential backoff with full jitter, so retried rows do not stampede together."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+
+
+def send_one(
+    transport: Transport, message: ClaimedMessage,
+    on_error: Callable[[TransportError], None] = lambda exc: None,
+    tracker: Tracker | None = None,
+    renderer: RenderCache | None = None,
+    pace: Pace = no_pace,
+) -> Outcome:
+    """Send one claimed message and say what became of it. Never raises.
+
+    Every exception becomes an outcome on purpose: the claim is already
+    taken, so the row must reach the recorder as sent, failed, retry or
+    unknown; raising would leave it ``sending`` until its lease ran out.
+    """
+    def outcome(kind: OutcomeKind, **fields) -> Outcome:
+        return Outcome(message.id, message.attempt, kind, time.time(), **fields)
+
+    try:
+        now = datetime.now(UTC)
+        raw = (renderer.render_bytes(message, now=now, tracker=tracker) if renderer
+               else render(message, now=now, tracker=tracker).as_bytes())
+    except Exception as exc:  # noqa: BLE001 - nothing was sent: a permanent failure
+        log.exception("message %d: cannot render", message.id)
+        return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")
+    try:
+        provider_id = transport.send(Envelope(
+            address_of(message.from_addr), message.recipients, raw, relay=message.relay), pace)
+    except TransportError as exc:
+        on_error(exc)
+        return _failure_outcome(message, exc, outcome)
+    except Exception as exc:  # noqa: BLE001 - a bug mid-send: we cannot know if it went out
+        log.exception("message %d: unexpected error while sending", message.id)
+        return outcome(OutcomeKind.UNKNOWN, error=f"unexpected error while sending: {exc!r}")
+    log.info("message %d to %s sent as %s (attempt %d)",
+             message.id, message.to_addr, provider_id, message.attempt)
+    return outcome(OutcomeKind.SENT, provider_message_id=provider_id)
+
+
+def _failure_outcome(message: ClaimedMessage, exc: TransportError, outcome) -> Outcome:
+    if exc.failure is Failure.TRANSIENT:
+        delay = retry_delay(message.attempt)
+        log.warning("message %d: not sent (%s); retrying in %.1fs", message.id, exc, delay)
+        return outcome(OutcomeKind.RETRY, error=str(exc), retry_after=delay)
+    if exc.failure is Failure.PERMANENT:
+        log.warning("message %d to %s failed: %s", message.id, message.to_addr, exc)
+        return outcome(OutcomeKind.FAILED, error=str(exc))
+    log.error("message %d to %s: outcome unknown, not retried: %s",
+              message.id, message.to_addr, exc)
+    return outcome(OutcomeKind.UNKNOWN, error=str(exc))
+
+
+class Report:
+    """Outcomes of one batch on their way to the recorder, with the sent count.
+
+    ``redis`` holds the fleet's 24-hour sent count (QuotaStore); ``meter``,
+    when given, is this process's own sent-per-second log.
+    """
+
+    def __init__(self, broker: RedisBroker, redis: Redis, meter: SendMeter | None = None) -> None:
+        self.broker, self.meter, self.quota = broker, meter, QuotaStore(redis)
+        self.outcomes: list[Outcome] = []
+        self.unpublished: list[Outcome] = []
+        self.sent_weight = 0
+        self.published_at = time.monotonic()
+
+    def add(self, outcome: Outcome, weight: int) -> None:
+        # Kept before anything else can raise: the outcome of a send made
+        # must reach the recorder (flush, in ``finally``) or the row ends unknown.
+        self.outcomes.append(outcome)
+        self.unpublished.append(outcome)
+        if outcome.kind is OutcomeKind.SENT:
+            self.sent_weight += weight
+        if time.monotonic() - self.published_at >= OUTCOME_FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.unpublished = OutcomeBatch(tuple(self.unpublished)), []
+        self.published_at = time.monotonic()
+        publish_outcomes(self.broker, batch)
+        if self.sent_weight:
+            weight, self.sent_weight = self.sent_weight, 0
+            if self.meter:
+                self.meter.add(weight)
+            self.quota.record_sent(weight)
