@@ -20,6 +20,10 @@ from services.api.resources.campaigns import (
 from services.api.resources.health import HealthResource
 from services.api.resources.listings import CampaignMessagesResource
 from services.api.resources.messages import MessageResource, MessagesResource
+from services.api.resources.recipient_lists import (
+    RecipientListResource,
+    RecipientListsResource,
+)
 from services.api.resources.sent_counts import SentCountResource
 from services.api.resources.sns import SnsEventsResource
 from services.api.resources.suppressions import SuppressionResource, SuppressionsResource
@@ -97,6 +101,8 @@ def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:
     app.add_route("/v1/templates", TemplatesResource(deps))
     app.add_route(f"/v1/templates/{{template_id:{an_id}}}", TemplateResource(deps))
     app.add_route(f"/v1/templates/{{template_id:{an_id}}}/render", TemplateRenderResource(deps))
+    app.add_route("/v1/lists", RecipientListsResource(deps))
+    app.add_route(f"/v1/lists/{{list_id:{an_id}}}", RecipientListResource(deps))
     app.add_route("/v1/campaigns", CampaignsResource(deps))
     app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}", CampaignResource(deps))
     app.add_route(f"/v1/campaigns/{{campaign_id:{an_id}}}/messages",

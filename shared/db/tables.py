@@ -328,3 +328,32 @@ campaign_recipients = Table(
     Column("variables", JSONB, nullable=False),
     PrimaryKeyConstraint("campaign_id", "seq"),
 )
+
+#: Saved recipient lists (grids): rows of an address and its values, named
+#: by a campaign (``listId``) instead of carrying the rows (migration 0009).
+recipient_lists = Table(
+    "recipient_lists",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    Column("name", Text, nullable=False),
+    #: The value columns besides ``email``, in the order given.
+    Column("columns", ARRAY(Text), nullable=False),
+    Column("total", Integer, nullable=False, server_default="0"),
+    Column("duplicates", Integer, nullable=False, server_default="0"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("recipient_lists_key", "api_key_id", "id"),
+)
+
+recipient_list_rows = Table(
+    "recipient_list_rows",
+    metadata,
+    Column("list_id", BigInteger, ForeignKey("recipient_lists.id", ondelete="CASCADE"),
+           nullable=False),
+    #: 1..total in upload order (first occurrence of each address).
+    Column("seq", Integer, nullable=False),
+    Column("email", Text, nullable=False),
+    Column("values", JSONB, nullable=False),
+    PrimaryKeyConstraint("list_id", "seq"),
+)
+

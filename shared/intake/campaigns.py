@@ -228,31 +228,46 @@ def _restored(stored: dict) -> CampaignRow:
 def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
             subject_variables: set[str]) -> int:
     """COPY every good row; raise listing the bad ones (the caller's transaction rolls back)."""
-    problems: list[dict] = []
-    bad = 0
+    checked = all_or_nothing(rows, lambda row: _check(row, variables, subject_variables),
+                             "the campaign was not created")
     with recipient_upload(conn, len(variables)) as writer:
-        for row in rows:
-            try:
-                email, values = _check(row, variables, subject_variables)
-            except InvalidRequest as exc:
-                bad += 1
-                if len(problems) < MAX_REPORTED_ROWS:
-                    problems.append(_problem(row, exc))
-                continue
-            if not bad:  # once a row is bad nothing is stored: just keep checking
-                writer.write(row.number, email, values.values())
+        for number, (email, values) in checked:
+            writer.write(number, email, values.values())
         uploaded = writer.count
-    if bad:
-        raise InvalidRequest(
-            "invalid_recipients",
-            f"{bad} recipient row(s) are invalid; the campaign was not created. First: "
-            f"{problems[0]['message']}",
-            field="recipients", details=problems,
-        )
     if not uploaded:
         raise InvalidRequest("no_recipients", "the campaign has no recipients",
                              field="recipients")
     return uploaded
+
+
+def all_or_nothing(rows: Iterable[Row], check: Callable[[Row], Any],
+                   consequence: str) -> Iterator[tuple[int, Any]]:
+    """(row number, ``check(row)``) for each row while all are good; at the end, if any
+    was bad, InvalidRequest listing up to MAX_REPORTED_ROWS of them by number.
+
+    Every row is checked, so the caller learns of every bad row at once; once
+    one is bad nothing more is yielded, and the caller's transaction rolls
+    back on the error.
+    """
+    problems: list[dict] = []
+    bad = 0
+    for row in rows:
+        try:
+            result = check(row)
+        except InvalidRequest as exc:
+            bad += 1
+            if len(problems) < MAX_REPORTED_ROWS:
+                problems.append(_problem(row, exc))
+            continue
+        if not bad:
+            yield row.number, result
+    if bad:
+        raise InvalidRequest(
+            "invalid_recipients",
+            f"{bad} recipient row(s) are invalid; {consequence}. First: "
+            f"{problems[0]['message']}",
+            field="recipients", details=problems,
+        )
 
 
 # --- operator actions ------------------------------------------------------------------

@@ -1,0 +1,99 @@
+"""``/v1/lists``: saved recipient lists (JSON or a CSV upload), read page by page, deleted.
+
+A campaign names a list with ``listId`` instead of carrying ``recipients``.
+``POST /v1/lists`` takes ``{"name", "recipients": [{"email", ...values}]}``
+or a CSV body (``Content-Type: text/csv``, ``?name=``; header: ``email``
+and the value columns).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.api.media import read_json, upload_stream
+from services.api.schemas.campaigns import Name
+from services.api.schemas.messages import parse
+from shared.db.recipient_lists import RecipientList, delete_list, get_list, list_lists, list_rows
+from shared.errors import InvalidRequest, NotFound
+from shared.intake.campaigns import csv_rows, json_rows
+from shared.intake.recipient_lists import columns_of, create_list
+
+PAGE = 100
+ROWS_PAGE = 1000
+
+
+class ListBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    recipients: list[Any] = Field(min_length=1)
+
+
+class ListName(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    name: Name
+
+
+def list_view(stored: RecipientList) -> dict:
+    return {"id": stored.id, "name": stored.name, "columns": stored.columns,
+            "total": stored.total, "duplicates": stored.duplicates,
+            "createdAt": stored.created_at.isoformat()}
+
+
+class RecipientListsResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        media_type, params = falcon.parse_header(req.content_type or "application/json")
+        key = req.context.api_key
+        if media_type == "text/csv":
+            name = parse(ListName, dict(req.params)).name
+            stream = upload_stream(req, self.deps.settings.max_upload_bytes)
+            stored = create_list(self.deps.engine, key, name,
+                                 csv_rows(stream, [], charset=params.get("charset", "utf-8")))
+        elif media_type == "application/json":
+            body = parse(ListBody, read_json(req, self.deps.settings.max_body_bytes))
+            rows = list(json_rows(body.recipients))
+            stored = create_list(self.deps.engine, key, body.name, rows, columns_of(rows))
+        else:
+            raise InvalidRequest("unsupported_media_type", f"Content-Type {media_type!r}: send "
+                                 "application/json or text/csv (with ?name=)")
+        resp.status = falcon.HTTP_201
+        resp.location = f"/v1/lists/{stored.id}"
+        resp.media = list_view(stored)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        after = req.get_param_as_int("after", min_value=0, max_value=2**63 - 1, default=0)
+        with self.deps.engine.connect() as conn:
+            rows = list_lists(conn, req.context.api_key.id, after=after, limit=PAGE)
+        resp.media = {"lists": [list_view(r) for r in rows],
+                      "next": f"/v1/lists?after={rows[-1].id}" if len(rows) == PAGE else None}
+
+
+class RecipientListResource:
+    def __init__(self, deps) -> None:
+        self.deps = deps
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, list_id: int) -> None:
+        after = req.get_param_as_int("after", min_value=0, max_value=2**31 - 1, default=0)
+        with self.deps.engine.connect() as conn:
+            stored = get_list(conn, req.context.api_key.id, list_id)
+            if stored is None:
+                raise NotFound("list_not_found", f"no list {list_id} for this API key")
+            rows = list(list_rows(conn, list_id, after=after, limit=ROWS_PAGE))
+        following = None
+        if len(rows) == ROWS_PAGE:
+            following = f"/v1/lists/{list_id}?after={rows[-1][0]}"
+        resp.media = {**list_view(stored), "next": following,
+                      "recipients": [{"email": email, **values} for _, email, values in rows]}
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, list_id: int) -> None:
+        with self.deps.engine.begin() as conn:
+            if not delete_list(conn, req.context.api_key.id, list_id):
+                raise NotFound("list_not_found", f"no list {list_id} for this API key")
+        resp.status = falcon.HTTP_204

@@ -1,0 +1,89 @@
+"""Saved recipient lists: checked like a campaign's grid, stored once, reused by campaigns.
+
+A list is all or nothing, like a campaign: every row is checked (a valid
+address; values that are text, numbers or empty) and a single bad row
+refuses the whole list, listing the bad rows by number. Whether a list fits
+a template (a value for every variable, no line break in a subject value)
+is checked when a campaign names it, by the campaign's own rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from sqlalchemy import Engine
+
+from shared.db.keys import ApiKey
+from shared.db.recipient_lists import RecipientList, get_list, insert_list, list_rows
+from shared.errors import InvalidRequest, NotFound
+from shared.intake.campaigns import Row, all_or_nothing, normalize_email
+
+MAX_COLUMNS = 50
+MAX_VALUE_CHARS = 10_000
+
+
+def _value(row: Row, name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise InvalidRequest("invalid_value", f"{row.where}: '{name}' must be text or a "
+                             "number", field=name)
+    text = str(value)
+    if len(text) > MAX_VALUE_CHARS or "\x00" in text:
+        raise InvalidRequest("invalid_value", f"{row.where}: '{name}' is longer than "
+                             f"{MAX_VALUE_CHARS} characters or holds a NUL", field=name)
+    return text
+
+
+def _checked(row: Row, columns: list[str] | None) -> tuple[str, dict[str, str]]:
+    """(email, values) of a good row; ``columns`` None: every field the row has (CSV)."""
+    if row.cell_error:
+        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
+    email = normalize_email(row.fields.get("email"))
+    if email is None:
+        raise InvalidRequest("invalid_email", f"{row.where}: "
+                             f"'{str(row.fields.get('email'))[:100]}' is not a valid email "
+                             "address", field="email")
+    if columns is None:
+        columns = [name for name in row.fields if name != "email"][:MAX_COLUMNS + 1]
+    if len(columns) > MAX_COLUMNS:
+        raise InvalidRequest("too_many_columns", f"at most {MAX_COLUMNS} value columns "
+                             "besides email", field="recipients")
+    return email, {name: _value(row, name, row.fields.get(name)) for name in columns}
+
+
+def columns_of(rows: list[Row]) -> list[str]:
+    """Every field name but ``email``, in order of first appearance."""
+    names: dict[str, None] = {}
+    for row in rows:
+        names.update(dict.fromkeys(k for k in row.fields if k != "email"))
+    return list(names)
+
+
+def create_list(engine: Engine, key: ApiKey, name: str, rows: Iterable[Row],
+                columns: list[str] | None = None) -> RecipientList:
+    """Store the list with its de-duplicated rows in one transaction, or nothing.
+
+    ``columns``: the value names every row gets (missing ones empty), for
+    JSON rows that may each name other fields; None for a CSV, whose header
+    gives every row the same names.
+    """
+    checked = all_or_nothing(rows, lambda row: _checked(row, columns),
+                             "the list was not created")
+    with engine.begin() as conn:
+        stored = insert_list(conn, key.id, name, (result for _, result in checked))
+        if not stored.total:
+            raise InvalidRequest("no_recipients", "the list has no recipients",
+                                 field="recipients")
+        return stored
+
+
+def campaign_rows(engine: Engine, key: ApiKey, list_id: int) -> Iterator[Row]:
+    """A saved list's rows as a campaign's recipient rows (numbered by their place)."""
+    with engine.connect() as conn:
+        if get_list(conn, key.id, list_id) is None:
+            raise NotFound("list_not_found", f"listId: no list {list_id} for this API key",
+                           field="listId")
+        for seq, email, values in list_rows(conn, list_id):
+            yield Row("row", seq, {**values, "email": email})

@@ -1,0 +1,69 @@
+"""Saved recipient lists: stored whole or not at all, read back, scoped to their key."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from shared.db.keys import create_key
+
+
+def _stored(engine) -> tuple[int, int]:
+    with engine.connect() as conn:
+        return (conn.execute(text("SELECT count(*) FROM recipient_lists")).scalar_one(),
+                conn.execute(text("SELECT count(*) FROM recipient_list_rows")).scalar_one())
+
+
+def test_json_list_is_stored_with_duplicates_folded_and_read_back(client, headers):
+    answer = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "VIP 고객", "recipients": [
+            {"email": "kim@example.com", "이름": "김민수", "등급": "골드"},
+            {"email": "lee@EXAMPLE.com", "이름": "이영희"},
+            {"email": "kim@Example.com", "이름": "중복"},
+            "park@example.com"]})
+    assert answer.status_code == 201, answer.text
+    created = answer.json
+    assert (created["total"], created["duplicates"]) == (3, 1)
+    assert created["columns"] == ["이름", "등급"]
+    assert answer.headers["location"] == f"/v1/lists/{created['id']}"
+
+    shown = client.simulate_get(f"/v1/lists/{created['id']}", headers=headers).json
+    assert shown["recipients"] == [
+        {"email": "kim@example.com", "이름": "김민수", "등급": "골드"},
+        {"email": "lee@example.com", "이름": "이영희", "등급": ""},
+        {"email": "park@example.com", "이름": "", "등급": ""}]
+    listed = client.simulate_get("/v1/lists", headers=headers).json["lists"]
+    assert [item["id"] for item in listed] == [created["id"]]
+
+
+def test_csv_list_takes_its_columns_from_the_header(client, headers):
+    body = "\ufeffemail,name,city\r\na@example.com,Ann,Seoul\r\nb@example.com,Bo,Busan\r\n"
+    answer = client.simulate_post("/v1/lists", params={"name": "from sheets"},
+                                  headers={**headers, "content-type": "text/csv"},
+                                  body=body.encode())
+    assert answer.status_code == 201, answer.text
+    assert (answer.json["columns"], answer.json["total"]) == (["name", "city"], 2)
+
+
+def test_one_bad_row_refuses_the_list_naming_every_bad_row(client, headers, engine):
+    before = _stored(engine)
+    answer = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "bad", "recipients": [{"email": "ok@example.com"}, {"email": "nope"},
+                                      {"email": "x@example.com", "n": {"nested": 1}}]})
+    assert answer.status_code == 400
+    assert answer.json["code"] == "invalid_recipients"
+    assert [(d["index"], d["code"]) for d in answer.json["errors"]] == [
+        (1, "invalid_email"), (2, "invalid_value")]
+    assert _stored(engine) == before
+
+
+def test_lists_belong_to_their_key_and_can_be_deleted(client, headers, engine):
+    created = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "mine", "recipients": ["a@example.com"]}).json
+    with engine.begin() as conn:
+        _, other = create_key(conn, "other", [])
+    url = f"/v1/lists/{created['id']}"
+    assert client.simulate_get(url, headers={"x-api-key": other}).status_code == 404
+    assert client.simulate_delete(url, headers={"x-api-key": other}).status_code == 404
+    assert client.simulate_delete(url, headers=headers).status_code == 204
+    assert client.simulate_get(url, headers=headers).status_code == 404
+    assert _stored(engine) == (0, 0)
