@@ -2,7 +2,9 @@
 
 Each model turns a JSON body into typed values or raises ``InvalidRequest``
 with a stable code and the path of the offending field. Nothing is written
-before validation passes.
+before validation passes. The fields and their checks are declared once in
+``shared.intake.requests`` and ``shared.intake.fields``; the models here give
+them their JSON names (and files their base64 form).
 """
 
 from __future__ import annotations
