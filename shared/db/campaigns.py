@@ -21,6 +21,8 @@ from sqlalchemy import Connection, func, insert, select, text, update
 
 from shared.db.suppressions import suppressed_error
 from shared.db.tables import campaigns, contents
+from shared.db.templates import TemplateRow
+from shared.intake.requests import CampaignRequest
 
 #: ``due_at`` of the rows of a paused campaign: the dispatch query never
 #: reaches it; resume sets it back to now. (Not 'infinity': psycopg cannot
@@ -28,39 +30,31 @@ from shared.db.tables import campaigns, contents
 HELD_UNTIL = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class NewCampaign:
-    name: str
-    topic_id: str
-    template_id: int
-    template_version: int
-    subject: str
-    html: str
-    text: str | None
-    reply_to: str | None
-    from_addr: str
-    scheduled_at: datetime | None
+#: What a CampaignRequest stores by name on its campaign row.
+_CAMPAIGN_FIELDS = frozenset(campaigns.c.keys())
 
 
-def insert_campaign(conn: Connection, api_key_id: int, new: NewCampaign) -> int:
-    """Insert the campaign's pinned content and the campaign (no recipients yet); its id."""
+def insert_campaign(conn: Connection, api_key_id: int, campaign: CampaignRequest,
+                    template: TemplateRow) -> int:
+    """Insert the campaign's content, pinned to ``template``'s version, and the campaign
+    (no recipients yet); its id. ``campaign`` has its sender already (shared.intake)."""
     content_id = conn.execute(
         insert(contents)
-        .values(api_key_id=api_key_id, subject=new.subject, html=new.html, text=new.text,
-                reply_to=new.reply_to, template_id=new.template_id,
-                template_version=new.template_version,
+        .values(api_key_id=api_key_id, subject=template.subject, html=template.html,
+                text=template.text, reply_to=campaign.reply_to, template_id=template.id,
+                template_version=template.version,
                 # Campaigns are bulk mail: one-click List-Unsubscribe (RFC 8058).
                 bulk=True)
         .returning(contents.c.id)
     ).scalar_one()
-    values = dict(
-        api_key_id=api_key_id, name=new.name, topic_id=new.topic_id,
-        template_id=new.template_id, template_version=new.template_version,
-        content_id=content_id, from_addr=new.from_addr, total=0,
-    )
-    if new.scheduled_at is not None:
-        values["scheduled_at"] = new.scheduled_at
-    return conn.execute(insert(campaigns).values(**values).returning(campaigns.c.id)).scalar_one()
+    # An unscheduled campaign starts now (the column's default).
+    values = campaign.model_dump(include=_CAMPAIGN_FIELDS, exclude_none=True)
+    return conn.execute(
+        insert(campaigns)
+        .values(api_key_id=api_key_id, **values, template_version=template.version,
+                content_id=content_id, total=0)
+        .returning(campaigns.c.id)
+    ).scalar_one()
 
 
 class RecipientWriter:

@@ -16,39 +16,25 @@ from sqlalchemy.types import BigInteger
 
 from shared.db.attachments import store_attachments
 from shared.db.tables import contents, messages
-from shared.intake.attachments import Attachment
+from shared.intake.requests import EnvelopeRequest
+
+#: What an EnvelopeRequest stores by name on its content and message rows.
+_CONTENT_FIELDS = frozenset(contents.c.keys())
+_MESSAGE_FIELDS = frozenset(messages.c.keys())
 
 
-@dataclass(frozen=True)
-class NewEnvelope:
-    """One message row whose single send reaches To, Cc and Bcc together."""
-
-    topic_id: str
-    from_addr: str
-    to: tuple[str, ...]
-    cc: tuple[str, ...]
-    bcc: tuple[str, ...]
-    subject: str
-    html: str
-    text: str | None
-    reply_to: str | None
-    headers: tuple[tuple[str, str], ...]
-    attachments: tuple[Attachment, ...]
-    mime_message_id: str
-    relay_id: int | None = None
-
-
-def insert_envelope(conn: Connection, api_key_id: int, item: NewEnvelope,
-                    *, queue_timeout: float) -> tuple[int, str]:
+def insert_envelope(conn: Connection, api_key_id: int, item: EnvelopeRequest, *,
+                    relay_id: int | None = None, queue_timeout: float) -> tuple[int, str]:
     """Store the content, its attachments and one ``queued`` row; returns (id, state).
 
-    In the caller's transaction; enqueue the id only after it commits (the
-    dispatch sweep re-enqueues it after ``queue_timeout`` if that is lost).
+    ``item`` has its sender and Message-ID already (shared.intake.envelopes);
+    ``relay_id`` names the tenant relay to send through. In the caller's
+    transaction; enqueue the id only after it commits (the dispatch sweep
+    re-enqueues it after ``queue_timeout`` if that is lost).
     """
     content_id = conn.execute(
         insert(contents)
-        .values(api_key_id=api_key_id, subject=item.subject, html=item.html, text=item.text,
-                reply_to=item.reply_to, headers=[list(h) for h in item.headers] or None,
+        .values(api_key_id=api_key_id, **item.model_dump(include=_CONTENT_FIELDS),
                 # No open/click tracking: the compat APIs' clients never asked for
                 # it, and one pixel would count every To/Cc/Bcc reader as one.
                 tracking=False)
@@ -57,10 +43,10 @@ def insert_envelope(conn: Connection, api_key_id: int, item: NewEnvelope,
     store_attachments(conn, content_id, item.attachments)
     row = conn.execute(
         insert(messages)
-        .values(api_key_id=api_key_id, content_id=content_id, topic_id=item.topic_id,
-                from_addr=item.from_addr, to_addr=item.to[0], extra_to_addrs=list(item.to[1:]),
-                cc_addrs=list(item.cc), bcc_addrs=list(item.bcc),
-                mime_message_id=item.mime_message_id, smtp_relay_id=item.relay_id,
+        .values(api_key_id=api_key_id, content_id=content_id,
+                **item.model_dump(include=_MESSAGE_FIELDS),
+                to_addr=item.to[0], extra_to_addrs=list(item.to[1:]),
+                cc_addrs=list(item.cc), bcc_addrs=list(item.bcc), smtp_relay_id=relay_id,
                 state="queued", due_at=func.now() + timedelta(seconds=queue_timeout))
         .returning(messages.c.id, messages.c.state)
     ).one()

@@ -17,35 +17,10 @@ from sqlalchemy.types import BigInteger, Text
 from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
 from shared.intake.attachments import Attachment
+from shared.intake.requests import MessageRequest
 from shared.transports.base import Relay
 
 log = logging.getLogger("mailpipe.sender")
-
-
-@dataclass(frozen=True)
-class NewMessages:
-    """One request item: a content shared by one message per recipient."""
-
-    topic_id: str
-    from_addr: str
-    recipients: tuple[str, ...]
-    subject: str
-    html: str
-    text: str | None
-    reply_to: str | None
-    scheduled_at: datetime | None
-    #: Open/click tracking (when MAILPIPE_SECRET_KEY is set) and bulk mail
-    #: (List-Unsubscribe headers), stored on the content.
-    tracking: bool = True
-    bulk: bool = False
-    #: A templated item: the version its parts come from, and each recipient's
-    #: values (JSON text, same order as ``recipients``), rendered at send time.
-    template_id: int | None = None
-    template_version: int | None = None
-    variables: tuple[str, ...] | None = None
-    #: Extra header lines and files, shared by every recipient of the item.
-    headers: tuple[tuple[str, str], ...] = ()
-    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,11 +49,16 @@ _INSERT_MESSAGES = text(
              bindparam("variables", type_=ARRAY(Text)))
 
 
+#: What a MessageRequest stores on its content row: the fields named like its columns.
+_CONTENT_FIELDS = frozenset(contents.c.keys())
+
+
 def insert_messages(
-    conn: Connection, api_key_id: int, items: list[NewMessages], *, queue_timeout: float
+    conn: Connection, api_key_id: int, items: list[MessageRequest], *, queue_timeout: float
 ) -> list[CreatedMessage]:
     """Store each item's content and one row per recipient, in the caller's transaction.
 
+    Each item's sender is already chosen (``from_addr``, see shared.intake).
     Rows due now are inserted ``queued`` (their ids must be enqueued after
     commit; if that enqueue is lost, the dispatch sweep re-enqueues them after
     ``queue_timeout``); rows scheduled for later are ``created``.
@@ -88,18 +68,7 @@ def insert_messages(
     for item in items:
         content_id = conn.execute(
             insert(contents)
-            .values(
-                api_key_id=api_key_id,
-                subject=item.subject,
-                html=item.html,
-                text=item.text,
-                reply_to=item.reply_to,
-                template_id=item.template_id,
-                template_version=item.template_version,
-                tracking=item.tracking,
-                bulk=item.bulk,
-                headers=[list(h) for h in item.headers] or None,
-            )
+            .values(api_key_id=api_key_id, **item.model_dump(include=_CONTENT_FIELDS))
             .returning(contents.c.id)
         ).scalar_one()
         store_attachments(conn, content_id, item.attachments)
@@ -116,7 +85,7 @@ def insert_messages(
                 "queue_timeout": queue_timeout,
                 "recipients": list(item.recipients),
                 # NULL pads unnest: untemplated rows get no variables.
-                "variables": list(item.variables) if item.variables is not None else None,
+                "variables": item.recipient_values(),
             },
         )
         created.extend(CreatedMessage(r.id, item.topic_id, r.to_addr, r.state) for r in rows)

@@ -65,24 +65,31 @@ def content_type_for(filename: str, declared: str | None) -> str:
     return guessed or "application/octet-stream"
 
 
+def attachment_problem(content_type: str | None, content_ref: str | None) -> tuple[str, str] | None:
+    """``(code, reason)`` when a declared MIME type or content id is unusable, else None."""
+    if content_type and not _CONTENT_TYPE.match(content_type.split(";")[0].strip()):
+        return "invalid_content_type", f"{content_type[:100]!r} is not a MIME type"
+    if content_ref is not None and not _CONTENT_REF.match(_bare(content_ref)):
+        return ("invalid_content_id", f"content id {_bare(content_ref)[:100]!r} must be "
+                "1-250 printable ASCII characters without spaces")
+    return None
+
+
+def _bare(content_ref: str) -> str:
+    return content_ref.strip().removeprefix("<").removesuffix(">")
+
+
 def make_attachment(
     filename: str, data: bytes, content_type: str | None = None, content_ref: str | None = None,
     *, field_name: str = "attachments",
 ) -> Attachment:
     """A checked Attachment; InvalidRequest names ``field_name`` when a part is unusable."""
-    if content_type and not _CONTENT_TYPE.match(content_type.split(";")[0].strip()):
-        raise InvalidRequest("invalid_content_type",
-                             f"{field_name}: {content_type[:100]!r} is not a MIME type",
-                             field=field_name)
-    if content_ref is not None:
-        content_ref = content_ref.strip().removeprefix("<").removesuffix(">")
-        if not _CONTENT_REF.match(content_ref):
-            raise InvalidRequest("invalid_content_id",
-                                 f"{field_name}: content id {content_ref[:100]!r} must be "
-                                 "1-250 printable ASCII characters without spaces",
-                                 field=field_name)
+    problem = attachment_problem(content_type, content_ref)
+    if problem is not None:
+        raise InvalidRequest(problem[0], f"{field_name}: {problem[1]}", field=field_name)
     name = clean_filename(filename)
-    return Attachment(name, content_type_for(name, content_type), data, content_ref)
+    ref = _bare(content_ref) if content_ref is not None else None
+    return Attachment(name, content_type_for(name, content_type), data, ref)
 
 
 def check_total(attachments: list[Attachment] | tuple[Attachment, ...], limit: int) -> None:

@@ -21,7 +21,6 @@ from sqlalchemy import Connection, Engine
 
 from shared.db.campaigns import (
     CampaignRow,
-    NewCampaign,
     cancel_messages,
     get_campaign,
     hold_messages,
@@ -34,26 +33,16 @@ from shared.db.campaigns import (
 )
 from shared.db.keys import ApiKey
 from shared.db.templates import get_template
-from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from shared.intake.addresses import address_of, is_valid_address
+from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.intake.addresses import is_valid_address
 from shared.intake.idempotency import Idempotency, first_answer, remember
+from shared.intake.requests import CampaignRequest
+from shared.intake.rules import sender_for
 from shared.rendering.mustache import recipient_values
 from shared.settings import Settings
 
 #: Bad rows listed in a rejection; the count covers them all.
 MAX_REPORTED_ROWS = 100
-
-
-@dataclass(frozen=True)
-class CampaignRequest:
-    """The validated fields of ``POST /v1/campaigns`` (recipients come separately)."""
-
-    name: str
-    template_id: int
-    topic_id: str
-    scheduled_at: datetime | None
-    from_addr: str | None
-    reply_to: str | None
 
 
 @dataclass(frozen=True)
@@ -181,14 +170,8 @@ def create_campaign(
     with another request, Conflict. A retry racing the first request waits
     for it (``shared.intake.idempotency``).
     """
-    sender = request.from_addr or settings.default_from
-    if not sender:
-        raise InvalidRequest("missing_field", "from: required, since MAILPIPE_DEFAULT_FROM is "
-                             "not set", field="from")
-    if not key.allows_sender(address_of(sender)):
-        raise Forbidden("sender_not_allowed", f"from: {address_of(sender)} is not in this "
-                        f"key's allowed sender domains ({', '.join(key.allowed_domains)})",
-                        field="from")
+    request = request.model_copy(
+        update={"from_addr": sender_for(key, request.from_addr, settings)})
     with engine.begin() as conn:
         first = first_answer(conn, key.id, idempotency)
         if first is not None:
@@ -197,12 +180,7 @@ def create_campaign(
         if template is None:
             raise InvalidRequest("template_not_found", f"templateId: no template "
                                  f"{request.template_id} for this API key", field="templateId")
-        campaign_id = insert_campaign(conn, key.id, NewCampaign(
-            name=request.name, topic_id=request.topic_id, template_id=template.id,
-            template_version=template.version, subject=template.subject, html=template.html,
-            text=template.text, reply_to=request.reply_to, from_addr=sender,
-            scheduled_at=request.scheduled_at,
-        ))
+        campaign_id = insert_campaign(conn, key.id, request, template)
         uploaded = _upload(conn, rows(template.variables), template.variables,
                            template.source.subject_variables())
         store_recipients(conn, campaign_id, uploaded, template.variables)

@@ -9,57 +9,29 @@ claimed, rate limited, sent, recorded.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import string
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from dramatiq.brokers.redis import RedisBroker
-from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
-from shared.broker.queues import enqueue_sends
-from shared.db.envelopes import NewEnvelope, insert_envelope
+from shared.db.envelopes import insert_envelope
 from shared.db.keys import ApiKey
 from shared.db.relays import save_relay
-from shared.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge
 from shared.intake.addresses import address_of
-from shared.intake.attachments import Attachment, check_total
+from shared.intake.attachments import check_total
+from shared.intake.requests import EnvelopeRequest
+from shared.intake.requests import RelayRequest as RelayRequest  # the compat schemas' import
+from shared.intake.rules import intake, sender_for, unique_addresses
 from shared.secrets import SecretBox
 from shared.settings import Settings
-
-log = logging.getLogger("mailpipe.compat")
 
 #: SES takes at most 50 recipients (To, Cc and Bcc together) per message.
 MAX_ENVELOPE_RECIPIENTS = 50
 _ALPHABET = string.ascii_letters + string.digits
-
-
-@dataclass(frozen=True)
-class RelayRequest:
-    """A tenant SMTP server named in the request (URL already normalised)."""
-
-    url: str
-    username: str
-    password: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class EnvelopeRequest:
-    topic_id: str
-    from_addr: str | None
-    to: tuple[str, ...]
-    subject: str
-    html: str
-    text: str | None
-    cc: tuple[str, ...] = ()
-    bcc: tuple[str, ...] = ()
-    reply_to: str | None = None
-    headers: tuple[tuple[str, str], ...] = ()
-    attachments: tuple[Attachment, ...] = ()
-    relay: RelayRequest | None = None
-
 
 @dataclass(frozen=True)
 class AcceptedEnvelope:
@@ -77,33 +49,12 @@ def new_message_id(sender: str, now: datetime | None = None) -> str:
     return f"{now:%Y%m%d%H%M%S}.{token}@{domain}"
 
 
-def _unique(to, cc, bcc) -> tuple[tuple[str, ...], ...]:
-    """Each address once, in its first role (To before Cc before Bcc), any case."""
-    seen: set[str] = set()
-    out = []
-    for group in (to, cc, bcc):
-        kept = []
-        for address in group:
-            if address.lower() not in seen:
-                seen.add(address.lower())
-                kept.append(address)
-        out.append(tuple(kept))
-    return tuple(out)
-
-
-def prepare_envelope(
-    key: ApiKey, request: EnvelopeRequest, settings: Settings
-) -> tuple[NewEnvelope, RelayRequest | None]:
-    """Apply defaults and the key's rules; raise before anything is written."""
-    sender = request.from_addr or settings.default_from
-    if not sender:
-        raise InvalidRequest("missing_field", "from: required, since MAILPIPE_DEFAULT_FROM "
-                             "is not set", field="from")
-    if not key.allows_sender(address_of(sender)):
-        raise Forbidden("sender_not_allowed",
-                        f"from: {address_of(sender)} is not in this key's allowed sender "
-                        f"domains ({', '.join(key.allowed_domains)})", field="from")
-    to, cc, bcc = _unique(request.to, request.cc, request.bcc)
+def prepare_envelope(key: ApiKey, request: EnvelopeRequest,
+                     settings: Settings) -> EnvelopeRequest:
+    """The request with its sender, one copy per address and a Message-ID; raise before
+    anything is written."""
+    sender = sender_for(key, request.from_addr, settings)
+    to, cc, bcc = unique_addresses(request.to, request.cc, request.bcc)
     if not to:
         raise InvalidRequest("missing_field", "to: at least one recipient is required",
                              field="to")
@@ -113,37 +64,25 @@ def prepare_envelope(
                               f"to, cc, bcc: {total} recipients; one message may have at most "
                               f"{MAX_ENVELOPE_RECIPIENTS}", field="to")
     check_total(request.attachments, settings.max_attachment_bytes)
-    envelope = NewEnvelope(
-        topic_id=request.topic_id, from_addr=sender, to=to, cc=cc, bcc=bcc,
-        subject=request.subject, html=request.html, text=request.text,
-        reply_to=request.reply_to, headers=request.headers, attachments=request.attachments,
-        mime_message_id=new_message_id(sender),
-    )
-    return envelope, request.relay
+    return request.model_copy(update={
+        "from_addr": sender, "to": to, "cc": cc, "bcc": bcc,
+        "mime_message_id": request.mime_message_id or new_message_id(sender),
+    })
 
 
 def accept_envelope(
     engine: Engine, broker: RedisBroker, key: ApiKey, request: EnvelopeRequest,
     settings: Settings,
 ) -> AcceptedEnvelope:
-    """Store the message (and its relay) in one transaction, then enqueue it.
-
-    As for native messages, the enqueue comes after the commit and a Redis
-    failure is left to the dispatch sweep.
-    """
-    envelope, relay = prepare_envelope(key, request, settings)
-    encrypted = None
+    """Store the message (and its relay) in one transaction, then enqueue it (``rules.intake``)."""
+    envelope = prepare_envelope(key, request, settings)
+    relay, encrypted = envelope.relay, None
     if relay is not None and relay.password:
         encrypted = SecretBox(settings.secret_key).encrypt(relay.password)
-    with engine.begin() as conn:
-        if relay is not None:
-            relay_id = save_relay(conn, key.id, relay.url, relay.username, encrypted)
-            envelope = replace(envelope, relay_id=relay_id)
-        message_id, state = insert_envelope(conn, key.id, envelope,
+    with intake(engine, broker, settings) as batch:
+        relay_id = (save_relay(batch.conn, key.id, relay.url, relay.username, encrypted)
+                    if relay is not None else None)
+        message_id, state = insert_envelope(batch.conn, key.id, envelope, relay_id=relay_id,
                                             queue_timeout=settings.queue_timeout)
-    try:
-        enqueue_sends(broker, [message_id], settings.send_batch)
-    except RedisError as exc:
-        log.warning("enqueue of message %d failed (%s); the scheduler will retry after %.0fs",
-                    message_id, exc, settings.queue_timeout)
+        batch.due([message_id])
     return AcceptedEnvelope(message_id, envelope.mime_message_id, state)

@@ -22,27 +22,16 @@ RESERVED = frozenset({
 })
 
 
-def custom_headers(headers: dict[str, str], field: str = "headers") -> tuple[tuple[str, str], ...]:
-    """Checked ``(name, value)`` pairs, or InvalidRequest naming the bad one."""
-    if len(headers) > MAX_HEADERS:
-        raise InvalidRequest("too_many_headers",
-                             f"{field}: {len(headers)} headers; the limit is {MAX_HEADERS}",
-                             field=field)
-    checked = []
-    for name, value in headers.items():
-        where = f"{field}.{name[:80]}"
-        if not _NAME.match(name):
-            raise InvalidRequest("invalid_header", f"{where}: not a valid header name",
-                                 field=where)
-        if name.lower() in RESERVED:
-            raise InvalidRequest("reserved_header", f"{where}: set by mailpipe, not by callers",
-                                 field=where)
-        if not isinstance(value, str) or has_line_break(value) or len(value) > 998:
-            raise InvalidRequest("invalid_header",
-                                 f"{where}: must be text of at most 998 characters without "
-                                 "line breaks", field=where)
-        checked.append((name, value))
-    return tuple(checked)
+def header_problem(name: str, value: object) -> tuple[str, str] | None:
+    """``(code, reason)`` when a caller may not send this header line, else None."""
+    if not _NAME.match(name):
+        return "invalid_header", "not a valid header name"
+    if name.lower() in RESERVED:
+        return "reserved_header", "set by mailpipe, not by callers"
+    if not isinstance(value, str) or has_line_break(value) or len(value) > 998:
+        return ("invalid_header",
+                "must be text of at most 998 characters without line breaks")
+    return None
 
 
 def reply_headers(reply_id: str, field: str = "reply_id") -> tuple[tuple[str, str], ...]:

@@ -8,71 +8,53 @@ nothing is stored.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Engine
 
 from shared.db.templates import get_template
 from shared.errors import InvalidRequest
+from shared.intake.requests import MessageRequest
 from shared.rendering.mustache import recipient_values
 
 
-@dataclass(frozen=True)
-class TemplateUse:
-    """What a request item says about its template, and (once resolved) what it will send."""
-
-    template_id: int
-    #: Values for every recipient of the item.
-    variables: Mapping[str, Any]
-    #: Values for one recipient (by address, any case), over ``variables``.
-    recipient_variables: Mapping[str, Mapping[str, Any]]
-    #: Set by ``resolve_templates``: the version used and, by lower-cased
-    #: address, the JSON of each recipient's values.
-    version: int | None = None
-    values: Mapping[str, str] | None = None
-
-    def values_for(self, recipients: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(self.values[address.lower()] for address in recipients)
-
-
-def resolve_templates(engine: Engine, api_key_id: int, items: list) -> list:
-    """``items`` (``MessageRequest``s) with each template's current version applied.
+def resolve_templates(engine: Engine, api_key_id: int,
+                      items: list[MessageRequest]) -> list[MessageRequest]:
+    """``items`` with each named template's current version and values pinned.
 
     Raises InvalidRequest naming the item and field when the template does
     not exist, and naming the recipient and the variable when a value is
     missing or unusable.
     """
-    if not any(item.template is not None for item in items):
+    if not any(item.template_id is not None for item in items):
         return items
     resolved = []
     with engine.connect() as conn:
         for index, item in enumerate(items):
-            use = item.template
-            if use is None:
+            if item.template_id is None:
                 resolved.append(item)
                 continue
-            template = get_template(conn, api_key_id, use.template_id)
+            template = get_template(conn, api_key_id, item.template_id)
             if template is None:
                 raise InvalidRequest(
                     "template_not_found",
-                    f"messages[{index}].templateId: no template {use.template_id} for this API "
-                    "key", field=f"messages[{index}].templateId",
+                    f"messages[{index}].templateId: no template {item.template_id} for this "
+                    "API key", field=f"messages[{index}].templateId",
                 )
-            values = _values(index, item.recipients, use, template.variables,
+            values = _values(index, item, template.variables,
                              template.source.subject_variables())
-            resolved.append(replace(
-                item, subject=template.subject, html=template.html, text=template.text,
-                template=replace(use, version=template.version, values=values),
-            ))
+            resolved.append(item.with_template(template.version, template.subject,
+                                               template.html, template.text, values))
     return resolved
 
 
-def _values(index: int, recipients: list[str], use: TemplateUse, variables: list[str],
+def _values(index: int, item: MessageRequest, variables: list[str],
             subject_variables: set[str]) -> dict[str, str]:
-    per_recipient = {address.lower(): given for address, given in use.recipient_variables.items()}
-    known = {address.lower() for address in recipients}
+    """Each recipient's checked values as JSON, by lower-cased address."""
+    shared: dict[str, Any] = item.variables or {}
+    per_recipient = {address.lower(): given
+                     for address, given in (item.recipient_variables or {}).items()}
+    known = {address.lower() for address in item.recipients}
     for address in per_recipient:
         if address not in known:
             raise InvalidRequest(
@@ -81,8 +63,8 @@ def _values(index: int, recipients: list[str], use: TemplateUse, variables: list
                 field=f"messages[{index}].recipientVariables",
             )
     values = {}
-    for address in recipients:
-        given = {**use.variables, **per_recipient.get(address.lower(), {})}
+    for address in item.recipients:
+        given = {**shared, **per_recipient.get(address.lower(), {})}
         try:
             checked = recipient_values(variables, subject_variables, given, address,
                                        f"messages[{index}]")

@@ -12,11 +12,12 @@ from sqlalchemy import text
 from services.scheduler.dispatch import dispatch_due
 from shared.broker.payloads import SendBatch, decode_send_batch
 from shared.broker.queues import enqueue_sends
-from shared.db.messages import NewMessages, claim_due_messages, insert_messages
+from shared.db.messages import claim_due_messages, insert_messages
+from shared.intake.requests import MessageRequest
 
 
 def make_messages(engine, key_id: int, count: int, *, scheduled_at=None) -> list[int]:
-    item = NewMessages(
+    item = MessageRequest(
         topic_id="t", from_addr="s@example.com",
         recipients=tuple(f"r{i}@example.com" for i in range(count)),
         subject="s", html="<p>h</p>", text=None, reply_to=None, scheduled_at=scheduled_at,

@@ -200,10 +200,11 @@ def test_suppression_at_send_time_wakes_a_synchronous_caller(
 
 
 def test_compat_messages_are_not_tracked(tracking_settings, engine, api_key, send):
-    from shared.db.envelopes import NewEnvelope, insert_envelope
+    from shared.db.envelopes import insert_envelope
+    from shared.intake.requests import EnvelopeRequest
 
     with engine.begin() as conn:
-        message_id, _ = insert_envelope(conn, api_key[0].id, NewEnvelope(
+        message_id, _ = insert_envelope(conn, api_key[0].id, EnvelopeRequest(
             topic_id="biz", from_addr="sender@example.com", to=("a@example.com",),
             cc=("b@example.com",), bcc=(), subject="Hi", html=HTML, text=None, reply_to=None,
             headers=(), attachments=(), mime_message_id="x1@example.com"), queue_timeout=300)

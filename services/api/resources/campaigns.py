@@ -32,7 +32,7 @@ from services.api.views.campaigns import campaign_view
 from shared.db.campaigns import get_campaign, list_campaigns
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
 from shared.intake import campaigns as rules
-from shared.intake.campaigns import CampaignRequest, Row, create_campaign, csv_rows, json_rows
+from shared.intake.campaigns import Row, create_campaign, csv_rows, json_rows
 from shared.intake.idempotency import Idempotency
 
 #: Campaigns per page of ``GET /v1/campaigns``.
@@ -55,13 +55,6 @@ def _csv_rows(stream, charset: str) -> Callable[[list[str]], Iterable[Row]]:
     return rows
 
 
-def _request(fields: CampaignFields) -> CampaignRequest:
-    return CampaignRequest(
-        name=fields.name, template_id=fields.template_id, topic_id=fields.topic_id,
-        scheduled_at=fields.scheduled_at, from_addr=fields.from_, reply_to=fields.reply_to,
-    )
-
-
 class CampaignsResource:
     def __init__(self, deps) -> None:
         self.deps = deps
@@ -80,7 +73,7 @@ class CampaignsResource:
                 f"Content-Type {media_type!r}: send application/json, text/csv with the "
                 "campaign's fields in the query string, or multipart/form-data",
             )
-        campaign = create_campaign(self.deps.engine, req.context.api_key, _request(fields),
+        campaign = create_campaign(self.deps.engine, req.context.api_key, fields,
                                    rows, self.deps.settings, idempotency=idempotency)
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/campaigns/{campaign.id}"

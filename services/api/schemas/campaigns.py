@@ -7,23 +7,13 @@ is reported with its number.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.schemas.messages import (
-    BodyText,
-    HeaderText,
-    Mailbox,
-    TemplateValues,
-    TopicId,
-    _aware,
-    _header_safe,
-)
-
-Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_header_safe)]
-When = Annotated[datetime, AfterValidator(_aware)]
+from services.api.schemas.messages import WIRE
+from shared.intake.fields import BodyText, HeaderText, Name, TemplateValues
+from shared.intake.requests import CampaignRequest
 
 
 class TemplateBody(BaseModel):
@@ -46,17 +36,11 @@ class RenderBody(BaseModel):
     version: Annotated[int, Field(ge=1)] | None = None
 
 
-class CampaignFields(BaseModel):
-    """The campaign itself: in a JSON body, or in the query string of a CSV upload."""
+class CampaignFields(CampaignRequest):
+    """The campaign itself: in a JSON body, or in the query string of a CSV upload
+    (a CampaignRequest under its JSON names)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    name: Name
-    template_id: Annotated[int, Field(ge=1)] = Field(alias="templateId")
-    topic_id: TopicId = Field(alias="topicId")
-    scheduled_at: When | None = Field(None, alias="scheduledAt")
-    from_: Mailbox | None = Field(None, alias="from")
-    reply_to: Mailbox | None = Field(None, alias="replyTo")
+    model_config = WIRE
 
 
 class CampaignBody(CampaignFields):

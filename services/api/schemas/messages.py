@@ -2,85 +2,44 @@
 
 Each model turns a JSON body into typed values or raises ``InvalidRequest``
 with a stable code and the path of the offending field. Nothing is written
-before validation passes.
+before validation passes. The fields and their checks are declared once in
+``shared.intake.requests`` and ``shared.intake.fields``; the models here give
+them their JSON names (and files their base64 form).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AfterValidator,
     Base64Bytes,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidRequest
-from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
+from shared.intake.attachments import Attachment, attachment_problem, make_attachment
+from shared.intake.fields import Recipient
+from shared.intake.requests import MessageRequest
+
+#: Fields whose JSON name is not their name in camelCase.
+_NAMES = {"recipients": "emails", "html": "content", "from_addr": "from"}
 
 
-def _recipient(value: str) -> str:
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    if not is_valid_address(value):
-        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
-                                  {"value": value[:100]})
-    return value
+def json_name(field: str) -> str:
+    """A field's name in the native API's JSON bodies (``topicId``, ``emails``, ``from``)."""
+    return _NAMES.get(field) or to_camel(field)
 
 
-def _mailbox(value: str) -> str:
-    normalized = normalize_mailbox(value)
-    if normalized is None:
-        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
-                                  {"value": value[:100]})
-    return normalized
-
-
-def _header_safe(value: str) -> str:
-    if has_line_break(value):
-        raise PydanticCustomError("header_injection",
-                                  "must not contain line breaks (CR, LF) or NUL")
-    return value
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail the insert.
-    if "\x00" in value:
-        raise PydanticCustomError("invalid_character", "must not contain NUL characters")
-    return value
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None:
-        raise PydanticCustomError(
-            "missing_timezone", "must be an RFC 3339 time with an offset, e.g. 2030-01-01T09:00:00Z"
-        )
-    return value
-
-
-Recipient = Annotated[str, AfterValidator(_recipient)]
-Mailbox = Annotated[str, AfterValidator(_mailbox)]
-HeaderText = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(_header_safe)]
-TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_header_safe)]
-BodyText = Annotated[str, AfterValidator(_no_nul)]
-
-
-#: ``{{variable}}`` values: text or numbers, never nested objects.
-TemplateValues = dict[str, str | int | float | bool | None]
-
-
-def _field_error(field: str, code: str, message: str) -> ValidationError:
-    """A validation error located at ``field`` of the model raising it (not at the model)."""
-    return ValidationError.from_exception_data("MessageItem", [InitErrorDetails(
-        type=PydanticCustomError(code, message), loc=(field,), input=None,
-    )])
+#: The native API's JSON naming; the fields themselves are shared.intake.requests'.
+WIRE = ConfigDict(alias_generator=json_name, populate_by_name=True)
 
 
 class AttachmentItem(BaseModel):
@@ -93,54 +52,36 @@ class AttachmentItem(BaseModel):
     content_type: Annotated[str, Field(max_length=255)] | None = Field(None, alias="contentType")
     content_id: Annotated[str, Field(max_length=250)] | None = Field(None, alias="contentId")
 
-
-class MessageItem(BaseModel):
-    """One item of ``POST /v1/messages`` (the aws-ses-sender-go shape, extended)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=False)
-
-    topic_id: TopicId = Field(alias="topicId")
-    emails: list[Recipient] = Field(min_length=1)
-    # Required unless templateId names a template, which then supplies them.
-    subject: HeaderText | None = None
-    content: Annotated[BodyText, Field(min_length=1)] | None = None
-    scheduled_at: Annotated[datetime, AfterValidator(_aware)] | None = Field(
-        None, alias="scheduledAt"
-    )
-    from_: Mailbox | None = Field(None, alias="from")
-    #: Open pixel and click rewriting (needs MAILPIPE_SECRET_KEY); false turns it off.
-    tracking: bool = True
-    #: Bulk mail: carries RFC 8058 one-click List-Unsubscribe headers.
-    bulk: bool = False
-    text: BodyText | None = None
-    reply_to: Mailbox | None = Field(None, alias="replyTo")
-    template_id: Annotated[int, Field(ge=1)] | None = Field(None, alias="templateId")
-    #: Template values for every recipient, and per recipient (by address) over them.
-    variables: TemplateValues | None = None
-    recipient_variables: dict[str, TemplateValues] | None = Field(
-        None, alias="recipientVariables"
-    )
-    #: Extra header lines (X-…, In-Reply-To, References); mailpipe's own are refused.
-    headers: dict[str, str] | None = None
-    #: Files shared by every recipient; see AttachmentItem.
-    attachments: list[AttachmentItem] | None = Field(None, max_length=100)
-
     @model_validator(mode="after")
-    def _parts_or_template(self) -> MessageItem:
-        if self.template_id is None:
-            for name in ("subject", "content"):
-                if getattr(self, name) is None:
-                    raise _field_error(name, "missing_field",
-                                       "Field required (unless templateId is given)")
-            if self.variables is not None or self.recipient_variables is not None:
-                name = "variables" if self.variables is not None else "recipientVariables"
-                raise _field_error(name, "template_required", "needs templateId")
-        else:
-            for name in ("subject", "content", "text"):
-                if getattr(self, name) is not None:
-                    raise _field_error(name, "template_conflict",
-                                       "comes from the template; leave it out with templateId")
+    def _usable(self) -> AttachmentItem:
+        problem = attachment_problem(self.content_type, self.content_id)
+        if problem is not None:
+            raise PydanticCustomError(problem[0], "{reason}", {"reason": problem[1]})
         return self
+
+    def attachment(self) -> Attachment:
+        return make_attachment(self.filename, self.content, self.content_type, self.content_id)
+
+
+_FILES = TypeAdapter(Annotated[list[AttachmentItem], Field(max_length=100)])
+
+
+def _files(value: Any) -> tuple[Attachment, ...]:
+    """``[{filename, content, contentType?, contentId?}]`` as checked files."""
+    if value is None:
+        return ()
+    return tuple(item.attachment() for item in _FILES.validate_python(value))
+
+
+class MessageItem(MessageRequest):
+    """One item of ``POST /v1/messages`` (the aws-ses-sender-go shape, extended):
+    a MessageRequest under its JSON names, files sent as base64."""
+
+    model_config = WIRE
+
+    attachments: Annotated[tuple[Attachment, ...], BeforeValidator(_files)] = ()
+
+
 class SuppressRequest(BaseModel):
     """``POST /v1/suppressions``."""
 

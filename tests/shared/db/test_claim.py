@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from shared.db.envelopes import NewEnvelope, insert_envelope
-from shared.db.messages import NewMessages, claim_for_sending, insert_messages
+from shared.db.envelopes import insert_envelope
+from shared.db.messages import claim_for_sending, insert_messages
 from shared.db.relays import save_relay
 from shared.db.suppressions import add_suppressions
 from shared.intake.attachments import Attachment
+from shared.intake.requests import EnvelopeRequest, MessageRequest
 
 PDF = Attachment("report.pdf", "application/pdf", b"%PDF-1.4 report")
 
@@ -26,15 +27,15 @@ def claim(engine, ids: list[int]) -> tuple[list, list[str]]:
     return claimed, statements
 
 
-def envelope(engine, key_id: int, **changes) -> int:
-    item = NewEnvelope(
+def envelope(engine, key_id: int, relay_id: int | None = None) -> int:
+    item = EnvelopeRequest(
         topic_id="t", from_addr="s@example.com", to=("to@example.com", "To2@Example.com"),
         cc=("cc@example.com", "Gone@Example.com"), bcc=("bcc@example.com",),
         subject="s", html="<p>h</p>", text=None, reply_to=None,
         headers=(("In-Reply-To", "<a@example.com>"),), attachments=(),
-        mime_message_id="<m@example.com>", **changes)
+        mime_message_id="<m@example.com>")
     with engine.begin() as conn:
-        return insert_envelope(conn, key_id, item, queue_timeout=300)[0]
+        return insert_envelope(conn, key_id, item, relay_id=relay_id, queue_timeout=300)[0]
 
 
 def test_a_compat_message_is_claimed_whole_in_one_statement(engine, api_key):
@@ -59,10 +60,9 @@ def test_a_compat_message_is_claimed_whole_in_one_statement(engine, api_key):
 
 def test_attachments_take_one_more_query_for_the_whole_batch(engine, api_key):
     key_id = api_key[0].id
-    item = NewMessages(topic_id="t", from_addr="s@example.com",
-                       recipients=("a@example.com", "b@example.com"), subject="s",
-                       html="<p>h</p>", text=None, reply_to=None, scheduled_at=None,
-                       attachments=(PDF,))
+    item = MessageRequest(topic_id="t", from_addr="s@example.com",
+                          recipients=["a@example.com", "b@example.com"], subject="s",
+                          html="<p>h</p>", attachments=(PDF,))
     with engine.begin() as conn:
         ids = [m.id for m in insert_messages(conn, key_id, [item], queue_timeout=300)]
 
@@ -75,14 +75,13 @@ def test_attachments_take_one_more_query_for_the_whole_batch(engine, api_key):
 
 def test_a_templated_message_without_values_is_claimed_with_empty_values(engine, api_key):
     key_id = api_key[0].id
-    plain = NewMessages(topic_id="t", from_addr="s@example.com", recipients=("p@example.com",),
-                        subject="s", html="<p>h</p>", text=None, reply_to=None,
-                        scheduled_at=None, tracking=True, bulk=True)
-    templated = NewMessages(topic_id="t", from_addr="s@example.com",
-                            recipients=("v@example.com", "n@example.com"), subject="{{name}}",
-                            html="<p>{{name}}</p>", text=None, reply_to=None, scheduled_at=None,
-                            template_id=1, template_version=1,
-                            variables=('{"name": "Kim"}', None))
+    plain = MessageRequest(topic_id="t", from_addr="s@example.com", recipients=["p@example.com"],
+                           subject="s", html="<p>h</p>", tracking=True, bulk=True)
+    templated = MessageRequest(
+        topic_id="t", from_addr="s@example.com", recipients=["v@example.com", "n@example.com"],
+        template_id=1,
+    ).with_template(1, "{{name}}", "<p>{{name}}</p>", None,
+                    {"v@example.com": '{"name": "Kim"}', "n@example.com": None})
     with engine.begin() as conn:
         ids = [m.id for m in insert_messages(conn, key_id, [plain, templated],
                                              queue_timeout=300)]
