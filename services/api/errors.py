@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from http import HTTPStatus
 
 import falcon
@@ -35,6 +36,21 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTT
         resp.set_header(name, value)
 
 
+#: falcon words its parameter errors 'The "hours" parameter is invalid. …' (and "… is required.").
+_PARAM_NAME = re.compile(r'The "([^"]+)" parameter')
+
+
+def handle_param_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPBadRequest,
+                       params):
+    """``req.get_param_as_int`` and friends: a 400 naming the parameter, as our own are."""
+    found = _PARAM_NAME.match(ex.description or "")
+    code = "missing_parameter" if isinstance(ex, falcon.HTTPMissingParam) else "invalid_parameter"
+    resp.status = ex.status
+    resp.media = {"code": code, "message": ex.description or ex.title}
+    if found:
+        resp.media["field"] = found.group(1)
+
+
 def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: OperationalError, params):
     log.error("database unavailable for %s %s: %s", req.method, req.path, ex)
     resp.status = falcon.HTTP_503
@@ -52,6 +68,7 @@ def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError
 
 def install(app: falcon.App) -> None:
     app.add_error_handler(falcon.HTTPError, handle_http_error)
+    app.add_error_handler((falcon.HTTPInvalidParam, falcon.HTTPMissingParam), handle_param_error)
     app.add_error_handler(RequestError, handle_request_error)
     # InterfaceError: a pooled connection the restarted database had closed.
     app.add_error_handler((OperationalError, InterfaceError), handle_database_down)
