@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import socket
 import threading
 import time
@@ -37,6 +36,7 @@ from shared.rate.pause import SendingPause
 from shared.rate.quota import QuotaStore
 from shared.rendering.mime import RenderCache, render
 from shared.rendering.tracking import Tracker, tracker_for
+from shared.runtime.backoff import backoff_delay
 from shared.settings import Settings
 from shared.transports.base import Envelope, Pace, Transport, no_pace
 
@@ -84,7 +84,7 @@ def worker_id() -> str:
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with full jitter, so retried rows do not stampede together."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+    return backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, jitter=True)
 
 
 def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
