@@ -59,7 +59,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
     intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
     app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine), IntakeRateMiddleware(intake)])
     app.req_options.strip_url_path_trailing_slash = True
-    errors.install(app)
+    errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/v1/messages", MessagesResource(deps))
     # Bounded to BIGINT: a larger id is no message, not a database error.
