@@ -21,7 +21,7 @@ from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
 from shared.runtime.localservers import LocalServer, start_postgres, start_redis
-from shared.settings import Settings, load_settings
+from shared.settings import LocalSettings, Settings, load_local_settings
 
 DEV_FROM = "mailpipe@localhost.localdomain"
 
@@ -101,10 +101,10 @@ def _dev_key(database_url: str, key_file: Path) -> str:
         engine.dispose()
 
 
-def _start_servers(data_dir: Path) -> tuple[list[LocalServer], str, str]:
+def _start_servers(local: LocalSettings, data_dir: Path) -> tuple[list[LocalServer], str, str]:
+    """The configured PostgreSQL and Redis, or ones started here for those left unset."""
     servers: list[LocalServer] = []
-    database_url = os.environ.get("MAILPIPE_DATABASE_URL")
-    redis_url = os.environ.get("MAILPIPE_REDIS_URL")
+    database_url, redis_url = local.database_url, local.redis_url
     if not database_url:
         servers.append(start_postgres(data_dir / "postgres"))
         database_url = servers[-1].url
@@ -114,11 +114,17 @@ def _start_servers(data_dir: Path) -> tuple[list[LocalServer], str, str]:
     return servers, database_url, redis_url
 
 
+def _chosen(local: LocalSettings, name: str, default: str) -> str:
+    """The operator's value of setting ``name`` when the environment sets it, else up's."""
+    return str(getattr(local, name)) if name in local.model_fields_set else default
+
+
 def main(data_dir: str, port: int, senders: int) -> int:
+    local = load_local_settings()
     root = Path(data_dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     print(f"mailpipe: starting PostgreSQL and Redis (data in {root})", flush=True)
-    servers, database_url, redis_url = _start_servers(root)
+    servers, database_url, redis_url = _start_servers(local, root)
     stack = None
     try:
         upgrade(database_url)
@@ -126,18 +132,19 @@ def main(data_dir: str, port: int, senders: int) -> int:
         env = {
             "MAILPIPE_DATABASE_URL": database_url,
             "MAILPIPE_REDIS_URL": redis_url,
-            "MAILPIPE_TRANSPORT": os.environ.get("MAILPIPE_TRANSPORT", "file"),
-            "MAILPIPE_FILE_DIR": os.environ.get("MAILPIPE_FILE_DIR", str(root / "outbox")),
-            "MAILPIPE_DEFAULT_FROM": os.environ.get("MAILPIPE_DEFAULT_FROM", DEV_FROM),
-            "MAILPIPE_PUBLIC_URL": os.environ.get("MAILPIPE_PUBLIC_URL",
-                                                  f"http://127.0.0.1:{port}"),
+            "MAILPIPE_TRANSPORT": _chosen(local, "transport", "file"),
+            "MAILPIPE_FILE_DIR": _chosen(local, "file_dir", str(root / "outbox")),
+            "MAILPIPE_DEFAULT_FROM": _chosen(local, "default_from", DEV_FROM),
+            "MAILPIPE_PUBLIC_URL": _chosen(local, "public_url", f"http://127.0.0.1:{port}"),
         }
         stack = Stack(env, log_dir=root / "logs")
         stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
         stack.start("scheduler", "scheduler")
         stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
         stack.start("recorder", "recorder")
-        _print_welcome(port, key, env, root)
+        started = local.model_copy(update={"transport": env["MAILPIPE_TRANSPORT"],
+                                           "file_dir": Path(env["MAILPIPE_FILE_DIR"])})
+        _print_welcome(port, key, started, root)
         stop = {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
         signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
@@ -157,12 +164,6 @@ def main(data_dir: str, port: int, senders: int) -> int:
             server.stop()
 
 
-def _settings_of(env: dict[str, str]) -> Settings:
-    """The settings the started processes read: the environment plus ``env``."""
-    return load_settings(**{name.removeprefix("MAILPIPE_").lower(): value
-                            for name, value in env.items()})
-
-
 def transport_summary(settings: Settings) -> str:
     """What really happens to a message under these settings, in one line."""
     if settings.transport == "ses":
@@ -175,11 +176,11 @@ def transport_summary(settings: Settings) -> str:
     return f"file  (messages are written to {settings.file_dir}, not sent)"
 
 
-def _print_welcome(port: int, key: str, env: dict[str, str], root: Path) -> None:
+def _print_welcome(port: int, key: str, settings: Settings, root: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     print(f"""
 mailpipe is running at {url}  (Ctrl-C stops everything)
-  transport: {transport_summary(_settings_of(env))}
+  transport: {transport_summary(settings)}
   logs:      {root}/logs/
   API key:   {key}
 

@@ -1,13 +1,14 @@
 """Settings, read once from the environment (and ``.env`` when present).
 
 ``load_settings()`` is called by each process's entry point and the result is
-passed down; nothing reads the environment anywhere else.
+passed down; nothing reads the environment anywhere else (``mailpipe up``
+reads it as ``LocalSettings``, logging takes ``Settings.log_level``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,11 +103,19 @@ class Settings(BaseSettings):
     #: 0: no window (the whole list is expanded as soon as it is due).
     campaign_window: int = Field(20_000, ge=0)
 
+    #: Log level of every process (any case).
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
     #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
     #: and its in-flight messages are redelivered at the next maintenance.
     broker_heartbeat_timeout_ms: int = Field(15_000, ge=1000)
     #: How often (ms) each broker requeues the messages of dead workers.
     broker_maintenance_interval_ms: int = Field(1000, ge=100)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("send_rate")
     @classmethod
@@ -117,7 +126,9 @@ class Settings(BaseSettings):
 
     @field_validator("database_url")
     @classmethod
-    def _postgres_only(cls, value: str) -> str:
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is None:  # LocalSettings: none configured (Settings' type refuses None)
+            return value
         if not value.startswith(("postgresql://", "postgresql+psycopg://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         if value.startswith("postgres://"):
@@ -127,10 +138,31 @@ class Settings(BaseSettings):
         return value
 
 
+class LocalSettings(Settings):
+    """What ``mailpipe up`` reads: the same variables, where an unset database or
+    Redis URL means "start one here" (``model_fields_set`` tells which variables
+    the operator set; up gives the others its local defaults)."""
+
+    database_url: str | None = None  # type: ignore[assignment]
+    redis_url: str | None = None  # type: ignore[assignment]
+
+
+S = TypeVar("S", bound=Settings)
+
+
 def load_settings(**overrides: object) -> Settings:
     """Read and validate the settings; raise ConfigError naming the bad variable."""
+    return _load(Settings, overrides)
+
+
+def load_local_settings() -> LocalSettings:
+    """``mailpipe up``'s settings (see LocalSettings); ConfigError naming a bad variable."""
+    return _load(LocalSettings, {})
+
+
+def _load(cls: type[S], overrides: dict[str, object]) -> S:
     try:
-        return Settings(**overrides)
+        return cls(**overrides)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

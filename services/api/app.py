@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
+from services.api.params import ID_FIELD
 from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
     CampaignActionResource,
@@ -63,12 +64,11 @@ def create_app(deps: ApiDeps) -> falcon.App:
     intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
     app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine), IntakeRateMiddleware(intake)])
     app.req_options.strip_url_path_trailing_slash = True
-    errors.install(app)
+    errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/v1/messages", MessagesResource(deps))
     # Bounded to BIGINT: a larger id is no message, not a database error.
-    app.add_route("/v1/messages/{message_id:int(min=1, max=9223372036854775807)}",
-                  MessageResource(deps))
+    app.add_route(f"/v1/messages/{{message_id:{ID_FIELD}}}", MessageResource(deps))
     app.add_route("/v1/topics/{topic_id}", TopicResource(deps))
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
     _add_template_routes(app, deps)
@@ -97,7 +97,7 @@ def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:
 
 def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:
     """Templates and campaigns (issue 7)."""
-    an_id = "int(min=1, max=9223372036854775807)"
+    an_id = ID_FIELD
     app.add_route("/v1/templates", TemplatesResource(deps))
     app.add_route(f"/v1/templates/{{template_id:{an_id}}}", TemplateResource(deps))
     app.add_route(f"/v1/templates/{{template_id:{an_id}}}/render", TemplateRenderResource(deps))

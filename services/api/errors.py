@@ -1,10 +1,20 @@
-"""Domain errors to HTTP, in one place: every error body is JSON {code, message}."""
+"""Domain errors to HTTP, in one place: every error body is JSON {code, message}.
+
+The compat APIs answer in their own shapes (Biz ``{"code", "message_id"}``,
+fureweb ``{"code", "message"}``): each is an ``ErrorScope`` that owns its
+routes, and every handler installed here hands an error raised on one of
+those routes to that scope first. A scope may decline an error (returns
+False, e.g. a 405 from falcon's routing), which is then answered as usual.
+"""
 
 from __future__ import annotations
 
 import logging
 import math
+import re
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
+from typing import Protocol
 
 import falcon
 from redis.exceptions import RedisError
@@ -35,6 +45,21 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTT
         resp.set_header(name, value)
 
 
+#: falcon words its parameter errors 'The "hours" parameter is invalid. …' (and "… is required.").
+_PARAM_NAME = re.compile(r'The "([^"]+)" parameter')
+
+
+def handle_param_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPBadRequest,
+                       params):
+    """``req.get_param_as_int`` and friends: a 400 naming the parameter, as our own are."""
+    found = _PARAM_NAME.match(ex.description or "")
+    code = "missing_parameter" if isinstance(ex, falcon.HTTPMissingParam) else "invalid_parameter"
+    resp.status = ex.status
+    resp.media = {"code": code, "message": ex.description or ex.title}
+    if found:
+        resp.media["field"] = found.group(1)
+
+
 def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: OperationalError, params):
     log.error("database unavailable for %s %s: %s", req.method, req.path, ex)
     resp.status = falcon.HTTP_503
@@ -50,9 +75,46 @@ def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError
     resp.media = {"code": "queue_unavailable", "message": "the queue is unavailable; retry"}
 
 
-def install(app: falcon.App) -> None:
-    app.add_error_handler(falcon.HTTPError, handle_http_error)
-    app.add_error_handler(RequestError, handle_request_error)
-    # InterfaceError: a pooled connection the restarted database had closed.
-    app.add_error_handler((OperationalError, InterfaceError), handle_database_down)
-    app.add_error_handler(RedisError, handle_redis_down)
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params):
+    """What falcon answers by default: the traceback logged, a bare 500."""
+    log.error("unexpected error for %s %s", req.method, req.path, exc_info=ex)
+    raise falcon.HTTPInternalServerError()  # falcon composes it (handlers may raise HTTPError)
+
+
+class ErrorScope(Protocol):
+    """A compat API's error answers: the route templates it owns and its answer to an error."""
+
+    routes: frozenset[str]
+
+    def answer(self, req: falcon.Request, resp: falcon.Response, ex: Exception) -> bool:
+        """Set ``resp`` for ``ex`` and return True, or return False to leave it to mailpipe's."""
+        ...
+
+
+Handler = Callable[[falcon.Request, falcon.Response, Exception, dict], None]
+
+
+def _scoped(handler: Handler, scopes: Sequence[ErrorScope]) -> Handler:
+    """``handler``, unless the request's route belongs to a scope that answers the error."""
+    def scoped(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
+        for scope in scopes:
+            if req.uri_template in scope.routes and scope.answer(req, resp, ex):
+                return
+        handler(req, resp, ex, params)
+
+    return scoped
+
+
+def install(app: falcon.App, scopes: Sequence[ErrorScope] = ()) -> None:
+    """Every error handler of the app; errors on a scope's routes go to that scope first."""
+    handlers: list[tuple[type[Exception] | tuple[type[Exception], ...], Handler]] = [
+        (Exception, handle_unexpected),
+        (falcon.HTTPError, handle_http_error),
+        ((falcon.HTTPInvalidParam, falcon.HTTPMissingParam), handle_param_error),
+        (RequestError, handle_request_error),
+        # InterfaceError: a pooled connection the restarted database had closed.
+        ((OperationalError, InterfaceError), handle_database_down),
+        (RedisError, handle_redis_down),
+    ]
+    for errors, handler in handlers:
+        app.add_error_handler(errors, _scoped(handler, scopes))

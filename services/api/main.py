@@ -27,8 +27,9 @@ def build_app(settings: Settings):
 
 def wsgi():
     """Entry for an external gunicorn: ``gunicorn 'services.api.main:wsgi()'``."""
-    configure_logging("api")
-    return build_app(load_settings())
+    settings = load_settings()
+    configure_logging("api", settings.log_level)
+    return build_app(settings)
 
 
 class _Gunicorn(BaseApplication):
@@ -43,7 +44,7 @@ class _Gunicorn(BaseApplication):
 
     def load(self):
         # Runs in each worker after the fork: every worker gets its own pools.
-        configure_logging("api")
+        configure_logging("api", self.settings.log_level)
         return build_app(self.settings)
 
 

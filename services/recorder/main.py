@@ -22,7 +22,7 @@ DATABASE_PATIENCE = 60.0
 
 
 def run_process(settings: Settings) -> None:
-    configure_logging("recorder")
+    configure_logging("recorder", settings.log_level)
     engine = make_engine(settings.database_url, pool_size=THREADS)
     broker = make_broker(settings)
     redis_client = redis.Redis.from_url(settings.redis_url)
@@ -52,5 +52,5 @@ def run_process(settings: Settings) -> None:
 
 
 def main(settings: Settings) -> int:
-    configure_logging("recorder")
+    configure_logging("recorder", settings.log_level)
     return supervise("recorder", lambda: run_process(settings), 1)

@@ -47,7 +47,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 
 
 def main(settings: Settings) -> int:
-    configure_logging("scheduler")
+    configure_logging("scheduler", settings.log_level)
     scheduler = build_scheduler(settings)
 
     def stop(signum, frame) -> None:

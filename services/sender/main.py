@@ -56,7 +56,7 @@ def register(deps: SenderDeps) -> None:
 
 
 def run_process(settings: Settings, threads: int) -> None:
-    configure_logging("sender")
+    configure_logging("sender", settings.log_level)
     flag = ShutdownFlag().install()
     deps = build_deps(settings, threads, flag)
     register(deps)
@@ -71,5 +71,5 @@ def run_process(settings: Settings, threads: int) -> None:
 
 
 def main(settings: Settings, processes: int, threads: int) -> int:
-    configure_logging("sender")
+    configure_logging("sender", settings.log_level)
     return supervise("sender", lambda: run_process(settings, threads), processes)

@@ -11,7 +11,6 @@ and counts what was sent against the fleet's 24-hour quota.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -28,6 +27,7 @@ from shared.intake.addresses import address_of
 from shared.rate.quota import QuotaStore
 from shared.rendering.mime import RenderCache, render
 from shared.rendering.tracking import Tracker
+from shared.runtime.backoff import backoff_delay
 from shared.transports.base import Envelope, Pace, Transport, no_pace
 
 log = logging.getLogger("mailpipe.sender")
@@ -42,7 +42,7 @@ OUTCOME_FLUSH_SECONDS = 1.0
 
 def retry_delay(attempt: int) -> float:
     """Exponential backoff with full jitter, so retried rows do not stampede together."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+    return backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, jitter=True)
 
 
 def send_one(

@@ -26,6 +26,7 @@ from shared.broker.payloads import (
     encode_outcomes,
     encode_send_batch,
 )
+from shared.runtime.backoff import retry_with_backoff
 from shared.settings import Settings
 
 SEND_QUEUE = "mailpipe.send"
@@ -161,19 +162,14 @@ def publish_outcomes(
     if not batch.outcomes:
         return
     message = _message(OUTCOME_QUEUE, OUTCOME_ACTOR, encode_outcomes(batch))
-    deadline = time.monotonic() + patience
-    delay = 0.1
-    while True:
-        try:
-            broker.enqueue(message)
-            return
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            log.warning("Redis unavailable (%s); publishing %d outcomes again in %.1fs",
-                        exc, len(batch.outcomes), delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 2.0)
+
+    def told(exc: BaseException, delay: float) -> None:
+        log.warning("Redis unavailable (%s); publishing %d outcomes again in %.1fs",
+                    exc, len(batch.outcomes), delay)
+
+    retry_with_backoff(lambda: broker.enqueue(message),
+                       retry_on=(RedisConnectionError, RedisTimeoutError),
+                       patience=patience, base=0.1, cap=2.0, on_retry=told)
 
 
 def publish_events(broker: RedisBroker, batch: EventBatch) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import InterfaceError, OperationalError
+
+from shared.runtime.backoff import retry_with_backoff
 
 log = logging.getLogger("mailpipe.db")
 
@@ -43,16 +44,9 @@ def retry_while_database_down(step: Callable[[], T], *, patience: float, what: s
     hand instead of passing it through dramatiq's delayed retries. Raises
     the last error after ``patience`` seconds.
     """
-    deadline = time.monotonic() + patience
-    delay = 0.2
-    while True:
-        try:
-            return step()
-        except (OperationalError, InterfaceError) as exc:
-            if time.monotonic() + delay > deadline:
-                raise
-            reason = str(exc.orig or exc).strip().splitlines()[0]
-            log.warning("database unavailable for %s (%s); trying again in %.1fs",
-                        what, reason, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
+    def told(exc: BaseException, delay: float) -> None:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        log.warning("database unavailable for %s (%s); trying again in %.1fs", what, reason, delay)
+
+    return retry_with_backoff(step, retry_on=(OperationalError, InterfaceError),
+                              patience=patience, base=0.2, cap=5.0, on_retry=told)

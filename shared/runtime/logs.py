@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 
 
-def configure_logging(process: str, level: str | None = None) -> None:
+def configure_logging(process: str, level: str = "INFO") -> None:
+    """Log lines of ``process`` at ``level`` (``Settings.log_level``) and above."""
     logging.basicConfig(
-        level=(level or os.environ.get("MAILPIPE_LOG_LEVEL", "INFO")).upper(),
+        level=level.upper(),
         format=f"%(asctime)s %(levelname)s {process}[%(process)d] %(name)s: %(message)s",
         force=True,
     )

@@ -16,15 +16,9 @@ import logging
 import falcon
 
 from services.api.media import read_json
-from services.api.schemas.biz import (
-    BizError,
-    canonical,
-    decoded_filename,
-    envelope_request,
-    is_tenant,
-)
+from services.api.schemas.biz import biz_request, decoded_filename
 from shared.db.keys import ApiKey, find_active_key
-from shared.errors import ConfigError, PayloadTooLarge, RequestError
+from shared.errors import ConfigError, InvalidRequest, PayloadTooLarge, RequestError, Unauthorized
 from shared.intake.attachments import MAX_ATTACHMENTS, Attachment, make_attachment
 from shared.intake.envelopes import accept_envelope
 
@@ -39,6 +33,7 @@ class BizSendResource:
     """One Biz send route. ``tenant``: True requires the tenant's SMTP server;
     None takes it when the request names one. ``password_required`` follows
     the spec: the multipart tenant send requires it, the JSON one does not.
+    Every error is answered by ``BizErrors``.
     """
 
     auth = False  # Biz clients authenticate as MAILPIPE_BIZ_API_KEY (see _key)
@@ -49,31 +44,12 @@ class BizSendResource:
         self.password_required = password_required
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            key = self._key(req)
-            fields, files = self._read(req)
-            tenant = self.tenant if self.tenant is not None else is_tenant(fields)
-            request = envelope_request(fields, files, tenant=tenant,
-                                       password_required=self.password_required)
-            accepted = accept_envelope(self.deps.engine, self.deps.broker, key, request,
-                                       self.deps.settings)
-        except BizError:
-            raise
-        except PayloadTooLarge as exc:
-            raise BizError("410", exc.message, status=413) from None
-        except RequestError as exc:
-            if exc.code == "missing_field" and exc.field == "from":
-                log.error("Biz send without a sender: set MAILPIPE_DEFAULT_FROM")
-                raise BizError("500", "no sender address is configured", status=500) from None
-            raise BizError("410", exc.message) from None
-        except ConfigError as exc:
-            log.error("Biz send refused: %s", exc)
-            raise BizError("500", "the server is not configured for this request",
-                           status=500) from None
-        except Exception:
-            # The Biz contract answers every failure with its own body.
-            log.exception("Biz send failed")
-            raise BizError("500", status=500) from None
+        key = self._key(req)
+        fields, files = self._read(req)
+        request = biz_request(fields, files, tenant=self.tenant,
+                              password_required=self.password_required)
+        accepted = accept_envelope(self.deps.engine, self.deps.broker, key, request,
+                                   self.deps.settings)
         resp.media = {"code": "200", "message_id": accepted.mime_message_id}
 
     def _key(self, req: falcon.Request) -> ApiKey:
@@ -81,75 +57,127 @@ class BizSendResource:
         if not plain and self.deps.settings.biz_api_key is not None:
             plain = self.deps.settings.biz_api_key.get_secret_value()
         if not plain:
-            raise BizError("401", "send x-api-key, or set MAILPIPE_BIZ_API_KEY on the server",
-                           status=401)
+            raise Unauthorized("missing_api_key",
+                               "send x-api-key, or set MAILPIPE_BIZ_API_KEY on the server")
         with self.deps.engine.connect() as conn:
             key = find_active_key(conn, plain)
         if key is None:
-            raise BizError("401", "the API key is unknown or revoked", status=401)
+            raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
         return key
 
-    def _read(self, req: falcon.Request) -> tuple[dict, list[Attachment]]:
+    def _read(self, req: falcon.Request) -> tuple[object, list[Attachment]]:
         settings = self.deps.settings
         if req.content_type and req.content_type.startswith("multipart/form-data"):
             limit = settings.max_attachment_bytes + settings.max_body_bytes
             if req.content_length is not None and req.content_length > limit:
-                raise BizError("410", f"the request is {req.content_length} bytes; the limit "
-                               f"is {limit}", status=413)
+                raise PayloadTooLarge("body_too_large", f"the request is {req.content_length} "
+                                      f"bytes; the limit is {limit}")
             return self._read_form(req)
-        try:
-            body = read_json(req, settings.max_body_bytes)
-        except PayloadTooLarge as exc:
-            raise BizError("410", exc.message, status=413) from None
-        except RequestError as exc:
-            raise BizError("410", exc.message) from None
-        if not isinstance(body, dict):
-            raise BizError("410", "the body must be a JSON object")
-        return canonical(body), []
+        return read_json(req, settings.max_body_bytes), []
 
     def _read_form(self, req: falcon.Request) -> tuple[dict, list[Attachment]]:
         settings = self.deps.settings
         fields: dict[str, str] = {}
         files: list[Attachment] = []
         remaining = settings.max_attachment_bytes
-        try:
-            for part in req.get_media():
-                if part.name in FILE_FIELDS and part.filename is not None:
-                    data = part.stream.read(remaining + 1)
-                    if len(data) > remaining:
-                        raise BizError("410", "files: the attachments are over the limit of "
-                                       f"{settings.max_attachment_bytes} bytes", status=413)
-                    remaining -= len(data)
-                    if part.filename or data:  # an empty file input sends neither
-                        files.append(make_attachment(decoded_filename(part.filename), data,
-                                                     part.content_type, field_name="files"))
-                    continue
-                limit = settings.max_body_bytes if part.name == "body" else FIELD_LIMIT
-                raw = part.stream.read(limit + 1)
-                if len(raw) > limit:
-                    raise BizError("410", f"{part.name}: longer than {limit} bytes", status=413)
-                fields[part.name] = raw.decode("utf-8")
-        except falcon.MediaMalformedError as exc:
-            raise BizError("410", f"the form cannot be read: {exc.description}") from None
-        except UnicodeDecodeError:
-            raise BizError("410", "form fields must be UTF-8 text") from None
-        except RequestError as exc:
-            raise BizError("410", exc.message) from None
-        return canonical(fields), files
+        for part in req.get_media():
+            if part.name in FILE_FIELDS and part.filename is not None:
+                data = part.stream.read(remaining + 1)
+                if len(data) > remaining:
+                    raise PayloadTooLarge("attachments_too_large", "files: the attachments are "
+                                          f"over the limit of {settings.max_attachment_bytes} "
+                                          "bytes", field="files")
+                remaining -= len(data)
+                if part.filename or data:  # an empty file input sends neither
+                    files.append(make_attachment(decoded_filename(part.filename), data,
+                                                 part.content_type, field_name="files"))
+                continue
+            limit = settings.max_body_bytes if part.name == "body" else FIELD_LIMIT
+            raw = part.stream.read(limit + 1)
+            if len(raw) > limit:
+                raise PayloadTooLarge("field_too_large", f"{part.name}: longer than {limit} "
+                                      "bytes", field=part.name)
+            fields[part.name] = _utf8(raw, part.name)
+        return fields, files
 
 
-def handle_biz_error(req: falcon.Request, resp: falcon.Response, ex: BizError, params) -> None:
-    resp.status = falcon.code_to_http_status(ex.status)
-    resp.media = ex.to_dict()
+def _utf8(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("invalid_encoding", f"{name}: form fields must be UTF-8 text"
+                             ) from None
+
+
+#: The spec's code table, as the ``message`` of an error answer starts.
+DESCRIPTIONS = {
+    "200": "OK",
+    "410": "[Error] parameter invalid.",
+    "411": "[Error] parameter invalid.(to)",
+    "421": "[Error] parameter invalid.(user)",
+    "422": "[Error] parameter invalid.(smtp_url)",
+    "423": "[Error] parameter invalid.(password)",
+    "500": "[Error] Server",
+}
+#: The fields with a code of their own; any other bad field is 410.
+FIELD_CODES = {"to": "411", "user": "421", "smtp_url": "422", "password": "423"}
+#: Each route and how its resource reads a request.
+ROUTES = {
+    "/email/send": {"tenant": None},
+    "/email/multipart/send": {"tenant": None},
+    "/email/tenant/send": {"tenant": True},
+    "/email/multipart/tenant/send": {"tenant": True, "password_required": True},
+}
+
+
+class BizErrors:
+    """Every error on a Biz route, as the spec's ``{"code", "message_id"}`` answer.
+
+    The HTTP status is 200 for parameter errors (Biz clients read ``code``),
+    413 for a body or attachments over the cap, 401 without a key, 500 for
+    server errors (with "[Error] Server" and nothing more for the unexpected).
+    """
+
+    routes = frozenset(ROUTES)
+
+    def answer(self, req: falcon.Request, resp: falcon.Response, ex: Exception) -> bool:
+        found = self._code(ex)
+        if found is None:
+            return False
+        status, code, detail = found
+        resp.status = falcon.code_to_http_status(status)
+        resp.media = {"code": code, "message_id": "",
+                      "message": f"{DESCRIPTIONS.get(code, '[Error]')} {detail}".strip()}
+        return True
+
+    def _code(self, ex: Exception) -> tuple[int, str, str] | None:
+        if isinstance(ex, PayloadTooLarge):
+            return 413, "410", ex.message
+        if isinstance(ex, Unauthorized):
+            return 401, "401", ex.message
+        if isinstance(ex, RequestError):
+            if ex.code == "missing_field" and ex.field == "from":
+                log.error("Biz send without a sender: set MAILPIPE_DEFAULT_FROM")
+                return 500, "500", "no sender address is configured"
+            return 200, FIELD_CODES.get(ex.field or "", "410"), ex.message
+        if isinstance(ex, falcon.MediaMalformedError):
+            return 200, "410", f"the form cannot be read: {ex.description}"
+        if isinstance(ex, falcon.HTTPError):
+            return None  # falcon's routing (405 …): mailpipe's usual answer
+        if isinstance(ex, ConfigError):
+            log.error("Biz send refused: %s", ex)
+            return 500, "500", "the server is not configured for this request"
+        # The Biz contract answers every failure with its own body.
+        log.error("Biz send failed", exc_info=ex)
+        return 500, "500", ""
+
+
+ERRORS = BizErrors()
 
 
 def install(app: falcon.App, deps) -> None:
-    """The Biz routes, their error answer, and room in the form parser for many files."""
-    app.add_error_handler(BizError, handle_biz_error)
+    """The Biz routes (their errors: ``ERRORS``), and room in the form parser for many files."""
     options = app.req_options.media_handlers[falcon.MEDIA_MULTIPART].parse_options
     options.max_body_part_count = max(options.max_body_part_count, MAX_ATTACHMENTS + 32)
-    app.add_route("/email/send", BizSendResource(deps, tenant=None))
-    app.add_route("/email/multipart/send", BizSendResource(deps, tenant=None))
-    app.add_route("/email/tenant/send", BizSendResource(deps, tenant=True))
-    app.add_route("/email/multipart/tenant/send",
-                  BizSendResource(deps, tenant=True, password_required=True))
+    for path, options in ROUTES.items():
+        app.add_route(path, BizSendResource(deps, **options))

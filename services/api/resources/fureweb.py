@@ -12,125 +12,40 @@ its outcome is unknown (the connection dropped after the message went out).
 from __future__ import annotations
 
 import logging
-from email.utils import getaddresses
 
 import falcon
 
 from services.api.media import read_json
+from services.api.schemas.fureweb import fureweb_mail
 from shared.db.envelopes import SendResult
 from shared.db.keys import find_active_key
-from shared.errors import Forbidden, MailpipeError, PayloadTooLarge, RequestError
-from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
-from shared.intake.envelopes import EnvelopeRequest, accept_envelope
+from shared.errors import Forbidden, PayloadTooLarge, RequestError, Unauthorized
+from shared.intake.envelopes import accept_envelope
 from shared.intake.waiters import wait_for_results
 
 log = logging.getLogger("mailpipe.api.fureweb")
 
-TOPIC = "fureweb"
-
-
-class FurewebError(MailpipeError):
-    """Raised when a fureweb request is refused; ``code`` is also the HTTP status."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _addresses(value, name: str, *, required: bool) -> tuple[str, ...]:
-    if value is None or value == []:
-        if required:
-            raise FurewebError(400, f"invalid parameter: {name} is required")
-        return ()
-    items = [value] if isinstance(value, str) else value
-    if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-        raise FurewebError(400, f"invalid parameter: {name} must be a list of addresses")
-    cleaned = [_one_address(item) for item in items]
-    for address in cleaned:
-        if not is_valid_address(address):
-            raise FurewebError(400, f"invalid parameter: {name}: {address[:100]!r} is not an "
-                               "email address")
-    if required and not cleaned:
-        raise FurewebError(400, f"invalid parameter: {name} is required")
-    return tuple(cleaned)
-
-
-def _one_address(item: str) -> str:
-    """"a@b", "<a@b>" or nodemailer's "Name <a@b>" (the name is not kept); else as given."""
-    found = getaddresses([item]) if not has_line_break(item) else []
-    return found[0][1] if len(found) == 1 else item
-
-
-def _text(body: dict, name: str, *, header: bool) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value or "\x00" in value or (
-        header and has_line_break(value)
-    ):
-        raise FurewebError(400, f"invalid parameter: {name}")
-    return value
-
-
-def parse(body) -> tuple[str, EnvelopeRequest, bool]:
-    """(API key, the message, isSync) or FurewebError."""
-    if not isinstance(body, dict):
-        raise FurewebError(400, "invalid parameter: the body must be a JSON object")
-    key = body.get("key")
-    if not isinstance(key, str) or not key:
-        raise FurewebError(406, "invalid api key")
-    sender = normalize_mailbox(body["from"]) if isinstance(body.get("from"), str) else None
-    if sender is None:
-        raise FurewebError(400, "invalid parameter: from")
-    is_sync = body.get("isSync", False)
-    if not isinstance(is_sync, bool):
-        raise FurewebError(400, "invalid parameter: isSync must be true or false")
-    request = EnvelopeRequest(
-        topic_id=TOPIC, from_addr=sender,
-        to=_addresses(body.get("to"), "to", required=True),
-        cc=_addresses(body.get("cc"), "cc", required=False),
-        subject=_text(body, "title", header=True), html=_text(body, "content", header=False),
-        text=None,
-    )
-    return key, request, is_sync
+#: The path of the post, and the one its protocol section names.
+ROUTES = ("/api/mail", "/mail")
 
 
 class FurewebMailResource:
+    """``POST /api/mail``; every error is answered by ``FurewebErrors``."""
+
     auth = False  # the key travels in the body
 
     def __init__(self, deps) -> None:
         self.deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        try:
-            self._serve(req, resp)
-        except FurewebError:
-            raise
-        except Exception:
-            # fureweb clients read a numeric code in every answer.
-            log.exception("fureweb send failed")
-            raise FurewebError(500, "server error") from None
-
-    def _serve(self, req: falcon.Request, resp: falcon.Response) -> None:
         deps = self.deps
-        try:
-            plain, request, is_sync = parse(read_json(req, deps.settings.max_body_bytes))
-        except PayloadTooLarge as exc:
-            raise FurewebError(413, exc.message) from None
-        except RequestError as exc:
-            raise FurewebError(400, exc.message) from None
+        mail = fureweb_mail(read_json(req, deps.settings.max_body_bytes))
         with deps.engine.connect() as conn:
-            key = find_active_key(conn, plain)
+            key = find_active_key(conn, mail.key)
         if key is None:
-            raise FurewebError(406, "invalid api key")
-        try:
-            accepted = accept_envelope(deps.engine, deps.broker, key, request, deps.settings)
-        except Forbidden as exc:
-            raise FurewebError(403, exc.message) from None
-        except PayloadTooLarge as exc:
-            raise FurewebError(413, exc.message) from None
-        except RequestError as exc:
-            raise FurewebError(400, exc.message) from None
-        if not is_sync:
+            raise Unauthorized("invalid_api_key", "invalid api key")
+        accepted = accept_envelope(deps.engine, deps.broker, key, mail.envelope(), deps.settings)
+        if not mail.is_sync:
             resp.media = {"code": 200, "message": "OK"}
             return
         done, results = wait_for_results(deps.engine, deps.redis, [accepted.id],
@@ -152,13 +67,38 @@ def _sync_answer(done: bool, result: SendResult) -> tuple[int, dict]:
     return 200, {"message": "OK", "messageId": result.provider_message_id}
 
 
-def handle_fureweb_error(req, resp: falcon.Response, ex: FurewebError, params) -> None:
-    resp.status = falcon.code_to_http_status(ex.code)
-    resp.media = {"code": ex.code, "message": ex.message}
+class FurewebErrors:
+    """Every error on a fureweb route as ``{"code", "message"}``, the HTTP status = ``code``:
+    406 "invalid api key", 403 a sender outside the key's domains, 413 too large,
+    400 any other bad request, 500 "server error" for the unexpected."""
+
+    routes = frozenset(ROUTES)
+
+    def answer(self, req: falcon.Request, resp: falcon.Response, ex: Exception) -> bool:
+        if isinstance(ex, falcon.HTTPError):
+            return False  # falcon's routing (405 …): mailpipe's usual answer
+        if isinstance(ex, Unauthorized):
+            code, message = 406, "invalid api key"
+        elif isinstance(ex, Forbidden):
+            code, message = 403, ex.message
+        elif isinstance(ex, PayloadTooLarge):
+            code, message = 413, ex.message
+        elif isinstance(ex, RequestError):
+            code, message = 400, ex.message
+        else:
+            # fureweb clients read a numeric code in every answer.
+            log.error("fureweb send failed", exc_info=ex)
+            code, message = 500, "server error"
+        resp.status = falcon.code_to_http_status(code)
+        resp.media = {"code": code, "message": message}
+        return True
+
+
+ERRORS = FurewebErrors()
 
 
 def install(app: falcon.App, deps) -> None:
-    app.add_error_handler(FurewebError, handle_fureweb_error)
+    """The fureweb routes (their errors: ``ERRORS``)."""
     resource = FurewebMailResource(deps)
-    app.add_route("/api/mail", resource)
-    app.add_route("/mail", resource)  # the path the post's protocol section names
+    for path in ROUTES:
+        app.add_route(path, resource)

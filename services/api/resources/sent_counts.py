@@ -5,7 +5,6 @@ from __future__ import annotations
 import falcon
 
 from shared.db.reads import sent_count
-from shared.errors import InvalidRequest
 
 MAX_HOURS = 168
 
@@ -15,14 +14,7 @@ class SentCountResource:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raw = req.get_param("hours", default="24")
-        # isascii: str.isdigit() is also true for '²', which int() rejects.
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_HOURS:
-            raise InvalidRequest(
-                "invalid_parameter", f"hours: must be a whole number from 1 to {MAX_HOURS}",
-                field="hours",
-            )
-        hours = int(raw)
+        hours = req.get_param_as_int("hours", min_value=1, max_value=MAX_HOURS, default=24)
         with self.deps.engine.connect() as conn:
             count = sent_count(conn, req.context.api_key.id, hours)
         resp.media = {"hours": hours, "count": count}

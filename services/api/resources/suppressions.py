@@ -12,7 +12,7 @@ from shared.db.suppressions import (
     list_suppressions,
     remove_suppression,
 )
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import NotFound
 
 MAX_LIMIT = 1000
 
@@ -22,21 +22,13 @@ def _view(entry: Suppression) -> dict:
             "createdAt": entry.created_at.isoformat()}
 
 
-def _limit(req: falcon.Request) -> int:
-    raw = req.get_param("limit", default="100")
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest("invalid_parameter",
-                             f"limit: must be a whole number from 1 to {MAX_LIMIT}", field="limit")
-    return int(raw)
-
-
 class SuppressionsResource:
     def __init__(self, deps) -> None:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List in address order; ``next`` is the ``after`` for the following page."""
-        limit = _limit(req)
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=100)
         with self.deps.engine.connect() as conn:
             entries = list_suppressions(conn, req.context.api_key.id, limit=limit,
                                         after=req.get_param("after"),

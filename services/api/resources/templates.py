@@ -6,6 +6,7 @@ import falcon
 from sqlalchemy.exc import IntegrityError
 
 from services.api.media import read_json
+from services.api.params import MAX_ID, MAX_VERSION
 from services.api.schemas.campaigns import RenderBody, TemplateBody
 from services.api.schemas.messages import parse
 from services.api.views.campaigns import template_summary, template_view
@@ -18,7 +19,7 @@ from shared.db.templates import (
     name_taken,
     update_template,
 )
-from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.errors import Conflict, NotFound
 from shared.rendering.mustache import MissingVariable, TemplateSource, as_text, render_parts
 
 #: Templates per page of ``GET /v1/templates``.
@@ -37,16 +38,6 @@ def _name_taken(name: str) -> Conflict:
                     f"named {name!r}", field="name")
 
 
-def _int_param(req: falcon.Request, name: str, default: int | None, minimum: int) -> int | None:
-    value = req.get_param(name)
-    if value is None:
-        return default
-    if not value.isdigit() or int(value) < minimum:
-        raise InvalidRequest("invalid_parameter", f"{name}: must be an integer >= {minimum}",
-                             field=name)
-    return int(value)
-
-
 class TemplatesResource:
     def __init__(self, deps) -> None:
         self.deps = deps
@@ -63,7 +54,7 @@ class TemplatesResource:
         resp.media = template_view(row)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        after = _int_param(req, "after", 0, 0)
+        after = req.get_param_as_int("after", min_value=0, max_value=MAX_ID, default=0)
         with self.deps.engine.connect() as conn:
             rows = list_templates(conn, req.context.api_key.id, after=after, limit=PAGE)
         resp.media = {
@@ -85,8 +76,8 @@ class TemplateResource:
         return row
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
-        resp.media = template_view(self._get(req, template_id, _int_param(req, "version",
-                                                                          None, 1)))
+        version = req.get_param_as_int("version", min_value=1, max_value=MAX_VERSION)
+        resp.media = template_view(self._get(req, template_id, version))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
         body = parse(TemplateBody, read_json(req, self.deps.settings.max_body_bytes))

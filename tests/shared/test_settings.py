@@ -1,0 +1,40 @@
+"""Settings are the one reader of the environment: the log level of every process, and
+what ``mailpipe up`` takes from the operator before it starts its own servers."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.up import _chosen
+from shared.errors import ConfigError
+from shared.settings import LocalSettings, load_settings
+
+URL = "postgresql://u@127.0.0.1:5432/mailpipe"
+
+
+def test_log_level_is_read_in_any_case(monkeypatch):
+    monkeypatch.setenv("MAILPIPE_LOG_LEVEL", "debug")
+    assert load_settings(database_url=URL, _env_file=None).log_level == "DEBUG"
+
+
+def test_unknown_log_level_names_the_variable(monkeypatch):
+    monkeypatch.setenv("MAILPIPE_LOG_LEVEL", "LOUD")
+    with pytest.raises(ConfigError, match="MAILPIPE_LOG_LEVEL"):
+        load_settings(database_url=URL, _env_file=None)
+
+
+def test_up_starts_its_own_servers_when_no_urls_are_set(monkeypatch):
+    monkeypatch.delenv("MAILPIPE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("MAILPIPE_REDIS_URL", raising=False)
+    local = LocalSettings(_env_file=None)
+    assert local.database_url is None and local.redis_url is None
+
+
+def test_up_keeps_the_operators_choices_and_its_own_defaults_for_the_rest(monkeypatch):
+    monkeypatch.setenv("MAILPIPE_DATABASE_URL", URL)
+    monkeypatch.setenv("MAILPIPE_TRANSPORT", "smtp")
+    monkeypatch.delenv("MAILPIPE_DEFAULT_FROM", raising=False)
+    local = LocalSettings(_env_file=None)
+    assert local.database_url == "postgresql+psycopg://u@127.0.0.1:5432/mailpipe"
+    assert _chosen(local, "transport", "file") == "smtp"
+    assert _chosen(local, "default_from", "dev@localhost") == "dev@localhost"
