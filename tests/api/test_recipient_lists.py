@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from services.scheduler.expand import expand_step
 from shared.db.keys import create_key
 
 
@@ -67,3 +68,59 @@ def test_lists_belong_to_their_key_and_can_be_deleted(client, headers, engine):
     assert client.simulate_delete(url, headers=headers).status_code == 204
     assert client.simulate_get(url, headers=headers).status_code == 404
     assert _stored(engine) == (0, 0)
+
+
+def _template(client, headers) -> int:
+    return client.simulate_post("/v1/templates", headers=headers, json={
+        "name": "안내", "subject": "{{이름}}님께", "html": "<p>{{이름}}님, {{등급}} 혜택</p>"}
+    ).json["id"]
+
+
+def test_a_campaign_names_a_saved_list_and_gets_its_rows(client, headers, engine, settings):
+    listed = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "VIP", "recipients": [{"email": "kim@example.com", "이름": "김", "등급": "골드"},
+                                       {"email": "lee@example.com", "이름": "이", "등급": "실버"}]}
+    ).json
+    answer = client.simulate_post("/v1/campaigns", headers=headers, json={
+        "name": "12월", "templateId": _template(client, headers), "topicId": "dec",
+        "listId": listed["id"]})
+    assert answer.status_code == 201, answer.text
+    assert answer.json["total"] == 2
+    while expand_step(engine, settings):
+        pass
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT to_addr, variables FROM messages ORDER BY to_addr")).all()
+    assert [(r.to_addr, r.variables) for r in rows] == [
+        ("kim@example.com", {"이름": "김", "등급": "골드"}),
+        ("lee@example.com", {"이름": "이", "등급": "실버"})]
+
+
+def test_a_list_that_does_not_fit_the_template_is_refused_by_row(client, headers, engine):
+    listed = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "short", "recipients": [{"email": "a@example.com", "이름": "에이"}]}).json
+    before = _campaigns(engine)
+    answer = client.simulate_post("/v1/campaigns", headers=headers, json={
+        "name": "n", "templateId": _template(client, headers), "topicId": "t",
+        "listId": listed["id"]})
+    assert answer.status_code == 400, answer.text
+    assert answer.json["code"] == "invalid_recipients"
+    assert answer.json["errors"][0]["row"] == 1 and "등급" in answer.json["errors"][0]["message"]
+    assert _campaigns(engine) == before
+
+
+def test_campaign_list_source_must_be_one_and_exist(client, headers):
+    template_id = _template(client, headers)
+    base = {"name": "n", "templateId": template_id, "topicId": "t"}
+    both = client.simulate_post("/v1/campaigns", headers=headers, json={
+        **base, "listId": 1, "recipients": ["a@example.com"]})
+    assert both.status_code == 400 and both.json["field"] == "recipients"
+    neither = client.simulate_post("/v1/campaigns", headers=headers, json=base)
+    assert neither.status_code == 400 and neither.json["code"] == "missing_field"
+    missing = client.simulate_post("/v1/campaigns", headers=headers,
+                                   json={**base, "listId": 999999})
+    assert missing.status_code == 404 and missing.json["code"] == "list_not_found"
+
+
+def _campaigns(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM campaigns")).scalar_one()

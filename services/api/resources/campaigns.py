@@ -2,7 +2,8 @@
 
 The recipients come one of three ways:
 
-- JSON: ``{"name", "templateId", "topicId", ..., "recipients": [{"email", ...}]}``;
+- JSON: ``{"name", "templateId", "topicId", ..., "recipients": [{"email", ...}]}``, or
+  ``"listId"`` naming a saved recipient list (``/v1/lists``) instead of ``recipients``;
 - a CSV body (``Content-Type: text/csv``, optionally with a ``charset``), the
   campaign's fields in the query string::
 
@@ -35,6 +36,7 @@ from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
 from shared.intake import campaigns as rules
 from shared.intake.campaigns import Row, create_campaign, csv_rows, json_rows
 from shared.intake.idempotency import Idempotency
+from shared.intake.recipient_lists import campaign_rows
 
 #: Campaigns per page of ``GET /v1/campaigns``.
 PAGE = 100
@@ -85,6 +87,8 @@ class CampaignsResource:
         body = parse(CampaignBody, data)
 
         def rows(variables: list[str]):
+            if body.list_id is not None:
+                return campaign_rows(self.deps.engine, req.context.api_key, body.list_id)
             return json_rows(body.recipients)
 
         return body, rows, idempotency_of(req, data, scope=IDEMPOTENCY_SCOPE)

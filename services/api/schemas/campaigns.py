@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.schemas.messages import WIRE
 from shared.intake.fields import BodyText, HeaderText, Name, TemplateValues
@@ -44,6 +44,15 @@ class CampaignFields(CampaignRequest):
 
 
 class CampaignBody(CampaignFields):
-    """``POST /v1/campaigns`` as JSON: ``recipients`` is ``[{email, ...variables}]``."""
+    """``POST /v1/campaigns`` as JSON: ``recipients`` is ``[{email, ...variables}]``,
+    or ``listId`` names a saved recipient list (``/v1/lists``) instead."""
 
-    recipients: list[Any] = Field(min_length=1)
+    recipients: Annotated[list[Any], Field(min_length=1)] | None = Field(None, alias="recipients")
+    list_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CampaignBody:
+        if (self.recipients is None) == (self.list_id is None):
+            raise self._error("recipients", "missing_field" if self.list_id is None else
+                              "conflicting_fields", "give either recipients or listId")
+        return self
