@@ -55,6 +55,7 @@ from shared.db.messages import ClaimedMessage
 from shared.db.migrate import upgrade
 from shared.rendering.mime import render
 from shared.runtime.localservers import free_port, start_postgres, start_redis
+from shared.states import FINAL
 
 FROM = "bench@bench.example"
 SUBJECT = "mailpipe bench"
@@ -64,8 +65,7 @@ HTML = ("<html><body><h1>Hello from the bench</h1>"
         + "</body></html>")
 PIPELINE_DOMAIN = "pipeline.bench.example"
 WARMUP_DOMAIN = "warmup.bench.example"
-FINAL_STATES = ("sent", "delivered", "bounced", "complained", "failed", "unknown",
-                "cancelled", "suppressed")
+FINAL_STATES = tuple(FINAL)
 ACCEPT_TARGET_S = 1.0
 NOT_OURS = "not ours"
 #: Above this share of the machine used by other work, the report warns.

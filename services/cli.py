@@ -7,6 +7,7 @@ import sys
 from datetime import timedelta
 
 from shared.errors import ConfigError
+from shared.states import MessageState as S
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -31,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Put messages back to queued so they are sent again. An `unknown` "
         "message may already have been delivered: requeueing it can send it twice.",
     )
-    requeue.add_argument("--state", choices=["unknown", "failed"], required=True)
+    requeue.add_argument("--state", choices=[S.UNKNOWN, S.FAILED], required=True)
     requeue.add_argument("--topic", help="only this topicId")
     requeue.add_argument("--key-id", type=int, help="only messages of this API key id")
     requeue.add_argument("--older-than", type=_duration, metavar="D",

@@ -64,6 +64,16 @@ STATUS_CODES: dict[MessageState, int] = {
 }
 
 
+class CampaignStatus(StrEnum):
+    """What an operator may do to a campaign; its phase (scheduled, expanding,
+    sending, completed) is derived from counts."""
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+
+
 def sql_list(states) -> str:
     """``'a', 'b'`` for a constant SQL predicate (partial indexes, CHECK constraints)."""
-    return ", ".join(f"'{s.value}'" for s in sorted(states, key=list(S).index))
+    members = list(type(next(iter(states))))
+    return ", ".join(f"'{s.value}'" for s in sorted(states, key=members.index))

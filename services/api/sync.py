@@ -10,10 +10,10 @@ from __future__ import annotations
 import falcon
 
 from shared.db.envelopes import SendResult
-from shared.db.reads import STATE_CODES
 from shared.errors import InvalidRequest
 from shared.intake.waiters import wait_for_results
 from shared.settings import Settings
+from shared.states import MessageState as S
 
 #: A synchronous request subscribes one Redis channel per message: keep it small.
 MAX_SYNC_MESSAGES = 100
@@ -50,5 +50,5 @@ def answer_when_done(deps, resp: falcon.Response, ids: list[int], seconds: float
 
 
 def _outcome(result: SendResult) -> dict:
-    return {"status": result.state, "statusCode": STATE_CODES[result.state],
+    return {"status": result.state, "statusCode": S(result.state).code,
             "providerMessageId": result.provider_message_id, "error": result.error}

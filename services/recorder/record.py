@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from shared.broker.payloads import OutcomeBatch
 from shared.db.events import adopt_orphan_events, lock_events
 from shared.db.outcomes import apply_outcomes
+from shared.states import MessageState as S
 
 log = logging.getLogger("mailpipe.recorder")
 
@@ -29,7 +30,7 @@ def record_outcomes(
         lock_events(conn)
         changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
         # SES events can arrive before the outcome that names their message.
-        adopt_orphan_events(conn, sorted(i for i, state in changed.items() if state == "sent"))
+        adopt_orphan_events(conn, sorted(i for i, state in changed.items() if state == S.SENT))
     if notify is not None:
         notify(changed)
     stale = len(batch.outcomes) - len(changed)

@@ -34,6 +34,7 @@ from shared.rate.pause import SendingPause
 from shared.rendering.mime import RenderCache
 from shared.rendering.tracking import tracker_for
 from shared.settings import Settings
+from shared.states import MessageState as S
 from shared.transports.base import Transport
 
 log = logging.getLogger("mailpipe.sender")
@@ -89,7 +90,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     if suppressed:
         log.info("suppressed %d messages: their recipients are on the suppression list",
                  len(suppressed))
-        publish_states(deps.redis, dict.fromkeys(suppressed, "suppressed"))
+        publish_states(deps.redis, dict.fromkeys(suppressed, S.SUPPRESSED))
     tracker = tracker_for(deps.settings)
     report = Report(deps.broker, deps.redis, deps.meter)
     todo, held = deque(ids), deque()

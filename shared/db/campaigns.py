@@ -23,6 +23,8 @@ from shared.db.suppressions import suppressed_error
 from shared.db.tables import campaigns, contents
 from shared.db.templates import TemplateRow
 from shared.intake.requests import CampaignRequest
+from shared.states import UNCLAIMED, CampaignStatus, sql_list
+from shared.states import MessageState as S
 
 #: ``due_at`` of the rows of a paused campaign: the dispatch query never
 #: reaches it; resume sets it back to now. (Not 'infinity': psycopg cannot
@@ -152,9 +154,9 @@ def store_recipients(
 
 
 #: Unsent rows of campaign ``c``, counted no further than the window.
-_UNSENT = """(SELECT count(*) FROM (SELECT 1 FROM messages m
+_UNSENT = f"""(SELECT count(*) FROM (SELECT 1 FROM messages m
                                      WHERE m.campaign_id = c.id
-                                       AND m.state IN ('created', 'queued')
+                                       AND m.state IN ({sql_list(UNCLAIMED)})
                                      LIMIT :window) unsent)"""
 
 
@@ -164,7 +166,8 @@ def _pick_campaign(windowed: bool):
         f"""
         SELECT c.id, c.expanded, c.total, {unsent} AS unsent
           FROM campaigns c
-         WHERE c.status = 'active' AND c.expanded < c.total AND c.scheduled_at <= now()
+         WHERE c.status = '{CampaignStatus.ACTIVE}' AND c.expanded < c.total
+           AND c.scheduled_at <= now()
            {f"AND {unsent} < :window" if windowed else ""}
          ORDER BY c.scheduled_at, c.id
          LIMIT 1
@@ -181,7 +184,7 @@ _EXPAND = text(
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state, error,
                           scheduled_at, due_at, campaign_id, variables)
     SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email,
-           CASE WHEN s.address IS NULL THEN 'created' ELSE 'suppressed' END,
+           CASE WHEN s.address IS NULL THEN '{S.CREATED}' ELSE '{S.SUPPRESSED}' END,
            CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
            c.scheduled_at, now(), c.id, r.variables
       FROM campaigns c
@@ -301,10 +304,10 @@ def set_status(conn: Connection, campaign_id: int, status: str) -> None:
 
 
 _HOLD = text(
-    """
+    f"""
     UPDATE messages
-       SET state = 'created', due_at = :held, updated_at = now()
-     WHERE campaign_id = :id AND state IN ('created', 'queued')
+       SET state = '{S.CREATED}', due_at = :held, updated_at = now()
+     WHERE campaign_id = :id AND state IN ({sql_list(UNCLAIMED)})
     """
 )
 
@@ -321,10 +324,10 @@ def hold_messages(conn: Connection, campaign_id: int) -> int:
 
 
 _RELEASE = text(
-    """
+    f"""
     UPDATE messages
        SET due_at = now(), updated_at = now()
-     WHERE campaign_id = :id AND state = 'created' AND due_at = :held
+     WHERE campaign_id = :id AND state = '{S.CREATED}' AND due_at = :held
     """
 )
 
@@ -335,10 +338,10 @@ def release_messages(conn: Connection, campaign_id: int) -> int:
 
 
 _CANCEL = text(
-    """
+    f"""
     UPDATE messages
-       SET state = 'cancelled', error = 'campaign cancelled', updated_at = now()
-     WHERE campaign_id = :id AND state IN ('created', 'queued')
+       SET state = '{S.CANCELLED}', error = 'campaign cancelled', updated_at = now()
+     WHERE campaign_id = :id AND state IN ({sql_list(UNCLAIMED)})
     """
 )
 
@@ -349,10 +352,11 @@ def cancel_messages(conn: Connection, campaign_id: int) -> int:
 
 
 _CANCEL_TOPIC = text(
-    """
+    f"""
     UPDATE campaigns
-       SET status = 'cancelled', updated_at = now()
-     WHERE api_key_id = :api_key_id AND topic_id = :topic_id AND status <> 'cancelled'
+       SET status = '{CampaignStatus.CANCELLED}', updated_at = now()
+     WHERE api_key_id = :api_key_id AND topic_id = :topic_id
+       AND status <> '{CampaignStatus.CANCELLED}'
     """
 )
 

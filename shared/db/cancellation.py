@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from shared.db.campaigns import cancel_topic_campaigns
+from shared.states import UNCLAIMED, sql_list
+from shared.states import MessageState as S
 
 _CANCEL = text(
-    """
+    f"""
     WITH target AS (
         SELECT id, state FROM messages
          WHERE api_key_id = :api_key_id
@@ -17,9 +19,9 @@ _CANCEL = text(
            AND (CAST(:topic_id AS text) IS NULL OR topic_id = :topic_id)
     ), cancelled AS (
         UPDATE messages m
-           SET state = 'cancelled', error = 'cancelled by the API', updated_at = now()
+           SET state = '{S.CANCELLED}', error = 'cancelled by the API', updated_at = now()
           FROM target
-         WHERE m.id = target.id AND m.state IN ('created', 'queued')
+         WHERE m.id = target.id AND m.state IN ({sql_list(UNCLAIMED)})
         RETURNING m.id
     )
     SELECT target.state AS state, count(*) AS n,

@@ -17,6 +17,7 @@ from sqlalchemy.types import BigInteger
 from shared.db.attachments import store_attachments
 from shared.db.tables import contents, messages
 from shared.intake.requests import EnvelopeRequest
+from shared.states import MessageState as S
 
 #: What an EnvelopeRequest stores by name on its content and message rows.
 _CONTENT_FIELDS = frozenset(contents.c.keys())
@@ -47,7 +48,7 @@ def insert_envelope(conn: Connection, api_key_id: int, item: EnvelopeRequest, *,
                 **item.model_dump(include=_MESSAGE_FIELDS),
                 to_addr=item.to[0], extra_to_addrs=list(item.to[1:]),
                 cc_addrs=list(item.cc), bcc_addrs=list(item.bcc), smtp_relay_id=relay_id,
-                state="queued", due_at=func.now() + timedelta(seconds=queue_timeout))
+                state=S.QUEUED, due_at=func.now() + timedelta(seconds=queue_timeout))
         .returning(messages.c.id, messages.c.state)
     ).one()
     return row.id, row.state

@@ -23,20 +23,21 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Text
 
 from shared.broker.payloads import Event, EventType
+from shared.states import MessageState as S
 
 EVENTS_LOCK = 727_273
 
 #: The state an event moves its message to, and the states it may move from.
 #: States only move forward (sent < delivered < bounced < complained), so
 #: events arriving out of order (a Delivery after a Complaint) change nothing.
-TRANSITIONS: dict[EventType, tuple[str, tuple[str, ...]]] = {
-    EventType.DELIVERED: ("delivered", ("sent",)),
-    EventType.REJECTED: ("failed", ("sent",)),
-    EventType.RENDERING_FAILED: ("failed", ("sent",)),
-    EventType.BOUNCED: ("bounced", ("sent", "delivered")),
-    EventType.COMPLAINED: ("complained", ("sent", "delivered", "bounced")),
+TRANSITIONS: dict[EventType, tuple[S, tuple[S, ...]]] = {
+    EventType.DELIVERED: (S.DELIVERED, (S.SENT,)),
+    EventType.REJECTED: (S.FAILED, (S.SENT,)),
+    EventType.RENDERING_FAILED: (S.FAILED, (S.SENT,)),
+    EventType.BOUNCED: (S.BOUNCED, (S.SENT, S.DELIVERED)),
+    EventType.COMPLAINED: (S.COMPLAINED, (S.SENT, S.DELIVERED, S.BOUNCED)),
 }
-_RANK = {"delivered": 1, "failed": 2, "bounced": 3, "complained": 4}
+_RANK = {S.DELIVERED: 1, S.FAILED: 2, S.BOUNCED: 3, S.COMPLAINED: 4}
 _ERRORS = {
     EventType.REJECTED: "rejected by SES",
     EventType.RENDERING_FAILED: "SES could not render",
@@ -242,10 +243,11 @@ def apply_consequences(conn: Connection, stored: list[StoredEvent]) -> dict[int,
 
 
 _ARRIVAL_TIMES = text(
-    """
+    f"""
     SELECT m.id,
            GREATEST(m.sent_at, (SELECT min(e.occurred_at) FROM events e
-                                 WHERE e.message_id = m.id AND e.type = 'delivered')) AS at
+                                 WHERE e.message_id = m.id
+                                   AND e.type = '{EventType.DELIVERED}')) AS at
       FROM messages m
      WHERE m.id = ANY(:ids)
     """

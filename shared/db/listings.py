@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exists, func, select
 
+from shared.broker.payloads import EventType as E
 from shared.db.tables import events, messages
 from shared.states import MessageState
 
@@ -56,9 +57,9 @@ def _where(api_key_id: int, f: MessageFilter) -> list:
         clauses.append(messages.c.state.in_(sorted(f.states)))
     if f.address is not None:
         clauses.append(func.lower(messages.c.to_addr) == f.address.lower())
-    for wanted, kind in ((f.opened, "opened"), (f.clicked, "clicked"), (f.bounced, "bounced")):
+    for wanted, kind in ((f.opened, E.OPENED), (f.clicked, E.CLICKED), (f.bounced, E.BOUNCED)):
         if wanted is not None:
-            found = _has(kind, humans_only=kind != "bounced")
+            found = _has(kind, humans_only=kind != E.BOUNCED)
             clauses.append(found if wanted else ~found)
     return clauses
 
@@ -75,10 +76,9 @@ def list_messages(conn: Connection, api_key_id: int, where: MessageFilter, *,
         select(messages.c.id, messages.c.topic_id, messages.c.campaign_id, messages.c.to_addr,
                messages.c.state, messages.c.attempts, messages.c.provider_message_id,
                messages.c.error, messages.c.scheduled_at, messages.c.sent_at,
-               _counted("opened").label("opens"), _counted("clicked").label("clicks"),
-               _has("bounced", humans_only=False).label("bounced"),
-               _has("complained", humans_only=False).label("complained"),
-               _has("delivered", humans_only=False).label("delivered"))
+               _counted(E.OPENED).label("opens"), _counted(E.CLICKED).label("clicks"),
+               *(_has(kind, humans_only=False).label(kind.value)
+                 for kind in (E.BOUNCED, E.COMPLAINED, E.DELIVERED)))
         .where(*_where(api_key_id, where), messages.c.id > after)
         .order_by(messages.c.id)
         .limit(limit)

@@ -18,6 +18,8 @@ from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
 from shared.intake.attachments import Attachment
 from shared.intake.requests import MessageRequest
+from shared.states import UNCLAIMED, sql_list
+from shared.states import MessageState as S
 from shared.transports.base import Relay
 
 log = logging.getLogger("mailpipe.sender")
@@ -32,11 +34,11 @@ class CreatedMessage:
 
 
 _INSERT_MESSAGES = text(
-    """
+    f"""
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr,
                           state, scheduled_at, due_at, variables)
     SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr,
-           CASE WHEN :due_now THEN 'queued' ELSE 'created' END,
+           CASE WHEN :due_now THEN '{S.QUEUED}' ELSE '{S.CREATED}' END,
            COALESCE(:scheduled_at, now()),
            CASE WHEN :due_now THEN now() + make_interval(secs => :queue_timeout)
                 ELSE :scheduled_at END,
@@ -93,23 +95,23 @@ def insert_messages(
 
 
 _CLAIM_DUE = text(
-    """
+    f"""
     UPDATE messages
-       SET state = 'queued',
+       SET state = '{S.QUEUED}',
            -- A row enqueued before and still unclaimed is far more likely
            -- waiting in a long queue than lost: each re-enqueue waits twice
            -- as long as the last (at most an hour), so a backlog is not
            -- enqueued again every queue_timeout. (A Redis that lost its data
            -- is noticed at once instead: make_queued_due.)
            due_at = now() + CASE
-                      WHEN state = 'queued' THEN greatest(
+                      WHEN state = '{S.QUEUED}' THEN greatest(
                           make_interval(secs => :queue_timeout),
                           least(2 * (now() - updated_at), interval '1 hour'))
                       ELSE make_interval(secs => :queue_timeout)
                     END,
            updated_at = now()
      WHERE id IN (SELECT id FROM messages
-                   WHERE state IN ('created', 'queued') AND due_at <= now()
+                   WHERE state IN ({sql_list(UNCLAIMED)}) AND due_at <= now()
                    ORDER BY due_at
                    LIMIT :limit
                    FOR UPDATE SKIP LOCKED)
@@ -133,9 +135,9 @@ def claim_due_messages(conn: Connection, *, limit: int, queue_timeout: float) ->
 
 
 _MAKE_QUEUED_DUE = text(
-    """
+    f"""
     UPDATE messages SET due_at = now()
-     WHERE state = 'queued' AND due_at > now()
+     WHERE state = '{S.QUEUED}' AND due_at > now()
     """
 )
 
@@ -187,15 +189,15 @@ class ClaimedMessage:
 
 
 _CLAIM_FOR_SENDING = text(
-    """
+    f"""
     WITH claimed AS (
         UPDATE messages
-           SET state = 'sending',
+           SET state = '{S.SENDING}',
                attempts = attempts + 1,
                lease_until = now() + make_interval(secs => :lease),
                worker_id = :worker_id,
                updated_at = now()
-         WHERE id = ANY(:ids) AND state = 'queued'
+         WHERE id = ANY(:ids) AND state = '{S.QUEUED}'
         RETURNING id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs,
                   cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables
     )
@@ -209,9 +211,9 @@ _CLAIM_FOR_SENDING = text(
            c.id AS content_id, c.subject, c.html, c.text, c.reply_to, c.headers,
            c.tracking, c.bulk,
            -- A templated content always gets values (empty if missing), so the
-           -- renderer refuses the row rather than mailing {{name}} out.
+           -- renderer refuses the row rather than mailing {{{{name}}}} out.
            CASE WHEN c.template_version IS NOT NULL
-                THEN COALESCE(m.variables, '{}'::jsonb) END AS variables,
+                THEN COALESCE(m.variables, '{{}}'::jsonb) END AS variables,
            EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
                AS has_attachments,
            r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
@@ -275,10 +277,10 @@ def release_claims(conn: Connection, ids: list[int], *, worker_id: str) -> int:
     so the scheduler re-enqueues them only if their queue message is lost.
     """
     result = conn.execute(
-        text("""UPDATE messages
-                   SET state = 'queued', attempts = attempts - 1, lease_until = NULL,
+        text(f"""UPDATE messages
+                   SET state = '{S.QUEUED}', attempts = attempts - 1, lease_until = NULL,
                        worker_id = NULL, updated_at = now()
-                 WHERE id = ANY(:ids) AND state = 'sending' AND worker_id = :worker_id
+                 WHERE id = ANY(:ids) AND state = '{S.SENDING}' AND worker_id = :worker_id
              """).bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
         {"ids": ids, "worker_id": worker_id},
     )

@@ -6,35 +6,40 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
-from shared.broker.payloads import Outcome
+from shared.broker.payloads import Outcome, OutcomeKind
+from shared.states import MessageState as S
+from shared.states import sql_list
 
 _APPLY_OUTCOMES = text(
-    """
+    f"""
     WITH o AS (
         SELECT * FROM unnest(:ids, :attempts, :kinds, :provider_ids, :errors, :delays, :ats)
                    AS o(id, attempt, kind, provider_id, error, delay, at)
     )
     UPDATE messages m
        SET state = CASE
-                     WHEN o.kind = 'retry' AND m.attempts >= :max_attempts THEN 'failed'
-                     WHEN o.kind = 'retry' THEN 'queued'
+                     WHEN o.kind = '{OutcomeKind.RETRY}' AND m.attempts >= :max_attempts
+                       THEN '{S.FAILED}'
+                     WHEN o.kind = '{OutcomeKind.RETRY}' THEN '{S.QUEUED}'
                      ELSE o.kind
                    END,
            provider_message_id = COALESCE(o.provider_id, m.provider_message_id),
            error = CASE
-                     WHEN o.kind = 'retry' AND m.attempts >= :max_attempts
+                     WHEN o.kind = '{OutcomeKind.RETRY}' AND m.attempts >= :max_attempts
                        THEN 'gave up after ' || m.attempts || ' attempts: ' || o.error
                      ELSE o.error
                    END,
-           sent_at = CASE WHEN o.kind = 'sent' THEN to_timestamp(o.at) ELSE m.sent_at END,
-           due_at = CASE WHEN o.kind = 'retry' THEN now() + make_interval(secs => o.delay)
+           sent_at = CASE WHEN o.kind = '{OutcomeKind.SENT}' THEN to_timestamp(o.at)
+                          ELSE m.sent_at END,
+           due_at = CASE WHEN o.kind = '{OutcomeKind.RETRY}'
+                           THEN now() + make_interval(secs => o.delay)
                          ELSE m.due_at END,
            lease_until = NULL,
            updated_at = now()
       FROM o
      WHERE m.id = o.id
        AND m.attempts = o.attempt
-       AND m.state IN ('sending', 'unknown')
+       AND m.state IN ({sql_list({S.SENDING, S.UNKNOWN})})
     RETURNING m.id, m.state
     """
 ).bindparams(

@@ -6,22 +6,6 @@ from sqlalchemy import Connection, func, select
 
 from shared.db.tables import events, messages
 
-#: Seed-compatible numeric codes (aws-ses-sender-go): 0 created,
-#: 1 processing, 2 sent (and later), 3 failed, 4 stopped.
-STATE_CODES = {
-    "created": 0,
-    "queued": 1,
-    "sending": 1,
-    "unknown": 1,
-    "sent": 2,
-    "delivered": 2,
-    "bounced": 2,
-    "complained": 2,
-    "failed": 3,
-    "suppressed": 3,
-    "cancelled": 4,
-}
-
 
 def get_message(conn: Connection, api_key_id: int, message_id: int) -> dict | None:
     """The message with its events, or None when the key does not own it."""

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
+from shared.broker.payloads import EventType as E
+
 _TOPIC_STATS = text(
-    """
+    f"""
     WITH tm AS (
         SELECT id, sent_at FROM messages WHERE api_key_id = :key AND topic_id = :topic
     ), ev AS (
@@ -14,21 +16,22 @@ _TOPIC_STATS = text(
     )
     SELECT
         (SELECT count(*) FROM tm WHERE sent_at IS NOT NULL) AS sent,
-        count(DISTINCT message_id) FILTER (WHERE type = 'delivered') AS delivered,
-        count(DISTINCT message_id) FILTER (WHERE type = 'bounced') AS bounced,
-        count(DISTINCT message_id) FILTER (WHERE type = 'bounced' AND detail = 'hard')
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.DELIVERED}') AS delivered,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.BOUNCED}') AS bounced,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.BOUNCED}' AND detail = 'hard')
             AS hard_bounced,
-        count(DISTINCT message_id) FILTER (WHERE type = 'complained') AS complained,
-        count(DISTINCT message_id) FILTER (WHERE type = 'rejected') AS rejected,
-        count(DISTINCT message_id) FILTER (WHERE type = 'delayed') AS delayed,
-        count(DISTINCT message_id) FILTER (WHERE type = 'unsubscribed') AS unsubscribed,
-        count(DISTINCT message_id) FILTER (WHERE type = 'opened' AND NOT machine) AS unique_opens,
-        count(*) FILTER (WHERE type = 'opened' AND NOT machine) AS total_opens,
-        count(*) FILTER (WHERE type = 'opened' AND machine) AS machine_opens,
-        count(DISTINCT message_id) FILTER (WHERE type = 'clicked' AND NOT machine)
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.COMPLAINED}') AS complained,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.REJECTED}') AS rejected,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.DELAYED}') AS delayed,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.UNSUBSCRIBED}') AS unsubscribed,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.OPENED}' AND NOT machine)
+            AS unique_opens,
+        count(*) FILTER (WHERE type = '{E.OPENED}' AND NOT machine) AS total_opens,
+        count(*) FILTER (WHERE type = '{E.OPENED}' AND machine) AS machine_opens,
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.CLICKED}' AND NOT machine)
             AS unique_clicks,
-        count(*) FILTER (WHERE type = 'clicked' AND NOT machine) AS total_clicks,
-        count(*) FILTER (WHERE type = 'clicked' AND machine) AS machine_clicks
+        count(*) FILTER (WHERE type = '{E.CLICKED}' AND NOT machine) AS total_clicks,
+        count(*) FILTER (WHERE type = '{E.CLICKED}' AND machine) AS machine_clicks
       FROM ev
     """
 )

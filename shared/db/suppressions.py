@@ -20,6 +20,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
 from shared.db.messages import CreatedMessage
+from shared.states import UNCLAIMED
+from shared.states import MessageState as S
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,7 @@ def suppressed_error(alias: str) -> str:
 _SUPPRESS = text(
     f"""
     UPDATE messages m
-       SET state = 'suppressed',
+       SET state = '{S.SUPPRESSED}',
            error = {suppressed_error("s")},
            updated_at = now()
       FROM suppressions s
@@ -139,11 +141,11 @@ def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:
     """End the ``queued`` rows among ``ids`` whose recipient is suppressed; returns them.
 
     Run in the sender's claim transaction just before the claim: a suppressed
-    row leaves ``queued`` here, so the claim (``state = 'queued'``) skips it
+    row leaves ``queued`` here, so the claim (on ``queued`` rows only) skips it
     and it never reaches the transport. Conditional on ``queued``, so it
     races harmlessly with other senders and with cancellation.
     """
-    return sorted(_suppress(conn, ids, ["queued"]))
+    return sorted(_suppress(conn, ids, [S.QUEUED]))
 
 
 def suppress_new_messages(conn: Connection, created: list[CreatedMessage]) -> list[CreatedMessage]:
@@ -154,5 +156,5 @@ def suppress_new_messages(conn: Connection, created: list[CreatedMessage]) -> li
     queued for those rows. (A suppression added later is caught by
     ``suppress_queued`` at send time.) Locks only the rows just inserted.
     """
-    ids = _suppress(conn, [m.id for m in created], ["created", "queued"])
-    return [replace(m, state="suppressed") if m.id in ids else m for m in created]
+    ids = _suppress(conn, [m.id for m in created], sorted(UNCLAIMED))
+    return [replace(m, state=S.SUPPRESSED) if m.id in ids else m for m in created]

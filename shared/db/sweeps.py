@@ -6,15 +6,17 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, text
 
+from shared.states import MessageState as S
+
 _EXPIRE_LEASES = text(
-    """
+    f"""
     UPDATE messages
-       SET state = 'unknown',
+       SET state = '{S.UNKNOWN}',
            error = 'lease expired while sending (worker ' || COALESCE(worker_id, '?')
                    || '): SES may or may not have accepted it; not resent automatically',
            updated_at = now()
      WHERE id IN (SELECT id FROM messages
-                   WHERE state = 'sending' AND lease_until < now()
+                   WHERE state = '{S.SENDING}' AND lease_until < now()
                    ORDER BY lease_until
                    LIMIT :limit
                    FOR UPDATE SKIP LOCKED)
@@ -48,13 +50,13 @@ def requeue(
     still owned by the pipeline. The scheduler enqueues them on its next tick.
     Returns the number of rows requeued.
     """
-    if state not in ("unknown", "failed"):
+    if state not in (S.UNKNOWN, S.FAILED):
         raise ValueError("only unknown or failed messages can be requeued")
     result = conn.execute(
         text(
-            """
+            f"""
             UPDATE messages
-               SET state = 'queued', due_at = now(), lease_until = NULL,
+               SET state = '{S.QUEUED}', due_at = now(), lease_until = NULL,
                    error = 'requeued by operator after: ' || COALESCE(error, state),
                    updated_at = now()
              WHERE state = :state

@@ -34,13 +34,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from shared.states import UNCLAIMED, CampaignStatus, sql_list
+from shared.states import MessageState as S
+
 metadata = MetaData()
 
-#: Every state a message row can be in (see DESIGN.md, "Message states").
-STATES = (
-    "created", "queued", "sending", "sent", "delivered", "bounced", "complained",
-    "failed", "unknown", "cancelled", "suppressed",
-)
 
 # --- keys and what a key owns ----------------------------------------------------------
 
@@ -154,7 +152,7 @@ messages = Table(
     Column("topic_id", Text, nullable=False),
     Column("from_addr", Text, nullable=False),
     Column("to_addr", Text, nullable=False),
-    Column("state", Text, nullable=False, server_default="created"),
+    Column("state", Text, nullable=False, server_default=S.CREATED.value),
     Column("scheduled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     #: When the scheduler should next (re)enqueue the row: the scheduled time
     #: for ``created``; for ``queued``, when it is presumed lost in Redis or
@@ -181,11 +179,11 @@ messages = Table(
     Column("mime_message_id", Text),
     #: Send through this tenant SMTP relay instead of the configured transport.
     Column("smtp_relay_id", BigInteger, ForeignKey("smtp_relays.id")),
-    CheckConstraint("state IN (" + ", ".join(f"'{s}'" for s in STATES) + ")", name="state_valid"),
+    CheckConstraint(f"state IN ({sql_list(set(S))})", name="state_valid"),
     # The dispatch query: due rows waiting for the scheduler.
-    Index("messages_due", "due_at", postgresql_where=text("state IN ('created', 'queued')")),
+    Index("messages_due", "due_at", postgresql_where=text(f"state IN ({sql_list(UNCLAIMED)})")),
     # Lease sweep.
-    Index("messages_lease", "lease_until", postgresql_where=text("state = 'sending'")),
+    Index("messages_lease", "lease_until", postgresql_where=text(f"state = '{S.SENDING}'")),
     Index("messages_topic", "api_key_id", "topic_id", "state"),
     Index(
         "messages_sent_at", "api_key_id", "sent_at", postgresql_where=text("sent_at IS NOT NULL")
@@ -198,7 +196,7 @@ messages = Table(
           unique=True, postgresql_where=text("campaign_id IS NOT NULL")),
     #: A campaign's unsent rows: expansion's window, pause, resume and cancel.
     Index("messages_campaign_unsent", "campaign_id",
-          postgresql_where=text("campaign_id IS NOT NULL AND state IN ('created', 'queued')")),
+          postgresql_where=text(f"campaign_id IS NOT NULL AND state IN ({sql_list(UNCLAIMED)})")),
 )
 
 # --- events and the suppression list ---------------------------------------------------
@@ -249,9 +247,6 @@ suppressions = Table(
 # campaign sends the version it was created with, whatever happens to the
 # template afterwards.
 
-#: What an operator may do to a campaign; the progress view derives the rest
-#: (scheduled, expanding, sending, completed) from counts.
-CAMPAIGN_STATUSES = ("active", "paused", "cancelled")
 
 templates = Table(
     "templates",
@@ -296,7 +291,7 @@ campaigns = Table(
     #: The pinned copy of the template version every message of the campaign uses.
     Column("content_id", BigInteger, ForeignKey("contents.id"), nullable=False),
     Column("from_addr", Text, nullable=False),
-    Column("status", Text, nullable=False, server_default="active"),
+    Column("status", Text, nullable=False, server_default=CampaignStatus.ACTIVE.value),
     Column("scheduled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     #: Recipients after de-duplication; their ``seq`` runs 1..total.
     Column("total", Integer, nullable=False),
@@ -309,11 +304,11 @@ campaigns = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     ForeignKeyConstraint(["template_id", "template_version"],
                          ["template_versions.template_id", "template_versions.version"]),
-    CheckConstraint("status IN (" + ", ".join(f"'{s}'" for s in CAMPAIGN_STATUSES) + ")",
+    CheckConstraint(f"status IN ({sql_list(set(CampaignStatus))})",
                     name="campaign_status_valid"),
     # The expansion step's query: active campaigns with recipients left to expand.
     Index("campaigns_to_expand", "scheduled_at",
-          postgresql_where=text("status = 'active' AND expanded < total")),
+          postgresql_where=text(f"status = '{CampaignStatus.ACTIVE}' AND expanded < total")),
 )
 
 campaign_recipients = Table(

@@ -40,6 +40,8 @@ from shared.intake.requests import CampaignRequest
 from shared.intake.rules import sender_for
 from shared.rendering.mustache import recipient_values
 from shared.settings import Settings
+from shared.states import PENDING, CampaignStatus
+from shared.states import MessageState as S
 
 #: Bad rows listed in a rejection; the count covers them all.
 MAX_REPORTED_ROWS = 100
@@ -261,10 +263,10 @@ def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
-        if campaign.status != "active":
+        if campaign.status != CampaignStatus.ACTIVE:
             raise Conflict("campaign_not_active", f"campaign {campaign_id} is "
                            f"{campaign.status}; only an active campaign can be paused")
-        set_status(conn, campaign_id, "paused")
+        set_status(conn, campaign_id, CampaignStatus.PAUSED)
         hold_messages(conn, campaign_id)
         return get_campaign(conn, key.id, campaign_id)
 
@@ -273,10 +275,10 @@ def resume(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Expand and send again where the campaign stopped."""
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
-        if campaign.status != "paused":
+        if campaign.status != CampaignStatus.PAUSED:
             raise Conflict("campaign_not_paused", f"campaign {campaign_id} is "
                            f"{campaign.status}; only a paused campaign can be resumed")
-        set_status(conn, campaign_id, "active")
+        set_status(conn, campaign_id, CampaignStatus.ACTIVE)
         release_messages(conn, campaign_id)
         return get_campaign(conn, key.id, campaign_id)
 
@@ -285,15 +287,11 @@ def cancel(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Stop for good: unexpanded recipients are never expanded, unclaimed rows cancelled."""
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
-        if campaign.status == "cancelled":
+        if campaign.status == CampaignStatus.CANCELLED:
             raise Conflict("campaign_cancelled", f"campaign {campaign_id} is already cancelled")
-        set_status(conn, campaign_id, "cancelled")
+        set_status(conn, campaign_id, CampaignStatus.CANCELLED)
         cancel_messages(conn, campaign_id)
         return get_campaign(conn, key.id, campaign_id)
-
-
-#: States in which a message may still be sent.
-_PENDING = ("created", "queued", "sending")
 
 
 def progress(conn: Connection, campaign: CampaignRow, now: datetime) -> dict:
@@ -303,16 +301,16 @@ def progress(conn: Connection, campaign: CampaignRow, now: datetime) -> dict:
     status = message_counts(conn, campaign.id)
     unexpanded = campaign.total - campaign.expanded
     if unexpanded:
-        name = "cancelled" if campaign.status == "cancelled" else "pending"
+        name = S.CANCELLED if campaign.status == CampaignStatus.CANCELLED else "pending"
         status[name] = status.get(name, 0) + unexpanded
-    if campaign.status != "active":
+    if campaign.status != CampaignStatus.ACTIVE:
         phase = campaign.status
     elif campaign.expanded == 0 and campaign.scheduled_at > now:
         phase = "scheduled"
     elif unexpanded:
         phase = "expanding"
-    elif any(status.get(state) for state in _PENDING):
-        phase = "sending"
+    elif any(status.get(state) for state in PENDING):
+        phase = "sending"  # a phase, named like the state it waits for
     else:
         phase = "completed"
     return {"phase": phase, "status": status}

@@ -17,6 +17,7 @@ from shared.intake.requests import MessageRequest
 from shared.intake.rules import intake, sender_for, unique_addresses
 from shared.intake.templated import resolve_templates
 from shared.settings import Settings
+from shared.states import MessageState as S
 
 
 def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> list[MessageRequest]:
@@ -56,5 +57,5 @@ def accept(
                                   queue_timeout=settings.queue_timeout)
         created = suppress_new_messages(batch.conn, created)
         remember(batch.conn, key.id, idempotency, 202, [asdict(m) for m in created])
-        batch.due(m.id for m in created if m.state == "queued")
+        batch.due(m.id for m in created if m.state == S.QUEUED)
     return created

@@ -21,16 +21,12 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 
 from shared.db.envelopes import SendResult, send_results
+from shared.states import FINAL
 
 log = logging.getLogger("mailpipe.waiters")
 
 CHANNEL_PREFIX = "mailpipe:outcome:"
 
-#: States after which nothing more will happen to a send attempt: a sync
-#: caller has its answer. ``queued`` after a retry is not one of them.
-FINAL_STATES = frozenset({
-    "sent", "delivered", "bounced", "complained", "failed", "unknown", "cancelled", "suppressed",
-})
 
 
 def channel(message_id: int) -> str:
@@ -82,7 +78,7 @@ def wait_until_final(
                 unconfirmed -= 1
             _settle(message, pending)
         pending -= {i for i, state in read_states(sorted(pending)).items()
-                    if state in FINAL_STATES}
+                    if state in FINAL}
         while pending:
             message = _next(pubsub, deadline)
             if message is None:
@@ -107,7 +103,7 @@ def _next(pubsub, deadline: float) -> dict | None:
 
 def _settle(message: dict, pending: set[int]) -> None:
     """Drop the message's id from ``pending`` when it announces a final state."""
-    if message["type"] == "message" and message["data"].decode() in FINAL_STATES:
+    if message["type"] == "message" and message["data"].decode() in FINAL:
         pending.discard(int(message["channel"].decode().removeprefix(CHANNEL_PREFIX)))
 
 

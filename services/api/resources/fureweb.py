@@ -22,6 +22,7 @@ from shared.db.keys import find_active_key
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, Unauthorized
 from shared.intake.envelopes import accept_envelope
 from shared.intake.waiters import wait_for_results
+from shared.states import MessageState as S
 
 log = logging.getLogger("mailpipe.api.fureweb")
 
@@ -59,10 +60,10 @@ def _sync_answer(done: bool, result: SendResult) -> tuple[int, dict]:
     """200 sent, 500 not sent (with the provider's error), 202 still sending or unknown."""
     if not done:
         return 202, {"message": "accepted; the send result is not known yet"}
-    if result.state == "unknown":
+    if result.state == S.UNKNOWN:
         return 202, {"message": f"the send's outcome is unknown (it may have been "
                                 f"delivered): {result.error}"}
-    if result.state in ("failed", "cancelled", "suppressed"):
+    if result.state in (S.FAILED, S.CANCELLED, S.SUPPRESSED):
         return 500, {"message": result.error or f"not sent: {result.state}"}
     return 200, {"message": "OK", "messageId": result.provider_message_id}
 

@@ -11,9 +11,10 @@ from services.api.schemas.messages import SendRequest, parse
 from services.api.sync import answer_when_done, wait_param
 from services.api.views.messages import cancel_view, message_view
 from shared.db.cancellation import cancel
-from shared.db.reads import STATE_CODES, get_message
+from shared.db.reads import get_message
 from shared.errors import NotFound
 from shared.intake.messages import accept
+from shared.states import MessageState as S
 
 
 class MessagesResource:
@@ -33,7 +34,7 @@ class MessagesResource:
             "count": len(created),
             "messages": [
                 {"id": m.id, "topicId": m.topic_id, "email": m.to_addr, "status": m.state,
-                 "statusCode": STATE_CODES[m.state]}
+                 "statusCode": S(m.state).code}
                 for m in created
             ],
         }

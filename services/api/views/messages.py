@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from shared.db.reads import STATE_CODES
+from shared.states import MessageState as S
 
 
 def _time(value: datetime | None) -> str | None:
@@ -23,7 +23,7 @@ def message_view(row: dict) -> dict:
         "alsoTo": row["extra_to_addrs"],
         "messageId": row["mime_message_id"],
         "status": row["state"],
-        "statusCode": STATE_CODES[row["state"]],
+        "statusCode": S(row["state"]).code,
         "attempts": row["attempts"],
         "providerMessageId": row["provider_message_id"],
         "error": row["error"],
