@@ -9,6 +9,7 @@ into InvalidRequest). Nothing here knows which door a value came through.
 from __future__ import annotations
 
 from datetime import datetime
+from email.utils import parseaddr
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
@@ -19,9 +20,12 @@ from shared.intake.headers import MAX_HEADERS, header_problem
 
 
 def _recipient(value: str) -> str:
+    """The bare address of ``a@b``, ``<a@b>`` or ``Name <a@b>`` (as Go's
+    net/mail.ParseAddress, which aws-ses-sender-go used, accepts); the display
+    name is not kept: mailpipe stores, matches and suppresses addresses."""
     value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
+    if "<" in value and not has_line_break(value):
+        value = parseaddr(value)[1] or value
     if not is_valid_address(value):
         raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
                                   {"value": value[:100]})
@@ -48,6 +52,21 @@ def _no_nul(value: str) -> str:
     if "\x00" in value:
         raise PydanticCustomError("invalid_character", "must not contain NUL characters")
     return value
+
+
+def _rfc3339_text(value: Any) -> Any:
+    """A time must be RFC 3339 text: a number would be read as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("invalid_datetime", "must be an RFC 3339 time as a string, "
+                                  "e.g. 2030-01-01T09:00:00Z")
+    return value
+
+
+def _empty_is_now(value: Any) -> Any:
+    """``""`` means "now": the Go clients send their zero value for an unset time."""
+    return None if value == "" else value
 
 
 def aware(value: datetime) -> datetime:
@@ -93,7 +112,9 @@ HeaderText = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(
 TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(header_safe)]
 Name = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(header_safe)]
 BodyText = Annotated[str, AfterValidator(_no_nul)]
-When = Annotated[datetime, AfterValidator(aware)]
+When = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(aware)]
+#: An optional time where ``""`` (or null, or leaving it out) means now.
+WhenOrNow = Annotated[When | None, BeforeValidator(_empty_is_now)]
 #: Extra header lines (X-…, In-Reply-To, References); mailpipe's own are refused.
 Headers = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_headers)]
 

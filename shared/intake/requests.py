@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictBool,
     computed_field,
     field_serializer,
     model_validator,
@@ -39,7 +40,7 @@ from shared.intake.fields import (
     Recipient,
     TemplateValues,
     TopicId,
-    When,
+    WhenOrNow,
     located,
 )
 
@@ -65,13 +66,13 @@ class MessageRequest(_Request):
     subject: HeaderText | None = None
     html: Annotated[BodyText, Field(min_length=1)] | None = None
     text: BodyText | None = None
-    scheduled_at: When | None = None
+    scheduled_at: WhenOrNow = None
     from_addr: Mailbox | None = None
     reply_to: Mailbox | None = None
     #: Open pixel and click rewriting (needs MAILPIPE_SECRET_KEY); false turns it off.
-    tracking: bool = True
+    tracking: StrictBool = True
     #: Bulk mail: carries RFC 8058 one-click List-Unsubscribe headers.
-    bulk: bool = False
+    bulk: StrictBool = False
     template_id: Annotated[int, Field(ge=1)] | None = None
     #: Template values for every recipient, and per recipient (by address) over them.
     variables: TemplateValues | None = None
@@ -163,7 +164,7 @@ class CampaignRequest(_Request):
     name: Name
     template_id: Annotated[int, Field(ge=1)]
     topic_id: TopicId
-    scheduled_at: When | None = None
+    scheduled_at: WhenOrNow = None
     from_addr: Mailbox | None = None
     reply_to: Mailbox | None = None
 

@@ -103,12 +103,20 @@ def test_item_with_no_emails_is_rejected(post, assert_rejected):
 
 @pytest.mark.parametrize("bad", [
     "plainaddress", "a b@example.com", "a@example", "a@example.com.", "a.@example.com",
-    "a..b@example.com", "a@@example.com", "@example.com", "", "Name <a@example.com>",
-    "a@example.com\r\nBcc: x@evil.com", "<a@example.com\n>",
+    "a..b@example.com", "a@@example.com", "@example.com", "", "Name <a@example>",
+    "a@example.com\r\nBcc: x@evil.com", "<a@example.com\n>", "홍길동 <a@example.com>\nBcc: x@y.z",
 ])
 def test_invalid_recipient_address_is_rejected(post, assert_rejected, bad):
     result = post(item(emails=["ok@example.com", bad]))
     assert_rejected(result, 400, "invalid_email", "messages[0].emails[1]")
+
+
+def test_recipient_with_a_display_name_is_accepted_as_its_address(post, engine):
+    # aws-ses-sender-go checked each address with Go's net/mail.ParseAddress.
+    result = post(item(emails=["홍길동 <hong@example.com>", '"Kim, Y." <kim@example.com>']))
+    assert result.status_code == 202, result.text
+    assert [m["email"] for m in result.json["messages"]] == ["hong@example.com",
+                                                            "kim@example.com"]
 
 
 def test_recipient_in_angle_brackets_is_accepted(post, engine):
@@ -156,10 +164,23 @@ def test_scheduled_at_without_timezone_is_rejected(post, assert_rejected, naive)
     assert_rejected(result, 400, "missing_timezone", "messages[0].scheduledAt")
 
 
-@pytest.mark.parametrize("bad", ["tomorrow", "2030-13-01T09:00:00Z", ""])
+@pytest.mark.parametrize("bad", ["tomorrow", "2030-13-01T09:00:00Z", 123, 1.5e9, True,
+                                 {"at": "2030-01-01T09:00:00Z"}])
 def test_scheduled_at_that_is_not_a_time_is_rejected(post, assert_rejected, bad):
     result = post(item(scheduledAt=bad))
     assert_rejected(result, 400, "invalid_datetime", "messages[0].scheduledAt")
+
+
+def test_empty_scheduled_at_means_now_as_the_go_client_sends_it(post, engine):
+    result = post(item(scheduledAt=""))
+    assert result.status_code == 202, result.text
+    assert result.json["messages"][0]["status"] == "queued"  # due now: enqueued at once
+
+
+@pytest.mark.parametrize(("name", "bad"), [("tracking", "yes"), ("tracking", 1),
+                                           ("bulk", "true"), ("bulk", 0)])
+def test_flags_must_be_json_booleans(post, assert_rejected, name, bad):
+    assert_rejected(post(item(**{name: bad})), 400, "bool_type", f"messages[0].{name}")
 
 
 def test_too_many_recipients_across_items_is_rejected(settings, make_client, post,

@@ -108,6 +108,9 @@ def test_attachments_over_the_cap_are_413(native_settings, engine, broker, redis
 
 @pytest.mark.parametrize(("attachment", "code"), [
     ({"filename": "a.bin", "content": "not base64!"}, "base64_decode"),
+    ({"filename": "a.bin", "content": "!!!"}, "base64_decode"),  # was a 0-byte file
+    ({"filename": "a.bin", "content": "AAA"}, "base64_decode"),  # bad padding
+    ({"filename": "a.bin", "content": 1234}, "base64_decode"),
     ({"filename": "a.png", "content": "AAAA", "contentId": "has space"}, "invalid_content_id"),
     ({"filename": "a.png", "content": "AAAA", "contentType": "not a type"},
      "invalid_content_type"),

@@ -9,10 +9,11 @@ them their JSON names (and files their base64 form).
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any
 
 from pydantic import (
-    Base64Bytes,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -42,13 +43,24 @@ def json_name(field: str) -> str:
 WIRE = ConfigDict(alias_generator=json_name, populate_by_name=True)
 
 
+def _base64(value: Any) -> bytes:
+    """Standard base64 (line breaks allowed, as MIME writes it); anything else is refused,
+    not decoded to fewer or no bytes."""
+    if not isinstance(value, str):
+        raise PydanticCustomError("base64_decode", "must be base64 text")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("base64_decode", "is not valid base64") from None
+
+
 class AttachmentItem(BaseModel):
     """One file of a message: base64 ``content``; ``contentId`` makes it inline."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     filename: Annotated[str, Field(min_length=1, max_length=255)]
-    content: Base64Bytes
+    content: Annotated[bytes, BeforeValidator(_base64)]
     content_type: Annotated[str, Field(max_length=255)] | None = Field(None, alias="contentType")
     content_id: Annotated[str, Field(max_length=250)] | None = Field(None, alias="contentId")
 
