@@ -192,7 +192,7 @@ class Producer(threading.Thread):
                 self.retries[type(exc).__name__] += 1
                 time.sleep(0.3)
                 continue
-            if status == 202:
+            if status == 200:
                 for message in answer["messages"]:
                     self.accepted[message["id"]] = message["email"]
                 return

@@ -1,4 +1,7 @@
-"""Domain errors to HTTP, in one place: every error body is JSON {code, message}.
+"""Domain errors to HTTP, in one place: every error body is JSON {code, message, error}.
+
+``error`` repeats ``message`` under the name aws-ses-sender-go answered with
+(``{"error": "…"}``), so its clients read mailpipe's errors unchanged.
 
 The compat APIs answer in their own shapes (Biz ``{"code", "message_id"}``,
 fureweb ``{"code", "message"}``): each is an ``ErrorScope`` that owns its
@@ -25,9 +28,14 @@ from shared.errors import RequestError, TooManyRequests
 log = logging.getLogger("mailpipe.api")
 
 
+def body(code: str, message: str, **extra) -> dict:
+    """An error answer: a stable ``code``, what to fix, and the seed's ``error``."""
+    return {"code": code, "message": message, "error": message, **extra}
+
+
 def handle_request_error(req: falcon.Request, resp: falcon.Response, ex: RequestError, params):
     resp.status = falcon.code_to_http_status(ex.status)
-    resp.media = ex.to_dict()
+    resp.media = {**ex.to_dict(), "error": ex.message}
     if isinstance(ex, TooManyRequests):
         resp.set_header("Retry-After", str(max(1, math.ceil(ex.retry_after))))
 
@@ -40,7 +48,7 @@ def handle_http_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTT
         code = HTTPStatus(ex.status_code).phrase.lower().replace(" ", "_")
     except ValueError:  # a non-standard status
         code = "error"
-    resp.media = {"code": code, "message": ex.description or ex.title}
+    resp.media = body(code, ex.description or ex.title)
     for name, value in (ex.headers or {}).items():
         resp.set_header(name, value)
 
@@ -55,7 +63,7 @@ def handle_param_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HT
     found = _PARAM_NAME.match(ex.description or "")
     code = "missing_parameter" if isinstance(ex, falcon.HTTPMissingParam) else "invalid_parameter"
     resp.status = ex.status
-    resp.media = {"code": code, "message": ex.description or ex.title}
+    resp.media = body(code, ex.description or ex.title)
     if found:
         resp.media["field"] = found.group(1)
 
@@ -64,7 +72,7 @@ def handle_database_down(req: falcon.Request, resp: falcon.Response, ex: Operati
     log.error("database unavailable for %s %s: %s", req.method, req.path, ex)
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "5")
-    resp.media = {"code": "database_unavailable", "message": "the database is unavailable; retry"}
+    resp.media = body("database_unavailable", "the database is unavailable; retry")
 
 
 def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError, params):
@@ -72,7 +80,7 @@ def handle_redis_down(req: falcon.Request, resp: falcon.Response, ex: RedisError
     log.error("redis unavailable for %s %s: %s", req.method, req.path, ex, exc_info=ex)
     resp.status = falcon.HTTP_503
     resp.set_header("Retry-After", "5")
-    resp.media = {"code": "queue_unavailable", "message": "the queue is unavailable; retry"}
+    resp.media = body("queue_unavailable", "the queue is unavailable; retry")
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params):

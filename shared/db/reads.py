@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Connection, func, select
 
 from shared.db.tables import events, messages
@@ -27,7 +29,7 @@ def get_message(conn: Connection, api_key_id: int, message_id: int) -> dict | No
 
 
 def topic_summary(conn: Connection, api_key_id: int, topic_id: str) -> dict:
-    """Message count per state and event count per type for one topic."""
+    """Message count per state, event count per type, and messages per event type."""
     by_state = dict(
         conn.execute(
             select(messages.c.state, func.count())
@@ -35,22 +37,22 @@ def topic_summary(conn: Connection, api_key_id: int, topic_id: str) -> dict:
             .group_by(messages.c.state)
         ).all()
     )
-    by_event = dict(
-        conn.execute(
-            select(events.c.type, func.count())
-            .select_from(events.join(messages, messages.c.id == events.c.message_id))
-            .where(messages.c.api_key_id == api_key_id, messages.c.topic_id == topic_id)
-            .group_by(events.c.type)
-        ).all()
-    )
-    return {"status": by_state, "events": by_event}
+    by_event = conn.execute(
+        select(events.c.type, func.count(), func.count(events.c.message_id.distinct()))
+        .select_from(events.join(messages, messages.c.id == events.c.message_id))
+        .where(messages.c.api_key_id == api_key_id, messages.c.topic_id == topic_id)
+        .group_by(events.c.type)
+    ).all()
+    return {"status": by_state, "events": {kind: n for kind, n, _ in by_event},
+            "messagesByEvent": {kind: n for kind, _, n in by_event}}
 
 
-def sent_count(conn: Connection, api_key_id: int, hours: int) -> int:
-    """Messages of this key whose send was accepted in the last ``hours`` hours."""
-    return conn.execute(
-        select(func.count()).where(
-            messages.c.api_key_id == api_key_id,
-            messages.c.sent_at >= func.now() - func.make_interval(0, 0, 0, 0, hours),
-        )
+def sent_count(conn: Connection, api_key_id: int, hours: int) -> tuple[int, datetime]:
+    """(messages of this key whose send was accepted in the last ``hours`` hours, since when)."""
+    since = conn.execute(select(func.now() - func.make_interval(0, 0, 0, 0, hours))
+                         ).scalar_one()
+    count = conn.execute(
+        select(func.count()).where(messages.c.api_key_id == api_key_id,
+                                   messages.c.sent_at >= since)
     ).scalar_one()
+    return count, since

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import falcon
 
 from services.api.idempotency import idempotency_of
@@ -9,7 +11,7 @@ from services.api.media import read_json
 from services.api.resources.listings import answer_listing, message_filter
 from services.api.schemas.messages import SendRequest, parse
 from services.api.sync import answer_when_done, wait_param
-from services.api.views.messages import cancel_view, message_view
+from services.api.views.messages import cancel_view, go_duration, message_view
 from shared.db.cancellation import cancel
 from shared.db.reads import get_message
 from shared.errors import NotFound
@@ -22,6 +24,9 @@ class MessagesResource:
         self.deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """200 ``{"count", "elapsed", "messages"}`` (aws-ses-sender-go answered 200 with
+        count and elapsed); with ``?wait=``, 202 if the wait runs out (``sync``)."""
+        started = time.perf_counter()
         data = read_json(req, self.deps.settings.max_body_bytes)
         body = parse(SendRequest, data)
         wait = wait_param(req, self.deps.settings, sum(len(m.recipients) for m in body.messages))
@@ -29,9 +34,10 @@ class MessagesResource:
             self.deps.engine, self.deps.broker, req.context.api_key, body.messages,
             self.deps.settings, idempotency=idempotency_of(req, data),
         )
-        resp.status = falcon.HTTP_202
+        resp.status = falcon.HTTP_202 if wait else falcon.HTTP_200
         resp.media = {
             "count": len(created),
+            "elapsed": go_duration(time.perf_counter() - started),
             "messages": [
                 {"id": m.id, "topicId": m.topic_id, "email": m.to_addr, "status": m.state,
                  "statusCode": S(m.state).code}

@@ -1,4 +1,7 @@
-"""``/v1/events/...``: sent counts."""
+"""``/v1/events/counts/sent``: messages sent in the last ``hours`` hours (24 by default).
+
+Answers ``{"hours", "since", "count"}``: aws-ses-sender-go answered ``{"count"}``.
+"""
 
 from __future__ import annotations
 
@@ -16,5 +19,5 @@ class SentCountResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         hours = req.get_param_as_int("hours", min_value=1, max_value=MAX_HOURS, default=24)
         with self.deps.engine.connect() as conn:
-            count = sent_count(conn, req.context.api_key.id, hours)
-        resp.media = {"hours": hours, "count": count}
+            count, since = sent_count(conn, req.context.api_key.id, hours)
+        resp.media = {"hours": hours, "since": since.isoformat(), "count": count}

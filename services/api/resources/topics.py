@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import falcon
 
-from services.api.views.messages import cancel_view
+from services.api.views.messages import cancel_view, topic_view
 from shared.db.cancellation import cancel_topic
 from shared.db.reads import topic_summary
 from shared.db.stats import topic_stats
@@ -19,12 +19,7 @@ class TopicResource:
         with self.deps.engine.connect() as conn:
             summary = topic_summary(conn, req.context.api_key.id, topic_id)
             stats = topic_stats(conn, req.context.api_key.id, topic_id)
-        resp.media = {
-            "topicId": topic_id,
-            "total": sum(summary["status"].values()),
-            **summary,
-            "stats": stats,
-        }
+        resp.media = topic_view(topic_id, summary, stats)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, topic_id: str) -> None:
         with self.deps.engine.begin() as conn:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 
+from shared.broker.payloads import EventType as E
 from shared.states import MessageState as S
 
 
@@ -38,6 +40,22 @@ def message_view(row: dict) -> dict:
     }
 
 
+def go_duration(seconds: float) -> str:
+    """``seconds`` as Go's ``time.Duration.String()`` writes it ("1.234567ms", "1m2.5s")."""
+    def number(value: float) -> str:
+        text = f"{value:.9f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    if seconds >= 60:
+        minutes, rest = divmod(seconds, 60)
+        hours, minutes = divmod(int(minutes), 60)
+        return (f"{hours}h" if hours else "") + f"{minutes}m{number(rest)}s"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return number(round(seconds / scale, 6)) + unit
+    return f"{round(seconds * 1e9)}ns"
+
+
 def cancel_view(cancelled: int, kept: dict[str, int]) -> dict:
     """What a DELETE did: how many were cancelled, and what was already beyond reach."""
     return {
@@ -45,3 +63,39 @@ def cancel_view(cancelled: int, kept: dict[str, int]) -> dict:
         "notCancelled": sum(kept.values()),
         "notCancelledByStatus": kept,
     }
+
+
+#: aws-ses-sender-go's names for what happened to a message: SES's
+#: notificationType (its Result.Status) and its own "Open".
+SEED_EVENT_NAMES = {
+    E.SENT: "Send", E.DELIVERED: "Delivery", E.BOUNCED: "Bounce", E.COMPLAINED: "Complaint",
+    E.REJECTED: "Reject", E.DELAYED: "DeliveryDelay", E.RENDERING_FAILED: "Rendering Failure",
+    E.SUBSCRIPTION: "Subscription", E.OPENED: "Open", E.CLICKED: "Click",
+    E.UNSUBSCRIBED: "Unsubscribe",
+}
+
+
+def topic_view(topic_id: str, summary: dict, stats: dict) -> dict:
+    """mailpipe's topic answer with aws-ses-sender-go's ``request`` and ``result`` in it.
+
+    ``request`` counts messages by seed status code (processing ones only in
+    ``total``, as upstream did); ``result.statuses`` counts messages per
+    event, under upstream's names.
+    """
+    status = summary["status"]
+    by_code = Counter()
+    for state, n in status.items():
+        by_code[S(state).code] += n
+    total = sum(status.values())
+    return {
+        "topicId": topic_id,
+        "total": total,
+        "status": status,
+        "events": summary["events"],
+        "stats": stats,
+        "request": {"total": total, "created": by_code[0], "sent": by_code[2],
+                    "failed": by_code[3], "stopped": by_code[4]},
+        "result": {"statuses": {SEED_EVENT_NAMES[E(kind)]: n
+                                for kind, n in summary["messagesByEvent"].items()}},
+    }
+
