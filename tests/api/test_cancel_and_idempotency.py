@@ -116,7 +116,7 @@ def test_concurrent_requests_with_one_key_create_the_messages_once(client, engin
     for t in threads:
         t.join()
     assert [a.status_code for a in answers] == [200] * 4
-    assert len({str(a.json) for a in answers}) == 1
+    assert len({str({**a.json, "elapsed": None}) for a in answers}) == 1  # one answer
     assert count(engine) == 2
 
 
