@@ -22,8 +22,9 @@ SES_MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024
 MAX_ATTACHMENTS = 100
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-_CONTENT_TYPE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
-_CONTENT_REF = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}$")
+#: Matched with ``fullmatch``: ``$`` would also match before a trailing newline.
+_CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_CONTENT_REF = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}")
 
 
 @dataclass(frozen=True)
@@ -41,9 +42,12 @@ class Attachment:
 
 
 def clean_filename(name: str) -> str:
-    """The file name without any client path, control characters or extreme length."""
+    """The file name without any client path, control characters, surrogates or extreme
+    length."""
     name = re.split(r"[\\/]", name)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
+    # Surrogates too: a lone one cannot be stored as text.
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f"
+                   and not "\ud800" <= ch <= "\udfff").strip()
     return name[:255] or "attachment"
 
 
@@ -52,7 +56,7 @@ def content_type_for(filename: str, declared: str | None) -> str:
     declared = (declared or "").split(";")[0].strip().lower()
     # multipart/* and message/* would need a MIME structure, not bytes.
     specific = declared and declared != "application/octet-stream"
-    if specific and _CONTENT_TYPE.match(declared) and not declared.startswith(("multipart/",
+    if specific and _CONTENT_TYPE.fullmatch(declared) and not declared.startswith(("multipart/",
                                                                               "message/")):
         return declared
     guessed, _ = mimetypes.guess_type(filename, strict=False)
@@ -64,13 +68,13 @@ def make_attachment(
     *, field_name: str = "attachments",
 ) -> Attachment:
     """A checked Attachment; InvalidRequest names ``field_name`` when a part is unusable."""
-    if content_type and not _CONTENT_TYPE.match(content_type.split(";")[0].strip()):
+    if content_type and not _CONTENT_TYPE.fullmatch(content_type.split(";")[0].strip()):
         raise InvalidRequest("invalid_content_type",
                              f"{field_name}: {content_type[:100]!r} is not a MIME type",
                              field=field_name)
     if content_ref is not None:
         content_ref = content_ref.strip().removeprefix("<").removesuffix(">")
-        if not _CONTENT_REF.match(content_ref):
+        if not _CONTENT_REF.fullmatch(content_ref):
             raise InvalidRequest("invalid_content_id",
                                  f"{field_name}: content id {content_ref[:100]!r} must be "
                                  "1-250 printable ASCII characters without spaces",

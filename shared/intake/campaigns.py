@@ -9,7 +9,6 @@ so a million-row CSV costs the API the same memory as a ten-row one.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
@@ -37,6 +36,7 @@ from shared.db.templates import get_template
 from shared.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from shared.intake.addresses import address_of, is_valid_address
 from shared.intake.idempotency import Idempotency, first_answer, remember
+from shared.intake.text import is_text_charset
 from shared.rendering.mustache import recipient_values
 from shared.settings import Settings
 
@@ -100,10 +100,11 @@ def json_rows(recipients: list[Any]) -> Iterator[Row]:
 
 
 def _text_stream(stream: IO[bytes], charset: str) -> IO[str]:
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        raise InvalidRequest("invalid_charset", f"unknown charset '{charset}'") from None
+    if not is_text_charset(charset):
+        # base64, zlib, rot13 are bytes or text transforms, not charsets (and would
+        # fail inside TextIOWrapper); punycode and the escape codecs are not file charsets.
+        raise InvalidRequest("invalid_charset", f"charset {charset[:50]!r} is not a text "
+                             "encoding (use utf-8, cp949, euc-kr, latin-1…)", field="charset")
     if charset.lower().replace("_", "-") in ("utf-8", "utf8"):
         charset = "utf-8-sig"  # spreadsheets often start a UTF-8 CSV with a BOM
     return io.TextIOWrapper(stream, encoding=charset, newline="")

@@ -15,6 +15,7 @@ import logging
 
 import falcon
 
+from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.biz import (
     BizError,
@@ -65,7 +66,13 @@ class BizSendResource:
             if exc.code == "missing_field" and exc.field == "from":
                 log.error("Biz send without a sender: set MAILPIPE_DEFAULT_FROM")
                 raise BizError("500", "no sender address is configured", status=500) from None
+            if exc.field == "smtp_url":  # the tenant server is not one we may connect to
+                raise BizError("422", exc.message) from None
             raise BizError("410", exc.message) from None
+        except BAD_INPUT as exc:
+            _code, message = describe_bad_input(exc)
+            log.warning("Biz send with bad input past the checks: %s", message)
+            raise BizError("410", message) from None
         except ConfigError as exc:
             log.error("Biz send refused: %s", exc)
             raise BizError("500", "the server is not configured for this request",

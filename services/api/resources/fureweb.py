@@ -16,6 +16,7 @@ from email.utils import getaddresses
 
 import falcon
 
+from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from shared.db.envelopes import SendResult
 from shared.db.keys import find_active_key
@@ -105,6 +106,10 @@ class FurewebMailResource:
             self._serve(req, resp)
         except FurewebError:
             raise
+        except BAD_INPUT as exc:
+            _code, message = describe_bad_input(exc)
+            log.warning("fureweb send with bad input past the checks: %s", message)
+            raise FurewebError(400, f"invalid parameter: {message}") from None
         except Exception:
             # fureweb clients read a numeric code in every answer.
             log.exception("fureweb send failed")

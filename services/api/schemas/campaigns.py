@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.api.schemas.messages import (
+    MAX_ID,
     BodyText,
     HeaderText,
     Mailbox,
@@ -43,7 +44,7 @@ class RenderBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: TemplateValues = Field(default_factory=dict)
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
 
 
 class CampaignFields(BaseModel):
@@ -52,7 +53,7 @@ class CampaignFields(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: Name
-    template_id: Annotated[int, Field(ge=1)] = Field(alias="templateId")
+    template_id: Annotated[int, Field(ge=1, le=MAX_ID)] = Field(alias="templateId")
     topic_id: TopicId = Field(alias="topicId")
     scheduled_at: When | None = Field(None, alias="scheduledAt")
     from_: Mailbox | None = Field(None, alias="from")

@@ -23,6 +23,10 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.errors import InvalidRequest
 from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
+from shared.intake.text import text_problem
+
+#: PostgreSQL BIGINT, the type of every id column: a larger number is no id.
+MAX_ID = 2**63 - 1
 
 
 def _recipient(value: str) -> str:
@@ -44,16 +48,19 @@ def _mailbox(value: str) -> str:
 
 
 def _header_safe(value: str) -> str:
+    _no_nul(value)
     if has_line_break(value):
-        raise PydanticCustomError("header_injection",
-                                  "must not contain line breaks (CR, LF) or NUL")
+        raise PydanticCustomError("header_injection", "must not contain line breaks (CR, LF, "
+                                  "VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029)")
     return value
 
 
 def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail the insert.
-    if "\x00" in value:
-        raise PydanticCustomError("invalid_character", "must not contain NUL characters")
+    # PostgreSQL text cannot hold NUL, psycopg cannot encode a lone surrogate:
+    # refuse them here rather than fail the insert.
+    problem = text_problem(value)
+    if problem:
+        raise PydanticCustomError("invalid_character", problem)
     return value
 
 
@@ -114,7 +121,7 @@ class MessageItem(BaseModel):
     bulk: bool = False
     text: BodyText | None = None
     reply_to: Mailbox | None = Field(None, alias="replyTo")
-    template_id: Annotated[int, Field(ge=1)] | None = Field(None, alias="templateId")
+    template_id: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(None, alias="templateId")
     #: Template values for every recipient, and per recipient (by address) over them.
     variables: TemplateValues | None = None
     recipient_variables: dict[str, TemplateValues] | None = Field(
