@@ -23,11 +23,13 @@ from shared.broker.queues import enqueue_sends
 from shared.db.envelopes import NewEnvelope, insert_envelope
 from shared.db.keys import ApiKey
 from shared.db.relays import save_relay
-from shared.errors import Forbidden, InvalidRequest, PayloadTooLarge
+from shared.errors import Forbidden, InvalidRequest, PayloadTooLarge, TransportError
 from shared.intake.addresses import address_of
 from shared.intake.attachments import Attachment, check_total
 from shared.secrets import SecretBox
 from shared.settings import Settings
+from shared.transports.guard import RelayRefused, check_relay_host
+from shared.transports.smtp import SmtpUrlError, parse_smtp_url
 
 log = logging.getLogger("mailpipe.compat")
 
@@ -113,6 +115,8 @@ def prepare_envelope(
                               f"to, cc, bcc: {total} recipients; one message may have at most "
                               f"{MAX_ENVELOPE_RECIPIENTS}", field="to")
     check_total(request.attachments, settings.max_attachment_bytes)
+    if request.relay is not None and not settings.tenant_smtp_private:
+        check_relay(request.relay.url)
     envelope = NewEnvelope(
         topic_id=request.topic_id, from_addr=sender, to=to, cc=cc, bcc=bcc,
         subject=request.subject, html=request.html, text=request.text,
@@ -120,6 +124,24 @@ def prepare_envelope(
         mime_message_id=new_message_id(sender),
     )
     return envelope, request.relay
+
+
+def check_relay(url: str) -> None:
+    """Refuse (400, field ``smtp_url``) a tenant server that is not at a public address.
+
+    The sender checks again before it connects (the name may resolve elsewhere
+    by then); a name that does not resolve now is left to it, since DNS may
+    answer later.
+    """
+    try:
+        server = parse_smtp_url(url)
+        check_relay_host(server.host, server.port)
+    except SmtpUrlError as exc:
+        raise InvalidRequest("invalid_smtp_url", f"smtp_url: {exc}", field="smtp_url") from None
+    except RelayRefused as exc:
+        raise InvalidRequest("relay_not_public", f"smtp_url: {exc}", field="smtp_url") from None
+    except TransportError:
+        pass
 
 
 def accept_envelope(
