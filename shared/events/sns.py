@@ -129,7 +129,8 @@ def check_sns_url(url: str, *, certificate: bool) -> str:
         raise SnsVerificationError(f"{url!r:.200} is not a URL: {exc}") from None
     if parts.scheme != "https":
         raise SnsVerificationError(f"{url!r:.200} is not an https URL")
-    if parts.username or parts.password or port not in (None, 443):
+    host = parts.hostname or ""
+    if parts.netloc.lower() not in (host, f"{host}:443") or port not in (None, 443):
         raise SnsVerificationError(f"{url!r:.200} carries credentials or a port")
     if not SNS_HOST.fullmatch(parts.hostname or ""):
         raise SnsVerificationError(f"{url!r:.200} is not on an sns.<region>.amazonaws.com host")
@@ -173,7 +174,7 @@ def string_to_sign(message: dict) -> bytes:
     # isinstance first: a JSON list or object is unhashable.
     fields = SIGNED_FIELDS.get(kind) if isinstance(kind, str) else None
     if fields is None:
-        raise SnsVerificationError(f"unknown SNS message type {message.get('Type')!r:.50}")
+        raise SnsVerificationError(f"unknown SNS message Type {message.get('Type')!r:.50}")
     lines = []
     for name in fields:
         value = message.get(name)
