@@ -27,7 +27,7 @@ def describe_bad_input(ex: Exception) -> tuple[str, str]:
         diag = getattr(ex.orig, "diag", None)
         reason = getattr(diag, "message_primary", None) or type(ex.orig).__name__
         return "invalid_value", f"a value cannot be stored: {reason}"
-    reason = getattr(ex, "reason", None) or type(ex).__name__
+    reason = getattr(ex, "reason", None) or str(ex) or type(ex).__name__
     return "invalid_text", f"the request holds text that cannot be encoded: {reason}"
 
 

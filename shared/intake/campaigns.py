@@ -144,7 +144,7 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
                                                         f"has {len(header)}")
                 continue
             yield Row("row", number, dict(zip(header, cells, strict=True)))
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # not only UnicodeDecodeError: utf-16 without a BOM
         raise InvalidRequest("invalid_csv", f"the CSV is not valid {charset}: {exc}") from None
     except csv.Error as exc:
         raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None
