@@ -24,10 +24,10 @@ BAD_INPUT = (DataError, UnicodeError)
 def describe_bad_input(ex: Exception) -> tuple[str, str]:
     """``(code, message)`` for one of BAD_INPUT; no bound values (they may be addresses)."""
     if isinstance(ex, DataError):
-        diag = getattr(ex.orig, "diag", None)
-        reason = getattr(diag, "message_primary", None) or type(ex.orig).__name__
-        return "invalid_value", f"a value cannot be stored: {reason}"
-    reason = getattr(ex, "reason", None) or str(ex) or type(ex).__name__
+        # psycopg's class names the SQLSTATE (NumericValueOutOfRange, CharacterNotInRepertoire,
+        # InvalidTextRepresentation); its message would quote the value.
+        return "invalid_value", f"a value cannot be stored: {type(ex.orig).__name__}"
+    reason = getattr(ex, "reason", None) or type(ex).__name__  # reason quotes no value
     return "invalid_text", f"the request holds text that cannot be encoded: {reason}"
 
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from services.api.schemas.messages import (
     MAX_ID,
+    MAX_VERSION,
     BodyText,
     HeaderText,
     Mailbox,
@@ -44,7 +45,7 @@ class RenderBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: TemplateValues = Field(default_factory=dict)
-    version: Annotated[int, Field(ge=1, le=MAX_ID)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
 
 
 class CampaignFields(BaseModel):

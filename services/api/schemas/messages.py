@@ -27,6 +27,8 @@ from shared.intake.text import text_problem
 
 #: PostgreSQL BIGINT, the type of every id column: a larger number is no id.
 MAX_ID = 2**63 - 1
+#: Template versions are INTEGER.
+MAX_VERSION = 2**31 - 1
 
 
 def _recipient(value: str) -> str:
