@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
-from services.api.params import ID_FIELD
+from services.api.params import ID_FIELD, TextParamsMiddleware
 from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
     CampaignActionResource,
@@ -62,7 +62,8 @@ class ApiDeps:
 
 def create_app(deps: ApiDeps) -> falcon.App:
     intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
-    app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine), IntakeRateMiddleware(intake)])
+    app = falcon.App(middleware=[TextParamsMiddleware(), ApiKeyMiddleware(deps.engine),
+                                 IntakeRateMiddleware(intake)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))

@@ -21,11 +21,36 @@ from typing import Protocol
 
 import falcon
 from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 
 from shared.errors import RequestError, TooManyRequests
 
 log = logging.getLogger("mailpipe.api")
+
+#: Input the checks let through but that cannot be stored or decoded: text the
+#: database cannot hold or a number beyond its column (DataError), text Python
+#: cannot encode (UnicodeError). Each is the caller's doing, so a 400, never a 500.
+#: The compat routes catch these too and answer in their own shape.
+BAD_INPUT = (DataError, UnicodeError)
+
+
+def describe_bad_input(ex: Exception) -> tuple[str, str]:
+    """``(code, message)`` for one of BAD_INPUT; no bound values (they may be addresses)."""
+    if isinstance(ex, DataError):
+        # psycopg's class names the SQLSTATE (NumericValueOutOfRange, CharacterNotInRepertoire,
+        # InvalidTextRepresentation); its message would quote the value.
+        return "invalid_value", f"a value cannot be stored: {type(ex.orig).__name__}"
+    reason = getattr(ex, "reason", None) or type(ex).__name__  # reason quotes no value
+    return "invalid_text", f"the request holds text that cannot be encoded: {reason}"
+
+
+def handle_bad_input(req: falcon.Request, resp: falcon.Response, ex: Exception, params):
+    code, message = describe_bad_input(ex)
+    # Logged: each one is a check missing in the schema layer.
+    log.warning("bad input past the checks (%s) for %s %s: %s", type(ex).__name__, req.method,
+                req.path, message)
+    resp.status = falcon.HTTP_400
+    resp.media = body(code, message)
 
 
 def body(code: str, message: str, **extra) -> dict:
@@ -123,6 +148,7 @@ def install(app: falcon.App, scopes: Sequence[ErrorScope] = ()) -> None:
         # InterfaceError: a pooled connection the restarted database had closed.
         ((OperationalError, InterfaceError), handle_database_down),
         (RedisError, handle_redis_down),
+        (BAD_INPUT, handle_bad_input),
     ]
     for errors, handler in handlers:
         app.add_error_handler(errors, _scoped(handler, scopes))

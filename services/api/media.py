@@ -8,10 +8,12 @@ import json
 import falcon
 
 from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.intake.text import bad_text
 
 
 def read_json(req: falcon.Request, max_bytes: int):
-    """The parsed JSON body; 413 past ``max_bytes``, 400 when it is not JSON."""
+    """The parsed JSON body; 413 past ``max_bytes``, 400 when it is not JSON or holds
+    text that cannot be stored (NUL, a lone surrogate), naming the field."""
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge(
             "body_too_large", f"the body is {req.content_length} bytes; the limit is {max_bytes}"
@@ -22,9 +24,14 @@ def read_json(req: falcon.Request, max_bytes: int):
     if not raw:
         raise InvalidRequest("invalid_json", "the request body is empty; send a JSON object")
     try:
-        return json.loads(raw)
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+    # Every text field at once: "\u0000" and a lone "\ud800" are valid JSON but
+    # cannot be stored, whichever field (or field name) carries them.
+    for field, problem in bad_text(body):
+        raise InvalidRequest("invalid_character", f"{field}: {problem}", field=field)
+    return body
 
 
 class _CappedStream(io.RawIOBase):

@@ -74,7 +74,7 @@ def ses_event(notification: dict, *, sns_message_id: str, sns_timestamp: float) 
     on the same topics: those give None.
     """
     name = notification.get("eventType") or notification.get("notificationType")
-    if name not in SES_TYPES:
+    if not isinstance(name, str) or name not in SES_TYPES:
         return None
     event_type, key = SES_TYPES[name]
     mail = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}

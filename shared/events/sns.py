@@ -120,10 +120,17 @@ def check_sns_url(url: str, *, certificate: bool) -> str:
     that SNS itself does not serve, so a forged message cannot make the API
     call an arbitrary URL.
     """
-    parts = urlsplit(url)
+    if not isinstance(url, str):
+        raise SnsVerificationError("the URL is not a string")
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for ":99999" or ":abc"
+    except ValueError as exc:
+        raise SnsVerificationError(f"{url!r:.200} is not a URL: {exc}") from None
     if parts.scheme != "https":
         raise SnsVerificationError(f"{url!r:.200} is not an https URL")
-    if parts.username or parts.password or parts.port not in (None, 443):
+    host = parts.hostname or ""
+    if parts.netloc.lower() not in (host, f"{host}:443") or port not in (None, 443):
         raise SnsVerificationError(f"{url!r:.200} carries credentials or a port")
     if not SNS_HOST.fullmatch(parts.hostname or ""):
         raise SnsVerificationError(f"{url!r:.200} is not on an sns.<region>.amazonaws.com host")
@@ -163,9 +170,11 @@ class CertificateCache:
 
 def string_to_sign(message: dict) -> bytes:
     """The canonical text SNS signs: ``name\\nvalue\\n`` for each signed field present."""
-    fields = SIGNED_FIELDS.get(message.get("Type"))
+    kind = message.get("Type")
+    # isinstance first: a JSON list or object is unhashable.
+    fields = SIGNED_FIELDS.get(kind) if isinstance(kind, str) else None
     if fields is None:
-        raise SnsVerificationError(f"unknown SNS message type {message.get('Type')!r:.50}")
+        raise SnsVerificationError(f"unknown SNS message Type {message.get('Type')!r:.50}")
     lines = []
     for name in fields:
         value = message.get(name)
@@ -201,7 +210,8 @@ class SnsVerifier:
         """The verified message, or SnsVerificationError saying why not."""
         if not isinstance(message, dict):
             raise SnsVerificationError("an SNS message is a JSON object")
-        algorithm = HASHES.get(message.get("SignatureVersion"))
+        version = message.get("SignatureVersion")
+        algorithm = HASHES.get(version) if isinstance(version, str) else None
         if algorithm is None:
             raise SnsVerificationError(
                 f"unsupported SignatureVersion {message.get('SignatureVersion')!r:.20}")
@@ -277,7 +287,17 @@ def parse_topic_arns(value: str) -> frozenset[str]:
 
 
 def loads_object(raw: bytes | str) -> dict:
-    """A JSON object from an SNS body or Message field; SnsVerificationError otherwise."""
+    """A JSON object from an SNS body or Message field; SnsVerificationError otherwise.
+
+    SNS sends UTF-8: bytes in any other encoding (json.loads would guess
+    UTF-16 from a BOM) are refused, so the raw-delivery path, which decodes
+    the body itself, sees the same text.
+    """
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SnsVerificationError(f"the body is not UTF-8: {exc}") from exc
     try:
         value = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:

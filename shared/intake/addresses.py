@@ -1,13 +1,20 @@
-"""Email address and header-value checks shared by every intake path."""
+"""Email address and header-value checks shared by every intake path.
+
+``has_line_break`` (every ``str.splitlines`` boundary, and NUL) lives in
+``shared.intake.text`` and is re-exported here for the callers that check
+addresses and header values together.
+"""
 
 from __future__ import annotations
 
 import re
 from email.utils import formataddr, parseaddr
 
+from shared.intake.text import has_line_break, text_problem
+
 _LOCAL = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_ADDRESS = re.compile(rf"^{_LOCAL}@{_LABEL}(?:\.{_LABEL})+$")
+_ADDRESS = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
 
 
 def is_valid_address(address: str) -> bool:
@@ -20,19 +27,17 @@ def is_valid_address(address: str) -> bool:
             and ".." not in local)
 
 
-def has_line_break(value: str) -> bool:
-    """True when ``value`` would inject a header line (CR, LF or NUL)."""
-    return any(ch in value for ch in "\r\n\x00")
-
-
 def normalize_mailbox(value: str) -> str | None:
     """``a@b``, ``<a@b>`` or ``Name <a@b>`` as a header-safe mailbox, or None if invalid."""
-    if has_line_break(value):
+    if has_line_break(value) or text_problem(value):
         return None
     name, address = parseaddr(value)
     if not is_valid_address(address):
         return None
     return formataddr((name, address)) if name else address
+
+
+__all__ = ["address_of", "has_line_break", "is_valid_address", "normalize_mailbox"]
 
 
 def address_of(mailbox: str) -> str:

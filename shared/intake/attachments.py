@@ -28,8 +28,9 @@ SES_MAX_ATTACHMENT_BYTES = 30 * 1024 * 1024
 MAX_ATTACHMENTS = 100
 
 _TOKEN = r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
-_CONTENT_TYPE = re.compile(rf"^{_TOKEN}/{_TOKEN}$")
-_CONTENT_REF = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}$")
+#: Matched with ``fullmatch``: ``$`` would also match before a trailing newline.
+_CONTENT_TYPE = re.compile(rf"{_TOKEN}/{_TOKEN}")
+_CONTENT_REF = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.@-]{1,250}")
 
 
 @dataclass(frozen=True)
@@ -47,9 +48,12 @@ class Attachment:
 
 
 def clean_filename(name: str) -> str:
-    """The file name without any client path, control characters or extreme length."""
+    """The file name without any client path, control characters, surrogates or extreme
+    length."""
     name = re.split(r"[\\/]", name)[-1]
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f").strip()
+    # Surrogates too: a lone one cannot be stored as text.
+    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f"
+                   and not "\ud800" <= ch <= "\udfff").strip()
     return name[:255] or "attachment"
 
 
@@ -58,7 +62,7 @@ def content_type_for(filename: str, declared: str | None) -> str:
     declared = (declared or "").split(";")[0].strip().lower()
     # multipart/* and message/* would need a MIME structure, not bytes.
     specific = declared and declared != "application/octet-stream"
-    if specific and _CONTENT_TYPE.match(declared) and not declared.startswith(("multipart/",
+    if specific and _CONTENT_TYPE.fullmatch(declared) and not declared.startswith(("multipart/",
                                                                               "message/")):
         return declared
     guessed, _ = mimetypes.guess_type(filename, strict=False)
@@ -67,9 +71,9 @@ def content_type_for(filename: str, declared: str | None) -> str:
 
 def attachment_problem(content_type: str | None, content_ref: str | None) -> tuple[str, str] | None:
     """``(code, reason)`` when a declared MIME type or content id is unusable, else None."""
-    if content_type and not _CONTENT_TYPE.match(content_type.split(";")[0].strip()):
+    if content_type and not _CONTENT_TYPE.fullmatch(content_type.split(";")[0].strip()):
         return "invalid_content_type", f"{content_type[:100]!r} is not a MIME type"
-    if content_ref is not None and not _CONTENT_REF.match(_bare(content_ref)):
+    if content_ref is not None and not _CONTENT_REF.fullmatch(_bare(content_ref)):
         return ("invalid_content_id", f"content id {_bare(content_ref)[:100]!r} must be "
                 "1-250 printable ASCII characters without spaces")
     return None

@@ -9,7 +9,6 @@ so a million-row CSV costs the API the same memory as a ten-row one.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +37,7 @@ from shared.intake.addresses import is_valid_address
 from shared.intake.idempotency import Idempotency, first_answer, remember
 from shared.intake.requests import CampaignRequest
 from shared.intake.rules import sender_for
+from shared.intake.text import is_text_charset
 from shared.rendering.mustache import recipient_values
 from shared.settings import Settings
 from shared.states import PENDING, CampaignStatus
@@ -91,10 +91,11 @@ def json_rows(recipients: list[Any]) -> Iterator[Row]:
 
 
 def _text_stream(stream: IO[bytes], charset: str) -> IO[str]:
-    try:
-        codecs.lookup(charset)
-    except LookupError:
-        raise InvalidRequest("invalid_charset", f"unknown charset '{charset}'") from None
+    if not is_text_charset(charset):
+        # base64, zlib, rot13 are bytes or text transforms, not charsets (and would
+        # fail inside TextIOWrapper); punycode and the escape codecs are not file charsets.
+        raise InvalidRequest("invalid_charset", f"charset {charset[:50]!r} is not a text "
+                             "encoding (use utf-8, cp949, euc-kr, latin-1…)", field="charset")
     if charset.lower().replace("_", "-") in ("utf-8", "utf8"):
         charset = "utf-8-sig"  # spreadsheets often start a UTF-8 CSV with a BOM
     return io.TextIOWrapper(stream, encoding=charset, newline="")
@@ -134,7 +135,7 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
                                                         f"has {len(header)}")
                 continue
             yield Row("row", number, dict(zip(header, cells, strict=True)))
-    except UnicodeDecodeError as exc:
+    except UnicodeError as exc:  # not only UnicodeDecodeError: utf-16 without a BOM
         raise InvalidRequest("invalid_csv", f"the CSV is not valid {charset}: {exc}") from None
     except csv.Error as exc:
         raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 from shared.db.envelopes import insert_envelope
 from shared.db.keys import ApiKey
 from shared.db.relays import save_relay
-from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge, TransportError
 from shared.intake.addresses import address_of
 from shared.intake.attachments import check_total
 from shared.intake.requests import EnvelopeRequest
@@ -28,6 +28,8 @@ from shared.intake.requests import RelayRequest as RelayRequest  # the compat sc
 from shared.intake.rules import intake, sender_for, unique_addresses
 from shared.secrets import SecretBox
 from shared.settings import Settings
+from shared.transports.guard import RelayRefused, check_relay_host
+from shared.transports.smtp import SmtpUrlError, parse_smtp_url
 
 #: SES takes at most 50 recipients (To, Cc and Bcc together) per message.
 MAX_ENVELOPE_RECIPIENTS = 50
@@ -64,10 +66,30 @@ def prepare_envelope(key: ApiKey, request: EnvelopeRequest,
                               f"to, cc, bcc: {total} recipients; one message may have at most "
                               f"{MAX_ENVELOPE_RECIPIENTS}", field="to")
     check_total(request.attachments, settings.max_attachment_bytes)
+    if request.relay is not None and not settings.tenant_smtp_private:
+        check_relay(request.relay.url)
     return request.model_copy(update={
         "from_addr": sender, "to": to, "cc": cc, "bcc": bcc,
         "mime_message_id": request.mime_message_id or new_message_id(sender),
     })
+
+
+def check_relay(url: str) -> None:
+    """Refuse (400, field ``smtp_url``) a tenant server that is not at a public address.
+
+    The sender checks again before it connects (the name may resolve elsewhere
+    by then); a name that does not resolve now is left to it, since DNS may
+    answer later.
+    """
+    try:
+        server = parse_smtp_url(url)
+        check_relay_host(server.host, server.port)
+    except SmtpUrlError as exc:
+        raise InvalidRequest("invalid_smtp_url", f"smtp_url: {exc}", field="smtp_url") from None
+    except RelayRefused as exc:
+        raise InvalidRequest("relay_not_public", f"smtp_url: {exc}", field="smtp_url") from None
+    except TransportError:
+        pass
 
 
 def accept_envelope(

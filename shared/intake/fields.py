@@ -17,6 +17,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
 from shared.intake.headers import MAX_HEADERS, header_problem
+from shared.intake.text import text_problem
 
 
 def _recipient(value: str) -> str:
@@ -41,16 +42,19 @@ def _mailbox(value: str) -> str:
 
 
 def header_safe(value: str) -> str:
+    _no_nul(value)
     if has_line_break(value):
-        raise PydanticCustomError("header_injection",
-                                  "must not contain line breaks (CR, LF) or NUL")
+        raise PydanticCustomError("header_injection", "must not contain line breaks (CR, LF, "
+                                  "VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029)")
     return value
 
 
 def _no_nul(value: str) -> str:
-    # PostgreSQL text cannot hold NUL: refuse it here rather than fail the insert.
-    if "\x00" in value:
-        raise PydanticCustomError("invalid_character", "must not contain NUL characters")
+    # PostgreSQL text cannot hold NUL, psycopg cannot encode a lone surrogate:
+    # refuse them here rather than fail the insert.
+    problem = text_problem(value)
+    if problem:
+        raise PydanticCustomError("invalid_character", problem)
     return value
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 
 from shared.errors import InvalidRequest
-from shared.intake.addresses import has_line_break
+from shared.intake.text import has_line_break, text_problem
 
 MAX_HEADERS = 50
 #: RFC 5322 field names: printable ASCII except the colon.
-_NAME = re.compile(r"^[!-9;-~]{1,76}$")
-_MESSAGE_ID = re.compile(r"^[^\s<>()\[\],;:\\\"]+(@[^\s<>()\[\],;:\\\"]+)?$")
+#: Both are matched with ``fullmatch``: ``re.match(...$)`` accepts a trailing newline,
+#: which once let ``"Bcc\n"`` past the reserved list as a colon-less header line.
+_NAME = re.compile(r"[!-9;-~]{1,76}")
+_MESSAGE_ID = re.compile(r"[^\s<>()\[\],;:\\\"]+(@[^\s<>()\[\],;:\\\"]+)?")
 
 #: Headers mailpipe writes itself; a caller setting them would forge or break
 #: the message (addressing, MIME structure, tracing, unsubscribe).
@@ -24,20 +26,27 @@ RESERVED = frozenset({
 
 def header_problem(name: str, value: object) -> tuple[str, str] | None:
     """``(code, reason)`` when a caller may not send this header line, else None."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         return "invalid_header", "not a valid header name"
     if name.lower() in RESERVED:
         return "reserved_header", "set by mailpipe, not by callers"
-    if not isinstance(value, str) or has_line_break(value) or len(value) > 998:
-        return ("invalid_header",
-                "must be text of at most 998 characters without line breaks")
+    if (not isinstance(value, str) or has_line_break(value) or text_problem(value)
+            or len(value) > 998):
+        return ("invalid_header", "must be text of at most 998 characters without line "
+                "breaks, NUL or lone surrogates")
     return None
 
 
 def reply_headers(reply_id: str, field: str = "reply_id") -> tuple[tuple[str, str], ...]:
     """In-Reply-To and References for an answer to the message ``reply_id``."""
     bare = reply_id.strip().removeprefix("<").removesuffix(">")
-    if not bare or len(bare) > 900 or not _MESSAGE_ID.match(bare):
+    if not bare or len(bare) > 900 or not _MESSAGE_ID.fullmatch(bare):
         raise InvalidRequest("invalid_message_id",
                              f"{field}: {reply_id[:100]!r} is not a Message-ID", field=field)
     return (("In-Reply-To", f"<{bare}>"), ("References", f"<{bare}>"))
+
+
+def _shown(name: str) -> str:
+    """A header name fit for an error message: control characters and surrogates escaped."""
+    name = name[:80]
+    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")

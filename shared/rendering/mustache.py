@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.errors import InvalidRequest
+from shared.intake.text import has_line_break, text_problem
 
 _NAME = r"[^\W\d][\w.\-]*"
 _TAG = re.compile(rf"\{{\{{\{{\s*({_NAME})\s*\}}\}}\}}|\{{\{{\s*({_NAME})\s*\}}\}}")
@@ -149,14 +150,14 @@ def recipient_values(
                 f"{where}: recipient {email} has no value for variable '{name}'",
                 field=name,
             )
-        if "\x00" in value or len(value) > MAX_VALUE_CHARS:
+        if text_problem(value) or len(value) > MAX_VALUE_CHARS:
             raise InvalidValue(
                 "invalid_value",
-                f"{where}: recipient {email}: variable '{name}' has a NUL character or is "
-                f"longer than {MAX_VALUE_CHARS} characters",
+                f"{where}: recipient {email}: variable '{name}' has a NUL character or a lone "
+                f"surrogate, or is longer than {MAX_VALUE_CHARS} characters",
                 field=name,
             )
-        if name in subject_variables and ("\r" in value or "\n" in value):
+        if name in subject_variables and has_line_break(value):
             raise InvalidValue(
                 "invalid_value",
                 f"{where}: recipient {email}: variable '{name}' is used in the subject and "

@@ -103,6 +103,11 @@ class Tracker:
             raw, mac = _unb64(data_part), _unb64(mac_part)
         except (binascii.Error, ValueError):
             return None
+        # One spelling per token: base64's last character has unused bits, and the
+        # decoder skips characters outside its alphabet, so only the canonical
+        # encoding of what was decoded is accepted.
+        if _b64(raw) != data_part or _b64(mac) != mac_part:
+            return None
         if len(mac) != MAC_BYTES or not hmac.compare_digest(mac, self._mac(raw)):
             return None
         kind, _, rest = raw.decode("utf-8", "replace").partition(":")

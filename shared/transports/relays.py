@@ -3,13 +3,12 @@
 Messages from the Biz API's tenant endpoints carry a relay (their SMTP
 server, user and encrypted password); every other message goes through the
 configured transport. The password is decrypted here, in the sender, right
-before connecting, and is never logged.
+before connecting, and is never logged. Unless MAILPIPE_TENANT_SMTP_PRIVATE
+is set, a tenant server must be at a public address (``shared.transports.guard``).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 import ssl
 import threading
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from dataclasses import replace
 from shared.errors import Failure, TransportError
 from shared.secrets import SecretBox, SecretError
 from shared.transports.base import Envelope, Pace, Relay, Transport, no_pace
+from shared.transports.guard import check_relay_host
 from shared.transports.smtp import SmtpServer, SmtpTransport, SmtpUrlError, parse_smtp_url
 
 #: Tenant servers kept with open per-thread connections; the least recently
@@ -33,26 +33,6 @@ def ssl_context(cafile=None) -> ssl.SSLContext:
     return context
 
 
-def refuse_private_hosts(host: str, port: int) -> None:
-    """Refuse a tenant server that resolves to a non-public address.
-
-    Checked before every connection. smtplib resolves the name again when it
-    connects, so a DNS answer that changes in between is not caught; an
-    operator who needs that guarantee filters egress as well.
-    """
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise TransportError(f"tenant SMTP server {host}: cannot resolve: {exc}",
-                             Failure.TRANSIENT) from exc
-    for *_, sockaddr in infos:
-        address = ipaddress.ip_address(sockaddr[0])
-        if not address.is_global:
-            raise TransportError(
-                f"tenant SMTP server {host} is at {address}, not a public address "
-                "(MAILPIPE_TENANT_SMTP_PRIVATE=true allows it)", Failure.PERMANENT)
-
-
 class RelayingTransport:
     """Sends through ``default``, or through the envelope's relay when it has one."""
 
@@ -65,7 +45,9 @@ class RelayingTransport:
         self.secrets = secrets
         self.context = context or ssl_context()
         self.timeout = timeout
-        self.guard = None if allow_private else refuse_private_hosts
+        # The guard resolves the host once and the transport connects to exactly the
+        # addresses it checked (shared.transports.guard).
+        self.guard = None if allow_private else check_relay_host
         self.helo_name = helo_name
         self._relays: OrderedDict[tuple, SmtpTransport] = OrderedDict()
         self._lock = threading.Lock()

@@ -22,6 +22,7 @@ and reopened once, before anything of the message was sent.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import smtplib
@@ -29,7 +30,7 @@ import socket
 import ssl
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from enum import StrEnum
@@ -70,6 +71,8 @@ def parse_smtp_url(url: str) -> SmtpServer:
         port = parts.port
     except ValueError as exc:
         raise SmtpUrlError(f"{_safe(url)!r}: bad port") from exc
+    if not _is_host(parts.hostname):
+        raise SmtpUrlError(f"{_safe(url)!r:.200}: not a host name or IP address")
     if parts.scheme == "smtps":
         tls, default_port = TlsMode.IMPLICIT, 465
     else:
@@ -82,6 +85,16 @@ def parse_smtp_url(url: str) -> SmtpServer:
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
     )
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name (international ones too) or an IP address; no NUL, space or control."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    return len(host) <= 253 and all(ch.isalnum() or ch in "-._" for ch in host)
 
 
 def server_url(server: SmtpServer) -> str:
@@ -117,6 +130,38 @@ def _message_id(raw: bytes) -> str:
     return str(value).strip().strip("<>") or f"smtp-{uuid.uuid4()}"
 
 
+class _Pinned:
+    """Connects to addresses checked beforehand instead of resolving the host again.
+
+    The host name stays smtplib's ``_host``, so TLS (SNI and certificate
+    verification, implicit or after STARTTLS) is still for the name. With
+    no addresses, the host is resolved and connected to as smtplib does.
+    """
+
+    def __init__(self, *args, addresses: tuple[str, ...] = (), **kwargs) -> None:
+        self._addresses = addresses
+        super().__init__(*args, **kwargs)
+
+    def _get_socket(self, host, port, timeout):
+        if not self._addresses:
+            return super()._get_socket(host, port, timeout)
+        error: OSError | None = None
+        for address in self._addresses:
+            try:
+                return super()._get_socket(address, port, timeout)
+            except OSError as exc:
+                error = exc
+        raise error
+
+
+class _PinnedSMTP(_Pinned, smtplib.SMTP):
+    pass
+
+
+class _PinnedSMTP_SSL(_Pinned, smtplib.SMTP_SSL):  # noqa: N801 - smtplib's own name
+    pass
+
+
 class _Stale(Exception):
     """The reused connection was closed by the server before we sent anything."""
 
@@ -127,13 +172,14 @@ class SmtpTransport:
     def __init__(
         self, server: SmtpServer, *, ssl_context: ssl.SSLContext | None = None,
         timeout: float = 30.0, helo_name: str | None = None,
-        guard: Callable[[str, int], None] | None = None,
+        guard: Callable[[str, int], Sequence[str]] | None = None,
     ) -> None:
         self.server = server
         self.ssl_context = ssl_context or ssl.create_default_context()
         self.timeout = timeout
         self.helo_name = helo_name or socket.gethostname()
-        #: Called before each connection; raises TransportError to refuse the host.
+        #: Called before each connection: raises TransportError to refuse the host, or
+        #: returns the checked addresses, which are then the only ones connected to.
         self.guard = guard
         self._local = threading.local()
 
@@ -177,16 +223,16 @@ class SmtpTransport:
     def _open(self) -> smtplib.SMTP:
         server = self.server
         where = f"{server.host}:{server.port}"
-        if self.guard is not None:
-            self.guard(server.host, server.port)
+        addresses = tuple(self.guard(server.host, server.port)) if self.guard else ()
         smtp = None
         try:
             if server.tls is TlsMode.IMPLICIT:
-                smtp = smtplib.SMTP_SSL(server.host, server.port, local_hostname=self.helo_name,
-                                        timeout=self.timeout, context=self.ssl_context)
+                smtp = _PinnedSMTP_SSL(server.host, server.port, addresses=addresses,
+                                       local_hostname=self.helo_name, timeout=self.timeout,
+                                       context=self.ssl_context)
             else:
-                smtp = smtplib.SMTP(server.host, server.port, local_hostname=self.helo_name,
-                                    timeout=self.timeout)
+                smtp = _PinnedSMTP(server.host, server.port, addresses=addresses,
+                                   local_hostname=self.helo_name, timeout=self.timeout)
             smtp.ehlo()
             if server.tls in (TlsMode.REQUIRED, TlsMode.OPTIONAL):
                 if smtp.has_extn("starttls"):

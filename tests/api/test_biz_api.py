@@ -281,18 +281,19 @@ def test_tenant_wrong_password_fails_the_message(client, pump, smtp_servers, eng
 def test_tenant_server_on_a_private_address_is_refused_by_default(
     biz_settings, engine, broker, redis, smtp_servers,
 ):
+    """Refused at request time with the spec's 422 (the sender checks again before it
+    connects: tests/shared/transports/test_relay_guard.py)."""
     tenant = smtp_servers("plain")
     public_only = changed(biz_settings, tenant_smtp_private=False)
     client = falcon.testing.TestClient(create_app(ApiDeps(public_only, engine, broker, redis)))
     result = client.simulate_post("/email/tenant/send", json={
         "smtp_url": f"smtp://127.0.0.1:{tenant.port}", "user": "u", "ssl": False,
         "to": "<a@nexus.co.kr>", "subject": "s"})
-    assert result.json["code"] == "200"
+    assert result.json["code"] == "422", result.text
+    assert "not a public address" in result.json["message"]
     Pump(public_only, engine, broker, redis, make_transport(public_only)).run()
     assert tenant.received == []
-    with engine.connect() as conn:
-        state, error = conn.execute(select(messages.c.state, messages.c.error)).one()
-    assert state == "failed" and "not a public address" in error
+    assert stored(engine) == 0
 
 
 # -- the code table: every refusal stores nothing -----------------------------------------------

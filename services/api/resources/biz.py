@@ -15,6 +15,7 @@ import logging
 
 import falcon
 
+from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.biz import biz_request, decoded_filename
 from shared.db.keys import ApiKey, find_active_key
@@ -167,6 +168,10 @@ class BizErrors:
         if isinstance(ex, ConfigError):
             log.error("Biz send refused: %s", ex)
             return 500, "500", "the server is not configured for this request"
+        if isinstance(ex, BAD_INPUT):
+            _code, message = describe_bad_input(ex)
+            log.warning("Biz send with bad input past the checks: %s", message)
+            return 200, "410", message
         # The Biz contract answers every failure with its own body.
         log.error("Biz send failed", exc_info=ex)
         return 500, "500", ""

@@ -15,6 +15,7 @@ import logging
 
 import falcon
 
+from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.fureweb import fureweb_mail
 from shared.db.envelopes import SendResult
@@ -86,6 +87,10 @@ class FurewebErrors:
             code, message = 413, ex.message
         elif isinstance(ex, RequestError):
             code, message = 400, ex.message
+        elif isinstance(ex, BAD_INPUT):
+            _code, detail = describe_bad_input(ex)
+            log.warning("fureweb send with bad input past the checks: %s", detail)
+            code, message = 400, f"invalid parameter: {detail}"
         else:
             # fureweb clients read a numeric code in every answer.
             log.error("fureweb send failed", exc_info=ex)

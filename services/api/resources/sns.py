@@ -80,7 +80,7 @@ class SnsEventsResource:
         if "Signature" in body or "SignatureVersion" in body:
             return self.verifier.verify(body)
         return self.verifier.verify_raw(
-            raw.decode(),
+            raw.decode("utf-8"),  # loads_object has refused anything else
             message_id=req.get_header("x-amz-sns-message-id"),
             topic_arn=req.get_header("x-amz-sns-topic-arn"),
             message_type=req.get_header("x-amz-sns-message-type"),

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from services.api.params import MAX_VERSION
 from services.api.schemas.messages import WIRE
 from shared.intake.fields import BodyText, HeaderText, Name, TemplateValues
 from shared.intake.requests import CampaignRequest
@@ -33,7 +34,7 @@ class RenderBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: TemplateValues = Field(default_factory=dict)
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
 
 
 class CampaignFields(CampaignRequest):

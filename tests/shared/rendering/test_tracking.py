@@ -42,6 +42,37 @@ def test_junk_and_truncated_tokens_are_refused(junk):
     assert tracker.read(valid[:-2]) is None
 
 
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _other_spellings(part: str) -> list[str]:
+    """``part`` with its last base64 character's unused low bits set otherwise."""
+    unused = {2: 4, 3: 2}.get(len(part) % 4, 0)  # 1 byte: 4 bits spare, 2 bytes: 2
+    value = _ALPHABET.index(part[-1])
+    base = value & ~((1 << unused) - 1)
+    return [part[:-1] + _ALPHABET[base | low] for low in range(1 << unused)
+            if base | low != value]
+
+
+def test_flipping_the_unused_bits_of_a_token_fails_verification():
+    token = tracker.token(Kind.OPEN, 42)
+    data, mac = token.split(".")
+    assert tracker.read(token) == Claim(Kind.OPEN, 42)
+    spellings = [f"{d}.{mac}" for d in _other_spellings(data)]
+    spellings += [f"{data}.{m}" for m in _other_spellings(mac)]
+    assert spellings  # a 16-byte MAC leaves 4 bits spare in its last character
+    for spelling in spellings:
+        assert base64.urlsafe_b64decode(spelling.split(".")[1] + "==")  # still decodes
+        assert tracker.read(spelling) is None, spelling
+
+
+def test_characters_outside_the_alphabet_make_no_second_spelling():
+    data, mac = tracker.token(Kind.OPEN, 42).split(".")
+    for spelling in (f"{data}!.{mac}", f"{data}.{mac}=", f"{data}.{mac[:5]}*{mac[5:]}",
+                     f"{data}=.{mac}"):
+        assert tracker.read(spelling) is None, spelling
+
+
 def test_sequential_ids_do_not_give_sequential_tokens():
     a, b = tracker.token(Kind.OPEN, 1), tracker.token(Kind.OPEN, 2)
     assert a.split(".")[1] != b.split(".")[1]
