@@ -15,6 +15,7 @@ import logging
 
 import falcon
 
+from services.api.auth import authenticate
 from services.api.media import read_json
 from services.api.schemas.biz import (
     BizError,
@@ -23,8 +24,9 @@ from services.api.schemas.biz import (
     envelope_request,
     is_tenant,
 )
-from shared.db.keys import ApiKey, find_active_key
-from shared.errors import ConfigError, PayloadTooLarge, RequestError
+from services.api.throttle import charge_key
+from shared.db.keys import ApiKey
+from shared.errors import ConfigError, PayloadTooLarge, RequestError, TooManyRequests
 from shared.intake.attachments import MAX_ATTACHMENTS, Attachment, make_attachment
 from shared.intake.envelopes import accept_envelope
 
@@ -57,8 +59,8 @@ class BizSendResource:
                                        password_required=self.password_required)
             accepted = accept_envelope(self.deps.engine, self.deps.broker, key, request,
                                        self.deps.settings)
-        except BizError:
-            raise
+        except (BizError, TooManyRequests):
+            raise  # TooManyRequests: the 429 with Retry-After of every route
         except PayloadTooLarge as exc:
             raise BizError("410", exc.message, status=413) from None
         except RequestError as exc:
@@ -83,10 +85,10 @@ class BizSendResource:
         if not plain:
             raise BizError("401", "send x-api-key, or set MAILPIPE_BIZ_API_KEY on the server",
                            status=401)
-        with self.deps.engine.connect() as conn:
-            key = find_active_key(conn, plain)
+        key = authenticate(self.deps.engine, self.deps.guards, req, plain)
         if key is None:
             raise BizError("401", "the API key is unknown or revoked", status=401)
+        charge_key(self.deps.guards.intake, key)
         return key
 
     def _read(self, req: falcon.Request) -> tuple[dict, list[Attachment]]:

@@ -12,17 +12,25 @@ its outcome is unknown (the connection dropped after the message went out).
 from __future__ import annotations
 
 import logging
+import math
 from email.utils import getaddresses
 
 import falcon
 
+from services.api.auth import authenticate
 from services.api.media import read_json
+from services.api.sync import wait_capped
+from services.api.throttle import charge_key
 from shared.db.envelopes import SendResult
-from shared.db.keys import find_active_key
-from shared.errors import Forbidden, MailpipeError, PayloadTooLarge, RequestError
+from shared.errors import (
+    Forbidden,
+    MailpipeError,
+    PayloadTooLarge,
+    RequestError,
+    TooManyRequests,
+)
 from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
 from shared.intake.envelopes import EnvelopeRequest, accept_envelope
-from shared.intake.waiters import wait_for_results
 
 log = logging.getLogger("mailpipe.api.fureweb")
 
@@ -32,10 +40,11 @@ TOPIC = "fureweb"
 class FurewebError(MailpipeError):
     """Raised when a fureweb request is refused; ``code`` is also the HTTP status."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.retry_after = retry_after
 
 
 def _addresses(value, name: str, *, required: bool) -> tuple[str, ...]:
@@ -118,10 +127,13 @@ class FurewebMailResource:
             raise FurewebError(413, exc.message) from None
         except RequestError as exc:
             raise FurewebError(400, exc.message) from None
-        with deps.engine.connect() as conn:
-            key = find_active_key(conn, plain)
-        if key is None:
-            raise FurewebError(406, "invalid api key")
+        try:
+            key = authenticate(deps.engine, deps.guards, req, plain)
+            if key is None:
+                raise FurewebError(406, "invalid api key")
+            charge_key(deps.guards.intake, key)
+        except TooManyRequests as exc:
+            raise FurewebError(429, exc.message, retry_after=exc.retry_after) from None
         try:
             accepted = accept_envelope(deps.engine, deps.broker, key, request, deps.settings)
         except Forbidden as exc:
@@ -133,8 +145,7 @@ class FurewebMailResource:
         if not is_sync:
             resp.media = {"code": 200, "message": "OK"}
             return
-        done, results = wait_for_results(deps.engine, deps.redis, [accepted.id],
-                                         deps.settings.max_sync_wait)
+        done, results = wait_capped(deps, key.id, [accepted.id], deps.settings.max_sync_wait)
         code, body = _sync_answer(done, results[accepted.id])
         resp.status = falcon.code_to_http_status(code)
         resp.media = {"code": code, "id": accepted.id, **body}
@@ -155,6 +166,8 @@ def _sync_answer(done: bool, result: SendResult) -> tuple[int, dict]:
 def handle_fureweb_error(req, resp: falcon.Response, ex: FurewebError, params) -> None:
     resp.status = falcon.code_to_http_status(ex.code)
     resp.media = {"code": ex.code, "message": ex.message}
+    if ex.retry_after is not None:
+        resp.set_header("Retry-After", str(max(1, math.ceil(ex.retry_after))))
 
 
 def install(app: falcon.App, deps) -> None:

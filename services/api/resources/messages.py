@@ -57,7 +57,7 @@ class MessagesResource:
             ],
         }
         if wait:
-            answer_when_done(self.deps, resp, [m.id for m in created], wait)
+            answer_when_done(self.deps, resp, req.context.api_key.id, [m.id for m in created], wait)
 
 
 class MessageResource:
