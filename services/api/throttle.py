@@ -45,9 +45,9 @@ class Guards:
         )
 
 
-def _admit(limiter: IntakeLimiter, caller: str, cost: int) -> float:
+def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False) -> float:
     try:
-        return limiter.admit(caller, cost)
+        return limiter.admit(caller, check_only=check_only)
     except RedisError as exc:
         # Redis is the conveyor, not the truth: while it is down the API
         # still stores messages (the scheduler enqueues them later), so
@@ -58,7 +58,7 @@ def _admit(limiter: IntakeLimiter, caller: str, cost: int) -> float:
 
 def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
     """Take one request from ``key``'s intake budget; TooManyRequests when it is spent."""
-    wait = _admit(limiter, f"key:{key.id}", 1)
+    wait = _admit(limiter, f"key:{key.id}")
     if wait:
         raise TooManyRequests(
             f"this API key is over its budget of {limiter.rate:g} requests per "
@@ -66,8 +66,8 @@ def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
 
 
 def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
-    """TooManyRequests when ``address`` spent its failed-authentication budget (costs nothing)."""
-    wait = _admit(limiter, f"authfail:{address}", 0)
+    """TooManyRequests when ``address`` spent its failed-authentication budget (takes nothing)."""
+    wait = _admit(limiter, f"authfail:{address}", check_only=True)
     if wait:
         raise TooManyRequests(
             f"too many failed authentications from {address}; retry in {wait:.1f}s", wait)
@@ -75,7 +75,7 @@ def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
 
 def note_failure(limiter: IntakeLimiter, address: str) -> None:
     """Charge one failed authentication to ``address``."""
-    _admit(limiter, f"authfail:{address}", 1)
+    _admit(limiter, f"authfail:{address}")
 
 
 class IntakeRateMiddleware:
