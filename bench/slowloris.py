@@ -107,7 +107,8 @@ def run(url: str, connections: int, seconds: float, *, body: int = 0,
     stallers.stop()
     answered = sorted(x for x in latencies if x is not None)
     return {
-        "url": url, "connections": connections, "stall": f"body of {body} bytes" if body else "headers",
+        "url": url, "connections": connections,
+        "stall": f"body of {body} bytes" if body else "headers",
         "trickle_s": trickle, "baseline_ms": round(baseline * 1000, 1) if baseline else None,
         "probes": len(latencies), "timeouts": len(latencies) - len(answered),
         "p50_ms": round(statistics.median(answered) * 1000, 1) if answered else None,

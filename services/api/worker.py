@@ -24,7 +24,7 @@ from collections import deque
 from functools import partial
 
 from gunicorn import http
-from gunicorn.workers.gthread import ThreadWorker, TConn
+from gunicorn.workers.gthread import TConn, ThreadWorker
 
 #: Seconds a client has to send its request line, headers and small body.
 HEAD_TIMEOUT = 10.0
