@@ -93,6 +93,7 @@ class LocalServer:
     url: str
     process: subprocess.Popen | None
     stop_command: list[str] | None = None
+    password: str | None = None
 
     def stop(self) -> None:
         if self.stop_command:
@@ -105,14 +106,18 @@ class LocalServer:
                 self.process.kill()
 
 
-def _password(data_dir: Path) -> str:
-    """The server's password, generated on first use, kept in a 0600 file beside ``data_dir``."""
+def _password(data_dir: Path, given: str | None = None) -> str:
+    """The server's password, kept in a 0600 file beside ``data_dir``.
+
+    Generated on first use; ``given`` replaces it (a server started again in a
+    new folder keeps the password its clients know).
+    """
     path = data_dir.parent / f"{data_dir.name}.password"
-    if not path.exists():
+    if given is not None or not path.exists():
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(24) + "\n")
+            out.write((given or secrets.token_urlsafe(24)) + "\n")
     return path.read_text().strip()
 
 
@@ -191,16 +196,20 @@ def start_postgres(data_dir: Path, port: int | None = None, *, fsync: bool = Tru
     _set_pg_password(data_dir, port, password)
     stop = [*prefix, _find_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
     url = f"postgresql+psycopg://mailpipe:{password}@127.0.0.1:{port}/postgres"
-    return LocalServer("postgres", port, url, None, stop_command=stop)
+    return LocalServer("postgres", port, url, None, stop_command=stop, password=password)
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
-    """Start a Redis server whose append-only file lives in ``data_dir``."""
+def start_redis(data_dir: Path, port: int | None = None, *,
+                password: str | None = None) -> LocalServer:
+    """Start a Redis server whose append-only file lives in ``data_dir``.
+
+    ``password``: the one to require (default: the folder's own, generated once).
+    """
     port = port or free_port()
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "redis.log"
-    password = _password(data_dir)
+    password = _password(data_dir, password)
     config = data_dir / "redis.conf"
     fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
@@ -211,4 +220,5 @@ def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     _wait_for_port(port, 30, "Redis", log)
-    return LocalServer("redis", port, f"redis://:{password}@127.0.0.1:{port}/0", process)
+    return LocalServer("redis", port, f"redis://:{password}@127.0.0.1:{port}/0", process,
+                       password=password)
