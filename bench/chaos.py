@@ -368,7 +368,8 @@ class Chaos:
             return "FLUSHALL"
         self.redis.stop()
         self.redis_dirs += 1
-        self.redis = start_redis(self.work / f"redis-{self.redis_dirs}", self.redis.port)
+        self.redis = start_redis(self.work / f"redis-{self.redis_dirs}", self.redis.port,
+                                 password=self.redis.password)
         return "stopped and started again empty"
 
 

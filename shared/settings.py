@@ -7,6 +7,7 @@ reads it as ``LocalSettings``, logging takes ``Settings.log_level``).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -92,6 +93,18 @@ class Settings(BaseSettings):
     #: API requests per second per key (intake budget), and the burst allowed.
     intake_rate: float = Field(50.0, gt=0)
     intake_burst: int = Field(100, ge=1)
+    #: Failed authentications (unknown or revoked keys) per second per client
+    #: address, and the burst allowed; past it, 429 before any key lookup.
+    auth_failure_rate: float = Field(1.0, gt=0)
+    auth_failure_burst: int = Field(20, ge=1)
+    #: Synchronous sends (``?wait=``, fureweb ``isSync``) one API process holds
+    #: at once (default: half its 8 threads), and one key holds at once in a
+    #: process; beyond either, the request answers 202 at once, as without a wait.
+    sync_waits_per_process: int = Field(4, ge=0)
+    sync_waits_per_key: int = Field(2, ge=0)
+    #: Proxies (comma- or space-separated addresses or CIDR networks) whose
+    #: X-Forwarded-For is believed; empty: the client is the TCP peer.
+    trusted_proxies: str = ""
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     #: A campaign's recipient CSV upload (streamed, never held in memory).
     max_upload_bytes: int = Field(1024 * 1024 * 1024, ge=1024)
@@ -122,6 +135,16 @@ class Settings(BaseSettings):
     def _positive_rate(cls, value: float | str) -> float | str:
         if value != "auto" and float(value) <= 0:
             raise ValueError("must be a positive number of recipients per second, or 'auto'")
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.replace(",", " ").split():
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR network") from None
         return value
 
     @field_validator("database_url")

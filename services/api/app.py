@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import falcon
 from dramatiq.brokers.redis import RedisBroker
@@ -36,7 +36,7 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
-from services.api.throttle import IntakeRateMiddleware
+from services.api.throttle import Guards, IntakeRateMiddleware
 from shared.events.sns import (
     CertificateCache,
     HttpsSnsClient,
@@ -44,7 +44,6 @@ from shared.events.sns import (
     SnsVerifier,
     parse_topic_arns,
 )
-from shared.rate.limiter import IntakeLimiter
 from shared.rendering.tracking import tracker_for
 from shared.settings import Settings
 
@@ -58,12 +57,18 @@ class ApiDeps:
     #: Certificate downloads and subscription confirmations; tests pass one
     #: serving their own test certificate. None: HTTPS to SNS.
     sns_http: SnsHttp | None = None
+    #: The process's request budgets and sync-wait slots; built from the
+    #: settings when not given.
+    guards: Guards = field(default=None)
+
+    def __post_init__(self) -> None:
+        if self.guards is None:
+            object.__setattr__(self, "guards", Guards.from_settings(self.settings, self.redis))
 
 
 def create_app(deps: ApiDeps) -> falcon.App:
-    intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
-    app = falcon.App(middleware=[TextParamsMiddleware(), ApiKeyMiddleware(deps.engine),
-                                 IntakeRateMiddleware(intake)])
+    app = falcon.App(middleware=[TextParamsMiddleware(), ApiKeyMiddleware(deps.engine, deps.guards),
+                                 IntakeRateMiddleware(deps.guards.intake)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))

@@ -1,14 +1,35 @@
-"""API key authentication: the ``x-api-key`` header, looked up by its hash."""
+"""API key authentication: the ``x-api-key`` header, looked up by its hash.
+
+Failed authentications are budgeted per client address (``Guards.auth_failures``):
+an address past its budget gets 429 before any database lookup.
+"""
 
 from __future__ import annotations
 
 import falcon
 from sqlalchemy import Engine
 
-from shared.db.keys import find_active_key
+from services.api.clients import client_address
+from services.api.throttle import Guards, note_failure, refuse_if_failing
+from shared.db.keys import ApiKey, find_active_key
 from shared.errors import Unauthorized
 
 HEADER = "X-API-KEY"
+
+
+def authenticate(engine: Engine, guards: Guards, req: falcon.Request, plain: str) -> ApiKey | None:
+    """The active key ``plain`` names, or None (charged to the client's failure budget).
+
+    Raises TooManyRequests, without looking the key up, when the client's
+    address has failed too often.
+    """
+    address = client_address(req, guards.trusted_proxies)
+    refuse_if_failing(guards.auth_failures, address)
+    with engine.connect() as conn:
+        key = find_active_key(conn, plain)
+    if key is None:
+        note_failure(guards.auth_failures, address)
+    return key
 
 
 class ApiKeyMiddleware:
@@ -17,8 +38,9 @@ class ApiKeyMiddleware:
     Resources with ``auth = False`` (health, SNS, tracking) are public.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, guards: Guards) -> None:
         self.engine = engine
+        self.guards = guards
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         if resource is None or not getattr(resource, "auth", True):
@@ -26,8 +48,7 @@ class ApiKeyMiddleware:
         plain = req.get_header(HEADER)
         if not plain:
             raise Unauthorized("missing_api_key", "send your API key in the x-api-key header")
-        with self.engine.connect() as conn:
-            key = find_active_key(conn, plain)
+        key = authenticate(self.engine, self.guards, req, plain)
         if key is None:
             raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
         req.context.api_key = key

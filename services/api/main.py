@@ -26,7 +26,12 @@ def build_app(settings: Settings):
 
 
 def wsgi():
-    """Entry for an external gunicorn: ``gunicorn 'services.api.main:wsgi()'``."""
+    """Entry for an external gunicorn: ``gunicorn 'services.api.main:wsgi()'``.
+
+    Give it the options ``main`` sets, or put a buffering proxy in front:
+    ``-k services.api.worker.BufferingWorker --keep-alive 0
+    --logger-class services.api.accesslog.RedactingLogger``.
+    """
     settings = load_settings()
     configure_logging("api", settings.log_level)
     return build_app(settings)
@@ -54,8 +59,12 @@ def main(settings: Settings, bind: str, workers: int) -> int:
         {
             "bind": bind,
             "workers": workers,
-            "worker_class": "gthread",
+            # Requests reach a thread only once their head has arrived, and
+            # every connection carries one request (see services.api.worker).
+            "worker_class": "services.api.worker.BufferingWorker",
+            "keepalive": 0,
             "threads": THREADS,
+            "logger_class": "services.api.accesslog.RedactingLogger",
             "timeout": 60,
             "graceful_timeout": 20,
             "accesslog": "-",

@@ -3,13 +3,23 @@
 The request answers 200 once the recorder has committed every message's
 outcome (sent, failed, unknown, …), woken through Redis (shared.intake.waiters),
 or 202 as usual when the wait runs out first: the messages are still sent.
+
+A waiting request holds one of the API process's few threads, so waits are
+capped per process and per key (``SyncSlots``): a request beyond the cap
+answers at once, as it would without a wait. ``wait_capped`` is the one
+entry for every synchronous send (native ``?wait=`` and fureweb ``isSync``).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import falcon
 
-from shared.db.envelopes import SendResult
+from shared.db.envelopes import SendResult, send_results
 from shared.errors import InvalidRequest
 from shared.intake.waiters import wait_for_results
 from shared.settings import Settings
@@ -39,9 +49,46 @@ def wait_param(req: falcon.Request, settings: Settings, recipients: int) -> floa
     return seconds
 
 
-def answer_when_done(deps, resp: falcon.Response, ids: list[int], seconds: float) -> None:
+class SyncSlots:
+    """How many synchronous waits this process holds: at most ``per_process``, ``per_key`` each."""
+
+    def __init__(self, per_process: int, per_key: int) -> None:
+        self.per_process, self.per_key = per_process, per_key
+        self._lock = threading.Lock()
+        self._held: Counter[int] = Counter()
+
+    @contextmanager
+    def slot(self, key_id: int) -> Iterator[bool]:
+        """Yields True with a slot held for ``key_id``, False when the caps are reached."""
+        with self._lock:
+            granted = (self._held.total() < self.per_process
+                       and self._held[key_id] < self.per_key)
+            if granted:
+                self._held[key_id] += 1
+        try:
+            yield granted
+        finally:
+            if granted:
+                with self._lock:
+                    self._held[key_id] -= 1
+                    if not self._held[key_id]:
+                        del self._held[key_id]
+
+
+def wait_capped(deps, key_id: int, ids: list[int], seconds: float
+                ) -> tuple[bool, dict[int, SendResult]]:
+    """``wait_for_results`` within the caps; (False, the rows as they are) at once beyond them."""
+    with deps.guards.sync_slots.slot(key_id) as granted:
+        if granted:
+            return wait_for_results(deps.engine, deps.redis, ids, seconds)
+    with deps.engine.connect() as conn:
+        return False, send_results(conn, ids)
+
+
+def answer_when_done(deps, resp: falcon.Response, key_id: int, ids: list[int],
+                     seconds: float) -> None:
     """Turn the 202 in ``resp`` into a 200 with outcomes if they come within ``seconds``."""
-    done, results = wait_for_results(deps.engine, deps.redis, ids, seconds)
+    done, results = wait_capped(deps, key_id, ids, seconds)
     if not done:
         return
     resp.status = falcon.HTTP_200

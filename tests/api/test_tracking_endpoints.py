@@ -146,3 +146,43 @@ def test_forged_unsubscribe_is_refused(client, engine, message_id):
     assert client.simulate_post("/v1/unsubscribe", params={"t": forged}).status_code == 404
     assert client.simulate_get("/v1/unsubscribe", params={"t": forged}).status_code == 404
     assert suppressions(engine) == []
+
+
+def _hit_ip(make_client, tracking_settings, tracker, redis, message_id, peer, forwarded,
+            **overrides) -> str:
+    redis.delete(f"dramatiq:{EVENT_QUEUE}")
+    client = make_client(load_settings(**{**tracking_settings.model_dump(), **overrides},
+                                       _env_file=None))
+    answer = client.simulate_get("/v1/events/open",
+                                 params={"t": tracker.token(Kind.OPEN, message_id)},
+                                 headers={"X-Forwarded-For": forwarded}, remote_addr=peer)
+    assert answer.status_code == 200
+    [event] = queued_events(redis)
+    return event.payload["ip"]
+
+
+def test_x_forwarded_for_from_an_untrusted_peer_is_ignored(make_client, tracking_settings,
+                                                           tracker, redis, message_id):
+    assert _hit_ip(make_client, tracking_settings, tracker, redis, message_id,
+                   "203.0.113.9", "198.51.100.7") == "203.0.113.9"
+    # A configured proxy list that does not include the peer changes nothing.
+    assert _hit_ip(make_client, tracking_settings, tracker, redis, message_id,
+                   "203.0.113.9", "198.51.100.7", trusted_proxies="10.0.0.0/8") == "203.0.113.9"
+
+
+def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(make_client, tracking_settings,
+                                                               tracker, redis, message_id):
+    trusted = {"trusted_proxies": "10.0.0.0/8, 192.0.2.1"}
+    assert _hit_ip(make_client, tracking_settings, tracker, redis, message_id,
+                   "10.1.2.3", "198.51.100.7", **trusted) == "198.51.100.7"
+    # Walked from the right past trusted hops; what the client wrote on the left is not read.
+    assert _hit_ip(make_client, tracking_settings, tracker, redis, message_id,
+                   "10.1.2.3", "1.1.1.1, 198.51.100.7, 192.0.2.1", **trusted) == "198.51.100.7"
+
+
+def test_trusted_proxies_setting_refuses_what_is_not_a_network(tracking_settings):
+    from shared.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="MAILPIPE_TRUSTED_PROXIES"):
+        load_settings(**{**tracking_settings.model_dump(), "trusted_proxies": "10.0.0.0/8 nope"},
+                      _env_file=None)

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder"}
-APP_SERVICES = SERVICES - {"postgres", "redis"}
+SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder", "nginx"}
+APP_SERVICES = SERVICES - {"postgres", "redis", "nginx"}
 
 # Sentinels the tests pass in; a secret-like value in the rendered config must
 # be one of these, never something written in the compose file.
@@ -138,8 +139,51 @@ def test_startup_order_and_health(compose_bin: Path, project: Path) -> None:
     assert "--appendonly yes" in " ".join(services["redis"]["command"])
     assert services["redis"]["healthcheck"]["test"]
     api = services["api"]
-    assert [(p["target"], str(p["published"])) for p in api["ports"]] == [(8000, "8000")]
+    assert not api.get("ports"), "the api is published through nginx only"
     assert "/health" in " ".join(api["healthcheck"]["test"])
+
+
+def test_api_is_published_through_a_buffering_nginx(compose_bin: Path, project: Path) -> None:
+    services = _config(compose_bin, project)["services"]
+    nginx = services["nginx"]
+    assert [(p["target"], str(p["published"])) for p in nginx["ports"]] == [(8000, "8000")]
+    [mount] = nginx["volumes"]
+    assert mount["source"].endswith("deploy/nginx.conf") and mount["read_only"]
+    assert "/health" in " ".join(nginx["healthcheck"]["test"])
+    # The api believes X-Forwarded-For from nginx and keeps the other settings.
+    env = services["api"]["environment"]
+    assert env["MAILPIPE_TRUSTED_PROXIES"]
+    assert env["MAILPIPE_SECRET_KEY"] == SECRET_KEY
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for directive in ("client_header_timeout", "client_body_timeout", "proxy_request_buffering on",
+                      "client_max_body_size 36m", "client_max_body_size 1g", "server api:8000",
+                      "X-Forwarded-For $remote_addr"):
+        assert directive in conf, directive
+
+
+def test_nginx_conf_is_valid_and_its_limits_match_mailpipes() -> None:
+    from shared.settings import Settings
+
+    fields = Settings.model_fields
+    body, attachments = fields["max_body_bytes"].default, fields["max_attachment_bytes"].default
+    assert (body + attachments) <= 36 * 1024 * 1024
+    assert fields["max_upload_bytes"].default == 1024 ** 3
+    assert fields["max_sync_wait"].metadata[-1].le < 65
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not Path(nginx).exists():
+        pytest.skip("nginx is not installed; the config's text was checked above")
+    tmp = Path(tempfile.mkdtemp(prefix="mailpipe-nginx-"))
+    site = (ROOT / "deploy" / "nginx.conf").read_text().replace("server api:8000;",
+                                                               "server 127.0.0.1:9;")
+    (tmp / "site.conf").write_text(site)
+    (tmp / "nginx.conf").write_text(
+        f"pid {tmp}/nginx.pid; error_log {tmp}/error.log; events {{}}\n"
+        f"http {{ client_body_temp_path {tmp}/b; proxy_temp_path {tmp}/p; "
+        f"include {tmp}/site.conf; }}\n")
+    result = subprocess.run([nginx, "-t", "-c", str(tmp / "nginx.conf")], capture_output=True,
+                            text=True, timeout=30)
+    shutil.rmtree(tmp, ignore_errors=True)
+    assert result.returncode == 0, result.stderr
 
 
 def test_database_url_points_at_bundled_postgres(compose_bin: Path, project: Path) -> None:

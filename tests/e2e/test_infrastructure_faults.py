@@ -51,7 +51,8 @@ class Servers:
 
     def start_redis_empty(self) -> None:
         self.redis_starts += 1
-        self.redis = start_redis(self.root / f"redis-{self.redis_starts}", self.redis.port)
+        self.redis = start_redis(self.root / f"redis-{self.redis_starts}", self.redis.port,
+                                 password=self.redis.password)
 
     def close(self) -> None:
         self.redis.stop()

@@ -15,11 +15,20 @@ import logging
 
 import falcon
 
+from services.api.auth import authenticate
 from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.biz import biz_request, decoded_filename
-from shared.db.keys import ApiKey, find_active_key
-from shared.errors import ConfigError, InvalidRequest, PayloadTooLarge, RequestError, Unauthorized
+from services.api.throttle import charge_key
+from shared.db.keys import ApiKey
+from shared.errors import (
+    ConfigError,
+    InvalidRequest,
+    PayloadTooLarge,
+    RequestError,
+    TooManyRequests,
+    Unauthorized,
+)
 from shared.intake.attachments import MAX_ATTACHMENTS, Attachment, make_attachment
 from shared.intake.envelopes import accept_envelope
 
@@ -60,10 +69,10 @@ class BizSendResource:
         if not plain:
             raise Unauthorized("missing_api_key",
                                "send x-api-key, or set MAILPIPE_BIZ_API_KEY on the server")
-        with self.deps.engine.connect() as conn:
-            key = find_active_key(conn, plain)
+        key = authenticate(self.deps.engine, self.deps.guards, req, plain)
         if key is None:
             raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
+        charge_key(self.deps.guards.intake, key)
         return key
 
     def _read(self, req: falcon.Request) -> tuple[object, list[Attachment]]:
@@ -152,6 +161,8 @@ class BizErrors:
         return True
 
     def _code(self, ex: Exception) -> tuple[int, str, str] | None:
+        if isinstance(ex, TooManyRequests):
+            return None  # the spec has no 429: the standard one, with Retry-After
         if isinstance(ex, PayloadTooLarge):
             return 413, "410", ex.message
         if isinstance(ex, Unauthorized):

@@ -12,17 +12,19 @@ its outcome is unknown (the connection dropped after the message went out).
 from __future__ import annotations
 
 import logging
+import math
 
 import falcon
 
+from services.api.auth import authenticate
 from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.fureweb import fureweb_mail
+from services.api.sync import wait_capped
+from services.api.throttle import charge_key
 from shared.db.envelopes import SendResult
-from shared.db.keys import find_active_key
-from shared.errors import Forbidden, PayloadTooLarge, RequestError, Unauthorized
+from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests, Unauthorized
 from shared.intake.envelopes import accept_envelope
-from shared.intake.waiters import wait_for_results
 from shared.states import MessageState as S
 
 log = logging.getLogger("mailpipe.api.fureweb")
@@ -41,17 +43,21 @@ class FurewebMailResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         deps = self.deps
-        mail = fureweb_mail(read_json(req, deps.settings.max_body_bytes))
-        with deps.engine.connect() as conn:
-            key = find_active_key(conn, mail.key)
+        data = read_json(req, deps.settings.max_body_bytes)
+        # The key first, as fureweb did: a bad key is 406 whatever else is wrong.
+        plain = data.get("key") if isinstance(data, dict) else None
+        key = None
+        if isinstance(plain, str) and plain:
+            key = authenticate(deps.engine, deps.guards, req, plain)
         if key is None:
             raise Unauthorized("invalid_api_key", "invalid api key")
+        charge_key(deps.guards.intake, key)
+        mail = fureweb_mail(data)
         accepted = accept_envelope(deps.engine, deps.broker, key, mail.envelope(), deps.settings)
         if not mail.is_sync:
             resp.media = {"code": 200, "message": "OK"}
             return
-        done, results = wait_for_results(deps.engine, deps.redis, [accepted.id],
-                                         deps.settings.max_sync_wait)
+        done, results = wait_capped(deps, key.id, [accepted.id], deps.settings.max_sync_wait)
         code, body = _sync_answer(done, results[accepted.id])
         resp.status = falcon.code_to_http_status(code)
         resp.media = {"code": code, "id": accepted.id, **body}
@@ -71,16 +77,20 @@ def _sync_answer(done: bool, result: SendResult) -> tuple[int, dict]:
 
 class FurewebErrors:
     """Every error on a fureweb route as ``{"code", "message"}``, the HTTP status = ``code``:
-    406 "invalid api key", 403 a sender outside the key's domains, 413 too large,
-    400 any other bad request, 500 "server error" for the unexpected."""
+    406 "invalid api key", 429 over the key's request rate (with Retry-After), 403 a
+    sender outside the key's domains, 413 too large, 400 any other bad request, 500
+    "server error" for the unexpected."""
 
     routes = frozenset(ROUTES)
 
     def answer(self, req: falcon.Request, resp: falcon.Response, ex: Exception) -> bool:
         if isinstance(ex, falcon.HTTPError):
             return False  # falcon's routing (405 …): mailpipe's usual answer
+        retry_after = None
         if isinstance(ex, Unauthorized):
             code, message = 406, "invalid api key"
+        elif isinstance(ex, TooManyRequests):
+            code, message, retry_after = 429, ex.message, ex.retry_after
         elif isinstance(ex, Forbidden):
             code, message = 403, ex.message
         elif isinstance(ex, PayloadTooLarge):
@@ -97,6 +107,8 @@ class FurewebErrors:
             code, message = 500, "server error"
         resp.status = falcon.code_to_http_status(code)
         resp.media = {"code": code, "message": message}
+        if retry_after is not None:
+            resp.set_header("Retry-After", str(max(1, math.ceil(retry_after))))
         return True
 
 

@@ -45,7 +45,7 @@ class MessagesResource:
             ],
         }
         if wait:
-            answer_when_done(self.deps, resp, [m.id for m in created], wait)
+            answer_when_done(self.deps, resp, req.context.api_key.id, [m.id for m in created], wait)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         topic_id = req.get_param("topicId", required=True)

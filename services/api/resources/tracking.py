@@ -17,6 +17,7 @@ import time
 import falcon
 from redis.exceptions import RedisError
 
+from services.api.clients import Networks, client_address
 from shared.broker.payloads import Event, EventBatch, EventType
 from shared.broker.queues import publish_events
 from shared.errors import NotFound
@@ -34,12 +35,11 @@ def read_token(tracker: Tracker | None, req: falcon.Request, kind: Kind) -> Clai
     return claim
 
 
-def hit_facts(req: falcon.Request) -> dict:
+def hit_facts(req: falcon.Request, trusted_proxies: Networks) -> dict:
     """What the recorder needs to tell a person from a machine."""
-    route = req.access_route
     return {
         "userAgent": (req.user_agent or "")[:500],
-        "ip": route[0] if route else req.remote_addr,
+        "ip": client_address(req, trusted_proxies),
         "method": req.method,
     }
 
@@ -65,9 +65,9 @@ class OpenResource:
                       req.get_param("requestId"))
         else:
             claim = read_token(self.tracker, req, Kind.OPEN)
+            facts = hit_facts(req, self.deps.guards.trusted_proxies)
             publish_hit(self.deps.broker, Event(EventType.OPENED, time.time(),
-                                                message_id=claim.message_id,
-                                                payload=hit_facts(req)))
+                                                message_id=claim.message_id, payload=facts))
         resp.content_type = "image/gif"
         resp.cache_control = ["no-store", "no-cache", "must-revalidate", "private"]
         resp.data = PIXEL_GIF
@@ -84,9 +84,10 @@ class ClickResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         claim = read_token(self.tracker, req, Kind.CLICK)
+        facts = hit_facts(req, self.deps.guards.trusted_proxies)
         publish_hit(self.deps.broker, Event(EventType.CLICKED, time.time(),
                                             message_id=claim.message_id, detail=claim.url,
-                                            payload=hit_facts(req)))
+                                            payload=facts))
         resp.status = falcon.HTTP_302
         resp.location = claim.url
         resp.cache_control = ["no-store", "private"]
