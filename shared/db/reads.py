@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, func, select
 
-from shared.db.tables import events, messages
+from shared.db.tables import event_tallies, events, messages
 
 #: Seed-compatible numeric codes (aws-ses-sender-go): 0 created,
 #: 1 processing, 2 sent (and later), 3 failed, 4 stopped.
@@ -59,6 +59,14 @@ def topic_summary(conn: Connection, api_key_id: int, topic_id: str) -> dict:
             .group_by(events.c.type)
         ).all()
     )
+    # Events retention pruned are counted in event_tallies.
+    for kind, n in conn.execute(
+        select(event_tallies.c.type, func.sum(event_tallies.c.n))
+        .select_from(event_tallies.join(messages, messages.c.id == event_tallies.c.message_id))
+        .where(messages.c.api_key_id == api_key_id, messages.c.topic_id == topic_id)
+        .group_by(event_tallies.c.type)
+    ):
+        by_event[kind] = by_event.get(kind, 0) + int(n)
     return {"status": by_state, "events": by_event}
 
 

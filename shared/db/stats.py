@@ -9,26 +9,35 @@ _TOPIC_STATS = text(
     WITH tm AS (
         SELECT id, sent_at FROM messages WHERE api_key_id = :key AND topic_id = :topic
     ), ev AS (
-        SELECT e.message_id, e.type, e.detail, e.machine
+        -- Events retention pruned live on as counts in event_tallies.
+        SELECT e.message_id, e.type, COALESCE(e.type = 'bounced' AND e.detail = 'hard', false)
+               AS hard, e.machine, 1 AS n
           FROM events e JOIN tm ON tm.id = e.message_id
+        UNION ALL
+        SELECT t.message_id, t.type, t.hard, t.machine, t.n
+          FROM event_tallies t JOIN tm ON tm.id = t.message_id
     )
     SELECT
         (SELECT count(*) FROM tm WHERE sent_at IS NOT NULL) AS sent,
         count(DISTINCT message_id) FILTER (WHERE type = 'delivered') AS delivered,
         count(DISTINCT message_id) FILTER (WHERE type = 'bounced') AS bounced,
-        count(DISTINCT message_id) FILTER (WHERE type = 'bounced' AND detail = 'hard')
+        count(DISTINCT message_id) FILTER (WHERE type = 'bounced' AND hard)
             AS hard_bounced,
         count(DISTINCT message_id) FILTER (WHERE type = 'complained') AS complained,
         count(DISTINCT message_id) FILTER (WHERE type = 'rejected') AS rejected,
         count(DISTINCT message_id) FILTER (WHERE type = 'delayed') AS delayed,
         count(DISTINCT message_id) FILTER (WHERE type = 'unsubscribed') AS unsubscribed,
         count(DISTINCT message_id) FILTER (WHERE type = 'opened' AND NOT machine) AS unique_opens,
-        count(*) FILTER (WHERE type = 'opened' AND NOT machine) AS total_opens,
-        count(*) FILTER (WHERE type = 'opened' AND machine) AS machine_opens,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = 'opened' AND NOT machine), 0) AS bigint)
+            AS total_opens,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = 'opened' AND machine), 0) AS bigint)
+            AS machine_opens,
         count(DISTINCT message_id) FILTER (WHERE type = 'clicked' AND NOT machine)
             AS unique_clicks,
-        count(*) FILTER (WHERE type = 'clicked' AND NOT machine) AS total_clicks,
-        count(*) FILTER (WHERE type = 'clicked' AND machine) AS machine_clicks
+        CAST(COALESCE(sum(n) FILTER (WHERE type = 'clicked' AND NOT machine), 0) AS bigint)
+            AS total_clicks,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = 'clicked' AND machine), 0) AS bigint)
+            AS machine_clicks
       FROM ev
     """
 )

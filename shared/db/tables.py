@@ -63,6 +63,9 @@ contents = Table(
     #: Bulk mail (campaigns, or flagged): carries RFC 8058 List-Unsubscribe.
     Column("bulk", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: Set when retention dropped the parts (shared/db/retention.py); the row stays.
+    Column("pruned_at", DateTime(timezone=True)),
+    Index("contents_unpruned_created", "created_at", postgresql_where=text("pruned_at IS NULL")),
 )
 
 messages = Table(
@@ -122,6 +125,9 @@ messages = Table(
     #: A campaign's unsent rows: expansion's window, pause, resume and cancel.
     Index("messages_campaign_unsent", "campaign_id",
           postgresql_where=text("campaign_id IS NOT NULL AND state IN ('created', 'queued')")),
+    #: A content's unsent rows: retention keeps the parts while there is one.
+    Index("messages_content_pending", "content_id",
+          postgresql_where=text("state IN ('created', 'queued', 'sending')")),
 )
 
 events = Table(
@@ -142,6 +148,20 @@ events = Table(
     Index("events_message", "message_id", "type"),
     #: Events that arrived before their message's provider id was recorded.
     Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
+    #: Retention's range scan over expired events.
+    Index("events_occurred", "occurred_at"),
+)
+
+#: Events retention deleted, counted per message so topic figures stay right.
+event_tallies = Table(
+    "event_tallies",
+    metadata,
+    Column("message_id", BigInteger, ForeignKey("messages.id"), primary_key=True),
+    Column("type", Text, primary_key=True),
+    #: A bounce whose detail was ``hard``.
+    Column("hard", Boolean, primary_key=True),
+    Column("machine", Boolean, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 #: Answers to POST /v1/messages and /v1/campaigns remembered by Idempotency-Key for 24 hours.

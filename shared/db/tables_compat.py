@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     Table,
@@ -32,6 +33,7 @@ attachment_blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("attachment_blobs_created", "created_at"),
 )
 
 #: Which blobs a content carries, in order, under which name and type.
@@ -47,6 +49,7 @@ content_attachments = Table(
     #: Set for an inline part the HTML refers to as ``cid:<content_ref>``.
     Column("content_ref", Text),
     Column("inline", Boolean, nullable=False, server_default="false"),
+    Index("content_attachments_blob", "blob_id"),
 )
 
 #: A tenant's own SMTP server. The password is encrypted with a key derived
