@@ -6,16 +6,19 @@ import redis
 from gunicorn.app.base import BaseApplication
 
 from services.api.app import ApiDeps, create_app
+from services.api.context import RequestContext
+from services.api.gunicorn_logs import scrubbed_logger
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.settings import Settings, load_settings
 
 THREADS = 8
 
 
 def build_app(settings: Settings):
-    return create_app(
+    app = create_app(
         ApiDeps(
             settings=settings,
             engine=make_engine(settings.database_url, pool_size=THREADS),
@@ -23,12 +26,16 @@ def build_app(settings: Settings):
             redis=redis.Redis.from_url(settings.redis_url),
         )
     )
+    app.add_middleware(RequestContext())  # after authentication: the key is known
+    return app
 
 
 def wsgi():
     """Entry for an external gunicorn: ``gunicorn 'services.api.main:wsgi()'``."""
     configure_logging("api")
-    return build_app(load_settings())
+    settings = load_settings()
+    observe("api", settings)
+    return build_app(settings)
 
 
 class _Gunicorn(BaseApplication):
@@ -44,6 +51,7 @@ class _Gunicorn(BaseApplication):
     def load(self):
         # Runs in each worker after the fork: every worker gets its own pools.
         configure_logging("api")
+        observe("api", self.settings)
         return build_app(self.settings)
 
 
@@ -58,6 +66,7 @@ def main(settings: Settings, bind: str, workers: int) -> int:
             "timeout": 60,
             "graceful_timeout": 20,
             "accesslog": "-",
+            "logger_class": scrubbed_logger(settings),
         },
     ).run()
     return 0

@@ -21,6 +21,7 @@ from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.rate.quota import QuotaStore
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.settings import Settings
 from shared.transports.ses import SesTransport
 
@@ -51,6 +52,7 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
 
 def main(settings: Settings) -> int:
     configure_logging("scheduler")
+    observe("scheduler", settings)
     scheduler = build_scheduler(settings)
 
     def stop(signum, frame) -> None:

@@ -1,0 +1,28 @@
+"""gunicorn's own logs (start-up, access lines) scrubbed, and in JSON when configured.
+
+gunicorn logs through its own handlers, not the root logger's: without this
+class its access lines would print tracking tokens (``?t=``) and the SNS
+raw-delivery secret (``?token=``) as they came.
+"""
+
+from __future__ import annotations
+
+from gunicorn.glogging import Logger
+
+from shared.runtime.observe import dress_handler
+from shared.runtime.scrub import Scrubber, secret_values
+from shared.settings import Settings
+
+
+def scrubbed_logger(settings: Settings) -> type[Logger]:
+    """A gunicorn ``logger_class`` putting mailpipe's filters (and formatter) on its handlers."""
+    scrubber = Scrubber(secret_values(settings))
+
+    class ScrubbedLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                for handler in log.handlers:
+                    dress_handler(handler, "api", settings, scrubber)
+
+    return ScrubbedLogger
