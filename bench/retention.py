@@ -8,16 +8,17 @@ retention off so the bench decides when pruning runs), then
    100,000) on ``--events / 10`` delivered messages 200 days old, their
    contents and a topic's figures to compare afterwards;
 2. keeps the send queue fed (POSTs of 100 recipients whenever fewer than
-   ``--backlog`` rows wait) and measures messages sent per second over
-   three phases: before pruning, while pruning, after it;
+   ``--backlog`` rows wait) and measures messages sent per second in
+   windows of ``--window`` seconds, alternately without and with pruning
+   (so drift in the machine's other load hits both alike), until all is pruned;
 3. pruning runs ``prune_step`` back to back (the scheduler's step, with its
-   pause between steps) until nothing is left: the worst case for sends,
-   since the scheduler itself runs steps only ``RUN_BUDGET`` seconds per
+   pause between steps): the worst case for sends, since the scheduler
+   itself runs steps only ``RUN_BUDGET`` seconds per
    ``MAILPIPE_RETENTION_INTERVAL``;
-4. reports rows pruned per second, the largest step's duration, send
-   throughput per phase, and whether the topic's figures are unchanged.
+4. reports rows pruned per second of pruning, the longest step, sends/s
+   without and with pruning, and whether the topic's figures are unchanged.
 
-    .venv/bin/python bench/retention.py [--events 1000000] [--phase 20] [--json out.json]
+    .venv/bin/python bench/retention.py [--events 1000000] [--window 10] [--json out.json]
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -115,23 +117,61 @@ def sent_between(engine, start: float, end: float) -> int:
         ).scalar_one()
 
 
-def prune_all(engine, policy: RetentionPolicy) -> dict:
-    totals: Counter = Counter()
-    longest = 0.0
-    started = time.monotonic()
+class Pruner(threading.Thread):
+    """Runs ``prune_step`` back to back while ``go`` is set, until nothing is left."""
+
+    def __init__(self, engine, policy: RetentionPolicy) -> None:
+        super().__init__(daemon=True)
+        self.engine, self.policy = engine, policy
+        self.go, self.done = threading.Event(), threading.Event()
+        self.totals: Counter = Counter()
+        self.busy = 0.0
+        self.longest = 0.0
+
+    def run(self) -> None:
+        while True:
+            self.go.wait()
+            t0 = time.monotonic()
+            counts = prune_step(self.engine, self.policy)
+            took = time.monotonic() - t0
+            self.busy += took + STEP_PAUSE
+            self.longest = max(self.longest, took)
+            self.totals.update(counts)
+            if not more(counts, self.policy):
+                self.done.set()
+                return
+            time.sleep(STEP_PAUSE)
+
+
+def alternate(engine, pruner: Pruner, window: float) -> dict:
+    """Windows of ``window`` s without and with pruning, in turn, until pruning is done.
+
+    Interleaving makes the comparison fair on a machine whose other load
+    drifts: both kinds of window see the same drift.
+    """
+    rates: dict[str, list[float]] = {"off": [], "on": []}
+    pruning = False
     while True:
-        t0 = time.monotonic()
-        counts = prune_step(engine, policy)
-        longest = max(longest, time.monotonic() - t0)
-        totals.update(counts)
-        if not more(counts, policy):
-            break
-        time.sleep(STEP_PAUSE)
-    seconds = time.monotonic() - started
-    return {"seconds": round(seconds, 1), "pruned": dict(totals),
-            "rows_per_s": round(sum(totals.values()) / seconds),
-            "events_per_s": round(totals["events"] / seconds),
-            "longest_step_s": round(longest, 3)}
+        (pruner.go.set if pruning else pruner.go.clear)()
+        a = time.time()
+        if pruning:
+            pruner.done.wait(window)
+        else:
+            time.sleep(window)
+        b = time.time()
+        rates["on" if pruning else "off"].append(sent_between(engine, a, b) / (b - a))
+        if pruner.done.is_set():
+            pruner.go.clear()
+            a = time.time()
+            time.sleep(window)
+            rates["off"].append(sent_between(engine, a, time.time()) / window)
+            return rates
+        pruning = not pruning
+
+
+def _summary(values: list[float]) -> dict:
+    return {"windows": len(values), "mean": round(statistics.mean(values), 1),
+            "median": round(statistics.median(values), 1)}
 
 
 def run(args, work: Path) -> dict:
@@ -168,28 +208,27 @@ def run(args, work: Path) -> dict:
                 pass
         feeder = Feeder(api, plain, engine, args.backlog)
         feeder.start()
-        time.sleep(args.phase / 2)  # warm up
-        phases = {}
-        a = time.time()
-        time.sleep(args.phase)
-        phases["before"] = sent_between(engine, a, time.time()) / args.phase
+        time.sleep(3 * args.window)  # warm up: processes started, pools filled
         day = timedelta(days=1)
-        policy = RetentionPolicy(events=30 * day, orphans=7 * day, bodies=30 * day,
-                                 idempotency=day, batch=args.batch)
-        a = time.time()
-        prune = prune_all(engine, policy)
-        b = time.time()
-        phases["during"] = sent_between(engine, a, b) / (b - a)
-        a = time.time()
-        time.sleep(args.phase)
-        phases["after"] = sent_between(engine, a, time.time()) / args.phase
+        pruner = Pruner(engine, RetentionPolicy(events=30 * day, orphans=7 * day,
+                                                bodies=30 * day, idempotency=day,
+                                                batch=args.batch))
+        pruner.start()
+        rates = alternate(engine, pruner, args.window)
         feeder.stop.set()
         with engine.connect() as conn:
             after = topic_stats(conn, key.id, "old")
             left = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+        pruned = sum(pruner.totals.values())
+        off, on = _summary(rates["off"]), _summary(rates["on"])
         return {"events_seeded": args.events, "seed_seconds": round(seeded, 1),
-                "batch": args.batch, "prune": prune, "events_left": left,
-                "sent_per_s": {k: round(v, 1) for k, v in phases.items()},
+                "batch": args.batch, "pruned": dict(pruner.totals), "events_left": left,
+                "prune_seconds": round(pruner.busy, 1),
+                "rows_per_s": round(pruned / pruner.busy),
+                "longest_step_s": round(pruner.longest, 3),
+                "sent_per_s_without_pruning": off, "sent_per_s_while_pruning": on,
+                "send_change": f"{(on['mean'] / off['mean'] - 1) * 100:+.1f}%",
+                "sent_per_s_windows": {k: [round(v) for v in vs] for k, vs in rates.items()},
                 "stats_unchanged": before == after}
     finally:
         if stack:
@@ -202,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--phase", type=float, default=20.0, help="seconds per measured phase")
+    parser.add_argument("--window", type=float, default=10.0,
+                        help="seconds per window (without, then with pruning, in turn)")
     parser.add_argument("--backlog", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=1)
     parser.add_argument("--json", type=Path)

@@ -27,7 +27,12 @@ from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
+from shared.broker.payloads import EventType
+from shared.db.tables_campaigns import CAMPAIGN_STATUSES
 from shared.states import FINAL, PENDING, sql_list
+
+#: The campaign status that never expands again.
+STOPPED = CAMPAIGN_STATUSES[2]
 
 #: A content may lose its parts: no unsent message needs them (the literal
 #: list matches the partial index ``messages_content_pending``, which a
@@ -36,7 +41,7 @@ _CONTENT_DONE = f"""
         NOT EXISTS (SELECT 1 FROM messages m
                      WHERE m.content_id = c.id AND m.state IN ({sql_list(PENDING)}))
     AND NOT EXISTS (SELECT 1 FROM campaigns k
-                     WHERE k.content_id = c.id AND k.status <> 'cancelled'
+                     WHERE k.content_id = c.id AND k.status <> :stopped
                        AND k.expanded < k.total)
 """
 
@@ -51,7 +56,7 @@ _PRUNE_EVENTS = text(
     ), gone AS (
         DELETE FROM events e USING doomed d WHERE e.id = d.id
         RETURNING e.message_id, e.type,
-                  COALESCE(e.type = 'bounced' AND e.detail = 'hard', false) AS hard, e.machine
+                  COALESCE(e.type = :bounce AND e.detail = 'hard', false) AS hard, e.machine
     ), tallied AS (
         INSERT INTO event_tallies AS t (message_id, type, hard, machine, n)
         SELECT message_id, type, hard, machine, count(*) FROM gone GROUP BY 1, 2, 3, 4
@@ -71,7 +76,8 @@ def prune_events(conn: Connection, *, cutoff: datetime, limit: int) -> int:
     Reads the ``events_occurred`` range, so a batch costs its own rows.
     """
     return conn.execute(
-        _PRUNE_EVENTS, {"cutoff": cutoff, "limit": limit, "final": sorted(FINAL)}
+        _PRUNE_EVENTS,
+        {"cutoff": cutoff, "limit": limit, "final": sorted(FINAL), "bounce": EventType.BOUNCED},
     ).scalar_one()
 
 
@@ -169,10 +175,11 @@ def prune_contents(conn: Connection, *, cutoff: datetime, limit: int) -> tuple[i
     SKIP LOCKED too: an intake re-using one holds FOR KEY SHARE on it
     (``shared.db.attachments``) and the blob stays.
     """
-    ids = [r.id for r in conn.execute(_LOCK_CONTENTS, {"cutoff": cutoff, "limit": limit})]
+    ids = [r.id for r in conn.execute(
+        _LOCK_CONTENTS, {"cutoff": cutoff, "limit": limit, "stopped": STOPPED})]
     if not ids:
         return 0, 0
-    pruned = [r.id for r in conn.execute(_BLANK_CONTENTS, {"ids": ids})]
+    pruned = [r.id for r in conn.execute(_BLANK_CONTENTS, {"ids": ids, "stopped": STOPPED})]
     if not pruned:
         return 0, 0
     blob_ids = sorted({r.blob_id for r in conn.execute(_DROP_LINKS, {"ids": pruned})})
@@ -184,7 +191,7 @@ _PRUNE_RECIPIENTS = text(
     """
     WITH done AS (
         SELECT k.id FROM campaigns k
-         WHERE (k.expanded >= k.total OR k.status = 'cancelled') AND k.created_at < :cutoff
+         WHERE (k.expanded >= k.total OR k.status = :stopped) AND k.created_at < :cutoff
            AND EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = k.id)
          ORDER BY k.id
          LIMIT 1
@@ -208,4 +215,5 @@ def prune_campaign_recipients(conn: Connection, *, cutoff: datetime, limit: int)
     ``total`` and ``expanded`` stay, so its progress reads the same. Locks
     the chosen rows (SKIP LOCKED); the campaign row is only read.
     """
-    return conn.execute(_PRUNE_RECIPIENTS, {"cutoff": cutoff, "limit": limit}).rowcount
+    return conn.execute(
+        _PRUNE_RECIPIENTS, {"cutoff": cutoff, "limit": limit, "stopped": STOPPED}).rowcount
