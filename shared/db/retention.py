@@ -72,7 +72,9 @@ def prune_events(conn: Connection, *, cutoff: datetime, limit: int) -> int:
 
     The deleted rows are added to ``event_tallies`` in the same statement, so
     a topic's figures do not change. Locks: the chosen event rows (SKIP
-    LOCKED) and the tally rows of their messages; never a message row.
+    LOCKED), the tally rows of their messages, and FOR KEY SHARE on those
+    messages (the tallies' foreign key), which the recorder's and senders'
+    updates of a message's state do not wait for.
     Reads the ``events_occurred`` range, so a batch costs its own rows.
     """
     return conn.execute(
