@@ -38,6 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     requeue.add_argument("--older-than", type=_duration, metavar="D",
                          help="only rows unchanged for D (e.g. 30m, 2h, 1d)")
 
+    prune = sub.add_parser("prune", help="run retention now (the scheduler also does, steadily)")
+    prune.add_argument("--batch", type=int, help="rows per statement (MAILPIPE_RETENTION_BATCH)")
+
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")
@@ -62,18 +65,6 @@ def _duration(value: str) -> timedelta:
     if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
         raise argparse.ArgumentTypeError(f"{value!r}: use a number and s, m, h or d, e.g. 2h")
     return timedelta(**{units[value[-1]]: int(value[:-1])})
-
-
-def _requeue(args, settings) -> int:
-    from shared.db.engine import make_engine
-    from shared.db.sweeps import requeue
-
-    engine = make_engine(settings.database_url, pool_size=1)
-    with engine.begin() as conn:
-        count = requeue(conn, state=args.state, topic_id=args.topic, api_key_id=args.key_id,
-                        older_than=args.older_than)
-    print(f"requeued {count} {args.state} messages; the scheduler sends them on its next tick")
-    return 0
 
 
 def _keys(args, settings) -> int:
@@ -130,14 +121,15 @@ def run(argv: list[str] | None = None) -> int:
         from services.recorder.main import main as recorder
 
         return recorder(settings)
-    if args.command == "migrate":
-        from shared.db.migrate import upgrade
+    if args.command in ("migrate", "requeue", "prune"):
+        from services import maintenance
 
-        upgrade(settings.database_url)
-        print("database schema is up to date")
-        return 0
-    if args.command == "requeue":
-        return _requeue(args, settings)
+        if args.command == "migrate":
+            return maintenance.migrate(settings)
+        if args.command == "prune":
+            return maintenance.prune(settings, batch=args.batch)
+        return maintenance.requeue(settings, state=args.state, topic_id=args.topic,
+                                   api_key_id=args.key_id, older_than=args.older_than)
     return _keys(args, settings)
 
 

@@ -119,6 +119,27 @@ class Settings(BaseSettings):
     #: Log level of every process (any case).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
+    #: Retention (services/scheduler/retention.py): days after which finished
+    #: messages' data is pruned; 0 keeps everything. Per kind, unset follows it
+    #: (orphan events: 7 days, idempotency keys: 1 day, unless it is 0).
+    #: Bodies covers contents' parts, their attachments and campaign recipient lists.
+    retention_days: int = Field(90, ge=0)
+    retention_events_days: int | None = Field(None, ge=0)
+    retention_bodies_days: int | None = Field(None, ge=0)
+    retention_orphan_days: int | None = Field(None, ge=0)
+    retention_idempotency_days: int | None = Field(None, ge=0)
+    #: Rows per pruning statement, and seconds between the scheduler's runs.
+    retention_batch: int = Field(1000, ge=1, le=100_000)
+    retention_interval: float = Field(60.0, gt=0)
+
+    #: ``text`` (one readable line per record) or ``json`` (one object per line).
+    log_format: Literal["text", "json"] = "text"
+    #: Error reporting; SENTRY_DSN and SENTRY_ENVIRONMENT as the SDK names them.
+    sentry_dsn: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("SENTRY_DSN", "MAILPIPE_SENTRY_DSN"))
+    sentry_environment: str | None = Field(
+        None, validation_alias=AliasChoices("SENTRY_ENVIRONMENT", "MAILPIPE_SENTRY_ENVIRONMENT"))
+
     #: dramatiq Redis broker: a worker silent this long (ms) is presumed dead
     #: and its in-flight messages are redelivered at the next maintenance.
     broker_heartbeat_timeout_ms: int = Field(15_000, ge=1000)

@@ -6,16 +6,19 @@ import redis
 from gunicorn.app.base import BaseApplication
 
 from services.api.app import ApiDeps, create_app
+from services.api.context import RequestContext
+from services.api.gunicorn_logs import scrubbed_logger
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.settings import Settings, load_settings
 
 THREADS = 8
 
 
 def build_app(settings: Settings):
-    return create_app(
+    app = create_app(
         ApiDeps(
             settings=settings,
             engine=make_engine(settings.database_url, pool_size=THREADS),
@@ -23,6 +26,8 @@ def build_app(settings: Settings):
             redis=redis.Redis.from_url(settings.redis_url),
         )
     )
+    app.add_middleware(RequestContext())  # after authentication: the key is known
+    return app
 
 
 def wsgi():
@@ -30,10 +35,12 @@ def wsgi():
 
     Give it the options ``main`` sets, or put a buffering proxy in front:
     ``-k services.api.worker.BufferingWorker --keep-alive 0
-    --logger-class services.api.accesslog.RedactingLogger``.
+    --logger-class services.api.accesslog.RedactingLogger`` (what ``main`` uses adds
+    mailpipe's log format to it: ``services.api.gunicorn_logs``).
     """
     settings = load_settings()
     configure_logging("api", settings.log_level)
+    observe("api", settings)
     return build_app(settings)
 
 
@@ -50,6 +57,7 @@ class _Gunicorn(BaseApplication):
     def load(self):
         # Runs in each worker after the fork: every worker gets its own pools.
         configure_logging("api", self.settings.log_level)
+        observe("api", self.settings)
         return build_app(self.settings)
 
 
@@ -64,10 +72,10 @@ def main(settings: Settings, bind: str, workers: int) -> int:
             "worker_class": "services.api.worker.BufferingWorker",
             "keepalive": 0,
             "threads": THREADS,
-            "logger_class": "services.api.accesslog.RedactingLogger",
             "timeout": 60,
             "graceful_timeout": 20,
             "accesslog": "-",
+            "logger_class": scrubbed_logger(settings),
         },
     ).run()
     return 0

@@ -12,7 +12,9 @@ from shared.broker.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOM
 from shared.broker.workers import run_worker
 from shared.db.engine import make_engine, retry_while_database_down
 from shared.intake.waiters import publish_states
+from shared.runtime.context import PayloadContext
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.runtime.supervisor import ShutdownFlag, supervise
 from shared.settings import Settings
 
@@ -23,8 +25,10 @@ DATABASE_PATIENCE = 60.0
 
 def run_process(settings: Settings) -> None:
     configure_logging("recorder", settings.log_level)
+    observe("recorder", settings)
     engine = make_engine(settings.database_url, pool_size=THREADS)
     broker = make_broker(settings)
+    broker.add_middleware(PayloadContext())
     redis_client = redis.Redis.from_url(settings.redis_url)
 
     def record(payload: dict) -> None:
@@ -53,4 +57,5 @@ def run_process(settings: Settings) -> None:
 
 def main(settings: Settings) -> int:
     configure_logging("recorder", settings.log_level)
+    observe("recorder", settings)
     return supervise("recorder", lambda: run_process(settings), 1)

@@ -15,11 +15,13 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.quota import refresh_quota
+from services.scheduler.retention import prune_expired
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.rate.quota import QuotaStore
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.settings import Settings
 from shared.transports.ses import ses_client
 
@@ -43,11 +45,14 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
                           args=(ses, store), id="quota", next_run_time=datetime.now(UTC))
     scheduler.add_job(expand_due_campaigns, "interval", seconds=1, args=(engine, settings),
                       id="expand")
+    scheduler.add_job(prune_expired, "interval", seconds=settings.retention_interval,
+                      args=(engine, settings), id="retention")
     return scheduler
 
 
 def main(settings: Settings) -> int:
     configure_logging("scheduler", settings.log_level)
+    observe("scheduler", settings)
     scheduler = build_scheduler(settings)
 
     def stop(signum, frame) -> None:

@@ -16,7 +16,9 @@ from shared.db.engine import make_engine
 from shared.rate.limiter import FleetRateLimiter, QuotaRate
 from shared.rate.pause import SendingPause
 from shared.rate.quota import QuotaStore
+from shared.runtime.context import PayloadContext
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.runtime.supervisor import ShutdownFlag, supervise
 from shared.settings import Settings
 from shared.transports import make_transport
@@ -57,9 +59,11 @@ def register(deps: SenderDeps) -> None:
 
 def run_process(settings: Settings, threads: int) -> None:
     configure_logging("sender", settings.log_level)
+    observe("sender", settings)
     flag = ShutdownFlag().install()
     deps = build_deps(settings, threads, flag)
     register(deps)
+    deps.broker.add_middleware(PayloadContext())
     # A full garbage collection walks every object the process holds (boto3's
     # models, SQLAlchemy, dramatiq: ~100,000), stopping all its threads for
     # ~60 ms; sends held up together reach SES in a bunch that trips its
@@ -72,4 +76,5 @@ def run_process(settings: Settings, threads: int) -> None:
 
 def main(settings: Settings, processes: int, threads: int) -> int:
     configure_logging("sender", settings.log_level)
+    observe("sender", settings)
     return supervise("sender", lambda: run_process(settings, threads), processes)

@@ -22,9 +22,11 @@ def _blob_ids(conn: Connection, attachments: tuple[Attachment, ...]) -> list[int
     row once that transaction commits (the insert waits for it).
     """
     digests = [hashlib.sha256(a.data).hexdigest() for a in attachments]
+    # FOR KEY SHARE: retention does not delete a blob about to be linked
+    # (shared.db.retention.prune_contents skips locked blobs).
     lookup = select(attachment_blobs.c.sha256, attachment_blobs.c.id).where(
         attachment_blobs.c.sha256.in_(bindparam("digests", expanding=True))
-    )
+    ).with_for_update(key_share=True)
     known = dict(conn.execute(lookup, {"digests": digests}).all())
     missing = {d: a for d, a in zip(digests, attachments, strict=True) if d not in known}
     for digest, attachment in missing.items():

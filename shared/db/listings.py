@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import BigInteger, Connection, and_, cast, exists, func, or_, select
 
 from shared.broker.payloads import EventType as E
-from shared.db.tables import events, messages
+from shared.db.tables import event_tallies, events, messages
 from shared.states import MessageState
 
 
@@ -33,18 +33,27 @@ class MessageFilter:
 
 
 def _counted(kind: str):
-    """Human (not machine) events of one type for the outer message row."""
-    return (select(func.count()).select_from(events)
-            .where(events.c.message_id == messages.c.id, events.c.type == kind,
-                   events.c.machine.is_(False))
-            .scalar_subquery())
+    """Human (not machine) events of one type for the outer message row, with the ones
+    retention pruned (``event_tallies``)."""
+    stored = (select(func.count()).select_from(events)
+              .where(events.c.message_id == messages.c.id, events.c.type == kind,
+                     events.c.machine.is_(False))
+              .scalar_subquery())
+    pruned = (select(cast(func.coalesce(func.sum(event_tallies.c.n), 0), BigInteger))
+              .where(event_tallies.c.message_id == messages.c.id, event_tallies.c.type == kind,
+                     event_tallies.c.machine.is_(False))
+              .scalar_subquery())
+    return stored + pruned
 
 
 def _has(kind: str, *, humans_only: bool):
-    condition = and_(events.c.message_id == messages.c.id, events.c.type == kind)
-    if humans_only:
-        condition = and_(condition, events.c.machine.is_(False))
-    return exists().where(condition)
+    found = []
+    for table in (events, event_tallies):
+        condition = and_(table.c.message_id == messages.c.id, table.c.type == kind)
+        if humans_only:
+            condition = and_(condition, table.c.machine.is_(False))
+        found.append(exists().where(condition))
+    return or_(*found)
 
 
 def _where(api_key_id: int, f: MessageFilter) -> list:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, func, literal, select, union_all
 
-from shared.db.tables import events, messages
+from shared.db.tables import event_tallies, events, messages
 
 
 def get_message(conn: Connection, api_key_id: int, message_id: int) -> dict | None:
@@ -37,14 +37,21 @@ def topic_summary(conn: Connection, api_key_id: int, topic_id: str) -> dict:
             .group_by(messages.c.state)
         ).all()
     )
+    topic = select(messages.c.id).where(messages.c.api_key_id == api_key_id,
+                                        messages.c.topic_id == topic_id)
+    # Events retention pruned live on as counts in event_tallies.
+    every = union_all(
+        select(events.c.message_id, events.c.type, literal(1).label("n"))
+        .where(events.c.message_id.in_(topic)),
+        select(event_tallies.c.message_id, event_tallies.c.type, event_tallies.c.n)
+        .where(event_tallies.c.message_id.in_(topic)),
+    ).subquery()
     by_event = conn.execute(
-        select(events.c.type, func.count(), func.count(events.c.message_id.distinct()))
-        .select_from(events.join(messages, messages.c.id == events.c.message_id))
-        .where(messages.c.api_key_id == api_key_id, messages.c.topic_id == topic_id)
-        .group_by(events.c.type)
+        select(every.c.type, func.sum(every.c.n), func.count(every.c.message_id.distinct()))
+        .group_by(every.c.type)
     ).all()
-    return {"status": by_state, "events": {kind: n for kind, n, _ in by_event},
-            "messagesByEvent": {kind: n for kind, _, n in by_event}}
+    return {"status": by_state, "events": {kind: int(n) for kind, n, _ in by_event},
+            "messagesByEvent": {kind: m for kind, _, m in by_event}}
 
 
 def sent_count(conn: Connection, api_key_id: int, hours: int) -> tuple[int, datetime]:

@@ -11,14 +11,19 @@ _TOPIC_STATS = text(
     WITH tm AS (
         SELECT id, sent_at FROM messages WHERE api_key_id = :key AND topic_id = :topic
     ), ev AS (
-        SELECT e.message_id, e.type, e.detail, e.machine
+        -- Events retention pruned live on as counts in event_tallies.
+        SELECT e.message_id, e.type, COALESCE(e.type = '{E.BOUNCED}' AND e.detail = 'hard', false)
+               AS hard, e.machine, 1 AS n
           FROM events e JOIN tm ON tm.id = e.message_id
+        UNION ALL
+        SELECT t.message_id, t.type, t.hard, t.machine, t.n
+          FROM event_tallies t JOIN tm ON tm.id = t.message_id
     )
     SELECT
         (SELECT count(*) FROM tm WHERE sent_at IS NOT NULL) AS sent,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.DELIVERED}') AS delivered,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.BOUNCED}') AS bounced,
-        count(DISTINCT message_id) FILTER (WHERE type = '{E.BOUNCED}' AND detail = 'hard')
+        count(DISTINCT message_id) FILTER (WHERE type = '{E.BOUNCED}' AND hard)
             AS hard_bounced,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.COMPLAINED}') AS complained,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.REJECTED}') AS rejected,
@@ -26,12 +31,16 @@ _TOPIC_STATS = text(
         count(DISTINCT message_id) FILTER (WHERE type = '{E.UNSUBSCRIBED}') AS unsubscribed,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.OPENED}' AND NOT machine)
             AS unique_opens,
-        count(*) FILTER (WHERE type = '{E.OPENED}' AND NOT machine) AS total_opens,
-        count(*) FILTER (WHERE type = '{E.OPENED}' AND machine) AS machine_opens,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = '{E.OPENED}' AND NOT machine), 0) AS bigint)
+            AS total_opens,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = '{E.OPENED}' AND machine), 0) AS bigint)
+            AS machine_opens,
         count(DISTINCT message_id) FILTER (WHERE type = '{E.CLICKED}' AND NOT machine)
             AS unique_clicks,
-        count(*) FILTER (WHERE type = '{E.CLICKED}' AND NOT machine) AS total_clicks,
-        count(*) FILTER (WHERE type = '{E.CLICKED}' AND machine) AS machine_clicks
+        CAST(COALESCE(sum(n) FILTER (WHERE type = '{E.CLICKED}' AND NOT machine), 0) AS bigint)
+            AS total_clicks,
+        CAST(COALESCE(sum(n) FILTER (WHERE type = '{E.CLICKED}' AND machine), 0) AS bigint)
+            AS machine_clicks
       FROM ev
     """
 )

@@ -36,6 +36,20 @@ def expire_leases(conn: Connection, *, limit: int) -> list[int]:
     return [r.id for r in conn.execute(_EXPIRE_LEASES, {"limit": limit})]
 
 
+#: The rows an operator's requeue may take (see ``requeue``).
+_REQUEUEABLE = """
+     WHERE m.state = :state
+       -- Not when retention dropped its parts (FOR SHARE: see
+       -- shared.db.retention.prune_contents).
+       AND EXISTS (SELECT 1 FROM contents c WHERE c.id = m.content_id
+                      AND c.pruned_at IS NULL FOR SHARE OF c)
+       AND (CAST(:topic_id AS text) IS NULL OR m.topic_id = :topic_id)
+       AND (CAST(:api_key_id AS bigint) IS NULL OR m.api_key_id = :api_key_id)
+       AND (CAST(:older_than AS interval) IS NULL
+            OR m.updated_at < now() - CAST(:older_than AS interval))
+"""
+
+
 def requeue(
     conn: Connection,
     *,
@@ -43,11 +57,14 @@ def requeue(
     topic_id: str | None = None,
     older_than: timedelta | None = None,
     api_key_id: int | None = None,
+    limit: int | None = None,
 ) -> int:
     """Operator's deliberate resend: rows in ``state`` go back to ``queued``, due now.
 
     Only ``unknown`` and ``failed`` rows may be requeued: anything else is
-    still owned by the pipeline. The scheduler enqueues them on its next tick.
+    still owned by the pipeline; rows whose content retention pruned stay.
+    The scheduler enqueues them on its next tick. At most ``limit`` rows
+    (all when None), so a large requeue can run as short transactions.
     Returns the number of rows requeued.
     """
     if state not in (S.UNKNOWN, S.FAILED):
@@ -59,14 +76,31 @@ def requeue(
                SET state = '{S.QUEUED}', due_at = now(), lease_until = NULL,
                    error = 'requeued by operator after: ' || COALESCE(error, state),
                    updated_at = now()
-             WHERE state = :state
-               AND (CAST(:topic_id AS text) IS NULL OR topic_id = :topic_id)
-               AND (CAST(:api_key_id AS bigint) IS NULL OR api_key_id = :api_key_id)
-               AND (CAST(:older_than AS interval) IS NULL
-                    OR updated_at < now() - CAST(:older_than AS interval))
+             WHERE id IN (SELECT m.id FROM messages m {_REQUEUEABLE}
+                           ORDER BY m.id LIMIT :limit)
+               AND state = :state
             """
         ),
-        {"state": state, "topic_id": topic_id, "api_key_id": api_key_id,
-         "older_than": older_than},
+        _requeue_params(state, topic_id, older_than, api_key_id) | {"limit": limit},
     )
     return result.rowcount
+
+
+def count_requeueable(
+    conn: Connection,
+    *,
+    state: str,
+    topic_id: str | None = None,
+    older_than: timedelta | None = None,
+    api_key_id: int | None = None,
+) -> int:
+    """How many rows ``requeue`` with the same filters would take (for progress)."""
+    return conn.execute(
+        text(f"SELECT count(*) FROM messages m {_REQUEUEABLE}".replace("FOR SHARE OF c", "")),
+        _requeue_params(state, topic_id, older_than, api_key_id),
+    ).scalar_one()
+
+
+def _requeue_params(state, topic_id, older_than, api_key_id) -> dict:
+    return {"state": state, "topic_id": topic_id, "api_key_id": api_key_id,
+            "older_than": older_than}

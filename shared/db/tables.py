@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from shared.states import UNCLAIMED, CampaignStatus, sql_list
+from shared.states import PENDING, UNCLAIMED, CampaignStatus, sql_list
 from shared.states import MessageState as S
 
 metadata = MetaData()
@@ -110,6 +110,9 @@ contents = Table(
     #: Bulk mail (campaigns, or flagged): carries RFC 8058 List-Unsubscribe.
     Column("bulk", Boolean, nullable=False, server_default=text("false")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: Set when retention dropped the parts (shared/db/retention.py); the row stays.
+    Column("pruned_at", DateTime(timezone=True)),
+    Index("contents_unpruned_created", "created_at", postgresql_where=text("pruned_at IS NULL")),
 )
 
 #: Attachment bytes, stored once per distinct content (sha256), however many
@@ -122,6 +125,7 @@ attachment_blobs = Table(
     Column("size", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("attachment_blobs_created", "created_at"),
 )
 
 #: Which blobs a content carries, in order, under which name and type.
@@ -137,6 +141,7 @@ content_attachments = Table(
     #: Set for an inline part the HTML refers to as ``cid:<content_ref>``.
     Column("content_ref", Text),
     Column("inline", Boolean, nullable=False, server_default="false"),
+    Index("content_attachments_blob", "blob_id"),
 )
 
 # --- messages --------------------------------------------------------------------------
@@ -197,6 +202,9 @@ messages = Table(
     #: A campaign's unsent rows: expansion's window, pause, resume and cancel.
     Index("messages_campaign_unsent", "campaign_id",
           postgresql_where=text(f"campaign_id IS NOT NULL AND state IN ({sql_list(UNCLAIMED)})")),
+    #: A content's unsent rows: retention keeps the parts while there is one.
+    Index("messages_content_pending", "content_id",
+          postgresql_where=text(f"state IN ({sql_list(PENDING)})")),
 )
 
 # --- events and the suppression list ---------------------------------------------------
@@ -219,6 +227,20 @@ events = Table(
     Index("events_message", "message_id", "type"),
     #: Events that arrived before their message's provider id was recorded.
     Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
+    #: Retention's range scan over expired events.
+    Index("events_occurred", "occurred_at"),
+)
+
+#: Events retention deleted, counted per message so topic figures stay right.
+event_tallies = Table(
+    "event_tallies",
+    metadata,
+    Column("message_id", BigInteger, ForeignKey("messages.id"), primary_key=True),
+    Column("type", Text, primary_key=True),
+    #: A bounce whose detail was ``hard``.
+    Column("hard", Boolean, primary_key=True),
+    Column("machine", Boolean, primary_key=True),
+    Column("n", BigInteger, nullable=False),
 )
 
 SUPPRESSION_REASONS = ("bounce", "complaint", "unsubscribe", "manual")

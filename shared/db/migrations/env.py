@@ -14,7 +14,8 @@ config = context.config
 engine = make_engine(config.get_main_option("sqlalchemy.url"), pool_size=1)
 with engine.connect() as connection:
     context.configure(connection=connection, target_metadata=metadata, compare_type=True,
-                      compare_server_default=True)
+                      compare_server_default=True,
+                      on_version_apply=config.attributes.get("on_version_apply"))
     with context.begin_transaction():
         # Two processes migrating at once (two `mailpipe up`, a compose
         # restart) must not both create tables: serialise on an advisory lock.
