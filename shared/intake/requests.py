@@ -37,6 +37,7 @@ from shared.intake.fields import (
     Mailbox,
     Name,
     Recipient,
+    RowId,
     TemplateValues,
     TopicId,
     When,
@@ -72,7 +73,7 @@ class MessageRequest(_Request):
     tracking: bool = True
     #: Bulk mail: carries RFC 8058 one-click List-Unsubscribe headers.
     bulk: bool = False
-    template_id: Annotated[int, Field(ge=1)] | None = None
+    template_id: RowId | None = None
     #: Template values for every recipient, and per recipient (by address) over them.
     variables: TemplateValues | None = None
     recipient_variables: dict[str, TemplateValues] | None = None
@@ -161,7 +162,7 @@ class CampaignRequest(_Request):
     """A campaign's own fields: the template, topic, time and sender of every recipient."""
 
     name: Name
-    template_id: Annotated[int, Field(ge=1)]
+    template_id: RowId
     topic_id: TopicId
     scheduled_at: When | None = None
     from_addr: Mailbox | None = None

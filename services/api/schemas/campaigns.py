@@ -12,7 +12,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.schemas.messages import WIRE
-from shared.intake.fields import BodyText, HeaderText, Name, TemplateValues
+from services.api.params import MAX_VERSION
+from shared.intake.fields import BodyText, HeaderText, Name, RowId, TemplateValues
 from shared.intake.requests import CampaignRequest
 
 
@@ -33,7 +34,7 @@ class RenderBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     variables: TemplateValues = Field(default_factory=dict)
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
 
 
 class CampaignFields(CampaignRequest):
@@ -48,7 +49,7 @@ class CampaignBody(CampaignFields):
     or ``listId`` names a saved recipient list (``/v1/lists``) instead."""
 
     recipients: Annotated[list[Any], Field(min_length=1)] | None = Field(None, alias="recipients")
-    list_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    list_id: RowId | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> CampaignBody:
