@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.api.schemas.messages import WIRE
 from services.api.params import MAX_VERSION
+from services.api.schemas.messages import WIRE
 from shared.intake.fields import BodyText, HeaderText, Name, RowId, TemplateValues
 from shared.intake.requests import CampaignRequest
 
