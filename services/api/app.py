@@ -18,6 +18,7 @@ from services.api.resources.campaigns import (
     CampaignResource,
     CampaignsResource,
 )
+from services.api.resources.docs import DocsResource, OpenApiResource, RedocResource
 from services.api.resources.health import HealthResource
 from services.api.resources.listings import CampaignMessagesResource
 from services.api.resources.messages import MessageResource, MessagesResource
@@ -36,6 +37,7 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
+from services.api.spec.build import openapi
 from services.api.throttle import IntakeRateMiddleware
 from shared.events.sns import (
     CertificateCache,
@@ -75,7 +77,16 @@ def create_app(deps: ApiDeps) -> falcon.App:
     _add_event_routes(app, deps)
     biz.install(app, deps)
     fureweb.install(app, deps)
+    _add_operations_routes(app, deps)
     return app
+
+
+def _add_operations_routes(app: falcon.App, deps: ApiDeps) -> None:
+    """The API's description (built from the routes above, issue 16)."""
+    app.add_route("/openapi.json", OpenApiResource(
+        lambda: openapi(app, server_url=deps.settings.public_url)))
+    app.add_route("/docs", DocsResource())
+    app.add_route("/docs/redoc.standalone.js", RedocResource())
 
 
 def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:

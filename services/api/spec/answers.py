@@ -25,9 +25,13 @@ class Answer(BaseModel):
 
 
 class ErrorDetail(Answer):
+    """One bad field of a body, or one bad recipient row (by JSON ``index`` or CSV ``row``)."""
+
     code: str
-    field: str
+    field: str | None
     message: str
+    index: int | None = None
+    row: int | None = None
 
 
 class Error(Answer):

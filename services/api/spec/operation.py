@@ -32,10 +32,11 @@ class Param:
 
 @dataclass(frozen=True)
 class Body:
-    """One accepted request body: a pydantic model, or a raw JSON Schema (``schema``)."""
+    """One accepted request body: a pydantic model (or any of several), or a raw JSON
+    Schema (``schema``)."""
 
     example: Any
-    model: type[BaseModel] | None = None
+    model: type[BaseModel] | tuple[type[BaseModel], ...] | None = None
     schema: dict | None = None
     media: str = JSON
     description: str = ""
