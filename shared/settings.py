@@ -14,6 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
+from shared.metrics.setup import parse_networks
 
 PREFIX = "MAILPIPE_"
 
@@ -103,6 +104,17 @@ class Settings(BaseSettings):
     #: 0: no window (the whole list is expanded as soon as it is due).
     campaign_window: int = Field(20_000, ge=0)
 
+    #: Prometheus metrics (README, Operations): who may read the api's /metrics
+    #: (CIDRs, comma- or space-separated), the port each other process kind
+    #: serves /metrics on (0: none), and where forking kinds keep their
+    #: multiprocess files (a fresh folder per run below it; default: the temp folder).
+    metrics_allow: str = ("127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 "
+                          "fc00::/7")
+    metrics_port_scheduler: int = Field(9101, ge=0, le=65535)
+    metrics_port_sender: int = Field(9102, ge=0, le=65535)
+    metrics_port_recorder: int = Field(9103, ge=0, le=65535)
+    metrics_dir: Path | None = None
+
     #: Log level of every process (any case).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -116,6 +128,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        parse_networks(value)  # ValueError names the bad one
+        return value
 
     @field_validator("send_rate")
     @classmethod

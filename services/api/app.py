@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
+from services.api.metrics import MetricsMiddleware, MetricsResource
 from services.api.params import ID_FIELD
 from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
@@ -64,7 +65,8 @@ class ApiDeps:
 
 def create_app(deps: ApiDeps) -> falcon.App:
     intake = IntakeLimiter(deps.redis, deps.settings.intake_rate, deps.settings.intake_burst)
-    app = falcon.App(middleware=[ApiKeyMiddleware(deps.engine), IntakeRateMiddleware(intake)])
+    app = falcon.App(middleware=[MetricsMiddleware(), ApiKeyMiddleware(deps.engine),
+                                 IntakeRateMiddleware(intake)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))
@@ -82,11 +84,12 @@ def create_app(deps: ApiDeps) -> falcon.App:
 
 
 def _add_operations_routes(app: falcon.App, deps: ApiDeps) -> None:
-    """The API's description (built from the routes above, issue 16)."""
+    """The API's description (built from the routes above) and metrics (issue 16)."""
     app.add_route("/openapi.json", OpenApiResource(
         lambda: openapi(app, server_url=deps.settings.public_url)))
     app.add_route("/docs", DocsResource())
     app.add_route("/docs/redoc.standalone.js", RedocResource())
+    app.add_route("/metrics", MetricsResource(deps.settings.metrics_allow))
 
 
 def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:

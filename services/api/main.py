@@ -8,6 +8,7 @@ from gunicorn.app.base import BaseApplication
 from services.api.app import ApiDeps, create_app
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
+from shared.metrics.setup import worker_exited
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings, load_settings
 
@@ -59,6 +60,8 @@ def main(settings: Settings, bind: str, workers: int) -> int:
             "timeout": 60,
             "graceful_timeout": 20,
             "accesslog": "-",
+            # Live gauges of a dead worker leave the multiprocess sum.
+            "child_exit": lambda server, worker: worker_exited(worker.pid),
         },
     ).run()
     return 0

@@ -85,6 +85,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/openapi.json", "get"): Operation(
         "This description (OpenAPI 3.1)", "operations",
         (Reply(200, "the document", schema={"type": "object"}),)),
+    ("/metrics", "get"): Operation(
+        "Prometheus metrics of the api processes (MAILPIPE_METRICS_ALLOW addresses only)",
+        "operations", (Reply(200, "the text exposition format", schema=text(),
+                             media="text/plain"),),
+        errors={403: ("metrics_not_allowed",)}),
     ("/docs", "get"): Operation(
         "The description as a page for people (Redoc)", "operations",
         (Reply(200, "the page", schema=text(), media="text/html"),)),
