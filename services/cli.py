@@ -105,6 +105,11 @@ def run(argv: list[str] | None = None) -> int:
     from shared.settings import load_settings
 
     settings = load_settings()
+    if args.command in ("api", "scheduler", "sender", "recorder"):
+        # Before anything imports prometheus_client: it picks its mode at import.
+        from shared.metrics.setup import prepare
+
+        prepare(args.command, settings.metrics_dir)
     if args.command == "api":
         from services.api.main import main as api
 

@@ -116,6 +116,17 @@ class Settings(BaseSettings):
     #: 0: no window (the whole list is expanded as soon as it is due).
     campaign_window: int = Field(20_000, ge=0)
 
+    #: Prometheus metrics (README, Operations): who may read the api's /metrics
+    #: (CIDRs, comma- or space-separated), the port each other process kind
+    #: serves /metrics on (0: none), and where forking kinds keep their
+    #: multiprocess files (a fresh folder per run below it; default: the temp folder).
+    metrics_allow: str = ("127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 "
+                          "fc00::/7")
+    metrics_port_scheduler: int = Field(9101, ge=0, le=65535)
+    metrics_port_sender: int = Field(9102, ge=0, le=65535)
+    metrics_port_recorder: int = Field(9103, ge=0, le=65535)
+    metrics_dir: Path | None = None
+
     #: Log level of every process (any case).
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
 
@@ -151,6 +162,7 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+
     @field_validator("send_rate")
     @classmethod
     def _positive_rate(cls, value: float | str) -> float | str:
@@ -158,7 +170,7 @@ class Settings(BaseSettings):
             raise ValueError("must be a positive number of recipients per second, or 'auto'")
         return value
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_allow")
     @classmethod
     def _networks(cls, value: str) -> str:
         for item in value.replace(",", " ").split():

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
+from services.api.metrics import MetricsMiddleware, MetricsResource
 from services.api.params import ID_FIELD, TextParamsMiddleware
 from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
@@ -18,6 +19,7 @@ from services.api.resources.campaigns import (
     CampaignResource,
     CampaignsResource,
 )
+from services.api.resources.docs import DocsResource, OpenApiResource, RedocResource
 from services.api.resources.health import HealthResource
 from services.api.resources.listings import CampaignMessagesResource
 from services.api.resources.messages import MessageResource, MessagesResource
@@ -36,6 +38,7 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
+from services.api.spec.build import openapi
 from services.api.throttle import Guards, IntakeRateMiddleware
 from shared.events.sns import (
     CertificateCache,
@@ -67,7 +70,8 @@ class ApiDeps:
 
 
 def create_app(deps: ApiDeps) -> falcon.App:
-    app = falcon.App(middleware=[TextParamsMiddleware(), ApiKeyMiddleware(deps.engine, deps.guards),
+    app = falcon.App(middleware=[MetricsMiddleware(), TextParamsMiddleware(),
+                                 ApiKeyMiddleware(deps.engine, deps.guards),
                                  IntakeRateMiddleware(deps.guards.intake)])
     app.req_options.strip_url_path_trailing_slash = True
     errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
@@ -81,7 +85,17 @@ def create_app(deps: ApiDeps) -> falcon.App:
     _add_event_routes(app, deps)
     biz.install(app, deps)
     fureweb.install(app, deps)
+    _add_operations_routes(app, deps)
     return app
+
+
+def _add_operations_routes(app: falcon.App, deps: ApiDeps) -> None:
+    """The API's description (built from the routes above) and metrics (issue 16)."""
+    app.add_route("/openapi.json", OpenApiResource(
+        lambda: openapi(app, server_url=deps.settings.public_url)))
+    app.add_route("/docs", DocsResource())
+    app.add_route("/docs/redoc.standalone.js", RedocResource())
+    app.add_route("/metrics", MetricsResource(deps.settings.metrics_allow))
 
 
 def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:

@@ -10,6 +10,7 @@ from services.api.context import RequestContext
 from services.api.gunicorn_logs import scrubbed_logger
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
+from shared.metrics.setup import worker_exited
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
 from shared.settings import Settings, load_settings
@@ -76,6 +77,8 @@ def main(settings: Settings, bind: str, workers: int) -> int:
             "graceful_timeout": 20,
             "accesslog": "-",
             "logger_class": scrubbed_logger(settings),
+            # Live gauges of a dead worker leave the multiprocess sum.
+            "child_exit": lambda server, worker: worker_exited(worker.pid),
         },
     ).run()
     return 0

@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from shared.broker.payloads import Event, EventBatch, EventType
 from shared.db.events import StoredEvent, arrival_times, insert_events
+from shared.metrics.instruments import EVENTS
 from shared.rendering.tracking import machine_reason
 
 log = logging.getLogger("mailpipe.recorder")
@@ -49,6 +50,8 @@ def record_events(engine: Engine, batch: EventBatch) -> list[StoredEvent]:
                 log.info("%s of message %s looks automated: %s",
                          event.type.value, event.message_id, reason)
         stored = insert_events(conn, list(batch.events), machine)
+    for event in stored:
+        EVENTS.labels(event.type).inc()
     skipped = len(batch.events) - len(stored)
     orphans = sum(1 for e in stored if e.message_id is None)
     log.info("recorded %d events %s%s%s", len(stored), dict(Counter(e.type for e in stored)),

@@ -12,6 +12,7 @@ from shared.broker.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOM
 from shared.broker.workers import run_worker
 from shared.db.engine import make_engine, retry_while_database_down
 from shared.intake.waiters import publish_states
+from shared.metrics.setup import serve as serve_metrics
 from shared.runtime.context import PayloadContext
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
@@ -58,4 +59,5 @@ def run_process(settings: Settings) -> None:
 def main(settings: Settings) -> int:
     configure_logging("recorder", settings.log_level)
     observe("recorder", settings)
+    serve_metrics(settings.metrics_port_recorder)
     return supervise("recorder", lambda: run_process(settings), 1)

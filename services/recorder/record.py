@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from shared.broker.payloads import OutcomeBatch
 from shared.db.events import adopt_orphan_events, lock_events
 from shared.db.outcomes import apply_outcomes
+from shared.metrics.instruments import observe_recorded
 from shared.states import MessageState as S
 
 log = logging.getLogger("mailpipe.recorder")
@@ -31,6 +32,7 @@ def record_outcomes(
         changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
         # SES events can arrive before the outcome that names their message.
         adopt_orphan_events(conn, sorted(i for i, state in changed.items() if state == S.SENT))
+    observe_recorded(batch, changed)
     if notify is not None:
         notify(changed)
     stale = len(batch.outcomes) - len(changed)

@@ -19,6 +19,7 @@ import time
 from sqlalchemy import Engine
 
 from shared.db.campaigns import expand_next_batch
+from shared.metrics.instruments import CAMPAIGN_ROWS
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.scheduler")
@@ -31,6 +32,7 @@ def expand_step(engine: Engine, settings: Settings) -> bool:
                                   window=settings.campaign_window)
     if batch is None:
         return False
+    CAMPAIGN_ROWS.inc(batch.inserted)
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
              batch.campaign_id, batch.expanded, batch.total, batch.inserted)
     return True

@@ -19,6 +19,8 @@ from services.scheduler.retention import prune_expired
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
+from shared.metrics.gauges import FleetCollector
+from shared.metrics.setup import serve as serve_metrics
 from shared.rate.quota import QuotaStore
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
@@ -50,10 +52,22 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
     return scheduler
 
 
+def serve_fleet_metrics(settings: Settings) -> None:
+    """The scheduler's own counters and the fleet's gauges (queues, rate, quota) at scrape time."""
+    if not settings.metrics_port_scheduler:
+        return
+    from prometheus_client import REGISTRY
+
+    REGISTRY.register(FleetCollector(settings, make_engine(settings.database_url, pool_size=1),
+                                     redis.Redis.from_url(settings.redis_url)))
+    serve_metrics(settings.metrics_port_scheduler, REGISTRY)
+
+
 def main(settings: Settings) -> int:
     configure_logging("scheduler", settings.log_level)
     observe("scheduler", settings)
     scheduler = build_scheduler(settings)
+    serve_fleet_metrics(settings)
 
     def stop(signum, frame) -> None:
         # The running step finishes (executor threads are joined at exit);

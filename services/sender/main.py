@@ -13,6 +13,8 @@ from shared.broker.payloads import decode_send_batch
 from shared.broker.queues import SEND_ACTOR, SEND_QUEUE, make_broker
 from shared.broker.workers import run_worker
 from shared.db.engine import make_engine
+from shared.metrics.instruments import time_ses_calls
+from shared.metrics.setup import serve as serve_metrics
 from shared.rate.limiter import FleetRateLimiter, QuotaRate
 from shared.rate.pause import SendingPause
 from shared.rate.quota import QuotaStore
@@ -32,12 +34,15 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
     client = redis.Redis.from_url(settings.redis_url)
     rate = (QuotaRate(QuotaStore(client)) if settings.send_rate == "auto"
             else settings.send_rate)
+    transport = make_transport(settings, threads=threads)
+    if hasattr(transport.default, "client"):  # SES: time each SendEmail
+        time_ses_calls(transport.default.client)
     return SenderDeps(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
         redis=client,
-        transport=make_transport(settings, threads=threads),
+        transport=transport,
         limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS),
         pause=SendingPause(client),
         stopping=lambda: flag.requested,
@@ -77,4 +82,5 @@ def run_process(settings: Settings, threads: int) -> None:
 def main(settings: Settings, processes: int, threads: int) -> int:
     configure_logging("sender", settings.log_level)
     observe("sender", settings)
+    serve_metrics(settings.metrics_port_sender)  # every child's counts, summed
     return supervise("sender", lambda: run_process(settings, threads), processes)

@@ -24,6 +24,7 @@ from shared.broker.queues import publish_outcomes
 from shared.db.messages import ClaimedMessage
 from shared.errors import Failure, TransportError
 from shared.intake.addresses import address_of
+from shared.metrics.instruments import RECIPIENTS_SENT, SENDS, transport_label
 from shared.rate.quota import QuotaStore
 from shared.rendering.mime import RenderCache, render
 from shared.rendering.tracking import Tracker
@@ -58,7 +59,9 @@ def send_one(
     taken, so the row must reach the recorder as sent, failed, retry or
     unknown; raising would leave it ``sending`` until its lease ran out.
     """
-    def outcome(kind: OutcomeKind, **fields) -> Outcome:
+    def outcome(kind: OutcomeKind, label: str | None = None, **fields) -> Outcome:
+        SENDS.labels(transport_label(transport, message.relay is not None),
+                     label or kind.value).inc()
         return Outcome(message.id, message.attempt, kind, time.time(), **fields)
 
     try:
@@ -86,7 +89,8 @@ def _failure_outcome(message: ClaimedMessage, exc: TransportError, outcome) -> O
     if exc.failure is Failure.TRANSIENT:
         delay = retry_delay(message.attempt)
         log.warning("message %d: not sent (%s); retrying in %.1fs", message.id, exc, delay)
-        return outcome(OutcomeKind.RETRY, error=str(exc), retry_after=delay)
+        return outcome(OutcomeKind.RETRY, "throttled" if exc.throttled else "retried",
+                       error=str(exc), retry_after=delay)
     if exc.failure is Failure.PERMANENT:
         log.warning("message %d to %s failed: %s", message.id, message.to_addr, exc)
         return outcome(OutcomeKind.FAILED, error=str(exc))
@@ -128,3 +132,4 @@ class Report:
             if self.meter:
                 self.meter.add(weight)
             self.quota.record_sent(weight)
+            RECIPIENTS_SENT.inc(weight)

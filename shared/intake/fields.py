@@ -120,7 +120,11 @@ When = Annotated[datetime, BeforeValidator(_rfc3339_text), AfterValidator(aware)
 #: An optional time where ``""`` (or null, or leaving it out) means now.
 WhenOrNow = Annotated[When | None, BeforeValidator(_empty_is_now)]
 #: Extra header lines (X-…, In-Reply-To, References); mailpipe's own are refused.
-Headers = Annotated[tuple[tuple[str, str], ...], BeforeValidator(_headers)]
+#: Sent as a JSON object ``{name: value}`` (or ``[[name, value], ...]`` pairs).
+Headers = Annotated[tuple[tuple[str, str], ...], BeforeValidator(
+    _headers, json_schema_input_type=dict[str, str] | list[tuple[str, str]] | None)]
+#: A row id (PostgreSQL BIGINT): a larger number names no row, and is refused here.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 
 #: ``{{variable}}`` values: text or numbers, never nested objects.
 TemplateValues = dict[str, str | int | float | bool | None]

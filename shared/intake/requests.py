@@ -38,6 +38,7 @@ from shared.intake.fields import (
     Mailbox,
     Name,
     Recipient,
+    RowId,
     TemplateValues,
     TopicId,
     WhenOrNow,
@@ -73,7 +74,7 @@ class MessageRequest(_Request):
     tracking: StrictBool = True
     #: Bulk mail: carries RFC 8058 one-click List-Unsubscribe headers.
     bulk: StrictBool = False
-    template_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    template_id: RowId | None = None
     #: Template values for every recipient, and per recipient (by address) over them.
     variables: TemplateValues | None = None
     recipient_variables: dict[str, TemplateValues] | None = None
@@ -162,7 +163,7 @@ class CampaignRequest(_Request):
     """A campaign's own fields: the template, topic, time and sender of every recipient."""
 
     name: Name
-    template_id: Annotated[int, Field(ge=1, le=2**63 - 1)]
+    template_id: RowId
     topic_id: TopicId
     scheduled_at: WhenOrNow = None
     from_addr: Mailbox | None = None

@@ -24,6 +24,10 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "MAILPIPE_FILE_DIR": str(settings.file_dir),
         "MAILPIPE_DEFAULT_FROM": settings.default_from or "",
         "MAILPIPE_LOG_LEVEL": "INFO",
+        # Stacks run side by side: no fixed metrics ports unless a test asks for them.
+        "MAILPIPE_METRICS_PORT_SCHEDULER": "0",
+        "MAILPIPE_METRICS_PORT_SENDER": "0",
+        "MAILPIPE_METRICS_PORT_RECORDER": "0",
     }
     env.update(extra)
     return env

@@ -91,8 +91,10 @@ def _password(value: Any) -> str | None:
     return value
 
 
-Flag = Annotated[bool, PlainValidator(lambda value: flag(value, default=None))]
-Password = Annotated[str | None, PlainValidator(_password)]
+_FLAG_INPUT = bool | str | None  # JSON booleans, or "true"/"false" in forms
+Flag = Annotated[bool, PlainValidator(lambda value: flag(value, default=None),
+                                      json_schema_input_type=_FLAG_INPUT)]
+Password = Annotated[str | None, PlainValidator(_password, json_schema_input_type=str | None)]
 
 
 class BizSend(BaseModel):
@@ -105,9 +107,12 @@ class BizSend(BaseModel):
     bcc: ListedAddresses = ()
     subject: Annotated[HeaderText, Required]
     body: Text = None
-    use_html: Annotated[bool, PlainValidator(lambda value: flag(value, default=True))] = True
-    reply_id: Annotated[str | None, PlainValidator(lambda value: text(value, header=True))] = None
-    from_: Annotated[str | None, PlainValidator(_sender)] = Field(None, alias="from")
+    use_html: Annotated[bool, PlainValidator(lambda value: flag(value, default=True),
+                                             json_schema_input_type=_FLAG_INPUT)] = True
+    reply_id: Annotated[str | None, PlainValidator(lambda value: text(value, header=True),
+                                                   json_schema_input_type=str | None)] = None
+    from_: Annotated[str | None, PlainValidator(_sender, json_schema_input_type=str | None)
+                     ] = Field(None, alias="from")
 
     def relay(self) -> RelayRequest | None:
         return None
@@ -135,8 +140,8 @@ class BizTenantSend(BizSend):
     ``/email/send`` naming one)."""
 
     ssl: Flag
-    smtp_url: Annotated[str, PlainValidator(_smtp_url)]
-    user: Annotated[str, PlainValidator(_user)]
+    smtp_url: Annotated[str, PlainValidator(_smtp_url, json_schema_input_type=str)]
+    user: Annotated[str, PlainValidator(_user, json_schema_input_type=str)]
     password: Password = None
 
     def relay(self) -> RelayRequest:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.params import MAX_VERSION
 from services.api.schemas.messages import WIRE
-from shared.intake.fields import BodyText, HeaderText, Name, TemplateValues
+from shared.intake.fields import BodyText, HeaderText, Name, RowId, TemplateValues
 from shared.intake.requests import CampaignRequest
 
 
@@ -49,7 +49,7 @@ class CampaignBody(CampaignFields):
     or ``listId`` names a saved recipient list (``/v1/lists``) instead."""
 
     recipients: Annotated[list[Any], Field(min_length=1)] | None = Field(None, alias="recipients")
-    list_id: Annotated[int, Field(ge=1, le=2**63 - 1)] | None = None
+    list_id: RowId | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> CampaignBody:

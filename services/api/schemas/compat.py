@@ -91,11 +91,17 @@ def _present(value: Any) -> Any:
 
 
 Required = AfterValidator(_present)
-ListedAddresses = Annotated[tuple[str, ...], PlainValidator(partial(addresses, lists=True))]
-OneAddressEach = Annotated[tuple[str, ...], PlainValidator(partial(addresses, lists=False))]
-Text = Annotated[str | None, PlainValidator(partial(text, header=False))]
-HeaderText = Annotated[str | None, PlainValidator(partial(text, header=True))]
-Mailbox = Annotated[str, PlainValidator(mailbox)]
+# json_schema_input_type: what the OpenAPI description says each takes.
+_ADDRESSES = str | list[str] | None
+ListedAddresses = Annotated[tuple[str, ...], PlainValidator(
+    partial(addresses, lists=True), json_schema_input_type=_ADDRESSES)]
+OneAddressEach = Annotated[tuple[str, ...], PlainValidator(
+    partial(addresses, lists=False), json_schema_input_type=_ADDRESSES)]
+Text = Annotated[str | None, PlainValidator(partial(text, header=False),
+                                            json_schema_input_type=str | None)]
+HeaderText = Annotated[str | None, PlainValidator(partial(text, header=True),
+                                                  json_schema_input_type=str | None)]
+Mailbox = Annotated[str, PlainValidator(mailbox, json_schema_input_type=str)]
 
 
 def parse_first(model: type[BaseModel], data: Any,

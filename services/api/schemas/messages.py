@@ -91,7 +91,8 @@ class MessageItem(MessageRequest):
 
     model_config = WIRE
 
-    attachments: Annotated[tuple[Attachment, ...], BeforeValidator(_files)] = ()
+    attachments: Annotated[tuple[Attachment, ...], BeforeValidator(
+        _files, json_schema_input_type=list[AttachmentItem] | None)] = ()
 
 
 class SuppressRequest(BaseModel):

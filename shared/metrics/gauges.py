@@ -1,0 +1,96 @@
+"""The scheduler's scrape-time gauges: queues, the fleet's rate and the 24-hour quota.
+
+Computed when Prometheus scrapes (one process reads them for the fleet,
+cheap reads only: Redis list lengths, the quota hash, one indexed query),
+so they are never stale and cost nothing between scrapes. A value that
+cannot be read (Redis or PostgreSQL down) is left out of that scrape,
+and ``mailpipe_scrape_errors`` says which.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis import Redis
+from redis.exceptions import RedisError
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from shared.broker.queues import EVENT_QUEUE, OUTCOME_QUEUE, SEND_QUEUE
+from shared.db.backlog import oldest_queued_age
+from shared.rate.quota import HEADROOM, QuotaStore
+from shared.settings import Settings
+
+log = logging.getLogger("mailpipe.metrics")
+
+QUEUES = (SEND_QUEUE, OUTCOME_QUEUE, EVENT_QUEUE)
+#: dramatiq's Redis layout: ``dramatiq:<queue>`` lists ready message ids,
+#: ``dramatiq:<queue>.DQ`` the delayed ones (retries waiting their backoff).
+NAMESPACE = "dramatiq"
+
+
+class FleetCollector(Collector):
+    def __init__(self, settings: Settings, engine: Engine, redis: Redis) -> None:
+        self.settings, self.engine, self.redis = settings, engine, redis
+        self.errors = {"redis": 0, "database": 0}
+
+    def collect(self):
+        families: list = []
+        try:
+            families += self._queues() + self._rate()
+        except RedisError as exc:
+            self.errors["redis"] += 1
+            log.warning("metrics: Redis unreadable: %s", exc)
+        try:
+            with self.engine.connect() as conn:
+                age = oldest_queued_age(conn)
+            families.append(GaugeMetricFamily(
+                "mailpipe_oldest_queued_seconds", "Age of the longest-waiting queued message "
+                "(PostgreSQL)", value=age))
+        except SQLAlchemyError as exc:
+            self.errors["database"] += 1
+            log.warning("metrics: PostgreSQL unreadable: %s", exc)
+        errors = CounterMetricFamily("mailpipe_scrape_errors", "Scrape-time reads that failed",
+                                     labels=["source"])
+        for source, count in self.errors.items():
+            errors.add_metric([source], count)
+        return [*families, errors]
+
+    def _queues(self) -> list:
+        ready = GaugeMetricFamily("mailpipe_queue_depth", "Messages waiting in a Redis queue",
+                                  labels=["queue"])
+        delayed = GaugeMetricFamily("mailpipe_queue_delayed", "Messages in a queue's delay "
+                                    "list (retry backoff)", labels=["queue"])
+        with self.redis.pipeline(transaction=False) as pipe:
+            for queue in QUEUES:
+                pipe.llen(f"{NAMESPACE}:{queue}")
+                pipe.llen(f"{NAMESPACE}:{queue}.DQ")
+            counts = pipe.execute()
+        for index, queue in enumerate(QUEUES):
+            ready.add_metric([queue], counts[2 * index])
+            delayed.add_metric([queue], counts[2 * index + 1])
+        return [ready, delayed]
+
+    def _rate(self) -> list:
+        store = QuotaStore(self.redis)
+        out = [GaugeMetricFamily("mailpipe_send_rate_current", "Recipients/s the fleet sent "
+                                 "over the last 10 s", value=store.current_rate())]
+        quota = store.load()
+        limit = self.settings.send_rate
+        if limit == "auto":
+            limit = quota.max_send_rate * HEADROOM if quota is not None else None
+        if limit is not None:
+            out.append(GaugeMetricFamily("mailpipe_send_rate_limit", "The fleet's limit in "
+                                         "recipients/s (configured, or from SES)",
+                                         value=float(limit)))
+        if quota is not None:
+            out.append(GaugeMetricFamily("mailpipe_quota_remaining_24h", "Recipients SES still "
+                                         "takes in its rolling 24 hours (+Inf: unlimited)",
+                                         value=quota.remaining_24h))
+            out.append(GaugeMetricFamily("mailpipe_quota_max_24h", "SES's 24-hour quota",
+                                         value=quota.max_24h))
+            out.append(GaugeMetricFamily("mailpipe_ses_sending_enabled", "1 while SES lets the "
+                                         "account send", value=float(quota.enabled)))
+        return out

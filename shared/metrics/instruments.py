@@ -1,0 +1,88 @@
+"""Every counter and histogram mailpipe updates, by the process kind that updates it.
+
+Imported only once ``shared.metrics.setup.prepare`` ran (entry points) or
+in tests (one process, no multiprocess folder). Label values are small,
+fixed sets (routes are uri templates, never raw paths): no label grows with
+traffic.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from prometheus_client import Counter, Histogram
+
+# --- api ---------------------------------------------------------------------------------
+API_REQUESTS = Counter("mailpipe_api_requests", "API requests answered, by route "
+                       "(uri template), method and status", ["route", "method", "status"])
+API_LATENCY = Histogram("mailpipe_api_request_duration_seconds", "API request latency, by "
+                        "route and method", ["route", "method"],
+                        buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
+
+# --- sender ------------------------------------------------------------------------------
+SENDS = Counter("mailpipe_sends", "Send attempts by transport and outcome (sent, failed, "
+                "unknown, throttled, retried)", ["transport", "outcome"])
+RECIPIENTS_SENT = Counter("mailpipe_recipients_sent", "Recipients accepted by the provider "
+                          "(what the fleet's rate and 24-hour quota count)")
+SES_CALL = Histogram("mailpipe_ses_call_duration_seconds", "SES SendEmail latency, from the "
+                     "request leaving (after its rate slot) to the answer",
+                     buckets=(.01, .025, .05, .075, .1, .15, .25, .5, 1, 2.5, 5, 10))
+
+# --- recorder ----------------------------------------------------------------------------
+OUTCOMES_RECORDED = Counter("mailpipe_outcomes_recorded", "Outcomes the recorder applied, "
+                            "by the state they set", ["state"])
+RECORDER_LAG = Histogram("mailpipe_recorder_lag_seconds", "From a send's outcome to its "
+                         "commit by the recorder", buckets=(.1, .25, .5, 1, 2, 5, 10, 30, 60,
+                                                            300))
+EVENTS = Counter("mailpipe_events", "Events stored, by type (delivered, bounced, "
+                 "complained, opened, clicked, …)", ["type"])
+
+# --- scheduler ---------------------------------------------------------------------------
+CAMPAIGN_ROWS = Counter("mailpipe_campaign_rows_expanded", "Campaign recipients turned into "
+                        "message rows")
+
+
+def transport_label(transport: object, relayed: bool = False) -> str:
+    """``ses``, ``smtp``, ``file``, or ``relay`` (a tenant's own SMTP server): one of a handful.
+
+    The relaying wrapper is looked through (``default``) to the configured transport.
+    """
+    if relayed:
+        return "relay"
+    transport = getattr(transport, "default", transport)
+    return type(transport).__name__.removesuffix("Transport").lower() or "unknown"
+
+
+def time_ses_calls(client) -> None:
+    """Observe SES_CALL for every SendEmail of this boto3 client (botocore events).
+
+    Timed from ``before-send`` (registered after the transport's own hook,
+    which waits for the rate slot) to the parsed answer or the error, so the
+    histogram is SES's latency, not the fleet's pacing.
+    """
+    started = threading.local()
+
+    def before(**_) -> None:
+        started.at = time.perf_counter()
+
+    def after(**_) -> None:
+        at = getattr(started, "at", None)
+        if at is not None:
+            SES_CALL.observe(time.perf_counter() - at)
+            started.at = None
+
+    events = client.meta.events
+    events.register("before-send.sesv2.SendEmail", before)
+    events.register("after-call.sesv2.SendEmail", after)
+    events.register("after-call-error.sesv2.SendEmail", after)
+
+
+def observe_recorded(batch, changed: dict[int, str]) -> None:
+    """The recorder committed ``changed`` (id -> state) out of ``batch``: count and time them."""
+    now = time.time()
+    for outcome in batch.outcomes:
+        state = changed.get(outcome.message_id)
+        if state is not None:
+            OUTCOMES_RECORDED.labels(state).inc()
+            RECORDER_LAG.observe(max(0.0, now - outcome.at))
