@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
 
+    from services.console.admins import add_parser as add_admins
+
+    add_admins(sub)
+
     up = sub.add_parser("up", help="run everything locally, PostgreSQL and Redis included")
     up.add_argument("--data-dir", default=".mailpipe", help="where local data lives")
     up.add_argument("--port", type=int, default=8000, help="API port")
@@ -137,6 +141,11 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "requeue":
         return _requeue(args, settings)
+    if args.command == "admins":
+        from services.console.admins import run as admins
+        from shared.db.engine import make_engine
+
+        return admins(args, make_engine(settings.database_url, pool_size=1))
     return _keys(args, settings)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.console.admins import LOCAL_ADMIN, first_admin
 from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
@@ -99,6 +100,15 @@ def _dev_key(database_url: str, key_file: Path) -> str:
         engine.dispose()
 
 
+def _first_admin(database_url: str) -> str | None:
+    """The console's first local admin, made on the first start (its password, once)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return first_admin(engine)
+    finally:
+        engine.dispose()
+
+
 def _start_servers(data_dir: Path) -> tuple[list[LocalServer], str, str]:
     servers: list[LocalServer] = []
     database_url = os.environ.get("MAILPIPE_DATABASE_URL")
@@ -121,6 +131,7 @@ def main(data_dir: str, port: int, senders: int) -> int:
     try:
         upgrade(database_url)
         key = _dev_key(database_url, root / "dev-api-key")
+        admin_password = _first_admin(database_url)
         env = {
             "MAILPIPE_DATABASE_URL": database_url,
             "MAILPIPE_REDIS_URL": redis_url,
@@ -136,6 +147,10 @@ def main(data_dir: str, port: int, senders: int) -> int:
         stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
         stack.start("recorder", "recorder")
         _print_welcome(port, key, env, root)
+        if admin_password:
+            print(f"Console: http://127.0.0.1:{port}/ui  sign in as {LOCAL_ADMIN} with password "
+                  f"{admin_password}\n  (shown once; reset it with "
+                  f"`mailpipe admins create {LOCAL_ADMIN}`)", flush=True)
         stop = {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
         signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))

@@ -31,6 +31,7 @@ from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
 from services.api.throttle import IntakeRateMiddleware
+from services.console.app import install as install_console
 from shared.events.sns import (
     CertificateCache,
     HttpsSnsClient,
@@ -70,6 +71,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
     _add_event_routes(app, deps)
     biz.install(app, deps)
     fureweb.install(app, deps)
+    install_console(app, deps)  # the web console under /ui (issue 14)
     return app
 
 

@@ -1,0 +1,63 @@
+"""A small hand-written SVG line chart of a topic over time (no chart library, no script)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from markupsafe import Markup, escape
+
+#: Series drawn, with their colours (CSS classes would need a style sheet inside the SVG).
+SERIES = {"sent": "#2563eb", "delivered": "#16a34a", "opened": "#d97706",
+          "clicked": "#9333ea", "bounced": "#dc2626"}
+WIDTH, HEIGHT, PAD = 640, 220, 32
+
+
+def bucket_for(span_seconds: float) -> int:
+    """A bucket size giving at most about 60 points over the span."""
+    for size in (60, 300, 900, 3600, 4 * 3600, 86400):
+        if span_seconds / size <= 60:
+            return size
+    return 7 * 86400
+
+
+def line_chart(points: list[tuple[datetime, str, int]], labels: dict[str, str]) -> Markup:
+    """``points`` (bucket, series, count) as an SVG with one polyline per series and a legend."""
+    buckets = sorted({b for b, _, _ in points})
+    if not buckets:
+        return Markup("")
+    counts: dict[str, dict[datetime, int]] = defaultdict(dict)
+    for bucket, series, n in points:
+        counts[series][bucket] = n
+    top = max(n for _, _, n in points) or 1
+    step = (WIDTH - 2 * PAD) / max(1, len(buckets) - 1)
+
+    def xy(i: int, n: int) -> str:
+        return f"{PAD + i * step:.1f},{HEIGHT - PAD - (HEIGHT - 2 * PAD) * n / top:.1f}"
+
+    parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg">',
+             f'<line x1="{PAD}" y1="{HEIGHT - PAD}" x2="{WIDTH - PAD}" y2="{HEIGHT - PAD}" '
+             'stroke="#999"/>',
+             f'<text x="4" y="{PAD}" font-size="11" fill="#555">{top}</text>',
+             f'<text x="{PAD}" y="{HEIGHT - 8}" font-size="11" fill="#555">'
+             f'{buckets[0]:%m-%d %H:%M}</text>',
+             f'<text x="{WIDTH - PAD}" y="{HEIGHT - 8}" font-size="11" fill="#555" '
+             f'text-anchor="end">{buckets[-1]:%m-%d %H:%M}</text>']
+    legend_x = PAD
+    for series, colour in SERIES.items():
+        if series not in counts:
+            continue
+        line = " ".join(xy(i, counts[series].get(b, 0)) for i, b in enumerate(buckets))
+        if len(buckets) == 1:
+            parts.append(f'<circle cx="{xy(0, counts[series][buckets[0]]).split(",")[0]}" '
+                         f'cy="{xy(0, counts[series][buckets[0]]).split(",")[1]}" r="4" '
+                         f'fill="{colour}"/>')
+        parts.append(f'<polyline points="{line}" fill="none" stroke="{colour}" '
+                     'stroke-width="2"/>')
+        parts.append(f'<rect x="{legend_x}" y="6" width="10" height="10" fill="{colour}"/>'
+                     f'<text x="{legend_x + 14}" y="15" font-size="11">'
+                     f'{escape(labels.get(series, series))}</text>')
+        legend_x += 90
+    parts.append("</svg>")
+    return Markup("".join(parts))
