@@ -122,8 +122,15 @@ def page(browser, console):
                                   extra_http_headers={"Accept-Language": "en-US,en;q=0.9"})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Refused requests (401, 403) are expected in tests; script errors and CSP violations not.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource") else None)
     yield page
     context.close()
+    # A script error or a CSP violation in the console is a failure, even if the test passed.
+    assert not errors, errors
 
 
 def shot(page, name: str, full_page: bool = True) -> Path:

@@ -12,6 +12,7 @@
   const previewSubject = document.getElementById("preview-subject");
   const visualTab = document.getElementById("mode-visual");
   const sourceTab = document.getElementById("mode-source");
+  const modeField = document.getElementById("editor-mode");
   const readOnly = subject.readOnly;
   const quill = new Quill("#visual-editor", {
     theme: "snow", readOnly,
@@ -29,6 +30,7 @@
     if (next === "source") source.value = quill.root.innerHTML;
     else quill.clipboard.dangerouslyPasteHTML(source.value, "silent");
     mode = next;
+    modeField.value = mode;
     source.hidden = mode !== "source";
     quill.container.parentElement.querySelector(".ql-toolbar")?.toggleAttribute("hidden", mode !== "visual");
     quill.container.hidden = mode !== "visual";
@@ -74,8 +76,8 @@
   const later = mp.debounce(refresh, 250);
 
   // Markup the visual editor cannot hold (tables, styles, layout) starts in source mode.
-  if (/<(table|style|div|center|html|body|img)\b/i.test(source.value)) {
-    mode = "source"; source.hidden = false; quill.container.hidden = true;
+  if (modeField.value === "source" || /<(table|style|div|center|html|body|img)\b/i.test(source.value)) {
+    mode = "source"; modeField.value = mode; source.hidden = false; quill.container.hidden = true;
     visualTab.setAttribute("aria-selected", "false"); sourceTab.setAttribute("aria-selected", "true");
     quill.container.parentElement.querySelector(".ql-toolbar")?.setAttribute("hidden", "");
   } else {
