@@ -4,41 +4,39 @@ recorded by the pixel shows in the results."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 from contextlib import contextmanager
 
-from services.scheduler.dispatch import dispatch_all_due
-from services.scheduler.expand import expand_due_campaigns
+from services.up import Stack
 from shared.db.console_grids import save_grid
 from shared.db.templates import create_template
 from shared.rendering.mustache import TemplateSource
-from shared.transports import make_transport
 from tests.console.conftest import shot, sign_in
-from tests.support.pump import Pump
+from tests.support.stack import settings_env
+
+#: A person reading mail in a desktop browser.
+MAIL_CLIENT = ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+               "Chrome/126.0.0.0 Safari/537.36")
 
 
 @contextmanager
-def pipeline(console):
-    """The scheduler's expand and dispatch steps and the sender and recorder, on a loop."""
-    pump = Pump(console.settings, console.engine, console.broker, console.redis,
-                make_transport(console.settings))
-    stop = threading.Event()
+def pipeline(console, log_dir):
+    """mailpipe's real scheduler, sender and recorder processes, on the console's database.
 
-    def loop() -> None:
-        while not stop.is_set():
-            expand_due_campaigns(console.engine, console.settings)
-            dispatch_all_due(console.engine, console.broker, console.settings)
-            pump.step()
-            stop.wait(0.2)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
+    One message per send batch, so that outcomes arrive one by one as the fleet's rate
+    (1/s here) lets them go out.
+    """
+    env = settings_env(console.settings, MAILPIPE_SEND_BATCH="1",
+                       MAILPIPE_PUBLIC_URL=console.settings.public_url,
+                       MAILPIPE_SECRET_KEY=console.settings.secret_key)
+    stack = Stack(env, log_dir=log_dir)
+    stack.start("scheduler", "scheduler")
+    stack.start("sender", "sender", "--processes", "1", "--threads", "2")
+    stack.start("recorder", "recorder")
     try:
-        yield pump
+        yield stack
     finally:
-        stop.set()
-        thread.join(10)
+        stack.stop_all()
 
 
 def _sent_width(page, plan_id: int) -> float:
@@ -47,7 +45,8 @@ def _sent_width(page, plan_id: int) -> float:
         "seg => parseFloat(seg.style.width) || 0")
 
 
-def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, console):
+def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, console,
+                                                                         tmp_path):
     with console.engine.begin() as conn:
         template = create_template(conn, console.key.id, "plan test", TemplateSource(
             "{{이름}}님께", '<p>{{이름}}님 <a href="https://example.com/x">보기</a></p>', None))
@@ -73,7 +72,7 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
     shot(page, "plans-scheduled")
 
     widths = []
-    with pipeline(console) as pump:
+    with pipeline(console, tmp_path / "logs"):
         while time.monotonic() - created_at < 120:
             widths.append(_sent_width(page, plan_id))
             if widths[-1] >= 100:
@@ -83,31 +82,37 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
         started = time.monotonic() - created_at
         assert started >= 55, "sent before its time"
         # The bar moved on the open page (polled, never reloaded): from empty, through
-        # part-sent (the fleet rate is 1/s), to full.
+        # part-sent (the fleet rate is 1/s, one message per batch), to full.
         assert widths[0] == 0 and any(0 < w < 100 for w in widths), widths
         assert widths == sorted(widths)
-        page.wait_for_function(
-            f"() => document.querySelector('[data-phase=\"{plan_id}\"]').textContent === 'completed'")
+        phase = f"[data-phase=\"{plan_id}\"]"
+        page.wait_for_function(f"() => document.querySelector('{phase}').textContent "
+                               "=== 'completed'")
         shot(page, "plans-sent")
 
         pixel = _open_pixel(console, "p2@example.com")
+        # A headless browser's fetch counts as a machine; the recipient's mail client not.
         assert page.request.get(pixel).status == 200
+        recipient = page.context.browser.new_context(user_agent=MAIL_CLIENT)
+        assert recipient.new_page().goto(pixel).status == 200
+        recipient.close()
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
-            pump.step()
             page.goto(f"{console.url}/ui/results?plan={plan_id}")
             if page.locator('[data-stat="opened"]').inner_text() == "1":
                 break
             time.sleep(0.5)
     assert page.locator('[data-stat="sent"]').inner_text() == "4"
     assert page.locator('[data-stat="opened"]').inner_text() == "1"
+    assert "machine 1" in page.locator('[data-stat="opened"] + span').inner_text()
     assert page.locator("svg.chart").count() == 1
     shot(page, "results")
 
     page.fill("#search", "p2@example.com")
     page.click(".searchbar button[type=submit]")
     page.click("#found a")
-    assert page.locator('#timeline li[data-event="opened"]').count() == 1
+    opens = page.locator('#timeline li[data-event="opened"]')
+    assert opens.count() == 2 and opens.locator(".chip").count() == 1  # one is the machine
     shot(page, "message-timeline")
     export = page.request.get(f"{console.url}/ui/results/export?topic=june-news")
     lines = export.text().strip().splitlines()
