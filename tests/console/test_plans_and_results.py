@@ -88,6 +88,7 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
         phase = f"[data-phase=\"{plan_id}\"]"
         page.wait_for_function(f"() => document.querySelector('{phase}').textContent "
                                "=== 'completed'")
+        page.wait_for_timeout(800)  # the bar's width transition
         shot(page, "plans-sent")
 
         pixel = _open_pixel(console, "p2@example.com")

@@ -74,3 +74,37 @@ def test_a_viewer_reads_but_the_server_refuses_every_change(page, console):
                                 headers={"X-CSRF-Token": csrf},
                                 data={"subject": "Hi {{name}}", "html": "<p>x</p>"})
     assert preview.status == 200 and preview.json()["variables"] == ["name"]
+
+
+def test_korean_is_chosen_from_the_browser_and_the_switch_changes_it(browser, console):
+    context = browser.new_context(locale="ko-KR",
+                                  extra_http_headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    page = context.new_page()
+    page.goto(f"{console.url}/ui/login")
+    assert page.locator("h1").inner_text() == "mailpipe 로그인"
+    email, password = console.accounts["editor"]
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{console.url}/ui/plans")
+    assert page.locator("nav a").all_inner_texts() == ["템플릿", "발송 대상", "발송 계획",
+                                                       "발송 결과"]
+    shot(page, "plans-korean")
+    page.click("text=EN")
+    page.wait_for_url(f"{console.url}/ui/plans")
+    assert page.locator("h1").inner_text() == "Send plans"
+    context.close()
+
+
+def test_pages_fit_a_phone(browser, console):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                  has_touch=True, locale="ko-KR")
+    page = context.new_page()
+    sign_in(page, console, "editor")
+    for path, name in (("/ui/plans", "phone-plans"), ("/ui/templates/new", "phone-template"),
+                       ("/ui/grids", "phone-grid")):
+        page.goto(f"{console.url}{path}")
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= 390, f"{path} is {width}px wide on a 390px phone"
+        shot(page, name)
+    context.close()

@@ -53,7 +53,7 @@ class ResultsPage(Page):
                 if span:
                     bucket = bucket_for((span[1] - span[0]).total_seconds())
                     values["chart"] = line_chart(
-                        topic_series(conn, key.id, topic, bucket),
+                        topic_series(conn, key.id, topic, bucket), bucket,
                         {s: t(f"stat.{s}") for s in ("sent", "delivered", "opened",
                                                       "clicked", "bounced")})
             if query:

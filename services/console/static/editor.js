@@ -40,7 +40,8 @@
   }
 
   function showError(error) {
-    document.querySelectorAll(".field-error.live").forEach(function (p) { p.hidden = true; });
+    // A fresh check replaces what the server said when the page was sent back.
+    document.querySelectorAll(".field-error").forEach(function (p) { p.hidden = true; });
     if (!error) return;
     const target = document.getElementById("live-error-" + error.field);
     if (target) { target.textContent = error.message; target.hidden = false; }
