@@ -11,9 +11,12 @@ from datetime import datetime, timedelta
 
 from markupsafe import Markup, escape
 
+from shared.broker.payloads import EventType
+
 #: Series drawn, with their colours (CSS classes would need a style sheet inside the SVG).
-SERIES = {"sent": "#2563eb", "delivered": "#16a34a", "opened": "#d97706",
-          "clicked": "#9333ea", "bounced": "#dc2626"}
+SERIES = {EventType.SENT: "#2563eb", EventType.DELIVERED: "#16a34a",
+          EventType.OPENED: "#d97706", EventType.CLICKED: "#9333ea",
+          EventType.BOUNCED: "#dc2626"}
 WIDTH, HEIGHT, PAD = 640, 220, 32
 
 

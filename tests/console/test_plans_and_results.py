@@ -68,13 +68,17 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
     page.click("#create-plan")
     page.wait_for_selector(".plan")
     plan_id = int(page.locator(".plan").first.get_attribute("id").split("-")[1])
-    assert page.locator(f'[data-phase="{plan_id}"]').inner_text() == "scheduled"
+    phase = page.locator(f'[data-phase="{plan_id}"]')
+    assert phase.get_attribute("data-value") == "scheduled"
+    assert phase.inner_text() == "Scheduled"
     shot(page, "plans-scheduled")
 
     widths = []
     with pipeline(console, tmp_path / "logs"):
         while time.monotonic() - created_at < 120:
             widths.append(_sent_width(page, plan_id))
+            if 0 < widths[-1] < 100 and not any(0 < w < 100 for w in widths[:-1]):
+                shot(page, "plans-sending")
             if widths[-1] >= 100:
                 break
             time.sleep(0.5)
@@ -86,9 +90,10 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
         assert widths[0] == 0 and any(0 < w < 100 for w in widths), widths
         assert widths == sorted(widths)
         phase = f"[data-phase=\"{plan_id}\"]"
-        page.wait_for_function(f"() => document.querySelector('{phase}').textContent "
+        page.wait_for_function(f"() => document.querySelector('{phase}').dataset.value "
                                "=== 'completed'")
         page.wait_for_timeout(800)  # the bar's width transition
+        assert page.locator(f"#plan-{plan_id} .actions form").count() == 0
         shot(page, "plans-sent")
 
         pixel = _open_pixel(console, "p2@example.com")

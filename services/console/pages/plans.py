@@ -19,6 +19,7 @@ from services.console.i18n import translator
 from services.console.web import ROOT, Page, form, key_of, redirect
 from shared.db.campaigns import get_campaign, list_campaigns
 from shared.db.console_grids import get_grid, list_grids
+from shared.db.tables import STATES
 from shared.db.templates import list_templates
 from shared.errors import InvalidRequest, NotFound
 from shared.intake import campaigns as rules
@@ -26,9 +27,9 @@ from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows, 
 
 ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
 
-#: States in the order the progress bar shows them.
-BAR_STATES = ("sent", "delivered", "bounced", "complained", "failed", "suppressed", "unknown",
-              "cancelled", "sending", "queued", "created", "pending")
+#: States in the order the progress bar shows them: finished ones first, then those on
+#: their way, then recipients not expanded yet ("pending", see ``rules.progress``).
+BAR_STATES = (*reversed(STATES), "pending")
 
 
 PHASES = ("scheduled", "expanding", "sending", "completed", "paused", "cancelled")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import falcon
 
-from services.console.chart import bucket_for, line_chart
+from services.console.chart import SERIES, bucket_for, line_chart
 from services.console.i18n import translator
 from services.console.web import Page, key_of
 from shared.db.campaigns import get_campaign
@@ -54,8 +54,7 @@ class ResultsPage(Page):
                     bucket = bucket_for((span[1] - span[0]).total_seconds())
                     values["chart"] = line_chart(
                         topic_series(conn, key.id, topic, bucket), bucket,
-                        {s: t(f"stat.{s}") for s in ("sent", "delivered", "opened",
-                                                      "clicked", "bounced")})
+                        {s: t(f"stat.{s}") for s in SERIES})
             if query:
                 values["found"] = search_messages(conn, key.id, query, topic or None)
         self.console.render(req, resp, "results.html", **values)

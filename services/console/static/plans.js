@@ -58,6 +58,10 @@
       const phase = document.querySelector('[data-phase="' + plan.id + '"]');
       phase.textContent = meta.labels["phase." + plan.phase] || plan.phase;
       phase.dataset.value = plan.phase;
+      if (plan.phase === "completed" || plan.phase === "cancelled") {
+        // Nothing left to pause or cancel (the server would refuse it anyway).
+        bar.closest(".plan").querySelectorAll(".actions form").forEach(function (f) { f.remove(); });
+      }
     });
   }
   if (document.getElementById("plans")) setInterval(poll, 1500);
