@@ -87,7 +87,7 @@ class ConsoleSessions:
         req.context.csrf = None
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
-        if resource is None or not getattr(resource, "console", False):
+        if resource is None or not getattr(resource, "console_page", False):
             return
         session_id = (req.get_cookie_values(SESSION_COOKIE) or [None])[0]
         session = None

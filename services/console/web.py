@@ -76,7 +76,7 @@ class Page:
     """A console resource. ``roles`` names the role each unsafe method needs (default
     editor); the session middleware enforces it before the responder runs."""
 
-    console = True
+    console_page = True
     auth = False  # not the x-api-key middleware: the console has its own sessions
     public = False
     roles: dict[str, str] = {}

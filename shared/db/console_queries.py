@@ -10,7 +10,15 @@ from datetime import datetime
 from sqlalchemy import Connection, func, or_, select, text
 
 from shared.db.tables import messages
-from shared.db.tables_campaigns import template_versions, templates
+from shared.db.tables_campaigns import campaigns, template_versions, templates
+
+
+def recent_campaign_ids(conn: Connection, api_key_id: int, limit: int = 50) -> list[int]:
+    """The ids of the key's newest campaigns, newest first."""
+    return list(conn.execute(
+        select(campaigns.c.id).where(campaigns.c.api_key_id == api_key_id)
+        .order_by(campaigns.c.id.desc()).limit(limit)
+    ).scalars())
 
 
 def template_history(conn: Connection, api_key_id: int, template_id: int,

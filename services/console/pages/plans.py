@@ -16,12 +16,13 @@ from services.api.media import capped
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
 from services.console.i18n import translator
-from services.console.web import ROOT, Page, form, key_of, redirect
-from shared.db.campaigns import get_campaign, list_campaigns
+from services.console.web import ROOT, Page, key_of, redirect
+from shared.db.campaigns import get_campaign
 from shared.db.console_grids import get_grid, list_grids
+from shared.db.console_queries import recent_campaign_ids
 from shared.db.tables import STATES
 from shared.db.templates import list_templates
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.intake import campaigns as rules
 from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
 
@@ -47,13 +48,13 @@ class HomeResource(Page):
         raise redirect(f"{ROOT}/plans")
 
 
-def plan_progress(engine, key_id: int, limit: int = 100) -> list[dict]:
+def plan_progress(engine, key_id: int, limit: int = 50) -> list[dict]:
     """The key's newest campaigns with their progress (``rules.progress``), newest first."""
     now = datetime.now(UTC)
     with engine.connect() as conn:
-        campaigns = list_campaigns(conn, key_id, limit=100_000)[-limit:][::-1]
         shown = []
-        for campaign in campaigns:
+        for campaign_id in recent_campaign_ids(conn, key_id, limit):
+            campaign = get_campaign(conn, key_id, campaign_id)
             progress = rules.progress(conn, campaign, now)
             shown.append({"id": campaign.id, "name": campaign.name, "topic": campaign.topic_id,
                           "status": campaign.status, "phase": progress["phase"],
@@ -150,6 +151,8 @@ class PlanAction(Page):
         with self.console.engine.connect() as conn:
             if get_campaign(conn, key.id, campaign_id) is None:
                 raise falcon.HTTPNotFound(description="no such plan")
-        act(self.console.engine, key, campaign_id)
-        form(req)
+        try:
+            act(self.console.engine, key, campaign_id)
+        except Conflict:
+            pass  # already in that state (another tab, or the plan finished): show the list
         raise redirect(f"{ROOT}/plans")

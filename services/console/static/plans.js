@@ -37,6 +37,7 @@
     });
   }
 
+  let timer = null;
   async function poll() {
     const answer = await fetch("/ui/plans/progress", { headers: { Accept: "application/json" } });
     if (!answer.ok) return;
@@ -63,6 +64,8 @@
         bar.closest(".plan").querySelectorAll(".actions form").forEach(function (f) { f.remove(); });
       }
     });
+    const settled = data.plans.every(function (p) { return p.phase === "completed" || p.phase === "cancelled"; });
+    if (settled) clearInterval(timer);  // nothing will move any more
   }
-  if (document.getElementById("plans")) setInterval(poll, 1500);
+  if (document.getElementById("plans")) timer = setInterval(poll, 1500);
 })();
