@@ -71,7 +71,7 @@ EN = {
     "results.found": "{n} messages found", "results.address": "Address",
     "results.state": "State", "results.provider_id": "Provider id",
     "message.title": "Message {id}", "message.attempts": "Attempts", "message.error": "Error",
-    "message.timeline": "Timeline", "message.created": "created",
+    "message.timeline": "Timeline", "message.created": "Created",
     "event.sent": "Sent", "event.delivered": "Delivered", "event.bounced": "Bounced",
     "event.complained": "Complained", "event.rejected": "Rejected", "event.delayed": "Delayed",
     "event.rendering_failed": "Rendering failed", "event.subscription": "Subscription",

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, or_, select, text
 
+from shared.broker.payloads import EventType
 from shared.db.tables import messages
 from shared.db.tables_campaigns import campaigns, template_versions, templates
 
@@ -53,10 +54,10 @@ _SERIES = text(
     WITH tm AS (
         SELECT id, sent_at FROM messages WHERE api_key_id = :key AND topic_id = :topic
     ), points AS (
-        SELECT sent_at AS at, 'sent' AS type FROM tm WHERE sent_at IS NOT NULL
+        SELECT sent_at AS at, CAST(:sent AS text) AS type FROM tm WHERE sent_at IS NOT NULL
         UNION ALL
         SELECT e.occurred_at, e.type FROM events e JOIN tm ON tm.id = e.message_id
-         WHERE NOT e.machine AND e.type IN ('delivered', 'bounced', 'opened', 'clicked')
+         WHERE NOT e.machine AND e.type = ANY(:types)
     )
     SELECT to_timestamp(floor(extract(epoch FROM at) / :bucket) * :bucket) AS bucket,
            type, count(*) AS n
@@ -65,11 +66,16 @@ _SERIES = text(
 )
 
 
+#: Human events drawn over time beside the sends.
+_SERIES_EVENTS = [str(e) for e in (EventType.DELIVERED, EventType.BOUNCED, EventType.OPENED,
+                                     EventType.CLICKED)]
+
+
 def topic_series(conn: Connection, api_key_id: int, topic_id: str,
                  bucket_seconds: int) -> list[tuple[datetime, str, int]]:
     """(bucket start, type, count) of sends and human events of a topic over time."""
-    rows = conn.execute(_SERIES, {"key": api_key_id, "topic": topic_id,
-                                  "bucket": bucket_seconds})
+    rows = conn.execute(_SERIES, {"key": api_key_id, "topic": topic_id, "bucket": bucket_seconds,
+                                  "sent": str(EventType.SENT), "types": _SERIES_EVENTS})
     return [(r.bucket, r.type, r.n) for r in rows]
 
 
