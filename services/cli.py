@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
 
+    from services.console.admins import add_parser as add_admins
+
+    add_admins(sub)
+
     up = sub.add_parser("up", help="run everything locally, PostgreSQL and Redis included")
     up.add_argument("--data-dir", default=".mailpipe", help="where local data lives")
     up.add_argument("--port", type=int, default=8000, help="API port")
@@ -135,6 +139,11 @@ def run(argv: list[str] | None = None) -> int:
             return maintenance.prune(settings, batch=args.batch)
         return maintenance.requeue(settings, state=args.state, topic_id=args.topic,
                                    api_key_id=args.key_id, older_than=args.older_than)
+    if args.command == "admins":
+        from services.console.admins import run as admins
+        from shared.db.engine import make_engine
+
+        return admins(args, make_engine(settings.database_url, pool_size=1))
     return _keys(args, settings)
 
 

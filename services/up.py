@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from services.console.admins import LOCAL_ADMIN, first_admin
 from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
@@ -101,6 +102,15 @@ def _dev_key(database_url: str, key_file: Path) -> str:
         engine.dispose()
 
 
+def _first_admin(database_url: str) -> str | None:
+    """The console's first local admin, made on the first start (its password, once)."""
+    engine = make_engine(database_url, pool_size=1)
+    try:
+        return first_admin(engine)
+    finally:
+        engine.dispose()
+
+
 def _start_servers(local: LocalSettings, data_dir: Path) -> tuple[list[LocalServer], str, str]:
     """The configured PostgreSQL and Redis, or ones started here for those left unset."""
     servers: list[LocalServer] = []
@@ -129,6 +139,7 @@ def main(data_dir: str, port: int, senders: int) -> int:
     try:
         upgrade(database_url)
         key = _dev_key(database_url, root / "dev-api-key")
+        admin_password = _first_admin(database_url)
         env = {
             "MAILPIPE_DATABASE_URL": database_url,
             "MAILPIPE_REDIS_URL": redis_url,
@@ -145,6 +156,10 @@ def main(data_dir: str, port: int, senders: int) -> int:
         started = local.model_copy(update={"transport": env["MAILPIPE_TRANSPORT"],
                                            "file_dir": Path(env["MAILPIPE_FILE_DIR"])})
         _print_welcome(port, key, started, root)
+        if admin_password:
+            print(f"Console: http://127.0.0.1:{port}/ui  sign in as {LOCAL_ADMIN} with password "
+                  f"{admin_password}\n  (shown once; reset it with "
+                  f"`mailpipe admins create {LOCAL_ADMIN}`)", flush=True)
         stop = {"now": False}
         signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
         signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))

@@ -157,6 +157,22 @@ class Settings(BaseSettings):
     #: How often (ms) each broker requeues the messages of dead workers.
     broker_maintenance_interval_ms: int = Field(1000, ge=100)
 
+    #: Web console (``/ui``). OpenID Connect issuer found by discovery
+    #: (``/.well-known/openid-configuration``); Google by default.
+    oidc_issuer: str = "https://accounts.google.com"
+    #: The console's OIDC client; unset: only local accounts can sign in.
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr | None = None
+    #: Where the issuer sends the browser back; default PUBLIC_URL/ui/auth/callback.
+    oidc_redirect_url: str | None = None
+    #: Who may sign in by OIDC: emails and ``@domain`` entries, comma-separated.
+    #: Empty: nobody (local accounts still can).
+    console_allow: str = ""
+    #: The role an allowed OIDC account gets on its first sign-in.
+    console_default_role: Literal["admin", "editor", "viewer"] = "viewer"
+    #: How long a console session lasts (hours).
+    console_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:

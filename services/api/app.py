@@ -40,6 +40,7 @@ from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
 from services.api.spec.build import openapi
 from services.api.throttle import Guards, IntakeRateMiddleware
+from services.console.app import install as install_console
 from shared.events.sns import (
     CertificateCache,
     HttpsSnsClient,
@@ -86,6 +87,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
     biz.install(app, deps)
     fureweb.install(app, deps)
     _add_operations_routes(app, deps)
+    install_console(app, deps)  # the web console under /ui (issue 14)
     return app
 
 

@@ -1,4 +1,4 @@
-"""The tables declared in shared/db/tables.py are exactly what the migrations create.
+"""The tables declared in shared/db/tables/ are exactly what the migrations create.
 
 First Alembic's autogenerate comparison of ``shared.db.tables.metadata``
 with a freshly migrated database: a difference there (a table, column,
@@ -84,7 +84,7 @@ def test_alembic_finds_no_difference_between_tables_and_migrations(fresh_databas
     url = fresh_database()
     upgrade(url)
     differences = _on(url, _compare)
-    assert differences == [], "tables.py and the migrations disagree:\n" + pformat(differences)
+    assert differences == [], "the tables and the migrations disagree:\n" + pformat(differences)
 
 
 def test_indexes_and_constraints_read_the_same_as_the_migrations_make_them(fresh_database):
@@ -101,4 +101,4 @@ def test_indexes_and_constraints_read_the_same_as_the_migrations_make_them(fresh
     differences = {name: (made_by_migrations.get(name), made_by_tables.get(name))
                    for name in made_by_migrations.keys() | made_by_tables.keys()
                    if made_by_migrations.get(name) != made_by_tables.get(name)}
-    assert differences == {}, "(migrations, tables.py) disagree:\n" + pformat(differences)
+    assert differences == {}, "(migrations, tables) disagree:\n" + pformat(differences)

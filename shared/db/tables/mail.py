@@ -1,9 +1,4 @@
-"""Every table of mailpipe (SQLAlchemy Core), all on one ``metadata``.
-
-The migrations (``shared/db/migrations``) are the truth for the live schema
-and ``migrations/env.py`` hands this ``metadata`` to Alembic; these
-declarations match what the migrations create, which
-tests/shared/db/test_schema_matches_migrations.py checks.
+"""The tables of sending mail (SQLAlchemy Core), on the package's one ``metadata``.
 
 By concept: keys (and what a key owns: remembered answers, SMTP relays);
 contents and their attachments; messages; events and the suppression list;
@@ -24,7 +19,6 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
-    MetaData,
     PrimaryKeyConstraint,
     Table,
     Text,
@@ -34,11 +28,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
+from shared.db.tables.metadata import metadata
 from shared.states import PENDING, UNCLAIMED, CampaignStatus, sql_list
 from shared.states import MessageState as S
-
-metadata = MetaData()
-
 
 # --- keys and what a key owns ----------------------------------------------------------
 

@@ -1,0 +1,158 @@
+"""Sign-in (local password or OIDC), sign-out, language, and the API key an admin acts as."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+
+import falcon
+
+from services.console.allowlist import allowed
+from services.console.i18n import LANGUAGES
+from services.console.oidc import OidcError, Pending
+from services.console.passwords import verify_password
+from services.console.sessions import LANG_COOKIE, ConsoleSessions
+from services.console.web import ROOT, Page, form, redirect, safe_next
+from shared.db.console_accounts import find_user, oidc_user, set_session_key
+
+log = logging.getLogger("mailpipe.console")
+
+#: One sign-in attempt's state lives this long (seconds) in Redis, and is used once.
+PENDING_TTL = 600
+OIDC_COOKIE = "mp_oidc"
+
+
+def _pending_key(state: str) -> str:
+    return f"mailpipe:console:oidc:{state}"
+
+
+class LoginResource(Page):
+    public = True
+
+    def __init__(self, console, sessions: ConsoleSessions) -> None:
+        super().__init__(console)
+        self.sessions = sessions
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if req.context.session is not None:
+            raise redirect(safe_next(req.get_param("next")))
+        self.console.render(req, resp, "login.html", next=safe_next(req.get_param("next")))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        data = form(req)
+        email, password = data.get("email", ""), data.get("password", "")
+        with self.console.engine.connect() as conn:
+            user = find_user(conn, email) if email else None
+        if not verify_password(user.password_hash if user else None, password):
+            self.console.render(req, resp, "login.html", status=falcon.HTTP_401,
+                                next=safe_next(data.get("next")), error="login.wrong",
+                                email=email)
+            return
+        self.sessions.sign_in(resp, user)
+        raise redirect(safe_next(data.get("next")))
+
+
+class LogoutResource(Page):
+    roles = {"POST": "viewer"}
+
+    def __init__(self, console, sessions: ConsoleSessions) -> None:
+        super().__init__(console)
+        self.sessions = sessions
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.sessions.sign_out(req, resp)
+        resp.status = falcon.HTTP_303
+        resp.location = f"{ROOT}/login"
+
+
+class OidcStartResource(Page):
+    """A link, not a form: form-action 'self' would stop the redirect to the issuer."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self.console.oidc is None:
+            raise falcon.HTTPNotFound(description="OIDC sign-in is not configured")
+        try:
+            url, pending = self.console.oidc.begin(safe_next(req.get_param("next")))
+        except OidcError as exc:
+            log.error("OIDC sign-in unavailable: %s", exc)
+            self.console.render(req, resp, "login.html", status=falcon.HTTP_503,
+                                next=ROOT + "/", error="login.oidc_down")
+            return
+        self.console.deps.redis.set(_pending_key(pending.state), json.dumps(asdict(pending)),
+                                    ex=PENDING_TTL)
+        # Binds the attempt to this browser: a callback URL replayed elsewhere fails.
+        resp.set_cookie(OIDC_COOKIE, pending.state, path=ROOT, http_only=True,
+                        secure=self.console.secure_cookies, same_site="Lax",
+                        max_age=PENDING_TTL)
+        raise redirect(url)
+
+
+class OidcCallbackResource(Page):
+    public = True
+
+    def __init__(self, console, sessions: ConsoleSessions) -> None:
+        super().__init__(console)
+        self.sessions = sessions
+
+    def _refuse(self, req, resp, reason: str, status=falcon.HTTP_403, email: str = "") -> None:
+        self.console.render(req, resp, "refused.html", status=status, reason=reason,
+                            email=email)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self.console.oidc is None:
+            raise falcon.HTTPNotFound(description="OIDC sign-in is not configured")
+        resp.unset_cookie(OIDC_COOKIE, path=ROOT)
+        state = req.get_param("state") or ""
+        cookie = (req.get_cookie_values(OIDC_COOKIE) or [""])[0]
+        stored = self.console.deps.redis.getdel(_pending_key(state)) if state else None
+        if not stored or cookie != state:
+            self._refuse(req, resp, "refused.state", falcon.HTTP_400)
+            return
+        pending = Pending(**json.loads(stored))
+        try:
+            identity = self.console.oidc.finish(pending, dict(req.params))
+        except OidcError as exc:
+            log.warning("OIDC sign-in failed: %s", exc)
+            self._refuse(req, resp, "refused.invalid", falcon.HTTP_400)
+            return
+        if not allowed(identity.email, self.console.settings.console_allow):
+            log.warning("OIDC sign-in refused for %s: not in MAILPIPE_CONSOLE_ALLOW",
+                        identity.email)
+            self._refuse(req, resp, "refused.not_allowed", email=identity.email)
+            return
+        with self.console.engine.begin() as conn:
+            user = oidc_user(conn, identity.email, identity.subject,
+                             self.console.settings.console_default_role)
+        self.sessions.sign_in(resp, user)
+        raise redirect(pending.next_path)
+
+
+class LanguageResource(Page):
+    """``GET /ui/lang?to=ko&next=…``: a display preference in a cookie, nothing on the server."""
+
+    public = True
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        lang = req.get_param("to")
+        if lang in LANGUAGES:
+            resp.set_cookie(LANG_COOKIE, lang, path=ROOT, http_only=True, same_site="Lax",
+                            secure=self.console.secure_cookies, max_age=365 * 86400)
+        raise redirect(safe_next(req.get_param("next")))
+
+
+class ApiKeyChoiceResource(Page):
+    """An admin picks which API key (tenant) this session acts as."""
+
+    roles = {"POST": "admin"}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        data = form(req)
+        wanted = data.get("key", "")
+        if not wanted.isdigit() or int(wanted) not in {k.id for k in req.context.api_keys}:
+            raise falcon.HTTPBadRequest(description="key: not an active API key")
+        with self.console.engine.begin() as conn:
+            set_session_key(conn, req.context.session_id, int(wanted))
+        raise redirect(safe_next(data.get("next")))

@@ -1,0 +1,151 @@
+"""Recipient grids: a spreadsheet of email plus the template's variables, checked and saved.
+
+The check applies the campaign intake's own rules to every row
+(``normalize_email`` and ``recipient_values`` from ``shared.intake`` and
+``shared.rendering``), so a cell flagged here is exactly a row that
+``POST /v1/campaigns`` would refuse, with the same reason.
+"""
+
+from __future__ import annotations
+
+import falcon
+
+from services.api.media import read_json
+from services.console.web import Page, key_of
+from shared.db.console_grids import delete_grid, get_grid, list_grids, save_grid
+from shared.db.templates import get_template, list_templates
+from shared.errors import InvalidRequest
+from shared.intake.campaigns import normalize_email
+from shared.rendering.mustache import recipient_values
+
+#: Rows one grid may hold (larger lists go to the plan as a CSV upload).
+MAX_ROWS = 20_000
+
+
+def check_rows(variables: list[str], subject_variables: set[str], columns: list[str],
+               rows: list[list]) -> list[dict]:
+    """``[{row, column, message}]`` for every cell the campaign intake would refuse.
+
+    ``row`` counts from 1 as the grid shows it; blank rows are skipped, as
+    the CSV upload skips them.
+    """
+    problems = []
+    for number, cells in enumerate(rows, start=1):
+        fields = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(columns)}
+        if not any(str(v).strip() for v in fields.values()):
+            continue
+        where = f"row {number}"
+        email = normalize_email(fields.get("email"))
+        if email is None:
+            problems.append({"row": number, "column": "email",
+                             "message": f"{where}: '{str(fields.get('email', ''))[:100]}' is "
+                                        "not a valid email address"})
+            email = str(fields.get("email", ""))
+        for name in variables:
+            try:
+                recipient_values([name], subject_variables, fields, email, where)
+            except InvalidRequest as exc:
+                problems.append({"row": number, "column": name, "message": exc.message})
+    return problems
+
+
+def _grid_body(req: falcon.Request, settings) -> dict:
+    data = read_json(req, settings.max_body_bytes)
+    if not isinstance(data, dict):
+        raise InvalidRequest("invalid_body", "send a JSON object")
+    columns, rows = data.get("columns"), data.get("rows")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) \
+            or "email" not in columns:
+        raise InvalidRequest("invalid_columns", "columns: a list of names with 'email'",
+                             field="columns")
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise InvalidRequest("invalid_rows", "rows: a list of lists of cells", field="rows")
+    if len(rows) > MAX_ROWS:
+        raise InvalidRequest("too_many_rows", f"rows: at most {MAX_ROWS}; upload a CSV with "
+                             "the plan instead", field="rows")
+    data["rows"] = [["" if c is None else str(c) for c in r] for r in rows]
+    return data
+
+
+def _template_id(data: dict) -> int | None:
+    value = data.get("template_id")
+    if value in (None, ""):
+        return None
+    if not str(value).isdigit():
+        raise InvalidRequest("invalid_template_id", "template_id: a number", field="template_id")
+    return int(value)
+
+
+class GridsPage(Page):
+    """``GET /ui/grids``: saved grids and an empty one; ``POST`` (JSON) saves a new grid."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._show(req, resp, None)
+
+    def _show(self, req, resp, grid) -> None:
+        key = key_of(req)
+        with self.console.engine.connect() as conn:
+            grids = list_grids(conn, key.id)
+            templates = list_templates(conn, key.id, limit=500)
+        self.console.render(req, resp, "grids.html", grids=grids, grid=grid,
+                            variables={str(t.id): t.variables for t in templates},
+                            templates=templates)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._save(req, resp, None)
+
+    def _save(self, req, resp, grid_id: int | None) -> None:
+        key = key_of(req)
+        data = _grid_body(req, self.console.settings)
+        name = str(data.get("name") or "").strip()
+        if not name or len(name) > 200:
+            raise InvalidRequest("invalid_name", "name: 1 to 200 characters", field="name")
+        with self.console.engine.begin() as conn:
+            grid = save_grid(conn, key.id, name, _template_id(data), data["columns"],
+                             data["rows"], grid_id)
+        if grid is None:
+            resp.status = falcon.HTTP_409
+            resp.media = {"code": "grid_name_taken", "field": "name",
+                          "message": f"name: a grid named {name!r} exists"}
+            return
+        resp.media = {"id": grid.id, "name": grid.name}
+
+
+class GridPage(GridsPage):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
+        with self.console.engine.connect() as conn:
+            grid = get_grid(conn, key_of(req).id, grid_id)
+        if grid is None:
+            raise falcon.HTTPNotFound(description="no such grid")
+        self._show(req, resp, grid)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
+        self._save(req, resp, grid_id)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
+        with self.console.engine.begin() as conn:
+            if not delete_grid(conn, key_of(req).id, grid_id):
+                raise falcon.HTTPNotFound(description="no such grid")
+        resp.status = falcon.HTTP_204
+
+
+class CheckEndpoint(Page):
+    """``POST /ui/grids/check`` (JSON ``{template_id, columns, rows}``): the cells to flag."""
+
+    roles = {"POST": "viewer"}  # read-only
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = key_of(req)
+        data = _grid_body(req, self.console.settings)
+        template_id = _template_id(data)
+        variables, subject_variables = [], set()
+        if template_id is not None:
+            with self.console.engine.connect() as conn:
+                template = get_template(conn, key.id, template_id)
+            if template is None:
+                raise InvalidRequest("template_not_found", "template_id: no such template",
+                                     field="template_id")
+            variables = template.variables
+            subject_variables = template.source.subject_variables()
+        resp.media = {"errors": check_rows(variables, subject_variables, data["columns"],
+                                           data["rows"])}

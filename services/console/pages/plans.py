@@ -1,0 +1,156 @@
+"""Send plans: a template, a grid (or a CSV), a topic and a time, as a campaign.
+
+Creation calls ``shared.intake.campaigns.create_campaign``, the function
+behind ``POST /v1/campaigns``: the same validation, de-duplication,
+all-or-nothing storage and scheduling. Pause, resume and cancel call the
+same actions as ``POST /v1/campaigns/{id}/{action}``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import falcon
+
+from services.api.media import capped
+from services.api.schemas.campaigns import CampaignFields
+from services.api.schemas.messages import parse
+from services.console.i18n import translator
+from services.console.web import ROOT, Page, key_of, redirect
+from shared.db.campaigns import get_campaign
+from shared.db.console_grids import get_grid, list_grids
+from shared.db.console_queries import recent_campaign_ids
+from shared.db.templates import list_templates
+from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.intake import campaigns as rules
+from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
+from shared.states import MessageState
+
+ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
+
+#: States in the order the progress bar shows them: finished ones first, then those on
+#: their way, then recipients not expanded yet ("pending", see ``rules.progress``).
+BAR_STATES = (*reversed([s.value for s in MessageState]), "pending")
+
+
+PHASES = ("scheduled", "expanding", "sending", "completed", "paused", "cancelled")
+
+
+def _labels(lang: str) -> dict[str, str]:
+    t = translator(lang)
+    labels = {state: t(f"state.{state}") for state in BAR_STATES}
+    labels.update({f"phase.{phase}": t(f"phase.{phase}") for phase in PHASES})
+    return labels
+
+
+class HomeResource(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raise redirect(f"{ROOT}/plans")
+
+
+def plan_progress(engine, key_id: int, limit: int = 50) -> list[dict]:
+    """The key's newest campaigns with their progress (``rules.progress``), newest first."""
+    now = datetime.now(UTC)
+    with engine.connect() as conn:
+        shown = []
+        for campaign_id in recent_campaign_ids(conn, key_id, limit):
+            campaign = get_campaign(conn, key_id, campaign_id)
+            progress = rules.progress(conn, campaign, now)
+            shown.append({"id": campaign.id, "name": campaign.name, "topic": campaign.topic_id,
+                          "status": campaign.status, "phase": progress["phase"],
+                          "total": campaign.total, "counts": progress["status"],
+                          "scheduled_at": campaign.scheduled_at.isoformat()})
+    return shown
+
+
+def _request(values: dict) -> CampaignRequest:
+    """The form's fields as the campaign request the REST API validates (CampaignFields)."""
+    return parse(CampaignFields, {k: v for k, v in values.items() if v not in (None, "")})
+
+
+_FIELDS = {"name": "name", "template": "templateId", "topic": "topicId",
+           "scheduled_at": "scheduledAt", "from": "from"}
+
+
+class PlansPage(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = key_of(req)
+        with self.console.engine.connect() as conn:
+            templates = list_templates(conn, key.id, limit=500)
+            grids = list_grids(conn, key.id)
+        self.console.render(req, resp, "plans.html", plans=plan_progress(self.console.engine,
+                                                                         key.id),
+                            templates=templates, grids=grids, bar_states=BAR_STATES,
+                            state_labels=_labels(req.context.lang))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """A multipart form (sent by the page's script, with the CSRF header): the plan's
+        fields, then either ``grid`` (a saved grid's id) or the ``recipients`` CSV file,
+        which is streamed into the campaign as it arrives."""
+        key = key_of(req)
+        max_bytes = self.console.settings.max_upload_bytes
+        if not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
+            raise InvalidRequest("unsupported_media_type", "send the plan form as "
+                                 "multipart/form-data")
+        values: dict[str, str] = {}
+        campaign = None
+        for part in req.get_media():
+            if part.name == "recipients" and part.filename:
+                _, params = falcon.parse_header(part.content_type or "text/csv")
+                stream = capped(part.stream, max_bytes, None)
+                charset = params.get("charset", "utf-8")
+                campaign = create_campaign(
+                    self.console.engine, key, _request(self._fields(values)),
+                    lambda variables, s=stream, c=charset: csv_rows(s, variables, charset=c),
+                    self.console.settings)
+                break
+            if part.name != "recipients":
+                values[part.name] = part.get_text()
+        if campaign is None:
+            campaign = self._from_grid(key, values)
+        resp.status = falcon.HTTP_201
+        resp.media = {"id": campaign.id, "total": campaign.total,
+                      "duplicates": campaign.duplicates}
+
+    def _fields(self, values: dict[str, str]) -> dict[str, str]:
+        return {api: values.get(name, "") for name, api in _FIELDS.items()}
+
+    def _from_grid(self, key, values: dict[str, str]):
+        grid_id = values.get("grid", "")
+        if not grid_id.isdigit():
+            raise InvalidRequest("missing_field", "grid: choose a saved grid or a CSV file",
+                                 field="grid")
+        with self.console.engine.connect() as conn:
+            grid = get_grid(conn, key.id, int(grid_id))
+        if grid is None:
+            raise InvalidRequest("grid_not_found", "grid: no such grid", field="grid")
+        recipients = [dict(zip(grid.columns, row, strict=False)) for row in grid.rows
+                      if any(str(c).strip() for c in row)]
+        return create_campaign(self.console.engine, key, _request(self._fields(values)),
+                               lambda variables: json_rows(recipients), self.console.settings)
+
+
+class ProgressEndpoint(Page):
+    """``GET /ui/plans/progress``: every plan's counts by state, for the live bars."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"plans": plan_progress(self.console.engine, key_of(req).id)}
+
+
+class PlanAction(Page):
+    """``POST /ui/plans/{id}/pause|resume|cancel`` (a form with the CSRF token)."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, campaign_id: int,
+                action: str) -> None:
+        act = ACTIONS.get(action)
+        if act is None:
+            raise NotFound("not_found", f"no action {action!r}; use pause, resume or cancel")
+        key = key_of(req)
+        with self.console.engine.connect() as conn:
+            if get_campaign(conn, key.id, campaign_id) is None:
+                raise falcon.HTTPNotFound(description="no such plan")
+        try:
+            act(self.console.engine, key, campaign_id)
+        except Conflict:
+            pass  # already in that state (another tab, or the plan finished): show the list
+        raise redirect(f"{ROOT}/plans")

@@ -1,0 +1,101 @@
+"""Results per topic (and so per plan): counts and rates, a chart, message search, CSV export.
+
+The figures are ``shared.db.stats.topic_stats`` and ``shared.db.reads``,
+the same reads as ``GET /v1/topics/{id}``; a message's timeline is
+``shared.db.reads.get_message``, as ``GET /v1/messages/{id}`` shows it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+
+import falcon
+
+from services.console.chart import SERIES, bucket_for, line_chart
+from services.console.i18n import translator
+from services.console.web import Page, key_of
+from shared.db.campaigns import get_campaign
+from shared.db.console_queries import (
+    export_page,
+    search_messages,
+    topic_series,
+    topic_span,
+    topics,
+)
+from shared.db.reads import get_message, topic_summary
+from shared.db.stats import topic_stats
+
+EXPORT_COLUMNS = ("id", "email", "state", "provider_message_id", "sent_at", "opens", "clicks",
+                  "unsubscribed", "bounce")
+
+
+class ResultsPage(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = key_of(req)
+        topic = (req.get_param("topic") or "").strip()
+        query = (req.get_param("q") or "").strip()
+        plan_id = req.get_param_as_int("plan", min_value=1, max_value=2**63 - 1)
+        values: dict = {"topic": topic, "q": query, "plan": None, "stats": None,
+                        "summary": None, "chart": "", "found": None}
+        t = translator(req.context.lang)
+        with self.console.engine.connect() as conn:
+            values["topics"] = topics(conn, key.id)
+            if plan_id is not None:
+                values["plan"] = get_campaign(conn, key.id, plan_id)
+                if values["plan"] is not None and not topic:
+                    topic = values["topic"] = values["plan"].topic_id
+            if topic:
+                values["stats"] = topic_stats(conn, key.id, topic)
+                values["summary"] = topic_summary(conn, key.id, topic)
+                span = topic_span(conn, key.id, topic)
+                if span:
+                    bucket = bucket_for((span[1] - span[0]).total_seconds())
+                    values["chart"] = line_chart(
+                        topic_series(conn, key.id, topic, bucket), bucket,
+                        {s: t(f"stat.{s}") for s in SERIES})
+            if query:
+                values["found"] = search_messages(conn, key.id, query, topic or None)
+        self.console.render(req, resp, "results.html", **values)
+
+
+class MessagePage(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: int) -> None:
+        with self.console.engine.connect() as conn:
+            message = get_message(conn, key_of(req).id, message_id)
+        if message is None:
+            raise falcon.HTTPNotFound(description="no such message")
+        self.console.render(req, resp, "message.html", message=message)
+
+
+def _csv_lines(engine, key_id: int, topic: str) -> Iterator[bytes]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    after = 0
+    while True:
+        with engine.connect() as conn:
+            rows = export_page(conn, key_id, topic, after)
+        for row in rows:
+            writer.writerow([row.id, row.to_addr, row.state, row.provider_message_id or "",
+                             row.sent_at.isoformat() if row.sent_at else "", row.opens,
+                             row.clicks, "yes" if row.unsubscribed else "", row.bounce or ""])
+        yield buffer.getvalue().encode()
+        buffer.seek(0)
+        buffer.truncate()
+        if not rows:
+            return
+        after = rows[-1].id
+
+
+class ExportEndpoint(Page):
+    """``GET /ui/results/export?topic=…``: the topic's messages as CSV, streamed by pages."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = key_of(req)
+        topic = req.get_param("topic", required=True)
+        resp.content_type = "text/csv; charset=utf-8"
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in topic)[:80]
+        resp.set_header("Content-Disposition", f'attachment; filename="{safe}.csv"')
+        resp.stream = _csv_lines(self.console.engine, key.id, topic)

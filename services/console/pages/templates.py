@@ -1,0 +1,157 @@
+"""Templates: list, write (WYSIWYG or HTML source), live preview, versions and restore.
+
+Saving goes through the REST API's rules: ``TemplateBody`` validates the
+fields, ``TemplateSource.variables()`` refuses a bad ``{{`` naming the part
+and line, and ``shared.db.templates`` stores a new version.
+"""
+
+from __future__ import annotations
+
+import falcon
+from sqlalchemy.exc import IntegrityError
+
+from services.api.media import read_json
+from services.api.schemas.campaigns import TemplateBody
+from services.api.schemas.messages import parse
+from services.console.web import ROOT, Page, form, key_of, redirect
+from shared.db.console_queries import template_history
+from shared.db.templates import (
+    create_template,
+    get_template,
+    list_templates,
+    name_taken,
+    update_template,
+)
+from shared.errors import InvalidRequest
+from shared.rendering.mustache import TemplateSource, render_parts
+
+#: Where an error about a field is shown on the page.
+FIELDS = ("name", "subject", "html", "text")
+
+
+def _field_of(exc: InvalidRequest) -> str:
+    field = (exc.field or "").split(".")[0]
+    return field if field in FIELDS else "html"
+
+
+def _checked(values: dict[str, str]) -> TemplateSource:
+    """The template as the REST API would accept it; InvalidRequest naming the field."""
+    body = parse(TemplateBody, {"name": values.get("name", ""),
+                                "subject": values.get("subject", ""),
+                                "html": values.get("html", ""),
+                                "text": values.get("text") or None})
+    source = TemplateSource(body.subject, body.html, body.text)
+    source.variables()
+    return source
+
+
+class TemplatesPage(Page):
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        key = key_of(req)
+        with self.console.engine.connect() as conn:
+            rows = list_templates(conn, key.id, limit=500)
+        self.console.render(req, resp, "templates.html", templates=rows)
+
+
+class TemplateEditPage(Page):
+    """``/ui/templates/new`` and ``/ui/templates/{id}`` (``?version=n`` shows an old one)."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response,
+               template_id: int | None = None) -> None:
+        key = key_of(req)
+        version = req.get_param_as_int("version", min_value=1)
+        values = {"name": "", "subject": "", "html": "<p></p>", "text": ""}
+        history, current = [], None
+        if template_id is not None:
+            with self.console.engine.connect() as conn:
+                row = get_template(conn, key.id, template_id, version)
+                latest = get_template(conn, key.id, template_id)
+                history = template_history(conn, key.id, template_id)
+            if row is None:
+                raise falcon.HTTPNotFound(description="no such template or version")
+            values = {"name": row.name, "subject": row.subject, "html": row.html,
+                      "text": row.text or ""}
+            current = latest.version
+        self.console.render(req, resp, "template_edit.html", template_id=template_id,
+                            values=values, errors={}, history=history, shown=version,
+                            current=current)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response,
+                template_id: int | None = None) -> None:
+        key = key_of(req)
+        values = form(req)
+        try:
+            source = _checked(values)
+            name = values["name"]
+            with self.console.engine.begin() as conn:
+                if template_id is None:
+                    row = create_template(conn, key.id, name, source)
+                else:
+                    if name_taken(conn, key.id, name, except_id=template_id):
+                        row = None
+                    else:
+                        row = update_template(conn, key.id, template_id, name, source)
+                        if row is None:
+                            raise falcon.HTTPNotFound(description="no such template")
+        except InvalidRequest as exc:
+            self._again(req, resp, template_id, values, {_field_of(exc): exc.message})
+            return
+        except IntegrityError:  # a rename racing another one to the same name
+            row = None
+        if row is None:
+            self._again(req, resp, template_id, values, {"name": "templates.name_taken"})
+            return
+        raise redirect(f"{ROOT}/templates/{row.id}?saved=1")
+
+    def _again(self, req, resp, template_id, values, errors) -> None:
+        history = []
+        if template_id is not None:
+            with self.console.engine.connect() as conn:
+                history = template_history(conn, key_of(req).id, template_id)
+        self.console.render(req, resp, "template_edit.html", status=falcon.HTTP_400,
+                            template_id=template_id, values=values, errors=errors,
+                            history=history, shown=None, current=None)
+
+
+class RestoreEndpoint(Page):
+    """Restoring version n makes a new version with n's parts (history is never rewritten)."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
+        key = key_of(req)
+        version = form(req).get("version", "")
+        if not version.isdigit():
+            raise falcon.HTTPBadRequest(description="version: must be a number")
+        with self.console.engine.begin() as conn:
+            old = get_template(conn, key.id, template_id, int(version))
+            if old is None:
+                raise falcon.HTTPNotFound(description="no such template version")
+            current = get_template(conn, key.id, template_id)
+            update_template(conn, key.id, template_id, current.name, old.source)
+        raise redirect(f"{ROOT}/templates/{template_id}?restored={version}")
+
+
+class PreviewEndpoint(Page):
+    """``POST /ui/templates/preview`` (JSON): the variables found and the rendered parts.
+
+    Read-only, so viewers may use it. A part with a bad ``{{`` answers 200
+    with ``error`` naming the part and line, for the editor to show in place.
+    """
+
+    roles = {"POST": "viewer"}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        data = read_json(req, self.console.settings.max_body_bytes)
+        if not isinstance(data, dict):
+            raise InvalidRequest("invalid_body", "send a JSON object")
+        samples = data.get("values") if isinstance(data.get("values"), dict) else {}
+        source = TemplateSource(str(data.get("subject", "")), str(data.get("html", "")),
+                                str(data["text"]) if data.get("text") else None)
+        try:
+            names = source.variables()
+        except InvalidRequest as exc:
+            resp.media = {"error": {"field": _field_of(exc), "message": exc.message}}
+            return
+        values = {n: str(samples.get(n) or f"[{n}]") for n in names}
+        parts = render_parts(source, values)
+        resp.media = {"variables": names, "subject": parts.subject, "html": parts.html,
+                      "text": parts.text}

@@ -1,0 +1,213 @@
+/* Recipient grid: a small spreadsheet. Columns are email plus the template's variables;
+   paste tab-separated rows from Excel or Google Sheets, add/remove rows, CSV import and
+   export, and cells flagged with the reason the campaign intake would refuse them. */
+"use strict";
+(function () {
+  const data = JSON.parse(document.getElementById("grid-data").textContent);
+  const strings = document.getElementById("grid-strings").dataset;
+  const table = document.getElementById("grid");
+  const templateSelect = document.getElementById("grid-template");
+  const nameInput = document.getElementById("grid-name");
+  const statusLine = document.getElementById("grid-status");
+  const errorList = document.getElementById("grid-errors");
+  let columns = data.grid ? data.grid.columns.slice() : ["email"];
+  let rows = data.grid ? data.grid.rows.map(function (r) { return r.slice(); }) : [[], [], []];
+  let gridId = data.grid ? data.grid.id : null;
+
+  function columnsFor(templateId) {
+    return ["email"].concat(data.variables[templateId] || []);
+  }
+
+  function setColumns(next) {
+    // Keep the values of columns that stay, by name.
+    rows = rows.map(function (row) {
+      return next.map(function (name) {
+        const i = columns.indexOf(name);
+        return i >= 0 ? (row[i] || "") : "";
+      });
+    });
+    columns = next;
+    draw();
+  }
+
+  function draw() {
+    const head = table.tHead;
+    head.replaceChildren();
+    const tr = mp.el("tr");
+    tr.append(mp.el("th", { class: "rownum" }, "#"));
+    columns.forEach(function (name) { tr.append(mp.el("th", { scope: "col" }, name)); });
+    tr.append(mp.el("th", { class: "rowdel" }, ""));
+    head.append(tr);
+    const body = table.tBodies[0];
+    body.replaceChildren();
+    rows.forEach(function (row, r) { body.append(rowElement(row, r)); });
+    statusLine.textContent = strings.rows.replace("{n}", String(rows.length));
+  }
+
+  function rowElement(row, r) {
+    const tr = mp.el("tr");
+    tr.append(mp.el("td", { class: "rownum" }, String(r + 1)));
+    columns.forEach(function (name, c) {
+      const td = mp.el("td");
+      const input = mp.el("input", { "data-row": r, "data-col": c, "aria-label": name + " " + (r + 1) });
+      input.value = row[c] || "";
+      input.readOnly = !data.editable;
+      td.append(input);
+      tr.append(td);
+    });
+    const del = mp.el("td", { class: "rowdel" });
+    if (data.editable) {
+      const button = mp.el("button", { type: "button", class: "small", title: strings.remove, "data-remove": r }, "×");
+      del.append(button);
+    }
+    tr.append(del);
+    return tr;
+  }
+
+  function cellOf(node) {
+    return { r: Number(node.dataset.row), c: Number(node.dataset.col) };
+  }
+
+  table.addEventListener("input", function (ev) {
+    if (!ev.target.dataset.row) return;
+    const at = cellOf(ev.target);
+    while (rows[at.r].length < columns.length) rows[at.r].push("");
+    rows[at.r][at.c] = ev.target.value;
+    laterCheck();
+  });
+
+  table.addEventListener("paste", function (ev) {
+    if (!ev.target.dataset.row || !data.editable) return;
+    const text = (ev.clipboardData || window.clipboardData).getData("text");
+    if (!/[\t\n]/.test(text)) return;  // one value: the browser pastes it as usual
+    ev.preventDefault();
+    const at = cellOf(ev.target);
+    const lines = parseDelimited(text, "\t");
+    lines.forEach(function (cells, i) {
+      const r = at.r + i;
+      while (rows.length <= r) rows.push([]);
+      cells.forEach(function (value, j) {
+        const c = at.c + j;
+        if (c >= columns.length) return;
+        while (rows[r].length < columns.length) rows[r].push("");
+        rows[r][c] = value;
+      });
+    });
+    draw();
+    check();
+  });
+
+  table.addEventListener("click", function (ev) {
+    const r = ev.target.dataset.remove;
+    if (r === undefined) return;
+    rows.splice(Number(r), 1);
+    draw();
+    check();
+  });
+
+  /* Spreadsheet text: quoted fields may hold the delimiter, quotes ("") and line breaks. */
+  function parseDelimited(text, delimiter) {
+    const out = [];
+    let row = [], field = "", quoted = false, i = 0;
+    text = text.replace(/\r\n?/g, "\n");
+    while (i < text.length) {
+      const ch = text[i];
+      if (quoted) {
+        if (ch === '"' && text[i + 1] === '"') { field += '"'; i += 2; continue; }
+        if (ch === '"') { quoted = false; i++; continue; }
+        field += ch; i++; continue;
+      }
+      if (ch === '"' && field === "") { quoted = true; i++; continue; }
+      if (ch === delimiter) { row.push(field); field = ""; i++; continue; }
+      if (ch === "\n") { row.push(field); out.push(row); row = []; field = ""; i++; continue; }
+      field += ch; i++;
+    }
+    if (field !== "" || row.length) { row.push(field); out.push(row); }
+    return out;
+  }
+
+  function toCsv() {
+    const quote = function (v) {
+      v = String(v == null ? "" : v);
+      return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+    };
+    return [columns].concat(rows).map(function (r) {
+      return columns.map(function (_, i) { return quote(r[i]); }).join(",");
+    }).join("\r\n") + "\r\n";
+  }
+
+  async function check() {
+    const answer = await mp.send("POST", "/ui/grids/check", {
+      template_id: templateSelect.value || null, columns: columns, rows: rows });
+    table.querySelectorAll("input.bad").forEach(function (input) {
+      input.classList.remove("bad"); input.removeAttribute("title"); input.removeAttribute("aria-invalid");
+    });
+    errorList.replaceChildren();
+    if (!answer.ok) { errorList.append(mp.el("li", {}, (answer.data && answer.data.message) || answer.status)); return; }
+    const errors = answer.data.errors;
+    errors.forEach(function (e) {
+      const c = columns.indexOf(e.column);
+      const input = table.querySelector('input[data-row="' + (e.row - 1) + '"][data-col="' + c + '"]');
+      if (input) {
+        input.classList.add("bad"); input.title = e.message; input.setAttribute("aria-invalid", "true");
+      }
+      errorList.append(mp.el("li", { "data-row": e.row, "data-column": e.column }, e.message));
+    });
+    statusLine.textContent = strings.rows.replace("{n}", String(rows.length)) + " · " +
+      (errors.length ? strings.bad.replace("{n}", String(errors.length)) : strings.ok);
+  }
+  const laterCheck = mp.debounce(check, 400);
+
+  templateSelect.addEventListener("change", function () { setColumns(columnsFor(templateSelect.value)); check(); });
+  document.getElementById("check-grid").addEventListener("click", check);
+  document.getElementById("add-row")?.addEventListener("click", function () { rows.push([]); draw(); });
+
+  document.getElementById("export-csv").addEventListener("click", function () {
+    const blob = new Blob(["\ufeff" + toCsv()], { type: "text/csv;charset=utf-8" });
+    const link = mp.el("a", { href: URL.createObjectURL(blob), download: (nameInput.value || "recipients") + ".csv" });
+    document.body.append(link); link.click(); link.remove();
+  });
+
+  document.getElementById("import-csv").addEventListener("change", function (ev) {
+    const file = ev.target.files[0];
+    if (!file) return;
+    const bar = document.getElementById("import-progress");
+    const reader = new FileReader();
+    bar.hidden = false;
+    reader.onprogress = function (p) { if (p.lengthComputable) bar.value = 100 * p.loaded / p.total; };
+    reader.onload = function () {
+      bar.value = 100;
+      const lines = parseDelimited(String(reader.result).replace(/^\ufeff/, ""), ",");
+      const header = (lines.shift() || []).map(function (h) { return h.trim(); });
+      rows = lines.filter(function (l) { return l.some(function (v) { return v.trim(); }); })
+        .map(function (l) {
+          return columns.map(function (name) { const i = header.indexOf(name); return i >= 0 ? l[i] : ""; });
+        });
+      draw(); check();
+      setTimeout(function () { bar.hidden = true; }, 800);
+    };
+    reader.readAsText(file);
+  });
+
+  document.getElementById("save-grid")?.addEventListener("click", async function () {
+    if (!nameInput.value.trim()) { statusLine.textContent = strings.needName; nameInput.focus(); return; }
+    const answer = await mp.send("POST", gridId ? "/ui/grids/" + gridId : "/ui/grids", {
+      name: nameInput.value, template_id: templateSelect.value || null, columns: columns, rows: rows });
+    if (answer.ok) {
+      statusLine.textContent = strings.saved;
+      if (!gridId) { gridId = answer.data.id; history.replaceState(null, "", "/ui/grids/" + gridId); }
+    } else {
+      statusLine.textContent = (answer.data && answer.data.message) || String(answer.status);
+    }
+  });
+
+  document.getElementById("delete-grid")?.addEventListener("click", async function (ev) {
+    if (!window.confirm(ev.target.dataset.confirm)) return;
+    const answer = await mp.send("DELETE", "/ui/grids/" + gridId);
+    if (answer.ok || answer.status === 204) window.location = "/ui/grids";
+  });
+
+  if (!data.grid && templateSelect.value) columns = columnsFor(templateSelect.value);
+  draw();
+  if (data.grid) check();
+})();

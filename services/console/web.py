@@ -1,0 +1,117 @@
+"""What every console page shares: the page base class, rendering, redirects, form reading."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import falcon
+import jinja2
+
+from services.console.i18n import translator
+from shared.db.keys import ApiKey
+
+#: Where the console lives; cookies are scoped to it.
+ROOT = "/ui"
+
+#: Roles by strength (shared/db/tables/console.py ROLES).
+RANK = {"viewer": 0, "editor": 1, "admin": 2}
+
+UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class ConsoleDenied(Exception):
+    """Raised when a console request may not go on: not signed in, no rights, bad CSRF token."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+class NoApiKey(Exception):
+    """Raised when the console has no active API key to act as."""
+
+
+@dataclass
+class Console:
+    """The console's dependencies, handed to every page."""
+
+    deps: Any
+    templates: jinja2.Environment
+    #: The OIDC client, or None when no client id is configured.
+    oidc: Any
+    secure_cookies: bool
+
+    @property
+    def engine(self):
+        return self.deps.engine
+
+    @property
+    def settings(self):
+        return self.deps.settings
+
+    def render(self, req: falcon.Request, resp: falcon.Response, template: str,
+               status: str = falcon.HTTP_200, **values: Any) -> None:
+        lang = req.context.lang
+        session = getattr(req.context, "session", None)
+        context = {
+            "t": translator(lang), "lang": lang, "path": req.relative_uri,
+            "session": session, "user": session.user if session else None,
+            "role": session.user.role if session else None,
+            "can_edit": bool(session) and RANK[session.user.role] >= RANK["editor"],
+            "is_admin": bool(session) and session.user.role == "admin",
+            "csrf": req.context.csrf, "api_key": getattr(req.context, "api_key", None),
+            "api_keys": getattr(req.context, "api_keys", []), "root": ROOT,
+            "oidc": self.oidc is not None,
+        }
+        context.update(values)
+        resp.status = status
+        resp.content_type = falcon.MEDIA_HTML
+        resp.text = self.templates.get_template(template).render(**context)
+
+
+class Page:
+    """A console resource. ``roles`` names the role each unsafe method needs (default
+    editor); the session middleware enforces it before the responder runs."""
+
+    console_page = True
+    auth = False  # not the x-api-key middleware: the console has its own sessions
+    public = False
+    roles: dict[str, str] = {}
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+
+
+def redirect(to: str) -> falcon.HTTPSeeOther:
+    return falcon.HTTPSeeOther(to)
+
+
+def key_of(req: falcon.Request) -> ApiKey:
+    """The API key this request acts as; NoApiKey when there is none."""
+    key = getattr(req.context, "api_key", None)
+    if key is None:
+        raise NoApiKey()
+    return key
+
+
+def form(req: falcon.Request) -> dict[str, str]:
+    """An urlencoded form body as {name: last value} (empty for another body)."""
+    if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+        return {}
+    data = req.get_media()
+    return {k: (v[-1] if isinstance(v, list) else v) for k, v in data.items()}
+
+
+def safe_next(value: str | None) -> str:
+    """A local console path to return to after sign-in, never another site."""
+    if value and value.startswith(ROOT + "/") and not value.startswith("//") \
+            and "\\" not in value:
+        return value
+    return ROOT + "/"
+
+
+def login_url(next_path: str) -> str:
+    return f"{ROOT}/login?next={quote(next_path, safe='/')}"

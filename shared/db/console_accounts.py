@@ -1,0 +1,127 @@
+"""Console accounts and sessions: named queries over shared/db/tables/console.py.
+
+A session is looked up by the sha256 of its cookie value, joined to its
+user in one read; expired sessions and disabled users find nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from shared.db.tables import console_sessions, console_users
+
+
+@dataclass(frozen=True)
+class ConsoleUser:
+    id: int
+    email: str
+    role: str
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A signed-in browser: who, the CSRF token, the API key it acts as."""
+
+    user: ConsoleUser
+    csrf: str
+    api_key_id: int | None
+    expires_at: datetime
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def _user(row) -> ConsoleUser:
+    return ConsoleUser(row.id, row.email, row.role, row.password_hash)
+
+
+def find_user(conn: Connection, email: str) -> ConsoleUser | None:
+    """The enabled account of ``email`` (case-insensitive), or None."""
+    row = conn.execute(select(console_users).where(
+        console_users.c.email == email.strip().lower(), console_users.c.disabled_at.is_(None),
+    )).one_or_none()
+    return _user(row) if row else None
+
+
+def count_users(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(console_users)).scalar_one()
+
+
+def list_users(conn: Connection) -> list[ConsoleUser]:
+    rows = conn.execute(select(console_users).order_by(console_users.c.id))
+    return [_user(r) for r in rows]
+
+
+def save_user(conn: Connection, email: str, role: str,
+              password_hash: str | None = None) -> ConsoleUser:
+    """Create the account, or set the role (and the password, when given) of an existing one."""
+    values = {"email": email.strip().lower(), "role": role}
+    changes = {"role": role, "disabled_at": None}
+    if password_hash is not None:
+        values["password_hash"] = changes["password_hash"] = password_hash
+    row = conn.execute(
+        pg_insert(console_users).values(**values)
+        .on_conflict_do_update(index_elements=["email"], set_=changes)
+        .returning(console_users)
+    ).one()
+    return _user(row)
+
+
+def oidc_user(conn: Connection, email: str, subject: str, default_role: str) -> ConsoleUser:
+    """The account of an allowed OIDC identity, created with ``default_role`` on first sign-in.
+
+    An existing account keeps its role; the subject seen is recorded.
+    """
+    row = conn.execute(
+        pg_insert(console_users)
+        .values(email=email.strip().lower(), role=default_role, oidc_subject=subject)
+        .on_conflict_do_update(index_elements=["email"], set_={"oidc_subject": subject})
+        .returning(console_users)
+    ).one()
+    return _user(row)
+
+
+def create_session(conn: Connection, user: ConsoleUser, api_key_id: int | None,
+                   lifetime: timedelta) -> str:
+    """A new session for ``user``; returns the opaque id for the cookie (stored hashed)."""
+    session_id = secrets.token_urlsafe(32)
+    conn.execute(console_sessions.insert().values(
+        id_hash=_hash(session_id), user_id=user.id, csrf=secrets.token_urlsafe(32),
+        api_key_id=api_key_id, expires_at=func.now() + lifetime,
+    ))
+    conn.execute(update(console_users).where(console_users.c.id == user.id)
+                 .values(last_login_at=func.now()))
+    # Sign-ins are rare: a good moment to forget sessions that have expired.
+    conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < func.now()))
+    return session_id
+
+
+def find_session(conn: Connection, session_id: str) -> ConsoleSession | None:
+    """The unexpired session of an enabled user for the cookie value, or None."""
+    s, u = console_sessions.c, console_users.c
+    row = conn.execute(
+        select(u.id, u.email, u.role, u.password_hash, s.csrf, s.api_key_id, s.expires_at)
+        .select_from(console_sessions.join(console_users, u.id == s.user_id))
+        .where(s.id_hash == _hash(session_id), s.expires_at > func.now(),
+               u.disabled_at.is_(None))
+    ).one_or_none()
+    if row is None:
+        return None
+    return ConsoleSession(_user(row), row.csrf, row.api_key_id, row.expires_at)
+
+
+def set_session_key(conn: Connection, session_id: str, api_key_id: int) -> None:
+    conn.execute(update(console_sessions).where(console_sessions.c.id_hash == _hash(session_id))
+                 .values(api_key_id=api_key_id))
+
+
+def delete_session(conn: Connection, session_id: str) -> None:
+    conn.execute(delete(console_sessions).where(console_sessions.c.id_hash == _hash(session_id)))

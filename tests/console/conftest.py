@@ -1,0 +1,151 @@
+"""The console under test: the real API app (falcon, served by wsgiref in a thread) on the
+suite's PostgreSQL and Redis, a real OIDC provider (tests/support/oidc_provider.py), and
+Debian's chromium driven by Playwright.
+
+Tests fail, never skip, when chromium is missing: scripts/test installs it.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import pytest
+import redis as redis_lib
+from sqlalchemy import text
+
+from services.api.app import ApiDeps, create_app
+from services.console.admins import create_account
+from shared.broker.queues import make_broker
+from shared.db.engine import make_engine
+from shared.db.keys import create_key
+from shared.runtime.localservers import free_port
+from shared.settings import load_settings
+from tests.support.oidc_provider import OidcProvider
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "results" / "screenshots"
+
+#: Identities at the test OIDC provider, and who the console admits.
+ALLOWED = "alice@allowed.example"
+TEAM = "bob@team.example"
+REFUSED = "mallory@elsewhere.example"
+OIDC_PASSWORD = "provider-password"
+ALLOW = f"{ALLOWED}, @team.example"
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@dataclass
+class ConsoleUnderTest:
+    url: str
+    settings: object
+    engine: object
+    broker: object
+    redis: object
+    provider: OidcProvider
+    key: object
+    #: role → (email, password) of local accounts.
+    accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install "
+                    "chromium; scripts/test does it) to run the console's browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def console(postgres, redis_server, tmp_path_factory):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    provider = OidcProvider({ALLOWED: OIDC_PASSWORD, TEAM: OIDC_PASSWORD,
+                             REFUSED: OIDC_PASSWORD}, "console-test", "console-secret",
+                            f"{url}/ui/auth/callback").start()
+    settings = load_settings(
+        database_url=postgres.url, redis_url=redis_server.url, transport="file",
+        file_dir=tmp_path_factory.mktemp("outbox"), default_from="sender@example.com",
+        send_rate=1, public_url=url, secret_key="console-test-secret",
+        oidc_issuer=provider.url, oidc_client_id="console-test",
+        oidc_client_secret="console-secret", console_allow=ALLOW,
+        console_default_role="editor", _env_file=None,
+    )
+    engine = make_engine(settings.database_url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE events, messages, contents, api_keys, console_users "
+                          "RESTART IDENTITY CASCADE"))
+        key, _ = create_key(conn, "console tests", [])
+    client = redis_lib.Redis.from_url(settings.redis_url)
+    client.flushall()
+    broker = make_broker(settings)
+    app = create_app(ApiDeps(settings, engine, broker, client))
+    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    under_test = ConsoleUnderTest(url, settings, engine, broker, client, provider, key)
+    for role in ("admin", "editor", "viewer"):
+        email = f"{role}@local.example"
+        under_test.accounts[role] = (email, create_account(engine, email, role))
+    yield under_test
+    server.shutdown()
+    provider.stop()
+    broker.close()
+    client.close()
+    engine.dispose()
+
+
+@pytest.fixture
+def page(browser, console):
+    """A fresh browser (no cookies) that speaks English, at desktop size."""
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900},
+                                  extra_http_headers={"Accept-Language": "en-US,en;q=0.9"})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Refused requests (401, 403) are expected in tests; script errors and CSP violations not.
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error"
+            and not msg.text.startswith("Failed to load resource") else None)
+    yield page
+    context.close()
+    # A script error or a CSP violation in the console is a failure, even if the test passed.
+    assert not errors, errors
+
+
+def shot(page, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot under tests/results/screenshots/ (looked at by a person)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+def sign_in(page, console: ConsoleUnderTest, role: str) -> None:
+    """Sign in with the local account of ``role``."""
+    email, password = console.accounts[role]
+    page.goto(f"{console.url}/ui/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(f"{console.url}/ui/plans")

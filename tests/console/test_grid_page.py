@@ -1,0 +1,50 @@
+"""The recipient grid: columns from the template, rows pasted from a spreadsheet, invalid
+cells flagged with the intake's own reason, saved for later."""
+
+from __future__ import annotations
+
+from shared.db.console_grids import list_grids
+from shared.db.templates import create_template
+from shared.rendering.mustache import TemplateSource
+from tests.console.conftest import shot, sign_in
+
+PASTED = "kim@example.com\t김민수\nnot-an-email\t이영희\nlee@example.com\t박지성\n"
+
+
+def paste(page, selector: str, text: str) -> None:
+    """What the browser does when rows copied from Excel or Sheets are pasted into a cell."""
+    page.eval_on_selector(selector, """(input, text) => {
+        const data = new DataTransfer();
+        data.setData('text/plain', text);
+        input.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true,
+                                                         cancelable: true}));
+    }""", text)
+
+
+def test_three_pasted_rows_with_one_invalid_cell_are_flagged_then_saved(page, console):
+    with console.engine.begin() as conn:
+        template = create_template(conn, console.key.id, "grid test",
+                                   TemplateSource("{{이름}}님", "<p>{{이름}}</p>", None))
+    sign_in(page, console, "editor")
+    page.goto(f"{console.url}/ui/grids")
+    page.select_option("#grid-template", str(template.id))
+    assert page.locator("#grid thead th").all_inner_texts()[1:3] == ["email", "이름"]
+    paste(page, 'input[data-row="0"][data-col="0"]', PASTED)
+    page.wait_for_selector("input.bad")
+    bad = page.locator("input.bad")
+    assert bad.count() == 1
+    assert bad.get_attribute("data-row") == "1" and bad.get_attribute("data-col") == "0"
+    assert "row 2: 'not-an-email' is not a valid email address" in bad.get_attribute("title")
+    assert page.locator('input[data-row="2"][data-col="1"]').input_value() == "박지성"
+    shot(page, "grid-invalid-cell")
+
+    bad.fill("lee2@example.com")
+    page.wait_for_function("() => document.querySelectorAll('input.bad').length === 0")
+    page.fill("#grid-name", "6월 고객")
+    page.click("#save-grid")
+    page.wait_for_function("() => document.getElementById('grid-status').textContent === 'Saved.'")
+    with console.engine.connect() as conn:
+        grid = next(g for g in list_grids(conn, console.key.id) if g.name == "6월 고객")
+    assert grid.columns == ["email", "이름"]
+    assert grid.rows[:3] == [["kim@example.com", "김민수"], ["lee2@example.com", "이영희"],
+                             ["lee@example.com", "박지성"]]
