@@ -19,6 +19,7 @@ from redis.exceptions import RedisError
 from shared.errors import Failure, SendingPaused, TransportError
 from shared.rate.limiter import FleetRateLimiter
 from shared.rate.pause import SendingPause
+from shared.rendering.bulk import MAX_ENTRIES
 
 log = logging.getLogger("mailpipe.sender")
 
@@ -70,6 +71,17 @@ class Slot:
         except RedisError as exc:
             raise TransportError(f"not sent: no slot of the fleet's rate: {exc}",
                                  Failure.TRANSIENT) from exc
+
+
+def entries_per_call(limiter: FleetRateLimiter, cap: tuple[int, float] | None) -> int:
+    """How many recipients one bulk call may carry: what the fleet (and the key) may send
+    in a second, and at most SES's 50.
+
+    A call's recipients reach SES at one instant; more than a second's worth
+    would overrun SES's per-second limit however well the calls are spaced.
+    """
+    most = min(MAX_ENTRIES, int(limiter.rate()))
+    return min(most, int(cap[1])) if cap else most
 
 
 def key_slot(limiter: FleetRateLimiter, cap: tuple[int, float] | None, weight: int = 1) -> float:

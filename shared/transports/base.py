@@ -53,6 +53,8 @@ class Composed:
     html: str | None
     text: str
     cc: tuple[str, ...] = ()
+    #: Only in the envelope, never in a header.
+    bcc: tuple[str, ...] = ()
     reply_to: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     #: shared.intake.attachments.Attachment items
