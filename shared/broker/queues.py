@@ -26,6 +26,7 @@ from shared.broker.payloads import (
     encode_outcomes,
     encode_send_batch,
 )
+from shared.broker.wakeup import WakingConsumer, push_wake
 from shared.runtime.backoff import retry_with_backoff
 from shared.settings import Settings
 
@@ -61,12 +62,25 @@ class MaintainedRedisBroker(RedisBroker):
     passed, so recovery takes ``heartbeat_timeout`` plus about a second.
     (Overrides dramatiq's ``_should_do_maintenance``; tests/sender/
     test_worker_death.py proves the recovery time.)
+
+    Its consumers do not poll an empty queue: an enqueue wakes one of them
+    (shared.broker.wakeup), so an idle fleet starts a send at once.
     """
 
     def __init__(self, *, maintenance_interval_ms: int, **options) -> None:
         super().__init__(**options)
         self.maintenance_interval_ms = maintenance_interval_ms
         self._next_maintenance = 0.0
+
+    @property
+    def consumer_class(self):
+        """Consumers that wake when a message is enqueued (shared.broker.wakeup)."""
+        return WakingConsumer
+
+    def enqueue(self, message: dramatiq.Message, *, delay: int | None = None) -> dramatiq.Message:
+        enqueued = super().enqueue(message, delay=delay)
+        push_wake(self.client, message.queue_name, delayed=delay is not None)
+        return enqueued
 
     def _should_do_maintenance(self, command: str) -> int:
         if command in ("ack", "nack"):
