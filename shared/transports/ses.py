@@ -65,8 +65,10 @@ def classify_client_error(exc: ClientError) -> TransportError:
 
 
 class SesTransport:
-    def __init__(self, client) -> None:
+    def __init__(self, client, *, bulk: bool = True) -> None:
+        """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK)."""
         self.client = client
+        self.bulk = bulk
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
         self._pace = threading.local()
@@ -79,10 +81,10 @@ class SesTransport:
 
     @classmethod
     def from_environment(
-        cls, *, region: str | None = None, max_connections: int = 64
+        cls, *, region: str | None = None, max_connections: int = 64, bulk: bool = True
     ) -> SesTransport:
         """A client configured the standard AWS way; ``region`` wins when given."""
-        return cls(_sesv2_client(region, max_connections))
+        return cls(_sesv2_client(region, max_connections), bulk=bulk)
 
     def warm_up(self, connections: int = 1) -> None:
         """Make cheap calls (GetAccount) so that no real send is slowed by a first time.
@@ -121,7 +123,12 @@ class SesTransport:
                        "Content": {"Raw": {"Data": envelope.raw}}}
         return self._call(self.client.send_email, request, pace)["MessageId"]
 
-    def send_bulk(self, bulk: BulkSend, pace: Pace = no_pace) -> list[EntryResult]:
+    @property
+    def send_bulk(self):
+        """SendBulkEmail (``_send_bulk``), or None when it is turned off."""
+        return self._send_bulk if self.bulk else None
+
+    def _send_bulk(self, bulk: BulkSend, pace: Pace = no_pace) -> list[EntryResult]:
         """SendBulkEmail with the content inline: one result per entry, in order.
 
         A call SES refused whole raises, as ``send`` does; an answer with fewer
