@@ -110,7 +110,9 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     send_bulk = bulk_sender(deps.transport)
     todo, held = deque(ids), deque()
     one_by_one: set[int] = set()  # held rows SendBulkEmail cannot carry as mailpipe renders them
-    chunk = 1
+    # The first claim: one row, or with bulk sends as many as one call may
+    # carry (a second's worth of the rate: their slots are that close).
+    chunk = entries_per_call(deps.limiter, caps.get(ids[0])) if send_bulk and ids else 1
     try:
         while todo or held:
             if not held:
