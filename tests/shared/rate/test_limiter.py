@@ -176,7 +176,8 @@ def test_a_bulk_slot_waits_until_no_sliding_second_would_hold_more_than_the_rate
     # Bucket alone: the call would go 0.1 s after the last single, 19 in one second.
     assert bulk >= singles[-1] + 1.0 - 0.01
     assert after >= bulk + 1.0 - 0.01                   # and nothing joins it within a second
-    assert all(b - a == pytest.approx(0.1, abs=0.01) for a, b in zip(singles, singles[1:], strict=False))
+    gaps = [b - a for a, b in zip(singles, singles[1:], strict=False)]
+    assert all(g == pytest.approx(0.1, abs=0.01) for g in gaps)
 
 
 def test_bulk_calls_in_a_row_are_spaced_by_their_recipients_only(redis):
