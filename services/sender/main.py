@@ -20,6 +20,7 @@ from shared.runtime.logs import configure_logging
 from shared.runtime.supervisor import ShutdownFlag, supervise
 from shared.settings import Settings
 from shared.transports import make_transport
+from shared.transports.base import bulk_sender
 
 #: After this process starts and after the fleet's rate changes, it uses a
 #: little less of the rate for this long (shared.rate.limiter.SLOW_START_SHARE).
@@ -34,13 +35,16 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
     # throttles per 20 s run).
     rate = (QuotaRate(QuotaStore(client)) if settings.send_rate == "auto"
             else settings.send_rate * HEADROOM)
+    transport = make_transport(settings, threads=threads)
     return SenderDeps(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),
         broker=make_broker(settings),
         redis=client,
-        transport=make_transport(settings, threads=threads),
-        limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS),
+        transport=transport,
+        # Bulk calls are bursts: only then is every slot checked against the sliding second.
+        limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS,
+                                 bursts=bulk_sender(transport) is not None),
         pause=SendingPause(client),
         stopping=lambda: flag.requested,
         meter=SendMeter().start(),
