@@ -12,6 +12,11 @@ Endpoints:
 
     POST /v2/email/outbound-emails   SendEmail: {"MessageId": "..."}; 429
                                      TooManyRequestsException beyond --rate
+    POST /v2/email/outbound-bulk-emails  SendBulkEmail: one SUCCESS result per
+                                     entry; 429 for the whole call beyond --rate
+                                     (its entries count as recipients)
+    GET  /_arrivals                  {address: unix time} of recipients in
+                                     IDLE_DOMAIN (idle latency)
     GET  /_stats                     counters as JSON (see ``FakeSes.stats``)
     POST /_reset                     zero the counters
 
@@ -44,6 +49,9 @@ from collections import Counter
 from pathlib import Path
 
 SEND_PATH = "/v2/email/outbound-emails"
+BULK_PATH = "/v2/email/outbound-bulk-emails"
+#: Recipients in this domain have their arrival time kept (GET /_arrivals).
+IDLE_DOMAIN = "idle.bench.example"
 #: A realistic SES round trip from inside the same AWS region.
 DEFAULT_LATENCY_MS = 20.0
 MAX_HEAD = 64 * 1024
@@ -92,6 +100,8 @@ class FakeSes:
         self.max_in_flight = 0
         self.deliveries: Counter[str] = Counter()
         self.by_domain: Counter[str] = Counter()
+        self.bulk_calls = 0
+        self.arrivals: dict[str, float] = {}
 
     def stats(self) -> dict:
         duplicates = {a: n for a, n in self.deliveries.items() if n > 1}
@@ -100,6 +110,7 @@ class FakeSes:
             "rate": self.rate,
             "since": self.started,
             "requests": self.requests,
+            "bulk_calls": self.bulk_calls,
             "sent": self.sent,
             "throttled": self.throttled,
             "bad_requests": self.bad_requests,
@@ -136,11 +147,53 @@ class FakeSes:
             self.in_flight -= 1
         self.sent += 1
         self.body_bytes += len(body)
+        self._deliver(recipients)
+        return 200, {"MessageId": self._message_id()}, {}
+
+    def _message_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids):010d}"
+
+    def _deliver(self, recipients: list[str]) -> None:
+        arrived = time.time()
         for address in recipients:
             address = address.lower()
             self.deliveries[address] += 1
-            self.by_domain[address.rpartition("@")[2]] += 1
-        return 200, {"MessageId": f"{self._prefix}-{next(self._ids):010d}"}, {}
+            domain = address.rpartition("@")[2]
+            self.by_domain[domain] += 1
+            if domain == IDLE_DOMAIN:
+                self.arrivals.setdefault(address, arrived)
+
+    async def send_bulk_email(self, body: bytes) -> tuple[int, dict, dict[str, str]]:
+        """SendBulkEmail: every entry a message of its own, all throttled together or none."""
+        self.requests += 1
+        try:
+            request = json.loads(body)
+            entries = [[str(a) for a in e["Destination"]["ToAddresses"]]
+                       for e in request["BulkEmailEntries"]]
+            if not 1 <= len(entries) <= 50 or "Template" not in request["DefaultContent"]:
+                raise ValueError("1 to 50 entries and a template")
+        except (ValueError, KeyError, TypeError) as exc:
+            self.bad_requests += 1
+            return _error(400, "BadRequestException", f"invalid SendBulkEmail request: {exc}")
+        recipients = sum(len(e) for e in entries)
+        if self.bucket and not self.bucket.take(recipients):
+            self.throttled += 1
+            await asyncio.sleep(self.latency)
+            return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.latency)
+        finally:
+            self.in_flight -= 1
+        self.bulk_calls += 1
+        self.sent += len(entries)
+        self.body_bytes += len(body)
+        results = []
+        for entry in entries:
+            self._deliver(entry)
+            results.append({"Status": "SUCCESS", "MessageId": self._message_id()})
+        return 200, {"BulkEmailEntryResults": results}, {}
 
     async def route(self, method: str, path: str, body: bytes):
         path = path.split("?", 1)[0]
@@ -148,6 +201,10 @@ class FakeSes:
             if method != "POST":
                 return _error(405, "MethodNotAllowedException", f"{method} {path}")
             return await self.send_email(body)
+        if path == BULK_PATH and method == "POST":
+            return await self.send_bulk_email(body)
+        if path == "/_arrivals" and method == "GET":
+            return 200, self.arrivals, {}
         if path == "/_stats" and method == "GET":
             return 200, self.stats(), {}
         if path == "/_reset" and method == "POST":
@@ -265,6 +322,9 @@ class FakeSesProcess:
 
     def reset(self) -> None:
         self._call("POST", "/_reset")
+
+    def arrivals(self) -> dict[str, float]:
+        return self._call("GET", "/_arrivals")
 
     def stop(self) -> None:
         if self.process.poll() is None:

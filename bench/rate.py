@@ -154,6 +154,7 @@ def run(args) -> dict:
                 most_in_any_second([s for s in stamps if s < switched]),
                 most_in_any_second([s for s in stamps if s >= switched])],
             "throttles": len(stats["throttled"]),
+            "bulk_calls": stats.get("bulk_calls", 0),
             "throttles_per_phase": [sum(t < switched for t in stats["throttled"]),
                                     sum(t >= switched for t in stats["throttled"])],
             "throttled_at_s": [round(t - first, 2) for t in stats["throttled"]],

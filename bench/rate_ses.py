@@ -6,6 +6,8 @@ as SES documents for its maximum send rate. GetAccount reports R as
 MaxSendRate, so a fleet in ``MAILPIPE_SEND_RATE=auto`` learns it.
 
     POST /v2/email/outbound-emails  SendEmail (after --latency-ms)
+    POST /v2/email/outbound-bulk-emails  SendBulkEmail: the call's recipients
+                                    arrive together, all admitted or all refused
     GET  /v2/email/account          GetAccount
     POST /_rate?r=N                 change R (takes effect at once)
     GET  /_stats                    {"accepted": [arrival unix times], "throttled": [times],
@@ -34,6 +36,7 @@ class RateSes:
         self.accepted: list[float] = []
         self.throttled: list[float] = []
         self.recipients: Counter[str] = Counter()
+        self.bulk_calls = 0
 
     def admit(self, count: int) -> bool:
         """Arrival-time check: room for ``count`` more in the last second?"""
@@ -44,7 +47,7 @@ class RateSes:
             self.throttled.append(now)
             return False
         self.window.extend([now] * count)
-        self.accepted.append(now)
+        self.accepted.extend([now] * count)  # one arrival per recipient
         return True
 
     async def handle(self, method: str, target: str, body: bytes) -> tuple[int, dict, dict]:
@@ -58,6 +61,7 @@ class RateSes:
             return 200, {}, {"rate": self.rate}
         if method == "GET" and url.path == "/_stats":
             return 200, {}, {"accepted": self.accepted, "throttled": self.throttled,
+                             "bulk_calls": self.bulk_calls,
                              "per_recipient_max": max(self.recipients.values(), default=0)}
         if method == "POST" and url.path == "/v2/email/outbound-emails":
             request = json.loads(body)
@@ -68,6 +72,17 @@ class RateSes:
             self.recipients.update(to)
             await asyncio.sleep(self.latency)
             return 200, {}, {"MessageId": uuid.uuid4().hex}
+        if method == "POST" and url.path == "/v2/email/outbound-bulk-emails":
+            entries = json.loads(body).get("BulkEmailEntries", [])
+            to = [a for e in entries for a in e.get("Destination", {}).get("ToAddresses", [])]
+            if not self.admit(len(to)):  # the call's recipients arrive together
+                return 429, {"x-amzn-ErrorType": "TooManyRequestsException"}, {
+                    "message": "Maximum sending rate exceeded."}
+            self.recipients.update(to)
+            self.bulk_calls += 1
+            await asyncio.sleep(self.latency)
+            return 200, {}, {"BulkEmailEntryResults": [
+                {"Status": "SUCCESS", "MessageId": uuid.uuid4().hex} for _ in entries]}
         return 404, {}, {"message": "not found"}
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     transport: Literal["ses", "smtp", "file"] = "ses"
     #: Recipients per second for the whole fleet, or "auto" (read from SES).
     send_rate: float | Literal["auto"] = 14.0
+    #: Messages sharing a content go out through SES SendBulkEmail, up to 50 a
+    #: call (needs ses:SendBulkEmail); false sends each with SendEmail.
+    ses_bulk: bool = True
     #: With send_rate=auto: how often (s) the scheduler reads SES GetAccount.
     quota_refresh: float = Field(60.0, gt=0)
     public_url: str = "http://localhost:8000"

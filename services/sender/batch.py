@@ -22,8 +22,15 @@ from redis import Redis
 from sqlalchemy import Engine
 
 from services.sender.meter import SendMeter
-from services.sender.outcomes import Report, send_one
-from services.sender.pacing import Slot, check_may_send, chunk_size, key_slot, slow_fleet
+from services.sender.outcomes import Report, send_many, send_one
+from services.sender.pacing import (
+    Slot,
+    check_may_send,
+    chunk_size,
+    entries_per_call,
+    key_slot,
+    slow_fleet,
+)
 from shared.broker.payloads import OutcomeBatch, SendBatch
 from shared.db.keys import send_rate_caps
 from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
@@ -31,11 +38,12 @@ from shared.db.suppressions import suppress_queued
 from shared.intake.waiters import publish_states
 from shared.rate.limiter import FleetRateLimiter
 from shared.rate.pause import SendingPause
-from shared.rendering.mime import RenderCache
+from shared.rendering.bulk import bulk_eligible, plan_bulk
+from shared.rendering.compose import Composer
 from shared.rendering.tracking import tracker_for
 from shared.settings import Settings
 from shared.states import MessageState as S
-from shared.transports.base import Transport
+from shared.transports.base import Transport, bulk_sender
 
 log = logging.getLogger("mailpipe.sender")
 
@@ -57,7 +65,7 @@ class SenderDeps:
     #: back to the queue unsent.
     stopping: Callable[[], bool] = lambda: False
     meter: SendMeter | None = None
-    renderer: RenderCache = field(default_factory=RenderCache)
+    composer: Composer = field(default_factory=Composer)
 
 
 def worker_id() -> str:
@@ -67,6 +75,12 @@ def worker_id() -> str:
 
 def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     """Claim the ``queued`` rows among ``batch`` a chunk at a time and send them at the fleet rate.
+
+    Rows sharing a content and sender go out together through the
+    transport's bulk send when it has one (SES SendBulkEmail), as many per
+    call as the fleet's rate allows in a second (at most 50); rows bulk
+    cannot carry exactly as mailpipe renders them go one by one. A call
+    charges the budget all its recipients at once.
 
     Each send reserves its slot of the fleet's budget only when its request
     is ready to leave (``Slot``, called by the transport: a slot used late
@@ -93,31 +107,61 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
         publish_states(deps.redis, dict.fromkeys(suppressed, S.SUPPRESSED))
     tracker = tracker_for(deps.settings)
     report = Report(deps.broker, deps.redis, deps.meter)
+    send_bulk = bulk_sender(deps.transport)
     todo, held = deque(ids), deque()
-    chunk = 1
+    one_by_one: set[int] = set()  # held rows SendBulkEmail cannot carry as mailpipe renders them
+    # The first claim: one row, or with bulk sends as many as one call may
+    # carry (a second's worth of the rate: their slots are that close).
+    chunk = entries_per_call(deps.limiter, caps.get(ids[0])) if send_bulk and ids else 1
     try:
         while todo or held:
             if not held:
                 check_may_send(deps.stopping, deps.limiter, deps.pause)
                 held.extend(_claim(deps, [todo.popleft() for _ in range(min(chunk, len(todo)))]))
                 continue
-            message = held[0]
             check_may_send(deps.stopping, deps.limiter, deps.pause)
-            weight = len(message.recipients)  # the budget counts recipients
-            slot = Slot(deps.limiter, key_slot(deps.limiter, caps.get(message.id), weight), weight)
-            outcome = send_one(deps.transport, message, tracker=tracker, pace=slot,
-                               on_error=lambda e: slow_fleet(deps.limiter, deps.pause, e),
-                               renderer=deps.renderer)
-            if slot.paused:  # not sent: it stays held and goes back with the others
+            cap = caps.get(held[0].id)
+            group = (_bulk_group(held, one_by_one, entries_per_call(deps.limiter, cap))
+                     if send_bulk else [])
+            bulk, carried, left = plan_bulk(group, tracker) if group else (None, [], [])
+            one_by_one.update(m.id for m in left)
+            if bulk is None:
+                carried = [held[0]]
+            weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
+            slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight)
+            on_error = lambda e: slow_fleet(deps.limiter, deps.pause, e)  # noqa: E731
+            outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
+                        if bulk is not None else
+                        [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,
+                                  on_error=on_error, composer=deps.composer)])
+            if slot.paused:  # not sent: they stay held and go back with the others
                 raise slot.paused
-            held.popleft()
-            report.add(outcome, weight)
-            chunk = chunk_size(slot.waited, deps.settings.send_batch)
+            done = {m.id for m in carried}
+            held = deque(m for m in held if m.id not in done)
+            for message, outcome in zip(carried, outcomes, strict=True):
+                report.add(outcome, len(message.recipients))
+            chunk = chunk_size(slot.waited / weight, deps.settings.send_batch)
     finally:
         if held:
             _release(deps, list(held))
         report.flush()
     return OutcomeBatch(tuple(report.outcomes))
+
+
+def _bulk_group(held: deque[ClaimedMessage], one_by_one: set[int],
+                most: int) -> list[ClaimedMessage]:
+    """The held rows that can share one SendBulkEmail call with the first ([] if none can).
+
+    Same content and sender, each ``bulk_eligible``, at most ``most``; a
+    group of one is no group (SendEmail sends it).
+    """
+    first = held[0]
+    if most < 2 or first.id in one_by_one or not bulk_eligible(first):
+        return []
+    key = (first.content_id, first.from_addr)
+    group = [m for m in held if (m.content_id, m.from_addr) == key
+             and m.id not in one_by_one and bulk_eligible(m)][:most]
+    return group if len(group) > 1 else []
 
 
 def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:

@@ -1,8 +1,9 @@
 """Outcomes: what became of one send, and how outcomes reach the recorder.
 
-``send_one`` renders and sends one claimed message and turns whatever
-happens into an Outcome (sent, retry, failed or unknown, from the
-transport's permanent / transient / ambiguous failure); it never raises.
+``send_one`` composes and sends one claimed message, ``send_many`` one
+bulk call's messages; each turns whatever happens into outcomes (sent,
+retry, failed or unknown, from the transport's permanent / transient /
+ambiguous failure, per entry or for the whole call) and never raises.
 ``Report`` carries a batch's outcomes to the recorder's queue, the one
 writer of sent, failed and unknown, at least every OUTCOME_FLUSH_SECONDS,
 and counts what was sent against the fleet's 24-hour quota.
@@ -26,10 +27,11 @@ from shared.errors import Failure, TransportError
 from shared.intake.addresses import address_of
 from shared.metrics.instruments import RECIPIENTS_SENT, SENDS, transport_label
 from shared.rate.quota import QuotaStore
-from shared.rendering.mime import RenderCache, render
+from shared.rendering.compose import Composer
+from shared.rendering.mime import build_mime
 from shared.rendering.tracking import Tracker
 from shared.runtime.backoff import backoff_delay
-from shared.transports.base import Envelope, Pace, Transport, no_pace
+from shared.transports.base import BulkSend, EntryResult, Envelope, Pace, Transport, no_pace
 
 log = logging.getLogger("mailpipe.sender")
 
@@ -46,11 +48,19 @@ def retry_delay(attempt: int) -> float:
     return backoff_delay(attempt, base=BACKOFF_BASE, cap=BACKOFF_CAP, jitter=True)
 
 
+def _outcome(message: ClaimedMessage, kind: OutcomeKind, via: str, label: str | None = None,
+             **fields) -> Outcome:
+    """The outcome, counted in ``mailpipe_sends_total`` by transport (``via``) and outcome
+    (``label``: retries are split into throttled and retried)."""
+    SENDS.labels(via, label or kind.value).inc()
+    return Outcome(message.id, message.attempt, kind, time.time(), **fields)
+
+
 def send_one(
     transport: Transport, message: ClaimedMessage,
     on_error: Callable[[TransportError], None] = lambda exc: None,
     tracker: Tracker | None = None,
-    renderer: RenderCache | None = None,
+    composer: Composer | None = None,
     pace: Pace = no_pace,
 ) -> Outcome:
     """Send one claimed message and say what became of it. Never raises.
@@ -58,45 +68,87 @@ def send_one(
     Every exception becomes an outcome on purpose: the claim is already
     taken, so the row must reach the recorder as sent, failed, retry or
     unknown; raising would leave it ``sending`` until its lease ran out.
+    The MIME bytes are built only if the transport asks for them (SES
+    builds the MIME itself from the parts where it can).
     """
-    def outcome(kind: OutcomeKind, label: str | None = None, **fields) -> Outcome:
-        SENDS.labels(transport_label(transport, message.relay is not None),
-                     label or kind.value).inc()
-        return Outcome(message.id, message.attempt, kind, time.time(), **fields)
-
+    via = transport_label(transport, message.relay is not None)
     try:
-        now = datetime.now(UTC)
-        raw = (renderer.render_bytes(message, now=now, tracker=tracker) if renderer
-               else render(message, now=now, tracker=tracker).as_bytes())
+        composed = (composer or Composer(size=0)).compose(message, tracker)
     except Exception as exc:  # noqa: BLE001 - nothing was sent: a permanent failure
         log.exception("message %d: cannot render", message.id)
-        return outcome(OutcomeKind.FAILED, error=f"cannot render message: {exc}")
+        return _outcome(message, OutcomeKind.FAILED, via,
+                        error=f"cannot render message: {exc}")
+    envelope = Envelope(
+        address_of(message.from_addr), message.recipients,
+        lambda: build_mime(composed, now=datetime.now(UTC)).as_bytes(),
+        relay=message.relay, composed=composed)
     try:
-        provider_id = transport.send(Envelope(
-            address_of(message.from_addr), message.recipients, raw, relay=message.relay), pace)
+        provider_id = transport.send(envelope, pace)
     except TransportError as exc:
         on_error(exc)
-        return _failure_outcome(message, exc, outcome)
+        return _failure_outcome(message, exc, via)
     except Exception as exc:  # noqa: BLE001 - a bug mid-send: we cannot know if it went out
         log.exception("message %d: unexpected error while sending", message.id)
-        return outcome(OutcomeKind.UNKNOWN, error=f"unexpected error while sending: {exc!r}")
-    log.info("message %d to %s sent as %s (attempt %d)",
+        return _outcome(message, OutcomeKind.UNKNOWN, via,
+                        error=f"unexpected error while sending: {exc!r}")
+    # DEBUG: at thousands of sends a second one INFO line each costs more CPU
+    # than the send's own work; the meter logs the rate, failures still warn.
+    log.debug("message %d to %s sent as %s (attempt %d)",
              message.id, message.to_addr, provider_id, message.attempt)
-    return outcome(OutcomeKind.SENT, provider_message_id=provider_id)
+    return _outcome(message, OutcomeKind.SENT, via, provider_message_id=provider_id)
 
 
-def _failure_outcome(message: ClaimedMessage, exc: TransportError, outcome) -> Outcome:
+def send_many(
+    send_bulk: Callable[[BulkSend, Pace], list[EntryResult]], bulk: BulkSend,
+    messages: list[ClaimedMessage],
+    on_error: Callable[[TransportError], None] = lambda exc: None,
+    pace: Pace = no_pace, via: str = "ses",
+) -> list[Outcome]:
+    """Send ``bulk`` (one entry per message of ``messages``, in order); one outcome each.
+
+    Never raises. An entry's own result decides its message (sent with its
+    MessageId, or failed / retried by its status); a call that failed whole
+    decides every message alike: throttled or provably unsent, back to
+    ``queued``; ambiguous, ``unknown``; refused, ``failed``.
+    """
+    try:
+        results = send_bulk(bulk, pace)
+    except TransportError as exc:
+        on_error(exc)
+        return [_failure_outcome(m, exc, via) for m in messages]
+    except Exception as exc:  # noqa: BLE001 - a bug mid-send: we cannot know if it went out
+        log.exception("bulk send of %d messages: unexpected error", len(messages))
+        return [_outcome(m, OutcomeKind.UNKNOWN, via,
+                         error=f"unexpected error while sending: {exc!r}") for m in messages]
+    outcomes, slowed = [], False
+    for message, result in zip(messages, results, strict=True):
+        if isinstance(result, TransportError):
+            if not slowed and (result.throttled or result.pauses_fleet):
+                on_error(result)  # once per call: the fleet slows down once
+                slowed = True
+            outcomes.append(_failure_outcome(message, result, via))
+        else:
+            outcomes.append(_outcome(message, OutcomeKind.SENT, via,
+                                     provider_message_id=result))
+    sent = sum(o.kind is OutcomeKind.SENT for o in outcomes)
+    log.debug("bulk send: %d of %d messages sent (ids %d..%d)", sent, len(messages),
+             messages[0].id, messages[-1].id)
+    return outcomes
+
+
+def _failure_outcome(message: ClaimedMessage, exc: TransportError, via: str) -> Outcome:
     if exc.failure is Failure.TRANSIENT:
         delay = retry_delay(message.attempt)
         log.warning("message %d: not sent (%s); retrying in %.1fs", message.id, exc, delay)
-        return outcome(OutcomeKind.RETRY, "throttled" if exc.throttled else "retried",
-                       error=str(exc), retry_after=delay)
+        return _outcome(message, OutcomeKind.RETRY, via,
+                        "throttled" if exc.throttled else "retried",
+                        error=str(exc), retry_after=delay)
     if exc.failure is Failure.PERMANENT:
         log.warning("message %d to %s failed: %s", message.id, message.to_addr, exc)
-        return outcome(OutcomeKind.FAILED, error=str(exc))
+        return _outcome(message, OutcomeKind.FAILED, via, error=str(exc))
     log.error("message %d to %s: outcome unknown, not retried: %s",
               message.id, message.to_addr, exc)
-    return outcome(OutcomeKind.UNKNOWN, error=str(exc))
+    return _outcome(message, OutcomeKind.UNKNOWN, via, error=str(exc))
 
 
 class Report:

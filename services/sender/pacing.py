@@ -11,6 +11,7 @@ every sender (``slow_fleet``). The budget itself is shared.rate.limiter's.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 
@@ -19,6 +20,8 @@ from redis.exceptions import RedisError
 from shared.errors import Failure, SendingPaused, TransportError
 from shared.rate.limiter import FleetRateLimiter
 from shared.rate.pause import SendingPause
+from shared.rate.quota import HEADROOM
+from shared.rendering.bulk import MAX_ENTRIES
 
 log = logging.getLogger("mailpipe.sender")
 
@@ -70,6 +73,23 @@ class Slot:
         except RedisError as exc:
             raise TransportError(f"not sent: no slot of the fleet's rate: {exc}",
                                  Failure.TRANSIENT) from exc
+
+
+def entries_per_call(limiter: FleetRateLimiter, cap: tuple[int, float] | None) -> int:
+    """How many recipients one bulk call may carry: at most half a second's worth of the
+    fleet's (and the key's) rate, split evenly, and at most SES's 50.
+
+    A call's recipients reach SES at one instant: a second's worth at most,
+    or SES's per-second limit is overrun however well calls are spaced. Half
+    a second's worth at most (7 at 14/s), in equal calls (50 at 200/s, four
+    a second), so calls of other sizes (a batch's last, single sends) wait
+    less for a sliding second to clear (see shared.rate.limiter).
+    """
+    rate = limiter.rate() / HEADROOM
+    if cap:
+        rate = min(rate, cap[1])
+    calls = max(2, math.ceil(rate / MAX_ENTRIES))
+    return max(1, min(MAX_ENTRIES, int(rate / calls)))
 
 
 def key_slot(limiter: FleetRateLimiter, cap: tuple[int, float] | None, weight: int = 1) -> float:

@@ -55,7 +55,7 @@ def transport_label(transport: object, relayed: bool = False) -> str:
 
 
 def time_ses_calls(client) -> None:
-    """Observe SES_CALL for every SendEmail of this boto3 client (botocore events).
+    """Observe SES_CALL for every SendEmail and SendBulkEmail of this boto3 client.
 
     Timed from ``before-send`` (registered after the transport's own hook,
     which waits for the rate slot) to the parsed answer or the error, so the
@@ -73,9 +73,10 @@ def time_ses_calls(client) -> None:
             started.at = None
 
     events = client.meta.events
-    events.register("before-send.sesv2.SendEmail", before)
-    events.register("after-call.sesv2.SendEmail", after)
-    events.register("after-call-error.sesv2.SendEmail", after)
+    for operation in ("SendEmail", "SendBulkEmail"):
+        events.register(f"before-send.sesv2.{operation}", before)
+        events.register(f"after-call.sesv2.{operation}", after)
+        events.register(f"after-call-error.sesv2.{operation}", after)
 
 
 def observe_recorded(batch, changed: dict[int, str]) -> None:

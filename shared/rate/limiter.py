@@ -8,10 +8,21 @@ Redis key layout:
     mailpipe:rate:tat   the bucket's "theoretical arrival time": the moment,
                         in microseconds of Redis's own clock, at which the
                         next recipient may be sent. Expires when idle.
+    mailpipe:rate:window      sorted set of the sends of the last second:
+                              member "<random>:<recipients>", score its slot
+                              (microseconds of Redis's clock).
+    mailpipe:rate:window:sum  the recipients in that set.
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
 There is no stored burst, so no window edge can let twice the rate through.
+A send of many recipients at once (SES SendBulkEmail) is a burst, though:
+spaced by the bucket alone, a call of 13 right after a second of single
+sends would put 27 recipients in one sliding second. So every slot is also
+checked against the sends of the second before it (``window``): it moves
+later until that second holds at most the full rate (``rate / HEADROOM``)
+with it. Single sends spaced by the bucket never trip it; a bulk call
+after single sends (or the reverse) waits for the second to clear.
 Redis's clock (TIME) is used so that senders on machines with skewed clocks
 still share one timeline; each process maps it onto its own monotonic clock
 (``RedisClock``). After a throttle, ``tat`` is held at least a moment ahead
@@ -20,6 +31,7 @@ of now (``penalize``), so every sender waits.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
@@ -29,6 +41,8 @@ from shared.errors import SendingPaused
 from shared.rate.quota import HEADROOM, Quota, QuotaStore
 
 TAT_KEY = "mailpipe:rate:tat"
+WINDOW_KEY = "mailpipe:rate:window"
+WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
 
 # KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
 # (negative to hand back unused ones). Returns {slot start, Redis now}, in
@@ -46,6 +60,42 @@ if n < 0 then start = now end
 local new_tat = tat + n * 1000000 / rate
 if new_tat < now then new_tat = now end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
+return {math.floor(start), now}
+"""
+
+# KEYS[1] = tat key, KEYS[2] = window set, KEYS[3] = window sum; ARGV[1] =
+# rate (recipients/s), ARGV[2] = recipients (> 0), ARGV[3] = the most
+# recipients any sliding second may hold, ARGV[4] = a unique member name,
+# ARGV[5] = the window's length (microseconds: a second and WINDOW_MARGIN).
+# Returns {slot start, Redis now}, in microseconds of Redis's clock.
+_RESERVE_IN_WINDOW = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate, n, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window = tonumber(ARGV[5])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local start = tat
+local sum = tonumber(redis.call('GET', KEYS[3]) or '0')
+local function expire(upto)
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto)) do
+    sum = sum - tonumber(string.match(member, ':(%d+)$'))
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', upto)
+end
+expire(start - window)
+while sum > 0 and sum + n > cap do
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  if #oldest == 0 then sum = 0 break end
+  start = tonumber(oldest[2]) + window + 1
+  expire(start - window)
+end
+local new_tat = start + n * 1000000 / rate
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
+redis.call('ZADD', KEYS[2], string.format('%.0f', start), ARGV[4] .. ':' .. n)
+redis.call('PEXPIRE', KEYS[2], 60000)
+redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
 return {math.floor(start), now}
 """
 
@@ -71,6 +121,11 @@ RateSource = Callable[[], float]
 #: the socket (measured on a busy 2-core machine: p50 1 ms, p99 6-9 ms).
 LATE_TOLERANCE = (1.0 - HEADROOM) / 2
 MAX_RESLOTS = 5
+#: The sliding second is checked this much longer (s): sends reach SES a few
+#: ms off their slots, and two bursts a slot-second apart could otherwise
+#: arrive less than a second apart (measured: throttles every 2-3 s). Below
+#: 1/HEADROOM - 1, so single sends spaced by the bucket still never trip it.
+WINDOW_MARGIN = 0.012
 #: Share of the fleet's rate a sender process uses during its slow start
 #: (the first seconds after it starts and after the rate changes). Then
 #: every sender thread claims and renders at once (a start; chunks growing
@@ -144,10 +199,15 @@ class RedisClock:
 
 class FleetRateLimiter:
     def __init__(
-        self, redis: Redis, rate: float | RateSource, *, slow_start: float = 0.0
+        self, redis: Redis, rate: float | RateSource, *, slow_start: float = 0.0,
+        bursts: bool = True,
     ) -> None:
         """``slow_start``: seconds, after this is made and after the rate
-        changes, during which only SLOW_START_SHARE of the rate is used."""
+        changes, during which only SLOW_START_SHARE of the rate is used.
+        ``bursts``: some sends carry many recipients at once (bulk calls), so
+        every slot is also checked against the sliding second; False (no
+        bulk sends in the fleet) skips that check's cost."""
+        self.bursts = bursts
         if not callable(rate) and rate <= 0:
             raise ValueError("rate must be positive")
         self.redis = redis
@@ -157,6 +217,7 @@ class FleetRateLimiter:
         self._rate_seen: float | None = None
         self._full_rate_from = time.monotonic() + slow_start
         self._script = redis.register_script(_RESERVE)
+        self._in_window = redis.register_script(_RESERVE_IN_WINDOW)
         self._hold = redis.register_script(_HOLD)
 
     def reserve(self, recipients: int = 1) -> float:
@@ -165,7 +226,16 @@ class FleetRateLimiter:
         Reserve only when ready to send: a slot used late lets its send bunch
         up with later ones.
         """
-        return self._take(TAT_KEY, self._pace_rate(), recipients)
+        rate = self._pace_rate()
+        if not self.bursts:
+            return self._take(TAT_KEY, rate, recipients)
+        sent = time.monotonic()
+        start, now = self._in_window(
+            keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
+            args=[rate, int(recipients), rate / HEADROOM, secrets.token_hex(6),
+                  int((1.0 + WINDOW_MARGIN) * 1e6)])
+        self.clock.observe(now, sent, time.monotonic())
+        return self.clock.local(start)
 
     def _pace_rate(self) -> float:
         """The fleet's rate, or SLOW_START_SHARE of it during a slow start."""

@@ -132,22 +132,80 @@ class Tracker:
         mailto:, tel:, anchors, very long URLs and links marked ``data-notrack``
         are left alone.
         """
-        def rewrite(match: re.Match) -> str:
-            quoted = match.group(2) if match.group(2) is not None else match.group(3)
-            url = htmllib.unescape(quoted).strip()
-            if ("data-notrack" in match.group(1).lower() or len(url) > MAX_TRACKED_URL
-                    or not re.match(r"https?://", url, re.IGNORECASE)):
-                return match.group(0)
-            return f'{match.group(1)}"{htmllib.escape(self.click_url(message_id, url))}"'
+        return prepare_links(html).fill(self, message_id)
 
-        html = _HREF.sub(rewrite, html)
-        pixel = (f'<img src="{htmllib.escape(self.open_url(message_id))}" width="1" height="1" '
-                 'alt="" style="display:none;border:0">')
-        ends = list(_BODY_END.finditer(html))
-        if ends:
-            at = ends[-1].start()
-            return html[:at] + pixel + html[at:]
-        return html + pixel
+    def click_prefix(self) -> str:
+        """A click URL up to its token."""
+        return f"{self.base}/v1/events/click?t="
+
+    def open_prefix(self) -> str:
+        """An open-pixel URL up to its token."""
+        return f"{self.base}/v1/events/open?t="
+
+
+@dataclass(frozen=True)
+class TrackedHtml:
+    """A content's HTML with its tracked links found once, for any number of recipients.
+
+    ``parts`` are the HTML around the tracked links' URLs (one more than
+    ``urls``); the open pixel goes into part ``pixel_part`` at ``pixel_at``
+    (before the last ``</body>``, else at the end). A recipient costs a
+    token per link and a join, not a parse.
+    """
+
+    parts: tuple[str, ...]
+    urls: tuple[str, ...]
+    pixel_part: int
+    pixel_at: int
+
+    def join(self, hrefs: list[str], pixel_src: str) -> str:
+        """The HTML with ``hrefs`` (HTML-escaped already) as the links' URLs and the pixel."""
+        out: list[str] = []
+        for index, part in enumerate(self.parts):
+            if index == self.pixel_part:
+                part = part[:self.pixel_at] + pixel_tag(pixel_src) + part[self.pixel_at:]
+            out.append(part)
+            if index < len(hrefs):
+                out.append(hrefs[index])
+        return "".join(out)
+
+    def fill(self, tracker: Tracker, message_id: int) -> str:
+        """The HTML for one message: its click URLs and open pixel."""
+        return self.join([htmllib.escape(tracker.click_url(message_id, url)) for url in self.urls],
+                         htmllib.escape(tracker.open_url(message_id)))
+
+
+def pixel_tag(src: str) -> str:
+    """The open pixel, ``src`` already HTML-escaped."""
+    return f'<img src="{src}" width="1" height="1" alt="" style="display:none;border:0">'
+
+
+def prepare_links(html: str) -> TrackedHtml:
+    """Find ``html``'s tracked links (see Tracker.instrument) and where the pixel goes."""
+    parts: list[str] = []
+    urls: list[str] = []
+    starts: list[int] = []  # where each part starts in ``html``
+    position, prefix = 0, ""
+    for match in _HREF.finditer(html):
+        quoted = match.group(2) if match.group(2) is not None else match.group(3)
+        url = htmllib.unescape(quoted).strip()
+        if ("data-notrack" in match.group(1).lower() or len(url) > MAX_TRACKED_URL
+                or not re.match(r"https?://", url, re.IGNORECASE)):
+            continue
+        starts.append(position - len(prefix))
+        parts.append(prefix + html[position:match.end(1)] + '"')
+        urls.append(url)
+        position, prefix = match.end(), '"'
+    starts.append(position - len(prefix))
+    parts.append(prefix + html[position:])
+    ends = list(_BODY_END.finditer(html))
+    if not ends:
+        return TrackedHtml(tuple(parts), tuple(urls), len(parts) - 1, len(parts[-1]))
+    body_end = ends[-1].start()
+    index = max(i for i, start in enumerate(starts) if start <= body_end)
+    # (min: a "</body>" inside a tracked URL puts the pixel at the end of the part before it)
+    return TrackedHtml(tuple(parts), tuple(urls), index,
+                       min(body_end - starts[index], len(parts[index])))
 
 
 def tracker_for(settings: Settings) -> Tracker | None:

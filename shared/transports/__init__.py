@@ -33,7 +33,7 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
     if settings.transport == "ses":
         from shared.transports.ses import SesTransport, ses_client
 
-        transport = SesTransport(ses_client(settings))
+        transport = SesTransport(ses_client(settings), bulk=settings.ses_bulk)
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

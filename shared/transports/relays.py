@@ -52,6 +52,11 @@ class RelayingTransport:
         self._relays: OrderedDict[tuple, SmtpTransport] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def send_bulk(self):
+        """The default transport's bulk send (SES), or None; relays send one by one."""
+        return getattr(self.default, "send_bulk", None)
+
     def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
         if envelope.relay is None:
             return self.default.send(envelope, pace)

@@ -1,4 +1,6 @@
-"""The ``ses`` transport: SES v2 SendEmail with raw MIME, through boto3.
+"""The ``ses`` transport: SES v2 SendEmail (Simple content, or Raw MIME) and SendBulkEmail.
+
+What each request carries is in shared.transports.ses_content.
 
 Standard AWS configuration is honoured as boto3 reads it (AWS_REGION,
 credentials, profiles, AWS_ENDPOINT_URL_SESV2). SDK retries are off: a
@@ -19,12 +21,19 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    ParamValidationError,
 )
 
 from shared.errors import Failure, TransportError
 from shared.rate.quota import Quota
 from shared.settings import Settings
-from shared.transports.base import Envelope, Pace, no_pace
+from shared.transports.base import BulkSend, EntryResult, Envelope, Pace, no_pace
+from shared.transports.ses_content import (
+    bulk_request,
+    destination,
+    entry_result,
+    simple_content,
+)
 
 log = logging.getLogger("mailpipe.ses")
 
@@ -56,12 +65,15 @@ def classify_client_error(exc: ClientError) -> TransportError:
 
 
 class SesTransport:
-    def __init__(self, client) -> None:
+    def __init__(self, client, *, bulk: bool = True) -> None:
+        """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK)."""
         self.client = client
+        self.bulk = bulk
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
         self._pace = threading.local()
         client.meta.events.register("before-send.sesv2.SendEmail", self._before_send)
+        client.meta.events.register("before-send.sesv2.SendBulkEmail", self._before_send)
 
     def _before_send(self, **_) -> None:
         pace, self._pace.call = getattr(self._pace, "call", no_pace), no_pace
@@ -69,10 +81,10 @@ class SesTransport:
 
     @classmethod
     def from_environment(
-        cls, *, region: str | None = None, max_connections: int = 64
+        cls, *, region: str | None = None, max_connections: int = 64, bulk: bool = True
     ) -> SesTransport:
         """A client configured the standard AWS way; ``region`` wins when given."""
-        return cls(_sesv2_client(region, max_connections))
+        return cls(_sesv2_client(region, max_connections), bulk=bulk)
 
     def warm_up(self, connections: int = 1) -> None:
         """Make cheap calls (GetAccount) so that no real send is slowed by a first time.
@@ -97,15 +109,46 @@ class SesTransport:
                 list(pool.map(call, range(connections)))
 
     def send(self, envelope: Envelope, pace: Pace = no_pace) -> str:
+        """SendEmail: SES builds the MIME from the message's parts where Simple can say it."""
+        simple = simple_content(envelope.composed) if envelope.composed else None
+        if simple is not None:
+            request = {"FromEmailAddress": envelope.composed.from_header,
+                       "Destination": destination(envelope.composed),
+                       "Content": {"Simple": simple}}
+            if envelope.composed.reply_to:
+                request["ReplyToAddresses"] = [envelope.composed.reply_to]
+        else:
+            request = {"FromEmailAddress": envelope.mail_from,
+                       "Destination": {"ToAddresses": list(envelope.recipients)},
+                       "Content": {"Raw": {"Data": envelope.raw}}}
+        return self._call(self.client.send_email, request, pace)["MessageId"]
+
+    @property
+    def send_bulk(self):
+        """SendBulkEmail (``_send_bulk``), or None when it is turned off."""
+        return self._send_bulk if self.bulk else None
+
+    def _send_bulk(self, bulk: BulkSend, pace: Pace = no_pace) -> list[EntryResult]:
+        """SendBulkEmail with the content inline: one result per entry, in order.
+
+        A call SES refused whole raises, as ``send`` does; an answer with fewer
+        results than entries leaves the missing ones ambiguous.
+        """
+        answer = self._call(self.client.send_bulk_email, bulk_request(bulk), pace)
+        results = [entry_result(r) for r in answer.get("BulkEmailEntryResults", [])]
+        missing = TransportError("SES answered without a result for this entry",
+                                 Failure.AMBIGUOUS)
+        return (results + [missing] * len(bulk.entries))[:len(bulk.entries)]
+
+    def _call(self, operation, request: dict, pace: Pace) -> dict:
         self._pace.call = pace
         try:
-            answer = self.client.send_email(
-                FromEmailAddress=envelope.mail_from,
-                Destination={"ToAddresses": list(envelope.recipients)},
-                Content={"Raw": {"Data": envelope.raw}},
-            )
+            return operation(**request)
         except ClientError as exc:
             raise classify_client_error(exc) from exc
+        except ParamValidationError as exc:
+            # botocore refused to build the request: nothing left.
+            raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             # No connection was made, so no request reached SES.
             raise TransportError(f"SES unreachable: {exc}", Failure.TRANSIENT) from exc
@@ -114,7 +157,6 @@ class SesTransport:
             raise TransportError(f"SES outcome unknown: {exc}", Failure.AMBIGUOUS) from exc
         finally:
             self._pace.call = no_pace
-        return answer["MessageId"]
 
 
 def ses_client(settings: Settings, *, max_connections: int = 64):

@@ -38,7 +38,7 @@ def test_biz_send_with_cc_and_bcc_is_one_ses_send(ses_settings, engine, broker, 
     })
     assert result.json["code"] == "200", result.text
     Pump(ses_settings, engine, broker, redis, make_transport(ses_settings)).run()
-    [sent] = ses.sent_messages
+    [sent] = ses.sent_messages  # Raw: the Biz API fixes the Message-ID, Simple cannot
     assert set(sent.destinations) == {"tony@nexus.co.kr", "kenneth@nexus.co.kr",
                                       "amy@nexus.co.kr", "hidden@nexus.co.kr"}
     assert "hidden" not in sent.raw_data

@@ -46,6 +46,7 @@ def ports():
 @pytest.fixture
 def stack(settings, aws_env, ports, tmp_path):
     env = settings_env(settings, MAILPIPE_TRANSPORT="ses", MAILPIPE_SEND_RATE="50",
+                       MAILPIPE_SES_BULK="false",  # moto has no SendBulkEmail
                        MAILPIPE_METRICS_DIR=str(tmp_path / "metrics"),
                        **{f"MAILPIPE_METRICS_PORT_{k.upper()}": str(p) for k, p in ports.items()})
     with running_stack(env, tmp_path / "logs", processes=2, threads=2) as (_, url):

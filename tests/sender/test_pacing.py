@@ -20,6 +20,7 @@ from shared.rate.limiter import TAT_KEY, FleetRateLimiter
 from shared.rate.pause import SendingPause
 from shared.runtime.localservers import free_port
 from tests.scheduler.test_dispatch import make_messages
+from tests.sender.test_batch import one_content_each
 from tests.support.pump import queued_outcomes, sender_deps, ses_deps
 
 
@@ -53,7 +54,7 @@ def test_message_goes_back_unsent_when_the_rate_limiter_is_unreachable(
 def test_suspended_account_pauses_every_sender(
     settings, engine, broker, redis, api_key, fake_ses
 ):
-    ids = make_messages(engine, api_key[0].id, 3)
+    ids = one_content_each(engine, api_key[0].id, 3)  # one SendEmail each
     fake_ses.script.append("paused")
     with pytest.raises(SendingPaused):
         send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))

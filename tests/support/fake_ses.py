@@ -1,8 +1,20 @@
-"""A scripted SES v2 endpoint for answers moto cannot give (throttling, 5xx, timeouts)."""
+"""A scripted SES v2 endpoint for answers moto cannot give (throttling, 5xx, timeouts) and for
+SendBulkEmail, which moto's sesv2 does not implement.
+
+SendBulkEmail is answered per the AWS API shape: one BulkEmailEntryResult
+(Status, Error, MessageId) per entry, each entry's content rendered from
+the inline TemplateContent with its ReplacementTemplateData merged over
+TemplateData, the way SES documents its templates (Handlebars): ``{{x}}``
+HTML-escaped, ``{{{x}}}`` raw, ``\\{{`` a literal ``{{``, a dotted name a
+path, a missing value empty; helpers, partials, sections and comments are
+refused (SES renders "only simple substitutions" for inline content).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import threading
 import time
 import uuid
@@ -17,39 +29,94 @@ ANSWERS = {
     "reject": (400, "MessageRejected", "Email address is not verified."),
     "error500": (500, "InternalFailure", "Internal error."),
 }
+BULK_PATH = "/v2/email/outbound-bulk-emails"
+_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
+            "`": "&#x60;", "=": "&#x3D;"}
+
+
+class TemplateError(ValueError):
+    """Raised when a template uses more than simple substitutions."""
+
+
+def escape_expression(value: str) -> str:
+    """Handlebars' escapeExpression."""
+    return re.sub(r"[&<>\"'`=]", lambda m: _ESCAPES[m.group(0)], value)
+
+
+def render_template(source: str, data: dict) -> str:
+    """``source`` rendered the way SES renders an inline template (see the module docstring)."""
+    out, position = [], 0
+    while (start := source.find("{{", position)) != -1:
+        if start > 0 and source[start - 1] == "\\":
+            out.append(source[position:start - 1] + "{{")
+            position = start + 2
+            continue
+        out.append(source[position:start])
+        triple = source.startswith("{{{", start)
+        end = source.find("}}}" if triple else "}}", start)
+        if end == -1:
+            raise TemplateError(f"unclosed tag at {start}")
+        expression = source[start + (3 if triple else 2):end].strip()
+        if not re.fullmatch(r"[\w.\-]+", expression) or expression == "else":
+            raise TemplateError(f"unsupported expression {{{{{expression}}}}}")
+        value = data
+        for step in expression.split("."):
+            value = value.get(step) if isinstance(value, dict) else None
+        text = "" if value is None else str(value)
+        out.append(text if triple else escape_expression(text))
+        position = end + (3 if triple else 2)
+    out.append(source[position:])
+    return "".join(out)
 
 
 class ScriptedSes:
-    """Answers SendEmail with the next scripted answer ("ok" once the script is spent).
+    """Answers SendEmail and SendBulkEmail calls with the next scripted answer
+    ("ok" once the script is spent).
 
     ``"timeout"`` sleeps past the client's read timeout before answering ok,
     like an SES that accepted the message but whose answer never arrived.
+    ``entry_script`` gives bulk entries their statuses in turn (``SUCCESS``
+    once spent). ``accepted`` holds every accepted message as a SendEmail
+    request: a bulk entry as its rendered Simple content (with ``"Bulk"``).
     """
 
     def __init__(self) -> None:
         self.script: deque[str] = deque()
+        self.entry_script: deque[tuple[str, str]] = deque()
         self.accepted: list[dict] = []
+        self.bulk_calls: list[dict] = []
         self.requests = 0
         self.timeout_sleep = 3.0
         #: What GetAccount answers (SES v2 shape).
         self.account = {"SendingEnabled": True, "SendQuota": {
             "MaxSendRate": 14.0, "Max24HourSend": 50000.0, "SentLast24Hours": 0.0}}
+        self._lock = threading.Lock()
         ses = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                ses.requests += 1
-                answer = ses.script.popleft() if ses.script else "ok"
+                with ses._lock:
+                    ses.requests += 1
+                    answer = ses.script.popleft() if ses.script else "ok"
                 if answer == "timeout":
                     time.sleep(ses.timeout_sleep)
                     answer = "ok"
                 status, code, message = ANSWERS[answer]
-                if code is None:
-                    ses.accepted.append(body)
-                    payload = {"MessageId": str(uuid.uuid4())}
-                else:
+                if code is not None:
                     payload = {"message": message}
+                elif self.path.startswith(BULK_PATH):
+                    status, payload = ses.send_bulk(body)
+                else:
+                    with ses._lock:
+                        ses.accepted.append(body)
+                    payload = {"MessageId": str(uuid.uuid4())}
+                self._answer(status, payload, code)
+
+            def do_GET(self) -> None:  # noqa: N802 - GetAccount
+                self._answer(200, ses.account, None)
+
+            def _answer(self, status: int, payload: dict, code: str | None) -> None:
                 data = json.dumps(payload).encode()
                 try:
                     self.send_response(status)
@@ -62,14 +129,6 @@ class ScriptedSes:
                 except OSError:
                     pass  # the client gave up (read timeout)
 
-            def do_GET(self) -> None:  # noqa: N802 - GetAccount
-                data = json.dumps(ses.account).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
             def log_message(self, *args) -> None:
                 pass
 
@@ -78,6 +137,68 @@ class ScriptedSes:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
+    def send_bulk(self, body: dict) -> tuple[int, dict]:
+        """SendBulkEmail: each entry rendered and accepted, or failed with its scripted status."""
+        entries = body.get("BulkEmailEntries") or []
+        template = body.get("DefaultContent", {}).get("Template", {})
+        content = template.get("TemplateContent")
+        if not entries or len(entries) > 50 or content is None:
+            return 400, {"message": "BadRequestException: 1 to 50 entries and TemplateContent"}
+        defaults = json.loads(template.get("TemplateData") or "{}")
+        with self._lock:
+            self.bulk_calls.append(body)
+        results = []
+        for entry in entries:
+            with self._lock:
+                status, error = (self.entry_script.popleft() if self.entry_script
+                                 else ("SUCCESS", ""))
+            if status != "SUCCESS":
+                results.append({"Status": status, "Error": error})
+                continue
+            replacement = (entry.get("ReplacementEmailContent", {}).get("ReplacementTemplate", {})
+                           .get("ReplacementTemplateData") or "{}")
+            data = {**defaults, **json.loads(replacement)}
+            try:
+                simple = {part: {"Data": render_template(content[part], data)}
+                          for part in ("Subject", "Html", "Text") if part in content}
+            except TemplateError as exc:
+                results.append({"Status": "FAILED", "Error": f"rendering failure: {exc}"})
+                continue
+            headers = {h["Name"]: h["Value"] for h in template.get("Headers", [])}
+            headers.update({h["Name"]: h["Value"] for h in entry.get("ReplacementHeaders", [])})
+            message_id = str(uuid.uuid4())
+            with self._lock:
+                self.accepted.append({
+                    "Bulk": True, "MessageId": message_id,
+                    "FromEmailAddress": body.get("FromEmailAddress"),
+                    "ReplyToAddresses": body.get("ReplyToAddresses"),
+                    "Destination": entry["Destination"],
+                    "Content": {"Simple": {
+                        "Subject": simple["Subject"],
+                        "Body": {k: v for k, v in simple.items() if k != "Subject"},
+                        "Headers": [{"Name": k, "Value": v} for k, v in headers.items()]}},
+                })
+            results.append({"Status": "SUCCESS", "MessageId": message_id})
+        return 200, {"BulkEmailEntryResults": results}
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def delivered(request: dict) -> dict:
+    """What one accepted SendEmail request delivers: subject, html, text, headers (by name)."""
+    content = request["Content"]
+    if "Raw" in content:
+        from email import message_from_bytes, policy
+
+        mime = message_from_bytes(base64.b64decode(content["Raw"]["Data"]), policy=policy.default)
+        html, text = mime.get_body(("html",)), mime.get_body(("plain",))
+        return {"subject": mime["Subject"], "html": html.get_content() if html else None,
+                "text": text.get_content() if text else None,
+                "headers": {k: str(v) for k, v in mime.items()}}
+    simple = content["Simple"]
+    return {"subject": simple["Subject"]["Data"],
+            "html": simple["Body"].get("Html", {}).get("Data"),
+            "text": simple["Body"].get("Text", {}).get("Data"),
+            "headers": {h["Name"]: h["Value"] for h in simple.get("Headers", [])}}

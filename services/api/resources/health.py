@@ -48,8 +48,10 @@ class HealthResource:
         store = QuotaStore(self.deps.redis)
         current = round(store.current_rate(), 2)
         if self.deps.settings.send_rate != "auto":
-            return {"mode": "fixed", "limit": self.deps.settings.send_rate,
-                    "current": current, "quotaLeft24h": None}
+            # The fleet sends at HEADROOM of the configured rate, as it does of SES's.
+            configured = self.deps.settings.send_rate
+            return {"mode": "fixed", "limit": round(configured * HEADROOM, 3),
+                    "configured": configured, "current": current, "quotaLeft24h": None}
         quota = store.load()
         if quota is None:
             return {"mode": "auto", "limit": None, "current": current, "quotaLeft24h": None}

@@ -46,7 +46,9 @@ class Error(Answer):
 
 class HealthRate(Answer):
     mode: Literal["fixed", "auto"]
-    limit: float | None = Field(description="recipients/s for the whole fleet")
+    limit: float | None = Field(description="recipients/s for the whole fleet, as applied "
+                                "(a fixed MAILPIPE_SEND_RATE less the same headroom as auto)")
+    configured: float | None = Field(None, description="MAILPIPE_SEND_RATE as set (fixed mode)")
     current: float = Field(description="recipients/s the fleet sent over the last 10 s")
     quotaLeft24h: float | None
     sesSendingEnabled: bool | None = None

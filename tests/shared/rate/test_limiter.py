@@ -166,3 +166,22 @@ def test_account_with_sending_disabled_pauses(redis, fake_ses, ses_settings):
     refresh_quota(ses_client(ses_settings), store)
     with pytest.raises(SendingPaused, match="disabled"):
         QuotaRate(store, cache_seconds=0)()
+
+
+def test_a_bulk_slot_waits_until_no_sliding_second_would_hold_more_than_the_rate(redis):
+    limiter = FleetRateLimiter(redis, 10.0)
+    singles = [limiter.reserve(1) for _ in range(9)]  # 0.1 s apart
+    bulk = limiter.reserve(10)                          # ten recipients at one instant
+    after = limiter.reserve(1)
+    # Bucket alone: the call would go 0.1 s after the last single, 19 in one second.
+    assert bulk >= singles[-1] + 1.0 - 0.01
+    assert after >= bulk + 1.0 - 0.01                   # and nothing joins it within a second
+    gaps = [b - a for a, b in zip(singles, singles[1:], strict=False)]
+    assert all(g == pytest.approx(0.1, abs=0.01) for g in gaps)
+
+
+def test_bulk_calls_in_a_row_are_spaced_by_their_recipients_only(redis):
+    limiter = FleetRateLimiter(redis, 20.0 * HEADROOM)  # R = 20, paced as senders pace it
+    calls = [limiter.reserve(10) for _ in range(4)]
+    gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
+    assert all(g == pytest.approx(10 / (20.0 * HEADROOM), abs=0.005) for g in gaps)  # 2 a second

@@ -1,0 +1,144 @@
+"""A claimed row as the parts of its message (``Composed``), a content's shared work done once.
+
+Personalising (a template's values), tracking (click URLs and the open
+pixel), the plain-text alternative of an HTML body and the extra headers
+(X-Mailpipe-Id, one-click List-Unsubscribe, the caller's own) all happen
+here. SES builds the MIME from these parts (Simple content); for the
+transports that need bytes, shared.rendering.mime builds them.
+
+``Composer`` keeps, per content, what every recipient of it shares: its
+text alternative and its HTML with the tracked links found (TrackedHtml),
+so a recipient of a campaign costs a token per link and a string join.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from email.utils import formataddr, parseaddr
+from html import unescape
+from html.parser import HTMLParser
+
+from shared.db.messages import ClaimedMessage
+from shared.rendering.mustache import personalize
+from shared.rendering.tracking import TrackedHtml, Tracker, prepare_links, unsubscribe_headers
+from shared.transports.base import Composed
+
+
+class _TextExtractor(HTMLParser):
+    """Plain-text fallback for HTML bodies: text content, block elements as line breaks."""
+
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skip:
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+
+
+def html_to_text(html: str) -> str:
+    parser = _TextExtractor()
+    parser.feed(html)
+    parser.close()
+    text = unescape("".join(parser.parts))
+    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
+
+
+def encoded_address(address: str) -> str:
+    """``address`` with a non-ASCII display name RFC 2047-encoded (SES wants 7-bit headers)."""
+    if address.isascii():
+        return address
+    name, addr = parseaddr(address)
+    return formataddr((name, addr), charset="utf-8") if addr else address
+
+
+@dataclass(frozen=True)
+class SharedParts:
+    """What every recipient of one content gets alike."""
+
+    text: str
+    #: The HTML with its tracked links found, when tracking is on for the content.
+    tracked: TrackedHtml | None
+
+
+class Composer:
+    """Composes claimed messages; thread-safe, one per sender process."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._shared: dict[tuple, SharedParts] = {}
+        self._lock = threading.Lock()
+
+    def compose(self, message: ClaimedMessage, tracker: Tracker | None) -> Composed:
+        """The message's parts: personalised, tracked, with its extra headers."""
+        tracking = tracker is not None and message.tracking and bool(message.html)
+        personal = message.variables is not None
+        if personal:  # a template's {{variables}}, before anything reads the parts
+            message = personalize(message)
+        if personal or message.content_id is None:
+            html, text = self._own_parts(message, tracker if tracking else None)
+        else:
+            shared = self.shared(message, tracking)
+            html = (shared.tracked.fill(tracker, message.id) if shared.tracked is not None
+                    else message.html or None)
+            text = shared.text
+        return Composed(
+            from_header=encoded_address(message.from_addr),
+            to=(message.to_addr, *message.extra_to),
+            cc=message.cc,
+            bcc=message.bcc,
+            subject=message.subject,
+            html=html,
+            text=text,
+            reply_to=message.reply_to,
+            headers=(("X-Mailpipe-Id", str(message.id)),
+                     *unsubscribe_headers(message, tracker), *message.headers),
+            attachments=message.attachments,
+            message_id=message.mime_message_id,
+        )
+
+    def shared(self, message: ClaimedMessage, tracking: bool) -> SharedParts:
+        """The parts of ``message``'s content every recipient shares (made once)."""
+        key = (message.content_id, tracking)
+        with self._lock:
+            parts = self._shared.get(key)
+        if parts is None:
+            parts = SharedParts(
+                text=_text_of(message.html, message.text),
+                tracked=prepare_links(message.html) if tracking else None,
+            )
+            with self._lock:
+                while self._shared and len(self._shared) >= self.size:
+                    self._shared.pop(next(iter(self._shared)))
+                if self.size:
+                    self._shared[key] = parts
+        return parts
+
+    @staticmethod
+    def _own_parts(message: ClaimedMessage, tracker: Tracker | None) -> tuple[str | None, str]:
+        html = message.html or None
+        if html and tracker is not None:
+            html = tracker.instrument(html, message.id)
+        return html, _text_of(message.html, message.text)
+
+
+def _text_of(html: str | None, text: str | None) -> str:
+    """The plain-text part: the content's own, else drawn from its HTML (untracked)."""
+    if text:
+        return text
+    return html_to_text(html) if html else ""

@@ -1,0 +1,82 @@
+"""The template handed to SES renders, by SES's own rules (Handlebars, as documented), exactly
+what mailpipe renders for each recipient; what it could render otherwise is left to SendEmail."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.db.messages import ClaimedMessage
+from shared.rendering.bulk import bulk_template, entry_values, neutral, plan_bulk
+from shared.rendering.compose import Composer
+from shared.rendering.tracking import Tracker
+from tests.support.fake_ses import render_template
+
+TRACKER = Tracker("k", "https://mail.example")
+
+
+def message(i: int, html: str, subject: str = "Hi", variables=None, text=None,
+            tracking=True) -> ClaimedMessage:
+    return ClaimedMessage(i, 1, "s@example.com", f"r{i}@example.com", subject, html, text, None,
+                          content_id=1, variables=variables, tracking=tracking)
+
+
+def ses_renders(messages: list[ClaimedMessage], tracker=TRACKER) -> list[tuple]:
+    bulk, carried, left = plan_bulk(messages, tracker)
+    assert left == [] and bulk is not None
+    return [tuple(render_template(part, entry.values) for part in (bulk.subject, bulk.html,
+                                                                   bulk.text))
+            for entry in bulk.entries]
+
+
+def mailpipe_renders(messages, tracker=TRACKER) -> list[tuple]:
+    return [(c.subject, c.html, c.text) for c in
+            (Composer().compose(m, tracker) for m in messages)]
+
+
+@pytest.mark.parametrize("html", [
+    "<p>plain</p>",
+    "<style>p {{ color: red }}</style><p>{{#if x}}{{> p}}{{{raw}}}{{{{four}}}} }}</p>",
+    "<html><body><a href='https://a.example/?x=1&amp;y=2'>a</a>"
+    "<a href=\"mailto:x@y\">m</a><a data-notrack href=\"https://b.example\">b</a></body></html>",
+    "<p>&#123;&#123;charref&#125;&#125; text</p>",
+])
+def test_a_content_renders_alike_by_ses_rules(html):
+    messages = [message(i, html) for i in range(1, 4)]
+    assert ses_renders(messages) == mailpipe_renders(messages)
+
+
+def test_template_values_render_alike_in_every_part():
+    html = "<p>{{name}} &middot; {{{ city }}} {{name}}</p><a href='https://x.example/'>x</a>"
+    messages = [message(i, html, subject="For {{name}}", text="Hi {{name}} from {{city}}",
+                        variables={"name": f"사용자{i}", "city": "Seoul"}) for i in range(1, 4)]
+    assert ses_renders(messages) == mailpipe_renders(messages)
+    derived = [message(i, html, variables={"name": f"N{i}", "city": "Busan"}) for i in (1, 2)]
+    assert ses_renders(derived) == mailpipe_renders(derived)  # text drawn from the HTML
+
+
+@pytest.mark.parametrize("value", ["O'Brien", "a&b", "<b>x</b>", "x=y", " padded", "two\nlines"])
+def test_a_value_ses_could_escape_is_left_to_sendemail(value):
+    assert not neutral(value)
+    messages = [message(1, "<p>{{v}}</p>", variables={"v": "fine"}),
+                message(2, "<p>{{v}}</p>", variables={"v": value})]
+    bulk, carried, left = plan_bulk(messages, None)
+    assert [m.id for m in carried] == [1] and [m.id for m in left] == [2]
+
+
+@pytest.mark.parametrize("html", [
+    "<p>\\{{escaped}}</p>",                              # Handlebars' escape
+    "<a href='https://x.example/{{id}}'>x</a>",          # a tracked URL built from a value
+])
+def test_a_content_ses_could_read_otherwise_is_left_to_sendemail(html):
+    variables = {"id": "7"} if "{{id}}" in html else None
+    first = message(1, html, variables=variables)
+    assert bulk_template(first, TRACKER) is None
+
+
+def test_each_entry_has_its_own_tracking_tokens_that_the_api_reads_back():
+    messages = [message(i, "<a href='https://x.example/'>x</a>") for i in (5, 6)]
+    template = bulk_template(messages[0], TRACKER)
+    values = [entry_values(template, m, TRACKER) for m in messages]
+    assert values[0]["c0"] != values[1]["c0"] and values[0]["o"] != values[1]["o"]
+    assert TRACKER.read(values[1]["c0"]).message_id == 6
+    assert TRACKER.read(values[1]["o"]).message_id == 6
