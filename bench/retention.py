@@ -104,7 +104,7 @@ class Feeder(threading.Thread):
                                              "subject": "s", "content": "<p>new</p>"}]})
             status, answer = http_json("POST", f"{self.api}/v1/messages", body=body.encode(),
                                        key=self.key)
-            if status != 202:
+            if status != 200:
                 raise BenchError(f"POST answered {status}: {answer}")
             self.posted += 100
 
