@@ -45,11 +45,16 @@ class UndeclaredRoute(LookupError):
     """Raised when the app serves a route and method that no Operation describes."""
 
 
+#: The web console's pages (HTML for people, CSRF-protected forms) are not part
+#: of the API a producer calls; tests/console proves them in a real browser.
+NOT_API = ("/ui",)
+
+
 def served_routes(app: falcon.App) -> Iterator[tuple[str, object, list[str]]]:
-    """(uri template, resource, implemented methods in lower case) of every route."""
+    """(uri template, resource, implemented methods in lower case) of every API route."""
     def walk(nodes):
         for node in nodes:
-            if node.resource is not None:
+            if node.resource is not None and not node.uri_template.startswith(NOT_API):
                 methods = [m.lower() for m in node.method_map
                            if callable(getattr(node.resource, f"on_{m.lower()}", None))]
                 yield node.uri_template, node.resource, methods
