@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.api.resources import biz, fureweb
 from services.api.schemas.biz import BizSend, BizTenantSend, BizTenantSendWithPassword
 from services.api.schemas.fureweb import FurewebMail
-from services.api.spec.operation import Body, Operation, Reply
+from services.api.spec.operation import Body, Operation, Param, Reply, text
 
 BIZ_TAG = "compat: Biz E-mail API"
 FUREWEB_TAG = "compat: fureweb mailer"
@@ -93,17 +93,31 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (BizTenantSendWithPassword,), _TENANT),
 }
 
+_CORS = ("Access-Control-Allow-Origin", "Vary")
 _MAIL = Operation(
     "Send a mail (the key travels in the body)", FUREWEB_TAG,
-    (Reply(200, '"OK"; with isSync, once sent (with messageId)', FurewebAnswer,
-           example={"code": 200, "message": "OK"}),
+    (Reply(200, '"OK"; with isSync, once sent (with messageId). From a web page, '
+           "Access-Control-Allow-Origin echoes an Origin on the key's domains",
+           FurewebAnswer, example={"code": 200, "message": "OK"}, headers=_CORS),
      Reply(202, "with isSync: no result within MAILPIPE_MAX_SYNC_WAIT, or the outcome is "
            "unknown (still sent; id names it)", FurewebAnswer)),
     bodies=(Body({"isSync": False, "key": "mp_…", "from": "news@example.com",
                   "to": ["ann@example.com"], "cc": [], "title": "Hello",
                   "content": "<p>Hello</p>"}, FurewebMail),),
+    description="A POST whose Origin is not on the key's domains (or a subdomain of one) "
+    "is refused with 403 and stores nothing.",
     errors={400: ("400",), 403: ("403",), 406: ("406",), 413: ("413",), 500: ("500",)},
     error_model=FurewebAnswer,
 )
+_PREFLIGHT = Operation(
+    "CORS preflight of a web page's POST", FUREWEB_TAG,
+    (Reply(204, "no body; for an Origin whose host is a domain an active key names (or a "
+           "subdomain of one): Access-Control-Allow-Origin (the origin), -Methods (POST, "
+           "OPTIONS), -Headers (content-type) and -Max-Age; for any other, none of them",
+           headers=(*_CORS, "Access-Control-Allow-Methods", "Access-Control-Allow-Headers",
+                    "Access-Control-Max-Age")),),
+    params=(Param("Origin", text(), "the calling page's origin", where="header"),),
+)
 for _path in fureweb.ROUTES:
     OPERATIONS[(_path, "post")] = _MAIL
+    OPERATIONS[(_path, "options")] = _PREFLIGHT
