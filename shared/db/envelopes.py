@@ -63,12 +63,15 @@ class SendResult:
     provider_message_id: str | None
     error: str | None
     mime_message_id: str | None
+    #: Sent through the key's own SMTP relay (a tenant send), not the configured transport.
+    relayed: bool = False
 
 
 def send_results(conn: Connection, ids: list[int]) -> dict[int, SendResult]:
     """State, provider id and error of each id (a plain read, no locks)."""
     rows = conn.execute(
-        text("SELECT id, state, provider_message_id, error, mime_message_id FROM messages "
+        text("SELECT id, state, provider_message_id, error, mime_message_id, "
+             "smtp_relay_id IS NOT NULL AS relayed FROM messages "
              "WHERE id = ANY(:ids)").bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
         {"ids": ids},
     )

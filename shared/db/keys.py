@@ -1,4 +1,5 @@
-"""API keys: created once, stored as a sha256 hash, looked up by hash."""
+"""API keys: created once, stored as a sha256 hash, looked up by hash; the domains a key
+allows, for senders and for the web pages that call the fureweb post (CORS)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Connection, bindparam, insert, select, text, update
+from sqlalchemy import BigInteger, Connection, Text, bindparam, insert, select, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from shared.db.tables import api_keys
@@ -32,6 +33,29 @@ class ApiKey:
             return True
         domain = address.rpartition("@")[2].lower()
         return domain in self.allowed_domains
+
+    def allows_origin_host(self, host: str) -> bool:
+        """True when ``host`` (a web page's, lower case) is one of the key's domains or a
+        subdomain of one (www.example.com for example.com). A key without domains was
+        registered for no web site: it allows no origin."""
+        return any(d in domain_suffixes(host) for d in self.allowed_domains)
+
+
+def domain_suffixes(host: str) -> list[str]:
+    """``a.b.example.com`` and every domain above it: the registered domains it falls under."""
+    labels = host.split(".")
+    return [".".join(labels[i:]) for i in range(len(labels))]
+
+
+def some_key_allows_origin_host(conn: Connection, host: str) -> bool:
+    """Whether an unrevoked key names ``host`` or a domain above it (one query on the
+    partial GIN index ``api_keys_allowed_domains``; no locks)."""
+    return conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL "
+             "AND allowed_domains && :domains)").bindparams(
+            bindparam("domains", type_=ARRAY(Text))),
+        {"domains": domain_suffixes(host)},
+    ).scalar_one()
 
 
 def hash_key(plain: str) -> str:

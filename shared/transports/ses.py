@@ -159,6 +159,22 @@ class SesTransport:
             self._pace.call = no_pace
 
 
+def ses_region(settings: Settings) -> str | None:
+    """The region ``ses_client`` sends in: AWS_REGION, else the SDK's own (profile, …)."""
+    return settings.aws_region or boto3.session.Session().region_name
+
+
+def received_message_id(ses_message_id: str, region: str | None) -> str:
+    """The Message-ID (without <>) recipients see on a message SES sent.
+
+    SES replaces any Message-ID header it is given with one made of its own
+    MessageId (the developer guide's "Amazon SES header fields"), under
+    ``email.amazonses.com`` in us-east-1 and ``{region}.amazonses.com`` elsewhere.
+    """
+    host = "email.amazonses.com" if region in (None, "us-east-1") else f"{region}.amazonses.com"
+    return f"{ses_message_id}@{host}"
+
+
 def ses_client(settings: Settings, *, max_connections: int = 64):
     """An SES v2 client, configured the standard AWS way, for the settings' AWS region.
 

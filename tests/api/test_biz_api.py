@@ -42,13 +42,28 @@ def biz_settings(settings, smtp_cert, outbox, api_key):
 
 
 @pytest.fixture
-def client(biz_settings, make_client):
-    return make_client(biz_settings)
+def pump(biz_settings, engine, broker, redis):
+    return Pump(biz_settings, engine, broker, redis, make_transport(biz_settings))
+
+
+class SendingClient:
+    """A test client whose posts run with the sender and recorder stepping, as in
+    production: a Biz send answers once its outcome is recorded."""
+
+    def __init__(self, client, pump) -> None:
+        self.client, self.pump = client, pump
+
+    def simulate_post(self, *args, **kwargs):
+        with self.pump.running():
+            return self.client.simulate_post(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
 
 
 @pytest.fixture
-def pump(biz_settings, engine, broker, redis):
-    return Pump(biz_settings, engine, broker, redis, make_transport(biz_settings))
+def client(biz_settings, make_client, pump):
+    return SendingClient(make_client(biz_settings), pump)
 
 
 def form(fields: list[tuple[str, str]], files: list[tuple[str, str, bytes, str]] = ()):
@@ -268,11 +283,14 @@ def test_json_twin_route_of_the_tenant_send(client, pump, smtp_servers):
 
 def test_tenant_wrong_password_fails_the_message(client, pump, smtp_servers, engine):
     tenant = smtp_servers("starttls", users={"u@nexus.co.kr": "right"})
-    client.simulate_post("/email/tenant/send", json={
+    result = client.simulate_post("/email/tenant/send", json={
         "smtp_url": f"smtp://127.0.0.1:{tenant.port}", "user": "u@nexus.co.kr",
         "password": "wrong", "ssl": True, "to": "<a@nexus.co.kr>", "subject": "s",
     })
-    pump.run()
+    # Not sent: the spec's failure code, with the server's refusal.
+    assert (result.status_code, result.json["code"], result.json["message_id"]) == (
+        500, "500", ""), result.text
+    assert "535" in result.json["message"] and "wrong" not in result.text
     with engine.connect() as conn:
         state, error = conn.execute(select(messages.c.state, messages.c.error)).one()
     assert state == "failed" and "535" in error and "wrong" not in error
@@ -366,12 +384,29 @@ def test_send_without_any_sender_configured_is_500(biz_settings, make_client):
     assert (result.status_code, result.json["code"]) == (500, "500")
 
 
-def test_without_biz_key_a_request_needs_x_api_key(biz_settings, make_client, api_key):
-    client = make_client(changed(biz_settings, biz_api_key=None))
-    assert client.simulate_post("/email/send", json=SPEC_JSON).status_code == 401
+def test_without_biz_key_a_request_needs_x_api_key(biz_settings, make_client, pump, api_key,
+                                                   engine):
+    client = SendingClient(make_client(changed(biz_settings, biz_api_key=None)), pump)
+    # No key and none configured: the server's setup is incomplete (the 500 family).
+    missing = client.simulate_post("/email/send", json=SPEC_JSON)
+    assert (missing.status_code, missing.json["code"]) == (500, "500"), missing.text
+    assert "MAILPIPE_BIZ_API_KEY" in missing.json["message"]
     result = client.simulate_post("/email/send", json=SPEC_JSON,
                                   headers={"x-api-key": api_key[1]})
-    assert result.json["code"] == "200", result.text
+    assert (result.status_code, result.json["code"]) == (200, "200"), result.text
+
+
+@pytest.mark.parametrize("configured", [True, False], ids=["biz-key-set", "biz-key-unset"])
+def test_wrong_x_api_key_is_the_specs_410_with_http_401(biz_settings, make_client, engine,
+                                                       configured):
+    client = make_client(biz_settings if configured else changed(biz_settings,
+                                                                 biz_api_key=None))
+    result = client.simulate_post("/email/send", json=SPEC_JSON,
+                                  headers={"x-api-key": "mp_not-a-key"})
+    assert result.status_code == 401
+    assert result.json["code"] == "410" and result.json["message_id"] == ""
+    assert result.json["message"].startswith("[Error] parameter invalid. x-api-key")
+    assert stored(engine) == 0
 
 
 def test_database_down_answers_the_biz_500(biz_settings, broker, redis):
@@ -383,3 +418,34 @@ def test_database_down_answers_the_biz_500(biz_settings, broker, redis):
     result = client.simulate_post("/email/send", json=SPEC_JSON)
     assert result.status_code == 500
     assert result.json == {"code": "500", "message_id": "", "message": "[Error] Server"}
+
+
+# -- code 200 means sent: the answer waits for the outcome ---------------------------------------
+
+
+def test_code_200_is_answered_once_the_mail_is_sent(client, outbox, engine):
+    result = client.simulate_post("/email/send", json=SPEC_JSON)
+    assert (result.status_code, result.json["code"]) == (200, "200"), result.text
+    # Already at the server when the answer comes, under the Message-ID answered.
+    [got] = outbox.received
+    assert got.message["Message-ID"] == f"<{result.json['message_id']}>"
+    with engine.connect() as conn:
+        assert conn.execute(select(messages.c.state)).scalar_one() == "sent"
+
+
+def test_a_send_without_an_outcome_in_time_is_pending_code_200(biz_settings, make_client, pump,
+                                                               outbox):
+    client = make_client(changed(biz_settings, max_sync_wait=0.3))  # no sender runs
+    result = client.simulate_post("/email/send", json=SPEC_JSON)
+    assert (result.status_code, result.json["code"]) == (202, "200"), result.text
+    assert result.json["message"].startswith("[Pending]") and result.json["id"]
+    pump.run()  # still sent, with the Message-ID answered (SMTP keeps mailpipe's)
+    [got] = outbox.received
+    assert got.message["Message-ID"] == f"<{result.json['message_id']}>"
+
+
+def test_a_send_with_an_unknown_outcome_is_pending_code_200(client, outbox):
+    outbox.behaviour.drop_after_data = True
+    result = client.simulate_post("/email/send", json=SPEC_JSON)
+    assert (result.status_code, result.json["code"]) == (202, "200"), result.text
+    assert "may have been delivered" in result.json["message"]

@@ -44,10 +44,11 @@ def test_public_endpoints_are_not_limited(settings, engine, broker, redis):
 def test_biz_sends_are_charged_to_the_key_they_act_as(settings, engine, broker, redis, api_key):
     from tests.api.test_biz_api import SPEC_JSON
 
+    # No sender runs: each accepted send answers 202 (code 200, pending) after a short wait.
     client = client_for(settings, engine, broker, redis, intake_rate=1.0, intake_burst=3,
-                        biz_api_key=api_key[1])
+                        biz_api_key=api_key[1], max_sync_wait=0.1)
     answers = [client.simulate_post("/email/send", json=SPEC_JSON) for _ in range(5)]
-    assert [a.status_code for a in answers] == [200, 200, 200, 429, 429]
+    assert [a.status_code for a in answers] == [202, 202, 202, 429, 429]
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 2
     # The same budget as the native API's: that key's next native request is refused too.
     headers = {"x-api-key": api_key[1]}

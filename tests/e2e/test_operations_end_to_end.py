@@ -64,7 +64,8 @@ def test_logs_are_json_without_secrets_and_sender_errors_reach_sentry(
     # A Biz tenant send: the tenant's SMTP password comes in the request.
     tenant = smtp_servers("tls", users={"tenant@nexus.co.kr": TENANT_PASSWORD})
     answer = requests.post(f"{url}/email/multipart/tenant/send", headers={"x-api-key": api_key},
-                           files={"body": (None, BODY)}, timeout=10, data={
+                           # A Biz send answers once sent (MAILPIPE_MAX_SYNC_WAIT at most).
+                           files={"body": (None, BODY)}, timeout=40, data={
                                "smtp_url": f"smtps://127.0.0.1:{tenant.port}",
                                "user": "tenant@nexus.co.kr", "password": TENANT_PASSWORD,
                                "ssl": "true", "to": "<t@nexus.co.kr>", "subject": "s"})

@@ -1,12 +1,20 @@
 """The Biz E-mail API: ``/email/send``, ``/email/multipart/send`` and the tenant sends.
 
-Answers ``{"code": "200", "message_id": "…"}``; the ``message_id`` is the
-Message-ID the email carries. Each route takes JSON or a multipart form
-(whichever the Content-Type says). ``/email/send`` becomes a tenant send
-when the request names an SMTP server, as the spec's own JSON example does.
+Code 200 means sent (발송 성공), so a send answers once its outcome is recorded
+(within MAILPIPE_MAX_SYNC_WAIT, through ``services.api.sync.wait_capped``):
+HTTP 200 ``{"code": "200", "message_id": "…", "id": N}`` with the Message-ID
+recipients receive (with SES, the one SES writes; otherwise the one mailpipe
+generated), HTTP 500 code "500" when the send failed, and HTTP 202 code "200"
+while the outcome is not known (the wait ran out, or the connection dropped
+after the message went out): the message is stored and still sent, and a
+Biz client that read anything but 200 as a failure would send it twice.
+Each route takes JSON or a multipart form (whichever the Content-Type says).
+``/email/send`` becomes a tenant send when the request names an SMTP server,
+as the spec's own JSON example does.
 
 Biz clients send no API key: requests without ``x-api-key`` act as
-MAILPIPE_BIZ_API_KEY, and are refused when it is unset.
+MAILPIPE_BIZ_API_KEY. A wrong key is code 410 (HTTP 401); no key with no
+MAILPIPE_BIZ_API_KEY is the server's incomplete setup, code 500.
 """
 
 from __future__ import annotations
@@ -19,7 +27,9 @@ from services.api.auth import authenticate
 from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
 from services.api.schemas.biz import biz_request, decoded_filename
+from services.api.sync import wait_capped
 from services.api.throttle import charge_key
+from shared.db.envelopes import SendResult
 from shared.db.keys import ApiKey
 from shared.errors import (
     ConfigError,
@@ -31,6 +41,9 @@ from shared.errors import (
 )
 from shared.intake.attachments import MAX_ATTACHMENTS, Attachment, make_attachment
 from shared.intake.envelopes import accept_envelope
+from shared.states import ACCEPTED
+from shared.states import MessageState as S
+from shared.transports.ses import received_message_id, ses_region
 
 log = logging.getLogger("mailpipe.api.biz")
 
@@ -52,15 +65,38 @@ class BizSendResource:
         self.deps = deps
         self.tenant = tenant
         self.password_required = password_required
+        settings = deps.settings
+        #: SES's region when SES sends (it names the Message-ID recipients get).
+        self.ses_region = ses_region(settings) if settings.transport == "ses" else None
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = self._key(req)
         fields, files = self._read(req)
         request = biz_request(fields, files, tenant=self.tenant,
                               password_required=self.password_required)
-        accepted = accept_envelope(self.deps.engine, self.deps.broker, key, request,
-                                   self.deps.settings)
-        resp.media = {"code": "200", "message_id": accepted.mime_message_id}
+        deps = self.deps
+        accepted = accept_envelope(deps.engine, deps.broker, key, request, deps.settings)
+        done, results = wait_capped(deps, key.id, [accepted.id], deps.settings.max_sync_wait)
+        status, resp.media = self._answer(done, results[accepted.id])
+        resp.status = falcon.code_to_http_status(status)
+
+    def _answer(self, done: bool, result: SendResult) -> tuple[int, dict]:
+        """(HTTP status, body) for a send whose outcome is ``result`` (``done``: recorded)."""
+        through_ses = self.deps.settings.transport == "ses" and not result.relayed
+        if done and result.state in ACCEPTED:
+            message_id = result.mime_message_id
+            if through_ses and result.provider_message_id:
+                message_id = received_message_id(result.provider_message_id, self.ses_region)
+            return 200, {"code": "200", "message_id": message_id, "id": result.id}
+        if done and result.state != S.UNKNOWN:  # failed, suppressed, cancelled
+            reason = result.error or f"the message is {result.state}"
+            return 500, {"code": "500", "message_id": "", "id": result.id,
+                         "message": f"{DESCRIPTIONS['500']} not sent: {reason}"}
+        # Not known yet: SES has not named the Message-ID yet, any other transport keeps ours.
+        why = ("the send's outcome is unknown (it may have been delivered)"
+               if done else "accepted; the send's result is not known yet")
+        return 202, {"code": "200", "message_id": "" if through_ses else result.mime_message_id,
+                     "id": result.id, "message": f"[Pending] {why}: GET /v1/messages/{result.id}"}
 
     def _key(self, req: falcon.Request) -> ApiKey:
         plain = req.get_header("X-API-KEY")
@@ -144,8 +180,10 @@ class BizErrors:
     """Every error on a Biz route, as the spec's ``{"code", "message_id"}`` answer.
 
     The HTTP status is 200 for parameter errors (Biz clients read ``code``),
-    413 for a body or attachments over the cap, 401 without a key, 500 for
-    server errors (with "[Error] Server" and nothing more for the unexpected).
+    413 for a body or attachments over the cap, 401 with code 410 for a wrong
+    key (a parameter the client must fix: the 500 family would read as "retry
+    later"), 500 for server errors (with "[Error] Server" and nothing more for
+    the unexpected), including no key when MAILPIPE_BIZ_API_KEY is unset.
     """
 
     routes = frozenset(ROUTES)
@@ -166,7 +204,10 @@ class BizErrors:
         if isinstance(ex, PayloadTooLarge):
             return 413, "410", ex.message
         if isinstance(ex, Unauthorized):
-            return 401, "401", ex.message
+            if ex.code == "missing_api_key":
+                log.error("Biz send without x-api-key: set MAILPIPE_BIZ_API_KEY")
+                return 500, "500", ex.message
+            return 401, "410", f"x-api-key: {ex.message}"
         if isinstance(ex, RequestError):
             if ex.code == "missing_field" and ex.field == "from":
                 log.error("Biz send without a sender: set MAILPIPE_DEFAULT_FROM")

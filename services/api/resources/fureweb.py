@@ -7,6 +7,10 @@ Answers ``{"code", "message"}`` with the HTTP status equal to ``code``:
 failed (or "server error"), and 202 when a synchronous send has no result
 within MAILPIPE_MAX_SYNC_WAIT seconds (it is still sent; ``id`` names it) or
 its outcome is unknown (the connection dropped after the message went out).
+
+Its callers are web pages on the key's domains: ``OPTIONS`` answers the
+browser's preflight, and a POST from another origin is refused with 403
+(``services.api.cors``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import math
 
 import falcon
 
+from services.api import cors
 from services.api.auth import authenticate
 from services.api.errors import BAD_INPUT, describe_bad_input
 from services.api.media import read_json
@@ -41,8 +46,13 @@ class FurewebMailResource:
     def __init__(self, deps) -> None:
         self.deps = deps
 
+    def on_options(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """A browser's CORS preflight (no body, so no key: see ``cors.preflight``)."""
+        cors.preflight(self.deps, req, resp)
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         deps = self.deps
+        cors.readable_by_origin(deps, req, resp)
         data = read_json(req, deps.settings.max_body_bytes)
         # The key first, as fureweb did: a bad key is 406 whatever else is wrong.
         plain = data.get("key") if isinstance(data, dict) else None
@@ -51,6 +61,9 @@ class FurewebMailResource:
             key = authenticate(deps.engine, deps.guards, req, plain)
         if key is None:
             raise Unauthorized("invalid_api_key", "invalid api key")
+        if (origin := cors.origin_refused(req, resp, key)) is not None:
+            raise Forbidden("origin_not_allowed", f"origin {origin} is not on the key's domains "
+                            f"({', '.join(key.allowed_domains) or 'none'})")
         charge_key(deps.guards.intake, key)
         mail = fureweb_mail(data)
         accepted = accept_envelope(deps.engine, deps.broker, key, mail.envelope(), deps.settings)

@@ -47,6 +47,9 @@ api_keys = Table(
     Column("max_send_rate", Float),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    #: A CORS preflight asks whether any active key names an origin's domain (``&&``).
+    Index("api_keys_allowed_domains", "allowed_domains", postgresql_using="gin",
+          postgresql_where=text("revoked_at IS NULL")),
 )
 
 #: Answers to POST /v1/messages and /v1/campaigns remembered by Idempotency-Key for 24 hours.
