@@ -7,25 +7,17 @@ and the API are two local HTTP servers on two ports, so every call is cross-orig
 
 from __future__ import annotations
 
-import os
-import threading
-from contextlib import contextmanager
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
 import pytest
 from sqlalchemy import func, select
 
 from services.api.app import ApiDeps, create_app
 from shared.db.keys import create_key
 from shared.db.tables import messages
-from shared.runtime.localservers import free_port
+from tests.support.browser import chromium, serving
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run",
-        "--host-resolver-rules=MAP allowed.example 127.0.0.1, "
-        "MAP www.allowed.example 127.0.0.1, MAP refused.example 127.0.0.1"]
+#: The sites the page is served from, all on this machine.
+ARGS = ("--host-resolver-rules=MAP allowed.example 127.0.0.1, "
+        "MAP www.allowed.example 127.0.0.1, MAP refused.example 127.0.0.1",)
 PAGE = b"<!doctype html><html><head><title>contact form</title></head><body></body></html>"
 #: What the page runs: the fureweb post as a web site sends it, and what the page could read.
 FETCH = """async ([url, body]) => {
@@ -39,39 +31,10 @@ FETCH = """async ([url, body]) => {
 }"""
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
-        pass
-
-
-@contextmanager
-def serving(app):
-    """``app`` on a free port of 127.0.0.1, in a thread; yields the port."""
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield port
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium(*ARGS) as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -7,12 +7,8 @@ Tests fail, never skip, when chromium is missing: scripts/test installs it.
 
 from __future__ import annotations
 
-import os
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import redis as redis_lib
@@ -25,11 +21,9 @@ from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.runtime.localservers import free_port
 from shared.settings import load_settings
+from tests.support.browser import chromium, serving
 from tests.support.oidc_provider import OidcProvider
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "results" / "screenshots"
 
 #: Identities at the test OIDC provider, and who the console admits.
@@ -38,15 +32,6 @@ TEAM = "bob@team.example"
 REFUSED = "mallory@elsewhere.example"
 OIDC_PASSWORD = "provider-password"
 ALLOW = f"{ALLOWED}, @team.example"
-
-
-class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the stdlib's name
-        pass
 
 
 @dataclass
@@ -64,15 +49,8 @@ class ConsoleUnderTest:
 
 @pytest.fixture(scope="session")
 def browser():
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install "
-                    "chromium; scripts/test does it) to run the console's browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -99,16 +77,12 @@ def console(postgres, redis_server, tmp_path_factory):
     client.flushall()
     broker = make_broker(settings)
     app = create_app(ApiDeps(settings, engine, broker, client))
-    server = make_server("127.0.0.1", port, app, server_class=_ThreadingWSGIServer,
-                         handler_class=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    under_test = ConsoleUnderTest(url, settings, engine, broker, client, provider, key)
-    for role in ("admin", "editor", "viewer"):
-        email = f"{role}@local.example"
-        under_test.accounts[role] = (email, create_account(engine, email, role))
-    yield under_test
-    server.shutdown()
+    with serving(app, port):
+        under_test = ConsoleUnderTest(url, settings, engine, broker, client, provider, key)
+        for role in ("admin", "editor", "viewer"):
+            email = f"{role}@local.example"
+            under_test.accounts[role] = (email, create_account(engine, email, role))
+        yield under_test
     provider.stop()
     broker.close()
     client.close()
