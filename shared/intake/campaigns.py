@@ -260,39 +260,43 @@ def _locked(conn: Connection, key: ApiKey, campaign_id: int) -> CampaignRow:
     return campaign
 
 
-def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
-    """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
+def _transition(engine: Engine, key: ApiKey, campaign_id: int, allowed, refusal,
+                status: CampaignStatus, then) -> CampaignRow:
+    """Lock the campaign, check its status (``allowed``), set ``status`` and do ``then``
+    to its rows, in one transaction; Conflict (``refusal(campaign)``) otherwise."""
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
-        if campaign.status != CampaignStatus.ACTIVE:
-            raise Conflict("campaign_not_active", f"campaign {campaign_id} is "
-                           f"{campaign.status}; only an active campaign can be paused")
-        set_status(conn, campaign_id, CampaignStatus.PAUSED)
-        hold_messages(conn, campaign_id)
+        if not allowed(campaign.status):
+            raise Conflict(*refusal(campaign))
+        set_status(conn, campaign_id, status)
+        then(conn, campaign_id)
         return get_campaign(conn, key.id, campaign_id)
+
+
+def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+    """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
+    return _transition(
+        engine, key, campaign_id, lambda status: status == CampaignStatus.ACTIVE,
+        lambda c: ("campaign_not_active", f"campaign {c.id} is {c.status}; only an active "
+                   "campaign can be paused"),
+        CampaignStatus.PAUSED, hold_messages)
 
 
 def resume(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Expand and send again where the campaign stopped."""
-    with engine.begin() as conn:
-        campaign = _locked(conn, key, campaign_id)
-        if campaign.status != CampaignStatus.PAUSED:
-            raise Conflict("campaign_not_paused", f"campaign {campaign_id} is "
-                           f"{campaign.status}; only a paused campaign can be resumed")
-        set_status(conn, campaign_id, CampaignStatus.ACTIVE)
-        release_messages(conn, campaign_id)
-        return get_campaign(conn, key.id, campaign_id)
+    return _transition(
+        engine, key, campaign_id, lambda status: status == CampaignStatus.PAUSED,
+        lambda c: ("campaign_not_paused", f"campaign {c.id} is {c.status}; only a paused "
+                   "campaign can be resumed"),
+        CampaignStatus.ACTIVE, release_messages)
 
 
 def cancel(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Stop for good: unexpanded recipients are never expanded, unclaimed rows cancelled."""
-    with engine.begin() as conn:
-        campaign = _locked(conn, key, campaign_id)
-        if campaign.status == CampaignStatus.CANCELLED:
-            raise Conflict("campaign_cancelled", f"campaign {campaign_id} is already cancelled")
-        set_status(conn, campaign_id, CampaignStatus.CANCELLED)
-        cancel_messages(conn, campaign_id)
-        return get_campaign(conn, key.id, campaign_id)
+    return _transition(
+        engine, key, campaign_id, lambda status: status != CampaignStatus.CANCELLED,
+        lambda c: ("campaign_cancelled", f"campaign {c.id} is already cancelled"),
+        CampaignStatus.CANCELLED, cancel_messages)
 
 
 def progress(conn: Connection, campaign: CampaignRow, now: datetime) -> dict:
