@@ -44,9 +44,3 @@ def reply_headers(reply_id: str, field: str = "reply_id") -> tuple[tuple[str, st
         raise InvalidRequest("invalid_message_id",
                              f"{field}: {reply_id[:100]!r} is not a Message-ID", field=field)
     return (("In-Reply-To", f"<{bare}>"), ("References", f"<{bare}>"))
-
-
-def _shown(name: str) -> str:
-    """A header name fit for an error message: control characters and surrogates escaped."""
-    name = name[:80]
-    return name if name.isprintable() else name.encode("unicode_escape").decode("ascii")

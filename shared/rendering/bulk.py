@@ -33,6 +33,7 @@ from shared.rendering.compose import encoded_address, html_to_text
 from shared.rendering.mustache import _TAG
 from shared.rendering.tracking import Tracker, prepare_links, unsubscribe_headers
 from shared.transports.base import BulkEntry, BulkSend
+from shared.transports.ses_content import bulk_headers_ok
 
 #: SES's limit on entries per SendBulkEmail call.
 MAX_ENTRIES = 50
@@ -183,4 +184,8 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None
     bulk = BulkSend(from_header=encoded_address(first.from_addr), subject=template.subject,
                     html=template.html, text=template.text, entries=tuple(entries),
                     reply_to=first.reply_to, headers=first.headers)
+    if not bulk_headers_ok(bulk):
+        # A header SES takes only in Raw MIME would fail the whole call: one by one
+        # instead, where each message goes Raw.
+        return None, [], list(messages)
     return bulk, carried, left

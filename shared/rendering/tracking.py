@@ -22,7 +22,7 @@ import hmac
 import html as htmllib
 import ipaddress
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -213,13 +213,6 @@ def tracker_for(settings: Settings) -> Tracker | None:
     if not settings.secret_key:
         return None
     return Tracker(settings.secret_key, settings.public_url)
-
-
-def instrumented(message: ClaimedMessage, tracker: Tracker | None) -> ClaimedMessage:
-    """``message`` with tracked links and an open pixel, when tracking is on for it."""
-    if tracker is None or not message.tracking or not message.html:
-        return message
-    return replace(message, html=tracker.instrument(message.html, message.id))
 
 
 def unsubscribe_headers(

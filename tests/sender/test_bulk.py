@@ -184,3 +184,14 @@ def test_literal_braces_and_helpers_in_a_content_reach_every_entry_as_written(
     assert len(fake_ses.bulk_calls) == 1
     assert {delivered(a)["html"] for a in fake_ses.accepted} == {html}
     assert {delivered(a)["subject"] for a in fake_ses.accepted} == {html}
+
+
+def test_a_content_with_a_header_ses_takes_only_raw_goes_one_by_one(
+    settings, engine, broker, redis, api_key, fake_ses
+):
+    ids = make_messages(engine, api_key[0].id, 3)
+    with engine.begin() as conn:  # a caller's header with a non-ASCII value
+        conn.execute(text("""UPDATE contents SET headers = '[["X-Note", "한글 메모"]]'"""))
+    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert kinds(result) == [OutcomeKind.SENT] * 3
+    assert fake_ses.bulk_calls == [] and len(fake_ses.accepted) == 3
