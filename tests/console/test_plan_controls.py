@@ -37,8 +37,9 @@ def test_a_csv_plan_is_paused_resumed_and_cancelled(page, console, tmp_path):
     assert (plan.total, plan.duplicates, plan.status) == (2, 1, "active")
     for action, status in (("pause", "paused"), ("resume", "active"), ("cancel", "cancelled")):
         page.once("dialog", lambda dialog: dialog.accept())
-        page.click(f'#plan-{plan_id} button[data-action="{action}"]')
-        page.wait_for_url(f"{console.url}/ui/plans")
+        # The action comes back to this same page: wait for that navigation itself.
+        with page.expect_navigation(url=f"{console.url}/ui/plans"):
+            page.click(f'#plan-{plan_id} button[data-action="{action}"]')
         with console.engine.connect() as conn:
             assert get_campaign(conn, console.key.id, plan_id).status == status
     assert page.locator(f"#plan-{plan_id} [data-phase]").get_attribute("data-value") \
@@ -72,8 +73,10 @@ def test_an_admin_chooses_the_api_key_the_console_acts_as(page, console):
     sign_in(page, console, "admin")
     page.goto(f"{console.url}/ui/templates")
     assert "only in the second" not in page.content()
-    page.select_option("select[name=key]", str(other.id))
-    page.wait_for_url(f"{console.url}/ui/templates")
+    # Choosing submits the form, which comes back to this same URL: wait for that
+    # navigation itself (waiting for the URL returns at once, before it starts).
+    with page.expect_navigation(url=f"{console.url}/ui/templates"):
+        page.select_option("select[name=key]", str(other.id))
     assert "only in the second" in page.locator("table.list").inner_text()
     with console.engine.connect() as conn:
         assert [t.name for t in list_templates(conn, other.id)] == ["only in the second"]

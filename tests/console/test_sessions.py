@@ -90,8 +90,8 @@ def test_korean_is_chosen_from_the_browser_and_the_switch_changes_it(browser, co
     assert page.locator("nav a").all_inner_texts() == ["템플릿", "발송 대상", "발송 계획",
                                                        "발송 결과"]
     shot(page, "plans-korean")
-    page.click("text=EN")
-    page.wait_for_url(f"{console.url}/ui/plans")
+    with page.expect_navigation(url=f"{console.url}/ui/plans"):  # back to this same page
+        page.click("text=EN")
     assert page.locator("h1").inner_text() == "Send plans"
     context.close()
 
