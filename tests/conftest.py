@@ -137,3 +137,18 @@ def fake_ses(monkeypatch):
     monkeypatch.setenv("AWS_REGION", "us-east-1")
     yield ses
     ses.close()
+
+
+# A signing authority playing SNS, and the HTTPS side that serves its certificate.
+@pytest.fixture(scope="session")
+def ca():
+    from tests.support.sns import SigningAuthority
+
+    return SigningAuthority()
+
+
+@pytest.fixture
+def sns_http(ca):
+    from tests.support.sns import CERT_URL, FakeSnsHttp
+
+    return FakeSnsHttp({CERT_URL: ca.pem})

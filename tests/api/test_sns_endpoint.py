@@ -14,11 +14,9 @@ from shared.broker.queues import EVENT_QUEUE
 from shared.settings import load_settings
 from tests.support.settings import changed
 from tests.support.sns import (
-    CERT_URL,
     EVENT_PUBLISHING,
     IDENTITY_NOTIFICATIONS,
     TOPIC,
-    FakeSnsHttp,
     SigningAuthority,
     notification,
     ses_event_publishing,
@@ -34,16 +32,6 @@ EXPECTED_TYPES = {
     "Rendering Failure": EventType.RENDERING_FAILED, "DeliveryDelay": EventType.DELAYED,
     "Subscription": EventType.SUBSCRIPTION,
 }
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return SigningAuthority()
-
-
-@pytest.fixture
-def sns_http(ca):
-    return FakeSnsHttp({CERT_URL: ca.pem})
 
 
 @pytest.fixture

@@ -13,23 +13,11 @@ from shared.broker.queues import EVENT_QUEUE
 from tests.support.settings import changed
 from tests.support.sns import (
     CERT_URL,
-    FakeSnsHttp,
-    SigningAuthority,
     notification,
     ses_event_publishing,
 )
 
 URL = "/v1/events/results"
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return SigningAuthority()
-
-
-@pytest.fixture
-def sns_http(ca):
-    return FakeSnsHttp({CERT_URL: ca.pem})
 
 
 @pytest.fixture

@@ -10,26 +10,15 @@ from shared.events.sns import CertificateCache, SnsVerificationError, SnsVerifie
 from tests.support.sns import (
     CERT_URL,
     TOPIC,
-    FakeSnsHttp,
     SigningAuthority,
     notification,
     subscription,
 )
 
 
-@pytest.fixture(scope="module")
-def ca():
-    return SigningAuthority()
-
-
 @pytest.fixture
-def http(ca):
-    return FakeSnsHttp({CERT_URL: ca.pem})
-
-
-@pytest.fixture
-def verifier(http):
-    return SnsVerifier(CertificateCache(http))
+def verifier(sns_http):
+    return SnsVerifier(CertificateCache(sns_http))
 
 
 @pytest.mark.parametrize("version", ["1", "2"])
@@ -92,12 +81,12 @@ def test_unknown_signature_version_fails(ca, verifier, version):
     "file:///etc/passwd",
     "",
 ])
-def test_certificate_url_off_sns_is_refused_before_any_fetch(ca, http, verifier, url):
-    http.certificates[url] = ca.pem  # even a source that would serve it is never asked
+def test_certificate_url_off_sns_is_refused_before_any_fetch(ca, sns_http, verifier, url):
+    sns_http.certificates[url] = ca.pem  # even a source that would serve it is never asked
     message = ca.sign({**notification({}), "SigningCertURL": url})
     with pytest.raises(SnsVerificationError):
         verifier.verify(message)
-    assert http.fetched == []
+    assert sns_http.fetched == []
 
 
 @pytest.mark.parametrize("url", [
@@ -114,40 +103,40 @@ def test_subscribe_url_off_sns_is_refused(ca, verifier):
         verifier.verify(message)
 
 
-def test_certificate_is_fetched_once_and_cached(ca, http, verifier):
+def test_certificate_is_fetched_once_and_cached(ca, sns_http, verifier):
     for _ in range(3):
         verifier.verify(ca.sign(notification({})))
-    assert http.fetched == [CERT_URL]
+    assert sns_http.fetched == [CERT_URL]
 
 
-def test_expired_certificate_fails(http):
+def test_expired_certificate_fails(sns_http):
     expired = SigningAuthority(valid_days=-1, not_before_days=-10)
-    http.certificates[CERT_URL] = expired.pem
+    sns_http.certificates[CERT_URL] = expired.pem
     with pytest.raises(SnsVerificationError, match="expired"):
-        SnsVerifier(CertificateCache(http)).verify(expired.sign(notification({})))
+        SnsVerifier(CertificateCache(sns_http)).verify(expired.sign(notification({})))
 
 
-def test_topic_outside_the_allowlist_fails(ca, http):
-    verifier = SnsVerifier(CertificateCache(http), topic_arns=frozenset({"arn:aws:sns:x:1:ok"}))
+def test_topic_outside_the_allowlist_fails(ca, sns_http):
+    verifier = SnsVerifier(CertificateCache(sns_http), topic_arns=frozenset({"arn:aws:sns:x:1:ok"}))
     with pytest.raises(SnsVerificationError, match="MAILPIPE_SNS_TOPIC_ARNS"):
         verifier.verify(ca.sign(notification({})))
     assert verifier.verify(ca.sign(notification({}, topic="arn:aws:sns:x:1:ok")))
 
 
-def test_old_signed_message_is_refused_as_a_replay(ca, http):
-    verifier = SnsVerifier(CertificateCache(http), max_age=3600)
+def test_old_signed_message_is_refused_as_a_replay(ca, sns_http):
+    verifier = SnsVerifier(CertificateCache(sns_http), max_age=3600)
     with pytest.raises(SnsVerificationError, match="old"):
         verifier.verify(ca.sign(notification({}, at=time.time() - 3700)))
 
 
-def test_raw_delivery_needs_the_configured_secret(http):
+def test_raw_delivery_needs_the_configured_secret(sns_http):
     def raw(verifier, secret):
         return verifier.verify_raw("{}", message_id="m", topic_arn=TOPIC,
                                    message_type="Notification", presented_secret=secret)
 
     with pytest.raises(SnsVerificationError, match="MAILPIPE_SNS_RAW_SECRET"):
-        raw(SnsVerifier(CertificateCache(http)), "anything")
-    verifier = SnsVerifier(CertificateCache(http), raw_secret="s3cret")
+        raw(SnsVerifier(CertificateCache(sns_http)), "anything")
+    verifier = SnsVerifier(CertificateCache(sns_http), raw_secret="s3cret")
     with pytest.raises(SnsVerificationError, match="secret"):
         raw(verifier, "wrong")
     with pytest.raises(SnsVerificationError, match="secret"):
