@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections import Counter
 
-import boto3
 import pytest
 import requests
-from moto.core import DEFAULT_ACCOUNT_ID
-from moto.ses.models import ses_backends
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from shared.runtime.localservers import free_port
+from tests.e2e import test_end_to_end as moto_stack
 from tests.support.stack import running_stack, settings_env, wait_for
-
-SENDER = "sender@example.com"
 
 
 def scrape(url: str) -> dict[tuple[str, frozenset], float]:
@@ -30,12 +26,8 @@ def value(samples: dict, name: str, **labels) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
 
 
-@pytest.fixture
-def ses(aws_env):
-    backend = ses_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
-    backend.sent_messages.clear()
-    boto3.client("sesv2").create_email_identity(EmailIdentity=SENDER)
-    return backend
+SENDER = moto_stack.SENDER
+ses = moto_stack.ses  # moto's SES backend with the sender verified
 
 
 @pytest.fixture
