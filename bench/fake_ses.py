@@ -134,21 +134,27 @@ class FakeSes:
         except (ValueError, KeyError, TypeError) as exc:
             self.bad_requests += 1
             return _error(400, "BadRequestException", f"invalid SendEmail request: {exc}")
-        # The round trip happens whatever the answer; throttling is decided on arrival.
-        if self.bucket and not self.bucket.take(len(recipients)):
+        if not await self._arrive(len(recipients)):
+            return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
+        self.sent += 1
+        self.body_bytes += len(body)
+        self._deliver(recipients)
+        return 200, {"MessageId": self._message_id()}, {}
+
+    async def _arrive(self, recipients: int) -> bool:
+        """One call's round trip; False when the bucket throttles it (decided on arrival:
+        the round trip happens whatever the answer)."""
+        if self.bucket and not self.bucket.take(recipients):
             self.throttled += 1
             await asyncio.sleep(self.latency)
-            return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
+            return False
         self.in_flight += 1
         self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             await asyncio.sleep(self.latency)
         finally:
             self.in_flight -= 1
-        self.sent += 1
-        self.body_bytes += len(body)
-        self._deliver(recipients)
-        return 200, {"MessageId": self._message_id()}, {}
+        return True
 
     def _message_id(self) -> str:
         return f"{self._prefix}-{next(self._ids):010d}"
@@ -175,17 +181,8 @@ class FakeSes:
         except (ValueError, KeyError, TypeError) as exc:
             self.bad_requests += 1
             return _error(400, "BadRequestException", f"invalid SendBulkEmail request: {exc}")
-        recipients = sum(len(e) for e in entries)
-        if self.bucket and not self.bucket.take(recipients):
-            self.throttled += 1
-            await asyncio.sleep(self.latency)
+        if not await self._arrive(sum(len(e) for e in entries)):
             return _error(429, "TooManyRequestsException", "Maximum sending rate exceeded.")
-        self.in_flight += 1
-        self.max_in_flight = max(self.max_in_flight, self.in_flight)
-        try:
-            await asyncio.sleep(self.latency)
-        finally:
-            self.in_flight -= 1
         self.bulk_calls += 1
         self.sent += len(entries)
         self.body_bytes += len(body)

@@ -15,20 +15,29 @@ def _open_form(page) -> None:
         page.click("#new-plan summary")
 
 
-def test_a_csv_plan_is_paused_resumed_and_cancelled(page, console, tmp_path):
+def _submit_csv_plan(page, console, tmp_path, name: str, rows: str,
+                     when: str | None = None) -> None:
+    """As an editor, a plan named ``name`` of a new template with ``rows`` as its CSV."""
     with console.engine.begin() as conn:
-        template = create_template(conn, console.key.id, "csv plan",
+        template = create_template(conn, console.key.id, f"csv {name}",
                                    TemplateSource("Hi {{name}}", "<p>{{name}}</p>", None))
-    csv_file = tmp_path / "list.csv"
-    csv_file.write_text("email,name\na@example.com,A\nb@example.com,B\na@EXAMPLE.com,dup\n")
+    csv_file = tmp_path / f"{name}.csv"
+    csv_file.write_text(rows)
     sign_in(page, console, "editor")
     _open_form(page)
-    page.fill("input[name=name]", "later")
+    page.fill("input[name=name]", name)
     page.select_option("select[name=template]", str(template.id))
-    page.fill("input[name=topic]", "later-topic")
-    page.fill("#plan-when", "2031-01-01T09:00:00")
+    page.fill("input[name=topic]", f"{name}-topic")
+    if when:
+        page.fill("#plan-when", when)
     page.set_input_files("input[name=recipients]", str(csv_file))
     page.click("#create-plan")
+
+
+def test_a_csv_plan_is_paused_resumed_and_cancelled(page, console, tmp_path):
+    _submit_csv_plan(page, console, tmp_path, "later",
+                     "email,name\na@example.com,A\nb@example.com,B\na@EXAMPLE.com,dup\n",
+                     when="2031-01-01T09:00:00")
     page.wait_for_selector(".plan")
     card = page.locator(".plan").first
     plan_id = int(card.get_attribute("id").split("-")[1])
@@ -48,18 +57,7 @@ def test_a_csv_plan_is_paused_resumed_and_cancelled(page, console, tmp_path):
 
 
 def test_a_bad_csv_row_is_reported_and_nothing_is_created(page, console, tmp_path):
-    with console.engine.begin() as conn:
-        template = create_template(conn, console.key.id, "csv bad",
-                                   TemplateSource("Hi {{name}}", "<p>{{name}}</p>", None))
-    csv_file = tmp_path / "bad.csv"
-    csv_file.write_text("email,name\nok@example.com,A\nnope,B\n")
-    sign_in(page, console, "editor")
-    _open_form(page)
-    page.fill("input[name=name]", "bad")
-    page.select_option("select[name=template]", str(template.id))
-    page.fill("input[name=topic]", "bad-topic")
-    page.set_input_files("input[name=recipients]", str(csv_file))
-    page.click("#create-plan")
+    _submit_csv_plan(page, console, tmp_path, "bad", "email,name\nok@example.com,A\nnope,B\n")
     page.wait_for_selector("#plan-errors li")
     assert "row 3: 'nope' is not a valid email address" in page.locator(
         "#plan-errors").inner_text()
