@@ -60,7 +60,7 @@ class BulkTemplate:
     text: str
     #: mailpipe variable name -> slot
     variables: dict[str, str]
-    #: the tracked links' URLs, in slot order (c0, c1, ...)
+    #: the tracked links' distinct URLs, in slot order (c0, c1, ...)
     urls: tuple[str, ...]
     tracked: bool
 
@@ -78,8 +78,9 @@ def bulk_template(message: ClaimedMessage, tracker: Tracker | None) -> BulkTempl
         links = prepare_links(message.html)
         if any("{{" in url for url in links.urls):
             return None  # a per-recipient URL: its token would need the filled URL
-        urls = links.urls
-        html = links.join([f"{_MARK}c{i}{_MARK}" for i in range(len(urls))], f"{_MARK}o{_MARK}")
+        urls = tuple(dict.fromkeys(links.urls))  # one slot (and token) per distinct URL
+        html = links.join([f"{_MARK}c{urls.index(url)}{_MARK}" for url in links.urls],
+                          f"{_MARK}o{_MARK}")
     if html is not None:
         html = _restore(_slotted(html, templated, slots), tracker)
     if message.text:

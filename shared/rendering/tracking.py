@@ -89,7 +89,7 @@ class Tracker:
         self.base = public_url.rstrip("/")
 
     def _mac(self, data: bytes) -> bytes:
-        return hmac.new(self._key, DOMAIN + data, hashlib.sha256).digest()[:MAC_BYTES]
+        return hmac.digest(self._key, DOMAIN + data, "sha256")[:MAC_BYTES]
 
     def token(self, kind: Kind, message_id: int, url: str | None = None) -> str:
         data = f"{kind.value}:{message_id}" + (f":{url}" if kind is Kind.CLICK else "")
@@ -170,8 +170,10 @@ class TrackedHtml:
         return "".join(out)
 
     def fill(self, tracker: Tracker, message_id: int) -> str:
-        """The HTML for one message: its click URLs and open pixel."""
-        return self.join([htmllib.escape(tracker.click_url(message_id, url)) for url in self.urls],
+        """The HTML for one message: its click URLs (one token per distinct URL) and open pixel."""
+        hrefs = {url: htmllib.escape(tracker.click_url(message_id, url))
+                 for url in dict.fromkeys(self.urls)}
+        return self.join([hrefs[url] for url in self.urls],
                          htmllib.escape(tracker.open_url(message_id)))
 
 

@@ -80,3 +80,14 @@ def test_each_entry_has_its_own_tracking_tokens_that_the_api_reads_back():
     assert values[0]["c0"] != values[1]["c0"] and values[0]["o"] != values[1]["o"]
     assert TRACKER.read(values[1]["c0"]).message_id == 6
     assert TRACKER.read(values[1]["o"]).message_id == 6
+
+
+def test_links_to_one_url_share_one_slot_and_render_alike():
+    html = ("<a href='https://x.example/'>logo</a><a href='https://y.example/'>y</a>"
+            "<a href=\"https://x.example/\">button</a>")
+    messages = [message(i, html) for i in (1, 2)]
+    template = bulk_template(messages[0], TRACKER)
+    assert template.urls == ("https://x.example/", "https://y.example/")
+    assert template.html.count("{{c0}}") == 2 and template.html.count("{{c1}}") == 1
+    assert set(entry_values(template, messages[0], TRACKER)) == {"lb", "c0", "c1", "o"}
+    assert ses_renders(messages) == mailpipe_renders(messages)
