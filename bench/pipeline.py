@@ -21,9 +21,12 @@ runs them (``services.up.Stack``), then
 
 Tracking is on by default (``MAILPIPE_SECRET_KEY`` set: what every seed
 user runs; ``--no-tracking`` to compare). Each message goes by SendEmail
-(``MAILPIPE_SES_BULK=false``) unless ``--bulk``: then 100,000 messages
-sharing their contents (POSTs of 10,000 recipients) go by SendBulkEmail,
-and the ratio is recipients/s to the per-message ceiling (calls/s).
+(``MAILPIPE_SES_BULK=false``) unless ``--bulk``: then step 3 is a campaign
+of 100,000 recipients (a ``{{name}}`` template and a CSV of email,name,
+uploaded as one ``POST /v1/campaigns`` due at once, expanded by the
+scheduler as in production), sent by SendBulkEmail; its time runs from the
+upload's answer, and the ratio is recipients/s to the per-message ceiling
+(calls/s).
 
 Other work on the machine skews every figure: the report says how busy the
 machine was with work not started by this bench, and warns above 10%.
@@ -45,6 +48,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
@@ -86,6 +90,26 @@ IDLE_DOMAIN = "idle.bench.example"
 IDLE_TARGET_P50_S = 0.050
 #: Without a new delivery for this long, wait_until_done asks the database.
 DB_POLL_WHEN_QUIET = 5.0
+
+
+def post_campaign(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
+    """A ``{{name}}`` template and a campaign of ``recipients`` due now, uploaded as CSV;
+    returns (seconds until the upload was answered, recipients accepted)."""
+    status, template = http_json("POST", f"{api}/v1/templates", key=key, body=json.dumps({
+        "name": f"bench-{topic}", "subject": SUBJECT + " for {{name}}",
+        "html": HTML.replace("<h1>", "<p>Dear {{name}},</p><h1>", 1)}).encode())
+    if status != 201:
+        raise BenchError(f"POST /v1/templates answered {status}: {template}")
+    csv = "email,name\n" + "".join(f"{r},Reader {i}\n" for i, r in enumerate(recipients))
+    params = urllib.parse.urlencode({"name": topic, "templateId": template["id"],
+                                     "topicId": topic})
+    started = time.perf_counter()
+    status, campaign = http_json("POST", f"{api}/v1/campaigns?{params}", body=csv.encode(),
+                                 key=key, content_type="text/csv; charset=utf-8", timeout=600)
+    seconds = time.perf_counter() - started
+    if status != 201:
+        raise BenchError(f"POST /v1/campaigns answered {status}: {campaign}")
+    return seconds, campaign["total"]
 
 
 def post_messages(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
@@ -170,8 +194,10 @@ def wait_until_done(engine: Engine, key_id: int, topic: str, total: int,
     raise AssertionError("unreachable")
 
 
-def pipeline_figures(engine: Engine, key_id: int, topic: str) -> dict:
-    """Throughput and latency of the topic's sent rows, all times from the database."""
+def pipeline_figures(engine: Engine, key_id: int, topic: str,
+                     accepted_at: float | None = None) -> dict:
+    """Throughput and latency of the topic's sent rows, all times from the database
+    (from ``accepted_at``, when given, instead of the first row's creation)."""
     with engine.connect() as conn:
         row = conn.execute(
             text("""
@@ -200,7 +226,8 @@ def pipeline_figures(engine: Engine, key_id: int, topic: str) -> dict:
         ).all()
     if not row.sent:
         raise BenchError("no message was sent")
-    seconds = float(row.last_sent - row.first_accept)
+    first_accept = accepted_at if accepted_at is not None else float(row.first_accept)
+    seconds = float(row.last_sent) - first_accept
     send_window = float(row.last_sent - row.first_sent)
     return {
         "sent": row.sent,
@@ -359,9 +386,19 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
 
     topic = f"bench-{run_id}"
     recipients = [f"p{run_id}-{i:06d}@{PIPELINE_DOMAIN}" for i in range(args.messages)]
-    print(f"posting {args.messages} messages in requests of {args.per_request}", flush=True)
-    accepts = []
-    for start in range(0, len(recipients), args.per_request):
+    accepts, accepted_at = [], None
+    if args.bulk:
+        print(f"posting a campaign of {args.messages} recipients", flush=True)
+        seconds, count = post_campaign(api, plain_key, topic, recipients)
+        accepted_at = time.time()  # the clock starts once the upload is answered
+        accepts.append({"recipients": len(recipients), "accepted": count,
+                        "seconds": round(seconds, 3)})
+        print(f"  campaign of {len(recipients)} recipients: answered in {seconds:.3f} s",
+              flush=True)
+    else:
+        print(f"posting {args.messages} messages in requests of {args.per_request}",
+              flush=True)
+    for start in range(0, len(recipients) if not args.bulk else 0, args.per_request):
         chunk = recipients[start : start + args.per_request]
         seconds, count = post_messages(api, plain_key, topic, chunk)
         accepts.append({"recipients": len(chunk), "accepted": count,
@@ -373,7 +410,7 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     wall = time.monotonic() - wall_started
     cpu_after, machine_after = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
 
-    pipeline = pipeline_figures(engine, key.id, topic)
+    pipeline = pipeline_figures(engine, key.id, topic, accepted_at)
     stats = fake.stats()
     report["idle"] = measure_idle(api, plain_key, fake, run_id, args.idle, args.idle_gap)
     # Again on a machine without the stack: the better of the two is the
@@ -383,12 +420,14 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     ceiling = max(ceilings, key=lambda c: c["calls_per_s"])
     report["ceiling"] = ceiling
     report["ceiling_runs"] = ceilings
-    full = [a["seconds"] for a in accepts if a["recipients"] >= min(10_000, args.per_request)]
+    # The accept target is for POSTs of 10,000 (a campaign's upload is timed, not judged).
+    full = ([] if args.bulk else
+            [a["seconds"] for a in accepts if a["recipients"] >= min(10_000, args.per_request)])
     report["accept"] = {
         "requests": accepts,
         "max_full_request_s": max(full) if full else None,
         "target_s": ACCEPT_TARGET_S,
-        "ok": bool(full) and max(full) < ACCEPT_TARGET_S,
+        "ok": args.bulk or (bool(full) and max(full) < ACCEPT_TARGET_S),
     }
     report["pipeline"] = {"states": states, "wall_s": round(wall, 3), **pipeline}
     report["fake_ses"] = {**_brief(stats),

@@ -123,7 +123,8 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             cap = caps.get(held[0].id)
             group = (_bulk_group(held, one_by_one, entries_per_call(deps.limiter, cap))
                      if send_bulk else [])
-            bulk, carried, left = plan_bulk(group, tracker) if group else (None, [], [])
+            bulk, carried, left = (plan_bulk(group, tracker, deps.composer) if group
+                                   else (None, [], []))
             one_by_one.update(m.id for m in left)
             if bulk is None:
                 carried = [held[0]]

@@ -250,22 +250,26 @@ def claim_for_sending(
 
 
 def _claimed(row, attachments: tuple[Attachment, ...]) -> ClaimedMessage:
-    left_out = set(row.left_out)
+    # Unpacked by position, in the claim's column order: a Row's attribute
+    # access costs ~2 us each, a tenth of a bulk recipient's whole send.
+    (id_, attempts, from_addr, to_addr, extra_to, cc, bcc, mime_message_id, left_out,
+     content_id, subject, html, text_, reply_to, headers, tracking, bulk, variables,
+     _has_attachments, relay_id, relay_url, relay_username, relay_password) = row
     if left_out:
         log.info("message %d: %s left out of the send: on the key's suppression list",
-                 row.id, ", ".join(row.left_out))
-    extra_to, cc, bcc = (tuple(a for a in addresses if a not in left_out)
-                         for addresses in (row.extra_to_addrs, row.cc_addrs, row.bcc_addrs))
-    relay = (Relay(row.relay_id, row.relay_url, row.relay_username, row.relay_password)
-             if row.relay_id is not None else None)
+                 id_, ", ".join(left_out))
+        extra_to, cc, bcc = (tuple(a for a in addresses if a not in left_out)
+                             for addresses in (extra_to, cc, bcc))
+    relay = (Relay(relay_id, relay_url, relay_username, relay_password)
+             if relay_id is not None else None)
     return ClaimedMessage(
-        id=row.id, attempt=row.attempts, from_addr=row.from_addr, to_addr=row.to_addr,
-        subject=row.subject, html=row.html, text=row.text, reply_to=row.reply_to,
-        content_id=row.content_id, extra_to=extra_to, cc=cc, bcc=bcc,
-        mime_message_id=row.mime_message_id,
-        headers=tuple((name, value) for name, value in row.headers or ()),
-        attachments=attachments, relay=relay, variables=row.variables,
-        tracking=row.tracking, bulk=row.bulk,
+        id=id_, attempt=attempts, from_addr=from_addr, to_addr=to_addr,
+        subject=subject, html=html, text=text_, reply_to=reply_to,
+        content_id=content_id, extra_to=tuple(extra_to), cc=tuple(cc), bcc=tuple(bcc),
+        mime_message_id=mime_message_id,
+        headers=tuple(map(tuple, headers)) if headers else (),
+        attachments=attachments, relay=relay, variables=variables,
+        tracking=tracking, bulk=bulk,
     )
 
 

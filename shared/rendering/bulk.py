@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from shared.db.messages import ClaimedMessage
-from shared.rendering.compose import encoded_address, html_to_text
+from shared.rendering.compose import Composer, encoded_address, html_to_text
 from shared.rendering.mustache import _TAG
 from shared.rendering.tracking import Tracker, prepare_links, unsubscribe_headers
 from shared.transports.base import BulkEntry, BulkSend
@@ -161,13 +161,19 @@ def bulk_eligible(message: ClaimedMessage) -> bool:
                 or message.mime_message_id or message.attachments)
 
 
-def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None
+def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,
+              composer: Composer | None = None,
               ) -> tuple[BulkSend | None, list[ClaimedMessage], list[ClaimedMessage]]:
     """(the bulk send, the messages it carries, the ones left for the per-message path).
 
     ``messages`` share one content and one sender, and are ``bulk_eligible``.
+    The content's template is made once per ``composer`` (its per-content cache).
     """
-    template = bulk_template(messages[0], tracker)
+    first = messages[0]
+    template = (composer.per_content((first.content_id, "bulk", tracker is not None),
+                                     lambda: bulk_template(first, tracker))
+                if composer is not None and first.content_id is not None
+                else bulk_template(first, tracker))
     if template is None:
         return None, [], list(messages)
     carried, entries, left = [], [], []
@@ -181,7 +187,6 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None
             ("X-Mailpipe-Id", str(message.id)), *unsubscribe_headers(message, tracker))))
     if not entries:
         return None, [], left
-    first = messages[0]
     bulk = BulkSend(from_header=encoded_address(first.from_addr), subject=template.subject,
                     html=template.html, text=template.text, entries=tuple(entries),
                     reply_to=first.reply_to, headers=first.headers)

@@ -8,13 +8,15 @@ transports that need bytes, shared.rendering.mime builds them.
 
 ``Composer`` keeps, per content, what every recipient of it shares: its
 text alternative and its HTML with the tracked links found (TrackedHtml),
-so a recipient of a campaign costs a token per link and a string join.
+so a recipient of a campaign costs a token per link and a string join;
+and the content's SendBulkEmail template (shared.rendering.bulk).
 """
 
 from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
 from html import unescape
@@ -67,6 +69,9 @@ def encoded_address(address: str) -> str:
     return formataddr((name, addr), charset="utf-8") if addr else address
 
 
+_MISSING = object()
+
+
 @dataclass(frozen=True)
 class SharedParts:
     """What every recipient of one content gets alike."""
@@ -81,7 +86,7 @@ class Composer:
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._shared: dict[tuple, SharedParts] = {}
+        self._shared: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
     def compose(self, message: ClaimedMessage, tracker: Tracker | None) -> Composed:
@@ -114,20 +119,24 @@ class Composer:
 
     def shared(self, message: ClaimedMessage, tracking: bool) -> SharedParts:
         """The parts of ``message``'s content every recipient shares (made once)."""
-        key = (message.content_id, tracking)
+        return self.per_content((message.content_id, tracking), lambda: SharedParts(
+            text=_text_of(message.html, message.text),
+            tracked=prepare_links(message.html) if tracking else None,
+        ))
+
+    def per_content(self, key: tuple, make: Callable[[], object]):
+        """What ``make`` builds from a content once, kept under ``key`` (the content id
+        first) for its next recipients: the last ``size`` contents are kept."""
         with self._lock:
-            parts = self._shared.get(key)
-        if parts is None:
-            parts = SharedParts(
-                text=_text_of(message.html, message.text),
-                tracked=prepare_links(message.html) if tracking else None,
-            )
+            value = self._shared.get(key, _MISSING)
+        if value is _MISSING:  # (None is a value too: "this content cannot go in bulk")
+            value = make()
             with self._lock:
                 while self._shared and len(self._shared) >= self.size:
                     self._shared.pop(next(iter(self._shared)))
                 if self.size:
-                    self._shared[key] = parts
-        return parts
+                    self._shared[key] = value
+        return value
 
     @staticmethod
     def _own_parts(message: ClaimedMessage, tracker: Tracker | None) -> tuple[str | None, str]:

@@ -91,3 +91,15 @@ def test_links_to_one_url_share_one_slot_and_render_alike():
     assert template.html.count("{{c0}}") == 2 and template.html.count("{{c1}}") == 1
     assert set(entry_values(template, messages[0], TRACKER)) == {"lb", "c0", "c1", "o"}
     assert ses_renders(messages) == mailpipe_renders(messages)
+
+
+def test_a_contents_template_is_made_once_per_composer():
+    composer = Composer()
+    first, second = [message(i, "<a href='https://x.example/'>x</a>") for i in (1, 2)]
+    made = [plan_bulk([first, second], TRACKER, composer)[0] for _ in range(2)]
+    assert composer.per_content((1, "bulk", True), lambda: None) is not None
+    assert made[0].html == made[1].html and made[0].entries[0].values["c0"]
+    refused = message(3, "<p>\\{{escaped}}</p>")
+    refused = ClaimedMessage(**{**refused.__dict__, "content_id": 9})
+    assert plan_bulk([refused, refused], TRACKER, composer)[0] is None
+    assert composer.per_content((9, "bulk", True), lambda: "made again") is None  # kept
