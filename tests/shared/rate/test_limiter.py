@@ -8,6 +8,7 @@ import time
 import pytest
 import redis as redis_lib
 
+from bench.rate import most_in_any_second
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.rate.limiter import SLOW_START_SHARE, FleetRateLimiter, QuotaRate, RedisClock
@@ -42,16 +43,6 @@ def _sender_process(url: str, rate: float, ready, go, out) -> None:
     for t in threads:
         t.join()
     out.put(stamps)
-
-
-def most_in_any_second(stamps: list[float]) -> int:
-    stamps = sorted(stamps)
-    best, first = 0, 0
-    for last, stamp in enumerate(stamps):
-        while stamp - stamps[first] >= 1.0:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
 
 
 def test_two_processes_sharing_the_bucket_stay_within_the_rate(settings, redis):

@@ -3,6 +3,8 @@ how every failure is classified for the pipeline's retry decision."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from shared.errors import Failure, TransportError
@@ -139,8 +141,6 @@ def test_connection_closed_by_server_is_reopened(smtp_servers, transport_for):
     server.behaviour.close_after_each = True
     transport = transport_for(server.url)
     transport.send(envelope())
-    import time
-
     time.sleep(0.3)  # the server has hung up on the idle connection
     transport.send(envelope())
     assert len(server.received) == 2
