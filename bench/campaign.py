@@ -14,11 +14,12 @@ expansion, not SES. Then
    up to 20,000 unsent rows), times progress, pause, resume and cancel;
 4. stops the scheduler, uploads the CSV again and runs the expansion step
    alone in this process with the window lifted: expansion rows/s of the
-   machinery, nothing competing; then times cancelling the whole list;
+   machinery (rows inserted ``queued`` and enqueued), nothing competing;
+   then times cancelling the whole list;
 5. uploads it a third time and starts a scheduler with the window lifted,
    polling ``campaigns.expanded`` until every recipient is a message row:
-   expansion rows/s while the scheduler's dispatch step queues the same rows
-   (as it would), then times progress, pause and resume of the whole list;
+   expansion rows/s while the scheduler's other steps run (as they would),
+   then times progress, pause and resume of the whole list;
 6. reports the peak RSS (``VmHWM``) of the API (gunicorn master and worker)
    and of the schedulers, and checks there is exactly one row per unique
    recipient.
@@ -50,6 +51,7 @@ from sqlalchemy import Engine, text
 
 from services.scheduler.expand import expand_step
 from services.up import Stack
+from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.db.migrate import upgrade
@@ -231,25 +233,26 @@ def run(args, workdir: Path) -> dict:
         stack.signal("scheduler", signal.SIGTERM)
         stack.processes["scheduler"].wait(60)
 
-        # 2. The expansion step alone, window lifted, no dispatch competing:
+        # 2. The expansion step alone (rows and their enqueue), window lifted:
         #    what the machinery does (run here, in this process).
         print("-- expansion step alone, whole list", flush=True)
         lifted = load_settings(database_url=pg.url, redis_url=redis.url,
                                campaign_window=0, _env_file=None)
         upload_2, alone = create_due_campaign(api, key, engine, csv_path, template["id"], unique)
+        broker = make_broker(lifted)
         started = time.perf_counter()
-        while expand_step(engine, lifted):
+        while expand_step(engine, broker, lifted):
             pass
         seconds = time.perf_counter() - started
         expansion_alone = {"rows": unique, "seconds": round(seconds, 2),
                            "rows_per_s": round(unique / seconds)}
         print(f"expansion alone: {expansion_alone}", flush=True)
         check_one_row_each(engine, alone["id"], unique)
-        # Cancelled, so the next scheduler's dispatch step does not queue its rows too.
+        # Cancelled, so no sender would send its rows (their queue messages stay in Redis).
         whole = timed_calls(api, key, alone["id"], (("cancel", "POST", "/cancel"),))
 
-        # 3. The scheduler process with the window lifted: expansion while its
-        #    dispatch step queues the same rows (and enqueues them in Redis).
+        # 3. The scheduler process with the window lifted: expansion (and its
+        #    enqueue in Redis) while its other steps run.
         print("-- scheduler, window lifted, whole list", flush=True)
         unbounded = Stack({**env, "MAILPIPE_CAMPAIGN_WINDOW": "0"},
                           log_dir=workdir / "logs")

@@ -381,6 +381,8 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
         pids[redis_server.process.pid] = "redis"
     postmaster = work / "postgres" / "postmaster.pid"
     parents = {int(postmaster.read_text().split()[0]): "postgres"}
+    redis_client = redis_lib.Redis.from_url(redis_server.url)
+    redis_client.config_resetstat()
     cpu_before, machine_before = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
     wall_started = time.monotonic()
 
@@ -409,6 +411,9 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
                              timeout=args.timeout, stall=args.stall)
     wall = time.monotonic() - wall_started
     cpu_after, machine_after = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
+    redis_calls = {name.removeprefix("cmdstat_"): stat["calls"]
+                   for name, stat in redis_client.info("commandstats").items()}
+    redis_client.close()
 
     pipeline = pipeline_figures(engine, key.id, topic, accepted_at)
     stats = fake.stats()
@@ -437,6 +442,10 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     report["cpu_seconds"] = cpu
     report["cpu_ms_per_message"] = {n: round(1000 * c / args.messages, 2) for n, c in cpu.items()}
     report["cpu_us_per_message"] = {n: round(1e6 * c / args.messages) for n, c in cpu.items()}
+    report["redis_calls_per_message"] = {
+        name: round(calls / args.messages, 3)
+        for name, calls in sorted(redis_calls.items(), key=lambda kv: -kv[1])
+        if name not in ("config|resetstat", "info")}
     report["cpu_busy_fraction"] = _busy(sum(cpu.values()), machine_after - machine_before, wall)
     report["ceiling_calls_per_s"] = ceiling["calls_per_s"]
     report["ratio"] = round(pipeline["messages_per_s"] / ceiling["calls_per_s"], 3)
@@ -561,6 +570,8 @@ def print_report(report: dict) -> None:
         f"(ceiling client: {ceiling['client_cpu_ms_per_call']:.2f} ms per call), postgres "
         f"{report['cpu_ms_per_message'].get('postgres', 0):.2f} ms, recorder "
         f"{report['cpu_ms_per_message'].get('recorder', 0):.2f} ms",
+        "  Redis calls/msg  " + ", ".join(f"{n} {c:g}" for n, c in
+                                           list(report["redis_calls_per_message"].items())[:8]),
         "",
         f"  overall          {'OK' if report['ok'] else 'NOT OK'}",
     ]

@@ -16,8 +16,10 @@ from __future__ import annotations
 import logging
 import time
 
+from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 
+from shared.broker.queues import enqueue_sends
 from shared.db.campaigns import expand_next_batch
 from shared.metrics.instruments import CAMPAIGN_ROWS
 from shared.settings import Settings
@@ -25,20 +27,29 @@ from shared.settings import Settings
 log = logging.getLogger("mailpipe.scheduler")
 
 
-def expand_step(engine: Engine, settings: Settings) -> bool:
-    """Expand one batch of one due campaign; True if a batch was expanded (there may be more)."""
+def expand_step(engine: Engine, broker: RedisBroker, settings: Settings) -> bool:
+    """Expand one batch of one due campaign and enqueue its rows; True if a batch was
+    expanded (there may be more).
+
+    The enqueue happens after the batch commits, as intake's does: if it
+    fails, the rows stay ``queued`` and the dispatch step enqueues them
+    after ``queue_timeout``.
+    """
     with engine.begin() as conn:
         batch = expand_next_batch(conn, batch=settings.expand_batch,
-                                  window=settings.campaign_window)
+                                  window=settings.campaign_window,
+                                  queue_timeout=settings.queue_timeout)
     if batch is None:
         return False
+    enqueue_sends(broker, batch.queued, settings.send_batch)
     CAMPAIGN_ROWS.inc(batch.inserted)
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
              batch.campaign_id, batch.expanded, batch.total, batch.inserted)
     return True
 
 
-def expand_due_campaigns(engine: Engine, settings: Settings, max_seconds: float = 10.0) -> None:
+def expand_due_campaigns(engine: Engine, broker: RedisBroker, settings: Settings,
+                         max_seconds: float = 10.0) -> None:
     """Run ``expand_step`` until nothing is due, for at most ``max_seconds``.
 
     Bounded so that a million-recipient campaign does not hold the job past
@@ -46,5 +57,5 @@ def expand_due_campaigns(engine: Engine, settings: Settings, max_seconds: float 
     """
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
-        if not expand_step(engine, settings):
+        if not expand_step(engine, broker, settings):
             return

@@ -45,7 +45,8 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         store = QuotaStore(redis.Redis.from_url(settings.redis_url))
         scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
                           args=(ses, store), id="quota", next_run_time=datetime.now(UTC))
-    scheduler.add_job(expand_due_campaigns, "interval", seconds=1, args=(engine, settings),
+    scheduler.add_job(expand_due_campaigns, "interval", seconds=1,
+                      args=(engine, broker, settings),
                       id="expand")
     scheduler.add_job(prune_expired, "interval", seconds=settings.retention_interval,
                       args=(engine, settings), id="retention")

@@ -154,21 +154,25 @@ def store_recipients(
 
 
 #: Unsent rows of campaign ``c``, counted no further than the window.
-_UNSENT = f"""(SELECT count(*) FROM (SELECT 1 FROM messages m
-                                     WHERE m.campaign_id = c.id
-                                       AND m.state IN ({sql_list(UNCLAIMED)})
-                                     LIMIT :window) unsent)"""
+_UNSENT = f"""SELECT count(*) AS unsent
+                 FROM (SELECT 1 FROM messages m
+                        WHERE m.campaign_id = c.id AND m.state IN ({sql_list(UNCLAIMED)})
+                        LIMIT :window) window_rows"""
 
 
 def _pick_campaign(windowed: bool):
-    unsent = _UNSENT if windowed else "0"
+    # Counted once per campaign, in a LATERAL aggregate (which PostgreSQL
+    # cannot inline), rather than once for the select list and again for the
+    # filter: the count reads up to a window of index entries, every second
+    # while a campaign sends.
     return text(
         f"""
-        SELECT c.id, c.expanded, c.total, {unsent} AS unsent
+        SELECT c.id, c.expanded, c.total, u.unsent
           FROM campaigns c
+         CROSS JOIN LATERAL ({_UNSENT if windowed else "SELECT 0 AS unsent"}) u
          WHERE c.status = '{CampaignStatus.ACTIVE}' AND c.expanded < c.total
            AND c.scheduled_at <= now()
-           {f"AND {unsent} < :window" if windowed else ""}
+           {"AND u.unsent < :window" if windowed else ""}
          ORDER BY c.scheduled_at, c.id
          LIMIT 1
            FOR UPDATE OF c SKIP LOCKED
@@ -181,19 +185,27 @@ _PICK_CAMPAIGN_UNWINDOWED = _pick_campaign(windowed=False)
 
 _EXPAND = text(
     f"""
-    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state, error,
-                          scheduled_at, due_at, campaign_id, variables)
-    SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email,
-           CASE WHEN s.address IS NULL THEN '{S.CREATED}' ELSE '{S.SUPPRESSED}' END,
-           CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
-           c.scheduled_at, now(), c.id, r.variables
-      FROM campaigns c
-      JOIN campaign_recipients r ON r.campaign_id = c.id
-      LEFT JOIN suppressions s ON s.api_key_id = c.api_key_id AND s.address = lower(r.email)
-     WHERE c.id = :campaign_id AND r.seq > :after AND r.seq <= :upto
-     ORDER BY r.seq
-        ON CONFLICT (campaign_id, to_addr COLLATE "C") WHERE campaign_id IS NOT NULL
-        DO NOTHING
+    WITH inserted AS (
+        INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state, error,
+                              scheduled_at, due_at, campaign_id, variables)
+        SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email,
+               CASE WHEN s.address IS NULL THEN '{S.QUEUED}' ELSE '{S.SUPPRESSED}' END,
+               CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
+               c.scheduled_at, now() + make_interval(secs => :queue_timeout), c.id, r.variables
+          FROM campaigns c
+          JOIN campaign_recipients r ON r.campaign_id = c.id
+          LEFT JOIN suppressions s ON s.api_key_id = c.api_key_id
+                                  AND s.address = lower(r.email)
+         WHERE c.id = :campaign_id AND r.seq > :after AND r.seq <= :upto
+         ORDER BY r.seq
+            ON CONFLICT (campaign_id, to_addr COLLATE "C") WHERE campaign_id IS NOT NULL
+            DO NOTHING
+        RETURNING id, state
+    )
+    SELECT count(*) AS inserted,
+           COALESCE(array_agg(id ORDER BY id) FILTER (WHERE state = '{S.QUEUED}'), '{{}}')
+               AS queued
+      FROM inserted
     """
 )
 
@@ -204,10 +216,13 @@ class ExpandedBatch:
     inserted: int
     expanded: int
     total: int
+    #: The batch's ``queued`` rows, to enqueue once the batch has committed.
+    queued: list[int]
 
 
-def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedBatch | None:
-    """Turn the next recipients of one due campaign into ``created`` rows.
+def expand_next_batch(conn: Connection, *, batch: int, window: int,
+                      queue_timeout: float) -> ExpandedBatch | None:
+    """Turn the next recipients of one due campaign into ``queued`` rows.
 
     At most ``batch`` rows, and only while the campaign has fewer than
     ``window`` unsent rows (counted through messages_campaign_unsent), so
@@ -218,11 +233,13 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedB
     expand different campaigns, and pause/cancel wait for the batch to
     commit. Inserts and the cursor move commit together in the caller's
     transaction; ON CONFLICT DO NOTHING makes a batch replayed after a lost
-    cursor insert nothing. The rows are due now: the dispatch step queues
-    them. Recipients on the key's suppression list are inserted
-    ``suppressed`` instead (a join in the same INSERT, not a lookup per
-    row), so they take no room in the window and never reach the conveyor.
-    None when no campaign is due (or each due one has a full window).
+    cursor insert nothing. The rows are inserted ``queued``, as intake
+    inserts a message due now: the caller enqueues ``queued`` after the
+    commit, and if that enqueue is lost the dispatch step takes the rows
+    again after ``queue_timeout``. Recipients on the key's suppression list
+    are inserted ``suppressed`` instead (a join in the same INSERT, not a
+    lookup per row), so they take no room in the window and never reach the
+    conveyor. None when no campaign is due (or each due one has a full window).
     """
     if window:
         picked = conn.execute(_PICK_CAMPAIGN, {"window": window}).one_or_none()
@@ -232,14 +249,15 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int) -> ExpandedB
         return None
     room = window - picked.unsent if window else batch
     upto = min(picked.total, picked.expanded + batch, picked.expanded + room)
-    inserted = conn.execute(
-        _EXPAND, {"campaign_id": picked.id, "after": picked.expanded, "upto": upto}
-    ).rowcount
+    inserted, queued = conn.execute(
+        _EXPAND, {"campaign_id": picked.id, "after": picked.expanded, "upto": upto,
+                  "queue_timeout": queue_timeout}
+    ).one()
     conn.execute(
         update(campaigns).where(campaigns.c.id == picked.id)
         .values(expanded=upto, updated_at=func.now())
     )
-    return ExpandedBatch(picked.id, inserted, upto, picked.total)
+    return ExpandedBatch(picked.id, inserted, upto, picked.total, queued)
 
 
 @dataclass(frozen=True)

@@ -165,12 +165,11 @@ def test_progress_counts_every_recipient(client, headers, template_id, settings,
 
     campaign = make_campaign(client, headers, template_id, 5, name="now")
     small = settings.model_copy(update={"expand_batch": 2})
-    assert expand_step(engine, small)
+    assert expand_step(engine, broker, small)
     shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
-    assert (shown["phase"], shown["status"]) == ("expanding", {"created": 2, "pending": 3})
-    while expand_step(engine, small):
+    assert (shown["phase"], shown["status"]) == ("expanding", {"queued": 2, "pending": 3})
+    while expand_step(engine, broker, small):
         pass
-    dispatch_due(engine, broker, settings)
     shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
     assert (shown["phase"], shown["status"], shown["expanded"]) == ("sending", {"queued": 5}, 5)
 
@@ -179,8 +178,7 @@ def test_pause_holds_unsent_rows_and_resume_releases_them(client, headers, templ
                                                           settings, engine, broker):
     campaign = make_campaign(client, headers, template_id, 4)
     small = settings.model_copy(update={"expand_batch": 2})
-    expand_step(engine, small)
-    dispatch_due(engine, broker, settings)  # 2 queued
+    expand_step(engine, broker, small)  # 2 queued
     url = f"/v1/campaigns/{campaign['id']}"
     paused = client.simulate_post(url + "/pause", headers=headers)
     assert paused.status_code == 200, paused.text
@@ -189,7 +187,7 @@ def test_pause_holds_unsent_rows_and_resume_releases_them(client, headers, templ
     with engine.connect() as conn:
         assert conn.execute(text("SELECT DISTINCT due_at FROM messages")).scalar_one() == (
             HELD_UNTIL)
-    assert not expand_step(engine, small)  # a paused campaign is not expanded
+    assert not expand_step(engine, broker, small)  # a paused campaign is not expanded
     assert not dispatch_due(engine, broker, settings)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM messages WHERE state = 'queued'")
@@ -198,9 +196,9 @@ def test_pause_holds_unsent_rows_and_resume_releases_them(client, headers, templ
 
     resumed = client.simulate_post(url + "/resume", headers=headers)
     assert resumed.json["state"] == "active"
-    while expand_step(engine, small):
+    while expand_step(engine, broker, small):
         pass
-    dispatch_due(engine, broker, settings)
+    dispatch_due(engine, broker, settings)  # the 2 held rows, released
     shown = client.simulate_get(url, headers=headers).json
     assert shown["status"] == {"queued": 4}
     assert client.simulate_post(url + "/resume", headers=headers).status_code == 409
@@ -209,13 +207,13 @@ def test_pause_holds_unsent_rows_and_resume_releases_them(client, headers, templ
 def test_cancel_stops_expansion_and_cancels_unsent_rows(client, headers, template_id, settings,
                                                         engine, broker):
     campaign = make_campaign(client, headers, template_id, 5)
-    expand_step(engine, settings.model_copy(update={"expand_batch": 3}))
+    expand_step(engine, broker, settings.model_copy(update={"expand_batch": 3}))
     url = f"/v1/campaigns/{campaign['id']}"
     cancelled = client.simulate_post(url + "/cancel", headers=headers)
     assert cancelled.status_code == 200
     assert (cancelled.json["phase"], cancelled.json["total"], cancelled.json["status"]) == (
         "cancelled", 5, {"cancelled": 5})
-    assert not expand_step(engine, settings)
+    assert not expand_step(engine, broker, settings)
     assert client.simulate_post(url + "/cancel", headers=headers).status_code == 409
     assert client.simulate_post(url + "/resume", headers=headers).status_code == 409
     assert client.simulate_post(url + "/explode", headers=headers).status_code == 404
@@ -234,9 +232,8 @@ def test_cancelling_the_topic_stops_its_campaign_expanding(client, headers, temp
                                                            settings, engine, broker, redis):
     campaign = make_campaign(client, headers, template_id, 6)
     small = settings.model_copy(update={"expand_batch": 2, "campaign_window": 2})
-    assert expand_step(engine, small)
-    dispatch_due(engine, broker, settings)
-    assert not expand_step(engine, small)  # the window is full: 2 queued, 4 to come
+    assert expand_step(engine, broker, small)
+    assert not expand_step(engine, broker, small)  # the window is full: 2 queued, 4 to come
     assert message_states(engine) == {"queued": 2}
     on_redis = queued_on_redis(redis)
 
@@ -246,7 +243,7 @@ def test_cancelling_the_topic_stops_its_campaign_expanding(client, headers, temp
                            "notCancelledByStatus": {}, "campaignsCancelled": 1}
 
     # The window has room again, but the campaign is cancelled: nothing more is made or queued.
-    assert not expand_step(engine, small)
+    assert not expand_step(engine, broker, small)
     assert not dispatch_due(engine, broker, settings)
     assert message_states(engine) == {"cancelled": 2}
     assert queued_on_redis(redis) == on_redis
@@ -273,11 +270,11 @@ def test_cancelling_a_topic_with_only_unexpanded_campaigns_cancels_them(client, 
 
 def test_topic_cancelled_during_an_expansion_batch_cancels_that_batch(client, headers,
                                                                       template_id, settings,
-                                                                      engine):
+                                                                      engine, broker):
     make_campaign(client, headers, template_id, 5)
     answers = []
     with engine.begin() as expanding:  # a scheduler in the middle of a batch
-        assert expand_next_batch(expanding, batch=3, window=0).inserted == 3
+        assert expand_next_batch(expanding, batch=3, window=0, queue_timeout=60).inserted == 3
         deleting = threading.Thread(target=lambda: answers.append(
             client.simulate_delete("/v1/topics/june", headers=headers)))
         deleting.start()
@@ -286,7 +283,7 @@ def test_topic_cancelled_during_an_expansion_batch_cancels_that_batch(client, he
     deleting.join()
     assert answers[0].json["cancelled"] == 3
     assert message_states(engine) == {"cancelled": 3}
-    assert not expand_step(engine, settings)
+    assert not expand_step(engine, broker, settings)
 
 
 def test_progress_shows_suppressed_recipients_once_expanded(client, headers, template_id,
@@ -295,8 +292,7 @@ def test_progress_shows_suppressed_recipients_once_expanded(client, headers, tem
                                   json={"emails": ["r1@example.com", "r3@example.com"]})
     assert listed.status_code == 200, listed.text
     campaign = make_campaign(client, headers, template_id, 4)
-    while expand_step(engine, settings):
+    while expand_step(engine, broker, settings):
         pass
-    dispatch_due(engine, broker, settings)
     shown = client.simulate_get(f"/v1/campaigns/{campaign['id']}", headers=headers).json
     assert (shown["phase"], shown["status"]) == ("sending", {"queued": 2, "suppressed": 2})

@@ -94,10 +94,10 @@ def test_listing_refuses_bad_filters_by_name(world):
 
 
 def test_campaign_listing_lists_its_recipients_only_and_only_for_its_key(
-        client, headers, template_id, engine, settings):
+        client, headers, template_id, engine, settings, broker):
     campaign = make_campaign(client, headers, template_id, 3)
     make_campaign(client, headers, template_id, 2, name="other")
-    while expand_step(engine, settings):
+    while expand_step(engine, broker, settings):
         pass
     url = f"/v1/campaigns/{campaign['id']}/messages"
     listing = client.simulate_get(url, headers=headers).json

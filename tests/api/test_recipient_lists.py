@@ -76,7 +76,8 @@ def _template(client, headers) -> int:
     ).json["id"]
 
 
-def test_a_campaign_names_a_saved_list_and_gets_its_rows(client, headers, engine, settings):
+def test_a_campaign_names_a_saved_list_and_gets_its_rows(client, headers, engine, settings,
+                                                         broker):
     listed = client.simulate_post("/v1/lists", headers=headers, json={
         "name": "VIP", "recipients": [{"email": "kim@example.com", "이름": "김", "등급": "골드"},
                                        {"email": "lee@example.com", "이름": "이", "등급": "실버"}]}
@@ -86,7 +87,7 @@ def test_a_campaign_names_a_saved_list_and_gets_its_rows(client, headers, engine
         "listId": listed["id"]})
     assert answer.status_code == 201, answer.text
     assert answer.json["total"] == 2
-    while expand_step(engine, settings):
+    while expand_step(engine, broker, settings):
         pass
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT to_addr, variables FROM messages ORDER BY to_addr")).all()

@@ -133,7 +133,6 @@ def test_without_a_secret_key_nothing_is_tracked(settings, engine, broker, redis
 def test_campaign_mail_is_bulk_and_skips_suppressed_recipients(
     tracking_settings, engine, broker, redis, api_key, send
 ):
-    from services.scheduler.dispatch import dispatch_due
     from services.scheduler.expand import expand_step
 
     client = falcon.testing.TestClient(
@@ -148,9 +147,8 @@ def test_campaign_mail_is_bulk_and_skips_suppressed_recipients(
         "recipients": [{"email": "left@example.com", "name": "L"},
                        {"email": "stays@example.com", "name": "S"}]})
     assert answer.status_code == 201, answer.text
-    while expand_step(engine, tracking_settings):
+    while expand_step(engine, broker, tracking_settings):
         pass
-    dispatch_due(engine, broker, tracking_settings)
     with engine.connect() as conn:
         ids = list(conn.execute(text("SELECT id FROM messages ORDER BY to_addr")).scalars())
     send(ids)
@@ -182,13 +180,13 @@ def test_post_to_a_suppressed_address_answers_suppressed_and_queues_nothing(
 def test_suppression_at_send_time_wakes_a_synchronous_caller(
     tracking_settings, engine, broker, redis, api_key, post, send
 ):
-    from shared.intake.waiters import channel
+    from shared.intake.waiters import CHANNEL, decode_states
 
     [message_id] = post(["late@example.com"])
     with engine.begin() as conn:
         add_suppressions(conn, api_key[0].id, ["late@example.com"], "manual")
     listener = redis.pubsub(ignore_subscribe_messages=True)
-    listener.subscribe(channel(message_id))
+    listener.subscribe(CHANNEL)
     send([message_id])
     announced = None
     for _ in range(20):  # the first reads may be the (ignored) subscribe confirmation
@@ -196,7 +194,8 @@ def test_suppression_at_send_time_wakes_a_synchronous_caller(
         if announced:
             break
     listener.close()
-    assert announced is not None and announced["data"] == b"suppressed"
+    assert announced is not None and decode_states(announced["data"]) == {
+        message_id: "suppressed"}
 
 
 def test_compat_messages_are_not_tracked(tracking_settings, engine, api_key, send):
