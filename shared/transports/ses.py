@@ -8,11 +8,14 @@ botocore retry after a read timeout could deliver the message twice.
 botocore's client-side parameter validation is off too: every request is
 built here from checked parts (shared.transports.ses_content), and SES
 checks it again (a 400 is a permanent failure, as a local refusal was);
-walking the model for every send cost ~5% of a sender's CPU.
+walking the model for every send cost ~5% of a sender's CPU. For the same
+reason SendBulkEmail's entries are written by ``json.dumps`` rather than by
+botocore's serializer (``EntriesAsJson``).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -68,11 +71,58 @@ def classify_client_error(exc: ClientError) -> TransportError:
     return TransportError(text, Failure.PERMANENT)
 
 
+class EntriesAsJson:
+    """SendBulkEmail's ``BulkEmailEntries`` written into the request body by ``json.dumps``.
+
+    botocore serialises a request by walking its model node by node in
+    Python: ~30 µs per bulk entry (destination, template data, three
+    headers), about a seventh of a bulk sender's CPU per recipient. The
+    entries ``bulk_request`` builds are only objects, lists and strings named
+    as in the model, for which rest-json's body is exactly their JSON. So the
+    entries are taken out of the parameters before botocore serialises them
+    (``before-parameter-build``) and put into the body it made, before it is
+    signed (``before-call``), both with the same call's ``context``.
+    """
+
+    _EMPTY = b'"BulkEmailEntries": []'
+
+    @classmethod
+    def register(cls, client) -> None:
+        """Once per client, however many transports share it (``unique_id``)."""
+        events = client.meta.events
+        events.register("before-parameter-build.sesv2.SendBulkEmail", cls._take,
+                        unique_id="mailpipe-entries-take")
+        events.register("before-call.sesv2.SendBulkEmail", cls._put,
+                        unique_id="mailpipe-entries-put")
+
+    @staticmethod
+    def _take(params: dict, context: dict, **_) -> None:
+        context["mailpipe_entries"] = params.get("BulkEmailEntries", [])
+        params["BulkEmailEntries"] = []
+
+    @classmethod
+    def _put(cls, params: dict, context: dict, **_) -> None:
+        entries = context.pop("mailpipe_entries", None)
+        if not entries:
+            return
+        body = params["body"]
+        # Unescaped, the quote before the colon can only be the key's own: in
+        # a JSON string every quote is escaped.
+        if cls._EMPTY in body:
+            params["body"] = body.replace(
+                cls._EMPTY, b'"BulkEmailEntries": ' + json.dumps(entries).encode(), 1)
+        else:  # another botocore's spacing: the slow way, still exact
+            request = json.loads(body)
+            request["BulkEmailEntries"] = entries
+            params["body"] = json.dumps(request).encode()
+
+
 class SesTransport:
     def __init__(self, client, *, bulk: bool = True) -> None:
         """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK)."""
         self.client = client
         self.bulk = bulk
+        EntriesAsJson.register(client)
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
         self._pace = threading.local()

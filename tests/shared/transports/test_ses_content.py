@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -71,3 +72,29 @@ def test_what_simple_cannot_say_goes_raw(fake_ses, extra):
     assert mime["X-Mailpipe-Id"] == "7" and mime["To"] == "a@example.com"
     if "mime_message_id" in extra:
         assert mime["Message-ID"] == "<fixed@shop.example>"
+
+
+def test_bulk_entries_reach_ses_exactly_as_botocore_would_write_them(fake_ses):
+    from botocore.serialize import create_serializer
+
+    from shared.transports.base import BulkEntry, BulkSend
+    from shared.transports.ses_content import bulk_request
+
+    # A subject holding the body's own key text, quotes and non-ASCII: the entries are
+    # written into the body by json.dumps, next to what botocore wrote itself.
+    bulk = BulkSend(from_header="Shop <news@shop.example>",
+                    subject='"BulkEmailEntries": [] {{v0}} 세일 "quoted"', html="<p>{{v0}}</p>",
+                    text="{{v0}}", reply_to="help@shop.example",
+                    headers=(("X-Campaign", "june"),),
+                    entries=(BulkEntry("a@example.com", {"v0": "김 \"철수\" \\ </p>"},
+                                       (("X-Mailpipe-Id", "1"),)),
+                             BulkEntry("b@example.com", {"v0": "Bob"})))
+    transport = SesTransport.from_environment(region="us-east-1")
+    SesTransport(transport.client)  # a second transport on the same client: still once
+    assert len(transport.send_bulk(bulk)) == 2
+    model = transport.client.meta.service_model.operation_model("SendBulkEmail")
+    botocore_body = create_serializer("rest-json", include_validation=False) \
+        .serialize_to_request(bulk_request(bulk), model)["body"]
+    assert fake_ses.bulk_calls == [json.loads(botocore_body)]
+    assert [e["Destination"]["ToAddresses"] for e in fake_ses.bulk_calls[0]["BulkEmailEntries"]
+            ] == [["a@example.com"], ["b@example.com"]]
