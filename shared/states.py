@@ -77,3 +77,15 @@ def sql_list(states) -> str:
     """``'a', 'b'`` for a constant SQL predicate (partial indexes, CHECK constraints)."""
     members = list(type(next(iter(states))))
     return ", ".join(f"'{s.value}'" for s in sorted(states, key=members.index))
+
+
+#: ``state`` compared in the "C" collation (the same answer for these ASCII
+#: names): for statements that find their rows by id and only re-check the
+#: state. Under another collation than the column's, the planner can neither
+#: prove a partial index's state predicate from the check nor use an index on
+#: state, so these statements always go through the primary key. Otherwise,
+#: with statistics taken while nothing was queued (the usual case: most rows
+#: are long sent), it reads the queued rows through a partial index it
+#: believes nearly empty: with a campaign window of 20,000 queued rows, every
+#: claim of 50 read all 20,000 (measured: 75 µs of PostgreSQL per claimed row).
+BY_ID_STATE = 'state COLLATE "C"'

@@ -18,7 +18,7 @@ from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
 from shared.intake.attachments import Attachment
 from shared.intake.requests import MessageRequest
-from shared.states import UNCLAIMED, sql_list
+from shared.states import BY_ID_STATE, UNCLAIMED, sql_list
 from shared.states import MessageState as S
 from shared.transports.base import Relay
 
@@ -197,7 +197,7 @@ _CLAIM_FOR_SENDING = text(
                lease_until = now() + make_interval(secs => :lease),
                worker_id = :worker_id,
                updated_at = now()
-         WHERE id = ANY(:ids) AND state = '{S.QUEUED}'
+         WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.QUEUED}'
         RETURNING id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs,
                   cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables
     )
@@ -284,7 +284,8 @@ def release_claims(conn: Connection, ids: list[int], *, worker_id: str) -> int:
         text(f"""UPDATE messages
                    SET state = '{S.QUEUED}', attempts = attempts - 1, lease_until = NULL,
                        worker_id = NULL, updated_at = now()
-                 WHERE id = ANY(:ids) AND state = '{S.SENDING}' AND worker_id = :worker_id
+                 WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.SENDING}'
+                   AND worker_id = :worker_id
              """).bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
         {"ids": ids, "worker_id": worker_id},
     )

@@ -7,8 +7,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
 from shared.broker.payloads import Outcome, OutcomeKind
+from shared.states import BY_ID_STATE, sql_list
 from shared.states import MessageState as S
-from shared.states import sql_list
 
 _APPLY_OUTCOMES = text(
     f"""
@@ -39,7 +39,7 @@ _APPLY_OUTCOMES = text(
       FROM o
      WHERE m.id = o.id
        AND m.attempts = o.attempt
-       AND m.state IN ({sql_list({S.SENDING, S.UNKNOWN})})
+       AND m.{BY_ID_STATE} IN ({sql_list({S.SENDING, S.UNKNOWN})})
     RETURNING m.id, m.state
     """
 ).bindparams(

@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
 from shared.db.messages import CreatedMessage
-from shared.states import UNCLAIMED
+from shared.states import BY_ID_STATE, UNCLAIMED
 from shared.states import MessageState as S
 
 
@@ -122,7 +122,7 @@ _SUPPRESS = text(
            updated_at = now()
       FROM suppressions s
      WHERE m.id = ANY(:ids)
-       AND m.state = ANY(:states)
+       AND m.{BY_ID_STATE} = ANY(:states)
        AND s.api_key_id = m.api_key_id
        AND s.address = lower(m.to_addr)
     RETURNING m.id

@@ -90,3 +90,74 @@ def test_a_templated_message_without_values_is_claimed_with_empty_values(engine,
 
     assert [(m.variables, m.tracking, m.bulk) for m in claimed] == [
         (None, True, True), ({"name": "Kim"}, True, False), ({}, True, False)]
+
+
+def plans(engine, statements) -> list[dict]:
+    """PostgreSQL's plan of every statement ``statements(conn)`` sends (then rolled back)."""
+    sent: list[tuple[str, dict]] = []
+    with engine.connect() as conn:
+        event.listen(conn, "before_cursor_execute",
+                     lambda _c, _cur, statement, params, *_: sent.append((statement, params)))
+        with conn.begin() as transaction:
+            statements(conn)
+            transaction.rollback()
+    with engine.connect() as conn:
+        cursor = conn.connection.cursor()
+        found = []
+        for statement, params in sent:
+            cursor.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+            found.append(cursor.fetchone()[0][0]["Plan"])
+        conn.rollback()
+    return found
+
+
+def messages_scans(plan: dict) -> set[str]:
+    """How the plan reads ``messages``: index names, or the node type of other scans."""
+    found = set()
+    if plan.get("Relation Name") == "messages" and "Scan" in plan["Node Type"]:
+        found.add(plan.get("Index Name", plan["Node Type"]))
+    for child in plan.get("Plans", []):
+        found |= messages_scans(child)
+    return found
+
+
+def test_statements_on_claimed_ids_read_them_by_primary_key_whatever_the_statistics(
+        engine, api_key):
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    from shared.broker.payloads import Outcome, OutcomeKind
+    from shared.db.messages import release_claims
+    from shared.db.outcomes import apply_outcomes
+    from shared.db.suppressions import suppress_queued
+
+    def post(count: int) -> list[int]:
+        item = MessageRequest(topic_id="t", from_addr="s@example.com",
+                              recipients=tuple(f"r{i}@example.com" for i in range(count)),
+                              subject="s", html="<p>h</p>", text=None, reply_to=None)
+        with engine.begin() as conn:
+            return [m.id for m in insert_messages(conn, api_key[0].id, [item],
+                                                  queue_timeout=300)]
+
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE messages SET (autovacuum_enabled = off)"))
+    try:
+        # Statistics taken while every row was long sent, then a campaign's window queued.
+        post(20_000)
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE messages SET state = 'sent', sent_at = now()"))
+            conn.execute(text("ANALYZE messages"))
+        ids = post(5_000)[:50]
+        now = datetime.now(UTC).timestamp()
+        found = plans(engine, lambda conn: (
+            suppress_queued(conn, ids),
+            claim_for_sending(conn, ids, worker_id="w", lease=60),
+            release_claims(conn, ids, worker_id="w"),
+            apply_outcomes(conn, tuple(Outcome(i, 1, OutcomeKind.SENT, now, "ses") for i in ids),
+                           max_attempts=5)))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE messages RESET (autovacuum_enabled)"))
+    assert len(found) == 4
+    assert [messages_scans(plan) for plan in found] == [{"messages_pkey"}] * 4
