@@ -12,6 +12,9 @@ Redis key layout:
                               member "<random>:<recipients>", score its slot
                               (microseconds of Redis's clock).
     mailpipe:rate:window:sum  the recipients in that set.
+    mailpipe:rate:tat:sent:<s>  recipients reserved in second <s> of Redis's
+                              clock (each bucket has its own); expire after
+                              RECENT_SECONDS.
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
@@ -27,11 +30,22 @@ Redis's clock (TIME) is used so that senders on machines with skewed clocks
 still share one timeline; each process maps it onto its own monotonic clock
 (``RedisClock``). After a throttle, ``tat`` is held at least a moment ahead
 of now (``penalize``), so every sender waits.
+
+A slot used late (its thread woke late: a busy CPU) is normally given up
+for a fresh one (``wait_for_slot``), since a late send can bunch with later
+ones. Not when the fleet has sent so little lately that no bunching can
+matter: any sliding second holds at most ``rate + 1`` sends on time, plus
+the late ones, which all come from the last RECENT_SECONDS; while those are
+within the headroom (``rate / HEADROOM``, the real limit, less ``rate`` and
+one), a slot up to SPARSE_LATE_TOLERANCE late is used as it is. That is a
+fleet far below its rate, as on a CPU-bound machine with a high limit, where
+re-reserving was more than one Redis call per message.
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable
 
@@ -44,9 +58,27 @@ TAT_KEY = "mailpipe:rate:tat"
 WINDOW_KEY = "mailpipe:rate:window"
 WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
 
+#: Seconds of reservations counted to decide that lateness cannot matter
+#: (the current one and the two before: at least two whole seconds).
+RECENT_SECONDS = 3
+# Lua: add ``n`` to the current second's count of bucket KEYS[1]; ``recent``
+# becomes the recipients reserved in the last RECENT_SECONDS, this one included.
+_COUNT_RECENT = f"""
+local recent = 0
+if n > 0 then
+  local second = tonumber(t[1])
+  local counter = KEYS[1] .. ':sent:'
+  recent = redis.call('INCRBY', counter .. second, n)
+  redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
+  for back = 1, {RECENT_SECONDS - 1} do
+    recent = recent + tonumber(redis.call('GET', counter .. (second - back)) or '0')
+  end
+end
+"""
+
 # KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
-# (negative to hand back unused ones). Returns {slot start, Redis now}, in
-# microseconds of Redis's clock.
+# (negative to hand back unused ones). Returns {slot start, Redis now,
+# recipients reserved recently}, in microseconds of Redis's clock.
 _RESERVE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
@@ -60,14 +92,16 @@ if n < 0 then start = now end
 local new_tat = tat + n * 1000000 / rate
 if new_tat < now then new_tat = now end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
-return {math.floor(start), now}
+""" + _COUNT_RECENT + """
+return {math.floor(start), now, recent}
 """
 
 # KEYS[1] = tat key, KEYS[2] = window set, KEYS[3] = window sum; ARGV[1] =
 # rate (recipients/s), ARGV[2] = recipients (> 0), ARGV[3] = the most
 # recipients any sliding second may hold, ARGV[4] = a unique member name,
 # ARGV[5] = the window's length (microseconds: a second and WINDOW_MARGIN).
-# Returns {slot start, Redis now}, in microseconds of Redis's clock.
+# Returns {slot start, Redis now, recipients reserved recently}, in
+# microseconds of Redis's clock.
 _RESERVE_IN_WINDOW = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
@@ -96,7 +130,8 @@ redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
 redis.call('ZADD', KEYS[2], string.format('%.0f', start), ARGV[4] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
 redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
-return {math.floor(start), now}
+""" + _COUNT_RECENT + """
+return {math.floor(start), now, recent}
 """
 
 # KEYS[1] = tat key; ARGV[1] = microseconds. Nobody's slot starts before
@@ -120,6 +155,10 @@ RateSource = Callable[[], float]
 #: thread waking up, half for the request's way to SES once it is handed to
 #: the socket (measured on a busy 2-core machine: p50 1 ms, p99 6-9 ms).
 LATE_TOLERANCE = (1.0 - HEADROOM) / 2
+#: How late (s) a slot may be used while the fleet is far below its rate
+#: (see the module's docstring): the late sends that could bunch with it all
+#: come from the last RECENT_SECONDS - 1 seconds.
+SPARSE_LATE_TOLERANCE = 1.0
 MAX_RESLOTS = 5
 #: The sliding second is checked this much longer (s): sends reach SES a few
 #: ms off their slots, and two bursts a slot-second apart could otherwise
@@ -213,6 +252,8 @@ class FleetRateLimiter:
         self.redis = redis
         self.rate: RateSource = rate if callable(rate) else (lambda: rate)
         self.clock = RedisClock()
+        #: How late this thread may use its last fleet slot (``wait_for_slot``).
+        self._tolerance = threading.local()
         self.slow_start = slow_start
         self._rate_seen: float | None = None
         self._full_rate_from = time.monotonic() + slow_start
@@ -227,14 +268,18 @@ class FleetRateLimiter:
         up with later ones.
         """
         rate = self._pace_rate()
-        if not self.bursts:
-            return self._take(TAT_KEY, rate, recipients)
         sent = time.monotonic()
-        start, now = self._in_window(
-            keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
-            args=[rate, int(recipients), rate / HEADROOM, secrets.token_hex(6),
-                  int((1.0 + WINDOW_MARGIN) * 1e6)])
+        if self.bursts:
+            start, now, recent = self._in_window(
+                keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
+                args=[rate, int(recipients), rate / HEADROOM, secrets.token_hex(6),
+                      int((1.0 + WINDOW_MARGIN) * 1e6)])
+        else:
+            start, now, recent = self._script(keys=[TAT_KEY], args=[rate, recipients])
         self.clock.observe(now, sent, time.monotonic())
+        # Within the headroom's spare sends, lateness cannot push a second over the limit.
+        sparse = recent <= rate * (1 / HEADROOM - 1) - 1
+        self._tolerance.seconds = SPARSE_LATE_TOLERANCE if sparse else LATE_TOLERANCE
         return self.clock.local(start)
 
     def _pace_rate(self) -> float:
@@ -255,7 +300,7 @@ class FleetRateLimiter:
 
     def _take(self, key: str, rate: float, recipients: int) -> float:
         sent = time.monotonic()
-        start, now = self._script(keys=[key], args=[rate, recipients])
+        start, now, _ = self._script(keys=[key], args=[rate, recipients])
         self.clock.observe(now, sent, time.monotonic())
         return self.clock.local(start)
 
@@ -268,11 +313,13 @@ class FleetRateLimiter:
         A send made well after its slot lands in the same second as the sends
         of later slots and can push that second over the limit (seen when
         the CPU is starved and threads wake late). Within LATE_TOLERANCE the
-        rate's headroom absorbs it; beyond, the stale slot is given up.
+        rate's headroom absorbs it; beyond, the stale slot is given up (later
+        still, SPARSE_LATE_TOLERANCE, while the fleet is far below its rate).
         """
         for _ in range(MAX_RESLOTS):
             sleep_until(send_at)
-            if time.monotonic() - send_at <= LATE_TOLERANCE:
+            if time.monotonic() - send_at <= getattr(self._tolerance, "seconds",
+                                                     LATE_TOLERANCE):
                 return
             send_at = self.reserve(recipients)
         sleep_until(send_at)

@@ -11,7 +11,13 @@ import redis as redis_lib
 from bench.rate import most_in_any_second
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
-from shared.rate.limiter import SLOW_START_SHARE, FleetRateLimiter, QuotaRate, RedisClock
+from shared.rate.limiter import (
+    SLOW_START_SHARE,
+    TAT_KEY,
+    FleetRateLimiter,
+    QuotaRate,
+    RedisClock,
+)
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.transports.ses import ses_client
 
@@ -105,6 +111,23 @@ def test_a_throttle_holds_the_whole_fleet_once_however_many_arrive(redis):
         limiter.penalize(0.25)
     wait = limiter.reserve(1) - time.monotonic()
     assert 0.2 < wait < 0.3
+
+
+def reserved_recently(redis) -> int:
+    """Recipients the fleet's bucket counted in its recent seconds: one per reservation here."""
+    return sum(int(redis.get(key)) for key in redis.scan_iter(f"{TAT_KEY}:sent:*"))
+
+
+@pytest.mark.parametrize(("rate", "reservations"), [
+    (1_000_000.0, 1),  # far below its rate: the late slot is used as it is
+    (100.0, 2),        # near its rate: the late slot is given up for a fresh one
+])
+def test_a_late_slot_is_given_up_only_when_lateness_could_matter(redis, rate, reservations):
+    limiter = FleetRateLimiter(redis, rate, bursts=False)
+    send_at = limiter.reserve()
+    time.sleep(0.05)  # the thread woke late: well past LATE_TOLERANCE
+    limiter.wait_for_slot(send_at)
+    assert reserved_recently(redis) == reservations
 
 
 def test_a_slow_reply_does_not_make_its_slot_late():
