@@ -32,6 +32,7 @@ from services.sender.pacing import (
     slow_fleet,
 )
 from shared.broker.payloads import OutcomeBatch, SendBatch
+from shared.db.engine import autocommit
 from shared.db.keys import send_rate_caps
 from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
 from shared.db.suppressions import suppress_queued
@@ -97,7 +98,7 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     batch later; rows already sent are then skipped by their claims.
     """
     ids = list(batch.ids)
-    with deps.engine.begin() as conn:
+    with autocommit(deps.engine) as conn:
         # Suppressed recipients end here, before the claim: never sent.
         suppressed = suppress_queued(conn, ids)
         caps = send_rate_caps(conn, ids)
@@ -166,7 +167,8 @@ def _bulk_group(held: deque[ClaimedMessage], one_by_one: set[int],
 
 
 def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
-    with deps.engine.begin() as conn:
+    # One statement, committed as it returns (so before anything is sent).
+    with autocommit(deps.engine) as conn:
         claimed = claim_for_sending(conn, ids, worker_id=worker_id(),
                                     lease=deps.settings.send_lease)
     if len(claimed) < len(ids):
@@ -177,6 +179,6 @@ def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
 
 def _release(deps: SenderDeps, held: list[ClaimedMessage]) -> None:
     """Claimed rows this sender will not send now go back to ``queued``, unsent."""
-    with deps.engine.begin() as conn:
+    with autocommit(deps.engine) as conn:
         count = release_claims(conn, [m.id for m in held], worker_id=worker_id())
     log.info("%d claimed messages handed back unsent", count)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from shared.runtime.backoff import retry_with_backoff
@@ -37,6 +38,18 @@ def make_engine(database_url: str, *, pool_size: int = 5) -> Engine:
         hide_parameters=True,
         connect_args={"connect_timeout": CONNECT_TIMEOUT},
     )
+
+
+@contextmanager
+def autocommit(engine: Engine) -> Iterator[Connection]:
+    """A connection on which each statement commits by itself: no BEGIN, no COMMIT.
+
+    For steps whose writes are single statements (the sender's claim, its
+    suppression check): each round trip saved is ~0.3 ms of a busy
+    process's CPU, and a claim is committed the moment its statement returns.
+    """
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 def retry_while_database_down(step: Callable[[], T], *, patience: float, what: str) -> T:

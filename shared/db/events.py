@@ -140,13 +140,13 @@ _ADOPT_ORPHANS = text(
 def adopt_orphan_events(conn: Connection, message_ids: list[int]) -> list[StoredEvent]:
     """Attach orphan events to ``message_ids`` (just recorded as sent) and apply them.
 
-    Call in the transaction that recorded the provider ids. Takes
-    ``EVENTS_LOCK`` first (see the module docstring), then updates the
-    orphans through the partial index ``events_orphans``.
+    Call in the transaction that recorded the provider ids, which took
+    ``EVENTS_LOCK`` (``lock_events``) before its first row lock (see the
+    module docstring); updates the orphans through the partial index
+    ``events_orphans``.
     """
     if not message_ids:
         return []
-    lock_events(conn)
     adopted = [StoredEvent(*r) for r in conn.execute(_ADOPT_ORPHANS, {"ids": message_ids})]
     apply_consequences(conn, adopted)
     return adopted
