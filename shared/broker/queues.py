@@ -12,9 +12,12 @@ import time
 from collections.abc import Iterable
 
 import dramatiq
+import orjson
 import redis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import dq_name
+from dramatiq.encoder import Encoder
+from dramatiq.errors import DecodeError
 from dramatiq.middleware import AgeLimit, Callbacks, Pipelines, Retries, ShutdownNotifications
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -50,6 +53,24 @@ REDIS_TIMEOUT = 30
 CONVEYOR_KEY = "mailpipe:conveyor"
 
 log = logging.getLogger("mailpipe.queues")
+
+
+class FastJSONEncoder(Encoder):
+    """dramatiq's JSON messages, written and read by orjson.
+
+    The same JSON as dramatiq's own encoder (either reads what the other
+    writes), several times faster: a sender encodes an outcome per recipient
+    and the recorder decodes every one of them.
+    """
+
+    def encode(self, data: dict) -> bytes:
+        return orjson.dumps(data)
+
+    def decode(self, data: bytes) -> dict:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise DecodeError(f"failed to decode message {data!r:.200}", data, exc) from None
 
 
 class MaintainedRedisBroker(RedisBroker):
@@ -112,6 +133,7 @@ def make_broker(settings: Settings) -> RedisBroker:
     reads), and idle connections are checked before use, so a restarted Redis
     costs a reconnect, not an error.
     """
+    dramatiq.set_encoder(FastJSONEncoder())  # process-wide, as dramatiq keeps it
     client = redis.Redis.from_url(
         settings.redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
         socket_timeout=REDIS_TIMEOUT, health_check_interval=30,

@@ -25,7 +25,6 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from shared.settings import Settings
 
@@ -120,8 +119,8 @@ class Tracker:
         return f"{self.base}/v1/events/open?t={self.token(Kind.OPEN, message_id)}"
 
     def click_url(self, message_id: int, url: str) -> str:
-        token = quote(self.token(Kind.CLICK, message_id, url), safe=".")
-        return f"{self.base}/v1/events/click?t={token}"
+        # A token is URL-safe as it is: base64url, a dot, base64url.
+        return f"{self.base}/v1/events/click?t={self.token(Kind.CLICK, message_id, url)}"
 
     def unsubscribe_url(self, message_id: int) -> str:
         return f"{self.base}/v1/unsubscribe?t={self.token(Kind.UNSUBSCRIBE, message_id)}"

@@ -16,8 +16,9 @@ None when Simple cannot say it and the Raw MIME goes instead:
 
 from __future__ import annotations
 
-import json
 import re
+
+import orjson
 
 from shared.errors import Failure, TransportError
 from shared.transports.base import BulkSend, Composed, EntryResult
@@ -98,7 +99,7 @@ def bulk_request(bulk: BulkSend) -> dict:
         "BulkEmailEntries": [
             {"Destination": {"ToAddresses": [entry.to]},
              "ReplacementEmailContent": {"ReplacementTemplate": {
-                 "ReplacementTemplateData": json.dumps(entry.values, ensure_ascii=False)}},
+                 "ReplacementTemplateData": orjson.dumps(entry.values).decode()}},
              **({"ReplacementHeaders": headers(entry.headers)} if entry.headers else {})}
             for entry in bulk.entries
         ],
