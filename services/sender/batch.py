@@ -34,7 +34,7 @@ from services.sender.pacing import (
 from shared.broker.payloads import OutcomeBatch, SendBatch
 from shared.db.engine import autocommit
 from shared.db.keys import send_rate_caps
-from shared.db.messages import ClaimedMessage, claim_for_sending, release_claims
+from shared.db.messages import ClaimedMessage, ContentCache, claim_for_sending, release_claims
 from shared.db.suppressions import suppress_queued
 from shared.intake.waiters import publish_states
 from shared.rate.limiter import FleetRateLimiter
@@ -67,6 +67,8 @@ class SenderDeps:
     stopping: Callable[[], bool] = lambda: False
     meter: SendMeter | None = None
     composer: Composer = field(default_factory=Composer)
+    #: Contents this process has read, for every claim of their rows.
+    contents: ContentCache = field(default_factory=ContentCache)
 
 
 def worker_id() -> str:
@@ -170,7 +172,7 @@ def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
     # One statement, committed as it returns (so before anything is sent).
     with autocommit(deps.engine) as conn:
         claimed = claim_for_sending(conn, ids, worker_id=worker_id(),
-                                    lease=deps.settings.send_lease)
+                                    lease=deps.settings.send_lease, contents=deps.contents)
     if len(claimed) < len(ids):
         log.info("%d of %d messages skipped: not queued any more (claimed elsewhere, "
                  "cancelled or done)", len(ids) - len(claimed), len(ids))

@@ -7,6 +7,7 @@ decides who won; nothing reads a row and then acts on what it saw.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -208,26 +209,77 @@ _CLAIM_FOR_SENDING = text(
                   WHERE EXISTS (SELECT 1 FROM suppressions s
                                  WHERE s.api_key_id = m.api_key_id AND s.address = lower(a))
                 ) AS left_out,
-           c.id AS content_id, c.subject, c.html, c.text, c.reply_to, c.headers,
-           c.tracking, c.bulk,
-           -- A templated content always gets values (empty if missing), so the
-           -- renderer refuses the row rather than mailing {{{{name}}}} out.
-           CASE WHEN c.template_version IS NOT NULL
-                THEN COALESCE(m.variables, '{{}}'::jsonb) END AS variables,
-           EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
-               AS has_attachments,
+           m.content_id, m.variables,
            r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
            r.password_encrypted AS relay_password
       FROM claimed m
-      JOIN contents c ON c.id = m.content_id
       LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
      ORDER BY m.id
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
+_CONTENTS = text(
+    """
+    SELECT c.id, c.subject, c.html, c.text, c.reply_to, c.headers, c.tracking, c.bulk,
+           c.template_version IS NOT NULL AS templated,
+           EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
+               AS has_attachments
+      FROM contents c
+     WHERE c.id = ANY(:ids)
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+@dataclass(frozen=True)
+class ContentParts:
+    """What a claimed row shares with every row of its content."""
+
+    subject: str
+    html: str
+    text: str | None
+    reply_to: str | None
+    headers: tuple[tuple[str, str], ...]
+    tracking: bool
+    bulk: bool
+    #: Made from a template: each row's values fill it in.
+    templated: bool
+    has_attachments: bool
+
+
+class ContentCache:
+    """Contents already read, by id: a sender reads a campaign's content once, not per row.
+
+    A content's parts do not change while any of its messages is unsent
+    (retention blanks only contents whose messages are all finished), and a
+    claimed row is unsent, so a part read once stays true for every later
+    claim. At most ``size`` contents are kept, the oldest read dropped first.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._parts: dict[int, ContentParts] = {}
+        self._lock = threading.Lock()  # one cache for all of a sender's threads
+
+    def parts(self, conn: Connection, content_ids: set[int]) -> dict[int, ContentParts]:
+        """The parts of each of ``content_ids``, reading only those not held yet."""
+        with self._lock:
+            found = {i: self._parts[i] for i in content_ids if i in self._parts}
+        missing = sorted(content_ids - found.keys())
+        if missing:
+            for id_, subject, html, text_, reply_to, headers, *flags in conn.execute(
+                    _CONTENTS, {"ids": missing}):
+                found[id_] = ContentParts(subject, html, text_, reply_to,
+                                          tuple(map(tuple, headers)) if headers else (), *flags)
+            with self._lock:
+                self._parts.update((i, found[i]) for i in missing if i in found)
+                while len(self._parts) > self.size:
+                    del self._parts[next(iter(self._parts))]
+        return found
+
 
 def claim_for_sending(
-    conn: Connection, ids: list[int], *, worker_id: str, lease: float
+    conn: Connection, ids: list[int], *, worker_id: str, lease: float,
+    contents: ContentCache | None = None,
 ) -> list[ClaimedMessage]:
     """Claim the ``queued`` rows among ``ids`` for this worker; return only those won.
 
@@ -236,25 +288,34 @@ def claim_for_sending(
     so a redelivered or duplicated queue message sends nothing twice.
     ``attempts`` is bumped here and identifies this claim in the outcome.
 
-    The same statement returns everything a send needs: content, headers,
-    template values, flags, relay, and the recipients with those on the
-    key's suppression list left out. Attachment bytes alone come from a
-    second query, one for the whole batch and only when a claimed content
-    has files: a blob shared by every recipient is read (and held) once,
-    not once per row.
+    The statement returns each row's own parts: recipients (those on the
+    key's suppression list left out), template values, relay. What rows
+    share, their content, is read once per content (``contents``, kept by a
+    sender across claims): a campaign's HTML is not copied out of
+    PostgreSQL once per recipient. Attachment bytes come from one more
+    query for the whole claim, only when a claimed content has files: a
+    blob shared by every recipient is read (and held) once, not once per row.
     """
     rows = conn.execute(_CLAIM_FOR_SENDING,
                         {"ids": ids, "worker_id": worker_id, "lease": lease}).all()
-    files = load_attachments(conn, sorted({r.content_id for r in rows if r.has_attachments}))
-    return [_claimed(row, files.get(row.content_id, ())) for row in rows]
+    if not rows:
+        return []
+    parts = (contents or ContentCache()).parts(conn, {row[_CONTENT_ID] for row in rows})
+    files = load_attachments(conn, sorted(i for i, p in parts.items() if p.has_attachments))
+    return [_claimed(row, parts, files) for row in rows]
 
 
-def _claimed(row, attachments: tuple[Attachment, ...]) -> ClaimedMessage:
+#: Where the claim's rows hold m.content_id (read by position: see ``_claimed``).
+_CONTENT_ID = 9
+
+
+def _claimed(row, parts: dict[int, ContentParts],
+             files: dict[int, tuple[Attachment, ...]]) -> ClaimedMessage:
     # Unpacked by position, in the claim's column order: a Row's attribute
     # access costs ~2 us each, a tenth of a bulk recipient's whole send.
     (id_, attempts, from_addr, to_addr, extra_to, cc, bcc, mime_message_id, left_out,
-     content_id, subject, html, text_, reply_to, headers, tracking, bulk, variables,
-     _has_attachments, relay_id, relay_url, relay_username, relay_password) = row
+     content_id, variables, relay_id, relay_url, relay_username, relay_password) = row
+    content = parts[content_id]
     if left_out:
         log.info("message %d: %s left out of the send: on the key's suppression list",
                  id_, ", ".join(left_out))
@@ -264,12 +325,15 @@ def _claimed(row, attachments: tuple[Attachment, ...]) -> ClaimedMessage:
              if relay_id is not None else None)
     return ClaimedMessage(
         id=id_, attempt=attempts, from_addr=from_addr, to_addr=to_addr,
-        subject=subject, html=html, text=text_, reply_to=reply_to,
-        content_id=content_id, extra_to=tuple(extra_to), cc=tuple(cc), bcc=tuple(bcc),
-        mime_message_id=mime_message_id,
-        headers=tuple(map(tuple, headers)) if headers else (),
-        attachments=attachments, relay=relay, variables=variables,
-        tracking=tracking, bulk=bulk,
+        subject=content.subject, html=content.html, text=content.text,
+        reply_to=content.reply_to, content_id=content_id,
+        extra_to=tuple(extra_to), cc=tuple(cc), bcc=tuple(bcc),
+        mime_message_id=mime_message_id, headers=content.headers,
+        attachments=files.get(content_id, ()), relay=relay,
+        # A templated content always gets values (empty if missing), so the
+        # renderer refuses the row rather than mailing {{name}} out.
+        variables=(variables or {}) if content.templated else None,
+        tracking=content.tracking, bulk=content.bulk,
     )
 
 

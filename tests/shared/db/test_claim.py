@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import event
 
 from shared.db.envelopes import insert_envelope
-from shared.db.messages import claim_for_sending, insert_messages
+from shared.db.messages import ContentCache, claim_for_sending, insert_messages
 from shared.db.relays import save_relay
 from shared.db.suppressions import add_suppressions
 from shared.intake.attachments import Attachment
@@ -17,13 +17,14 @@ from shared.intake.requests import EnvelopeRequest, MessageRequest
 PDF = Attachment("report.pdf", "application/pdf", b"%PDF-1.4 report")
 
 
-def claim(engine, ids: list[int]) -> tuple[list, list[str]]:
+def claim(engine, ids: list[int], contents: ContentCache | None = None
+          ) -> tuple[list, list[str]]:
     """The claimed messages, and the statements the claim sent to PostgreSQL."""
     statements: list[str] = []
     with engine.begin() as conn:
         event.listen(conn, "before_cursor_execute",
                      lambda _c, _cur, statement, *_: statements.append(statement))
-        claimed = claim_for_sending(conn, ids, worker_id="w", lease=60)
+        claimed = claim_for_sending(conn, ids, worker_id="w", lease=60, contents=contents)
     return claimed, statements
 
 
@@ -38,7 +39,7 @@ def envelope(engine, key_id: int, relay_id: int | None = None) -> int:
         return insert_envelope(conn, key_id, item, relay_id=relay_id, queue_timeout=300)[0]
 
 
-def test_a_compat_message_is_claimed_whole_in_one_statement(engine, api_key):
+def test_a_compat_message_is_claimed_whole_its_content_read_once(engine, api_key):
     key_id = api_key[0].id
     with engine.begin() as conn:
         relay_id = save_relay(conn, key_id, "smtps://mail.example.com:465", "u", "secret")
@@ -47,7 +48,7 @@ def test_a_compat_message_is_claimed_whole_in_one_statement(engine, api_key):
 
     [message], statements = claim(engine, [message_id])
 
-    assert len(statements) == 1
+    assert len(statements) == 2  # the claim, then its content
     assert (message.to_addr, message.extra_to, message.cc, message.bcc) == (
         "to@example.com", ("To2@Example.com",), ("cc@example.com",), ("bcc@example.com",))
     assert message.headers == (("In-Reply-To", "<a@example.com>"),)
@@ -68,7 +69,7 @@ def test_attachments_take_one_more_query_for_the_whole_batch(engine, api_key):
 
     claimed, statements = claim(engine, ids)
 
-    assert len(statements) == 2
+    assert len(statements) == 3  # the claim, the content, its files
     assert [m.attachments for m in claimed] == [(PDF,), (PDF,)]
     assert claimed[0].attachments[0].data is claimed[1].attachments[0].data  # held once
 
@@ -159,5 +160,46 @@ def test_statements_on_claimed_ids_read_them_by_primary_key_whatever_the_statist
     finally:
         with engine.begin() as conn:
             conn.execute(text("ALTER TABLE messages RESET (autovacuum_enabled)"))
-    assert len(found) == 4
-    assert [messages_scans(plan) for plan in found] == [{"messages_pkey"}] * 4
+    reading_messages = [scans for scans in map(messages_scans, found) if scans]
+    assert reading_messages == [{"messages_pkey"}] * 4
+
+
+def test_a_senders_later_claims_of_a_content_do_not_read_it_again(engine, api_key):
+    item = MessageRequest(topic_id="t", from_addr="s@example.com",
+                          recipients=[f"r{i}@example.com" for i in range(4)], subject="Hi",
+                          html="<p>a newsletter</p>", tracking=True, bulk=True,
+                          headers=(("X-Campaign", "june"),))
+    with engine.begin() as conn:
+        ids = [m.id for m in insert_messages(conn, api_key[0].id, [item], queue_timeout=300)]
+    contents = ContentCache()
+
+    first, read = claim(engine, ids[:2], contents)
+    later, again = claim(engine, ids[2:], contents)
+
+    assert (len(read), len(again)) == (2, 1)  # the claim alone, the second time
+    assert [m.to_addr for m in first + later] == [f"r{i}@example.com" for i in range(4)]
+    assert {(m.subject, m.html, m.headers, m.tracking, m.bulk) for m in first + later} == {
+        ("Hi", "<p>a newsletter</p>", (("X-Campaign", "june"),), True, True)}
+
+
+def test_the_content_cache_keeps_at_most_its_size(engine, api_key):
+    items = [MessageRequest(topic_id="t", from_addr="s@example.com", recipients=["a@example.com"],
+                            subject=f"s{i}", html="<p>h</p>") for i in range(3)]
+    with engine.begin() as conn:
+        ids = [m.id for m in insert_messages(conn, api_key[0].id, items, queue_timeout=300)]
+    contents = ContentCache(size=2)
+
+    claimed, _ = claim(engine, ids, contents)  # three contents in one claim: all returned
+    assert [m.subject for m in claimed] == ["s0", "s1", "s2"]
+
+    def reads(content_ids: set[int]) -> int:
+        statements = []
+        with engine.connect() as conn:
+            event.listen(conn, "before_cursor_execute",
+                         lambda _c, _cur, statement, *_: statements.append(statement))
+            assert set(contents.parts(conn, content_ids)) == content_ids
+        return len(statements)
+
+    oldest, *newest = [m.content_id for m in claimed]
+    assert reads(set(newest)) == 0  # the two last read are held
+    assert reads({oldest}) == 1     # the first was dropped
