@@ -144,7 +144,8 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             held = deque(m for m in held if m.id not in done)
             for message, outcome in zip(carried, outcomes, strict=True):
                 report.add(outcome, len(message.recipients))
-            chunk = chunk_size(slot.waited / weight, deps.settings.send_batch)
+            # As much of the batch as the pace lets go within CLAIM_HORIZON.
+            chunk = chunk_size(slot.waited / weight, len(ids))
     finally:
         if held:
             _release(deps, list(held))

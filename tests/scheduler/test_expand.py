@@ -63,6 +63,16 @@ def test_campaign_expands_in_batches_into_queued_and_enqueued_rows(engine, setti
     assert enqueued_ids(redis) == [r.id for r in rows]
 
 
+def test_a_campaigns_rows_go_to_the_senders_in_campaign_sized_batches(engine, settings,
+                                                                      api_key, broker, redis):
+    make_campaign(engine, settings, api_key[0], 200)
+    expand_due_campaigns(engine, broker, settings.model_copy(
+        update={"send_batch": 4, "campaign_send_batch": 40}))
+    sizes = [len(batch.ids) for batch in queued_batches(redis)]
+    assert sum(sizes) == 200
+    assert all(20 <= size <= 60 for size in sizes[:-1])  # 0.5-1.5x, not send_batch's 2-6
+
+
 def test_rows_whose_enqueue_was_lost_are_dispatched_after_the_queue_timeout(
         engine, settings, api_key, broker, redis):
     campaign_id = make_campaign(engine, settings, api_key[0], 3)
