@@ -261,7 +261,7 @@ def run(args, workdir: Path) -> dict:
         upload_3, second = create_due_campaign(api, key, engine, csv_path, template["id"],
                                                unique)
         expansion = measure_expansion(engine, second["id"], unique, args.timeout)
-        print(f"expansion with dispatch: {expansion}", flush=True)
+        print(f"expansion by the scheduler: {expansion}", flush=True)
         whole.update(timed_calls(api, key, second["id"], (
             ("progress", "GET", ""), ("pause", "POST", "/pause"), ("resume", "POST", "/resume"))))
 
@@ -275,7 +275,7 @@ def run(args, workdir: Path) -> dict:
             "upload_s": [round(upload_1, 2), round(upload_2, 2), round(upload_3, 2)],
             "upload_rows_per_s": round(args.recipients / min(upload_1, upload_2, upload_3)),
             "expansion_alone": expansion_alone,
-            "expansion_with_dispatch": expansion,
+            "expansion_by_scheduler": expansion,
             "timings_s": {f"window {WINDOW}": windowed, "whole list expanded": whole},
             "api_peak_rss_mb": {k: round(v, 1) for k, v in api_rss.items()},
             "scheduler_peak_rss_mb": {k: round(v, 1) for k, v in scheduler_rss.items()},
@@ -310,7 +310,7 @@ def main() -> int:
     worst_rss = max([*figures["api_peak_rss_mb"].values(),
                      *figures["scheduler_peak_rss_mb"].values()])
     best = max(figures["expansion_alone"]["rows_per_s"],
-               figures["expansion_with_dispatch"]["rows_per_s"] or 0)
+               figures["expansion_by_scheduler"]["rows_per_s"] or 0)
     ok = best >= RATE_TARGET and worst_rss < RSS_TARGET_MB
     print("targets met" if ok else "targets NOT met", file=sys.stderr)
     return 0 if ok else 2
