@@ -41,10 +41,10 @@ def expand_step(engine: Engine, broker: RedisBroker, settings: Settings) -> bool
                                   queue_timeout=settings.queue_timeout)
     if batch is None:
         return False
-    enqueue_sends(broker, batch.queued, settings.campaign_send_batch)
     CAMPAIGN_ROWS.inc(batch.inserted)
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
              batch.campaign_id, batch.expanded, batch.total, batch.inserted)
+    enqueue_sends(broker, batch.queued, settings.campaign_send_batch)
     return True
 
 
