@@ -252,12 +252,15 @@ class ContentCache:
     A content's parts do not change while any of its messages is unsent
     (retention blanks only contents whose messages are all finished), and a
     claimed row is unsent, so a part read once stays true for every later
-    claim. At most ``size`` contents are kept, the oldest read dropped first.
+    claim. At most ``size`` contents and ``max_chars`` characters of their
+    HTML and text are kept (a content may be megabytes), the oldest read
+    dropped first.
     """
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
+    def __init__(self, size: int = 256, max_chars: int = 32 * 1024 * 1024) -> None:
+        self.size, self.max_chars = size, max_chars
         self._parts: dict[int, ContentParts] = {}
+        self._chars = 0
         self._lock = threading.Lock()  # one cache for all of a sender's threads
 
     def parts(self, conn: Connection, content_ids: set[int]) -> dict[int, ContentParts]:
@@ -271,10 +274,18 @@ class ContentCache:
                 found[id_] = ContentParts(subject, html, text_, reply_to,
                                           tuple(map(tuple, headers)) if headers else (), *flags)
             with self._lock:
-                self._parts.update((i, found[i]) for i in missing if i in found)
-                while len(self._parts) > self.size:
-                    del self._parts[next(iter(self._parts))]
+                for i in missing:
+                    if i in found and i not in self._parts:
+                        self._parts[i] = found[i]
+                        self._chars += _chars(found[i])
+                while self._parts and (len(self._parts) > self.size
+                                       or self._chars > self.max_chars):
+                    self._chars -= _chars(self._parts.pop(next(iter(self._parts))))
         return found
+
+
+def _chars(parts: ContentParts) -> int:
+    return len(parts.html) + len(parts.text or "")
 
 
 def claim_for_sending(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event
 
 from shared.db.envelopes import insert_envelope
@@ -182,12 +183,13 @@ def test_a_senders_later_claims_of_a_content_do_not_read_it_again(engine, api_ke
         ("Hi", "<p>a newsletter</p>", (("X-Campaign", "june"),), True, True)}
 
 
-def test_the_content_cache_keeps_at_most_its_size(engine, api_key):
+@pytest.mark.parametrize("limit", [{"size": 2}, {"max_chars": 2 * len("<p>h</p>")}])
+def test_the_content_cache_keeps_at_most_its_size(engine, api_key, limit):
     items = [MessageRequest(topic_id="t", from_addr="s@example.com", recipients=["a@example.com"],
                             subject=f"s{i}", html="<p>h</p>") for i in range(3)]
     with engine.begin() as conn:
         ids = [m.id for m in insert_messages(conn, api_key[0].id, items, queue_timeout=300)]
-    contents = ContentCache(size=2)
+    contents = ContentCache(**limit)  # room for two of them
 
     claimed, _ = claim(engine, ids, contents)  # three contents in one claim: all returned
     assert [m.subject for m in claimed] == ["s0", "s1", "s2"]
