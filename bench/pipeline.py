@@ -94,12 +94,22 @@ IDLE_TARGET_P50_S = 0.050
 DB_POLL_WHEN_QUIET = 5.0
 
 
-def post_campaign(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
+def newsletter(extra_kb: int) -> str:
+    """The bench's HTML with ``extra_kb`` KiB of plain paragraphs more (no more links)."""
+    if not extra_kb:
+        return HTML
+    paragraph = "<p>" + "More of the newsletter's text, as long ones have. " * 20 + "</p>"
+    padding = paragraph * (extra_kb * 1024 // len(paragraph) + 1)
+    return HTML.replace("</body>", padding + "</body>", 1)
+
+
+def post_campaign(api: str, key: str, topic: str, recipients: list[str],
+                  html: str = HTML) -> tuple[float, int]:
     """A ``{{name}}`` template and a campaign of ``recipients`` due now, uploaded as CSV;
     returns (seconds until the upload was answered, recipients accepted)."""
     status, template = http_json("POST", f"{api}/v1/templates", key=key, body=json.dumps({
         "name": f"bench-{topic}", "subject": SUBJECT + " for {{name}}",
-        "html": HTML.replace("<h1>", "<p>Dear {{name}},</p><h1>", 1)}).encode())
+        "html": html.replace("<h1>", "<p>Dear {{name}},</p><h1>", 1)}).encode())
     if status != 201:
         raise BenchError(f"POST /v1/templates answered {status}: {template}")
     csv = "email,name\n" + "".join(f"{r},Reader {i}\n" for i, r in enumerate(recipients))
@@ -114,10 +124,11 @@ def post_campaign(api: str, key: str, topic: str, recipients: list[str]) -> tupl
     return seconds, campaign["total"]
 
 
-def post_messages(api: str, key: str, topic: str, recipients: list[str]) -> tuple[float, int]:
+def post_messages(api: str, key: str, topic: str, recipients: list[str],
+                  html: str = HTML) -> tuple[float, int]:
     """POST one request; returns (seconds until the answer was read, messages accepted)."""
     body = json.dumps({"messages": [{"topicId": topic, "emails": recipients,
-                                     "subject": SUBJECT, "content": HTML}]}).encode()
+                                     "subject": SUBJECT, "content": html}]}).encode()
     started = time.perf_counter()
     status, answer = http_json("POST", f"{api}/v1/messages", body=body, key=key, timeout=120)
     seconds = time.perf_counter() - started
@@ -313,6 +324,7 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
             "fake_ses_latency_ms": args.latency_ms, "postgres_fsync": args.fsync,
             "log_level": args.log_level, "cpus": os.cpu_count(),
             "bulk": args.bulk, "tracking": args.tracking, "idle_gap": args.idle_gap,
+            "html_kb": args.html_kb,
         },
         "log_dir": str(log_dir),
     }
@@ -395,7 +407,8 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     accepts, accepted_at = [], None
     if args.bulk:
         print(f"posting a campaign of {args.messages} recipients", flush=True)
-        seconds, count = post_campaign(api, plain_key, topic, recipients)
+        seconds, count = post_campaign(api, plain_key, topic, recipients,
+                                       newsletter(args.html_kb))
         accepted_at = time.time()  # the clock starts once the upload is answered
         accepts.append({"recipients": len(recipients), "accepted": count,
                         "seconds": round(seconds, 3)})
@@ -406,7 +419,7 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
               flush=True)
     for start in range(0, len(recipients) if not args.bulk else 0, args.per_request):
         chunk = recipients[start : start + args.per_request]
-        seconds, count = post_messages(api, plain_key, topic, chunk)
+        seconds, count = post_messages(api, plain_key, topic, chunk, newsletter(args.html_kb))
         accepts.append({"recipients": len(chunk), "accepted": count,
                         "seconds": round(seconds, 3)})
         print(f"  POST of {len(chunk)} recipients: answered in {seconds:.3f} s", flush=True)
@@ -531,7 +544,8 @@ def print_report(report: dict) -> None:
         "",
         "mailpipe pipeline bench",
         f"  mode             {'bulk (SendBulkEmail)' if config['bulk'] else 'per message'}, "
-        f"tracking {'on' if config['tracking'] else 'off'}",
+        f"tracking {'on' if config['tracking'] else 'off'}"
+        + (f", HTML +{config['html_kb']} KiB" if config.get("html_kb") else ""),
         f"  machine          {config['cpus']} CPUs; fake SES latency "
         f"{config['fake_ses_latency_ms']:g} ms; PostgreSQL fsync "
         f"{'on' if config['postgres_fsync'] else 'off'}; log level {config['log_level']}",
@@ -629,6 +643,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="also write the report here")
     parser.add_argument("--no-tracking", dest="tracking", action="store_false",
                         help="MAILPIPE_SECRET_KEY unset: no tracked links, no pixel")
+    parser.add_argument("--html-kb", type=int, default=0,
+                        help="KiB of plain text added to the measured messages' HTML "
+                             "(a long newsletter; the ceiling's message stays as it is)")
     parser.add_argument("--bulk", action="store_true",
                         help="send through SES SendBulkEmail (MAILPIPE_SES_BULK=true)")
     parser.add_argument("--idle", type=int, default=40,
