@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 
 from shared.db.messages import ClaimedMessage
-from shared.rendering.compose import Composer, encoded_address, html_to_text
+from shared.rendering.compose import Composer, content_chars, encoded_address, html_to_text
 from shared.rendering.mustache import _TAG
 from shared.rendering.tracking import Tracker, prepare_links, unsubscribe_headers
 from shared.transports.base import BulkEntry, BulkSend
@@ -171,7 +171,8 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,
     """
     first = messages[0]
     template = (composer.per_content((first.content_id, "bulk", tracker is not None),
-                                     lambda: bulk_template(first, tracker))
+                                     lambda: bulk_template(first, tracker),
+                                     chars=content_chars(first))
                 if composer is not None and first.content_id is not None
                 else bulk_template(first, tracker))
     if template is None:

@@ -84,9 +84,10 @@ class SharedParts:
 class Composer:
     """Composes claimed messages; thread-safe, one per sender process."""
 
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._shared: dict[tuple, object] = {}
+    def __init__(self, size: int = 256, max_chars: int = 64 * 1024 * 1024) -> None:
+        self.size, self.max_chars = size, max_chars
+        self._shared: dict[tuple, tuple[object, int]] = {}
+        self._chars = 0
         self._lock = threading.Lock()
 
     def compose(self, message: ClaimedMessage, tracker: Tracker | None) -> Composed:
@@ -122,20 +123,23 @@ class Composer:
         return self.per_content((message.content_id, tracking), lambda: SharedParts(
             text=_text_of(message.html, message.text),
             tracked=prepare_links(message.html) if tracking else None,
-        ))
+        ), chars=content_chars(message))
 
-    def per_content(self, key: tuple, make: Callable[[], object]):
+    def per_content(self, key: tuple, make: Callable[[], object], chars: int = 0):
         """What ``make`` builds from a content once, kept under ``key`` (the content id
-        first) for its next recipients: the last ``size`` contents are kept."""
+        first) for its next recipients. ``chars``: about how large it is (its content's
+        HTML and text); the last ``size`` values and ``max_chars`` characters are kept."""
         with self._lock:
-            value = self._shared.get(key, _MISSING)
+            value, _ = self._shared.get(key, (_MISSING, 0))
         if value is _MISSING:  # (None is a value too: "this content cannot go in bulk")
             value = make()
             with self._lock:
-                while self._shared and len(self._shared) >= self.size:
-                    self._shared.pop(next(iter(self._shared)))
-                if self.size:
-                    self._shared[key] = value
+                if self.size and key not in self._shared:
+                    self._shared[key] = (value, chars)
+                    self._chars += chars
+                while self._shared and (len(self._shared) > self.size
+                                        or self._chars > self.max_chars):
+                    self._chars -= self._shared.pop(next(iter(self._shared)))[1]
         return value
 
     @staticmethod
@@ -144,6 +148,11 @@ class Composer:
         if html and tracker is not None:
             html = tracker.instrument(html, message.id)
         return html, _text_of(message.html, message.text)
+
+
+def content_chars(message: ClaimedMessage) -> int:
+    """How large what is made from ``message``'s content may be: its HTML and text."""
+    return len(message.html or "") + len(message.text or "")
 
 
 def _text_of(html: str | None, text: str | None) -> str:

@@ -103,3 +103,18 @@ def test_a_contents_template_is_made_once_per_composer():
     refused = ClaimedMessage(**{**refused.__dict__, "content_id": 9})
     assert plan_bulk([refused, refused], TRACKER, composer)[0] is None
     assert composer.per_content((9, "bulk", True), lambda: "made again") is None  # kept
+
+
+def test_a_composer_keeps_no_more_than_its_characters_of_contents():
+    composer = Composer(max_chars=250)
+    big = [ClaimedMessage(**{**message(i, "<p>" + "x" * 100 + "</p>").__dict__, "content_id": i})
+           for i in (1, 2, 3)]
+    for m in big:  # 107 characters each: room for two
+        composer.compose(m, TRACKER)
+    made = []
+    composer.shared(big[0], True)  # the oldest was dropped: made again
+    composer.per_content((big[0].content_id, True), lambda: made.append(1))
+    composer.per_content((big[2].content_id, True), lambda: made.append(3))  # still held
+    assert made == []
+    composer.per_content((big[1].content_id, True), lambda: made.append(2))
+    assert made == [2]  # dropped in its turn when the first came back
