@@ -7,7 +7,6 @@ decides who won; nothing reads a row and then acts on what it saw.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,6 +18,7 @@ from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
 from shared.intake.attachments import Attachment
 from shared.intake.requests import MessageRequest
+from shared.runtime.cache import MISSING, BoundedCache
 from shared.states import BY_ID_STATE, UNCLAIMED, sql_list
 from shared.states import MessageState as S
 from shared.transports.base import Relay
@@ -258,34 +258,20 @@ class ContentCache:
     """
 
     def __init__(self, size: int = 256, max_chars: int = 32 * 1024 * 1024) -> None:
-        self.size, self.max_chars = size, max_chars
-        self._parts: dict[int, ContentParts] = {}
-        self._chars = 0
-        self._lock = threading.Lock()  # one cache for all of a sender's threads
+        self._parts = BoundedCache(size, max_chars)
 
     def parts(self, conn: Connection, content_ids: set[int]) -> dict[int, ContentParts]:
         """The parts of each of ``content_ids``, reading only those not held yet."""
-        with self._lock:
-            found = {i: self._parts[i] for i in content_ids if i in self._parts}
+        found = {i: p for i in content_ids if (p := self._parts.get(i)) is not MISSING}
         missing = sorted(content_ids - found.keys())
         if missing:
             for id_, subject, html, text_, reply_to, headers, *flags in conn.execute(
                     _CONTENTS, {"ids": missing}):
-                found[id_] = ContentParts(subject, html, text_, reply_to,
-                                          tuple(map(tuple, headers)) if headers else (), *flags)
-            with self._lock:
-                for i in missing:
-                    if i in found and i not in self._parts:
-                        self._parts[i] = found[i]
-                        self._chars += _chars(found[i])
-                while self._parts and (len(self._parts) > self.size
-                                       or self._chars > self.max_chars):
-                    self._chars -= _chars(self._parts.pop(next(iter(self._parts))))
+                found[id_] = parts = ContentParts(
+                    subject, html, text_, reply_to,
+                    tuple(map(tuple, headers)) if headers else (), *flags)
+                self._parts.put(id_, parts, len(html) + len(text_ or ""))
         return found
-
-
-def _chars(parts: ContentParts) -> int:
-    return len(parts.html) + len(parts.text or "")
 
 
 def claim_for_sending(

@@ -15,7 +15,6 @@ and the content's SendBulkEmail template (shared.rendering.bulk).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import formataddr, parseaddr
@@ -25,6 +24,7 @@ from html.parser import HTMLParser
 from shared.db.messages import ClaimedMessage
 from shared.rendering.mustache import personalize
 from shared.rendering.tracking import TrackedHtml, Tracker, prepare_links, unsubscribe_headers
+from shared.runtime.cache import MISSING, BoundedCache
 from shared.transports.base import Composed
 
 
@@ -69,9 +69,6 @@ def encoded_address(address: str) -> str:
     return formataddr((name, addr), charset="utf-8") if addr else address
 
 
-_MISSING = object()
-
-
 @dataclass(frozen=True)
 class SharedParts:
     """What every recipient of one content gets alike."""
@@ -85,10 +82,7 @@ class Composer:
     """Composes claimed messages; thread-safe, one per sender process."""
 
     def __init__(self, size: int = 256, max_chars: int = 64 * 1024 * 1024) -> None:
-        self.size, self.max_chars = size, max_chars
-        self._shared: dict[tuple, tuple[object, int]] = {}
-        self._chars = 0
-        self._lock = threading.Lock()
+        self._shared = BoundedCache(size, max_chars)
 
     def compose(self, message: ClaimedMessage, tracker: Tracker | None) -> Composed:
         """The message's parts: personalised, tracked, with its extra headers."""
@@ -129,17 +123,10 @@ class Composer:
         """What ``make`` builds from a content once, kept under ``key`` (the content id
         first) for its next recipients. ``chars``: about how large it is (its content's
         HTML and text); the last ``size`` values and ``max_chars`` characters are kept."""
-        with self._lock:
-            value, _ = self._shared.get(key, (_MISSING, 0))
-        if value is _MISSING:  # (None is a value too: "this content cannot go in bulk")
+        value = self._shared.get(key)
+        if value is MISSING:  # (None is a value too: "this content cannot go in bulk")
             value = make()
-            with self._lock:
-                if self.size and key not in self._shared:
-                    self._shared[key] = (value, chars)
-                    self._chars += chars
-                while self._shared and (len(self._shared) > self.size
-                                        or self._chars > self.max_chars):
-                    self._chars -= self._shared.pop(next(iter(self._shared)))[1]
+            self._shared.put(key, value, chars)
         return value
 
     @staticmethod
