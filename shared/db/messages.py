@@ -168,6 +168,9 @@ class ClaimedMessage:
     reply_to: str | None
     #: The shared content, so a sender can render it once for all its recipients.
     content_id: int | None = None
+    #: When that content was stored: with its id, what tells it apart from any
+    #: other (a database restored or emptied under a running sender reuses ids).
+    content_created_at: datetime | None = None
     #: Further To, Cc and Bcc (the compat APIs); empty for a plain message.
     extra_to: tuple[str, ...] = ()
     cc: tuple[str, ...] = ()
@@ -182,6 +185,11 @@ class ClaimedMessage:
     #: Open/click tracking wanted, and bulk mail (one-click List-Unsubscribe headers).
     tracking: bool = False
     bulk: bool = False
+
+    @property
+    def content_key(self) -> tuple[int | None, datetime | None]:
+        """What a sender may cache a content's derived parts under."""
+        return self.content_id, self.content_created_at
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -209,10 +217,11 @@ _CLAIM_FOR_SENDING = text(
                   WHERE EXISTS (SELECT 1 FROM suppressions s
                                  WHERE s.api_key_id = m.api_key_id AND s.address = lower(a))
                 ) AS left_out,
-           m.content_id, m.variables,
+           m.content_id, c.created_at AS content_created_at, m.variables,
            r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
            r.password_encrypted AS relay_password
       FROM claimed m
+      JOIN contents c ON c.id = m.content_id  -- its created_at only: the parts are cached
       LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
      ORDER BY m.id
     """
@@ -220,7 +229,7 @@ _CLAIM_FOR_SENDING = text(
 
 _CONTENTS = text(
     """
-    SELECT c.id, c.subject, c.html, c.text, c.reply_to, c.headers, c.tracking, c.bulk,
+    SELECT c.id, c.created_at, c.subject, c.html, c.text, c.reply_to, c.headers, c.tracking, c.bulk,
            c.template_version IS NOT NULL AS templated,
            EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
                AS has_attachments
@@ -252,25 +261,28 @@ class ContentCache:
     A content's parts do not change while any of its messages is unsent
     (retention blanks only contents whose messages are all finished), and a
     claimed row is unsent, so a part read once stays true for every later
-    claim. At most ``size`` contents and ``max_chars`` characters of their
-    HTML and text are kept (a content may be megabytes), the oldest read
-    dropped first.
+    claim. Kept under (id, created_at), since a database restored or emptied
+    under a running sender hands out the same ids again. At most ``size``
+    contents and ``max_chars`` characters of their HTML and text are kept (a
+    content may be megabytes), the oldest read dropped first.
     """
 
     def __init__(self, size: int = 256, max_chars: int = 32 * 1024 * 1024) -> None:
         self._parts = BoundedCache(size, max_chars)
 
-    def parts(self, conn: Connection, content_ids: set[int]) -> dict[int, ContentParts]:
-        """The parts of each of ``content_ids``, reading only those not held yet."""
-        found = {i: p for i in content_ids if (p := self._parts.get(i)) is not MISSING}
-        missing = sorted(content_ids - found.keys())
+    def parts(self, conn: Connection, keys: set[tuple[int, datetime]]
+              ) -> dict[tuple[int, datetime], ContentParts]:
+        """The parts of each content of ``keys`` (id, created_at), reading only those
+        not held yet."""
+        found = {k: p for k in keys if (p := self._parts.get(k)) is not MISSING}
+        missing = sorted(i for i, _ in keys - found.keys())
         if missing:
-            for id_, subject, html, text_, reply_to, headers, *flags in conn.execute(
-                    _CONTENTS, {"ids": missing}):
-                found[id_] = parts = ContentParts(
-                    subject, html, text_, reply_to,
-                    tuple(map(tuple, headers)) if headers else (), *flags)
-                self._parts.put(id_, parts, len(html) + len(text_ or ""))
+            for id_, created_at, subject, html, text_, reply_to, headers, *flags in (
+                    conn.execute(_CONTENTS, {"ids": missing})):
+                parts = ContentParts(subject, html, text_, reply_to,
+                                     tuple(map(tuple, headers)) if headers else (), *flags)
+                found[id_, created_at] = parts
+                self._parts.put((id_, created_at), parts, len(html) + len(text_ or ""))
         return found
 
 
@@ -297,13 +309,14 @@ def claim_for_sending(
                         {"ids": ids, "worker_id": worker_id, "lease": lease}).all()
     if not rows:
         return []
-    parts = (contents or ContentCache()).parts(conn, {row[_CONTENT_ID] for row in rows})
-    files = load_attachments(conn, sorted(i for i, p in parts.items() if p.has_attachments))
+    parts = (contents or ContentCache()).parts(conn, {row[_CONTENT_KEY] for row in rows})
+    files = load_attachments(conn, sorted(i for (i, _), p in parts.items()
+                                          if p.has_attachments))
     return [_claimed(row, parts, files) for row in rows]
 
 
-#: Where the claim's rows hold m.content_id (read by position: see ``_claimed``).
-_CONTENT_ID = 9
+#: Where the claim's rows hold (content_id, content_created_at), read by position.
+_CONTENT_KEY = slice(9, 11)
 
 
 def _claimed(row, parts: dict[int, ContentParts],
@@ -311,8 +324,9 @@ def _claimed(row, parts: dict[int, ContentParts],
     # Unpacked by position, in the claim's column order: a Row's attribute
     # access costs ~2 us each, a tenth of a bulk recipient's whole send.
     (id_, attempts, from_addr, to_addr, extra_to, cc, bcc, mime_message_id, left_out,
-     content_id, variables, relay_id, relay_url, relay_username, relay_password) = row
-    content = parts[content_id]
+     content_id, content_created_at, variables, relay_id, relay_url, relay_username,
+     relay_password) = row
+    content = parts[content_id, content_created_at]
     if left_out:
         log.info("message %d: %s left out of the send: on the key's suppression list",
                  id_, ", ".join(left_out))
@@ -324,6 +338,7 @@ def _claimed(row, parts: dict[int, ContentParts],
         id=id_, attempt=attempts, from_addr=from_addr, to_addr=to_addr,
         subject=content.subject, html=content.html, text=content.text,
         reply_to=content.reply_to, content_id=content_id,
+        content_created_at=content_created_at,
         extra_to=tuple(extra_to), cc=tuple(cc), bcc=tuple(bcc),
         mime_message_id=mime_message_id, headers=content.headers,
         attachments=files.get(content_id, ()), relay=relay,

@@ -170,7 +170,7 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,
     The content's template is made once per ``composer`` (its per-content cache).
     """
     first = messages[0]
-    template = (composer.per_content((first.content_id, "bulk", tracker is not None),
+    template = (composer.per_content((first.content_key, "bulk", tracker is not None),
                                      lambda: bulk_template(first, tracker),
                                      chars=content_chars(first))
                 if composer is not None and first.content_id is not None

@@ -114,7 +114,7 @@ class Composer:
 
     def shared(self, message: ClaimedMessage, tracking: bool) -> SharedParts:
         """The parts of ``message``'s content every recipient shares (made once)."""
-        return self.per_content((message.content_id, tracking), lambda: SharedParts(
+        return self.per_content((message.content_key, tracking), lambda: SharedParts(
             text=_text_of(message.html, message.text),
             tracked=prepare_links(message.html) if tracking else None,
         ), chars=content_chars(message))

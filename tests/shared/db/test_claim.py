@@ -194,14 +194,39 @@ def test_the_content_cache_keeps_at_most_its_size(engine, api_key, limit):
     claimed, _ = claim(engine, ids, contents)  # three contents in one claim: all returned
     assert [m.subject for m in claimed] == ["s0", "s1", "s2"]
 
-    def reads(content_ids: set[int]) -> int:
+    def reads(content_keys: set) -> int:
         statements = []
         with engine.connect() as conn:
             event.listen(conn, "before_cursor_execute",
                          lambda _c, _cur, statement, *_: statements.append(statement))
-            assert set(contents.parts(conn, content_ids)) == content_ids
+            assert set(contents.parts(conn, content_keys)) == content_keys
         return len(statements)
 
-    oldest, *newest = [m.content_id for m in claimed]
+    oldest, *newest = [m.content_key for m in claimed]
     assert reads(set(newest)) == 0  # the two last read are held
     assert reads({oldest}) == 1     # the first was dropped
+
+
+def test_a_content_id_handed_out_again_is_not_mistaken_for_the_cached_one(engine, api_key):
+    from sqlalchemy import text
+
+    def post(subject: str) -> list[int]:
+        item = MessageRequest(topic_id="t", from_addr="s@example.com",
+                              recipients=["a@example.com"], subject=subject, html="<p>h</p>")
+        with engine.begin() as conn:
+            return [m.id for m in insert_messages(conn, api_key[0].id, [item],
+                                                  queue_timeout=300)]
+
+    contents = ContentCache()
+    [first], _ = claim(engine, post("first"), contents)
+    # The database emptied (or restored) under a running sender: the same content id
+    # now names another content, stored later.
+    [again] = post("second")
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE contents SET subject = 'second', created_at = now() "
+                          "+ interval '1 second' WHERE id = :old"), {"old": first.content_id})
+        conn.execute(text("UPDATE messages SET content_id = :old WHERE id = :id"),
+                     {"old": first.content_id, "id": again})
+    [second], _ = claim(engine, [again], contents)
+    assert first.subject == "first"
+    assert (second.content_id, second.subject) == (first.content_id, "second")

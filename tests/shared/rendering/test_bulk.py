@@ -97,12 +97,13 @@ def test_a_contents_template_is_made_once_per_composer():
     composer = Composer()
     first, second = [message(i, "<a href='https://x.example/'>x</a>") for i in (1, 2)]
     made = [plan_bulk([first, second], TRACKER, composer)[0] for _ in range(2)]
-    assert composer.per_content((1, "bulk", True), lambda: None) is not None
+    assert composer.per_content((first.content_key, "bulk", True), lambda: None) is not None
     assert made[0].html == made[1].html and made[0].entries[0].values["c0"]
     refused = message(3, "<p>\\{{escaped}}</p>")
     refused = ClaimedMessage(**{**refused.__dict__, "content_id": 9})
     assert plan_bulk([refused, refused], TRACKER, composer)[0] is None
-    assert composer.per_content((9, "bulk", True), lambda: "made again") is None  # kept
+    kept = composer.per_content((refused.content_key, "bulk", True), lambda: "made again")
+    assert kept is None  # its refusal is kept
 
 
 def test_a_composer_keeps_no_more_than_its_characters_of_contents():
@@ -113,8 +114,8 @@ def test_a_composer_keeps_no_more_than_its_characters_of_contents():
         composer.compose(m, TRACKER)
     made = []
     composer.shared(big[0], True)  # the oldest was dropped: made again
-    composer.per_content((big[0].content_id, True), lambda: made.append(1))
-    composer.per_content((big[2].content_id, True), lambda: made.append(3))  # still held
+    composer.per_content((big[0].content_key, True), lambda: made.append(1))
+    composer.per_content((big[2].content_key, True), lambda: made.append(3))  # still held
     assert made == []
-    composer.per_content((big[1].content_id, True), lambda: made.append(2))
+    composer.per_content((big[1].content_key, True), lambda: made.append(2))
     assert made == [2]  # dropped in its turn when the first came back
