@@ -13,6 +13,7 @@ from shared.broker.workers import run_worker
 from shared.db.engine import make_engine, retry_while_database_down
 from shared.intake.waiters import publish_states
 from shared.metrics.setup import serve as serve_metrics
+from shared.runtime import heap
 from shared.runtime.context import PayloadContext
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
@@ -53,6 +54,7 @@ def run_process(settings: Settings) -> None:
         record_event_batch, broker=broker, actor_name=EVENT_ACTOR, queue_name=EVENT_QUEUE,
         max_retries=1000,
     )
+    heap.settle()
     run_worker(broker, THREADS, ShutdownFlag().install())
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import dramatiq
 import redis
 
@@ -18,6 +16,7 @@ from shared.metrics.setup import serve as serve_metrics
 from shared.rate.limiter import FleetRateLimiter, QuotaRate
 from shared.rate.pause import SendingPause
 from shared.rate.quota import HEADROOM, QuotaStore
+from shared.runtime import heap
 from shared.runtime.context import PayloadContext
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
@@ -76,13 +75,7 @@ def run_process(settings: Settings, threads: int) -> None:
     deps = build_deps(settings, threads, flag)
     register(deps)
     deps.broker.add_middleware(PayloadContext())
-    # A full garbage collection walks every object the process holds (boto3's
-    # models, SQLAlchemy, dramatiq: ~100,000), stopping all its threads for
-    # ~60 ms; sends held up together reach SES in a bunch that trips its
-    # per-second limit. What exists now lives as long as the process: keep
-    # it out of the collector's walks.
-    gc.collect()
-    gc.freeze()
+    heap.settle()  # what exists now lives as long as the process
     run_worker(deps.broker, threads, flag)
 
 

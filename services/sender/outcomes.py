@@ -120,17 +120,18 @@ def send_many(
         log.exception("bulk send of %d messages: unexpected error", len(messages))
         return [_outcome(m, OutcomeKind.UNKNOWN, via,
                          error=f"unexpected error while sending: {exc!r}") for m in messages]
-    outcomes, slowed = [], False
+    outcomes, slowed, sent, now = [], False, 0, time.time()
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, TransportError):
             if not slowed and (result.throttled or result.pauses_fleet):
                 on_error(result)  # once per call: the fleet slows down once
                 slowed = True
             outcomes.append(_failure_outcome(message, result, via))
-        else:
-            outcomes.append(_outcome(message, OutcomeKind.SENT, via,
-                                     provider_message_id=result))
-    sent = sum(o.kind is OutcomeKind.SENT for o in outcomes)
+        else:  # counted below, once per call
+            outcomes.append(Outcome(message.id, message.attempt, OutcomeKind.SENT, now,
+                                    provider_message_id=result))
+            sent += 1
+    SENDS.labels(via, OutcomeKind.SENT.value).inc(sent)
     log.debug("bulk send: %d of %d messages sent (ids %d..%d)", sent, len(messages),
              messages[0].id, messages[-1].id)
     return outcomes

@@ -8,6 +8,7 @@ traffic.
 
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -83,7 +84,9 @@ def observe_recorded(batch, changed: dict[int, str]) -> None:
     """The recorder committed ``changed`` (id -> state) out of ``batch``: count and time them."""
     now = time.time()
     for outcome in batch.outcomes:
-        state = changed.get(outcome.message_id)
-        if state is not None:
-            OUTCOMES_RECORDED.labels(state).inc()
+        if outcome.message_id in changed:
             RECORDER_LAG.observe(max(0.0, now - outcome.at))
+    # One increment per state, not per row: each costs a lock and a write
+    # to the multiprocess file (~1.7 us, a tenth of the recorder's work per row).
+    for state, count in collections.Counter(changed.values()).items():
+        OUTCOMES_RECORDED.labels(state).inc(count)
