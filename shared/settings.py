@@ -114,10 +114,11 @@ class Settings(BaseSettings):
     #: Campaign recipients the scheduler turns into message rows per transaction.
     expand_batch: int = Field(20_000, ge=1)
     #: Message ids per sender queue message for a campaign's rows (sizes vary
-    #: as for ``send_batch``): they share a content, so SES SendBulkEmail
-    #: carries up to 50 of them per call, and a queue message's own costs
-    #: (claim, outcome batch, queue round trips) are shared by all of them.
-    campaign_send_batch: int = Field(200, ge=1, le=1000)
+    #: as for ``send_batch``, in multiples of 50 from 100 up): they share a
+    #: content, so SES SendBulkEmail carries 50 of them per call, and a queue
+    #: message's own costs (claims, outcome batch, queue round trips) are
+    #: shared by all of them.
+    campaign_send_batch: int = Field(500, ge=1, le=1000)
     #: Unsent (created or queued) rows one campaign may have at once; expansion
     #: tops the campaign up as it is sent, so pause, resume and cancel touch at
     #: most this many rows and a long list never floods the send queue.

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 from shared.broker.queues import enqueue_sends
 from shared.db.campaigns import expand_next_batch
 from shared.metrics.instruments import CAMPAIGN_ROWS
+from shared.rendering.bulk import MAX_ENTRIES
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.scheduler")
@@ -44,7 +45,7 @@ def expand_step(engine: Engine, broker: RedisBroker, settings: Settings) -> bool
     CAMPAIGN_ROWS.inc(batch.inserted)
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
              batch.campaign_id, batch.expanded, batch.total, batch.inserted)
-    enqueue_sends(broker, batch.queued, settings.campaign_send_batch)
+    enqueue_sends(broker, batch.queued, settings.campaign_send_batch, unit=MAX_ENTRIES)
     return True
 
 

@@ -13,6 +13,7 @@ from shared.db.keys import create_key
 from shared.db.suppressions import add_suppressions
 from shared.db.templates import create_template
 from shared.intake.campaigns import CampaignRequest, create_campaign, json_rows
+from shared.rendering.bulk import MAX_ENTRIES
 from shared.rendering.mustache import TemplateSource
 from tests.scheduler.test_dispatch import queued_batches
 
@@ -71,6 +72,17 @@ def test_a_campaigns_rows_go_to_the_senders_in_campaign_sized_batches(engine, se
     sizes = [len(batch.ids) for batch in queued_batches(redis)]
     assert sum(sizes) == 200
     assert all(20 <= size <= 60 for size in sizes[:-1])  # 0.5-1.5x, not send_batch's 2-6
+
+
+def test_campaign_batches_are_whole_bulk_calls(engine, settings, api_key, broker, redis):
+    # 50 rows per SendBulkEmail call: a batch of 230 would end with a call of 30.
+    make_campaign(engine, settings, api_key[0], 3000)
+    expand_due_campaigns(engine, broker, settings.model_copy(
+        update={"campaign_send_batch": 200, "expand_batch": 3000}))
+    sizes = [len(batch.ids) for batch in queued_batches(redis)]
+    assert sum(sizes) == 3000
+    assert all(size % MAX_ENTRIES == 0 and 100 <= size <= 300 for size in sizes[:-1]), sizes
+    assert len(set(sizes[:-1])) > 1  # still of varied sizes
 
 
 def test_rows_whose_enqueue_was_lost_are_dispatched_after_the_queue_timeout(
