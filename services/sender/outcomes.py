@@ -49,10 +49,12 @@ def retry_delay(attempt: int) -> float:
 
 
 def _outcome(message: ClaimedMessage, kind: OutcomeKind, via: str, label: str | None = None,
-             **fields) -> Outcome:
+             counted: bool = True, **fields) -> Outcome:
     """The outcome, counted in ``mailpipe_sends_total`` by transport (``via``) and outcome
-    (``label``: retries are split into throttled and retried)."""
-    SENDS.labels(via, label or kind.value).inc()
+    (``label``: retries are split into throttled and retried) unless the caller counts
+    several at once (``counted=False``)."""
+    if counted:
+        SENDS.labels(via, label or kind.value).inc()
     return Outcome(message.id, message.attempt, kind, time.time(), **fields)
 
 
@@ -120,17 +122,18 @@ def send_many(
         log.exception("bulk send of %d messages: unexpected error", len(messages))
         return [_outcome(m, OutcomeKind.UNKNOWN, via,
                          error=f"unexpected error while sending: {exc!r}") for m in messages]
-    outcomes, slowed, sent, now = [], False, 0, time.time()
+    outcomes, slowed, sent = [], False, 0
     for message, result in zip(messages, results, strict=True):
         if isinstance(result, TransportError):
             if not slowed and (result.throttled or result.pauses_fleet):
                 on_error(result)  # once per call: the fleet slows down once
                 slowed = True
             outcomes.append(_failure_outcome(message, result, via))
-        else:  # counted below, once per call
-            outcomes.append(Outcome(message.id, message.attempt, OutcomeKind.SENT, now,
-                                    provider_message_id=result))
+        else:
+            outcomes.append(_outcome(message, OutcomeKind.SENT, via, counted=False,
+                                     provider_message_id=result))
             sent += 1
+    # One increment per call (each is a lock and a multiprocess file write, ~1.7 us).
     SENDS.labels(via, OutcomeKind.SENT.value).inc(sent)
     log.debug("bulk send: %d of %d messages sent (ids %d..%d)", sent, len(messages),
              messages[0].id, messages[-1].id)

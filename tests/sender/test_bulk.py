@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from services.sender.batch import send_batch
@@ -44,9 +45,15 @@ def test_a_rejected_entry_fails_with_ses_reason_and_the_others_are_sent(
     ids = make_messages(engine, api_key[0].id, 4)
     fake_ses.entry_script.extend([("SUCCESS", ""), ("MESSAGE_REJECTED", "Illegal address"),
                                   ("ACCOUNT_THROTTLED", "Slow down")])
+    sends = lambda outcome: REGISTRY.get_sample_value(  # noqa: E731
+        "mailpipe_sends_total", {"transport": "ses", "outcome": outcome}) or 0
+    before = {o: sends(o) for o in ("sent", "failed", "throttled")}
     result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     assert kinds(result) == [OutcomeKind.SENT, OutcomeKind.FAILED, OutcomeKind.RETRY,
                              OutcomeKind.SENT]
+    # Counted in mailpipe_sends_total per entry's outcome (the sent ones once per call).
+    assert {o: sends(o) - n for o, n in before.items()} == {"sent": 2, "failed": 1,
+                                                             "throttled": 1}
     assert "MESSAGE_REJECTED" in result.outcomes[1].error
     assert "Illegal address" in result.outcomes[1].error
 
