@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     #: Messages sharing a content go out through SES SendBulkEmail, up to 50 a
     #: call (needs ses:SendBulkEmail); false sends each with SendEmail.
     ses_bulk: bool = True
+    #: How SendEmail and SendBulkEmail reach SES: ``direct`` (signed JSON over
+    #: keep-alive HTTP, shared.transports.ses_wire: a quarter of boto3's CPU)
+    #: or ``boto3`` (the client's own calls). Everything else goes through boto3.
+    ses_client: Literal["direct", "boto3"] = "direct"
     #: With send_rate=auto: how often (s) the scheduler reads SES GetAccount.
     quota_refresh: float = Field(60.0, gt=0)
     public_url: str = "http://localhost:8000"

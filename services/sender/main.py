@@ -40,7 +40,7 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
             else settings.send_rate * HEADROOM)
     transport = make_transport(settings, threads=threads)
     if hasattr(transport.default, "client"):  # SES: time each call
-        time_ses_calls(transport.default.client)
+        time_ses_calls(transport.default)
     return SenderDeps(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=threads),

@@ -55,13 +55,16 @@ def transport_label(transport: object, relayed: bool = False) -> str:
     return type(transport).__name__.removesuffix("Transport").lower() or "unknown"
 
 
-def time_ses_calls(client) -> None:
-    """Observe SES_CALL for every SendEmail and SendBulkEmail of this boto3 client.
+def time_ses_calls(transport) -> None:
+    """Observe SES_CALL for every SendEmail and SendBulkEmail of this SesTransport.
 
-    Timed from ``before-send`` (registered after the transport's own hook,
-    which waits for the rate slot) to the parsed answer or the error, so the
-    histogram is SES's latency, not the fleet's pacing.
+    Timed once the rate slot was waited for (over the wire: from writing the
+    request; through boto3: from ``before-send``, registered after the
+    transport's own hook) to the answer or the error, so the histogram is
+    SES's latency, not the fleet's pacing.
     """
+    if transport.wire is not None:
+        transport.wire.timed = SES_CALL.observe
     started = threading.local()
 
     def before(**_) -> None:
@@ -73,7 +76,7 @@ def time_ses_calls(client) -> None:
             SES_CALL.observe(time.perf_counter() - at)
             started.at = None
 
-    events = client.meta.events
+    events = transport.client.meta.events
     for operation in ("SendEmail", "SendBulkEmail"):
         events.register(f"before-send.sesv2.{operation}", before)
         events.register(f"after-call.sesv2.{operation}", after)

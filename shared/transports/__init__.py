@@ -33,7 +33,8 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
     if settings.transport == "ses":
         from shared.transports.ses import SesTransport, ses_client
 
-        transport = SesTransport(ses_client(settings), bulk=settings.ses_bulk)
+        transport = SesTransport(ses_client(settings), bulk=settings.ses_bulk,
+                                 direct=settings.ses_client == "direct")
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

@@ -1,28 +1,26 @@
 """The ``ses`` transport: SES v2 SendEmail (Simple content, or Raw MIME) and SendBulkEmail.
 
-What each request carries is in shared.transports.ses_content.
+What each request carries is in shared.transports.ses_content; how the two
+sending calls reach SES (straight over HTTP, or through boto3's own calls:
+MAILPIPE_SES_CLIENT) in shared.transports.ses_wire.
 
 Standard AWS configuration is honoured as boto3 reads it (AWS_REGION,
 credentials, profiles, AWS_ENDPOINT_URL_SESV2). SDK retries are off: a
 botocore retry after a read timeout could deliver the message twice.
 botocore's client-side parameter validation is off too: every request is
 built here from checked parts (shared.transports.ses_content), and SES
-checks it again (a 400 is a permanent failure, as a local refusal was);
-walking the model for every send cost ~5% of a sender's CPU. For the same
-reason SendBulkEmail's entries are written by orjson rather than by
-botocore's serializer (``EntriesAsJson``).
+checks it again (a 400 is a permanent failure, as a local refusal was).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
-import orjson
+from botocore import xform_name
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -42,6 +40,7 @@ from shared.transports.ses_content import (
     entry_result,
     simple_content,
 )
+from shared.transports.ses_wire import SesWire
 
 log = logging.getLogger("mailpipe.ses")
 
@@ -72,59 +71,14 @@ def classify_client_error(exc: ClientError) -> TransportError:
     return TransportError(text, Failure.PERMANENT)
 
 
-class EntriesAsJson:
-    """SendBulkEmail's ``BulkEmailEntries`` written into the request body by orjson.
-
-    botocore serialises a request by walking its model node by node in
-    Python: ~30 µs per bulk entry (destination, template data, three
-    headers), about a seventh of a bulk sender's CPU per recipient. The
-    entries ``bulk_request`` builds are only objects, lists and strings named
-    as in the model, for which rest-json's body is exactly their JSON
-    (orjson writes it in UTF-8, not with \\u escapes: the same JSON). So the
-    entries are taken out of the parameters before botocore serialises them
-    (``before-parameter-build``) and put into the body it made, before it is
-    signed (``before-call``), both with the same call's ``context``.
-    """
-
-    _EMPTY = b'"BulkEmailEntries": []'
-
-    @classmethod
-    def register(cls, client) -> None:
-        """Once per client, however many transports share it (``unique_id``)."""
-        events = client.meta.events
-        events.register("before-parameter-build.sesv2.SendBulkEmail", cls._take,
-                        unique_id="mailpipe-entries-take")
-        events.register("before-call.sesv2.SendBulkEmail", cls._put,
-                        unique_id="mailpipe-entries-put")
-
-    @staticmethod
-    def _take(params: dict, context: dict, **_) -> None:
-        context["mailpipe_entries"] = params.get("BulkEmailEntries", [])
-        params["BulkEmailEntries"] = []
-
-    @classmethod
-    def _put(cls, params: dict, context: dict, **_) -> None:
-        entries = context.pop("mailpipe_entries", None)
-        if not entries:
-            return
-        body = params["body"]
-        # Unescaped, the quote before the colon can only be the key's own: in
-        # a JSON string every quote is escaped.
-        if cls._EMPTY in body:
-            params["body"] = body.replace(
-                cls._EMPTY, b'"BulkEmailEntries": ' + orjson.dumps(entries), 1)
-        else:  # another botocore's spacing: the slow way, still exact
-            request = json.loads(body)
-            request["BulkEmailEntries"] = entries
-            params["body"] = json.dumps(request).encode()
-
-
 class SesTransport:
-    def __init__(self, client, *, bulk: bool = True) -> None:
-        """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK)."""
+    def __init__(self, client, *, bulk: bool = True, direct: bool = True) -> None:
+        """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK).
+        ``direct``: make those calls over shared.transports.ses_wire where it
+        can reach the client's endpoint (MAILPIPE_SES_CLIENT), else through boto3."""
         self.client = client
         self.bulk = bulk
-        EntriesAsJson.register(client)
+        self.wire = SesWire.for_client(client) if direct else None
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
         self._pace = threading.local()
@@ -137,21 +91,23 @@ class SesTransport:
 
     @classmethod
     def from_environment(
-        cls, *, region: str | None = None, max_connections: int = 64, bulk: bool = True
+        cls, *, region: str | None = None, max_connections: int = 64, bulk: bool = True,
+        direct: bool = True,
     ) -> SesTransport:
         """A client configured the standard AWS way; ``region`` wins when given."""
-        return cls(_sesv2_client(region, max_connections), bulk=bulk)
+        return cls(_sesv2_client(region, max_connections), bulk=bulk, direct=direct)
 
     def warm_up(self, connections: int = 1) -> None:
-        """Make cheap calls (GetAccount) so that no real send is slowed by a first time.
+        """Open connections and make a cheap call (GetAccount), so that no real send
+        is slowed by a first time.
 
         boto3 resolves endpoints and builds serializers on a client's first
-        call, and each pooled connection costs a TCP (and TLS) handshake on
-        its first request; a send delayed by either arrives at SES late,
-        bunched with the next ones, and can trip SES's per-second limit. So
-        ``connections`` calls run at once, one per sending thread, to open
-        as many connections. Best effort: an IAM policy without
-        ses:GetAccount only costs the warm-up.
+        call, and each connection costs a TCP (and TLS) handshake on its
+        first request; a send delayed by either arrives at SES late, bunched
+        with the next ones, and can trip SES's per-second limit. So
+        ``connections`` connections are opened, one per sending thread (by
+        as many GetAccount calls at once when boto3 sends). Best effort: an
+        IAM policy without ses:GetAccount only costs the warm-up.
         """
         def call(_) -> None:
             try:
@@ -160,7 +116,12 @@ class SesTransport:
                 log.debug("SES warm-up call failed (harmless): %s", exc)
 
         call(None)  # the first alone: it builds what the client caches
-        if connections > 1:
+        if self.wire is not None:
+            try:
+                self.wire.open(connections)
+            except TransportError as exc:
+                log.warning("SES warm-up could not connect (sends will retry): %s", exc)
+        elif connections > 1:
             with ThreadPoolExecutor(connections) as pool:
                 list(pool.map(call, range(connections)))
 
@@ -177,7 +138,7 @@ class SesTransport:
             request = {"FromEmailAddress": envelope.mail_from,
                        "Destination": {"ToAddresses": list(envelope.recipients)},
                        "Content": {"Raw": {"Data": envelope.raw}}}
-        return self._call(self.client.send_email, request, pace)["MessageId"]
+        return self._call("SendEmail", request, pace)["MessageId"]
 
     @property
     def send_bulk(self):
@@ -190,16 +151,21 @@ class SesTransport:
         A call SES refused whole raises, as ``send`` does; an answer with fewer
         results than entries leaves the missing ones ambiguous.
         """
-        answer = self._call(self.client.send_bulk_email, bulk_request(bulk), pace)
+        answer = self._call("SendBulkEmail", bulk_request(bulk), pace)
         results = [entry_result(r) for r in answer.get("BulkEmailEntryResults", [])]
         missing = TransportError("SES answered without a result for this entry",
                                  Failure.AMBIGUOUS)
         return (results + [missing] * len(bulk.entries))[:len(bulk.entries)]
 
-    def _call(self, operation, request: dict, pace: Pace) -> dict:
+    def _call(self, operation: str, request: dict, pace: Pace) -> dict:
+        if self.wire is not None:
+            try:
+                return self.wire.call(operation, request, pace)
+            except ClientError as exc:
+                raise classify_client_error(exc) from exc
         self._pace.call = pace
         try:
-            return operation(**request)
+            return getattr(self.client, xform_name(operation))(**request)
         except ClientError as exc:
             raise classify_client_error(exc) from exc
         except ParamValidationError as exc:

@@ -8,11 +8,16 @@ TemplateData, the way SES documents its templates (Handlebars): ``{{x}}``
 HTML-escaped, ``{{{x}}}`` raw, ``\\{{`` a literal ``{{``, a dotted name a
 path, a missing value empty; helpers, partials, sections and comments are
 refused (SES renders "only simple substitutions" for inline content).
+
+Every request's SigV4 signature is checked, as SES checks it, by botocore's
+own signer over the headers the request says it signed (``SECRETS``): a
+wrong one is answered 403 SignatureDoesNotMatch.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import re
 import threading
@@ -20,6 +25,10 @@ import time
 import uuid
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 #: name -> (HTTP status, SES error code or None, message)
 ANSWERS = {
@@ -30,6 +39,33 @@ ANSWERS = {
     "error500": (500, "InternalFailure", "Internal error."),
 }
 BULK_PATH = "/v2/email/outbound-bulk-emails"
+#: Access key id -> secret key of the credentials this SES knows (the suite's).
+SECRETS = {"testing": "testing"}
+_AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/]+)/(\d{8})/([^/]+)/([^/]+)/"
+                            r"aws4_request, SignedHeaders=([^,]+), Signature=([0-9a-f]{64})")
+
+
+def signature_problem(method: str, path: str, headers, body: bytes) -> str | None:
+    """Why SES would refuse this request's signature, or None when it is right."""
+    match = _AUTHORIZATION.fullmatch(headers.get("Authorization", ""))
+    if match is None:
+        return f"no SigV4 Authorization header: {headers.get('Authorization')!r}"
+    access_key, day, region, service, signed, signature = match.groups()
+    if access_key not in SECRETS:
+        return f"unknown access key {access_key}"
+    stamp = headers.get("X-Amz-Date", "")
+    if not stamp.startswith(day):
+        return f"X-Amz-Date {stamp!r} is not of the credential's day {day}"
+    request = AWSRequest(method=method, url=f"http://{headers['Host']}{path}", data=body,
+                         headers={name: headers[name] for name in signed.split(";")})
+    request.context["timestamp"] = stamp
+    signer = SigV4Auth(Credentials(access_key, SECRETS[access_key],
+                                   headers.get("X-Amz-Security-Token")), service, region)
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request)
+    if not hmac.compare_digest(expected, signature):
+        return "The request signature we calculated does not match the signature you provided."
+    return None
 _ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#x27;",
             "`": "&#x60;", "=": "&#x3D;"}
 
@@ -86,7 +122,11 @@ class ScriptedSes:
         self.accepted: list[dict] = []
         self.bulk_calls: list[dict] = []
         self.requests = 0
+        #: Why each request refused for its signature was refused.
+        self.refused_signatures: list[str] = []
         self.timeout_sleep = 3.0
+        #: Close each connection right after answering, without a Connection: close.
+        self.close_after_answer = False
         #: What GetAccount answers (SES v2 shape).
         self.account = {"SendingEnabled": True, "SendQuota": {
             "MaxSendRate": 14.0, "Max24HourSend": 50000.0, "SentLast24Hours": 0.0}}
@@ -94,8 +134,17 @@ class ScriptedSes:
         ses = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as SES
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                problem = signature_problem("POST", self.path, self.headers, raw)
+                if problem:
+                    with ses._lock:
+                        ses.refused_signatures.append(problem)
+                    self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
+                    return
+                body = json.loads(raw)
                 with ses._lock:
                     ses.requests += 1
                     answer = ses.script.popleft() if ses.script else "ok"
@@ -114,6 +163,10 @@ class ScriptedSes:
                 self._answer(status, payload, code)
 
             def do_GET(self) -> None:  # noqa: N802 - GetAccount
+                problem = signature_problem("GET", self.path, self.headers, b"")
+                if problem:
+                    self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
+                    return
                 self._answer(200, ses.account, None)
 
             def _answer(self, status: int, payload: dict, code: str | None) -> None:
@@ -128,6 +181,8 @@ class ScriptedSes:
                     self.wfile.write(data)
                 except OSError:
                     pass  # the client gave up (read timeout)
+                # Closed without saying so: what an idle timeout does to a kept-alive connection.
+                self.close_connection = self.close_connection or ses.close_after_answer
 
             def log_message(self, *args) -> None:
                 pass

@@ -74,14 +74,14 @@ def test_what_simple_cannot_say_goes_raw(fake_ses, extra):
         assert mime["Message-ID"] == "<fixed@shop.example>"
 
 
-def test_bulk_entries_reach_ses_exactly_as_botocore_would_write_them(fake_ses):
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "boto3"])
+def test_bulk_entries_reach_ses_exactly_as_botocore_would_write_them(fake_ses, direct):
     from botocore.serialize import create_serializer
 
     from shared.transports.base import BulkEntry, BulkSend
     from shared.transports.ses_content import bulk_request
 
-    # A subject holding the body's own key text, quotes and non-ASCII: the entries are
-    # written into the body by json.dumps, next to what botocore wrote itself.
+    # A subject holding the body's own key text, quotes and non-ASCII.
     bulk = BulkSend(from_header="Shop <news@shop.example>",
                     subject='"BulkEmailEntries": [] {{v0}} 세일 "quoted"', html="<p>{{v0}}</p>",
                     text="{{v0}}", reply_to="help@shop.example",
@@ -89,8 +89,7 @@ def test_bulk_entries_reach_ses_exactly_as_botocore_would_write_them(fake_ses):
                     entries=(BulkEntry("a@example.com", {"v0": "김 \"철수\" \\ </p>"},
                                        (("X-Mailpipe-Id", "1"),)),
                              BulkEntry("b@example.com", {"v0": "Bob"})))
-    transport = SesTransport.from_environment(region="us-east-1")
-    SesTransport(transport.client)  # a second transport on the same client: still once
+    transport = SesTransport.from_environment(region="us-east-1", direct=direct)
     assert len(transport.send_bulk(bulk)) == 2
     model = transport.client.meta.service_model.operation_model("SendBulkEmail")
     botocore_body = create_serializer("rest-json", include_validation=False) \
