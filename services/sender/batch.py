@@ -132,7 +132,10 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
             if bulk is None:
                 carried = [held[0]]
             weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
-            slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight)
+            # A single send is followed by the other held rows': slots for them
+            # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
+            ahead = len(held) - 1 if bulk is None else 0
+            slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead)
             on_error = lambda e: slow_fleet(deps.limiter, deps.pause, e)  # noqa: E731
             outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
                         if bulk is not None else

@@ -54,8 +54,10 @@ class Slot:
     its attempt undone (``paused``). Never ``sending`` and then ``unknown``.
     """
 
-    def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int) -> None:
-        self.limiter, self.key_at, self.weight = limiter, key_at, weight
+    def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int,
+                 ahead: int = 0) -> None:
+        """``ahead``: single sends this thread makes right after (FleetRateLimiter.reserve)."""
+        self.limiter, self.key_at, self.weight, self.ahead = limiter, key_at, weight, ahead
         #: Seconds the slot lay ahead when reserved: the fleet's current pace.
         self.waited = 0.0
         #: Set when the quota ran out just now: the batch stops, the row is
@@ -64,7 +66,7 @@ class Slot:
 
     def __call__(self) -> None:
         try:
-            send_at = max(self.key_at, self.limiter.reserve(self.weight))
+            send_at = max(self.key_at, self.limiter.reserve(self.weight, self.ahead))
             self.waited = send_at - time.monotonic()
             self.limiter.wait_for_slot(send_at, self.weight)
         except SendingPaused as exc:

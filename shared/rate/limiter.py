@@ -39,7 +39,11 @@ the late ones, which all come from the last RECENT_SECONDS; while those are
 within the headroom (``rate / HEADROOM``, the real limit, less ``rate`` and
 one), a slot up to SPARSE_LATE_TOLERANCE late is used as it is. That is a
 fleet far below its rate, as on a CPU-bound machine with a high limit, where
-re-reserving was more than one Redis call per message.
+re-reserving was more than one Redis call per message. For the same
+reason, a sparse fleet's thread about to send several messages in a row
+reserves their slots in one call (a lease, ``reserve``'s ``ahead``), used
+within LEASE_SECONDS or given up; the reservation counts them all, so the
+fleet stays sparse with them or no lease is granted.
 """
 
 from __future__ import annotations
@@ -61,30 +65,43 @@ WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
 #: Seconds of reservations counted to decide that lateness cannot matter
 #: (the current one and the two before: at least two whole seconds).
 RECENT_SECONDS = 3
-# Lua: add ``n`` to the current second's count of bucket KEYS[1]; ``recent``
-# becomes the recipients reserved in the last RECENT_SECONDS, this one included.
-_COUNT_RECENT = f"""
+# Lua, before the slot is placed: ``recent`` becomes the recipients bucket
+# KEYS[1] reserved in the last RECENT_SECONDS (this one included); when that
+# leaves the fleet sparse even with ``extra`` more (``sparse``: the most a
+# sparse fleet reserves in RECENT_SECONDS), the reservation takes them too:
+# slots handed out ahead, for the caller's next sends (a lease).
+_RECENT_BEFORE = f"""
 local recent = 0
+local second = tonumber(t[1])
+local counter = KEYS[1] .. ':sent:'
 if n > 0 then
-  local second = tonumber(t[1])
-  local counter = KEYS[1] .. ':sent:'
-  recent = redis.call('INCRBY', counter .. second, n)
-  redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
-  for back = 1, {RECENT_SECONDS - 1} do
+  for back = 0, {RECENT_SECONDS - 1} do
     recent = recent + tonumber(redis.call('GET', counter .. (second - back)) or '0')
   end
+  if extra > 0 and recent + n + extra <= sparse then n = n + extra end
+end
+"""
+# Lua, once it is placed: the reservation counted in the current second.
+_COUNT_RECENT = f"""
+if n > 0 then
+  redis.call('INCRBY', counter .. second, n)
+  redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
+  recent = recent + n
 end
 """
 
 # KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
-# (negative to hand back unused ones). Returns {slot start, Redis now,
-# recipients reserved recently}, in microseconds of Redis's clock.
+# (negative to hand back unused ones); ARGV[3] = extra, ARGV[4] = sparse
+# (see _RECENT_BEFORE). Returns {slot start, Redis now, recipients reserved
+# recently, recipients reserved}, times in microseconds of Redis's clock.
 _RESERVE = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate = tonumber(ARGV[1])
 local n = tonumber(ARGV[2])
+local extra, sparse = tonumber(ARGV[3]), tonumber(ARGV[4])
+""" + _RECENT_BEFORE + """
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local start = tat
@@ -93,21 +110,24 @@ local new_tat = tat + n * 1000000 / rate
 if new_tat < now then new_tat = now end
 redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
 """ + _COUNT_RECENT + """
-return {math.floor(start), now, recent}
+return {math.floor(start), now, recent, n}
 """
 
 # KEYS[1] = tat key, KEYS[2] = window set, KEYS[3] = window sum; ARGV[1] =
 # rate (recipients/s), ARGV[2] = recipients (> 0), ARGV[3] = the most
 # recipients any sliding second may hold, ARGV[4] = a unique member name,
-# ARGV[5] = the window's length (microseconds: a second and WINDOW_MARGIN).
-# Returns {slot start, Redis now, recipients reserved recently}, in
-# microseconds of Redis's clock.
+# ARGV[5] = the window's length (microseconds: a second and WINDOW_MARGIN),
+# ARGV[6] = extra, ARGV[7] = sparse (see _RECENT_BEFORE). Returns {slot
+# start, Redis now, recipients reserved recently, recipients reserved},
+# times in microseconds of Redis's clock.
 _RESERVE_IN_WINDOW = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local rate, n, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local window = tonumber(ARGV[5])
+local extra, sparse = tonumber(ARGV[6]), tonumber(ARGV[7])
+""" + _RECENT_BEFORE + """
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
 local start = tat
@@ -131,7 +151,7 @@ redis.call('ZADD', KEYS[2], string.format('%.0f', start), ARGV[4] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
 redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
 """ + _COUNT_RECENT + """
-return {math.floor(start), now, recent}
+return {math.floor(start), now, recent, n}
 """
 
 # KEYS[1] = tat key; ARGV[1] = microseconds. Nobody's slot starts before
@@ -160,6 +180,9 @@ LATE_TOLERANCE = (1.0 - HEADROOM) / 2
 #: come from the last RECENT_SECONDS - 1 seconds.
 SPARSE_LATE_TOLERANCE = 1.0
 MAX_RESLOTS = 5
+#: How long (s) slots leased ahead (``reserve``'s ``ahead``) stay usable:
+#: well within SPARSE_LATE_TOLERANCE of the first of them.
+LEASE_SECONDS = SPARSE_LATE_TOLERANCE / 2
 #: The sliding second is checked this much longer (s): sends reach SES a few
 #: ms off their slots, and two bursts a slot-second apart could otherwise
 #: arrive less than a second apart (measured: throttles every 2-3 s). Below
@@ -252,35 +275,59 @@ class FleetRateLimiter:
         self.redis = redis
         self.rate: RateSource = rate if callable(rate) else (lambda: rate)
         self.clock = RedisClock()
-        #: How late this thread may use its last fleet slot (``wait_for_slot``).
-        self._tolerance = threading.local()
+        #: Per thread: ``tolerance``, how late it may use its last fleet slot
+        #: (``wait_for_slot``); ``lease``, the slots it was handed ahead.
+        self._local = threading.local()
         self.slow_start = slow_start
         self._rate_seen: float | None = None
         self._full_rate_from = time.monotonic() + slow_start
+        #: Leases granted before this moment (monotonic) are void: a throttle came since.
+        self._leases_void_before = 0.0
         self._script = redis.register_script(_RESERVE)
         self._in_window = redis.register_script(_RESERVE_IN_WINDOW)
         self._hold = redis.register_script(_HOLD)
 
-    def reserve(self, recipients: int = 1) -> float:
+    def reserve(self, recipients: int = 1, ahead: int = 0) -> float:
         """Reserve ``recipients`` slots of the fleet's budget; returns when (monotonic) to send.
 
         Reserve only when ready to send: a slot used late lets its send bunch
-        up with later ones.
+        up with later ones. ``ahead``: how many single sends this thread makes
+        right after this one. While the fleet is sparse (see the module's
+        docstring) they are reserved with it, in the same Redis call, and
+        handed out by the next ``reserve(1)`` calls of this thread for
+        LEASE_SECONDS: lateness cannot matter then, and a Redis call per
+        message was a fifth of a sender's CPU.
         """
+        lease = getattr(self._local, "lease", None)
+        if lease is not None and recipients == 1:
+            left, at, until, step, granted = lease
+            if left > 0 and time.monotonic() < until and granted > self._leases_void_before:
+                self._local.lease = (left - 1, at + step, until, step, granted)
+                self._local.tolerance = SPARSE_LATE_TOLERANCE
+                return at
+            self._local.lease = None
         rate = self._pace_rate()
+        spare = rate * (1 / HEADROOM - 1) - 1  # the headroom's spare sends
+        extra = ahead if recipients == 1 else 0
         sent = time.monotonic()
         if self.bursts:
-            start, now, recent = self._in_window(
+            start, now, recent, reserved = self._in_window(
                 keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
                 args=[rate, int(recipients), rate / HEADROOM, secrets.token_hex(6),
-                      int((1.0 + WINDOW_MARGIN) * 1e6)])
+                      int((1.0 + WINDOW_MARGIN) * 1e6), extra, spare])
         else:
-            start, now, recent = self._script(keys=[TAT_KEY], args=[rate, recipients])
+            start, now, recent, reserved = self._script(
+                keys=[TAT_KEY], args=[rate, recipients, extra, spare])
         self.clock.observe(now, sent, time.monotonic())
         # Within the headroom's spare sends, lateness cannot push a second over the limit.
-        sparse = recent <= rate * (1 / HEADROOM - 1) - 1
-        self._tolerance.seconds = SPARSE_LATE_TOLERANCE if sparse else LATE_TOLERANCE
-        return self.clock.local(start)
+        sparse = recent <= spare
+        self._local.tolerance = SPARSE_LATE_TOLERANCE if sparse else LATE_TOLERANCE
+        at = self.clock.local(start)
+        if reserved > recipients:
+            granted = time.monotonic()
+            self._local.lease = (reserved - recipients, at + recipients / rate,
+                                 granted + LEASE_SECONDS, 1 / rate, granted)
+        return at
 
     def _pace_rate(self) -> float:
         """The fleet's rate, or SLOW_START_SHARE of it during a slow start."""
@@ -300,12 +347,12 @@ class FleetRateLimiter:
 
     def _take(self, key: str, rate: float, recipients: int) -> float:
         sent = time.monotonic()
-        start, now, _ = self._script(keys=[key], args=[rate, recipients])
+        start, now, _, _ = self._script(keys=[key], args=[rate, recipients, 0, 0])
         self.clock.observe(now, sent, time.monotonic())
         return self.clock.local(start)
 
     def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
-        self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
+        self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients, 0, 0])
 
     def wait_for_slot(self, send_at: float, recipients: int = 1) -> None:
         """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
@@ -318,7 +365,7 @@ class FleetRateLimiter:
         """
         for _ in range(MAX_RESLOTS):
             sleep_until(send_at)
-            if time.monotonic() - send_at <= getattr(self._tolerance, "seconds",
+            if time.monotonic() - send_at <= getattr(self._local, "tolerance",
                                                      LATE_TOLERANCE):
                 return
             send_at = self.reserve(recipients)
@@ -329,7 +376,9 @@ class FleetRateLimiter:
 
         Throttles arriving together (sends that were in flight at once) hold
         the fleet once: each extends the hold to ``seconds`` from now at most.
+        This process's slots leased ahead are given up too.
         """
+        self._leases_void_before = time.monotonic()
         self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6)])
 
 

@@ -118,6 +118,49 @@ def reserved_recently(redis) -> int:
     return sum(int(redis.get(key)) for key in redis.scan_iter(f"{TAT_KEY}:sent:*"))
 
 
+def script_calls(redis) -> int:
+    """Lua script calls Redis has run so far."""
+    stats = redis.info("commandstats")
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+
+
+@pytest.mark.parametrize("bursts", [True, False], ids=["window", "bucket"])
+def test_a_sparse_fleet_leases_a_threads_next_slots_in_the_same_redis_call(redis, bursts):
+    limiter = FleetRateLimiter(redis, 1_000_000.0, bursts=bursts)
+    before = script_calls(redis)
+    slots = [limiter.reserve(1, ahead=9)] + [limiter.reserve(1) for _ in range(9)]
+    assert script_calls(redis) - before == 1
+    assert reserved_recently(redis) == 10  # the other senders see all ten
+    assert slots == sorted(slots) and slots[-1] - time.monotonic() < 0.01
+    limiter.reserve(1)  # the lease is spent: Redis again
+    assert script_calls(redis) - before == 2 and reserved_recently(redis) == 11
+
+
+def test_a_fleet_near_its_rate_leases_nothing(redis):
+    limiter = FleetRateLimiter(redis, 40.0)
+    before = script_calls(redis)
+    slots = [limiter.reserve(1, ahead=9) for _ in range(5)]
+    assert script_calls(redis) - before == 5
+    assert reserved_recently(redis) == 5
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert all(g == pytest.approx(1 / 40, abs=0.005) for g in gaps)
+
+
+def test_a_lease_is_given_up_when_it_expires_or_a_throttle_comes(redis, monkeypatch):
+    from shared.rate import limiter as limiter_module
+
+    limiter = FleetRateLimiter(redis, 1_000_000.0)
+    limiter.reserve(1, ahead=5)
+    limiter.penalize(0.1)  # SES said "too fast": the leased slots are not used
+    assert limiter.reserve(1) - time.monotonic() > 0.05
+    monkeypatch.setattr(limiter_module, "LEASE_SECONDS", 0.05)
+    limiter.reserve(1, ahead=5)
+    time.sleep(0.1)
+    before = script_calls(redis)
+    limiter.reserve(1)
+    assert script_calls(redis) - before == 1
+
+
 @pytest.mark.parametrize(("rate", "reservations"), [
     (1_000_000.0, 1),  # far below its rate: the late slot is used as it is
     (100.0, 2),        # near its rate: the late slot is given up for a fresh one
