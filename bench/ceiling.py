@@ -1,5 +1,9 @@
 """The ceiling: raw boto3 ``sesv2.send_email`` calls/s with P processes x T threads.
 
+(``client="wire"``: the same calls through mailpipe's own
+shared.transports.ses_wire instead, what its senders send with: how close
+the pipeline comes to its own transport.)
+
 What mailpipe's senders could at best achieve against an endpoint with the
 same concurrency and nothing else to do: no database, no queue, no
 rendering, no rate limiter. Each process has its own boto3 client with a
@@ -62,9 +66,14 @@ def _client(endpoint: str, threads: int):
 
 
 def _process(index: int, endpoint: str, threads: int, calls: int, raw: bytes,
-             run: str, start_barrier, results) -> None:
+             run: str, start_barrier, results, kind: str = "boto3") -> None:
     """One process: T threads sharing one client, ``calls`` sends in all."""
     client = _client(endpoint, threads)
+    wire = None
+    if kind == "wire":
+        from shared.transports.ses_wire import SesWire
+
+        wire = SesWire.for_client(client)
     ready = threading.Barrier(threads + 1)
     go = threading.Event()
     per_thread = [calls // threads + (1 if t < calls % threads else 0) for t in range(threads)]
@@ -72,8 +81,12 @@ def _process(index: int, endpoint: str, threads: int, calls: int, raw: bytes,
     errors = [0] * threads
 
     def send(address: str) -> None:
-        client.send_email(FromEmailAddress=FROM, Destination={"ToAddresses": [address]},
-                          Content={"Raw": {"Data": raw}})
+        request = {"FromEmailAddress": FROM, "Destination": {"ToAddresses": [address]},
+                   "Content": {"Raw": {"Data": raw}}}
+        if wire is not None:
+            wire.call("SendEmail", request, lambda: None)
+        else:
+            client.send_email(**request)
 
     def work(t: int) -> None:
         send(f"w{run}-{index}-{t}@{CEILING_DOMAIN}")
@@ -103,8 +116,10 @@ def _process(index: int, endpoint: str, threads: int, calls: int, raw: bytes,
 
 
 def measure_ceiling(endpoint: str, processes: int, threads: int, calls: int,
-                    raw: bytes = DEFAULT_RAW, timeout: float = 300.0) -> CeilingResult:
-    """Run ``calls`` send_email calls split over ``processes`` x ``threads``."""
+                    raw: bytes = DEFAULT_RAW, timeout: float = 300.0,
+                    client: str = "boto3") -> CeilingResult:
+    """Run ``calls`` send_email calls split over ``processes`` x ``threads``
+    (through boto3, or mailpipe's wire: ``client="wire"``)."""
     ctx = multiprocessing.get_context("spawn")
     run = uuid.uuid4().hex[:8]  # unique addresses, run after run
     barrier = ctx.Barrier(processes)
@@ -112,7 +127,7 @@ def measure_ceiling(endpoint: str, processes: int, threads: int, calls: int,
     shares = [calls // processes + (1 if p < calls % processes else 0) for p in range(processes)]
     children = [
         ctx.Process(target=_process, daemon=True,
-                    args=(p, endpoint, threads, shares[p], raw, run, barrier, results))
+                    args=(p, endpoint, threads, shares[p], raw, run, barrier, results, client))
         for p in range(processes)
     ]
     for child in children:
@@ -149,8 +164,10 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--calls", type=int, default=4000)
+    parser.add_argument("--client", choices=["boto3", "wire"], default="boto3")
     args = parser.parse_args()
-    result = measure_ceiling(args.endpoint, args.processes, args.threads, args.calls)
+    result = measure_ceiling(args.endpoint, args.processes, args.threads, args.calls,
+                             client=args.client)
     print(json.dumps(asdict(result), indent=2))
 
 

@@ -6,7 +6,9 @@ runs them (``services.up.Stack``), then
 
 1. measures the ceiling: raw boto3 ``sesv2.send_email`` calls/s with the same
    P processes x T threads against the same fake SES (``bench/ceiling.py``),
-   once before the stack starts and once after it stopped; the better counts;
+   once before the stack starts and once after it stopped; the better counts
+   (and once more through mailpipe's own SES wire, shared.transports.ses_wire,
+   what the senders send with: the "wire ceiling", reported beside);
 2. warms the pipeline up (a few hundred messages, not measured);
 3. POSTs ``--messages`` messages to unique recipients in requests of
    ``--per-request`` recipients, one after the other, timing each;
@@ -442,6 +444,7 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     ceiling = max(ceilings, key=lambda c: c["calls_per_s"])
     report["ceiling"] = ceiling
     report["ceiling_runs"] = ceilings
+    report["wire_ceiling"] = run_ceiling(fake, args, "through mailpipe's wire", client="wire")
     # The accept target is for POSTs of 10,000 (a campaign's upload is timed, not judged).
     full = ([] if args.bulk else
             [a["seconds"] for a in accepts if a["recipients"] >= min(10_000, args.per_request)])
@@ -466,6 +469,8 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     report["cpu_busy_fraction"] = _busy(sum(cpu.values()), machine_after - machine_before, wall)
     report["ceiling_calls_per_s"] = ceiling["calls_per_s"]
     report["ratio"] = round(pipeline["messages_per_s"] / ceiling["calls_per_s"], 3)
+    report["wire_ratio"] = round(
+        pipeline["messages_per_s"] / report["wire_ceiling"]["calls_per_s"], 3)
     report["ratio_target"] = BULK_RATIO_TARGET if args.bulk else RATIO_TARGET
     report["ok"] = (report["ratio"] >= report["ratio_target"] and report["accept"]["ok"]
                     and stats["duplicates"] == 0 and states.get("sent", 0) == args.messages
@@ -495,7 +500,8 @@ def measure_idle(api: str, key: str, fake: FakeSesProcess, run_id: str, count: i
             "max_s": round(seconds[-1], 4), "target_p50_s": IDLE_TARGET_P50_S}
 
 
-def run_ceiling(fake: FakeSesProcess, args: argparse.Namespace, when: str) -> dict:
+def run_ceiling(fake: FakeSesProcess, args: argparse.Namespace, when: str,
+                client: str = "boto3") -> dict:
     """bench/ceiling.py against ``fake``, with a check of how busy the machine was."""
     print(f"ceiling ({when}): {args.ceiling_calls} raw send_email calls, "
           f"{args.processes} processes x {args.threads} threads", flush=True)
@@ -505,7 +511,7 @@ def run_ceiling(fake: FakeSesProcess, args: argparse.Namespace, when: str) -> di
     fake_before, machine_before = cpu_snapshot(fake_session, {}), machine_busy_seconds()
     children_before, began = _children_cpu(), time.monotonic()
     ceiling = measure_ceiling(fake.url, args.processes, args.threads, args.ceiling_calls,
-                              raw=sample_raw_message(), timeout=args.timeout)
+                              raw=sample_raw_message(), timeout=args.timeout, client=client)
     fake_cpu = cpu_delta(fake_before, cpu_snapshot(fake_session, {})).get("fake_ses", 0.0)
     ours = _children_cpu() - children_before + fake_cpu
     return {
@@ -575,6 +581,9 @@ def print_report(report: dict) -> None:
         f"  ratio            {report['ratio']:.1%} of the ceiling "
         f"(target >= {report['ratio_target']:.0%}: "
         f"{mark[report['ratio'] >= report['ratio_target']]})",
+        f"  wire ceiling     {report['wire_ceiling']['calls_per_s']:.1f} calls/s through "
+        f"mailpipe's own SES wire (client {report['wire_ceiling']['client_cpu_ms_per_call']:.2f}"
+        f" ms per call): the pipeline reaches {report['wire_ratio']:.1%} of it",
         f"  idle             POST -> at SES p50 {report['idle'].get('p50_s', 0) * 1000:.0f} ms, "
         f"p95 {report['idle'].get('p95_s', 0) * 1000:.0f} ms ({report['idle']['count']} "
         f"single messages {config['idle_gap']:g} s apart; target p50 <= "

@@ -158,7 +158,10 @@ class SesWire:
         is signed, right before it is written.
         """
         path = self.base_path + PATHS[operation]
-        body = request_body(request)
+        try:
+            body = request_body(request)
+        except TypeError as exc:  # orjson's JSONEncodeError: a lone surrogate, say
+            raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
         headers = self.signer.headers(path, body)
         headers["User-Agent"] = _USER_AGENT
         connection = self._connection()
@@ -210,9 +213,12 @@ class SesWire:
             except IndexError:  # another thread took the last one
                 break
             sock = connection.sock
-            # Readable while idle: the server closed it (or sent what no request asked for).
-            if sock is not None and not select.select([sock], [], [], 0)[0]:
-                return connection
+            if sock is not None:
+                # Readable while idle: the server closed it (or sent what no request asked for).
+                poll = select.poll()
+                poll.register(sock, select.POLLIN)
+                if not poll.poll(0):
+                    return connection
             connection.close()
         return self._connect()
 

@@ -162,3 +162,11 @@ def test_the_wire_writes_the_json_botocores_serializer_writes(request_):
     botocore_body = create_serializer("rest-json", include_validation=False) \
         .serialize_to_request(request_, model.operation_model("SendEmail"))["body"]
     assert json.loads(request_body(request_)) == json.loads(botocore_body)
+
+
+def test_a_request_the_wire_cannot_write_fails_permanently_and_sends_nothing(fake_ses):
+    transport = SesTransport.from_environment(region="us-east-1")
+    with pytest.raises(TransportError) as caught:
+        transport.wire.call("SendEmail", {"FromEmailAddress": "s\ud800@example.com"},
+                            lambda: None)
+    assert caught.value.failure is Failure.PERMANENT and fake_ses.requests == 0
