@@ -164,16 +164,15 @@ class SesWire:
             raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
         headers = self.signer.headers(path, body)
         headers["User-Agent"] = _USER_AGENT
+        pace()
+        # Taken after the pace, which may wait: a connection checked before a
+        # long wait could be closed by SES by the time it is written to.
         connection = self._connection()
-        try:
-            pace()
-        except BaseException:
-            self._idle.append(connection)
-            raise
         started = time.perf_counter()
         try:
             connection.request("POST", path, body, headers)
-        except OSError as exc:  # the request did not all leave: SES cannot act on part of one
+        except (OSError, http.client.HTTPException) as exc:
+            # The request did not all leave: SES cannot act on part of one.
             connection.close()
             raise TransportError(f"SES request not sent: {exc!r}", Failure.TRANSIENT) from exc
         try:

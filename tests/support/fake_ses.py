@@ -110,7 +110,8 @@ class ScriptedSes:
     ("ok" once the script is spent).
 
     ``"timeout"`` sleeps past the client's read timeout before answering ok,
-    like an SES that accepted the message but whose answer never arrived.
+    like an SES that accepted the message but whose answer never arrived;
+    ``"drop"`` closes the connection unanswered once the request is read.
     ``entry_script`` gives bulk entries their statuses in turn (``SUCCESS``
     once spent). ``accepted`` holds every accepted message as a SendEmail
     request: a bulk entry as its rendered Simple content (with ``"Bulk"``).
@@ -151,6 +152,9 @@ class ScriptedSes:
                 if answer == "timeout":
                     time.sleep(ses.timeout_sleep)
                     answer = "ok"
+                if answer == "drop":  # the request arrived; the connection dies unanswered
+                    self.close_connection = True
+                    return
                 status, code, message = ANSWERS[answer]
                 if code is not None:
                     payload = {"message": message}

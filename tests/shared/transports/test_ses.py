@@ -109,6 +109,11 @@ def test_server_error_after_sending_is_ambiguous(ses_transport, fake_ses):
     assert fake_ses.requests == 1
 
 
+def test_a_connection_dropped_after_the_request_is_ambiguous(ses_transport, fake_ses):
+    error = failure_of(ses_transport(), fake_ses, "drop")
+    assert error.failure is Failure.AMBIGUOUS and fake_ses.requests == 1
+
+
 def test_read_timeout_is_ambiguous(ses_transport, fake_ses):
     import boto3
 
