@@ -20,6 +20,7 @@ import base64
 import hmac
 import json
 import re
+import ssl
 import threading
 import time
 import uuid
@@ -117,7 +118,8 @@ class ScriptedSes:
     request: a bulk entry as its rendered Simple content (with ``"Bulk"``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: tuple | None = None) -> None:
+        """``tls``: (certificate file, key file) to answer over HTTPS, at ``https://localhost``."""
         self.script: deque[str] = deque()
         self.entry_script: deque[tuple[str, str]] = deque()
         self.accepted: list[dict] = []
@@ -193,6 +195,11 @@ class ScriptedSes:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.url = f"https://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
