@@ -27,6 +27,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectTimeoutError,
     EndpointConnectionError,
+    NoCredentialsError,
     ParamValidationError,
 )
 
@@ -171,6 +172,9 @@ class SesTransport:
         except ParamValidationError as exc:
             # botocore refused to build the request: nothing left.
             raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
+        except NoCredentialsError as exc:
+            # Nothing to sign with, so nothing was sent; sends resume once there are.
+            raise TransportError(f"not sent: {exc}", Failure.TRANSIENT) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             # No connection was made, so no request reached SES.
             raise TransportError(f"SES unreachable: {exc}", Failure.TRANSIENT) from exc

@@ -23,7 +23,8 @@ against botocore's own signer), keep-alive connections reused LIFO (TLS
 verified against botocore's CA bundle, or AWS_CA_BUNDLE).
 
 ``SesWire.for_client`` declines (boto3 sends) when a proxy is configured for
-the endpoint or the client has no credentials to sign with.
+the endpoint or the client has no credentials to sign with (or none it
+can reach: botocore's ``_get_credentials`` is private).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import datetime
 import hashlib
 import hmac
 import http.client
+import logging
 import os
 import select
 import ssl
@@ -54,6 +56,7 @@ from shared.transports.base import Pace
 PATHS = {"SendEmail": "/v2/email/outbound-emails",
          "SendBulkEmail": "/v2/email/outbound-bulk-emails"}
 _USER_AGENT = f"mailpipe Botocore/{botocore.__version__}"
+log = logging.getLogger("mailpipe.ses")
 
 
 def request_body(request: dict) -> bytes:
@@ -136,12 +139,19 @@ class SesWire:
     @classmethod
     def for_client(cls, client) -> SesWire | None:
         """A wire to ``client``'s endpoint, or None where boto3 must send (see the module)."""
-        credentials = client._get_credentials()  # botocore's own accessor: may change
+        # botocore's own accessor, private: a botocore without it leaves the sends to boto3.
+        accessor = getattr(client, "_get_credentials", None)
+        credentials = accessor() if accessor is not None else None
         url = urlsplit(client.meta.endpoint_url)
-        if (credentials is None or client.meta.config.proxies
-                or url.scheme not in ("http", "https") or url.query
-                or (urllib.request.getproxies().get(url.scheme)
-                    and not urllib.request.proxy_bypass(url.hostname))):
+        proxied = (client.meta.config.proxies
+                   or (urllib.request.getproxies().get(url.scheme)
+                       and not urllib.request.proxy_bypass(url.hostname)))
+        declined = ("no credentials it can sign with" if credentials is None
+                    else "a proxy is configured for the endpoint" if proxied
+                    else f"endpoint {client.meta.endpoint_url} is not plain http(s)"
+                    if url.scheme not in ("http", "https") or url.query else None)
+        if declined:
+            log.info("SES SendEmail/SendBulkEmail go through boto3: %s", declined)
             return None
         return cls(client, credentials)
 

@@ -207,3 +207,19 @@ def test_over_https_an_untrusted_certificate_sends_nothing(fake_ses_over_https, 
     assert caught.value.failure is Failure.TRANSIENT  # no request could be made
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert fake_ses_over_https.requests == 0
+
+
+def test_without_credentials_nothing_is_sent_and_the_send_is_retried_later(fake_ses,
+                                                                           monkeypatch, tmp_path):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    transport = SesTransport.from_environment(region="us-east-1")
+    assert transport.wire is None  # nothing to sign with: boto3 says so
+    with pytest.raises(TransportError) as caught:
+        transport.send(ENVELOPE)
+    assert caught.value.failure is Failure.TRANSIENT and "credentials" in str(caught.value)
+    assert fake_ses.requests == 0
