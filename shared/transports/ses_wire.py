@@ -30,7 +30,6 @@ can reach: botocore's ``_get_credentials`` is private).
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import hmac
 import http.client
