@@ -46,8 +46,8 @@ def chunk_size(wait: float, most: int) -> int:
 class Slot:
     """A message's pace (see Transport): its slot of the fleet's budget, waited for.
 
-    The transport calls it as late as it can (SES: once boto3 has built and
-    signed the request), so a thread held up building a request cannot send
+    The transport calls it as late as it can (SES: once the request is built and
+    signed), so a thread held up building a request cannot send
     bunched with later slots. Raising TransportError (transient) there means
     "not sent": on a Redis failure the row is retried later; when the quota
     has just run out, the batch stops and the row is handed back unsent with

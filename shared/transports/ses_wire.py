@@ -77,10 +77,10 @@ class Signer:
             credentials, region, service, host)
         self._keys: dict[tuple[str, str], bytes] = {}
 
-    def headers(self, path: str, body: bytes, now: float | None = None) -> dict[str, str]:
+    def headers(self, path: str, body: bytes) -> dict[str, str]:
         """The headers to send ``body`` with, ``Authorization`` included."""
         frozen = self.credentials.get_frozen_credentials()
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         day = stamp[:8]
         headers = {"Content-Type": "application/json", "Host": self.host, "X-Amz-Date": stamp}
         signed = "content-type;host;x-amz-date"
