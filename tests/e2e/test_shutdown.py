@@ -55,12 +55,18 @@ def test_sigterm_mid_run_loses_nothing_and_sends_nothing_twice(
 
         stack.restart_dead()  # everything again, as a supervisor would
 
+        states: dict[str, int] = {}
+
         def done() -> bool:
             with engine.connect() as conn:
-                states = dict(conn.execute(text(
+                states.clear()
+                states.update(conn.execute(text(
                     "SELECT state, count(*) FROM messages GROUP BY 1")).all())
             return states.get("sent", 0) + states.get("unknown", 0) == 200
-        wait_for(done, 90, "every message to be sent after the restart")
+        try:
+            wait_for(done, 90, "every message to be sent after the restart")
+        except AssertionError as exc:  # say where the rows were left, for whoever reads it
+            raise AssertionError(f"{exc}: rows by state {states}, logs in {tmp_path}") from None
     counts = sent_ids(slow.file_dir)
     assert max(counts.values()) == 1, "a message was sent twice"
     with engine.connect() as conn:
