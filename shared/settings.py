@@ -121,7 +121,9 @@ class Settings(BaseSettings):
     #: as for ``send_batch``, in multiples of 50 from 100 up): they share a
     #: content, so SES SendBulkEmail carries 50 of them per call, and a queue
     #: message's own costs (claims, outcome batch, queue round trips) are
-    #: shared by all of them.
+    #: shared by all of them. Without bulk sends (``bulk_sends``) campaign
+    #: rows go ``send_batch`` at a time: one thread sending 500 one by one
+    #: would leave the others idle on a small campaign.
     campaign_send_batch: int = Field(500, ge=1, le=1000)
     #: Unsent (created or queued) rows one campaign may have at once; expansion
     #: tops the campaign up as it is sent, so pause, resume and cancel touch at
@@ -186,11 +188,15 @@ class Settings(BaseSettings):
     #: How long a console session lasts (hours).
     console_session_hours: float = Field(12.0, gt=0, le=24 * 30)
 
+    @property
+    def bulk_sends(self) -> bool:
+        """Messages sharing a content may go out together (SES SendBulkEmail)."""
+        return self.transport == "ses" and self.ses_bulk
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
-
 
     @field_validator("send_rate")
     @classmethod

@@ -45,7 +45,10 @@ def expand_step(engine: Engine, broker: RedisBroker, settings: Settings) -> bool
     CAMPAIGN_ROWS.inc(batch.inserted)
     log.info("campaign %d: %d/%d recipients expanded (+%d rows)",
              batch.campaign_id, batch.expanded, batch.total, batch.inserted)
-    enqueue_sends(broker, batch.queued, settings.campaign_send_batch, unit=MAX_ENTRIES)
+    if settings.bulk_sends:
+        enqueue_sends(broker, batch.queued, settings.campaign_send_batch, unit=MAX_ENTRIES)
+    else:  # one send per message: batches as small as intake's, so every thread has some
+        enqueue_sends(broker, batch.queued, settings.send_batch)
     return True
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
@@ -68,7 +69,7 @@ def test_a_campaigns_rows_go_to_the_senders_in_campaign_sized_batches(engine, se
                                                                       api_key, broker, redis):
     make_campaign(engine, settings, api_key[0], 200)
     expand_due_campaigns(engine, broker, settings.model_copy(
-        update={"send_batch": 4, "campaign_send_batch": 40}))
+        update={"transport": "ses", "send_batch": 4, "campaign_send_batch": 40}))
     sizes = [len(batch.ids) for batch in queued_batches(redis)]
     assert sum(sizes) == 200
     assert all(20 <= size <= 60 for size in sizes[:-1])  # 0.5-1.5x, not send_batch's 2-6
@@ -78,11 +79,23 @@ def test_campaign_batches_are_whole_bulk_calls(engine, settings, api_key, broker
     # 50 rows per SendBulkEmail call: a batch of 230 would end with a call of 30.
     make_campaign(engine, settings, api_key[0], 3000)
     expand_due_campaigns(engine, broker, settings.model_copy(
-        update={"campaign_send_batch": 200, "expand_batch": 3000}))
+        update={"transport": "ses", "campaign_send_batch": 200, "expand_batch": 3000}))
     sizes = [len(batch.ids) for batch in queued_batches(redis)]
     assert sum(sizes) == 3000
     assert all(size % MAX_ENTRIES == 0 and 100 <= size <= 300 for size in sizes[:-1]), sizes
     assert len(set(sizes[:-1])) > 1  # still of varied sizes
+
+
+@pytest.mark.parametrize("update", [{"transport": "smtp"}, {"transport": "file"},
+                                    {"transport": "ses", "ses_bulk": False}],
+                         ids=["smtp", "file", "ses-without-bulk"])
+def test_without_bulk_sends_campaign_batches_are_as_small_as_intakes(
+        engine, settings, api_key, broker, redis, update):
+    # One send per message: a batch of 500 would keep 499 waiting on one thread.
+    make_campaign(engine, settings, api_key[0], 300)
+    expand_due_campaigns(engine, broker, settings.model_copy(update={**update, "send_batch": 20}))
+    sizes = [len(batch.ids) for batch in queued_batches(redis)]
+    assert sum(sizes) == 300 and all(size <= 30 for size in sizes), sizes
 
 
 def test_rows_whose_enqueue_was_lost_are_dispatched_after_the_queue_timeout(
