@@ -19,7 +19,7 @@ from services.api.clients import Networks, parse_networks
 from services.api.sync import SyncSlots
 from shared.db.keys import ApiKey
 from shared.errors import TooManyRequests
-from shared.rate.limiter import IntakeLimiter
+from shared.rate.intake import IntakeLimiter
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.api")

@@ -1,0 +1,49 @@
+"""The API's request budget per caller: a GCRA bucket in Redis with bursts.
+
+API keys, and client addresses whose authentications failed
+(services.api.throttle), are each a caller. The fleet's send budget is
+shared.rate.limiter's.
+"""
+
+from __future__ import annotations
+
+from redis import Redis
+
+# KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
+# ARGV[3] = cost, ARGV[4] = 1 to only check (nothing is taken). Returns 0
+# when admitted, else the milliseconds to wait.
+_ADMIT = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate, burst, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local new_tat = tat + cost * 1000000 / rate
+local allowed_at = new_tat - burst * 1000000 / rate
+if allowed_at > now then return math.ceil((allowed_at - now) / 1000) end
+if ARGV[4] == '1' then return 0 end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat),
+           'PX', math.ceil(burst * 1000 / rate) + 1000)
+return 0
+"""
+
+
+class IntakeLimiter:
+    """Per-caller request budget for the API: ``rate`` per second, bursts of ``burst``.
+
+    Redis keys: ``mailpipe:intake:<caller>``, the caller's GCRA arrival time.
+    """
+
+    def __init__(self, redis: Redis, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self._script = redis.register_script(_ADMIT)
+
+    def admit(self, caller: str, cost: int = 1, *, check_only: bool = False) -> float:
+        """0 when admitted; otherwise the seconds to wait before trying again.
+
+        ``check_only``: say whether ``cost`` would be admitted, taking nothing.
+        """
+        wait_ms = int(self._script(keys=[f"mailpipe:intake:{caller}"],
+                                   args=[self.rate, self.burst, cost, int(check_only)]))
+        return wait_ms / 1000
