@@ -300,9 +300,10 @@ class FleetRateLimiter:
         """
         lease = getattr(self._local, "lease", None)
         if lease is not None and recipients == 1:
-            left, at, until, step, granted = lease
-            if left > 0 and time.monotonic() < until and granted > self._leases_void_before:
-                self._local.lease = (left - 1, at + step, until, step, granted)
+            left, at, step, granted = lease
+            if (left > 0 and time.monotonic() < granted + LEASE_SECONDS
+                    and granted > self._leases_void_before):
+                self._local.lease = (left - 1, at + step, step, granted)
                 self._local.tolerance = SPARSE_LATE_TOLERANCE
                 return at
             self._local.lease = None
@@ -324,9 +325,9 @@ class FleetRateLimiter:
         self._local.tolerance = SPARSE_LATE_TOLERANCE if sparse else LATE_TOLERANCE
         at = self.clock.local(start)
         if reserved > recipients:
-            granted = time.monotonic()
-            self._local.lease = (reserved - recipients, at + recipients / rate,
-                                 granted + LEASE_SECONDS, 1 / rate, granted)
+            # (slots left, the next one's time, the spacing, when granted)
+            self._local.lease = (reserved - recipients, at + recipients / rate, 1 / rate,
+                                 time.monotonic())
         return at
 
     def _pace_rate(self) -> float:
