@@ -132,11 +132,13 @@ class Settings(BaseSettings):
     campaign_window: int = Field(20_000, ge=0)
 
     #: Prometheus metrics (README, Operations): who may read the api's /metrics
-    #: (CIDRs, comma- or space-separated), the port each other process kind
-    #: serves /metrics on (0: none), and where forking kinds keep their
-    #: multiprocess files (a fresh folder per run below it; default: the temp folder).
+    #: (CIDRs, comma- or space-separated), the address and the port each other
+    #: process kind serves /metrics on (0: none; ``mailpipe up`` uses 127.0.0.1
+    #: and free ports), and where forking kinds keep their multiprocess files (a
+    #: fresh folder per run below it, removed on a clean stop; default: the temp folder).
     metrics_allow: str = ("127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 "
                           "fc00::/7")
+    metrics_host: str = "0.0.0.0"
     metrics_port_scheduler: int = Field(9101, ge=0, le=65535)
     metrics_port_sender: int = Field(9102, ge=0, le=65535)
     metrics_port_recorder: int = Field(9103, ge=0, le=65535)
