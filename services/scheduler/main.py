@@ -61,11 +61,23 @@ def serve_fleet_metrics(settings: Settings) -> None:
 
     REGISTRY.register(FleetCollector(settings, make_engine(settings.database_url, pool_size=1),
                                      redis.Redis.from_url(settings.redis_url)))
-    serve_metrics(settings.metrics_port_scheduler, REGISTRY)
+    serve_metrics(settings.metrics_port_scheduler, REGISTRY, settings.metrics_host)
+
+
+def quiet_routine_lines(level: str) -> None:
+    """APScheduler's "Running job …" and "… executed successfully" at WARNING.
+
+    Jobs run every second: at INFO those lines were four a second and hid
+    what the steps log themselves, which is only what they did (dispatched,
+    expanded, swept, pruned). MAILPIPE_LOG_LEVEL=DEBUG shows them again.
+    """
+    if level.upper() != "DEBUG":
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 
 def main(settings: Settings) -> int:
     configure_logging("scheduler", settings.log_level)
+    quiet_routine_lines(settings.log_level)
     observe("scheduler", settings)
     scheduler = build_scheduler(settings)
     serve_fleet_metrics(settings)

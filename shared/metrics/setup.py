@@ -5,11 +5,14 @@ counting in its own memory: prometheus_client's multiprocess mode has each
 write its values to files in ``PROMETHEUS_MULTIPROC_DIR``, summed at scrape
 time. ``prepare`` gives each process kind a fresh folder of its own (a
 restart never adds a dead run's counts) before anything imports
-prometheus_client, which reads the variable once, at import.
+prometheus_client, which reads the variable once, at import. The process
+that made the folder removes it when it exits cleanly: a stopped stack
+leaves nothing in the temporary folder.
 """
 
 from __future__ import annotations
 
+import atexit
 import ipaddress
 import logging
 import os
@@ -36,9 +39,20 @@ def prepare(kind: str, base: Path | None = None) -> Path | None:
         return None
     folder = Path(base or tempfile.gettempdir()) / f"mailpipe-metrics-{kind}-{os.getpid()}"
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, mode=0o700)
     os.environ[ENV] = str(folder)
+    atexit.register(_remove, folder, os.getpid())
     return folder
+
+
+def _remove(folder: Path, owner: int) -> None:
+    """At exit of the process that made ``folder``: remove it (and its files).
+
+    Forked workers inherit this handler, and a gunicorn worker leaves through
+    ``sys.exit``: only the maker removes it, never a worker its siblings still use.
+    """
+    if os.getpid() == owner:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def exposition_registry():
@@ -52,17 +66,18 @@ def exposition_registry():
     return registry
 
 
-def serve(port: int, registry=None) -> None:
-    """Serve ``/metrics`` on ``port`` (all interfaces) from a daemon thread; 0: not at all."""
+def serve(port: int, registry=None, host: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` on ``host:port`` (MAILPIPE_METRICS_HOST) from a daemon thread;
+    port 0: not at all."""
     if not port:
         return
     from prometheus_client import start_http_server
 
     try:
-        start_http_server(port, registry=registry or exposition_registry())
+        start_http_server(port, addr=host, registry=registry or exposition_registry())
     except OSError as exc:
         # Metrics are for operators: a taken port must not stop the mail.
-        log.error("cannot serve metrics on port %d: %s", port, exc)
+        log.error("cannot serve metrics on %s port %d: %s", host, port, exc)
 
 
 def worker_exited(pid: int) -> None:
