@@ -27,6 +27,7 @@ from services.api.resources.recipient_lists import (
     RecipientListResource,
     RecipientListsResource,
 )
+from services.api.resources.root import RootResource
 from services.api.resources.sent_counts import SentCountResource
 from services.api.resources.sns import SnsEventsResource
 from services.api.resources.suppressions import SuppressionResource, SuppressionsResource
@@ -38,7 +39,7 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
-from services.api.spec.build import openapi
+from services.api.spec.build import openapi, version
 from services.api.throttle import Guards, IntakeRateMiddleware
 from services.console.app import install as install_console
 from shared.events.sns import (
@@ -92,7 +93,9 @@ def create_app(deps: ApiDeps) -> falcon.App:
 
 
 def _add_operations_routes(app: falcon.App, deps: ApiDeps) -> None:
-    """The API's description (built from the routes above) and metrics (issue 16)."""
+    """The API's description (built from the routes above) and metrics (issue 16);
+    ``/``: browsers to the console, other clients an index (issue 23)."""
+    app.add_route("/", RootResource(version()))
     app.add_route("/openapi.json", OpenApiResource(
         lambda: openapi(app, server_url=deps.settings.public_url)))
     app.add_route("/docs", DocsResource())

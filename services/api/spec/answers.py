@@ -44,6 +44,21 @@ class Error(Answer):
     errors: list[ErrorDetail] | None = Field(None, description="every bad field of a body")
 
 
+class IndexLinks(Answer):
+    console: str = Field(description="the web console (where a browser is sent)")
+    docs: str
+    openapi: str
+    health: str
+
+
+class Index(Answer):
+    """``GET /`` for a client that does not prefer HTML."""
+
+    name: Literal["mailpipe"]
+    version: str
+    links: IndexLinks
+
+
 class HealthRate(Answer):
     mode: Literal["fixed", "auto"]
     limit: float | None = Field(description="recipients/s for the whole fleet, as applied "

@@ -201,7 +201,7 @@ def openapi(app: falcon.App, *, server_url: str | None = None) -> dict:
             template, method, op, refs, auth, optional_key)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "mailpipe", "version": _version(),
+        "info": {"title": "mailpipe", "version": version(),
                  "description": "Email sending on Amazon SES: the native REST API (v1) and "
                  "the compatibility APIs of the systems it replaces. Errors are JSON with a "
                  "stable `code` and a human `message`."},
@@ -217,7 +217,7 @@ def openapi(app: falcon.App, *, server_url: str | None = None) -> dict:
     }
 
 
-def _version() -> str:
+def version() -> str:
     try:
         return metadata.version("mailpipe")
     except metadata.PackageNotFoundError:

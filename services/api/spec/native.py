@@ -1,4 +1,4 @@
-"""The native API's operations (``/v1/...``, ``/health``), keyed by (OpenAPI path, method).
+"""The native API's operations (``/v1/...``, ``/``, ``/health``), keyed by (OpenAPI path, method).
 
 Request bodies are the pydantic models that validate them; query parameters
 are the ones each resource reads with ``req.get_param_as_*``, with the same
@@ -82,6 +82,17 @@ LISTING_ERRORS = {400: ("invalid_state", "invalid_email", "invalid_parameter",
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/", "get"): Operation(
+        "Where things are: a browser goes to the console, other clients get an index",
+        "operations",
+        (Reply(200, "the index (a client that does not prefer HTML)", a.Index, example={
+            "name": "mailpipe", "version": "0.1.0", "links": {
+                "console": "/ui", "docs": "/docs", "openapi": "/openapi.json",
+                "health": "/health"}}),
+         Reply(302, "a client preferring HTML (a browser): to the console, /ui",
+               headers=("Location",))),
+        params=(Param("Accept", text(), "text/html (preferred) redirects to /ui",
+                      where="header"),)),
     ("/openapi.json", "get"): Operation(
         "This description (OpenAPI 3.1)", "operations",
         (Reply(200, "the document", schema={"type": "object"}),)),
