@@ -387,13 +387,37 @@ def test_send_without_any_sender_configured_is_500(biz_settings, make_client):
 def test_without_biz_key_a_request_needs_x_api_key(biz_settings, make_client, pump, api_key,
                                                    engine):
     client = SendingClient(make_client(changed(biz_settings, biz_api_key=None)), pump)
-    # No key and none configured: the server's setup is incomplete (the 500 family).
-    missing = client.simulate_post("/email/send", json=SPEC_JSON)
-    assert (missing.status_code, missing.json["code"]) == (500, "500"), missing.text
-    assert "MAILPIPE_BIZ_API_KEY" in missing.json["message"]
     result = client.simulate_post("/email/send", json=SPEC_JSON,
                                   headers={"x-api-key": api_key[1]})
     assert (result.status_code, result.json["code"]) == (200, "200"), result.text
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/email/send", SPEC_JSON),
+    ("/email/send", {**SPEC_JSON, "smtp_url": "smtp://smtp.nexus.co.kr:587", "user": "u"}),
+    ("/email/multipart/send", SPEC_JSON),
+    ("/email/tenant/send", TENANT),
+    ("/email/multipart/tenant/send", TENANT),
+])
+def test_no_x_api_key_without_biz_key_is_the_specs_410_with_http_401(
+    biz_settings, make_client, engine, redis, path, body,
+):
+    """The caller's missing credential, not a server error: a 500 would tell a Biz client
+    to retry the same request."""
+    client = make_client(changed(biz_settings, biz_api_key=None))
+    if path.startswith("/email/multipart/"):
+        fields = [(k, str(v).lower() if isinstance(v, bool) else v) for k, v in body.items()]
+        form_body, headers = form(fields, [("files", "a.txt", b"hi", "text/plain")])
+        result = client.simulate_post(path, body=form_body, headers=headers)
+    else:
+        result = client.simulate_post(path, json=body)
+    assert result.status_code == 401, result.text
+    assert result.json["code"] == "410" and result.json["message_id"] == ""
+    assert result.json["message"].startswith("[Error] parameter invalid. x-api-key")
+    assert "MAILPIPE_BIZ_API_KEY" in result.json["message"]
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(contents)).scalar_one() == 0
+    assert stored(engine) == 0 and redis.llen(f"dramatiq:{SEND_QUEUE}") == 0
 
 
 @pytest.mark.parametrize("configured", [True, False], ids=["biz-key-set", "biz-key-unset"])

@@ -13,8 +13,9 @@ Each route takes JSON or a multipart form (whichever the Content-Type says).
 as the spec's own JSON example does.
 
 Biz clients send no API key: requests without ``x-api-key`` act as
-MAILPIPE_BIZ_API_KEY. A wrong key is code 410 (HTTP 401); no key with no
-MAILPIPE_BIZ_API_KEY is the server's incomplete setup, code 500.
+MAILPIPE_BIZ_API_KEY. A wrong key, or none when MAILPIPE_BIZ_API_KEY is unset,
+is code 410 with HTTP 401: the caller's credential is missing or wrong, and a
+500 would tell its client to retry the same request.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class BizSendResource:
             plain = self.deps.settings.biz_api_key.get_secret_value()
         if not plain:
             raise Unauthorized("missing_api_key",
-                               "send x-api-key, or set MAILPIPE_BIZ_API_KEY on the server")
+                               "no key was sent, and the server sets no MAILPIPE_BIZ_API_KEY")
         key = authenticate(self.deps.engine, self.deps.guards, req, plain)
         if key is None:
             raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
@@ -181,9 +182,9 @@ class BizErrors:
 
     The HTTP status is 200 for parameter errors (Biz clients read ``code``),
     413 for a body or attachments over the cap, 401 with code 410 for a wrong
-    key (a parameter the client must fix: the 500 family would read as "retry
-    later"), 500 for server errors (with "[Error] Server" and nothing more for
-    the unexpected), including no key when MAILPIPE_BIZ_API_KEY is unset.
+    or missing key (a parameter the client must fix: the 500 family would read
+    as "retry later"), 500 for server errors (with "[Error] Server" and nothing
+    more for the unexpected).
     """
 
     routes = frozenset(ROUTES)
@@ -203,10 +204,7 @@ class BizErrors:
             return None  # the spec has no 429: the standard one, with Retry-After
         if isinstance(ex, PayloadTooLarge):
             return 413, "410", ex.message
-        if isinstance(ex, Unauthorized):
-            if ex.code == "missing_api_key":
-                log.error("Biz send without x-api-key: set MAILPIPE_BIZ_API_KEY")
-                return 500, "500", ex.message
+        if isinstance(ex, Unauthorized):  # no key (and no MAILPIPE_BIZ_API_KEY), or a wrong one
             return 401, "410", f"x-api-key: {ex.message}"
         if isinstance(ex, RequestError):
             if ex.code == "missing_field" and ex.field == "from":

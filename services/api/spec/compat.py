@@ -71,8 +71,8 @@ def _biz(summary: str, json_models: tuple[type[BaseModel], ...], example: dict) 
                BizAnswer)),
         description="JSON or a multipart form, whichever the Content-Type says. Without "
         "x-api-key the request acts as MAILPIPE_BIZ_API_KEY. Answers once the send's "
-        "outcome is recorded; a failed send is HTTP 500, code 500; a wrong x-api-key is "
-        "HTTP 401, code 410.",
+        "outcome is recorded; a failed send is HTTP 500, code 500; a wrong x-api-key, or "
+        "none while MAILPIPE_BIZ_API_KEY is unset, is HTTP 401, code 410.",
         bodies=(Body(example, json_models),
                 Body(example, schema=_form(json_models[-1]), media="multipart/form-data")),
         errors=_BIZ_ERRORS, error_model=BizAnswer,
