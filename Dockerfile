@@ -15,11 +15,14 @@ RUN groupadd --system --gid 10001 mailpipe \
 
 WORKDIR /app
 
-# Only what the package needs; tests, bench and local data stay out.
+# Exactly the app lock (every file's hash checked), then mailpipe itself
+# without touching its dependencies. Tests, bench and local data stay out.
+COPY requirements/app.txt ./requirements/app.txt
+RUN pip install --require-hashes -r requirements/app.txt
 COPY pyproject.toml ./
 COPY services/ ./services/
 COPY shared/ ./shared/
-RUN pip install . \
+RUN pip install --no-deps --no-build-isolation . \
     && rm -rf build *.egg-info
 
 # The `file` transport's outbox; a named volume mounted here inherits this

