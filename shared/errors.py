@@ -118,7 +118,10 @@ class TransportError(MailpipeError):
     ``failure`` says whether the message may be sent again; ``throttled``
     marks a rate answer from the provider, which slows the whole fleet;
     ``pauses_fleet`` marks an account that may not send at all right now
-    (sending paused, account suspended), which stops every sender.
+    (sending paused, account suspended, credentials expired or refused, a
+    signature or clock SES will not take, a permission missing): nothing
+    about the message, so it goes back unsent and every sender stops until
+    the account answers again.
     """
 
     def __init__(
@@ -129,6 +132,19 @@ class TransportError(MailpipeError):
         self.failure = failure
         self.throttled = throttled
         self.pauses_fleet = pauses_fleet
+
+
+class ClaimLost(MailpipeError):
+    """Raised when a sender is about to send a row it claimed and finds it is no longer
+    its own (its lease ran out and the sweep took it), or cannot renew its lease.
+
+    The row is not sent. ``stop``: PostgreSQL could not be reached, so the
+    batch stops and hands back what it holds.
+    """
+
+    def __init__(self, message: str, *, stop: bool = False) -> None:
+        super().__init__(message)
+        self.stop = stop
 
 
 class SendingPaused(MailpipeError, Retry):

@@ -130,7 +130,14 @@ class Settings(BaseSettings):
         "unclaimed (a long backlog), at most an hour.")
     send_lease: float = Field(
         120.0, gt=0,
-        description="Seconds a sender may hold a claim before the row becomes `unknown`.")
+        description="Seconds a claim outlives its sender: a live sender renews the leases of "
+        "the rows it holds; a row whose sender died or hung this long becomes `unknown`.")
+    account_retry: float = Field(
+        10.0, gt=0,
+        description="When SES refuses the account (credentials, signature, clock, permissions, "
+        "sending paused), the fleet pauses and the scheduler asks SES (GetAccount) again "
+        "after this many seconds, doubling up to 5 minutes; sending resumes by itself once "
+        "it answers.")
     max_attempts: int = Field(
         8, ge=1, description="Attempts (claims) after which a transient failure ends `failed`.")
     dispatch_batch: int = Field(

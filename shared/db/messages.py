@@ -12,7 +12,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, text
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.types import BigInteger, Text
+from sqlalchemy.types import BigInteger, Integer, Text
 
 from shared.db.attachments import load_attachments, store_attachments
 from shared.db.tables import contents
@@ -349,23 +349,72 @@ def _claimed(row, parts: dict[int, ContentParts],
     )
 
 
-def release_claims(conn: Connection, ids: list[int], *, worker_id: str) -> int:
-    """Give back claims this worker took but did not use: ``sending`` → ``queued``, unsent.
-
-    Conditional on the claim still being this worker's; the attempt is
-    undone, since nothing was sent. ``due_at`` is left as dispatch set it,
-    so the scheduler re-enqueues them only if their queue message is lost.
+_RENEW_CLAIMS = text(
+    f"""
+    UPDATE messages
+       SET lease_until = now() + make_interval(secs => :seconds)
+      FROM unnest(:ids, :attempts) AS h(id, attempt)
+     WHERE messages.id = h.id AND messages.attempts = h.attempt
+       AND {BY_ID_STATE} = '{S.SENDING}' AND worker_id = :worker_id
+    RETURNING messages.id
     """
-    result = conn.execute(
-        text(f"""UPDATE messages
-                   SET state = '{S.QUEUED}', attempts = attempts - 1, lease_until = NULL,
-                       worker_id = NULL, updated_at = now()
-                 WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.SENDING}'
-                   AND worker_id = :worker_id
-             """).bindparams(bindparam("ids", type_=ARRAY(BigInteger))),
-        {"ids": ids, "worker_id": worker_id},
-    )
-    return result.rowcount
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)),
+             bindparam("attempts", type_=ARRAY(Integer)))
+
+
+def renew_claims(
+    conn: Connection, held: list[tuple[int, int]], *, worker_id: str, seconds: float
+) -> set[int]:
+    """Extend the leases of the rows this worker holds to ``seconds`` from now; returns
+    the ids still held.
+
+    ``held``: (id, attempt) of each claim. One conditional UPDATE: only a row
+    still ``sending`` under this claim (same worker, same attempt) is
+    extended; one whose lease ran out (swept to ``unknown``), or that is
+    anyone else's now, is not returned, and must not be sent. Row locks are
+    those of the claim's own rows (no other writer touches a ``sending`` row
+    but the recorder, with this claim's outcome, and the lease sweep).
+    """
+    if not held:
+        return set()
+    ids, attempts = zip(*held, strict=True)
+    rows = conn.execute(_RENEW_CLAIMS, {"ids": list(ids), "attempts": list(attempts),
+                                        "worker_id": worker_id, "seconds": seconds})
+    return {r.id for r in rows}
+
+
+_RELEASE_CLAIMS = text(
+    f"""
+    UPDATE messages
+       SET state = '{S.QUEUED}', attempts = attempts - 1, lease_until = NULL,
+           worker_id = NULL, updated_at = now(),
+           error = CASE WHEN {BY_ID_STATE} = '{S.UNKNOWN}'
+                        THEN 'handed back unsent by its sender after its lease ran out'
+                        ELSE error END
+      FROM unnest(:ids, :attempts) AS h(id, attempt)
+     WHERE messages.id = h.id AND messages.attempts = h.attempt
+       AND {BY_ID_STATE} IN ('{S.SENDING}', '{S.UNKNOWN}')
+       AND worker_id = :worker_id
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)),
+             bindparam("attempts", type_=ARRAY(Integer)))
+
+
+def release_claims(conn: Connection, held: list[tuple[int, int]], *, worker_id: str) -> int:
+    """Give back every claim this worker holds and did not send: back to ``queued``, unsent.
+
+    ``held``: (id, attempt) of each claim. Conditional on the claim still
+    being this one (same worker, same attempt), ``sending`` or, if its lease
+    ran out first, ``unknown``: the sender knows it never sent it, so it is
+    not left for an operator to guess about. The attempt is undone, since
+    nothing was sent. ``due_at`` is left as dispatch set it, so the scheduler
+    re-enqueues them only if their queue message is lost.
+    """
+    if not held:
+        return 0
+    ids, attempts = zip(*held, strict=True)
+    return conn.execute(_RELEASE_CLAIMS, {"ids": list(ids), "attempts": list(attempts),
+                                          "worker_id": worker_id}).rowcount
 
 
 def message_states(conn: Connection, ids: list[int]) -> dict[int, str]:

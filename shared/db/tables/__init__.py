@@ -24,6 +24,7 @@ from shared.db.tables.mail import (
     messages,
     recipient_list_rows,
     recipient_lists,
+    sending_pause,
     smtp_relays,
     suppressions,
     template_versions,
@@ -35,6 +36,6 @@ __all__ = [
     "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "campaign_recipients",
     "campaigns", "console_grids", "console_sessions", "console_users", "content_attachments",
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
-    "recipient_list_rows", "recipient_lists", "smtp_relays", "suppressions",
+    "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",
     "template_versions", "templates",
 ]

@@ -369,3 +369,19 @@ recipient_list_rows = Table(
     PrimaryKeyConstraint("list_id", "seq"),
 )
 
+
+#: The fleet's sending pause (shared.db.pause): one row while SES refuses to
+#: send for the account (credentials, signature, clock, authorization, a
+#: paused or suspended account), none otherwise. Mirrored into Redis for the
+#: senders' check (shared.rate.pause).
+sending_pause = Table(
+    "sending_pause",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("reason", Text, nullable=False),
+    Column("paused_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: Probes of the account (SES GetAccount) made since, and when the next is due.
+    Column("probes", Integer, nullable=False, server_default=text("0")),
+    Column("next_probe_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("id = 1", name="sending_pause_one_row"),
+)
