@@ -3,11 +3,21 @@
 ``Stack`` starts and stops mailpipe's processes as subprocesses; the
 end-to-end tests and the benches use it too, so they run exactly what an
 operator runs.
+
+Everything a local run needs is set unless the operator set it: the
+``file`` transport, a secret key kept in the data folder (so tracking and
+one-click unsubscribe work, and keep working across restarts), the public
+URL at up's own address, and metrics on 127.0.0.1 at free ports (a second
+run on the machine takes others). The data folder is its owner's only:
+up and every process it starts create files 0600 and folders 0700, and a
+clean stop removes the metrics files it made.
 """
 
 from __future__ import annotations
 
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +31,18 @@ from services.console.admins import LOCAL_ADMIN, first_admin
 from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
-from shared.runtime.localservers import LocalServer, start_postgres, start_redis
-from shared.settings import LocalSettings, Settings, load_local_settings
+from shared.runtime.localservers import (
+    LocalServer,
+    free_port,
+    start_postgres,
+    start_redis,
+    write_private,
+)
+from shared.settings import PREFIX, LocalSettings, Settings, load_local_settings
 
 DEV_FROM = "mailpipe@localhost.localdomain"
+#: Process kinds serving /metrics on a port of their own (the api serves it on its port).
+METRICS_KINDS = ("scheduler", "sender", "recorder")
 
 
 class Stack:
@@ -95,11 +113,40 @@ def _dev_key(database_url: str, key_file: Path) -> str:
                 if find_active_key(conn, plain):
                     return plain
             _, plain = create_key(conn, "local development", [])
-        key_file.write_text(plain + "\n")
-        key_file.chmod(0o600)
+        write_private(key_file, plain + "\n")
         return plain
     finally:
         engine.dispose()
+
+
+def _secret_key(key_file: Path) -> str:
+    """The local MAILPIPE_SECRET_KEY: generated on the first start, then reused.
+
+    It signs tracking and unsubscribe links and encrypts tenants' SMTP
+    passwords: a new one each start would break the links in mail already
+    sent and make stored passwords unreadable.
+    """
+    if key_file.exists() and (key := key_file.read_text().strip()):
+        return key
+    key = secrets.token_urlsafe(32)
+    write_private(key_file, key + "\n")
+    return key
+
+
+def _private_data_folder(root: Path) -> None:
+    """Make the data folder its owner's only, and keep it so.
+
+    The umask is inherited by every process up starts: logs, outbox files,
+    metrics files and the servers' data are created 0600, folders 0700.
+    Folders made by an older up (world-readable) are tightened here.
+    """
+    os.umask(0o077)
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in (root, root / "logs", root / "outbox", root / "metrics"):
+        if folder.is_dir():
+            folder.chmod(0o700)
+    for log in (root / "logs").glob("*.log"):
+        log.chmod(0o600)
 
 
 def _first_admin(database_url: str) -> str | None:
@@ -124,15 +171,36 @@ def _start_servers(local: LocalSettings, data_dir: Path) -> tuple[list[LocalServ
     return servers, database_url, redis_url
 
 
-def _chosen(local: LocalSettings, name: str, default: str) -> str:
-    """The operator's value of setting ``name`` when the environment sets it, else up's."""
-    return str(getattr(local, name)) if name in local.model_fields_set else default
+def _local_values(local: LocalSettings, root: Path, port: int) -> dict[str, object]:
+    """up's value of each setting it gives a local default, by field name; the
+    operator's where the environment (or .env) sets it."""
+    ours: dict[str, object] = {
+        "transport": "file",
+        "file_dir": root / "outbox",
+        "default_from": DEV_FROM,
+        # Tracking pixels, click redirects and unsubscribe links point here.
+        "public_url": f"http://127.0.0.1:{port}",
+        "metrics_host": "127.0.0.1",
+        "metrics_dir": root / "metrics",
+        **{f"metrics_port_{kind}": free_port() for kind in METRICS_KINDS},
+    }
+    values = {name: getattr(local, name) if name in local.model_fields_set else value
+              for name, value in ours.items()}
+    values["secret_key"] = (local.secret_key if "secret_key" in local.model_fields_set
+                            else _secret_key(root / "secret-key"))
+    return values
+
+
+def _environment(values: dict[str, object]) -> dict[str, str]:
+    return {PREFIX + name.upper(): "" if value is None else str(value)
+            for name, value in values.items()}
 
 
 def main(data_dir: str, port: int, senders: int) -> int:
     local = load_local_settings()
     root = Path(data_dir).resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    _private_data_folder(root)
+    values = _local_values(local, root, port)
     print(f"mailpipe: starting PostgreSQL and Redis (data in {root})", flush=True)
     servers, database_url, redis_url = _start_servers(local, root)
     stack = None
@@ -140,22 +208,14 @@ def main(data_dir: str, port: int, senders: int) -> int:
         upgrade(database_url)
         key = _dev_key(database_url, root / "dev-api-key")
         admin_password = _first_admin(database_url)
-        env = {
-            "MAILPIPE_DATABASE_URL": database_url,
-            "MAILPIPE_REDIS_URL": redis_url,
-            "MAILPIPE_TRANSPORT": _chosen(local, "transport", "file"),
-            "MAILPIPE_FILE_DIR": _chosen(local, "file_dir", str(root / "outbox")),
-            "MAILPIPE_DEFAULT_FROM": _chosen(local, "default_from", DEV_FROM),
-            "MAILPIPE_PUBLIC_URL": _chosen(local, "public_url", f"http://127.0.0.1:{port}"),
-        }
+        env = {"MAILPIPE_DATABASE_URL": database_url, "MAILPIPE_REDIS_URL": redis_url,
+               **_environment(values)}
         stack = Stack(env, log_dir=root / "logs")
         stack.start("api", "api", "--bind", f"127.0.0.1:{port}", "--workers", "1")
         stack.start("scheduler", "scheduler")
         stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
         stack.start("recorder", "recorder")
-        started = local.model_copy(update={"transport": env["MAILPIPE_TRANSPORT"],
-                                           "file_dir": Path(env["MAILPIPE_FILE_DIR"])})
-        _print_welcome(port, key, started, root)
+        _print_welcome(port, key, local.model_copy(update=values), root)
         if admin_password:
             print(f"Console: http://127.0.0.1:{port}/ui  sign in as {LOCAL_ADMIN} with password "
                   f"{admin_password}\n  (shown once; reset it with "
@@ -175,6 +235,9 @@ def main(data_dir: str, port: int, senders: int) -> int:
     finally:
         if stack:
             stack.stop_all()
+        if "metrics_dir" not in local.model_fields_set:
+            # Each process removes its own on a clean exit; this also takes a killed one's.
+            shutil.rmtree(values["metrics_dir"], ignore_errors=True)
         for server in servers:
             server.stop()
 
@@ -191,11 +254,31 @@ def transport_summary(settings: Settings) -> str:
     return f"file  (messages are written to {settings.file_dir}, not sent)"
 
 
+def tracking_summary(settings: Settings) -> str:
+    """Whether opens, clicks and one-click unsubscribe work, and through which address."""
+    if not settings.secret_key:
+        return "off  (no MAILPIPE_SECRET_KEY: no open pixel, click links or List-Unsubscribe)"
+    return f"on  (opens, clicks and one-click unsubscribe; links to {settings.public_url})"
+
+
+def metrics_summary(settings: Settings, api_url: str) -> str:
+    """Where each process kind serves /metrics."""
+    served = [f"api {api_url}/metrics"]
+    for kind in METRICS_KINDS:
+        port = getattr(settings, f"metrics_port_{kind}")
+        if port:
+            served.append(f"{kind} http://{settings.metrics_host}:{port}/metrics")
+    return ", ".join(served)
+
+
 def _print_welcome(port: int, key: str, settings: Settings, root: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     print(f"""
 mailpipe is running at {url}  (Ctrl-C stops everything)
+  console:   {url}/ui    API reference: {url}/docs
   transport: {transport_summary(settings)}
+  tracking:  {tracking_summary(settings)}
+  metrics:   {metrics_summary(settings, url)}
   logs:      {root}/logs/
   API key:   {key}
 
@@ -203,6 +286,7 @@ Try it:
   curl -s -X POST {url}/v1/messages -H 'x-api-key: {key}' \\
        -H 'content-type: application/json' \\
        -d '{{"messages": [{{"topicId": "hello", "emails": ["you@example.com"],
-            "subject": "Hello", "content": "<p>Hello from mailpipe</p>"}}]}}'
+            "subject": "Hello", "bulk": true,
+            "content": "<p>Hello from <a href=\\"https://example.com/\\">mailpipe</a></p>"}}]}}'
   curl -s {url}/v1/topics/hello -H 'x-api-key: {key}'
 """, flush=True)

@@ -106,6 +106,14 @@ class LocalServer:
                 self.process.kill()
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path``, readable by its owner only (0600 from the first byte)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a file that was already there keeps its mode otherwise
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+
+
 def _password(data_dir: Path, given: str | None = None) -> str:
     """The server's password, kept in a 0600 file beside ``data_dir``.
 
@@ -115,9 +123,7 @@ def _password(data_dir: Path, given: str | None = None) -> str:
     path = data_dir.parent / f"{data_dir.name}.password"
     if given is not None or not path.exists():
         data_dir.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write((given or secrets.token_urlsafe(24)) + "\n")
+        write_private(path, (given or secrets.token_urlsafe(24)) + "\n")
     return path.read_text().strip()
 
 
@@ -211,9 +217,7 @@ def start_redis(data_dir: Path, port: int | None = None, *,
     log = data_dir / "redis.log"
     password = _password(data_dir, password)
     config = data_dir / "redis.conf"
-    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        out.write(f"requirepass {password}\n")
+    write_private(config, f"requirepass {password}\n")
     process = subprocess.Popen(
         [find_redis_server(), str(config), "--port", str(port), "--bind", "127.0.0.1",
          "--dir", str(data_dir), "--appendonly", "yes", "--save", "", "--logfile", str(log)],
