@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from services.sender.claims import Claims
 from services.sender.meter import SendMeter
-from services.sender.outcomes import Report, send_many, send_one
+from services.sender.outcomes import Report, not_sent, send_many, send_one
 from services.sender.pacing import (
     Slot,
     check_may_send,
@@ -31,14 +34,16 @@ from services.sender.pacing import (
     key_slot,
     slow_fleet,
 )
-from shared.broker.payloads import OutcomeBatch, SendBatch
+from services.sender.share import RateShare
+from shared.broker.payloads import OutcomeBatch, OutcomeKind, SendBatch
 from shared.db.engine import autocommit
 from shared.db.keys import send_rate_caps
-from shared.db.messages import ClaimedMessage, ContentCache, claim_for_sending, release_claims
+from shared.db.messages import ClaimedMessage, ContentCache
 from shared.db.suppressions import suppress_queued
+from shared.errors import SendingPaused, TransportError
 from shared.intake.waiters import publish_states
 from shared.rate.limiter import FleetRateLimiter
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from shared.rendering.bulk import bulk_eligible, plan_bulk
 from shared.rendering.compose import Composer
 from shared.rendering.tracking import tracker_for
@@ -61,7 +66,8 @@ class SenderDeps:
     redis: Redis
     transport: Transport
     limiter: FleetRateLimiter
-    pause: SendingPause
+    #: The fleet's pause: read before each claim and send, set when SES refuses the account.
+    pause: FleetPause
     #: True once this process was asked to stop: the rest of the batch goes
     #: back to the queue unsent.
     stopping: Callable[[], bool] = lambda: False
@@ -88,16 +94,17 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     Each send reserves its slot of the fleet's budget only when its request
     is ready to leave (``Slot``, called by the transport: a slot used late
     would bunch its send with later ones and break the rate). Rows are
-    claimed in chunks sized so that the last of a chunk waits about
-    CLAIM_HORIZON for its slot at the current pace: one claim per chunk at
-    high rates, one row at a time when slots are scarce, so a claimed row
-    never waits out its lease. Outcomes reach the recorder at least every
-    second.
+    claimed in chunks this thread can send within CLAIM_HORIZON and half a
+    lease at its share of the rate (``chunk_size``), and the leases of the
+    rows it holds are renewed ahead of each send (services.sender.claims), so
+    no claim of a live sender runs out. Outcomes reach the recorder at least
+    every second.
 
-    When the fleet is paused, the quota is spent or this sender is stopping,
-    claimed-but-unsent rows go back to ``queued`` (their attempt undone), the
-    outcomes so far are published, and SendingPaused makes dramatiq retry the
-    batch later; rows already sent are then skipped by their claims.
+    When the fleet is paused, the quota is spent, this sender is stopping or
+    SES refuses the account (which pauses the fleet), every claimed-but-unsent
+    row goes back to ``queued`` (its attempt undone), the outcomes so far are
+    published, and SendingPaused makes dramatiq retry the batch later; rows
+    already sent are then skipped by their claims.
     """
     ids = list(batch.ids)
     with autocommit(deps.engine) as conn:
@@ -111,49 +118,116 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
     tracker = tracker_for(deps.settings)
     report = Report(deps.broker, deps.redis, deps.meter)
     send_bulk = bulk_sender(deps.transport)
-    todo, held = deque(ids), deque()
+    worker = worker_id()
+    claims = Claims(deps.engine, worker, deps.settings.send_lease, deps.contents)
+    share = RateShare(deps.redis, worker)
+    todo = deque(ids)
     one_by_one: set[int] = set()  # held rows SendBulkEmail cannot carry as mailpipe renders them
-    # The first claim: one row, or with bulk sends as many as one call may
-    # carry (a second's worth of the rate: their slots are that close).
-    chunk = entries_per_call(deps.limiter, caps.get(ids[0])) if send_bulk and ids else 1
+    # With bulk sends a claim carries at least one call's worth (a second's
+    # worth of the rate at most: their slots are that close).
+    least = entries_per_call(deps.limiter, caps.get(ids[0])) if send_bulk and ids else 1
+    pace = 0.0  # the last slot's wait per recipient: the fleet's pace
     try:
-        while todo or held:
-            if not held:
-                check_may_send(deps.stopping, deps.limiter, deps.pause)
-                held.extend(_claim(deps, [todo.popleft() for _ in range(min(chunk, len(todo)))]))
-                continue
+        while todo or claims:
             check_may_send(deps.stopping, deps.limiter, deps.pause)
-            cap = caps.get(held[0].id)
-            group = (_bulk_group(held, one_by_one, entries_per_call(deps.limiter, cap))
-                     if send_bulk else [])
-            bulk, carried, left = (plan_bulk(group, tracker, deps.composer) if group
-                                   else (None, [], []))
-            one_by_one.update(m.id for m in left)
-            if bulk is None:
-                carried = [held[0]]
-            weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
-            # A single send is followed by the other held rows': slots for them
-            # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
-            ahead = len(held) - 1 if bulk is None else 0
-            slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead)
-            on_error = lambda e: slow_fleet(deps.limiter, deps.pause, e)  # noqa: E731
-            outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
-                        if bulk is not None else
-                        [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,
-                                  on_error=on_error, composer=deps.composer)])
-            if slot.paused:  # not sent: they stay held and go back with the others
-                raise slot.paused
-            done = {m.id for m in carried}
-            held = deque(m for m in held if m.id not in done)
-            for message, outcome in zip(carried, outcomes, strict=True):
-                report.add(outcome, len(message.recipients))
-            # As much of the batch as the pace lets go within CLAIM_HORIZON.
-            chunk = chunk_size(slot.waited / weight, len(ids))
+            if not claims:
+                rate_share = deps.limiter.rate() / share.threads()
+                chunk = chunk_size(pace, len(todo), lease=deps.settings.send_lease,
+                                   share=rate_share, least=least)
+                claims.claim([todo.popleft() for _ in range(min(chunk, len(todo)))])
+                continue
+            waited = _send_next(deps, claims, caps, one_by_one, tracker, report, send_bulk)
+            if waited is not None:
+                pace = waited
     finally:
-        if held:
-            _release(deps, list(held))
-        report.flush()
+        _clean_up(deps, report, claims, share)
     return OutcomeBatch(tuple(report.outcomes))
+
+
+def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int],
+               tracker, report: Report, send_bulk) -> float | None:
+    """Send the first held row (with the held rows one bulk call can carry along).
+
+    Returns the slot's wait per recipient (None when nothing was sent).
+    Raises SendingPaused when the batch must stop: the quota ran out at the
+    slot, the lease could not be renewed, or SES refused the account.
+    """
+    held = claims.held
+    cap = caps.get(held[0].id)
+    group = (_bulk_group(held, one_by_one, entries_per_call(deps.limiter, cap))
+             if send_bulk else [])
+    bulk, carried, left = (plan_bulk(group, tracker, deps.composer) if group
+                           else (None, [], []))
+    one_by_one.update(m.id for m in left)
+    if bulk is None:
+        carried = [held[0]]
+    weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
+    refused: list[TransportError] = []  # account-level answers: the fleet's, not the message's
+
+    def on_error(exc: TransportError) -> None:
+        slow_fleet(deps.limiter, exc)
+        if exc.pauses_fleet:
+            refused.append(exc)
+
+    # A single send is followed by the other held rows': slots for them
+    # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
+    ahead = len(held) - 1 if bulk is None else 0
+    slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead,
+                cover=lambda send_at: claims.cover(send_at, carried))
+    outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
+                if bulk is not None else
+                [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,
+                          on_error=on_error, composer=deps.composer)])
+    if slot.paused:  # not sent: they stay held and go back with the others
+        raise slot.paused
+    if slot.lost:  # not sent: lost rows left ``held``; the others are still this thread's
+        if slot.lost.stop:
+            raise SendingPaused(str(slot.lost), delay_ms=5000)
+        return None
+    if refused:
+        deps.pause.pause(str(refused[0]))
+        if all(o.kind is OutcomeKind.RETRY for o in outcomes):
+            # Nothing of the call went out: its rows go back with the other
+            # held ones, their attempts undone, to wait for the account.
+            raise SendingPaused(f"sending is paused: {refused[0]}")
+    claims.sent({m.id for m in carried})
+    for message, outcome in zip(carried, outcomes, strict=True):
+        report.add(outcome, len(message.recipients))
+    return slot.waited / weight
+
+
+def _clean_up(deps: SenderDeps, report: Report, claims: Claims, share: RateShare) -> None:
+    """The end of a batch, however it ends: outcomes first, then the rows held unsent.
+
+    Outcomes of sends made go to the recorder before anything else is tried,
+    each step in its own guard: a PostgreSQL that cannot take the hand-back
+    (a SIGTERM during a database restart) must not keep SES's answers from
+    the recorder, or rows SES accepted would end ``unknown``.
+    """
+    try:
+        report.flush()
+    finally:
+        try:
+            _hand_back(claims, report)
+        finally:
+            try:
+                share.leave()
+            except RedisError:
+                pass  # the roll forgets it after ACTIVE_SECONDS
+
+
+def _hand_back(claims: Claims, report: Report) -> None:
+    """Held rows go back to ``queued`` unsent; without PostgreSQL, through the recorder."""
+    try:
+        claims.release()
+    except SQLAlchemyError as exc:
+        # Provably unsent: a retry outcome says so, and the recorder applies it
+        # once PostgreSQL is back (else their leases would run out: ``unknown``).
+        log.error("could not hand back %d held messages (%s); the recorder will put them "
+                  "back to queued", len(claims), exc)
+        for message in claims.held:
+            report.add(not_sent(message, f"handed back unsent: {exc.__class__.__name__}"), 0)
+        report.flush()
 
 
 def _bulk_group(held: deque[ClaimedMessage], one_by_one: set[int],
@@ -170,21 +244,3 @@ def _bulk_group(held: deque[ClaimedMessage], one_by_one: set[int],
     group = [m for m in held if (m.content_id, m.from_addr) == key
              and m.id not in one_by_one and bulk_eligible(m)][:most]
     return group if len(group) > 1 else []
-
-
-def _claim(deps: SenderDeps, ids: list[int]) -> list[ClaimedMessage]:
-    # One statement, committed as it returns (so before anything is sent).
-    with autocommit(deps.engine) as conn:
-        claimed = claim_for_sending(conn, ids, worker_id=worker_id(),
-                                    lease=deps.settings.send_lease, contents=deps.contents)
-    if len(claimed) < len(ids):
-        log.info("%d of %d messages skipped: not queued any more (claimed elsewhere, "
-                 "cancelled or done)", len(ids) - len(claimed), len(ids))
-    return claimed
-
-
-def _release(deps: SenderDeps, held: list[ClaimedMessage]) -> None:
-    """Claimed rows this sender will not send now go back to ``queued``, unsent."""
-    with autocommit(deps.engine) as conn:
-        count = release_claims(conn, [m.id for m in held], worker_id=worker_id())
-    log.info("%d claimed messages handed back unsent", count)

@@ -14,7 +14,7 @@ from shared.db.engine import make_engine
 from shared.metrics.instruments import time_ses_calls
 from shared.metrics.setup import serve as serve_metrics
 from shared.rate.limiter import FleetRateLimiter, QuotaRate
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.runtime import heap
 from shared.runtime.context import PayloadContext
@@ -41,16 +41,17 @@ def build_deps(settings: Settings, threads: int, flag: ShutdownFlag) -> SenderDe
     transport = make_transport(settings, threads=threads)
     if hasattr(transport.default, "client"):  # SES: time each call
         time_ses_calls(transport.default)
+    engine = make_engine(settings.database_url, pool_size=threads)
     return SenderDeps(
         settings=settings,
-        engine=make_engine(settings.database_url, pool_size=threads),
+        engine=engine,
         broker=make_broker(settings),
         redis=client,
         transport=transport,
         # Bulk calls are bursts: only then is every slot checked against the sliding second.
         limiter=FleetRateLimiter(client, rate, slow_start=SLOW_START_SECONDS,
                                  bursts=bulk_sender(transport) is not None),
-        pause=SendingPause(client),
+        pause=FleetPause(engine, client, first_probe=settings.account_retry),
         stopping=lambda: flag.requested,
         meter=SendMeter().start(),
     )

@@ -140,6 +140,12 @@ def send_many(
     return outcomes
 
 
+def not_sent(message: ClaimedMessage, reason: str) -> Outcome:
+    """The outcome of a claimed row its sender provably did not send (back to ``queued``)."""
+    return _outcome(message, OutcomeKind.RETRY, "none", counted=False, error=reason,
+                    retry_after=retry_delay(message.attempt))
+
+
 def _failure_outcome(message: ClaimedMessage, exc: TransportError, via: str) -> Outcome:
     if exc.failure is Failure.TRANSIENT:
         delay = retry_delay(message.attempt)

@@ -1,11 +1,12 @@
 """Pacing: when a claimed message may leave, and how much to claim at once.
 
 Holds the slot a send takes of the fleet's shared budget (``Slot``, called by
-the transport right before the request leaves), a key's own send cap
-(``key_slot``), the size of the next claim (``chunk_size``), and the fleet's
-brakes: this sender stopping, the 24-hour quota spent, the fleet paused
-(``check_may_send``), and a throttle or suspended account slowing or pausing
-every sender (``slow_fleet``). The budget itself is shared.rate.limiter's.
+the transport right before the request leaves, which also keeps the held
+rows' leases ahead of it), a key's own send cap (``key_slot``), the size of
+the next claim (``chunk_size``), and the fleet's brakes: this sender
+stopping, the 24-hour quota spent, the fleet paused (``check_may_send``),
+and a throttle slowing every sender (``slow_fleet``). The budget itself is
+shared.rate.limiter's; the pause shared.rate.pause's.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from collections.abc import Callable
 
 from redis.exceptions import RedisError
 
-from shared.errors import Failure, SendingPaused, TransportError
+from shared.errors import ClaimLost, Failure, SendingPaused, TransportError
 from shared.rate.limiter import FleetRateLimiter
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from shared.rate.quota import HEADROOM
 from shared.rendering.bulk import MAX_ENTRIES
 
@@ -34,13 +35,26 @@ THROTTLE_PENALTY = 0.25
 KEY_WAIT_LIMIT = 2.0
 #: How stale (s) a sender's view of the fleet pause may be.
 PAUSE_RECHECK = 0.5
-#: Claim no more rows at once than can be sent within this many seconds.
+#: Claim no more rows at once than can be sent within this many seconds...
 CLAIM_HORIZON = 2.0
+#: ...nor within this fraction of the lease (leases are renewed as rows are
+#: sent, but a claim sized to outlive its lease would need that every time).
+CLAIM_FRACTION = 0.5
 
 
-def chunk_size(wait: float, most: int) -> int:
-    """How many rows to claim next (at most ``most``), given how long the last slot took."""
-    return max(1, min(most, int(CLAIM_HORIZON / max(wait, 0.001))))
+def chunk_size(pace: float, most: int, *, lease: float, share: float, least: int = 1) -> int:
+    """How many rows to claim next: at most ``most``, at least ``least`` (a bulk call's worth).
+
+    As many as this thread sends within CLAIM_HORIZON and CLAIM_FRACTION of
+    the ``lease``, at the slower of two paces: the fleet's now (``pace``: its
+    last slot's wait per recipient) and this thread's ``share`` of the rate
+    (recipients/s: the rate over the threads sending). The last wait alone
+    says nothing of the threads about to start: one that found the fleet
+    idle would claim everything, then send it at a fraction of the pace.
+    """
+    per_row = max(pace, 1.0 / max(share, 0.001), 0.001)
+    horizon = min(CLAIM_HORIZON, CLAIM_FRACTION * lease)
+    return max(1, least, min(most, int(horizon / per_row)))
 
 
 class Slot:
@@ -52,12 +66,20 @@ class Slot:
     "not sent": on a Redis failure the row is retried later; when the quota
     has just run out, the batch stops and the row is handed back unsent with
     its attempt undone (``paused``). Never ``sending`` and then ``unknown``.
+
+    Once the slot is known, ``cover`` (services.sender.claims) makes the held
+    rows' leases outlast it, however long the wait: a row whose claim was
+    lost meanwhile is not sent (``lost``), nor is any when the lease cannot
+    be renewed.
     """
 
     def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int,
-                 ahead: int = 0) -> None:
+                 ahead: int = 0, cover: Callable[[float], None] | None = None) -> None:
         """``ahead``: single sends this thread makes right after (FleetRateLimiter.reserve)."""
         self.limiter, self.key_at, self.weight, self.ahead = limiter, key_at, weight, ahead
+        self.cover = cover
+        #: Set when this send's claims were lost (or could not be renewed): not sent.
+        self.lost: ClaimLost | None = None
         #: Seconds the slot lay ahead when reserved: the fleet's current pace.
         self.waited = 0.0
         #: Set when the quota ran out just now: the batch stops, the row is
@@ -68,7 +90,12 @@ class Slot:
         try:
             send_at = max(self.key_at, self.limiter.reserve(self.weight, self.ahead))
             self.waited = send_at - time.monotonic()
+            if self.cover is not None:
+                self.cover(send_at)
             self.limiter.wait_for_slot(send_at, self.weight)
+        except ClaimLost as exc:
+            self.lost = exc
+            raise TransportError(str(exc), Failure.TRANSIENT) from exc
         except SendingPaused as exc:
             self.paused = exc
             raise TransportError(f"not sent: {exc}", Failure.TRANSIENT) from exc
@@ -124,7 +151,7 @@ def key_slot(limiter: FleetRateLimiter, cap: tuple[int, float] | None, weight: i
 
 
 def check_may_send(
-    stopping: Callable[[], bool], limiter: FleetRateLimiter, pause: SendingPause
+    stopping: Callable[[], bool], limiter: FleetRateLimiter, pause: FleetPause
 ) -> None:
     """Raise SendingPaused when this sender stops, the quota is spent or the fleet is paused."""
     if stopping():
@@ -135,16 +162,14 @@ def check_may_send(
         raise SendingPaused(f"sending is paused: {paused}")
 
 
-def slow_fleet(limiter: FleetRateLimiter, pause: SendingPause, exc: TransportError) -> None:
-    """A throttle slows every sender; a suspended account pauses them all.
+def slow_fleet(limiter: FleetRateLimiter, exc: TransportError) -> None:
+    """A throttle slows every sender (an account-level refusal pauses them: the batch's).
 
     Best effort: with Redis down the message's own outcome still counts more.
     """
+    if not exc.throttled:
+        return
     try:
-        if exc.throttled:
-            limiter.penalize(THROTTLE_PENALTY)
-        if exc.pauses_fleet:
-            log.error("SES refuses to send for this account; pausing every sender: %s", exc)
-            pause.pause(str(exc))
+        limiter.penalize(THROTTLE_PENALTY)
     except RedisError as redis_exc:
-        log.warning("could not slow or pause the fleet (Redis: %s)", redis_exc)
+        log.warning("could not slow the fleet (Redis: %s)", redis_exc)

@@ -60,8 +60,12 @@ def test_suspended_account_pauses_every_sender(
         send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     assert fake_ses.requests == 1  # the other two were not sent
     assert "SendingPaused" in SendingPause(redis).reason()
-    # The refused message goes back to queued; the batch will be retried.
-    assert [o.kind for o in queued_outcomes(redis)] == [OutcomeKind.RETRY]
+    # The refused message goes back to queued with the others, its attempt
+    # undone (the account's problem, not the message's); the batch will be retried.
+    assert queued_outcomes(redis) == []
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT state, attempts FROM messages")).all() == [
+            ("queued", 0)] * 3
     with pytest.raises(SendingPaused):
         send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     assert fake_ses.requests == 1
