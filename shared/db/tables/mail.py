@@ -152,6 +152,9 @@ messages = Table(
     Column("topic_id", Text, nullable=False),
     Column("from_addr", Text, nullable=False),
     Column("to_addr", Text, nullable=False),
+    #: The display name ``to_addr`` was given with (migration 0014); None: none.
+    #: Only shown and written in the To header: matching goes by the address.
+    Column("to_name", Text),
     Column("state", Text, nullable=False, server_default=S.CREATED.value),
     Column("scheduled_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     #: When the scheduler should next (re)enqueue the row: the scheduled time
@@ -175,6 +178,8 @@ messages = Table(
     Column("extra_to_addrs", ARRAY(Text), nullable=False, server_default="{}"),
     Column("cc_addrs", ARRAY(Text), nullable=False, server_default="{}"),
     Column("bcc_addrs", ARRAY(Text), nullable=False, server_default="{}"),
+    #: Display names of further To and Cc ``{lower-cased address: name}`` (migration 0014).
+    Column("extra_names", JSONB),
     #: The Message-ID header, when fixed at intake (the Biz API returns it).
     Column("mime_message_id", Text),
     #: Send through this tenant SMTP relay instead of the configured transport.
@@ -336,6 +341,8 @@ campaign_recipients = Table(
     Column("seq", Integer, nullable=False),
     #: Domain lower-cased, local part as given: the de-duplication key.
     Column("email", Text, nullable=False),
+    #: The display name the address was given with (migration 0014).
+    Column("name", Text),
     #: Exactly the template's variables, as text.
     Column("variables", JSONB, nullable=False),
     PrimaryKeyConstraint("campaign_id", "seq"),
@@ -365,6 +372,8 @@ recipient_list_rows = Table(
     #: 1..total in upload order (first occurrence of each address).
     Column("seq", Integer, nullable=False),
     Column("email", Text, nullable=False),
+    #: The display name the address was given with (migration 0014).
+    Column("name", Text),
     Column("values", JSONB, nullable=False),
     PrimaryKeyConstraint("list_id", "seq"),
 )
