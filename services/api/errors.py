@@ -84,7 +84,7 @@ _PARAM_NAME = re.compile(r'The "([^"]+)" parameter')
 
 def handle_param_error(req: falcon.Request, resp: falcon.Response, ex: falcon.HTTPBadRequest,
                        params):
-    """``req.get_param_as_int`` and friends: a 400 naming the parameter, as our own are."""
+    """``params.int_param`` and falcon's ``req.get_param_as_*``: a 400 naming the parameter."""
     found = _PARAM_NAME.match(ex.description or "")
     code = "missing_parameter" if isinstance(ex, falcon.HTTPMissingParam) else "invalid_parameter"
     resp.status = ex.status

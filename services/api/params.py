@@ -1,9 +1,13 @@
-"""Path and query values of the native API: integer bounds, and values that cannot be stored.
+"""Path and query values of the native API: integers, and values that cannot be stored.
 
-Query strings are read with falcon's ``req.get_param_as_int(name, min_value=,
-max_value=, default=)``: a value that is no integer or out of bounds is a 400
-naming the parameter (``services.api.errors`` gives it mailpipe's JSON shape),
-never a database error.
+Integers in a query string (``?hours=``, ``?limit=``, ``?after=``, …) are read
+with ``int_param`` only: ASCII digits, with a leading ``-`` only where the
+bounds allow a negative, one value. falcon's ``get_param_as_int`` uses
+Python's ``int()``, which also reads ``١`` (an Arabic-Indic digit), `` 1``
+(``%201``), ``+1`` and ``1_0`` as numbers: a value the caller did not mean
+would be served as if they had. Anything but such an integer within the
+bounds, once, is falcon's ``HTTPInvalidParam``, which ``services.api.errors``
+answers as a 400 naming the parameter.
 
 falcon decodes ``%00`` into a NUL in a path segment (``/v1/topics/a%00b``)
 or a query value (``?after=%00``); PostgreSQL text cannot hold one, so it
@@ -14,6 +18,9 @@ read no query and answer errors in their own shapes.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Mapping
 
 import falcon
 
@@ -26,6 +33,48 @@ MAX_ID = 2**63 - 1
 MAX_VERSION = 2**31 - 1
 #: A route field holding a row id (``/v1/templates/{template_id:ID_FIELD}``).
 ID_FIELD = f"int(min=1, max={MAX_ID})"
+
+#: Matched with ``fullmatch``: ``$`` would also match before a trailing newline.
+_UNSIGNED = re.compile(r"[0-9]+")
+_SIGNED = re.compile(r"-?[0-9]+")
+
+
+def int_param(req: falcon.Request, name: str, *, min_value: int, max_value: int,
+              default: int | None = None) -> int | None:
+    """The query parameter ``name`` as an int within the bounds, or ``default`` when absent.
+
+    Raises falcon.HTTPInvalidParam (a 400 naming ``name``) for anything else.
+    """
+    return int_value(req.params, name, min_value=min_value, max_value=max_value,
+                     default=default)
+
+
+def int_value(values: Mapping[str, str | list[str]], name: str, *, min_value: int,
+              max_value: int, default: int | None = None) -> int | None:
+    """``int_param`` over parsed parameters (a query string, or form fields beside it)."""
+    raw = values.get(name)
+    if raw is None:
+        return default
+    if isinstance(raw, list):
+        # Which one was meant? falcon would take the last; a silent choice hides the mistake.
+        raise falcon.HTTPInvalidParam("It may not have more than one value.", name)
+    pattern = _SIGNED if min_value < 0 else _UNSIGNED
+    if not pattern.fullmatch(raw):
+        sign = "an optional '-' and " if min_value < 0 else ""
+        raise falcon.HTTPInvalidParam(f"The value must be an integer: {sign}ASCII digits 0-9 "
+                                      "only.", name)
+    # Digits past the bound's own length are out of range whatever they are (and int() of
+    # more than 4300 digits raises).
+    if len(raw.lstrip("-").lstrip("0")) > len(str(max(abs(min_value), abs(max_value)))):
+        raise falcon.HTTPInvalidParam(_bounds(min_value, max_value), name)
+    value = int(raw)
+    if not min_value <= value <= max_value:
+        raise falcon.HTTPInvalidParam(_bounds(min_value, max_value), name)
+    return value
+
+
+def _bounds(min_value: int, max_value: int) -> str:
+    return f"The value must be between {min_value} and {max_value}."
 
 
 class TextParamsMiddleware:

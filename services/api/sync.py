@@ -12,6 +12,7 @@ entry for every synchronous send (native ``?wait=`` and fureweb ``isSync``).
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -27,6 +28,8 @@ from shared.states import MessageState as S
 
 #: A synchronous request subscribes one Redis channel per message: keep it small.
 MAX_SYNC_MESSAGES = 100
+#: ``float()`` also reads ``١``, `` 1``, ``1_0``, ``1e1`` and ``nan``: seconds are ASCII decimals.
+_SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def wait_param(req: falcon.Request, settings: Settings, recipients: int) -> float | None:
@@ -38,10 +41,7 @@ def wait_param(req: falcon.Request, settings: Settings, recipients: int) -> floa
         raise InvalidRequest("invalid_wait",
                              f"wait: a synchronous request may have at most {MAX_SYNC_MESSAGES} "
                              f"recipients, not {recipients}", field="wait")
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
+    seconds = float(raw) if isinstance(raw, str) and _SECONDS.fullmatch(raw) else -1.0
     if not 0 < seconds <= settings.max_sync_wait:
         raise InvalidRequest("invalid_wait",
                              f"wait: seconds between 0 and {settings.max_sync_wait:g}",

@@ -80,8 +80,10 @@ def test_native_wait_that_runs_out_answers_202_with_the_ids(client, api_key, eng
                             .where(messages.c.id.in_(ids))).scalar_one() == 2
 
 
-@pytest.mark.parametrize("wait", ["0", "-1", "abc", "11"])
-def test_native_wait_out_of_range_is_rejected_before_storing(client, api_key, engine, wait):
+@pytest.mark.parametrize("wait", ["0", "-1", "abc", "11", "١", " 1", "1 ", "1_0", "1e0",
+                                  "+1", "nan", "1."])
+def test_native_wait_malformed_or_out_of_range_is_rejected_before_storing(client, api_key,
+                                                                         engine, wait):
     result = native(client, api_key, wait)
     assert result.status_code == 400
     assert result.json["code"] == "invalid_wait"

@@ -27,7 +27,7 @@ import falcon
 
 from services.api.idempotency import idempotency_of, idempotency_of_upload
 from services.api.media import capped, read_json, upload_stream
-from services.api.params import MAX_ID
+from services.api.params import MAX_ID, int_param
 from services.api.schemas.campaigns import CampaignBody, CampaignFields
 from services.api.schemas.messages import parse
 from services.api.views.campaigns import campaign_view
@@ -126,7 +126,7 @@ class CampaignsResource:
                              "part (send it after the other fields)", field="recipients")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        after = req.get_param_as_int("after", min_value=0, max_value=MAX_ID, default=0)
+        after = int_param(req, "after", min_value=0, max_value=MAX_ID, default=0)
         with self.deps.engine.connect() as conn:
             rows = list_campaigns(conn, req.context.api_key.id, after=after, limit=PAGE)
         resp.media = {

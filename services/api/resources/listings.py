@@ -17,6 +17,7 @@ from urllib.parse import urlencode
 
 import falcon
 
+from services.api.params import MAX_ID, int_param
 from shared.db.campaigns import get_campaign
 from shared.db.listings import MessageFilter, all_messages, list_messages
 from shared.errors import InvalidRequest, NotFound
@@ -61,6 +62,9 @@ def row_view(row: dict) -> dict:
 def answer_listing(deps, req: falcon.Request, resp: falcon.Response, where: MessageFilter,
                    filename: str) -> None:
     key_id = req.context.api_key.id
+    # Checked for a CSV export too, which reads neither: a bad value is a mistake either way.
+    after = int_param(req, "after", min_value=0, max_value=MAX_ID, default=0)
+    limit = int_param(req, "limit", min_value=1, max_value=MAX_LIMIT, default=100)
     if req.get_param("format") == "csv" or (
             req.get_param("format") is None and req.client_prefers(["application/json",
                                                                     "text/csv"]) == "text/csv"):
@@ -68,8 +72,6 @@ def answer_listing(deps, req: falcon.Request, resp: falcon.Response, where: Mess
         resp.downloadable_as = filename
         resp.stream = _csv(row_view(r) for r in all_messages(deps.engine.connect, key_id, where))
         return
-    after = req.get_param_as_int("after", min_value=0, max_value=2**63 - 1, default=0)
-    limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=100)
     with deps.engine.connect() as conn:
         rows = list_messages(conn, key_id, where, after=after, limit=limit)
     following = None

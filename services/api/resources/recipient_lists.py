@@ -14,6 +14,7 @@ import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.media import read_json, upload_stream
+from services.api.params import MAX_ID, int_param
 from services.api.schemas.campaigns import Name
 from services.api.schemas.messages import parse
 from shared.db.recipient_lists import RecipientList, delete_list, get_list, list_lists, list_rows
@@ -68,7 +69,7 @@ class RecipientListsResource:
         resp.media = list_view(stored)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        after = req.get_param_as_int("after", min_value=0, max_value=2**63 - 1, default=0)
+        after = int_param(req, "after", min_value=0, max_value=MAX_ID, default=0)
         with self.deps.engine.connect() as conn:
             rows = list_lists(conn, req.context.api_key.id, after=after, limit=PAGE)
         resp.media = {"lists": [list_view(r) for r in rows],
@@ -80,7 +81,8 @@ class RecipientListResource:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, list_id: int) -> None:
-        after = req.get_param_as_int("after", min_value=0, max_value=2**31 - 1, default=0)
+        # A row number within the list (INTEGER).
+        after = int_param(req, "after", min_value=0, max_value=2**31 - 1, default=0)
         with self.deps.engine.connect() as conn:
             stored = get_list(conn, req.context.api_key.id, list_id)
             if stored is None:

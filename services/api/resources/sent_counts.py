@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import falcon
 
+from services.api.params import int_param
 from shared.db.reads import sent_count
 
 MAX_HOURS = 168
@@ -17,7 +18,7 @@ class SentCountResource:
         self.deps = deps
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        hours = req.get_param_as_int("hours", min_value=1, max_value=MAX_HOURS, default=24)
+        hours = int_param(req, "hours", min_value=1, max_value=MAX_HOURS, default=24)
         with self.deps.engine.connect() as conn:
             count, since = sent_count(conn, req.context.api_key.id, hours)
         resp.media = {"hours": hours, "since": since.isoformat(), "count": count}

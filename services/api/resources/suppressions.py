@@ -5,6 +5,7 @@ from __future__ import annotations
 import falcon
 
 from services.api.media import read_json
+from services.api.params import int_param
 from services.api.schemas.messages import SuppressRequest, parse
 from shared.db.suppressions import (
     Suppression,
@@ -28,7 +29,7 @@ class SuppressionsResource:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         """List in address order; ``next`` is the ``after`` for the following page."""
-        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=100)
+        limit = int_param(req, "limit", min_value=1, max_value=MAX_LIMIT, default=100)
         with self.deps.engine.connect() as conn:
             entries = list_suppressions(conn, req.context.api_key.id, limit=limit,
                                         after=req.get_param("after"),

@@ -6,7 +6,7 @@ import falcon
 from sqlalchemy.exc import IntegrityError
 
 from services.api.media import read_json
-from services.api.params import MAX_ID, MAX_VERSION
+from services.api.params import MAX_ID, MAX_VERSION, int_param
 from services.api.schemas.campaigns import RenderBody, TemplateBody
 from services.api.schemas.messages import parse
 from services.api.views.campaigns import template_summary, template_view
@@ -54,7 +54,7 @@ class TemplatesResource:
         resp.media = template_view(row)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        after = req.get_param_as_int("after", min_value=0, max_value=MAX_ID, default=0)
+        after = int_param(req, "after", min_value=0, max_value=MAX_ID, default=0)
         with self.deps.engine.connect() as conn:
             rows = list_templates(conn, req.context.api_key.id, after=after, limit=PAGE)
         resp.media = {
@@ -76,7 +76,7 @@ class TemplateResource:
         return row
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
-        version = req.get_param_as_int("version", min_value=1, max_value=MAX_VERSION)
+        version = int_param(req, "version", min_value=1, max_value=MAX_VERSION)
         resp.media = template_view(self._get(req, template_id, version))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:

@@ -1,7 +1,7 @@
 """The native API's operations (``/v1/...``, ``/``, ``/health``), keyed by (OpenAPI path, method).
 
 Request bodies are the pydantic models that validate them; query parameters
-are the ones each resource reads with ``req.get_param_as_*``, with the same
+are the ones each resource reads (integers with ``params.int_param``), with the same
 bounds (the constants are imported from the resources).
 """
 
