@@ -10,7 +10,6 @@ so a million-row CSV costs the API the same memory as a ten-row one.
 from __future__ import annotations
 
 import csv
-import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -34,10 +33,10 @@ from shared.db.keys import ApiKey
 from shared.db.templates import get_template
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.intake.addresses import is_valid_address
+from shared.intake.csvtext import csv_lines
 from shared.intake.idempotency import Idempotency, first_answer, remember
 from shared.intake.requests import CampaignRequest
 from shared.intake.rules import sender_for
-from shared.intake.text import is_text_charset
 from shared.rendering.mustache import recipient_values
 from shared.settings import Settings
 from shared.states import PENDING, CampaignStatus
@@ -90,25 +89,16 @@ def json_rows(recipients: list[Any]) -> Iterator[Row]:
         yield Row("index", index, fields)
 
 
-def _text_stream(stream: IO[bytes], charset: str) -> IO[str]:
-    if not is_text_charset(charset):
-        # base64, zlib, rot13 are bytes or text transforms, not charsets (and would
-        # fail inside TextIOWrapper); punycode and the escape codecs are not file charsets.
-        raise InvalidRequest("invalid_charset", f"charset {charset[:50]!r} is not a text "
-                             "encoding (use utf-8, cp949, euc-kr, latin-1…)", field="charset")
-    if charset.lower().replace("_", "-") in ("utf-8", "utf8"):
-        charset = "utf-8-sig"  # spreadsheets often start a UTF-8 CSV with a BOM
-    return io.TextIOWrapper(stream, encoding=charset, newline="")
-
-
-def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8") -> Iterator[Row]:
+def csv_rows(stream: IO[bytes], variables: list[str], *,
+             charset: str | None = None) -> Iterator[Row]:
     """A CSV recipient grid as rows; row numbers as a spreadsheet shows them (header = 1).
 
     The header must have an ``email`` column and one column per template
-    variable; other columns are ignored. Raises InvalidRequest for a bad
-    header or a file that is not CSV in ``charset``.
+    variable; other columns are ignored. ``charset`` None or "auto": detected
+    (``shared.intake.csvtext``). Raises InvalidRequest for a bad header, a
+    file that is not CSV, or bytes the charset cannot read (naming the line).
     """
-    reader = csv.reader(_text_stream(stream, charset))
+    reader = csv.reader(csv_lines(stream, charset))
     try:
         header = [name.strip() for name in next(reader, [])]
         if not header:
@@ -135,8 +125,6 @@ def csv_rows(stream: IO[bytes], variables: list[str], *, charset: str = "utf-8")
                                                         f"has {len(header)}")
                 continue
             yield Row("row", number, dict(zip(header, cells, strict=True)))
-    except UnicodeError as exc:  # not only UnicodeDecodeError: utf-16 without a BOM
-        raise InvalidRequest("invalid_csv", f"the CSV is not valid {charset}: {exc}") from None
     except csv.Error as exc:
         raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None
 
