@@ -7,14 +7,17 @@ Redis key layout:
 
     mailpipe:rate:tat   the bucket's "theoretical arrival time": the moment,
                         in microseconds of Redis's own clock, at which the
-                        next recipient may be sent. Expires when idle.
-    mailpipe:rate:window      sorted set of the sends of the last second:
-                              member "<random>:<recipients>", score its slot
+                        next recipient may be sent. Never expires: its
+                        absence means Redis lost the fleet's state (below).
+    mailpipe:rate:window      sorted set of the sends that may still fall in
+                              a sliding second: member "<random>:<recipients>",
+                              score the latest moment its slots may be used
                               (microseconds of Redis's clock).
     mailpipe:rate:window:sum  the recipients in that set.
     mailpipe:rate:tat:sent:<s>  recipients reserved in second <s> of Redis's
-                              clock (each bucket has its own); expire after
-                              RECENT_SECONDS.
+                              clock; expire after RECENT_SECONDS.
+    mailpipe:rate:tat:key:<id>  an API key's own bucket (``reserve_for_key``):
+                              a plain GCRA ``tat``, expiring when idle.
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
@@ -22,10 +25,11 @@ There is no stored burst, so no window edge can let twice the rate through.
 A send of many recipients at once (SES SendBulkEmail) is a burst, though:
 spaced by the bucket alone, a call of 13 right after a second of single
 sends would put 27 recipients in one sliding second. So every slot is also
-checked against the sends of the second before it (``window``): it moves
-later until that second holds at most the full rate (``rate / HEADROOM``)
-with it. Single sends spaced by the bucket never trip it; a bulk call
-after single sends (or the reverse) waits for the second to clear.
+checked against the sends that may fall in the second before it
+(``window``): it moves later until that second holds at most the full rate
+(``rate / HEADROOM``) with it. Single sends spaced by the bucket never trip
+it; a bulk call after single sends (or the reverse) waits for the second to
+clear.
 Redis's clock (TIME) is used so that senders on machines with skewed clocks
 still share one timeline; each process maps it onto its own monotonic clock
 (``RedisClock``). After a throttle, ``tat`` is held at least a moment ahead
@@ -44,6 +48,21 @@ reason, a sparse fleet's thread about to send several messages in a row
 reserves their slots in one call (a lease, ``reserve``'s ``ahead``), used
 within LEASE_SECONDS or given up; the reservation counts them all, so the
 fleet stays sparse with them or no lease is granted.
+The headroom has no room left once bulk calls fill a second up to the rate,
+so such slots enter the window at the latest moment they may be used (their
+slot, a lease's spread, SPARSE_LATE_TOLERANCE): a bulk call never shares a
+sliding second with more late sends than the window knows of.
+
+No slot is handed out more than MAX_LEAD ahead of now: a reservation that
+would start later is refused (nothing is written), and ``wait_for_slot``
+asks again once it is that close. So when Redis loses the state (a flush, a
+restart without persistence, a failover to an empty replica) while threads
+still sleep toward slots they reserved, those slots all lie within MAX_LEAD:
+a sender that has reserved before starts the new state LOST_LEAD ahead,
+past them and a whole sliding second, and counts the fleet dense (no
+leases, no late slots) until well after it (``_LOST``). A sender process
+that has never reserved starts it at now (the fleet's first start), as it
+holds no slot of the lost state and cannot know that others do.
 """
 
 from __future__ import annotations
@@ -65,73 +84,86 @@ WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
 #: Seconds of reservations counted to decide that lateness cannot matter
 #: (the current one and the two before: at least two whole seconds).
 RECENT_SECONDS = 3
-# Lua, before the slot is placed: ``recent`` becomes the recipients bucket
-# KEYS[1] reserved in the last RECENT_SECONDS (this one included); when that
-# leaves the fleet sparse even with ``extra`` more (``sparse``: the most a
-# sparse fleet reserves in RECENT_SECONDS), the reservation takes them too:
-# slots handed out ahead, for the caller's next sends (a lease).
-_RECENT_BEFORE = f"""
-local recent = 0
-local second = tonumber(t[1])
-local counter = KEYS[1] .. ':sent:'
-if n > 0 then
-  for back = 0, {RECENT_SECONDS - 1} do
-    recent = recent + tonumber(redis.call('GET', counter .. (second - back)) or '0')
-  end
-  if extra > 0 and recent + n + extra <= sparse then n = n + extra end
-end
-"""
-# Lua, once it is placed: the reservation counted in the current second.
-_COUNT_RECENT = f"""
-if n > 0 then
-  redis.call('INCRBY', counter .. second, n)
-  redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
-  recent = recent + n
-end
-"""
 
-# KEYS[1] = tat key; ARGV[1] = rate (recipients/s); ARGV[2] = recipients
-# (negative to hand back unused ones); ARGV[3] = extra, ARGV[4] = sparse
-# (see _RECENT_BEFORE). Returns {slot start, Redis now, recipients reserved
-# recently, recipients reserved}, times in microseconds of Redis's clock.
-_RESERVE = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate = tonumber(ARGV[1])
-local n = tonumber(ARGV[2])
-local extra, sparse = tonumber(ARGV[3]), tonumber(ARGV[4])
-""" + _RECENT_BEFORE + """
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local start = tat
-if n < 0 then start = now end
-local new_tat = tat + n * 1000000 / rate
-if new_tat < now then new_tat = now end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
-""" + _COUNT_RECENT + """
-return {math.floor(start), now, recent, n}
-"""
-
-# KEYS[1] = tat key, KEYS[2] = window set, KEYS[3] = window sum; ARGV[1] =
-# rate (recipients/s), ARGV[2] = recipients (> 0), ARGV[3] = the most
-# recipients any sliding second may hold, ARGV[4] = a unique member name,
-# ARGV[5] = the window's length (microseconds: a second and WINDOW_MARGIN),
-# ARGV[6] = extra, ARGV[7] = sparse (see _RECENT_BEFORE). Returns {slot
+# The fleet's two scripts (bucket alone, bucket and window) share their
+# arguments and their parts. KEYS[1] = tat key (KEYS[2], KEYS[3] = window
+# set and sum). ARGV[1] = rate (recipients/s), ARGV[2] = recipients (> 0),
+# ARGV[3] = extra, ARGV[4] = sparse (below), ARGV[5] = the most a slot may
+# lie ahead (µs, MAX_LEAD), ARGV[6] = where a lost state restarts (µs ahead,
+# LOST_LEAD, or 0), ARGV[7] = how late a sparse fleet's slot may be used (µs,
+# SPARSE_LATE_TOLERANCE); window only: ARGV[8] = the most recipients any
+# sliding second may hold, ARGV[9] = a unique member name, ARGV[10] = the
+# window's length (µs: a second and WINDOW_MARGIN). Each returns {slot
 # start, Redis now, recipients reserved recently, recipients reserved},
-# times in microseconds of Redis's clock.
-_RESERVE_IN_WINDOW = """
+# times in microseconds of Redis's clock; 0 reserved: refused, the start
+# lies beyond MAX_LEAD (nothing reserved, ask again later).
+#
+# ``recent`` becomes the recipients reserved in the last RECENT_SECONDS;
+# when that leaves the fleet sparse even with ``extra`` more (``sparse``: the
+# most a sparse fleet reserves in RECENT_SECONDS), the reservation takes
+# them too: slots handed out ahead, for the caller's next sends (a lease).
+_PROLOGUE = f"""
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate, n, cap = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local window = tonumber(ARGV[5])
-local extra, sparse = tonumber(ARGV[6]), tonumber(ARGV[7])
-""" + _RECENT_BEFORE + """
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+local second = tonumber(t[1])
+local rate, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local extra, sparse = tonumber(ARGV[3]), tonumber(ARGV[4])
+local max_lead, lost_lead, late = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local counter = KEYS[1] .. ':sent:'
+local recent = 0
+for back = 0, {RECENT_SECONDS - 1} do
+  recent = recent + tonumber(redis.call('GET', counter .. (second - back)) or '0')
+end
+if extra > 0 and recent + n + extra <= sparse then n = n + extra end
+local spread = (n - tonumber(ARGV[2])) * 1000000 / rate
+local loose = recent + n <= sparse
+local dense = math.max(0, math.floor(sparse)) + 1
+"""
+# The state is gone while slots reserved before it may lie up to MAX_LEAD
+# ahead: restart ``lost_lead`` ahead, and count every second until a while
+# after that dense, so no slot granted meanwhile is used late (the late
+# sends of the slots reserved before are unknown).
+_LOST = f"""
+local tat = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local lost = tat < 0
+if lost then
+  tat = now + lost_lead
+  redis.call('SET', KEYS[1], string.format('%.0f', tat))
+  if lost_lead > 0 then
+    for s = second, math.ceil(tat / 1000000) do
+      redis.call('INCRBY', counter .. s, dense)
+      redis.call('EXPIRE', counter .. s, s - second + {RECENT_SECONDS + 1})
+    end
+  end
+end
 if tat < now then tat = now end
 local start = tat
+"""
+# Once placed: ``tat`` moved on (never expiring), the reservation counted.
+_PLACE = f"""
+redis.call('SET', KEYS[1], string.format('%.0f', start + n * 1000000 / rate))
+redis.call('INCRBY', counter .. second, n)
+redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
+return {{math.floor(start), now, recent + n, n}}
+"""
+_REFUSED = """
+if start - now > max_lead then return {math.floor(start), now, recent, 0} end
+"""
+
+_RESERVE = _PROLOGUE + _LOST + _REFUSED + _PLACE
+
+# The window holds each reservation until the latest moment its slots may
+# be used: its start, a lease's spread and, for a sparse fleet's slots, how
+# late they may be used. After a lost state it also holds the late sends of
+# a sparse fleet's slots reserved before it (at most ``sparse``).
+_RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
+local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
 local sum = tonumber(redis.call('GET', KEYS[3]) or '0')
+if lost and lost_lead > 0 and dense > 1 then
+  redis.call('ZADD', KEYS[2], string.format('%.0f', tat), 'lost:' .. (dense - 1))
+  sum = sum + dense - 1
+end
 local function expire(upto)
   for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto)) do
     sum = sum - tonumber(string.match(member, ':(%d+)$'))
@@ -145,25 +177,46 @@ while sum > 0 and sum + n > cap do
   start = tonumber(oldest[2]) + window + 1
   expire(start - window)
 end
-local new_tat = start + n * 1000000 / rate
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
-redis.call('ZADD', KEYS[2], string.format('%.0f', start), ARGV[4] .. ':' .. n)
+redis.call('SET', KEYS[3], tostring(sum), 'PX', 60000)
+""" + _REFUSED + """
+local latest = start + spread
+if loose then latest = latest + late end
+redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
 redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
-""" + _COUNT_RECENT + """
-return {math.floor(start), now, recent, n}
+""" + _PLACE
+
+# An API key's own bucket (``reserve_for_key``): plain GCRA, expiring when
+# idle. KEYS[1] = its tat key; ARGV[1] = rate, ARGV[2] = recipients (negative
+# to hand back unused ones). Returns {slot start, Redis now} (µs).
+_KEY_BUCKET = """
+if redis.replicate_commands then pcall(redis.replicate_commands) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local rate, n = tonumber(ARGV[1]), tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+local start = tat
+if n < 0 then start = now end
+local new_tat = tat + n * 1000000 / rate
+if new_tat < now then new_tat = now end
+redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
+return {math.floor(start), now}
 """
 
-# KEYS[1] = tat key; ARGV[1] = microseconds. Nobody's slot starts before
-# now + ARGV[1]; holds already in place are not lengthened (a burst of
-# throttles holds the fleet once, not once per throttle).
+# KEYS[1] = tat key; ARGV[1] = microseconds, ARGV[2] = LOST_LEAD (µs) or 0.
+# Nobody's slot starts before now + ARGV[1]; holds already in place are not
+# lengthened (a burst of throttles holds the fleet once, not once per
+# throttle). A lost state is left to the next reservation, which restarts it
+# further ahead than any hold (unless this sender never reserved).
 _HOLD = """
 if redis.replicate_commands then pcall(redis.replicate_commands) end
 local t = redis.call('TIME')
 local hold_until = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < hold_until then
-  redis.call('SET', KEYS[1], string.format('%.0f', hold_until), 'PX', 60000)
+local tat = redis.call('GET', KEYS[1])
+if not tat and tonumber(ARGV[2]) > 0 then return 0 end
+if tonumber(tat or '0') < hold_until then
+  redis.call('SET', KEYS[1], string.format('%.0f', hold_until))
 end
 return 0
 """
@@ -195,6 +248,16 @@ WINDOW_MARGIN = 0.012
 #: already paced could wait ~50 ms to be written: the single throttles left
 #: in bench/rate.py came at exactly those moments.
 SLOW_START_SHARE = 0.95
+#: The most (s) a slot may lie ahead of now when it is handed out: a thread
+#: that would wait longer asks again once it is this close (``wait_for_slot``).
+#: Above a bulk call's wait for a sliding second to clear (about a second),
+#: so that the fleet is refused only when threads queue for seconds (many
+#: threads at a low rate), where one more Redis call each costs nothing.
+MAX_LEAD = 2.0
+#: Where a lost state restarts (s ahead of now; see the module's docstring):
+#: past every slot reserved before (MAX_LEAD), a lease's spread and a send's
+#: lateness (LATE_TOLERANCE, 0.1), and a whole sliding second.
+LOST_LEAD = MAX_LEAD + 0.1 + 1.0 + WINDOW_MARGIN
 
 
 class QuotaRate:
@@ -283,8 +346,12 @@ class FleetRateLimiter:
         self._full_rate_from = time.monotonic() + slow_start
         #: Leases granted before this moment (monotonic) are void: a throttle came since.
         self._leases_void_before = 0.0
+        #: Whether this limiter has seen the fleet's state: if Redis then
+        #: loses it, slots this sender's threads hold may still lie ahead.
+        self._seen_state = False
         self._script = redis.register_script(_RESERVE)
         self._in_window = redis.register_script(_RESERVE_IN_WINDOW)
+        self._key_bucket = redis.register_script(_KEY_BUCKET)
         self._hold = redis.register_script(_HOLD)
 
     def reserve(self, recipients: int = 1, ahead: int = 0) -> float:
@@ -297,7 +364,12 @@ class FleetRateLimiter:
         handed out by the next ``reserve(1)`` calls of this thread for
         LEASE_SECONDS: lateness cannot matter then, and a Redis call per
         message was a fifth of a sender's CPU.
+
+        A slot more than MAX_LEAD ahead is not reserved: the time returned
+        is when it would be, and ``wait_for_slot`` asks again once it is
+        that close (see the module's docstring).
         """
+        self._local.provisional = False
         lease = getattr(self._local, "lease", None)
         if lease is not None and recipients == 1:
             left, at, step, granted = lease
@@ -310,20 +382,26 @@ class FleetRateLimiter:
         rate = self._pace_rate()
         spare = rate * (1 / HEADROOM - 1) - 1  # the headroom's spare sends
         extra = ahead if recipients == 1 else 0
+        args = [rate, int(recipients), extra, spare, int(MAX_LEAD * 1e6),
+                int(LOST_LEAD * 1e6) if self._seen_state else 0,
+                int(SPARSE_LATE_TOLERANCE * 1e6)]
         sent = time.monotonic()
         if self.bursts:
             start, now, recent, reserved = self._in_window(
                 keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
-                args=[rate, int(recipients), rate / HEADROOM, secrets.token_hex(6),
-                      int((1.0 + WINDOW_MARGIN) * 1e6), extra, spare])
+                args=[*args, rate / HEADROOM, secrets.token_hex(6),
+                      int((1.0 + WINDOW_MARGIN) * 1e6)])
         else:
-            start, now, recent, reserved = self._script(
-                keys=[TAT_KEY], args=[rate, recipients, extra, spare])
+            start, now, recent, reserved = self._script(keys=[TAT_KEY], args=args)
         self.clock.observe(now, sent, time.monotonic())
+        self._seen_state = True
+        at = self.clock.local(start)
+        if not reserved:  # beyond MAX_LEAD: when it would be, not reserved
+            self._local.provisional = True
+            return at
         # Within the headroom's spare sends, lateness cannot push a second over the limit.
         sparse = recent <= spare
         self._local.tolerance = SPARSE_LATE_TOLERANCE if sparse else LATE_TOLERANCE
-        at = self.clock.local(start)
         if reserved > recipients:
             # (slots left, the next one's time, the spacing, when granted)
             self._local.lease = (reserved - recipients, at + recipients / rate, 1 / rate,
@@ -344,18 +422,21 @@ class FleetRateLimiter:
 
         Redis key ``mailpipe:rate:tat:key:<id>``, same layout as the fleet's.
         """
-        return self._take(f"{TAT_KEY}:key:{key_id}", cap, recipients)
-
-    def _take(self, key: str, rate: float, recipients: int) -> float:
         sent = time.monotonic()
-        start, now, _, _ = self._script(keys=[key], args=[rate, recipients, 0, 0])
+        start, now = self._key_bucket(keys=[f"{TAT_KEY}:key:{key_id}"],
+                                      args=[cap, recipients])
         self.clock.observe(now, sent, time.monotonic())
         return self.clock.local(start)
 
     def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
-        self._script(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients, 0, 0])
+        self._key_bucket(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
 
-    def wait_for_slot(self, send_at: float, recipients: int = 1) -> None:
+    @property
+    def late_tolerance(self) -> float:
+        """How late (s) this thread may use the slot it was last given (``wait_for_slot``)."""
+        return getattr(self._local, "tolerance", LATE_TOLERANCE)
+
+    def wait_for_slot(self, send_at: float, recipients: int = 1) -> float:
         """Sleep until ``send_at``; if this thread woke too late, take a fresh slot.
 
         A send made well after its slot lands in the same second as the sends
@@ -363,14 +444,26 @@ class FleetRateLimiter:
         the CPU is starved and threads wake late). Within LATE_TOLERANCE the
         rate's headroom absorbs it; beyond, the stale slot is given up (later
         still, SPARSE_LATE_TOLERANCE, while the fleet is far below its rate).
+        A slot that was not reserved (beyond MAX_LEAD) is asked for again once
+        it is within MAX_LEAD. Returns the slot used.
         """
         for _ in range(MAX_RESLOTS):
+            send_at = self._reserved(send_at, recipients)
             sleep_until(send_at)
-            if time.monotonic() - send_at <= getattr(self._local, "tolerance",
-                                                     LATE_TOLERANCE):
-                return
+            if time.monotonic() - send_at <= self.late_tolerance:
+                return send_at
             send_at = self.reserve(recipients)
+        send_at = self._reserved(send_at, recipients)
         sleep_until(send_at)
+        return send_at
+
+    def _reserved(self, send_at: float, recipients: int) -> float:
+        """``send_at``, or, when it was beyond MAX_LEAD, a slot asked for once within it."""
+        while getattr(self._local, "provisional", False):
+            # At least a moment apart: threads refused together do not ask in a tight loop.
+            sleep_until(max(send_at - MAX_LEAD, time.monotonic() + 0.01))
+            send_at = self.reserve(recipients)
+        return send_at
 
     def penalize(self, seconds: float) -> None:
         """Send nothing for the next ``seconds``, fleet-wide (after the provider said "too fast").
@@ -380,7 +473,8 @@ class FleetRateLimiter:
         This process's slots leased ahead are given up too.
         """
         self._leases_void_before = time.monotonic()
-        self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6)])
+        self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6),
+                                         int(LOST_LEAD * 1e6) if self._seen_state else 0])
 
 
 def sleep_until(deadline: float) -> None:

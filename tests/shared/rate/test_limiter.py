@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import threading
 import time
 
 import pytest
@@ -12,7 +13,10 @@ from bench.rate import most_in_any_second
 from services.scheduler.quota import refresh_quota
 from shared.errors import SendingPaused
 from shared.rate.limiter import (
+    LOST_LEAD,
+    MAX_LEAD,
     SLOW_START_SHARE,
+    SPARSE_LATE_TOLERANCE,
     TAT_KEY,
     FleetRateLimiter,
     QuotaRate,
@@ -119,9 +123,11 @@ def reserved_recently(redis) -> int:
 
 
 def script_calls(redis) -> int:
-    """Lua script calls Redis has run so far."""
+    """Lua script calls Redis has run so far (an EVALSHA that found no script not counted)."""
     stats = redis.info("commandstats")
-    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("evalsha", "eval"))
+    return sum(stats.get(f"cmdstat_{name}", {}).get("calls", 0)
+               - stats.get(f"cmdstat_{name}", {}).get("failed_calls", 0)
+               for name in ("evalsha", "eval"))
 
 
 @pytest.mark.parametrize("bursts", [True, False], ids=["window", "bucket"])
@@ -242,3 +248,97 @@ def test_bulk_calls_in_a_row_are_spaced_by_their_recipients_only(redis):
     calls = [limiter.reserve(10) for _ in range(4)]
     gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
     assert all(g == pytest.approx(10 / (20.0 * HEADROOM), abs=0.005) for g in gaps)  # 2 a second
+
+
+def most_recipients_in_any_second(sends: list[tuple[float, int]]) -> int:
+    """The most recipients any sliding second holds, of (send time, recipients) pairs."""
+    return most_in_any_second([at for at, recipients in sends for _ in range(recipients)])
+
+
+def send_when_allowed(limiter: FleetRateLimiter, recipients: int) -> float:
+    """Reserve and wait as a sender thread does; the slot it sends at."""
+    return limiter.wait_for_slot(limiter.reserve(recipients), recipients)
+
+
+def test_late_sends_of_a_sparse_fleet_and_bulk_calls_never_exceed_the_rate(redis):
+    rate = 1000.0  # R: SES's limit; the fleet paces at R * HEADROOM
+    limiter = FleetRateLimiter(redis, rate * HEADROOM)
+    # A fleet far below its rate: a thread's lone sends and the slots it leased
+    # for the next ones may each be used up to SPARSE_LATE_TOLERANCE late (a
+    # starved CPU), and are, here, as late as that.
+    sends = []
+    for _ in range(3):
+        at = limiter.reserve(1)
+        sends.append((at + limiter.late_tolerance, 1))
+    leased = [limiter.reserve(1, ahead=9)] + [limiter.reserve(1) for _ in range(9)]
+    assert limiter.late_tolerance == SPARSE_LATE_TOLERANCE
+    sends += [(at + SPARSE_LATE_TOLERANCE, 1) for at in leased]
+    # Then a campaign's bulk calls, four threads of them, for two seconds: a
+    # second of them filled up to R used to land on the late sends (1,012 in
+    # one sliding second).
+    bulk: list[float] = []
+
+    def thread() -> None:
+        while len(bulk) < 40:
+            bulk.append(send_when_allowed(limiter, 50))
+
+    threads = [threading.Thread(target=thread) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sends += [(at, 50) for at in bulk]
+    assert most_recipients_in_any_second(sends) <= rate
+    assert most_recipients_in_any_second([(at, 50) for at in bulk]) >= 0.9 * rate  # R is used
+
+
+def test_a_redis_flush_mid_run_does_not_hand_out_slots_already_held(redis):
+    rate = 10.0
+    limiter = FleetRateLimiter(redis, rate * HEADROOM)
+    sent: list[float] = []
+
+    def thread() -> None:
+        sent.append(send_when_allowed(limiter, 1))
+
+    first = [threading.Thread(target=thread) for _ in range(20)]  # 2 s of slots reserved
+    for t in first:
+        t.start()
+    time.sleep(0.3)
+    redis.flushall()  # the threads still sleep toward the slots they hold
+    then = [threading.Thread(target=thread) for _ in range(20)]
+    for t in then:
+        t.start()
+    for t in first + then:
+        t.join()
+    assert len(sent) == 40
+    # Not twice the rate in the second after the flush: at most R in any sliding second.
+    assert most_in_any_second(sent) <= rate
+
+
+def test_no_slot_is_handed_out_more_than_max_lead_ahead(redis):
+    limiter = FleetRateLimiter(redis, 10.0)
+    slots = [limiter.reserve(1) for _ in range(30)]  # 3 s of slots asked for at once
+    held = reserved_recently(redis)
+    assert held == pytest.approx(MAX_LEAD * 10, abs=1)  # the rest were not reserved
+    assert max(slots) - time.monotonic() <= MAX_LEAD + 0.2  # when they would be, for now
+
+
+def test_after_a_lost_state_a_running_sender_restarts_it_past_every_slot_held(redis):
+    running = FleetRateLimiter(redis, 100.0)
+    running.reserve(1)
+    redis.flushall()  # or a restart without persistence: the tat is gone
+    assert running.reserve(1) - time.monotonic() == pytest.approx(LOST_LEAD, abs=0.05)
+    assert redis.exists(TAT_KEY)  # restarted once, not moved on by every caller
+    assert running.reserve(1) - time.monotonic() == pytest.approx(LOST_LEAD, abs=0.05)
+    # A sender that has never reserved holds no slot of the old state: the
+    # fleet's first start does not wait (here, the state above is kept).
+    redis.flushall()
+    assert FleetRateLimiter(redis, 100.0).reserve(1) - time.monotonic() < 0.05
+
+
+def test_a_throttle_after_a_lost_state_does_not_shorten_its_restart(redis):
+    limiter = FleetRateLimiter(redis, 100.0)
+    limiter.reserve(1)
+    redis.flushall()
+    limiter.penalize(0.25)
+    assert limiter.reserve(1) - time.monotonic() == pytest.approx(LOST_LEAD, abs=0.05)
