@@ -14,13 +14,14 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 
 from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
-from services.scheduler.quota import refresh_quota
+from services.scheduler.quota import refresh_quota, watch_pause
 from services.scheduler.retention import prune_expired
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.metrics.gauges import FleetCollector
 from shared.metrics.setup import serve as serve_metrics
+from shared.rate.pause import FleetPause
 from shared.rate.quota import QuotaStore
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
@@ -40,11 +41,15 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         dispatch_all_due, "interval", seconds=1, args=(engine, broker, settings), id="dispatch"
     )
     scheduler.add_job(sweep_expired_leases, "interval", seconds=5, args=(engine,), id="leases")
-    if settings.send_rate == "auto":
+    if settings.transport == "ses":
         ses = ses_client(settings)
-        store = QuotaStore(redis.Redis.from_url(settings.redis_url))
-        scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
-                          args=(ses, store), id="quota", next_run_time=datetime.now(UTC))
+        client = redis.Redis.from_url(settings.redis_url)
+        pause = FleetPause(engine, client, first_probe=settings.account_retry)
+        scheduler.add_job(watch_pause, "interval", seconds=1, args=(ses, pause), id="pause")
+        if settings.send_rate == "auto":
+            scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
+                              args=(ses, QuotaStore(client), pause), id="quota",
+                              next_run_time=datetime.now(UTC))
     scheduler.add_job(expand_due_campaigns, "interval", seconds=1,
                       args=(engine, broker, settings),
                       id="expand")

@@ -1,4 +1,10 @@
-"""The scheduler's quota step (MAILPIPE_SEND_RATE=auto): SES GetAccount into Redis."""
+"""The scheduler's SES account steps: the quota (MAILPIPE_SEND_RATE=auto) and the fleet's pause.
+
+Both read SES GetAccount. The quota step shares the account's numbers with
+the fleet through Redis; the pause step keeps the fleet's pause (a row in
+PostgreSQL, shared.rate.pause) mirrored in Redis and, on its backoff, asks
+SES whether the account may send again, resuming every sender when it may.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +12,69 @@ import logging
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shared.rate.pause import FleetPause
 from shared.rate.quota import QuotaStore
-from shared.transports.ses import read_quota
+from shared.transports.ses import classify_client_error, read_quota
 
 log = logging.getLogger("mailpipe.scheduler")
 
+#: Why the fleet pauses while GetAccount says the account may not send.
+DISABLED = "SES reports sending is disabled for this account (GetAccount: SendingEnabled false)"
 
-def refresh_quota(client, store: QuotaStore) -> bool:
+
+def refresh_quota(client, store: QuotaStore, pause: FleetPause | None = None) -> bool:
     """Read the account's quota from SES and share it with the fleet; False if SES failed.
 
     On failure the previous reading stays until it expires, then senders
     stop: they never run on numbers nobody has confirmed for 10 minutes.
+    An account-level refusal (credentials, signature, permissions) or
+    sending disabled pauses the fleet (``pause``), as a refused send does.
     """
     try:
         quota = read_quota(client)
-    except (BotoCoreError, ClientError) as exc:
+    except ClientError as exc:
+        log.error("cannot read the SES quota (GetAccount): %s", exc)
+        refused = classify_client_error(exc)
+        if pause is not None and refused.pauses_fleet:
+            pause.pause(str(refused))
+        return False
+    except BotoCoreError as exc:
         log.error("cannot read the SES quota (GetAccount): %s", exc)
         return False
     store.save(quota)
     log.info("SES quota: %.0f/s, %.0f of %.0f sent in 24 h, sending %s",
              quota.max_send_rate, quota.sent_24h, quota.max_24h,
              "enabled" if quota.enabled else "DISABLED")
+    if pause is not None and not quota.enabled:
+        pause.pause(DISABLED)
+    return True
+
+
+def watch_pause(client, pause: FleetPause) -> bool:
+    """One step of the fleet's pause; True when it was lifted.
+
+    Keeps the Redis mirror set from PostgreSQL (a flushed Redis does not
+    resume the fleet), and when the probe is due and this scheduler takes
+    it (one conditional statement, which also schedules the next), asks SES
+    GetAccount: an answer that lets the account send resumes every sender.
+    """
+    if pause.mirror() is None:
+        return False
+    probe = pause.take_probe()
+    if probe is None:
+        return False
+    try:
+        enabled = read_quota(client).enabled
+    except (BotoCoreError, ClientError) as exc:
+        log.warning("SES still refuses the account (probe %d since %s; next at %s): %s",
+                    probe.probes, f"{probe.paused_at:%H:%M:%S}", f"{probe.next_probe_at:%H:%M:%S}",
+                    exc)
+        return False
+    if not enabled:
+        log.warning("SES answers but sending is disabled for the account (probe %d); "
+                    "still paused", probe.probes)
+        return False
+    reason = pause.resume()
+    log.warning("SES answers again (GetAccount): sending resumed after a pause of the fleet "
+                "since %s: %s", f"{probe.paused_at:%H:%M:%S}", reason)
     return True

@@ -1,4 +1,4 @@
-"""The scheduler's scrape-time gauges: queues, the fleet's rate and the 24-hour quota.
+"""The scheduler's scrape-time gauges: queues, the fleet's rate, the 24-hour quota and pause.
 
 Computed when Prometheus scrapes (one process reads them for the fleet,
 cheap reads only: Redis list lengths, the quota hash, one indexed query),
@@ -10,6 +10,7 @@ and ``mailpipe_scrape_errors`` says which.
 from __future__ import annotations
 
 import logging
+import time
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -20,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.broker.queues import EVENT_QUEUE, OUTCOME_QUEUE, SEND_QUEUE
 from shared.db.backlog import oldest_queued_age
+from shared.db.pause import Pause, sending_pause
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.settings import Settings
 
@@ -46,9 +48,11 @@ class FleetCollector(Collector):
         try:
             with self.engine.connect() as conn:
                 age = oldest_queued_age(conn)
+                pause = sending_pause(conn)
             families.append(GaugeMetricFamily(
                 "mailpipe_oldest_queued_seconds", "Age of the longest-waiting queued message "
                 "(PostgreSQL)", value=age))
+            families += _paused(pause)
         except SQLAlchemyError as exc:
             self.errors["database"] += 1
             log.warning("metrics: PostgreSQL unreadable: %s", exc)
@@ -94,3 +98,20 @@ class FleetCollector(Collector):
             out.append(GaugeMetricFamily("mailpipe_ses_sending_enabled", "1 while SES lets the "
                                          "account send", value=float(quota.enabled)))
         return out
+
+
+def _paused(pause: Pause | None) -> list:
+    """1 while SES refuses the account and the fleet waits for a probe (alert on it), with
+    the seconds since it paused and the probes made."""
+    paused = GaugeMetricFamily("mailpipe_sending_paused", "1 while the fleet is paused because "
+                               "SES refuses the account (credentials, signature, clock, "
+                               "permissions, sending paused); the reason is in /health and the "
+                               "log", value=float(pause is not None))
+    if pause is None:
+        return [paused]
+    since = GaugeMetricFamily("mailpipe_sending_paused_seconds", "How long the fleet has "
+                              "been paused", value=time.time() - pause.paused_at.timestamp())
+    probes = GaugeMetricFamily("mailpipe_sending_pause_probes", "Probes of the account "
+                               "(GetAccount) made since the fleet paused", value=pause.probes)
+    return [paused, since, probes]
+

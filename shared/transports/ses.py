@@ -52,8 +52,19 @@ THROTTLING = {
     "ThrottlingException",
     "LimitExceededException",
 }
-#: The account cannot send right now; the message was not accepted.
-PAUSED = {"SendingPausedException", "AccountSuspendedException"}
+#: The account cannot send right now, whatever the message: SES's own pause or
+#: suspension, and AWS's answers about the caller rather than the request
+#: (credentials expired, unknown or wrong; a signature or clock it will not
+#: take; a permission missing). The message was not accepted; the fleet pauses
+#: until a probe of the account (GetAccount) succeeds.
+ACCOUNT = {
+    "SendingPausedException", "AccountSuspendedException",
+    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId",
+    "UnrecognizedClientException", "InvalidAccessKeyId", "SignatureDoesNotMatch",
+    "IncompleteSignature", "InvalidSignatureException", "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException", "RequestExpired", "AccessDenied",
+    "AccessDeniedException", "NotAuthorized", "OptInRequired", "AuthFailure",
+}
 
 
 def classify_client_error(exc: ClientError) -> TransportError:
@@ -64,7 +75,9 @@ def classify_client_error(exc: ClientError) -> TransportError:
     text = f"SES {code or status}: {message}"
     if code in THROTTLING:
         return TransportError(text, Failure.TRANSIENT, throttled=True)
-    if code in PAUSED:
+    if code in ACCOUNT or status in (401, 403):
+        # 401 and 403 are about who asks (AWS answers them before reading the
+        # request), never about the message: SES refuses a message with 400.
         return TransportError(text, Failure.TRANSIENT, pauses_fleet=True)
     if status >= 500:
         # SES got the request and failed; it may still have queued the mail.
@@ -173,8 +186,10 @@ class SesTransport:
             # botocore refused to build the request: nothing left.
             raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
         except NoCredentialsError as exc:
-            # Nothing to sign with, so nothing was sent; sends resume once there are.
-            raise TransportError(f"not sent: {exc}", Failure.TRANSIENT) from exc
+            # Nothing to sign with, so nothing was sent: the fleet's problem, not
+            # the message's; sends resume once there are credentials.
+            raise TransportError(f"not sent: {exc}", Failure.TRANSIENT,
+                                 pauses_fleet=True) from exc
         except (EndpointConnectionError, ConnectTimeoutError) as exc:
             # No connection was made, so no request reached SES.
             raise TransportError(f"SES unreachable: {exc}", Failure.TRANSIENT) from exc

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import falcon
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.db.pause import sending_pause
 from shared.rate.pause import SendingPause
 from shared.rate.quota import HEADROOM, QuotaStore
 
@@ -25,11 +28,12 @@ class HealthResource:
             checks["database"] = "ok"
         except SQLAlchemyError as exc:
             checks["database"] = f"unavailable: {exc.__class__.__name__}"
-        paused, rate = None, None
+        paused, rate = self._paused(checks["database"] == "ok"), None
         try:
             self.deps.redis.ping()
             checks["redis"] = "ok"
-            paused = SendingPause(self.deps.redis).reason()
+            # The senders' view, when PostgreSQL's (the truth) cannot be read.
+            paused = paused or SendingPause(self.deps.redis).reason()
             rate = self._rate()
         except RedisError as exc:
             checks["redis"] = f"unavailable: {exc.__class__.__name__}"
@@ -38,10 +42,27 @@ class HealthResource:
         resp.media = {
             "status": "ok" if healthy else "degraded",
             **checks,
-            # The service is up but SES refuses to send for this account.
+            # The service is up but SES refuses to send for this account: the
+            # fleet is paused until a probe of the account succeeds.
             "sending": f"paused: {paused}" if paused else "ok",
             "rate": rate,
         }
+
+    def _paused(self, database: bool) -> str | None:
+        """Why the fleet is paused (PostgreSQL's row: the truth), with since when."""
+        if not database:
+            return None
+        try:
+            with self.deps.engine.connect() as conn:
+                pause = sending_pause(conn)
+        except SQLAlchemyError:
+            return None
+        if pause is None:
+            return None
+        since, probe = (t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                        for t in (pause.paused_at, pause.next_probe_at))
+        return (f"{pause.reason} (since {since}; the account is probed again at {probe}, "
+                f"{pause.probes} probes so far)")
 
     def _rate(self) -> dict:
         """The fleet's limit (configured or from SES), what it sends now, the quota left."""
