@@ -47,12 +47,38 @@ def test_temporary_credentials_sign_their_session_token(ses_transport, fake_ses,
     assert fake_ses.refused_signatures == [] and fake_ses.requests == 1
 
 
-def test_a_wrong_secret_is_refused_by_ses_and_fails_permanently(ses_transport, fake_ses,
-                                                                monkeypatch):
+def test_a_wrong_secret_is_refused_by_ses_and_pauses_the_fleet(ses_transport, fake_ses,
+                                                               monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
     error = failure_of(ses_transport(), fake_ses, "ok")
-    assert error.failure is Failure.PERMANENT and "SignatureDoesNotMatch" in str(error)
+    # The account's problem, not the message's: not sent, sent again once fixed.
+    assert error.failure is Failure.TRANSIENT and error.pauses_fleet
+    assert "SignatureDoesNotMatch" in str(error)
     assert fake_ses.accepted == []
+
+
+@pytest.mark.parametrize(("status", "code", "account"), [
+    (403, "ExpiredTokenException", True), (400, "ExpiredToken", True),
+    (403, "InvalidClientTokenId", True), (400, "UnrecognizedClientException", True),
+    (403, "SignatureDoesNotMatch", True), (403, "RequestExpired", True),
+    (403, "AccessDeniedException", True), (403, "AccessDenied", True),
+    (403, "IncompleteSignature", True), (403, "MissingAuthenticationToken", True),
+    (403, "SomethingNewAboutTheCaller", True), (400, "SendingPausedException", True),
+    (400, "AccountSuspendedException", True),
+    (400, "MessageRejected", False), (400, "MailFromDomainNotVerifiedException", False),
+    (400, "BadRequestException", False), (404, "NotFoundException", False),
+])
+def test_answers_about_the_account_pause_the_fleet_and_about_the_message_fail_it(
+        status, code, account):
+    from botocore.exceptions import ClientError
+
+    from shared.transports.ses import classify_client_error
+
+    error = classify_client_error(ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "SendEmail"))
+    assert error.pauses_fleet is account
+    assert error.failure is (Failure.TRANSIENT if account else Failure.PERMANENT)
 
 
 def test_a_connection_the_server_closed_while_idle_is_replaced(ses_transport, fake_ses):
