@@ -121,9 +121,15 @@ def _start(head: bytes, codec: str | None) -> tuple[bytes, str | None]:
 
 def _texts(stream: IO[bytes], codec: str | None) -> Iterator[str]:
     """The file's text, chunk by chunk; ``_BadBytes`` after the text before an error."""
-    data, codec = _start(stream.read(CHUNK), codec)
+    head = stream.read(CHUNK)
+    while 0 < len(head) < 4:  # enough to see a BOM
+        more = stream.read(CHUNK)
+        if not more:
+            break
+        head += more
+    final = not head
+    data, codec = _start(head, codec)
     detected = codec is None
-    final = not data
     while True:
         if codec is None:  # ASCII so far: decide at the first byte that is not
             found = _NON_ASCII.search(data)

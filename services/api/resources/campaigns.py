@@ -4,8 +4,8 @@ The recipients come one of three ways:
 
 - JSON: ``{"name", "templateId", "topicId", ..., "recipients": [{"email", ...}]}``, or
   ``"listId"`` naming a saved recipient list (``/v1/lists``) instead of ``recipients``;
-- a CSV body (``Content-Type: text/csv``, optionally with a ``charset``), the
-  campaign's fields in the query string::
+- a CSV body (``Content-Type: text/csv``), the campaign's fields in the query
+  string::
 
     POST /v1/campaigns?name=June&templateId=3&topicId=june&scheduledAt=2030-06-01T09:00:00Z
 
@@ -13,6 +13,11 @@ The recipients come one of three ways:
   the query string) *before* the file part ``recipients``, which is read as
   it streams in (``curl -F name=June -F templateId=3 -F topicId=june
   -F recipients=@list.csv``).
+
+A CSV's charset is the ``charset`` parameter (query string or form field), else
+the ``charset`` of its Content-Type, else detected (UTF-8 with or without a
+BOM, UTF-16 with a BOM, CP949/EUC-KR: ``shared.intake.csvtext``); bytes it
+cannot read are refused naming their line.
 
 Each way honours ``Idempotency-Key`` as ``POST /v1/messages`` does; an
 upload's fingerprint covers its fields and the file's bytes.
@@ -51,7 +56,16 @@ IDEMPOTENCY_SCOPE = "POST /v1/campaigns"
 _Parsed = tuple[CampaignFields, Callable[[list[str]], Iterable[Row]], Idempotency | None]
 
 
-def _csv_rows(stream, charset: str) -> Callable[[list[str]], Iterable[Row]]:
+def csv_charset(values: dict, content_type: str | None) -> str | None:
+    """The charset a CSV upload names: ``charset`` among ``values`` (the query string or
+    form fields, removed from them), else its Content-Type's; None: detect it."""
+    named = values.pop("charset", None)
+    if named not in (None, ""):
+        return str(named)
+    return falcon.parse_header(content_type or "text/csv")[1].get("charset")
+
+
+def _csv_rows(stream, charset: str | None) -> Callable[[list[str]], Iterable[Row]]:
     def rows(variables: list[str]):
         return csv_rows(stream, variables, charset=charset)
 
@@ -65,7 +79,7 @@ class CampaignsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         media_type, params = falcon.parse_header(req.content_type or "application/json")
         if media_type == "text/csv":
-            fields, rows, idempotency = self._csv(req, params.get("charset", "utf-8"))
+            fields, rows, idempotency = self._csv(req)
         elif media_type == "multipart/form-data":
             fields, rows, idempotency = self._form(req)
         elif media_type == "application/json":
@@ -93,9 +107,10 @@ class CampaignsResource:
 
         return body, rows, idempotency_of(req, data, scope=IDEMPOTENCY_SCOPE)
 
-    def _csv(self, req: falcon.Request, charset: str) -> _Parsed:
+    def _csv(self, req: falcon.Request) -> _Parsed:
         """A CSV body, the campaign's fields in the query string."""
         values = dict(req.params)
+        charset = csv_charset(values, req.content_type)
         fields = parse(CampaignFields, values)
         max_bytes = self.deps.settings.max_upload_bytes
         stream, idempotency = idempotency_of_upload(
@@ -113,8 +128,7 @@ class CampaignsResource:
         values = dict(req.params)
         for part in req.get_media():
             if part.name == "recipients":
-                _, params = falcon.parse_header(part.content_type or "text/csv")
-                charset = params.get("charset", "utf-8")
+                charset = csv_charset(values, part.content_type)
                 fields = parse(CampaignFields, values)
                 stream, idempotency = idempotency_of_upload(
                     req, IDEMPOTENCY_SCOPE, {"form": values, "charset": charset},

@@ -3,7 +3,8 @@
 A campaign names a list with ``listId`` instead of carrying ``recipients``.
 ``POST /v1/lists`` takes ``{"name", "recipients": [{"email", ...values}]}``
 or a CSV body (``Content-Type: text/csv``, ``?name=``; header: ``email``
-and the value columns).
+and the value columns), its charset named by ``?charset=`` or the Content-Type,
+else detected, as a campaign's (``shared.intake.csvtext``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from services.api.media import read_json, upload_stream
 from services.api.params import MAX_ID, int_param
+from services.api.resources.campaigns import csv_charset
 from services.api.schemas.campaigns import Name
 from services.api.schemas.messages import parse
 from shared.db.recipient_lists import RecipientList, delete_list, get_list, list_lists, list_rows
@@ -50,13 +52,15 @@ class RecipientListsResource:
         self.deps = deps
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        media_type, params = falcon.parse_header(req.content_type or "application/json")
+        media_type, _ = falcon.parse_header(req.content_type or "application/json")
         key = req.context.api_key
         if media_type == "text/csv":
-            name = parse(ListName, dict(req.params)).name
+            values = dict(req.params)
+            charset = csv_charset(values, req.content_type)
+            name = parse(ListName, values).name
             stream = upload_stream(req, self.deps.settings.max_upload_bytes)
             stored = create_list(self.deps.engine, key, name,
-                                 csv_rows(stream, [], charset=params.get("charset", "utf-8")))
+                                 csv_rows(stream, [], charset=charset))
         elif media_type == "application/json":
             body = parse(ListBody, read_json(req, self.deps.settings.max_body_bytes))
             rows = list(json_rows(body.recipients))
