@@ -2,7 +2,9 @@
 
 Bytes are stored once per distinct content (``shared.db.attachments``) and
 shared by every recipient of a message; here they are only checked and
-placed. File names are kept as sent, Korean included. A name that is not
+placed. File names are kept as sent, Korean included (without a client's
+folders), and refused at intake, at every door, when they hold a character
+no header can carry (``filename_problem``). A name that is not
 plain ASCII is written in both encodings mail clients read, on the
 disposition (``filename``) and on the Content-Type (``name``): RFC 2047
 encoded words in the plain parameter (what Outlook, Korean webmail and most
@@ -15,6 +17,7 @@ from __future__ import annotations
 import base64
 import mimetypes
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from email import message_from_string
 from email.message import EmailMessage
@@ -47,13 +50,35 @@ class Attachment:
         return self.content_ref is not None
 
 
+#: Unicode categories no file name may hold: controls (CR, LF, TAB, VT, FF, NEL U+0085,
+#: the separators U+001C-U+001E, DEL …), the line and paragraph separators U+2028 and
+#: U+2029, and surrogates (a lone one cannot be stored as text).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
+#: Bidirectional embeddings, overrides and isolates: "report\u202efdp.exe" shows as
+#: "reportexe.pdf". (The marks U+200E/U+200F and joiners stay: RTL and Indic names need them.)
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def filename_problem(name: str) -> str | None:
+    """Why ``name`` cannot name an attached file, or None; the rule of every door.
+
+    The name is written into the part's Content-Type and Content-Disposition
+    headers, where a line break or a control character is no text a reader
+    keeps: CR and LF end the header, and a name such as "\u2028.pdf" arrives
+    as ".pdf". Such names were accepted and then failed or changed in the
+    sender (issue 23); they are refused when the request comes in, naming the
+    field, never cleaned into another name.
+    """
+    for ch in name:
+        if unicodedata.category(ch) in _REFUSED_CATEGORIES or ch in _BIDI_CONTROLS:
+            return f"holds the control or separator character U+{ord(ch):04X}"
+    return None
+
+
 def clean_filename(name: str) -> str:
-    """The file name without any client path, control characters, surrogates or extreme
-    length."""
-    name = re.split(r"[\\/]", name)[-1]
-    # Surrogates too: a lone one cannot be stored as text.
-    name = "".join(ch for ch in name if ch >= " " and ch != "\x7f"
-                   and not "\ud800" <= ch <= "\udfff").strip()
+    """The file name (checked by ``filename_problem``) without a client's folders, the
+    spaces around it or extreme length."""
+    name = re.split(r"[\\/]", name)[-1].strip()
     return name[:255] or "attachment"
 
 
@@ -91,6 +116,10 @@ def make_attachment(
     problem = attachment_problem(content_type, content_ref)
     if problem is not None:
         raise InvalidRequest(problem[0], f"{field_name}: {problem[1]}", field=field_name)
+    reason = filename_problem(filename)
+    if reason is not None:
+        raise InvalidRequest("invalid_filename", f"{field_name}: the file name {reason}",
+                             field=field_name)
     name = clean_filename(filename)
     ref = _bare(content_ref) if content_ref is not None else None
     return Attachment(name, content_type_for(name, content_type), data, ref)

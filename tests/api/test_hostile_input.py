@@ -7,6 +7,8 @@ Native routes answer ``{code, message, field}``; the Biz routes answer their own
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 from urllib3 import encode_multipart_formdata
 
@@ -356,4 +358,65 @@ def test_biz_tenant_server_on_a_private_address_is_422(client, unchanged, host, 
         "ssl": True, "to": "<a@nexus.co.kr>", "subject": "s"})
     assert answer.status_code == 200 and answer.json["code"] == "422", answer.text
     assert "not a public address" in answer.json["message"]
+    unchanged()
+
+
+# -- issue 23: file names no header can carry, refused at intake at every door ----------------
+
+#: Control and separator characters (and bidirectional overrides, which disguise a name).
+FILENAME_BREAKS = [*LINE_BREAKS, "\t", "\x01", "\x1f", "\x7f", "\x80", "\x9f", "\u202e",
+                   "\u2066"]
+#: Names that are only unusual: Korean, spaces, a ZWNJ (Persian), a no-break space.
+GOOD_FILENAMES = ["월간 보고서.pdf", "a  b.pdf", "نامه\u200cها.pdf", "a\u00a0b.pdf",
+                  "C:\\Users\\ann\\report.pdf"]
+
+
+@pytest.mark.parametrize("brk", FILENAME_BREAKS)
+def test_control_or_separator_in_a_native_file_name_is_400_naming_it(client, headers,
+                                                                     unchanged, brk):
+    files = [{"filename": "ok.txt", "content": "aGk="},
+             {"filename": f"a{brk}b.txt", "content": "aGk="}]
+    answer = client.simulate_post("/v1/messages", headers=headers,
+                                  json=message(attachments=files))
+    body = native_refusal(answer, "messages[0].attachments[1].filename")
+    assert body["code"] == "invalid_filename"
+    assert f"U+{ord(brk):04X}" in body["message"]
+    unchanged()
+
+
+@pytest.mark.parametrize("name", GOOD_FILENAMES)
+def test_unusual_but_printable_native_file_names_are_accepted(client, headers, name):
+    answer = client.simulate_post("/v1/messages", headers=headers, json=message(
+        attachments=[{"filename": name, "content": "aGk="}]))
+    assert answer.status_code == 200, answer.text
+
+
+def biz_form(filename_header: bytes) -> tuple[bytes, dict]:
+    """A Biz multipart send whose file part's Content-Disposition carries these bytes."""
+    boundary = b"------------------------d48285772a76118d"
+    out = b""
+    for name, value in (("to", "<a@nexus.co.kr>"), ("subject", "s")):
+        out += (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="'
+                + name.encode() + b'"\r\n\r\n' + value.encode() + b"\r\n")
+    out += (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="files"; filename="'
+            + filename_header + b'"\r\nContent-Type: text/plain\r\n\r\nhi\r\n')
+    out += b"--" + boundary + b"--\r\n"
+    return out, {"Content-Type": f"multipart/form-data; boundary={boundary.decode()}"}
+
+
+@pytest.mark.parametrize(("brk", "spelling"), [
+    *((brk, "rfc2047") for brk in FILENAME_BREAKS),  # what Biz clients send for non-ASCII
+    # As raw bytes too, but for CR and LF: those end the part's header, not a file name.
+    *((brk, "utf-8") for brk in FILENAME_BREAKS if brk not in "\r\n"),
+])
+def test_control_or_separator_in_a_biz_file_name_is_410(client, unchanged, brk, spelling):
+    name = f"a{brk}b.txt"
+    if spelling == "utf-8":
+        raw = name.encode()
+    else:
+        raw = f"=?UTF-8?B?{base64.b64encode(name.encode()).decode()}?=".encode()
+    body, form_headers = biz_form(raw)
+    answer = client.simulate_post("/email/multipart/send", body=body, headers=form_headers)
+    assert answer.status_code == 200 and answer.json["code"] == "410", answer.text
+    assert "files" in answer.json["message"] and "file name" in answer.json["message"]
     unchanged()

@@ -137,7 +137,8 @@ class BizSendResource:
                 remaining -= len(data)
                 if part.filename or data:  # an empty file input sends neither
                     files.append(make_attachment(decoded_filename(part.filename), data,
-                                                 part.content_type, field_name="files"))
+                                                 part.content_type,
+                                                 field_name=f"files[{len(files)}]"))
                 continue
             limit = settings.max_body_bytes if part.name == "body" else FIELD_LIMIT
             raw = part.stream.read(limit + 1)

@@ -14,6 +14,7 @@ import binascii
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -26,7 +27,12 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from shared.errors import InvalidRequest
-from shared.intake.attachments import Attachment, attachment_problem, make_attachment
+from shared.intake.attachments import (
+    Attachment,
+    attachment_problem,
+    filename_problem,
+    make_attachment,
+)
 from shared.intake.fields import Recipient
 from shared.intake.requests import MessageRequest
 
@@ -54,12 +60,21 @@ def _base64(value: Any) -> bytes:
         raise PydanticCustomError("base64_decode", "is not valid base64") from None
 
 
+def _filename(value: str) -> str:
+    """The door-independent rule, raised at the field (``messages[0].attachments[1].filename``)."""
+    problem = filename_problem(value)
+    if problem is not None:
+        raise PydanticCustomError("invalid_filename", "the file name {reason}",
+                                  {"reason": problem})
+    return value
+
+
 class AttachmentItem(BaseModel):
     """One file of a message: base64 ``content``; ``contentId`` makes it inline."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    filename: Annotated[str, Field(min_length=1, max_length=255)]
+    filename: Annotated[str, Field(min_length=1, max_length=255), AfterValidator(_filename)]
     content: Annotated[bytes, BeforeValidator(_base64)]
     content_type: Annotated[str, Field(max_length=255)] | None = Field(None, alias="contentType")
     content_id: Annotated[str, Field(max_length=250)] | None = Field(None, alias="contentId")
