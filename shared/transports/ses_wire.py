@@ -164,7 +164,8 @@ class SesWire:
 
         TransportError when no complete request left (transient: not sent)
         or no answer came back (ambiguous). ``pace`` runs once the request
-        is signed, right before it is written.
+        is signed and a connection is ready for it, right before it is
+        written (see ``_paced``).
         """
         path = self.base_path + PATHS[operation]
         try:
@@ -173,10 +174,7 @@ class SesWire:
             raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
         headers = self.signer.headers(path, body)
         headers["User-Agent"] = _USER_AGENT
-        pace()
-        # Taken after the pace, which may wait: a connection checked before a
-        # long wait could be closed by SES by the time it is written to.
-        connection = self._connection()
+        connection = self._paced(pace)
         started = time.perf_counter()
         try:
             connection.request("POST", path, body, headers)
@@ -213,6 +211,34 @@ class SesWire:
             shape)
         return ClientError(parsed, operation)
 
+    def _paced(self, pace: Pace) -> http.client.HTTPConnection:
+        """A connection to write the request on at once, its pace taken.
+
+        The connection comes first: a new one costs a TCP and TLS handshake
+        (up to the connect timeout), and a request written that much after
+        its slot bunches with the sends of later slots. The pace may wait,
+        though, and SES may close an idle connection meanwhile (a request
+        written to it would end ambiguous): checked again after the pace, a
+        connection that died is replaced, and the pace taken again, since
+        the handshake made the first slot late. A pace that raises leaves
+        the connection idle for the next send.
+        """
+        connection = self._connection()
+        self._pace(pace, connection)
+        if not self._alive(connection):
+            connection.close()
+            connection = self._connection()
+            self._pace(pace, connection)
+        return connection
+
+    def _pace(self, pace: Pace, connection: http.client.HTTPConnection) -> None:
+        """Run ``pace``; when it refuses (nothing sent), ``connection`` stays for the next send."""
+        try:
+            pace()
+        except BaseException:
+            self._idle.append(connection)
+            raise
+
     def _connection(self) -> http.client.HTTPConnection:
         """An idle connection the server has not closed, else a new one."""
         while self._idle:
@@ -220,15 +246,43 @@ class SesWire:
                 connection = self._idle.pop()
             except IndexError:  # another thread took the last one
                 break
-            sock = connection.sock
-            if sock is not None:
-                # Readable while idle: the server closed it (or sent what no request asked for).
-                poll = select.poll()
-                poll.register(sock, select.POLLIN)
-                if not poll.poll(0):
-                    return connection
+            if self._alive(connection):
+                return connection
             connection.close()
         return self._connect()
+
+    def _alive(self, connection: http.client.HTTPConnection) -> bool:
+        """Whether an idle connection can take a request: the server has not closed it.
+
+        An idle connection's socket turns readable when the server closes it
+        or sends what no request asked for, and also, under TLS 1.3, when
+        the server's session tickets (NewSessionTicket, sent after the
+        handshake) wait unread, as they do on every connection opened ahead
+        (``open``). Polling the socket alone closed all of those. So a
+        readable TLS socket is read through TLS without blocking: only TLS
+        records consumed (SSLWantReadError) means alive; an end of stream, an
+        error or any data means closed (or unusable).
+        """
+        sock = connection.sock
+        if sock is None:
+            return False
+        tls = isinstance(sock, ssl.SSLSocket)
+        poll = select.poll()
+        poll.register(sock, select.POLLIN)
+        if not poll.poll(0):
+            return not (tls and sock.pending())
+        if not tls:
+            return False
+        sock.setblocking(False)
+        try:
+            sock.recv(1)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return True
+        except OSError:  # reset, or a TLS alert: closed
+            return False
+        finally:
+            sock.settimeout(self.read_timeout)
+        return False
 
     def _connect(self) -> http.client.HTTPConnection:
         if self.https:
