@@ -53,9 +53,11 @@ CHOICES: dict[str, str | None] = {"auto": None, "utf-8": "utf-8", "cp949": "cp94
 #: How each codec is named to a person.
 LABELS = {"utf-8": "UTF-8", "utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE",
           "cp949": "CP949 (EUC-KR)"}
-#: Charsets a CSV may be exported in: value -> (codec, label). ``utf-8-sig`` is UTF-8
-#: with a BOM, which Excel needs to read UTF-8; cp949 is what Korean Excel writes.
-EXPORTS = {"utf-8-sig": ("utf-8-sig", "UTF-8 (BOM)"), "cp949": ("cp949", "CP949 (EUC-KR)")}
+#: Charsets a CSV may be exported in: value -> (codec, label, HTTP charset name).
+#: ``utf-8-sig`` is UTF-8 with a BOM, which Excel needs to read UTF-8; cp949 is what
+#: Korean Excel writes (browsers read the label euc-kr as windows-949, i.e. CP949).
+EXPORTS = {"utf-8-sig": ("utf-8-sig", "UTF-8 (BOM)", "utf-8"),
+           "cp949": ("cp949", "CP949 (EUC-KR)", "euc-kr")}
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -228,3 +230,8 @@ def export_charset(value: str | None) -> str:
         raise InvalidRequest("invalid_charset", f"charset: one of {', '.join(EXPORTS)}",
                              field="charset")
     return value
+
+
+def export_content_type(charset: str) -> str:
+    """The Content-Type of a CSV exported in ``charset`` (one of ``EXPORTS``)."""
+    return f"text/csv; charset={EXPORTS[charset][2]}"

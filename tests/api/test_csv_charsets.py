@@ -123,3 +123,29 @@ def test_undecodable_bytes_are_refused_with_their_line(client, headers, template
     assert answer.json["errors"] == [{"line": 4, "charset": "cp949"}]
     assert "\ufffd" not in answer.text
     assert nothing_stored(engine)
+
+
+@pytest.mark.parametrize("charset,codec,bom", [(None, "utf-8", True), ("utf-8", "utf-8", True),
+                                               ("cp949", "cp949", False),
+                                               ("euc-kr", "cp949", False)])
+def test_listing_csv_export_reads_back_in_its_charset(client, headers, charset, codec, bom):
+    sent = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "여름행사", "emails": ["hong@example.com", "sam@example.com"],
+        "subject": "안내", "content": "<p>안녕하세요</p>"}]})
+    assert sent.status_code == 200, sent.text
+    params = {"topicId": "여름행사", "format": "csv", **({"charset": charset} if charset else {})}
+    answer = client.simulate_get("/v1/messages", headers=headers, params=params)
+    assert answer.status_code == 200, answer.text
+    assert answer.content.startswith(codecs.BOM_UTF8) == bom
+    assert answer.headers["content-type"] == (
+        "text/csv; charset=" + ("utf-8" if codec == "utf-8" else "euc-kr"))
+    rows = answer.content.decode(codec + ("-sig" if bom else "")).splitlines()
+    assert rows[0].startswith("id,email,status")
+    assert sorted(r.split(",")[1] for r in rows[1:]) == ["hong@example.com", "sam@example.com"]
+    assert all(",여름행사," in r for r in rows[1:])
+
+
+def test_listing_csv_export_in_an_unknown_charset_is_400(client, headers):
+    answer = client.simulate_get("/v1/messages", headers=headers,
+                                 params={"topicId": "t", "format": "csv", "charset": "latin-1"})
+    assert (answer.status_code, answer.json["code"]) == (400, "invalid_charset")

@@ -36,7 +36,15 @@ READ_BODY = {400: VALIDATION, 413: ("body_too_large",)}
 CSV = "text/csv"
 CSV_SCHEMA = {"type": "string", "description": "a header row, then one row per recipient"}
 CSV_BODY = Body("email,name\nann@example.com,Ann\n", schema=CSV_SCHEMA, media=CSV,
-                description="recipients as CSV (UTF-8 unless Content-Type names a charset)")
+                description="recipients as CSV in the charset the ``charset`` parameter or "
+                "the Content-Type names, else detected: UTF-8 (with or without a BOM), "
+                "UTF-16 with a BOM, CP949/EUC-KR (what Korean Excel saves). Bytes the "
+                "charset cannot read are refused (400 ``undecodable_csv``, naming the line), "
+                "never replaced")
+CSV_CHARSET = query("charset", text(), "with a CSV: its charset (``auto``, ``utf-8``, "
+                    "``cp949``, ``euc-kr``, ``utf-16`` or another text encoding); wins over "
+                    "the Content-Type's; ``auto`` or none: detected. A form upload may send "
+                    "it as a form field before the file part")
 LIMIT = query("limit", integer(1, MAX_LIMIT, 100), "rows per page")
 TIME = "2030-06-01T09:00:00+00:00"
 
@@ -78,7 +86,7 @@ LISTING_REPLIES = (Reply(200, "a page of messages", a.Listing, example=_LISTING)
                    Reply(200, "every matching row", schema=CSV_SCHEMA, media=CSV,
                          example=",".join(_LISTED) + "\n"))
 LISTING_ERRORS = {400: ("invalid_state", "invalid_email", "invalid_parameter",
-                        "missing_parameter")}
+                        "missing_parameter", "invalid_charset")}
 
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
@@ -270,7 +278,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/lists", "post"): Operation(
         "Save a recipient list (JSON, or CSV with ?name=)", "lists",
         (Reply(201, "saved", a.RecipientList, example=_LIST, headers=("Location",)),),
-        params=(query("name", text(minLength=1, maxLength=200), "with a CSV body"),),
+        params=(query("name", text(minLength=1, maxLength=200), "with a CSV body"),
+                CSV_CHARSET),
         bodies=(Body({"name": "june", "recipients": [{"email": "ann@example.com",
                                                       "name": "Ann"}]},
                      schema={"type": "object", "required": ["name", "recipients"],
@@ -281,7 +290,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors={**READ_BODY, 400: (*VALIDATION, "unsupported_media_type", "no_recipients",
                                    "invalid_recipients", "invalid_value", "wrong_cell_count",
                                    "too_many_columns",
-                                   "invalid_csv", "invalid_charset")},
+                                   "invalid_csv", "invalid_charset", "undecodable_csv")},
     ),
     ("/v1/lists", "get"): Operation(
         "The key's recipient lists", "lists",
@@ -310,7 +319,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 query("templateId", integer(1), "with a CSV body"),
                 query("topicId", text(), "with a CSV body"),
                 query("scheduledAt", text(format="date-time"), "with a CSV body"),
-                IDEMPOTENCY),
+                CSV_CHARSET, IDEMPOTENCY),
         bodies=(Body(_CAMPAIGN_BODY, CampaignBody), CSV_BODY,
                 Body({"name": "June", "templateId": 3, "topicId": "june",
                       "recipients": "email\nann@example.com\n"},
@@ -321,7 +330,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                                    "template_not_found", "list_not_found", "missing_variable",
                                    "invalid_recipients",
                                    "conflicting_fields", "wrong_cell_count", "invalid_csv",
-                                   "invalid_charset", "invalid_idempotency_key"),
+                                   "invalid_charset", "undecodable_csv",
+                                   "invalid_idempotency_key"),
                 403: ("sender_not_allowed",), 404: ("list_not_found",),
                 409: ("idempotency_key_reused",)},
     ),

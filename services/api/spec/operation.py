@@ -107,4 +107,7 @@ LISTING = (
     after(),
     query("format", text(enum=["json", "csv"]), "csv: every matching row as one CSV file "
           "(or Accept: text/csv)"),
+    query("charset", text(enum=["utf-8", "cp949", "euc-kr"]), "the CSV's charset: "
+          "utf-8 (the default) is written with a BOM, which Excel needs; cp949 (euc-kr) is "
+          "what Korean Excel saves, a character it lacks written as '?'"),
 )
