@@ -36,19 +36,20 @@ class CreatedMessage:
 
 _INSERT_MESSAGES = text(
     f"""
-    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr,
+    INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, to_name,
                           state, scheduled_at, due_at, variables)
-    SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr,
+    SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr, r.name,
            CASE WHEN :due_now THEN '{S.QUEUED}' ELSE '{S.CREATED}' END,
            COALESCE(:scheduled_at, now()),
            CASE WHEN :due_now THEN now() + make_interval(secs => :queue_timeout)
                 ELSE :scheduled_at END,
            CAST(r.vars AS jsonb)
-    FROM unnest(:recipients, CAST(:variables AS text[])) WITH ORDINALITY AS r(addr, vars, n)
+    FROM unnest(:recipients, :names, CAST(:variables AS text[]))
+         WITH ORDINALITY AS r(addr, name, vars, n)
     ORDER BY r.n
     RETURNING id, to_addr, state
     """
-).bindparams(bindparam("recipients", type_=ARRAY(Text)),
+).bindparams(bindparam("recipients", type_=ARRAY(Text)), bindparam("names", type_=ARRAY(Text)),
              bindparam("variables", type_=ARRAY(Text)))
 
 
@@ -86,7 +87,9 @@ def insert_messages(
                 "due_now": due_now,
                 "scheduled_at": item.scheduled_at,
                 "queue_timeout": queue_timeout,
-                "recipients": list(item.recipients),
+                "recipients": [r.address for r in item.recipients],
+                # Display names apart: the address alone is matched and suppressed.
+                "names": [r.name for r in item.recipients],
                 # NULL pads unnest: untemplated rows get no variables.
                 "variables": item.recipient_values(),
             },
@@ -185,6 +188,10 @@ class ClaimedMessage:
     #: Open/click tracking wanted, and bulk mail (one-click List-Unsubscribe headers).
     tracking: bool = False
     bulk: bool = False
+    #: The display name of ``to_addr``, and of further To and Cc by lower-cased
+    #: address: written in the headers only (shared.rendering.compose).
+    to_name: str | None = None
+    extra_names: dict[str, str] | None = None
 
     @property
     def content_key(self) -> tuple[int | None, datetime | None]:
@@ -208,7 +215,8 @@ _CLAIM_FOR_SENDING = text(
                updated_at = now()
          WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.QUEUED}'
         RETURNING id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs,
-                  cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables
+                  cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables, to_name,
+                  extra_names
     )
     SELECT m.id, m.attempts, m.from_addr, m.to_addr, m.extra_to_addrs, m.cc_addrs,
            m.bcc_addrs, m.mime_message_id,
@@ -219,7 +227,7 @@ _CLAIM_FOR_SENDING = text(
                 ) AS left_out,
            m.content_id, c.created_at AS content_created_at, m.variables,
            r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
-           r.password_encrypted AS relay_password
+           r.password_encrypted AS relay_password, m.to_name, m.extra_names
       FROM claimed m
       JOIN contents c ON c.id = m.content_id  -- its created_at only: the parts are cached
       LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
@@ -325,7 +333,7 @@ def _claimed(row, parts: dict[int, ContentParts],
     # access costs ~2 us each, a tenth of a bulk recipient's whole send.
     (id_, attempts, from_addr, to_addr, extra_to, cc, bcc, mime_message_id, left_out,
      content_id, content_created_at, variables, relay_id, relay_url, relay_username,
-     relay_password) = row
+     relay_password, to_name, extra_names) = row
     content = parts[content_id, content_created_at]
     if left_out:
         log.info("message %d: %s left out of the send: on the key's suppression list",
@@ -346,6 +354,7 @@ def _claimed(row, parts: dict[int, ContentParts],
         # renderer refuses the row rather than mailing {{name}} out.
         variables=(variables or {}) if content.templated else None,
         tracking=content.tracking, bulk=content.bulk,
+        to_name=to_name, extra_names=extra_names,
     )
 
 

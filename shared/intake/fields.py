@@ -10,36 +10,51 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from email.utils import parseaddr
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Field, TypeAdapter, ValidationError
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    TypeAdapter,
+    ValidationError,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
+from shared.intake.addresses import (
+    AddressError,
+    NamedAddress,
+    has_line_break,
+    parse_mailbox,
+)
 from shared.intake.headers import MAX_HEADERS, header_problem
 from shared.intake.text import text_problem
 
 
 def _recipient(value: str) -> str:
     """The bare address of ``a@b``, ``<a@b>`` or ``Name <a@b>`` (as Go's
-    net/mail.ParseAddress, which aws-ses-sender-go used, accepts); the display
-    name is not kept: mailpipe stores, matches and suppresses addresses."""
-    value = value.strip()
-    if "<" in value and not has_line_break(value):
-        value = parseaddr(value)[1] or value
-    if not is_valid_address(value):
-        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
-                                  {"value": value[:100]})
-    return value
+    net/mail.ParseAddress, which aws-ses-sender-go used, accepts), where only the
+    address matters (a suppression)."""
+    return _addressee(value).address
+
+
+def _addressee(value: Any) -> NamedAddress:
+    """``a@b``, ``<a@b>`` or ``Name <a@b>`` as the address and the name it was given with."""
+    if isinstance(value, NamedAddress):
+        return value
+    if not isinstance(value, str):
+        raise PydanticCustomError("string_type", "must be an email address as text")
+    try:
+        return parse_mailbox(value)
+    except AddressError as exc:
+        raise PydanticCustomError(exc.code, "{reason}", {"reason": exc.message}) from None
 
 
 def _mailbox(value: str) -> str:
-    normalized = normalize_mailbox(value)
-    if normalized is None:
-        raise PydanticCustomError("invalid_email", "'{value}' is not a valid email address",
-                                  {"value": value[:100]})
-    return normalized
+    """A sender or Reply-To as mailbox text (``Shop <news@shop.example>``), name kept."""
+    return str(_addressee(value))
 
 
 def header_safe(value: str) -> str:
@@ -123,6 +138,9 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
 
 
 Recipient = Annotated[str, AfterValidator(_recipient)]
+#: A recipient whose display name is kept: written in the To header, matched by address.
+Addressee = Annotated[NamedAddress, PlainValidator(_addressee, json_schema_input_type=str),
+                      PlainSerializer(str, return_type=str)]
 Mailbox = Annotated[str, AfterValidator(_mailbox)]
 HeaderText = Annotated[str, Field(min_length=1, max_length=998), AfterValidator(header_safe)]
 TopicId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(header_safe)]

@@ -32,12 +32,12 @@ from pydantic import (
 
 from shared.intake.attachments import Attachment
 from shared.intake.fields import (
+    Addressee,
     BodyText,
     Headers,
     HeaderText,
     Mailbox,
     Name,
-    Recipient,
     RowId,
     TemplateValues,
     TopicId,
@@ -62,7 +62,8 @@ class MessageRequest(_Request):
     """One message, sent to each recipient alone: a content shared by one row per address."""
 
     topic_id: TopicId
-    recipients: list[Recipient] = Field(min_length=1)
+    #: Each with the display name it was given with; one row per address.
+    recipients: list[Addressee] = Field(min_length=1)
     # Required unless template_id names a template, which then supplies them.
     subject: HeaderText | None = None
     html: Annotated[BodyText, Field(min_length=1)] | None = None
@@ -120,7 +121,7 @@ class MessageRequest(_Request):
         """Each recipient's template values (JSON, in ``recipients`` order), if templated."""
         if self._pinned is None:
             return None
-        return [self._pinned[1][address.lower()] for address in self.recipients]
+        return [self._pinned[1][recipient.key] for recipient in self.recipients]
 
     @field_serializer("headers")
     def _headers_column(self, headers: tuple[tuple[str, str], ...]) -> list[list[str]] | None:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import RedisError
@@ -16,10 +17,13 @@ from sqlalchemy import Connection, Engine
 from shared.broker.queues import enqueue_sends
 from shared.db.keys import ApiKey
 from shared.errors import Forbidden, InvalidRequest
-from shared.intake.addresses import address_of
+from shared.intake.addresses import NamedAddress, address_of
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.intake")
+
+#: Plain addresses, or addresses with their display names.
+A = TypeVar("A", str, NamedAddress)
 
 
 def sender_for(key: ApiKey, given: str | None, settings: Settings, *, field: str = "from") -> str:
@@ -39,19 +43,21 @@ def sender_for(key: ApiKey, given: str | None, settings: Settings, *, field: str
     return sender
 
 
-def unique_addresses(*groups: Iterable[str]) -> tuple[tuple[str, ...], ...]:
+def unique_addresses(*groups: Iterable[A]) -> tuple[tuple[A, ...], ...]:
     """Each group with every address kept once (any case), in its first place.
 
-    One message per address: the same address twice is sent once; across
-    groups (To, Cc, Bcc) an address stays in the first one it appears in.
+    One message per address: the same address twice is sent once (whatever
+    display names it came with: the first is kept); across groups (To, Cc,
+    Bcc) an address stays in the first one it appears in.
     """
     seen: set[str] = set()
     out = []
     for group in groups:
         kept = []
         for address in group:
-            if address.lower() not in seen:
-                seen.add(address.lower())
+            key = address.key if isinstance(address, NamedAddress) else address.lower()
+            if key not in seen:
+                seen.add(key)
                 kept.append(address)
         out.append(tuple(kept))
     return tuple(out)

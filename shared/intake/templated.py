@@ -54,7 +54,7 @@ def _values(index: int, item: MessageRequest, variables: list[str],
     shared: dict[str, Any] = item.variables or {}
     per_recipient = {address.lower(): given
                      for address, given in (item.recipient_variables or {}).items()}
-    known = {address.lower() for address in item.recipients}
+    known = {recipient.key for recipient in item.recipients}
     for address in per_recipient:
         if address not in known:
             raise InvalidRequest(
@@ -63,13 +63,13 @@ def _values(index: int, item: MessageRequest, variables: list[str],
                 field=f"messages[{index}].recipientVariables",
             )
     values = {}
-    for address in item.recipients:
-        given = {**shared, **per_recipient.get(address.lower(), {})}
+    for recipient in item.recipients:
+        given = {**shared, **per_recipient.get(recipient.key, {})}
         try:
-            checked = recipient_values(variables, subject_variables, given, address,
+            checked = recipient_values(variables, subject_variables, given, recipient.address,
                                        f"messages[{index}]")
         except InvalidRequest as exc:
             exc.field = f"messages[{index}].recipientVariables"
             raise
-        values[address.lower()] = json.dumps(checked, ensure_ascii=False)
+        values[recipient.key] = json.dumps(checked, ensure_ascii=False)
     return values

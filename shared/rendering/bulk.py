@@ -29,7 +29,8 @@ import re
 from dataclasses import dataclass
 
 from shared.db.messages import ClaimedMessage
-from shared.rendering.compose import Composer, content_chars, encoded_address, html_to_text
+from shared.intake.addresses import encoded_mailbox
+from shared.rendering.compose import Composer, content_chars, html_to_text, to_header
 from shared.rendering.mustache import _TAG
 from shared.rendering.tracking import Tracker, prepare_links, unsubscribe_headers
 from shared.transports.base import BulkEntry, BulkSend
@@ -184,11 +185,11 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,
             left.append(message)
             continue
         carried.append(message)
-        entries.append(BulkEntry(message.to_addr, values, (
+        entries.append(BulkEntry(to_header(message), values, (
             ("X-Mailpipe-Id", str(message.id)), *unsubscribe_headers(message, tracker))))
     if not entries:
         return None, [], left
-    bulk = BulkSend(from_header=encoded_address(first.from_addr), subject=template.subject,
+    bulk = BulkSend(from_header=encoded_mailbox(first.from_addr), subject=template.subject,
                     html=template.html, text=template.text, entries=tuple(entries),
                     reply_to=first.reply_to, headers=first.headers)
     if not bulk_headers_ok(bulk):

@@ -17,11 +17,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.utils import formataddr, parseaddr
 from html import unescape
 from html.parser import HTMLParser
 
 from shared.db.messages import ClaimedMessage
+from shared.intake.addresses import NamedAddress, encoded_mailbox
 from shared.rendering.mustache import personalize
 from shared.rendering.tracking import TrackedHtml, Tracker, prepare_links, unsubscribe_headers
 from shared.runtime.cache import MISSING, BoundedCache
@@ -61,12 +61,16 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
-def encoded_address(address: str) -> str:
-    """``address`` with a non-ASCII display name RFC 2047-encoded (SES wants 7-bit headers)."""
-    if address.isascii():
-        return address
-    name, addr = parseaddr(address)
-    return formataddr((name, addr), charset="utf-8") if addr else address
+def to_header(message: ClaimedMessage) -> str:
+    """The row's recipient as its To header names it: with its display name, RFC 2047
+    encoded when not ASCII (SES, SMTP and MIME headers take 7-bit text)."""
+    return NamedAddress(message.to_addr, message.to_name).header()
+
+
+def _named(message: ClaimedMessage, addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """Further To or Cc addresses with the display names they were given with."""
+    names = message.extra_names or {}
+    return tuple(NamedAddress(a, names.get(a.lower())).header() for a in addresses)
 
 
 @dataclass(frozen=True)
@@ -98,9 +102,9 @@ class Composer:
                     else message.html or None)
             text = shared.text
         return Composed(
-            from_header=encoded_address(message.from_addr),
-            to=(message.to_addr, *message.extra_to),
-            cc=message.cc,
+            from_header=encoded_mailbox(message.from_addr),
+            to=(to_header(message), *_named(message, message.extra_to)),
+            cc=_named(message, message.cc),
             bcc=message.bcc,
             subject=message.subject,
             html=html,

@@ -108,9 +108,12 @@ class Message(Answer):
     id: int
     topicId: str
     to: str
+    toName: str | None = Field(description="the display name ``to`` was given with")
     cc: list[str] | None
     bcc: list[str] | None
     alsoTo: list[str] | None
+    names: dict[str, str] = Field(description="display names of alsoTo and cc, by "
+                                  "lower-cased address")
     messageId: str | None = Field(description="the Message-ID header the email carries")
     status: State
     statusCode: StatusCode

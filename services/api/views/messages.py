@@ -19,10 +19,14 @@ def message_view(row: dict) -> dict:
         "topicId": row["topic_id"],
         "from": row["from_addr"],
         "to": row["to_addr"],
+        # The display name ``to`` was given with (null: none); ``names``: those of
+        # alsoTo and cc, by lower-cased address.
+        "toName": row["to_name"],
         # A compat-API message reaches several people in one send.
         "cc": row["cc_addrs"],
         "bcc": row["bcc_addrs"],
         "alsoTo": row["extra_to_addrs"],
+        "names": row["extra_names"] or {},
         "messageId": row["mime_message_id"],
         "status": row["state"],
         "statusCode": S(row["state"]).code,
