@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.up import _chosen
+from services.up import DEV_FROM, _local_values
 from shared.errors import ConfigError
 from shared.settings import LocalSettings, load_settings
 
@@ -30,11 +30,13 @@ def test_up_starts_its_own_servers_when_no_urls_are_set(monkeypatch):
     assert local.database_url is None and local.redis_url is None
 
 
-def test_up_keeps_the_operators_choices_and_its_own_defaults_for_the_rest(monkeypatch):
+def test_up_keeps_the_operators_choices_and_its_own_defaults_for_the_rest(monkeypatch,
+                                                                         tmp_path):
     monkeypatch.setenv("MAILPIPE_DATABASE_URL", URL)
     monkeypatch.setenv("MAILPIPE_TRANSPORT", "smtp")
     monkeypatch.delenv("MAILPIPE_DEFAULT_FROM", raising=False)
     local = LocalSettings(_env_file=None)
     assert local.database_url == "postgresql+psycopg://u@127.0.0.1:5432/mailpipe"
-    assert _chosen(local, "transport", "file") == "smtp"
-    assert _chosen(local, "default_from", "dev@localhost") == "dev@localhost"
+    values = _local_values(local, tmp_path, 8000)
+    assert values["transport"] == "smtp"
+    assert values["default_from"] == DEV_FROM
