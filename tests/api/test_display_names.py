@@ -1,0 +1,158 @@
+"""Display names end to end (issue 25): kept from POST /v1/messages to the To header the
+recipient reads, RFC 2047 encoded on the wire (file .eml, SES Simple and bulk), matched
+and suppressed by the address alone, and never a way to inject a header."""
+
+from __future__ import annotations
+
+import base64
+from email import message_from_bytes, policy
+
+import pytest
+from sqlalchemy import text
+
+from services.sender.batch import send_batch
+from shared.broker.payloads import OutcomeKind, SendBatch
+from shared.settings import load_settings
+from tests.support.pump import sender_deps, ses_deps
+
+NAMED = ["홍길동 <a@example.com>", '"Kim, Minsu" <m@example.com>']
+
+
+def post(client, headers, emails, **fields) -> list[int]:
+    result = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "t", "emails": emails, "subject": "안녕하세요", "content": "<p>hi</p>",
+        **fields}]})
+    assert result.status_code == 200, result.text
+    return [m["id"] for m in result.json["messages"]]
+
+
+def sent_files(settings) -> dict[str, object]:
+    """Every .eml the file transport wrote, by the bare address of its To."""
+    out = {}
+    for path in settings.file_dir.glob("*.eml"):
+        mime = message_from_bytes(path.read_bytes(), policy=policy.default)
+        out[mime["To"].addresses[0].addr_spec] = mime
+    return out
+
+
+def test_names_reach_the_eml_to_header_decoded_and_encoded_on_the_wire(
+        client, headers, settings, engine, broker, redis):
+    ids = post(client, headers, NAMED, **{"from": "가게 <shop@example.com>"})
+    send_batch(sender_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    sent = sent_files(settings)
+    hong, kim = sent["a@example.com"], sent["m@example.com"]
+    assert hong["To"].addresses[0].display_name == "홍길동"
+    assert kim["To"].addresses[0].display_name == "Kim, Minsu"
+    assert hong["From"].addresses[0].display_name == "가게"
+    raw = next(p for p in settings.file_dir.glob("*.eml")
+               if b"a@example.com" in p.read_bytes()).read_bytes()
+    assert raw.isascii()  # 7-bit headers: the name as RFC 2047 encoded words
+    assert b"=?utf-8?b?" in raw.split(b"\n\n")[0].lower()
+
+
+def test_the_message_view_keeps_the_name_and_the_answer_the_address(client, headers):
+    result = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "t", "emails": NAMED, "subject": "s", "content": "<p>hi</p>"}]})
+    assert [m["email"] for m in result.json["messages"]] == ["a@example.com", "m@example.com"]
+    first, second = (client.simulate_get(f"/v1/messages/{m['id']}", headers=headers).json
+                     for m in result.json["messages"])
+    assert (first["to"], first["toName"]) == ("a@example.com", "홍길동")
+    assert (second["to"], second["toName"]) == ("m@example.com", "Kim, Minsu")
+
+
+def test_an_address_given_twice_with_two_names_is_sent_once(client, headers, engine):
+    post(client, headers, ["홍길동 <A@example.com>", "Gildong <a@example.com>", "a@example.com"])
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT to_addr, to_name FROM messages")).all()
+    assert [tuple(r) for r in rows] == [("A@example.com", "홍길동")]
+
+
+@pytest.mark.parametrize("bad", [
+    "홍길동\r\nBcc: x@evil.example <a@example.com>",
+    "\"Kim\nBcc: x@evil.example\" <a@example.com>",
+    "홍\u2028길동 <a@example.com>",
+    "\"홍\x07길동\" <a@example.com>",
+    "Kim, Minsu <m@example.com>",          # an unquoted comma: two mailboxes, or none
+    "a@example.com, b@example.com",
+    "\"Kim \"Minsu\" <m@example.com>",     # an unescaped quote
+])
+def test_a_name_that_could_break_the_header_is_refused_naming_the_field(client, headers,
+                                                                          engine, bad):
+    result = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "t", "emails": ["ok@example.com", bad], "subject": "s",
+        "content": "<p>hi</p>"}]})
+    assert result.status_code == 400, result.text
+    assert result.json["field"] == "messages[0].emails[1]"
+    assert result.json["code"] in ("invalid_email", "invalid_display_name")
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar_one() == 0
+
+
+@pytest.mark.parametrize("bad", ["Shop\r\nBcc: x@evil.example <news@shop.example>",
+                                 "Shop\u2028 <news@shop.example>", "Shop, Inc <news@shop.example>"])
+def test_a_sender_name_that_could_break_the_header_is_refused(client, headers, bad):
+    result = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "t", "emails": ["ok@example.com"], "from": bad, "subject": "s",
+        "content": "<p>hi</p>"}]})
+    assert result.status_code == 400, result.text
+    assert result.json["field"] == "messages[0].from"
+
+
+def test_a_name_with_quotes_and_brackets_is_quoted_back_as_one_mailbox(
+        client, headers, settings, engine, broker, redis):
+    ids = post(client, headers, ['"A \\"B\\" <C>, D" <q@example.com>'])
+    send_batch(sender_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    mime = sent_files(settings)["q@example.com"]
+    [address] = mime["To"].addresses
+    assert address.display_name == 'A "B" <C>, D'
+    assert mime["Bcc"] is None and mime["Cc"] is None
+
+
+def test_suppressing_an_address_suppresses_it_whatever_its_name(client, headers, engine):
+    result = client.simulate_post("/v1/suppressions", headers=headers,
+                                  json={"emails": ["A@example.com"]})
+    assert result.status_code < 300, result.text
+    result = client.simulate_post("/v1/messages", headers=headers, json={"messages": [{
+        "topicId": "t", "emails": NAMED, "subject": "s", "content": "<p>hi</p>"}]})
+    states = {m["email"]: m["status"] for m in result.json["messages"]}
+    assert states == {"a@example.com": "suppressed", "m@example.com": "queued"}
+
+
+def test_a_suppression_given_with_a_name_suppresses_the_address(client, headers, engine):
+    result = client.simulate_post("/v1/suppressions", headers=headers,
+                                  json={"emails": ["홍길동 <a@example.com>"]})
+    assert result.status_code < 300, result.text
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT address FROM suppressions")).scalars().all() == [
+            "a@example.com"]
+
+
+def _ses_settings(settings, **overrides):
+    return load_settings(**{**settings.model_dump(), "transport": "ses", **overrides},
+                         _env_file=None)
+
+
+def test_ses_simple_destination_carries_the_encoded_names(
+        client, headers, settings, engine, broker, redis, fake_ses):
+    ids = post(client, headers, NAMED)
+    settings = _ses_settings(settings, ses_bulk=False)
+    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.SENT] * 2
+    to = sorted(a["Destination"]["ToAddresses"][0] for a in fake_ses.accepted)
+    assert all("Simple" in a["Content"] for a in fake_ses.accepted)
+    assert to == ['"Kim, Minsu" <m@example.com>', _encoded("홍길동", "a@example.com")]
+
+
+def test_ses_bulk_entries_carry_the_encoded_names(
+        client, headers, settings, engine, broker, redis, fake_ses):
+    ids = post(client, headers, NAMED)
+    settings = _ses_settings(settings, ses_bulk=True)
+    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.SENT] * 2
+    [call] = fake_ses.bulk_calls
+    to = [e["Destination"]["ToAddresses"] for e in call["BulkEmailEntries"]]
+    assert to == [[_encoded("홍길동", "a@example.com")], ['"Kim, Minsu" <m@example.com>']]
+
+
+def _encoded(name: str, address: str) -> str:
+    return f"=?utf-8?b?{base64.b64encode(name.encode()).decode()}?= <{address}>"
