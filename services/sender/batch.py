@@ -23,7 +23,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from services.sender.claims import Claims
+from services.sender.claims import Claims, keeping
 from services.sender.meter import SendMeter
 from services.sender.outcomes import Report, not_sent, send_many, send_one
 from services.sender.pacing import (
@@ -173,11 +173,12 @@ def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int
     # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
     ahead = len(held) - 1 if bulk is None else 0
     slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead,
-                cover=lambda send_at: claims.cover(send_at, carried))
-    outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
-                if bulk is not None else
-                [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,
-                          on_error=on_error, composer=deps.composer)])
+                cover=lambda: claims.cover(carried), idle=report.publish_before_wait)
+    with keeping(claims):  # the slot may lie more than a lease ahead: renewed meanwhile
+        outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
+                    if bulk is not None else
+                    [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,
+                              on_error=on_error, composer=deps.composer)])
     if slot.paused:  # not sent: they stay held and go back with the others
         raise slot.paused
     if slot.lost:  # not sent: lost rows left ``held``; the others are still this thread's

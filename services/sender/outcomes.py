@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
+from redis.exceptions import RedisError
 
 from services.sender.meter import SendMeter
 from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind
@@ -185,10 +186,22 @@ class Report:
         if time.monotonic() - self.published_at >= OUTCOME_FLUSH_SECONDS:
             self.flush()
 
+    def publish_before_wait(self) -> None:
+        """Publish what is unpublished, before this thread waits (best effort: a Redis
+        failure leaves it for the next flush)."""
+        if not self.unpublished:
+            return
+        try:
+            self.flush()
+        except RedisError as exc:
+            log.warning("could not publish %d outcomes before a wait (Redis: %s)",
+                        len(self.unpublished), exc)
+
     def flush(self) -> None:
-        batch, self.unpublished = OutcomeBatch(tuple(self.unpublished)), []
+        # Cleared only once published: a flush that fails keeps them for the next.
+        publish_outcomes(self.broker, OutcomeBatch(tuple(self.unpublished)))
+        self.unpublished = []
         self.published_at = time.monotonic()
-        publish_outcomes(self.broker, batch)
         if self.sent_weight:
             weight, self.sent_weight = self.sent_weight, 0
             if self.meter:

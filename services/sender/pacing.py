@@ -33,6 +33,10 @@ THROTTLE_PENALTY = 0.25
 #: A message whose key's cap would make it wait longer than this (s) is
 #: left for later instead of holding a sender thread.
 KEY_WAIT_LIMIT = 2.0
+#: Before a wait for a slot longer than this (s), the outcomes a thread has
+#: not published yet are published: a shared rate can keep it waiting longer
+#: than a lease, and its sent rows' leases are no longer renewed.
+IDLE_WAIT = 0.5
 #: How stale (s) a sender's view of the fleet pause may be.
 PAUSE_RECHECK = 0.5
 #: Claim no more rows at once than can be sent within this many seconds...
@@ -67,17 +71,19 @@ class Slot:
     has just run out, the batch stops and the row is handed back unsent with
     its attempt undone (``paused``). Never ``sending`` and then ``unknown``.
 
-    Once the slot is known, ``cover`` (services.sender.claims) makes the held
-    rows' leases outlast it, however long the wait: a row whose claim was
-    lost meanwhile is not sent (``lost``), nor is any when the lease cannot
-    be renewed.
+    Once the slot has come, ``cover`` (services.sender.claims) checks that the
+    rows about to leave are still this thread's, with lease enough: a row
+    whose claim was lost is not sent (``lost``), nor is any when the lease
+    cannot be renewed.
     """
 
     def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int,
-                 ahead: int = 0, cover: Callable[[float], None] | None = None) -> None:
-        """``ahead``: single sends this thread makes right after (FleetRateLimiter.reserve)."""
+                 ahead: int = 0, cover: Callable[[], None] | None = None,
+                 idle: Callable[[], None] | None = None) -> None:
+        """``ahead``: single sends this thread makes right after (FleetRateLimiter.reserve).
+        ``idle``: called before a wait of more than IDLE_WAIT (publish what is done)."""
         self.limiter, self.key_at, self.weight, self.ahead = limiter, key_at, weight, ahead
-        self.cover = cover
+        self.cover, self.idle = cover, idle
         #: Set when this send's claims were lost (or could not be renewed): not sent.
         self.lost: ClaimLost | None = None
         #: Seconds the slot lay ahead when reserved: the fleet's current pace.
@@ -90,9 +96,11 @@ class Slot:
         try:
             send_at = max(self.key_at, self.limiter.reserve(self.weight, self.ahead))
             self.waited = send_at - time.monotonic()
-            if self.cover is not None:
-                self.cover(send_at)
+            if self.idle is not None and self.waited > IDLE_WAIT:
+                self.idle()
             self.limiter.wait_for_slot(send_at, self.weight)
+            if self.cover is not None:
+                self.cover()
         except ClaimLost as exc:
             self.lost = exc
             raise TransportError(str(exc), Failure.TRANSIENT) from exc
