@@ -1,9 +1,9 @@
 """A claimed row as the parts of its message (``Composed``), a content's shared work done once.
 
 Personalising (a template's values), tracking (click URLs and the open
-pixel), the plain-text alternative of an HTML body and the extra headers
-(X-Mailpipe-Id, one-click List-Unsubscribe, the caller's own) all happen
-here. SES builds the MIME from these parts (Simple content); for the
+pixel), the plain-text alternative of an HTML body (shared.rendering.plaintext)
+and the extra headers (X-Mailpipe-Id, one-click List-Unsubscribe, the
+caller's own) all happen here. SES builds the MIME from these parts (Simple content); for the
 transports that need bytes, shared.rendering.mime builds them.
 
 ``Composer`` keeps, per content, what every recipient of it shares: its
@@ -14,51 +14,16 @@ and the content's SendBulkEmail template (shared.rendering.bulk).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from html import unescape
-from html.parser import HTMLParser
 
 from shared.db.messages import ClaimedMessage
 from shared.intake.addresses import NamedAddress, encoded_mailbox
 from shared.rendering.mustache import personalize
+from shared.rendering.plaintext import html_to_text
 from shared.rendering.tracking import TrackedHtml, Tracker, prepare_links, unsubscribe_headers
 from shared.runtime.cache import MISSING, BoundedCache
 from shared.transports.base import Composed
-
-
-class _TextExtractor(HTMLParser):
-    """Plain-text fallback for HTML bodies: text content, block elements as line breaks."""
-
-    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in self.BLOCKS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.parts.append(data)
-
-
-def html_to_text(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    text = unescape("".join(parser.parts))
-    return re.sub(r"\n\s*\n+", "\n\n", text).strip()
 
 
 def to_header(message: ClaimedMessage) -> str:
