@@ -75,9 +75,12 @@ class RecipientWriter:
         self._csv = csv.writer(self._buffer, lineterminator="\n")
         self.count = 0
 
-    def write(self, row_number: int, email: str, values: Iterable[str]) -> None:
-        """One recipient; ``values`` in the order of the upload's variables."""
-        self._csv.writerow((row_number, email, *values))
+    def write(self, row_number: int, email: str, name: str | None,
+              values: Iterable[str]) -> None:
+        """One recipient and its display name; ``values`` in the order of the upload's
+        variables."""
+        # COPY's CSV reads an unquoted empty field as NULL: no name is None, not "".
+        self._csv.writerow((row_number, email, name or "", *values))
         self.count += 1
         if self._buffer.tell() > self.CHUNK:
             self.flush()
@@ -97,7 +100,8 @@ def recipient_upload(conn: Connection, variables: int) -> Iterator[RecipientWrit
     """
     columns = "".join(f", v{i} text" for i in range(variables))
     conn.exec_driver_sql(
-        f"CREATE TEMP TABLE campaign_upload (row_number int, email text COLLATE \"C\"{columns})"
+        f"CREATE TEMP TABLE campaign_upload (row_number int, email text COLLATE \"C\", "
+        f"name text{columns})"
         " ON COMMIT DROP"
     )
     cursor = conn.connection.dbapi_connection.cursor()
@@ -119,8 +123,8 @@ def _store_recipients_sql(variables: int):
               FROM campaign_upload
              ORDER BY email, row_number
         ), stored AS (
-            INSERT INTO campaign_recipients (campaign_id, seq, email, variables)
-            SELECT :campaign_id, row_number() OVER (ORDER BY row_number), email,
+            INSERT INTO campaign_recipients (campaign_id, seq, email, name, variables)
+            SELECT :campaign_id, row_number() OVER (ORDER BY row_number), email, name,
                    jsonb_build_object({pairs})
               FROM firsts
             RETURNING 1
@@ -186,9 +190,9 @@ _PICK_CAMPAIGN_UNWINDOWED = _pick_campaign(windowed=False)
 _EXPAND = text(
     f"""
     WITH inserted AS (
-        INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state, error,
-                              scheduled_at, due_at, campaign_id, variables)
-        SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email,
+        INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, to_name,
+                              state, error, scheduled_at, due_at, campaign_id, variables)
+        SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email, r.name,
                CASE WHEN s.address IS NULL THEN '{S.QUEUED}' ELSE '{S.SUPPRESSED}' END,
                CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
                c.scheduled_at, now() + make_interval(secs => :queue_timeout), c.id, r.variables

@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from shared.db.tables import recipient_list_rows, recipient_lists
+from shared.intake.addresses import NamedAddress, mailbox_text
 
 #: Rows inserted per statement while a list is stored.
 INSERT_BATCH = 1000
@@ -36,8 +37,8 @@ def _columns():
 
 
 def insert_list(conn: Connection, api_key_id: int, name: str,
-                rows: Iterable[tuple[str, dict[str, str]]]) -> RecipientList:
-    """Store a list and its rows (checked, ``email`` normalized, every row with the same
+                rows: Iterable[tuple[NamedAddress, dict[str, str]]]) -> RecipientList:
+    """Store a list and its rows (checked, the address normalized, every row with the same
     value names) in the caller's transaction; the first row's names become the list's
     columns. Later rows for an address already seen are counted as duplicates."""
     list_id = conn.execute(insert(recipient_lists).values(
@@ -47,14 +48,15 @@ def insert_list(conn: Connection, api_key_id: int, name: str,
     seen: set[str] = set()
     batch: list[dict] = []
     duplicates = 0
-    for email, values in rows:
-        if email in seen:
+    for recipient, values in rows:
+        if recipient.address in seen:
             duplicates += 1
             continue
         if not seen:
             columns = list(values)
-        seen.add(email)
-        batch.append({"list_id": list_id, "seq": len(seen), "email": email, "values": values})
+        seen.add(recipient.address)
+        batch.append({"list_id": list_id, "seq": len(seen), "email": recipient.address,
+                      "name": recipient.name, "values": values})
         if len(batch) == INSERT_BATCH:
             conn.execute(insert(recipient_list_rows), batch)
             batch = []
@@ -82,14 +84,15 @@ def list_lists(conn: Connection, api_key_id: int, *, after: int = 0,
 
 def list_rows(conn: Connection, list_id: int, *, after: int = 0,
               limit: int | None = None) -> Iterator[tuple[int, str, dict[str, str]]]:
-    """(seq, email, values) in order, streamed from a server-side cursor."""
+    """(seq, email, values) in order, streamed from a server-side cursor; ``email`` as it
+    was given, with its display name (``Name <a@b>``), as a campaign reads it again."""
     t = recipient_list_rows.c
-    query = (select(t.seq, t.email, t["values"]).where(t.list_id == list_id, t.seq > after)
-             .order_by(t.seq))
+    query = (select(t.seq, t.email, t.name, t["values"])
+             .where(t.list_id == list_id, t.seq > after).order_by(t.seq))
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execution_options(yield_per=2000).execute(query):
-        yield row.seq, row.email, row.values
+        yield row.seq, mailbox_text(row.email, row.name), row.values
 
 
 def delete_list(conn: Connection, api_key_id: int, list_id: int) -> bool:

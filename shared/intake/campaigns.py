@@ -32,7 +32,7 @@ from shared.db.campaigns import (
 from shared.db.keys import ApiKey
 from shared.db.templates import get_template
 from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.intake.addresses import is_valid_address
+from shared.intake.addresses import AddressError, NamedAddress, parse_mailbox
 from shared.intake.csvtext import csv_lines
 from shared.intake.idempotency import Idempotency, first_answer, remember
 from shared.intake.requests import CampaignRequest
@@ -65,21 +65,35 @@ class Row:
         return f"row {self.number}" if self.kind == "row" else f"recipients[{self.number}]"
 
 
-def normalize_email(value: Any) -> str | None:
-    """The address with its domain lower-cased (the de-duplication key), or None if invalid.
+def normalize_recipient(value: Any) -> NamedAddress:
+    """An ``email`` cell (``a@b``, ``<a@b>`` or ``Name <a@b>``) as its address, domain
+    lower-cased (the de-duplication key), and display name; raises AddressError.
 
     The local part keeps its case: RFC 5321 lets a mailbox tell ``Bob`` from
     ``bob``, so only the domain, which is case-insensitive, is folded.
     """
     if not isinstance(value, str):
+        raise AddressError("invalid_email", f"'{str(value)[:100]}' is not a valid email "
+                           "address")
+    found = parse_mailbox(value)
+    local, _, domain = found.address.rpartition("@")
+    return NamedAddress(f"{local}@{domain.lower()}", found.name)
+
+
+def normalize_email(value: Any) -> str | None:
+    """``normalize_recipient``'s address, or None if the cell is not one."""
+    try:
+        return normalize_recipient(value).address
+    except AddressError:
         return None
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    if not is_valid_address(value):
-        return None
-    local, _, domain = value.rpartition("@")
-    return f"{local}@{domain.lower()}"
+
+
+def checked_recipient(row: Row) -> NamedAddress:
+    """The row's ``email`` cell as a recipient, or InvalidRequest naming the row and field."""
+    try:
+        return normalize_recipient(row.fields.get("email"))
+    except AddressError as exc:
+        raise InvalidRequest(exc.code, f"{row.where}: {exc.message}", field="email") from None
 
 
 def json_rows(recipients: list[Any]) -> Iterator[Row]:
@@ -129,17 +143,14 @@ def csv_rows(stream: IO[bytes], variables: list[str], *,
         raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None
 
 
-def _check(row: Row, variables: list[str], subject_variables: set[str]) -> tuple[str, dict]:
-    """(normalized email, values) of a row, or InvalidRequest naming the row."""
+def _check(row: Row, variables: list[str], subject_variables: set[str]
+           ) -> tuple[NamedAddress, dict]:
+    """(normalized recipient, values) of a row, or InvalidRequest naming the row."""
     if row.cell_error:
         raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
-    email = normalize_email(row.fields.get("email"))
-    if email is None:
-        raise InvalidRequest(
-            "invalid_email", f"{row.where}: '{str(row.fields.get('email'))[:100]}' is not a "
-            "valid email address", field="email",
-        )
-    return email, recipient_values(variables, subject_variables, row.fields, email, row.where)
+    recipient = checked_recipient(row)
+    return recipient, recipient_values(variables, subject_variables, row.fields,
+                                       recipient.address, row.where)
 
 
 def _problem(row: Row, exc: InvalidRequest) -> dict:
@@ -200,8 +211,8 @@ def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
     checked = all_or_nothing(rows, lambda row: _check(row, variables, subject_variables),
                              "the campaign was not created")
     with recipient_upload(conn, len(variables)) as writer:
-        for number, (email, values) in checked:
-            writer.write(number, email, values.values())
+        for number, (recipient, values) in checked:
+            writer.write(number, recipient.address, recipient.name, values.values())
         uploaded = writer.count
     if not uploaded:
         raise InvalidRequest("no_recipients", "the campaign has no recipients",

@@ -17,7 +17,8 @@ from sqlalchemy import Engine
 from shared.db.keys import ApiKey
 from shared.db.recipient_lists import RecipientList, get_list, insert_list, list_rows
 from shared.errors import InvalidRequest, NotFound
-from shared.intake.campaigns import Row, all_or_nothing, normalize_email
+from shared.intake.addresses import NamedAddress
+from shared.intake.campaigns import Row, all_or_nothing, checked_recipient
 
 MAX_COLUMNS = 50
 MAX_VALUE_CHARS = 10_000
@@ -36,21 +37,17 @@ def _value(row: Row, name: str, value: Any) -> str:
     return text
 
 
-def _checked(row: Row, columns: list[str] | None) -> tuple[str, dict[str, str]]:
-    """(email, values) of a good row; ``columns`` None: every field the row has (CSV)."""
+def _checked(row: Row, columns: list[str] | None) -> tuple[NamedAddress, dict[str, str]]:
+    """(recipient, values) of a good row; ``columns`` None: every field the row has (CSV)."""
     if row.cell_error:
         raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
-    email = normalize_email(row.fields.get("email"))
-    if email is None:
-        raise InvalidRequest("invalid_email", f"{row.where}: "
-                             f"'{str(row.fields.get('email'))[:100]}' is not a valid email "
-                             "address", field="email")
+    recipient = checked_recipient(row)
     if columns is None:
         columns = [name for name in row.fields if name != "email"][:MAX_COLUMNS + 1]
     if len(columns) > MAX_COLUMNS:
         raise InvalidRequest("too_many_columns", f"at most {MAX_COLUMNS} value columns "
                              "besides email", field="recipients")
-    return email, {name: _value(row, name, row.fields.get(name)) for name in columns}
+    return recipient, {name: _value(row, name, row.fields.get(name)) for name in columns}
 
 
 def columns_of(rows: list[Row]) -> list[str]:

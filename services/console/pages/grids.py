@@ -1,7 +1,7 @@
 """Recipient grids: a spreadsheet of email plus the template's variables, checked and saved.
 
 The check applies the campaign intake's own rules to every row
-(``normalize_email`` and ``recipient_values`` from ``shared.intake`` and
+(``checked_recipient`` and ``recipient_values`` from ``shared.intake`` and
 ``shared.rendering``), so a cell flagged here is exactly a row that
 ``POST /v1/campaigns`` would refuse, with the same reason.
 """
@@ -15,7 +15,7 @@ from services.console.web import Page, key_of
 from shared.db.console_grids import delete_grid, get_grid, list_grids, save_grid
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
-from shared.intake.campaigns import normalize_email
+from shared.intake.campaigns import Row, checked_recipient
 from shared.rendering.mustache import recipient_values
 
 #: Rows one grid may hold (larger lists go to the plan as a CSV upload).
@@ -35,11 +35,10 @@ def check_rows(variables: list[str], subject_variables: set[str], columns: list[
         if not any(str(v).strip() for v in fields.values()):
             continue
         where = f"row {number}"
-        email = normalize_email(fields.get("email"))
-        if email is None:
-            problems.append({"row": number, "column": "email",
-                             "message": f"{where}: '{str(fields.get('email', ''))[:100]}' is "
-                                        "not a valid email address"})
+        try:  # ``Name <a@b>`` too: the name goes in the To header, as through the API
+            email = checked_recipient(Row("row", number, fields)).address
+        except InvalidRequest as exc:
+            problems.append({"row": number, "column": "email", "message": exc.message})
             email = str(fields.get("email", ""))
         for name in variables:
             try:
