@@ -26,7 +26,7 @@ def dispatch_due(engine: Engine, broker: RedisBroker, settings: Settings) -> boo
         )
     if ids:
         enqueue_sends(broker, ids, settings.send_batch)
-        log.info("dispatched %d messages", len(ids))
+        log.info("dispatched %d message%s", len(ids), "" if len(ids) == 1 else "s")
     return len(ids) == settings.dispatch_batch
 
 
