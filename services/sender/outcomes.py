@@ -148,6 +148,10 @@ def not_sent(message: ClaimedMessage, reason: str) -> Outcome:
 
 
 def _failure_outcome(message: ClaimedMessage, exc: TransportError, via: str) -> Outcome:
+    if exc.pauses_fleet:
+        log.warning("message %d: not sent: SES refuses the account (%s)", message.id, exc)
+        return _outcome(message, OutcomeKind.RETRY, via, "retried", error=str(exc),
+                        retry_after=retry_delay(message.attempt))
     if exc.failure is Failure.TRANSIENT:
         delay = retry_delay(message.attempt)
         log.warning("message %d: not sent (%s); retrying in %.1fs", message.id, exc, delay)

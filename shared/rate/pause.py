@@ -94,9 +94,13 @@ class FleetPause:
             log.error("could not pause the senders through Redis (%s)", exc)
         if created:
             log.error("SES refuses to send for this account; every sender pauses until the "
-                      "account answers again (probed in %.0fs, then on a backoff): %s",
+                      "account answers again (probed in %gs, then on a backoff): %s",
                       self.first_probe, reason)
         return created
+
+    def reason(self, max_age: float = 0.0) -> str | None:
+        """Why sending is paused (the Redis mirror: the senders' fast check), or None."""
+        return self.redis_pause.reason(max_age)
 
     def state(self) -> Pause | None:
         """The pause in force (PostgreSQL), or None."""
