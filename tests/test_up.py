@@ -25,7 +25,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from services.up import METRICS_KINDS, _local_values, _secret_key, transport_summary
+from services.up import (
+    METRICS_KINDS,
+    _local_values,
+    _private_data_folder,
+    _secret_key,
+    transport_summary,
+)
 from shared.runtime.localservers import free_port
 from shared.settings import LocalSettings, load_settings
 from tests.support.net import listening_addresses
@@ -60,6 +66,23 @@ def test_the_secret_key_is_generated_once_private_and_reused(tmp_path):
     first = _secret_key(key_file)
     assert len(first) >= 40 and stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert _secret_key(key_file) == first  # links in mail already sent keep working
+
+
+def test_a_data_folder_made_by_an_older_up_is_made_private(tmp_path):
+    root = tmp_path / ".mailpipe"
+    (root / "logs").mkdir(parents=True, mode=0o755)
+    (root / "outbox").mkdir(mode=0o755)
+    (root / "logs" / "api.log").write_text("x")
+    (root / "logs" / "api.log").chmod(0o644)
+    umask = os.umask(0o022)
+    try:
+        _private_data_folder(root)
+        assert os.umask(0o022) == 0o077  # and so for every process up starts
+    finally:
+        os.umask(umask)
+    for path, mode in ((root, 0o700), (root / "logs", 0o700), (root / "outbox", 0o700),
+                       (root / "logs" / "api.log", 0o600)):
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
 
 
 def test_up_uses_its_own_address_and_local_metrics_unless_the_operator_set_them(tmp_path):

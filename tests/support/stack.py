@@ -24,7 +24,9 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "MAILPIPE_FILE_DIR": str(settings.file_dir),
         "MAILPIPE_DEFAULT_FROM": settings.default_from or "",
         "MAILPIPE_LOG_LEVEL": "INFO",
-        # Stacks run side by side: no fixed metrics ports unless a test asks for them.
+        # Stacks run side by side: no fixed metrics ports unless a test asks for them,
+        # and those on this machine only.
+        "MAILPIPE_METRICS_HOST": "127.0.0.1",
         "MAILPIPE_METRICS_PORT_SCHEDULER": "0",
         "MAILPIPE_METRICS_PORT_SENDER": "0",
         "MAILPIPE_METRICS_PORT_RECORDER": "0",
