@@ -159,26 +159,32 @@ _RESERVE = _PROLOGUE + _LOST + _REFUSED + _PLACE
 # a sparse fleet's slots reserved before it (at most ``sparse``).
 _RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
 local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
-local sum = tonumber(redis.call('GET', KEYS[3]) or '0')
 if lost and lost_lead > 0 and dense > 1 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', tat), 'lost:' .. (dense - 1))
-  sum = sum + dense - 1
+  redis.call('INCRBY', KEYS[3], dense - 1)
+  redis.call('PEXPIRE', KEYS[2], 60000)
+  redis.call('PEXPIRE', KEYS[3], 60000)
 end
+local sum = tonumber(redis.call('GET', KEYS[3]) or '0')
+-- Entries out of the window of ``start`` are left out of ``sum`` (the first
+-- ``gone`` by score) but removed only once the slot is placed: a refused
+-- reservation changes nothing.
+local gone = 0
 local function expire(upto)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto)) do
+  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto, 'LIMIT', gone, -1)) do
     sum = sum - tonumber(string.match(member, ':(%d+)$'))
+    gone = gone + 1
   end
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', upto)
 end
 expire(start - window)
 while sum > 0 and sum + n > cap do
-  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  local oldest = redis.call('ZRANGE', KEYS[2], gone, gone, 'WITHSCORES')
   if #oldest == 0 then sum = 0 break end
   start = tonumber(oldest[2]) + window + 1
   expire(start - window)
 end
-redis.call('SET', KEYS[3], tostring(sum), 'PX', 60000)
 """ + _REFUSED + """
+if gone > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, gone - 1) end
 local latest = start + spread
 if loose then latest = latest + late end
 redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)

@@ -18,6 +18,8 @@ from shared.rate.limiter import (
     SLOW_START_SHARE,
     SPARSE_LATE_TOLERANCE,
     TAT_KEY,
+    WINDOW_KEY,
+    WINDOW_SUM_KEY,
     FleetRateLimiter,
     QuotaRate,
     RedisClock,
@@ -342,3 +344,16 @@ def test_a_throttle_after_a_lost_state_does_not_shorten_its_restart(redis):
     redis.flushall()
     limiter.penalize(0.25)
     assert limiter.reserve(1) - time.monotonic() == pytest.approx(LOST_LEAD, abs=0.05)
+
+
+def test_a_reservation_refused_beyond_max_lead_changes_nothing(redis):
+    limiter = FleetRateLimiter(redis, 20.0)
+    for recipients in (10, 10, 10, 10):  # 0, 0.5, 1.0 (the second cleared), 1.5 s ahead
+        limiter.reserve(recipients)
+    before = (redis.get(TAT_KEY), redis.zrange(WINDOW_KEY, 0, -1, withscores=True),
+              redis.get(WINDOW_SUM_KEY))
+    # 15 more would wait for the sliding second after the 1.5 s call: beyond MAX_LEAD.
+    limiter.reserve(15)
+    after = (redis.get(TAT_KEY), redis.zrange(WINDOW_KEY, 0, -1, withscores=True),
+             redis.get(WINDOW_SUM_KEY))
+    assert after == before  # its window is still whole for the next reservation
