@@ -24,6 +24,14 @@ ends sent, failed or unknown), ``unknown`` (each must have been in flight,
     .venv/bin/python bench/chaos.py [--messages 10000] [--json chaos.json]
 
 ``run_chaos`` is the harness itself; tests/e2e/test_chaos.py runs a short form.
+
+A second phase, the slow fleet (``run_slow_fleet``, ``--phase slow-fleet``),
+kills nothing: a rate shared by many threads with a short lease (20/s over
+9 threads, MAILPIPE_SEND_LEASE=3), one request of 60 recipients finding the
+fleet idle, then eight of 20, and ``mailpipe requeue --state unknown`` in
+the middle, as the scheduler's warning advises. It reports duplicates, rows
+ever seen ``unknown`` and the live claims the lease sweep took (the
+scheduler's "mid-send when their lease ran out" warnings): all must be 0.
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ import contextlib
 import json
 import os
 import random
+import re
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import threading
@@ -85,6 +95,8 @@ class ChaosConfig:
     postgres_down_seconds: float = 3.0
     queue_timeout: float = 10.0
     send_lease: float = 20.0
+    #: MAILPIPE_SEND_BATCH: message ids per sender queue message, on average.
+    send_batch: int = 20
     heartbeat_ms: int = 5000
     drain_timeout: float = 300.0
     seed: int | None = None
@@ -265,6 +277,7 @@ class Chaos:
             "MAILPIPE_PUBLIC_URL": self.api,
             "MAILPIPE_QUEUE_TIMEOUT": str(cfg.queue_timeout),
             "MAILPIPE_SEND_LEASE": str(cfg.send_lease),
+            "MAILPIPE_SEND_BATCH": str(cfg.send_batch),
             "MAILPIPE_BROKER_HEARTBEAT_TIMEOUT_MS": str(cfg.heartbeat_ms),
             "MAILPIPE_LOG_LEVEL": "INFO",
             "AWS_ENDPOINT_URL_SESV2": ses_url,
@@ -525,6 +538,118 @@ chaos run: {report['accepted']} messages accepted, {len(report['faults'])} fault
     print("\nPASS" if not problems else "\nFAIL: " + "; ".join(problems))
 
 
+# --- the slow fleet ----------------------------------------------------------------------
+
+@dataclass
+class SlowFleetConfig:
+    send_rate: float = 20.0
+    sender_threads: int = 9
+    send_lease: float = 3.0
+    #: The first request's recipients (one queue message), then ``later`` requests of ``each``.
+    first: int = 60
+    later: int = 8
+    each: int = 20
+    later_after: float = 0.5
+    #: When (s) ``mailpipe requeue --state unknown`` runs, as the scheduler's warning advises.
+    requeue_at: float = 6.0
+    drain_timeout: float = 120.0
+
+
+#: The scheduler's warning for every batch of claims the lease sweep took.
+SWEPT = re.compile(r"(\d+) messages were mid-send when their lease ran out")
+
+
+def run_slow_fleet(config: SlowFleetConfig, work: Path, ses_url: str,
+                   ses_stats: Callable[[], dict], progress: Callable[[str], None] = print
+                   ) -> dict:
+    """The slow-fleet phase (see the module's docstring); returns its report."""
+    work.mkdir(parents=True, exist_ok=True)
+    chaos = Chaos(ChaosConfig(
+        send_rate=config.send_rate, sender_processes=1, sender_threads=config.sender_threads,
+        send_lease=config.send_lease, send_batch=config.first, api_workers=1,
+        queue_timeout=30), work, ses_url)
+    unknown_ever: set[int] = set()
+    requeued = None
+    try:
+        chaos.start_stack()
+        started = time.monotonic()
+        requests = [(0.0, [f"first{n}@{DOMAIN}" for n in range(config.first)])] + [
+            (config.later_after, [f"later{k}-{n}@{DOMAIN}" for n in range(config.each)])
+            for k in range(config.later)]
+        for at, recipients in requests:
+            time.sleep(max(0.0, started + at - time.monotonic()))
+            body = {"messages": [{"topicId": TOPIC, "emails": recipients, "subject": "slow",
+                                  "content": "<p>Hello from the slow fleet</p>"}]}
+            status, answer = _post(chaos.api + "/v1/messages", chaos.key, body,
+                                   str(uuid.uuid4()))
+            if status != 200:
+                raise ChaosError(f"POST answered {status}: {answer}")
+        total = config.first + config.later * config.each
+        deadline = time.monotonic() + config.drain_timeout
+        while True:
+            unknown_ever |= {r[0] for r in _query(
+                chaos.engine, "SELECT id FROM messages WHERE state = 'unknown'")}
+            if requeued is None and time.monotonic() - started >= config.requeue_at:
+                at = time.monotonic() - started
+                requeued = _requeue_unknown(chaos)
+                progress(f"  {at:5.1f}s  mailpipe requeue --state unknown: {requeued} rows")
+            states = state_counts(chaos.engine)
+            if (requeued is not None and sum(states.values()) == total
+                    and all(state in FINAL for state in states)):
+                break
+            if time.monotonic() > deadline:
+                progress(f"  slow fleet: drain timed out: {states}")
+                break
+            time.sleep(0.1)
+        seconds = time.monotonic() - started
+    finally:
+        chaos.stop()
+    swept = sum(int(m.group(1)) for log in chaos.log_dir.glob("scheduler*.log")
+                for m in SWEPT.finditer(log.read_text(errors="replace")))
+    ses = ses_stats()
+    return {"config": asdict(config), "messages": total, "states": states,
+            "duplicates": ses["duplicates"], "delivered": ses["unique_recipients"],
+            "unknown_ever": len(unknown_ever), "swept_live_claims": swept,
+            "requeued_unknown": requeued, "seconds": round(seconds, 1),
+            "log_dir": str(chaos.log_dir)}
+
+
+def _requeue_unknown(chaos: Chaos) -> int:
+    """``mailpipe requeue --state unknown``, as an operator runs it."""
+    done = subprocess.run([sys.executable, "-m", "services.cli", "requeue", "--state",
+                           "unknown"], env=chaos.stack.env, capture_output=True, text=True,
+                          timeout=60, check=False)
+    found = re.search(r"requeued (\d+)", done.stdout + done.stderr)
+    if done.returncode != 0:
+        raise ChaosError(f"requeue failed ({done.returncode}): {done.stdout}{done.stderr}")
+    return int(found.group(1)) if found else 0
+
+
+def slow_fleet_verdict(report: dict) -> list[str]:
+    problems = [f"{report[k]} {k.replace('_', ' ')}" for k in
+                ("duplicates", "unknown_ever", "swept_live_claims") if report[k]]
+    if report["delivered"] != report["messages"]:
+        problems.append(f"{report['delivered']} of {report['messages']} delivered")
+    return problems
+
+
+def print_slow_fleet(report: dict) -> None:
+    cfg = report["config"]
+    problems = slow_fleet_verdict(report)
+    print(f"\nslow fleet: {report['messages']} messages at {cfg['send_rate']:g}/s over "
+          f"{cfg['sender_threads']} threads, lease {cfg['send_lease']:g} s")
+    print(f"""\
+  delivered                {report['delivered']}
+  duplicates               {report['duplicates']}
+  rows ever unknown        {report['unknown_ever']}
+  live claims swept        {report['swept_live_claims']}
+  requeue --state unknown  {report['requeued_unknown']} rows
+  final states             {report['states']}
+  time                     {report['seconds']} s
+  logs                     {report['log_dir']}""")
+    print("\nPASS" if not problems else "\nFAIL: " + "; ".join(problems))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     defaults = ChaosConfig()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -540,6 +665,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "repeat for both (default: flush)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="fake SES round trip")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--phase", choices=["all", "chaos", "slow-fleet"], default="all",
+                        help="the chaos run, the slow fleet, or both (default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     return parser.parse_args(argv)
@@ -558,16 +685,27 @@ def main(argv: list[str] | None = None) -> int:
                          seed=args.seed)
     work = Path(tempfile.mkdtemp(prefix="mailpipe-chaos-"))
     print(f"chaos: work folder {work}", flush=True)
+    report, slow, failed = None, None, False
     with start_fake_ses(latency_ms=args.latency_ms, log=work / "fake_ses.log") as ses:
-        report = run_chaos(config, work, ses.url, ses.stats,
-                           progress=lambda line: print(line, flush=True))
-    failed = bool(verdict(report))
+        if args.phase in ("all", "chaos"):
+            (work / "chaos").mkdir()
+            report = run_chaos(config, work / "chaos", ses.url, ses.stats,
+                               progress=lambda line: print(line, flush=True))
+            failed = bool(verdict(report))
+        if args.phase in ("all", "slow-fleet"):
+            ses.reset()
+            print("slow fleet:", flush=True)
+            slow = run_slow_fleet(SlowFleetConfig(), work / "slow-fleet", ses.url, ses.stats,
+                                  progress=lambda line: print(line, flush=True))
+            failed = failed or bool(slow_fleet_verdict(slow))
     if not args.keep and not failed:
         shutil.rmtree(work, ignore_errors=True)
-        report["log_dir"] += " (removed; --keep keeps it)"
-    print_report(report)
+    if report is not None:
+        print_report(report)
+    if slow is not None:
+        print_slow_fleet(slow)
     if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        args.json.write_text(json.dumps({"chaos": report, "slow_fleet": slow}, indent=2) + "\n")
     return 1 if failed else 0
 
 
