@@ -40,8 +40,10 @@ from shared.transports.ses_content import bulk_headers_ok
 MAX_ENTRIES = 50
 LITERAL = "lb"
 #: A value SES may render differently from mailpipe: HTML-escaped characters
-#: (Handlebars escapes & < > " ' ` =), line breaks and backslashes.
-_NOT_NEUTRAL = re.compile(r"[&<>\"'`=\\\r\n\x00]")
+#: (Handlebars escapes & < > " ' ` =), line breaks and backslashes; and a run of
+#: white space, which the text part drawn from the HTML collapses to one space
+#: (shared.rendering.plaintext) while SES would paste the value as it is.
+_NOT_NEUTRAL = re.compile(r"[&<>\"'`=\\\r\n\x00\t\f\v]|  ")
 #: The only tags a template handed to SES may contain.
 _SLOT = re.compile(r"\{\{(v\d+|c\d+|o|lb)\}\}")
 _MARK = "\x00"

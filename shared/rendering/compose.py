@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from shared.db.messages import ClaimedMessage
 from shared.intake.addresses import NamedAddress, encoded_mailbox
 from shared.rendering.mustache import personalize
-from shared.rendering.plaintext import html_to_text
+from shared.rendering.plaintext import html_to_text as html_to_text  # used by bulk, mime
+from shared.rendering.plaintext import text_part
 from shared.rendering.tracking import TrackedHtml, Tracker, prepare_links, unsubscribe_headers
 from shared.runtime.cache import MISSING, BoundedCache
 from shared.transports.base import Composed
@@ -113,6 +114,4 @@ def content_chars(message: ClaimedMessage) -> int:
 
 def _text_of(html: str | None, text: str | None) -> str:
     """The plain-text part: the content's own, else drawn from its HTML (untracked)."""
-    if text:
-        return text
-    return html_to_text(html) if html else ""
+    return text_part(html, text)

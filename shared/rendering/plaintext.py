@@ -113,3 +113,10 @@ def html_to_text(html: str) -> str:
     converter.close()
     converter.flush()
     return "\n".join(converter.lines).strip()
+
+
+def text_part(html: str | None, text: str | None) -> str:
+    """A message's plain-text part: its own when it has one, else drawn from its HTML."""
+    if text:
+        return text
+    return html_to_text(html) if html else ""

@@ -49,8 +49,24 @@ def test_render_preview_escapes_values_in_html(created, client, headers):
     assert result.status_code == 200, result.text
     assert result.json == {
         "version": 1, "subject": "Welcome, <Kim & Lee>",
-        "html": "<p>Hello &lt;Kim &amp; Lee&gt;, from <i>Team</i></p>", "text": None,
+        "html": "<p>Hello &lt;Kim &amp; Lee&gt;, from <i>Team</i></p>",
+        "text": "Hello <Kim & Lee>, from Team",  # drawn from the HTML, as sent
     }
+
+
+def test_render_returns_the_text_part_as_sent_and_a_templates_own_text_wins(client, headers):
+    made = client.simulate_post("/v1/templates", headers=headers, json={
+        "name": "order", "subject": "주문",
+        "html": '<h1>Hello {{name}}</h1><a href="https://shop.example/o/{{order}}">link</a>'})
+    url = f"/v1/templates/{made.json['id']}/render"
+    values = {"variables": {"name": "홍길동", "order": 12}}
+    drawn = client.simulate_post(url, headers=headers, json=values)
+    assert drawn.json["text"] == "Hello 홍길동\n\nlink (https://shop.example/o/12)"
+    client.simulate_put(f"/v1/templates/{made.json['id']}", headers=headers, json={
+        "name": "order", "subject": "주문", "html": "<p>{{name}}</p>",
+        "text": "{{name}}님, 주문 {{order}}"})
+    own = client.simulate_post(url, headers=headers, json=values)
+    assert (own.json["version"], own.json["text"]) == (2, "홍길동님, 주문 12")
 
 
 def test_render_preview_names_every_missing_variable(created, client, headers):

@@ -21,6 +21,7 @@ from shared.db.templates import (
 )
 from shared.errors import Conflict, NotFound
 from shared.rendering.mustache import MissingVariable, TemplateSource, as_text, render_parts
+from shared.rendering.plaintext import text_part
 
 #: Templates per page of ``GET /v1/templates``.
 PAGE = 100
@@ -121,5 +122,6 @@ class TemplateRenderResource:
                 f"{', '.join(repr(m) for m in missing)}", field=f"variables.{missing[0]}",
             )
         parts = render_parts(row.source, values)
+        # The text part as sent: the template's own, else drawn from its HTML.
         resp.media = {"version": row.version, "subject": parts.subject, "html": parts.html,
-                      "text": parts.text}
+                      "text": text_part(parts.html, parts.text)}

@@ -269,8 +269,12 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/templates/{template_id}/render", "post"): Operation(
         "Preview what one recipient with these values would receive", "templates",
         (Reply(200, "the rendered parts", a.Rendered, example={
-            "version": 1, "subject": "Your order 12", "html": "<p>Hello Ann</p>",
-            "text": None}),),
+            "version": 1, "subject": "Your order 12",
+            "html": '<p>Hello Ann</p><p><a href="https://shop.example/o/12">Your order</a></p>',
+            "text": "Hello Ann\n\nYour order (https://shop.example/o/12)"}),),
+        description="``text`` is the text part as sent: the template's own, else drawn from "
+        "its HTML (links as ``text (URL)``, headings and paragraphs as lines, list items as "
+        "``- item``).",
         bodies=(Body({"variables": {"name": "Ann", "order": 12}}, RenderBody),),
         errors={**READ_BODY, 400: (*VALIDATION, "missing_variable"),
                 404: ("template_not_found",)},
