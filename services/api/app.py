@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 from services.api import errors
 from services.api.auth import ApiKeyMiddleware
 from services.api.metrics import MetricsMiddleware, MetricsResource
-from services.api.params import ID_FIELD, TextParamsMiddleware
+from services.api.params import ID_FIELD, IdConverter, TextParamsMiddleware
 from services.api.resources import biz, fureweb
 from services.api.resources.campaigns import (
     CampaignActionResource,
@@ -76,6 +76,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
                                  ApiKeyMiddleware(deps.engine, deps.guards),
                                  IntakeRateMiddleware(deps.guards.intake)])
     app.req_options.strip_url_path_trailing_slash = True
+    app.router_options.converters[ID_FIELD] = IdConverter
     errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/v1/messages", MessagesResource(deps))

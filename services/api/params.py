@@ -31,8 +31,9 @@ from shared.intake.text import text_problem
 MAX_ID = 2**63 - 1
 #: PostgreSQL INTEGER, the type of a template's version number.
 MAX_VERSION = 2**31 - 1
-#: A route field holding a row id (``/v1/templates/{template_id:ID_FIELD}``).
-ID_FIELD = f"int(min=1, max={MAX_ID})"
+#: A route field holding a row id (``/v1/templates/{template_id:ID_FIELD}``): the
+#: ``IdConverter`` that ``create_app`` registers under this name.
+ID_FIELD = "row_id"
 
 #: Matched with ``fullmatch``: ``$`` would also match before a trailing newline.
 _UNSIGNED = re.compile(r"[0-9]+")
@@ -71,6 +72,20 @@ def int_value(values: Mapping[str, str | list[str]], name: str, *, min_value: in
     if not min_value <= value <= max_value:
         raise falcon.HTTPInvalidParam(_bounds(min_value, max_value), name)
     return value
+
+
+class IdConverter(falcon.routing.BaseConverter):
+    """A row id in a path: ASCII digits for 1..MAX_ID, else the route does not match (404).
+
+    falcon's ``int`` converter uses ``int()``, which would serve ``/v1/messages/١`` or
+    ``/v1/messages/+1`` as message 1.
+    """
+
+    def convert(self, value: str) -> int | None:
+        if not _UNSIGNED.fullmatch(value) or len(value.lstrip("0")) > len(str(MAX_ID)):
+            return None
+        number = int(value)
+        return number if 1 <= number <= MAX_ID else None
 
 
 def _bounds(min_value: int, max_value: int) -> str:

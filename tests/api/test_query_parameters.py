@@ -171,3 +171,21 @@ def test_campaign_template_id_in_a_query_string_is_ascii_digits_only(
     assert result.status_code == 400, result.text
     assert result.json["field"] == "templateId"
     assert footprint(engine, redis) == before
+
+
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+
+
+@pytest.mark.parametrize("spell", [lambda n: n.translate(ARABIC_INDIC), lambda n: f"+{n}",
+                                   lambda n: f"%20{n}", lambda n: f"{n[0]}_{n[1:]}",
+                                   lambda n: f"{n}%20"],
+                         ids=["arabic-indic", "plus", "space", "underscore", "trailing"])
+def test_a_row_id_in_a_path_is_ascii_digits_only(client, headers, spell):
+    """falcon's int converter reads these with int() and would serve the message."""
+    created = client.simulate_post("/v1/messages", headers=headers, json={"messages": [
+        {"topicId": "ids", "emails": ["a@example.com"], "subject": "s", "content": "c"}]})
+    assert created.status_code == 200, created.text
+    number = str(created.json["messages"][0]["id"]).rjust(2, "0")
+    assert client.simulate_get(f"/v1/messages/{number}", headers=headers).status_code == 200
+    answer = client.simulate_get(f"/v1/messages/{spell(number)}", headers=headers)
+    assert answer.status_code == 404, answer.text
