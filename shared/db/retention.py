@@ -8,7 +8,7 @@ an intake re-using a blob, a second scheduler pruning) is left for a later
 batch, so pruning never waits on the send path and the send path waits on
 pruning for at most one small batch.
 
-What stays, so figures stay right (README, "Retention"): message rows with
+What stays, so figures stay right (docs/operations.md, "Retention"): message rows with
 their state, attempts, provider id, error and timestamps are never deleted;
 a pruned event is added to ``event_tallies`` (per message, type, hard
 bounce and machine flag) in the statement that deletes it, and topic
