@@ -107,7 +107,7 @@ def search_messages(conn: Connection, api_key_id: int, query: str, topic_id: str
 
 _EXPORT = text(
     """
-    SELECT m.id, m.to_addr, m.state, m.provider_message_id, m.sent_at,
+    SELECT m.id, m.to_addr, m.to_name, m.state, m.provider_message_id, m.sent_at,
            count(*) FILTER (WHERE e.type = 'opened' AND NOT e.machine) AS opens,
            count(*) FILTER (WHERE e.type = 'clicked' AND NOT e.machine) AS clicks,
            bool_or(e.type = 'unsubscribed') IS TRUE AS unsubscribed,

@@ -83,8 +83,9 @@ def list_messages(conn: Connection, api_key_id: int, where: MessageFilter, *,
     """
     query = (
         select(messages.c.id, messages.c.topic_id, messages.c.campaign_id, messages.c.to_addr,
-               messages.c.state, messages.c.attempts, messages.c.provider_message_id,
-               messages.c.error, messages.c.scheduled_at, messages.c.sent_at,
+               messages.c.to_name, messages.c.state, messages.c.attempts,
+               messages.c.provider_message_id, messages.c.error, messages.c.scheduled_at,
+               messages.c.sent_at,
                _counted(E.OPENED).label("opens"), _counted(E.CLICKED).label("clicks"),
                *(_has(kind, humans_only=False).label(kind.value)
                  for kind in (E.BOUNCED, E.COMPLAINED, E.DELIVERED)))

@@ -5,11 +5,14 @@ and suppressed by the address alone, and never a way to inject a header."""
 from __future__ import annotations
 
 import base64
+import csv
+import io
 from email import message_from_bytes, policy
 
 import pytest
 from sqlalchemy import text
 
+from services.scheduler.expand import expand_step
 from services.sender.batch import send_batch
 from shared.broker.payloads import OutcomeKind, SendBatch
 from shared.settings import load_settings
@@ -156,3 +159,88 @@ def test_ses_bulk_entries_carry_the_encoded_names(
 
 def _encoded(name: str, address: str) -> str:
     return f"=?utf-8?b?{base64.b64encode(name.encode()).decode()}?= <{address}>"
+
+
+# --- campaigns, saved lists, listings and their CSV --------------------------------------
+
+@pytest.fixture
+def template_id(client, headers):
+    result = client.simulate_post("/v1/templates", headers=headers, json={
+        "name": "names", "subject": "{{city}} news", "html": "<p>{{city}}</p>"})
+    return result.json["id"]
+
+
+CSV_WITH_NAMES = ('email,city\r\n'
+                  '홍길동 <a@example.com>,서울\r\n'
+                  '"""Kim, Minsu"" <m@example.com>",부산\r\n'
+                  'a@EXAMPLE.com,대전\r\n').encode()
+
+
+def _campaign_from_csv(client, headers, template_id) -> dict:
+    result = client.simulate_post(
+        "/v1/campaigns", headers={**headers, "content-type": "text/csv"},
+        params={"name": "June", "templateId": str(template_id), "topicId": "june",
+                "from": "가게 <shop@example.com>"}, body=CSV_WITH_NAMES)
+    assert result.status_code == 201, result.text
+    return result.json
+
+
+def test_a_csv_campaign_keeps_names_and_folds_duplicates_by_address(
+        client, headers, template_id, settings, engine, broker, redis):
+    campaign = _campaign_from_csv(client, headers, template_id)
+    assert (campaign["total"], campaign["duplicates"]) == (2, 1)
+    while expand_step(engine, broker, settings):
+        pass
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT id, to_addr, to_name, from_addr FROM messages "
+                                 "ORDER BY id")).all()
+    assert [(r.to_addr, r.to_name) for r in rows] == [("a@example.com", "홍길동"),
+                                                      ("m@example.com", "Kim, Minsu")]
+    send_batch(sender_deps(settings, engine, broker, redis), SendBatch(tuple(r.id for r in rows)))
+    sent = sent_files(settings)
+    assert sent["a@example.com"]["To"].addresses[0].display_name == "홍길동"
+    assert sent["m@example.com"]["To"].addresses[0].display_name == "Kim, Minsu"
+    assert sent["m@example.com"]["From"].addresses[0].display_name == "가게"
+
+    listing = client.simulate_get("/v1/messages", headers=headers, params={"topicId": "june"})
+    assert [(m["email"], m["name"]) for m in listing.json["messages"]] == [
+        ("a@example.com", "홍길동"), ("m@example.com", "Kim, Minsu")]
+    exported = client.simulate_get("/v1/messages", headers=headers,
+                                   params={"topicId": "june", "format": "csv"})
+    rows = list(csv.DictReader(io.StringIO(exported.content.decode("utf-8-sig"))))
+    assert [(r["email"], r["name"]) for r in rows] == [("a@example.com", "홍길동"),
+                                                       ("m@example.com", "Kim, Minsu")]
+
+
+def test_a_csv_row_whose_name_could_break_the_header_is_refused_by_row(
+        client, headers, template_id, engine):
+    body = b'email,city\r\nok@example.com,x\r\n"Kim, Minsu <m@example.com>",y\r\n'
+    result = client.simulate_post(
+        "/v1/campaigns", headers={**headers, "content-type": "text/csv"},
+        params={"name": "June", "templateId": str(template_id), "topicId": "june"}, body=body)
+    assert result.status_code == 400, result.text
+    [problem] = result.json["errors"]
+    assert (problem["row"], problem["field"]) == (3, "email")
+    assert "double quotes" in problem["message"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM campaigns")).scalar_one() == 0
+
+
+def test_a_saved_list_keeps_names_for_the_campaigns_made_from_it(
+        client, headers, template_id, settings, engine, broker):
+    result = client.simulate_post("/v1/lists", headers={**headers, "content-type": "text/csv"},
+                                  params={"name": "vip"}, body=CSV_WITH_NAMES)
+    assert result.status_code == 201, result.text
+    shown = client.simulate_get(f"/v1/lists/{result.json['id']}", headers=headers).json
+    assert [r["email"] for r in shown["recipients"]] == [
+        "홍길동 <a@example.com>", '"Kim, Minsu" <m@example.com>']
+    made = client.simulate_post("/v1/campaigns", headers=headers, json={
+        "name": "from list", "templateId": template_id, "topicId": "vip",
+        "listId": result.json["id"]})
+    assert made.status_code == 201, made.text
+    while expand_step(engine, broker, settings):
+        pass
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT to_addr, to_name FROM messages ORDER BY id")).all()
+    assert [tuple(r) for r in rows] == [("a@example.com", "홍길동"),
+                                        ("m@example.com", "Kim, Minsu")]

@@ -28,7 +28,7 @@ from shared.states import MessageState
 MAX_LIMIT = 1000
 CSV_COLUMNS = ("id", "email", "status", "statusCode", "topicId", "campaignId", "opens",
                "clicks", "delivered", "bounced", "complained", "sentAt",
-               "providerMessageId", "error")
+               "providerMessageId", "error", "name")
 
 
 def message_filter(req: falcon.Request, **scope) -> MessageFilter:
@@ -57,6 +57,8 @@ def row_view(row: dict) -> dict:
         "bounced": row["bounced"], "complained": row["complained"],
         "sentAt": row["sent_at"].isoformat() if row["sent_at"] else None,
         "providerMessageId": row["provider_message_id"], "error": row["error"],
+        # The display name ``email`` was given with (last in the CSV: columns only grow).
+        "name": row["to_name"],
     }
 
 

@@ -142,6 +142,7 @@ class ListedMessage(Answer):
     sentAt: AwareDatetime | None
     providerMessageId: str | None
     error: str | None
+    name: str | None = Field(description="the display name ``email`` was given with")
 
 
 class Listing(Answer):

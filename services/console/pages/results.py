@@ -7,9 +7,7 @@ the same reads as ``GET /v1/topics/{id}``; a message's timeline is
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import falcon
 
@@ -26,9 +24,10 @@ from shared.db.console_queries import (
 )
 from shared.db.reads import get_message, topic_summary
 from shared.db.stats import topic_stats
+from shared.intake.csvtext import csv_bytes, export_charset, export_content_type
 
 EXPORT_COLUMNS = ("id", "email", "state", "provider_message_id", "sent_at", "opens", "clicks",
-                  "unsubscribed", "bounce")
+                  "unsubscribed", "bounce", "name")
 
 
 class ResultsPage(Page):
@@ -69,33 +68,32 @@ class MessagePage(Page):
         self.console.render(req, resp, "message.html", message=message)
 
 
-def _csv_lines(engine, key_id: int, topic: str) -> Iterator[bytes]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
+def _export_rows(engine, key_id: int, topic: str) -> Iterator[Sequence]:
+    """The header, then the topic's messages a page at a time (one query per page)."""
+    yield EXPORT_COLUMNS
     after = 0
     while True:
         with engine.connect() as conn:
             rows = export_page(conn, key_id, topic, after)
         for row in rows:
-            writer.writerow([row.id, row.to_addr, row.state, row.provider_message_id or "",
-                             row.sent_at.isoformat() if row.sent_at else "", row.opens,
-                             row.clicks, "yes" if row.unsubscribed else "", row.bounce or ""])
-        yield buffer.getvalue().encode()
-        buffer.seek(0)
-        buffer.truncate()
+            yield [row.id, row.to_addr, row.state, row.provider_message_id or "",
+                   row.sent_at.isoformat() if row.sent_at else "", row.opens,
+                   row.clicks, "yes" if row.unsubscribed else "", row.bounce or "",
+                   row.to_name or ""]
         if not rows:
             return
         after = rows[-1].id
 
 
 class ExportEndpoint(Page):
-    """``GET /ui/results/export?topic=…``: the topic's messages as CSV, streamed by pages."""
+    """``GET /ui/results/export?topic=…&charset=utf-8-sig|cp949``: the topic's messages as
+    CSV, streamed by pages, in UTF-8 with a BOM (what Excel opens) or CP949 (Korean Excel)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = key_of(req)
         topic = req.get_param("topic", required=True)
-        resp.content_type = "text/csv; charset=utf-8"
+        charset = export_charset(req.get_param("charset"))
+        resp.content_type = export_content_type(charset)
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in topic)[:80]
         resp.set_header("Content-Disposition", f'attachment; filename="{safe}.csv"')
-        resp.stream = _csv_lines(self.console.engine, key.id, topic)
+        resp.stream = csv_bytes(_export_rows(self.console.engine, key.id, topic), charset)
