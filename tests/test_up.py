@@ -1,7 +1,8 @@
 """`mailpipe up`: what it says, and a real run as a newcomer starts it.
 
-The run (one per module: PostgreSQL's first start takes a while) proves
-what a newcomer should see: tracking, clicks and one-click unsubscribe on a
+The run (one per module: PostgreSQL's first start takes a while, with
+SENTRY_DSN set to a local envelope server) proves that every process starts
+and what a newcomer should see: tracking, clicks and one-click unsubscribe on a
 sent message, ``/`` leading to the console, metrics on 127.0.0.1 only, a
 private data folder, a quiet scheduler log and nothing left behind. The
 last of its tests stops it.
@@ -22,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
 import pytest
 import requests
 
@@ -35,6 +37,7 @@ from services.up import (
 from shared.runtime.localservers import free_port
 from shared.settings import LocalSettings, load_settings
 from tests.support.net import listening_addresses
+from tests.support.sentry_server import SentryServer
 from tests.support.stack import running_stack, settings_env, wait_for, wait_for_http
 
 
@@ -155,12 +158,19 @@ class LocalRun:
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory) -> Iterator[LocalRun]:
+def sentry() -> Iterator[SentryServer]:
+    server = SentryServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory, sentry) -> Iterator[LocalRun]:
     base = tmp_path_factory.mktemp("up")
     (base / "tmp").mkdir()
     # The operator set nothing; the run's cwd has no .env.
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPIPE_")}
-    env |= {"TMPDIR": str(base / "tmp"), "PYTHONPATH": str(ROOT)}
+    env |= {"TMPDIR": str(base / "tmp"), "PYTHONPATH": str(ROOT), "SENTRY_DSN": sentry.dsn}
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "services.cli", "up", "--data-dir", str(base / "data"),
@@ -182,6 +192,17 @@ def _metrics_ports(output: str) -> dict[str, tuple[str, int]]:
     line = re.search(r"metrics:\s+(.*)", output).group(1)
     return {kind: (host, int(port)) for kind, host, port
             in re.findall(r"(\w+) http://([\d.]+):(\d+)/metrics", line)}
+
+
+def test_every_process_starts_and_stays_up_with_sentry_on(local_run, sentry):
+    """sentry-sdk 3 refused 2.x's options at init: every process died at start."""
+    time.sleep(2)  # a process that dies at start has done so by now
+    kinds = {child.cmdline()[3] for child in psutil.Process(local_run.process.pid).children()
+             if child.cmdline()[1:3] == ["-m", "services.cli"]}
+    assert kinds == {"api", "scheduler", "sender", "recorder"}, local_run.output
+    for log in (local_run.data / "logs").glob("*.log"):
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    assert sentry.events() == []  # a healthy start reports no error
 
 
 def test_up_says_tracking_is_on_through_its_own_address(local_run):
