@@ -74,6 +74,8 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
 
     app.add_route(f"{ROOT}/grids", grids.GridsPage(console))
     app.add_route(f"{ROOT}/grids/check", grids.CheckEndpoint(console))
+    app.add_route(f"{ROOT}/grids/import", grids.ImportEndpoint(console))
+    app.add_route(f"{ROOT}/grids/export", grids.ExportEndpoint(console))
     app.add_route(f"{ROOT}/grids/{{grid_id:{ID}}}", grids.GridPage(console))
 
     app.add_route(f"{ROOT}/plans", plans.PlansPage(console))

@@ -39,6 +39,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import IO
 
 from shared.errors import InvalidRequest
@@ -196,11 +197,13 @@ def csv_lines(stream: IO[bytes], charset: str | None = None) -> Iterator[str]:
         yield buffer
 
 
-def read_csv(data: bytes, charset: str | None = None) -> list[list[str]]:
-    """Every record of a CSV held in memory (a grid import), decoded by ``csv_lines``."""
-    reader = csv.reader(csv_lines(io.BytesIO(data), charset))
+def read_csv(data: bytes | IO[bytes], charset: str | None = None,
+             limit: int | None = None) -> list[list[str]]:
+    """The records of a CSV (a grid import), decoded by ``csv_lines``; at most ``limit``."""
+    stream = io.BytesIO(data) if isinstance(data, bytes) else data
+    reader = csv.reader(csv_lines(stream, charset))
     try:
-        return list(reader)
+        return list(islice(reader, limit))
     except csv.Error as exc:
         raise InvalidRequest("invalid_csv", f"line {reader.line_num}: {exc}") from None
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import falcon
 
-from services.api.media import read_json
+from services.api.media import read_json, upload_stream
 from services.console.web import Page, key_of
 from shared.db.console_grids import delete_grid, get_grid, list_grids, save_grid
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
 from shared.intake.campaigns import Row, checked_recipient
+from shared.intake.csvtext import csv_bytes, export_charset, export_content_type, read_csv
 from shared.rendering.mustache import recipient_values
 
 #: Rows one grid may hold (larger lists go to the plan as a CSV upload).
@@ -148,3 +149,40 @@ class CheckEndpoint(Page):
             subject_variables = template.source.subject_variables()
         resp.media = {"errors": check_rows(variables, subject_variables, data["columns"],
                                            data["rows"])}
+
+
+class ImportEndpoint(Page):
+    """``POST /ui/grids/import?charset=auto|utf-8|cp949|utf-16`` (the CSV file as the body):
+    its header and non-blank rows, for the grid to show and check.
+
+    Decoded on the server by ``shared.intake.csvtext``, the decoder of every CSV
+    upload: a browser's FileReader reads only UTF-8 and turns CP949 (what Korean
+    Excel saves) into U+FFFD, which the grid then took for valid text.
+    """
+
+    roles = {"POST": "viewer"}  # nothing is stored: the grid is saved by its own request
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        stream = upload_stream(req, self.console.settings.max_upload_bytes)
+        records = read_csv(stream, req.get_param("charset"), limit=MAX_ROWS + 2)
+        header = [name.strip() for name in (records[0] if records else [])]
+        rows = [r for r in records[1:] if any(cell.strip() for cell in r)]
+        if len(rows) > MAX_ROWS:
+            raise InvalidRequest("too_many_rows", f"rows: at most {MAX_ROWS}; upload a CSV "
+                                 "with the plan instead", field="rows")
+        resp.media = {"header": header, "rows": rows}
+
+
+class ExportEndpoint(Page):
+    """``POST /ui/grids/export?charset=utf-8-sig|cp949`` (JSON ``{name, columns, rows}``): the
+    grid as a CSV file, in UTF-8 with a BOM (what Excel opens) or CP949 (Korean Excel's)."""
+
+    roles = {"POST": "viewer"}  # read-only
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        charset = export_charset(req.get_param("charset"))
+        data = _grid_body(req, self.console.settings)
+        rows = [data["columns"], *(r for r in data["rows"] if any(c.strip() for c in r))]
+        resp.content_type = export_content_type(charset)
+        resp.downloadable_as = f"{str(data.get('name') or '').strip()[:100] or 'recipients'}.csv"
+        resp.data = b"".join(csv_bytes(rows, charset))

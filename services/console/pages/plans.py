@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import falcon
 
 from services.api.media import capped
+from services.api.resources.campaigns import csv_charset
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
 from services.console.i18n import translator
@@ -86,7 +87,8 @@ class PlansPage(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         """A multipart form (sent by the page's script, with the CSRF header): the plan's
         fields, then either ``grid`` (a saved grid's id) or the ``recipients`` CSV file,
-        which is streamed into the campaign as it arrives."""
+        which is streamed into the campaign as it arrives, in the ``charset`` chosen
+        before it (auto: detected, ``shared.intake.csvtext``)."""
         key = key_of(req)
         max_bytes = self.console.settings.max_upload_bytes
         if not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
@@ -96,9 +98,8 @@ class PlansPage(Page):
         campaign = None
         for part in req.get_media():
             if part.name == "recipients" and part.filename:
-                _, params = falcon.parse_header(part.content_type or "text/csv")
                 stream = capped(part.stream, max_bytes, None)
-                charset = params.get("charset", "utf-8")
+                charset = csv_charset(values, part.content_type)  # the form's select
                 campaign = create_campaign(
                     self.console.engine, key, _request(self._fields(values)),
                     lambda variables, s=stream, c=charset: csv_rows(s, variables, charset=c),

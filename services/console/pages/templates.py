@@ -24,6 +24,7 @@ from shared.db.templates import (
 )
 from shared.errors import InvalidRequest
 from shared.rendering.mustache import TemplateSource, render_parts
+from shared.rendering.plaintext import text_part
 
 #: Where an error about a field is shown on the page.
 FIELDS = ("name", "subject", "html", "text")
@@ -153,5 +154,6 @@ class PreviewEndpoint(Page):
             return
         values = {n: str(samples.get(n) or f"[{n}]") for n in names}
         parts = render_parts(source, values)
+        # The text part as it will be sent: the template's own, else drawn from its HTML.
         resp.media = {"variables": names, "subject": parts.subject, "html": parts.html,
-                      "text": parts.text}
+                      "text": text_part(parts.html, parts.text)}

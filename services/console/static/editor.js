@@ -10,6 +10,7 @@
   const samples = document.getElementById("samples");
   const frame = document.getElementById("preview-frame");
   const previewSubject = document.getElementById("preview-subject");
+  const previewText = document.getElementById("preview-text");
   const visualTab = document.getElementById("mode-visual");
   const sourceTab = document.getElementById("mode-source");
   const modeField = document.getElementById("editor-mode");
@@ -73,6 +74,7 @@
     if (focused) samples.querySelector('[data-var="' + CSS.escape(focused) + '"]')?.focus();
     previewSubject.textContent = answer.data.subject;
     frame.srcdoc = answer.data.html;
+    previewText.textContent = answer.data.text;
   }
   const later = mp.debounce(refresh, 250);
 

@@ -126,16 +126,6 @@
     return out;
   }
 
-  function toCsv() {
-    const quote = function (v) {
-      v = String(v == null ? "" : v);
-      return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
-    };
-    return [columns].concat(rows).map(function (r) {
-      return columns.map(function (_, i) { return quote(r[i]); }).join(",");
-    }).join("\r\n") + "\r\n";
-  }
-
   async function check() {
     const answer = await mp.send("POST", "/ui/grids/check", {
       template_id: templateSelect.value || null, columns: columns, rows: rows });
@@ -162,31 +152,48 @@
   document.getElementById("check-grid").addEventListener("click", check);
   document.getElementById("add-row")?.addEventListener("click", function () { rows.push([]); draw(); });
 
-  document.getElementById("export-csv").addEventListener("click", function () {
-    const blob = new Blob(["\ufeff" + toCsv()], { type: "text/csv;charset=utf-8" });
+  // CSV files are read and written by the server (shared.intake.csvtext): a browser reads
+  // only UTF-8 and would turn CP949, what Korean Excel saves, into U+FFFD without a word.
+  async function fetchCsv(url, body, contentType) {
+    const resp = await fetch(url, { method: "POST", body: body, credentials: "same-origin",
+      headers: { "X-CSRF-Token": mp.csrf, "Accept": "application/json", "Content-Type": contentType } });
+    return resp;
+  }
+
+  async function refusal(resp) {
+    try { return (await resp.json()).message || String(resp.status); } catch (e) { return String(resp.status); }
+  }
+
+  document.getElementById("export-csv").addEventListener("click", async function () {
+    const charset = document.getElementById("export-charset").value;
+    const resp = await fetchCsv("/ui/grids/export?charset=" + encodeURIComponent(charset),
+      JSON.stringify({ name: nameInput.value, columns: columns, rows: rows }), "application/json");
+    if (!resp.ok) { statusLine.textContent = await refusal(resp); return; }
+    const blob = await resp.blob();
     const link = mp.el("a", { href: URL.createObjectURL(blob), download: (nameInput.value || "recipients") + ".csv" });
     document.body.append(link); link.click(); link.remove();
   });
 
-  document.getElementById("import-csv").addEventListener("change", function (ev) {
+  document.getElementById("import-csv").addEventListener("change", async function (ev) {
     const file = ev.target.files[0];
     if (!file) return;
+    ev.target.value = "";  // the same file may be chosen again (with another charset)
     const bar = document.getElementById("import-progress");
-    const reader = new FileReader();
-    bar.hidden = false;
-    reader.onprogress = function (p) { if (p.lengthComputable) bar.value = 100 * p.loaded / p.total; };
-    reader.onload = function () {
-      bar.value = 100;
-      const lines = parseDelimited(String(reader.result).replace(/^\ufeff/, ""), ",");
-      const header = (lines.shift() || []).map(function (h) { return h.trim(); });
-      rows = lines.filter(function (l) { return l.some(function (v) { return v.trim(); }); })
-        .map(function (l) {
-          return columns.map(function (name) { const i = header.indexOf(name); return i >= 0 ? l[i] : ""; });
-        });
-      draw(); check();
-      setTimeout(function () { bar.hidden = true; }, 800);
-    };
-    reader.readAsText(file);
+    const charset = document.getElementById("import-charset").value;
+    bar.hidden = false; bar.removeAttribute("value");  // indeterminate while the server reads it
+    const resp = await fetchCsv("/ui/grids/import?charset=" + encodeURIComponent(charset), file, "text/csv");
+    bar.hidden = true;
+    if (!resp.ok) {
+      const message = await refusal(resp);
+      errorList.replaceChildren(mp.el("li", { "data-import": "refused" }, message));
+      statusLine.textContent = message;
+      return;
+    }
+    const answer = await resp.json();
+    rows = answer.rows.map(function (l) {
+      return columns.map(function (name) { const i = answer.header.indexOf(name); return i >= 0 ? (l[i] || "") : ""; });
+    });
+    draw(); check();
   });
 
   document.getElementById("save-grid")?.addEventListener("click", async function () {
