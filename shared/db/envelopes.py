@@ -46,12 +46,19 @@ def insert_envelope(conn: Connection, api_key_id: int, item: EnvelopeRequest, *,
         insert(messages)
         .values(api_key_id=api_key_id, content_id=content_id,
                 **item.model_dump(include=_MESSAGE_FIELDS),
-                to_addr=item.to[0], extra_to_addrs=list(item.to[1:]),
-                cc_addrs=list(item.cc), bcc_addrs=list(item.bcc), smtp_relay_id=relay_id,
+                to_addr=item.to[0].address, to_name=item.to[0].name,
+                extra_to_addrs=[a.address for a in item.to[1:]],
+                cc_addrs=[a.address for a in item.cc], bcc_addrs=[a.address for a in item.bcc],
+                extra_names=_header_names(item), smtp_relay_id=relay_id,
                 state=S.QUEUED, due_at=func.now() + timedelta(seconds=queue_timeout))
         .returning(messages.c.id, messages.c.state)
     ).one()
     return row.id, row.state
+
+
+def _header_names(item: EnvelopeRequest) -> dict[str, str] | None:
+    """Display names of the further To and the Cc, by lower-cased address (None: none)."""
+    return {a.key: a.name for a in (*item.to[1:], *item.cc) if a.name} or None
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,12 @@ def _display_name(phrase: str) -> str | None:
             except (ValueError, LookupError, UnicodeError):
                 raise AddressError("invalid_display_name", "the display name has encoded "
                                    "words that do not decode") from None
+    return checked_name(name)
+
+
+def checked_name(name: str) -> str | None:
+    """A display name already unquoted (by ``parse_mailbox`` or ``email.utils``), checked:
+    no control character or line break, at most MAX_NAME characters; None when blank."""
     if any(unicodedata.category(c) == "Cc" for c in name) or has_line_break(name):
         raise AddressError("invalid_display_name", "the display name must not contain "
                            "control characters")
@@ -166,5 +172,6 @@ def encoded_mailbox(mailbox: str) -> str:
     return formataddr((name, address), charset="utf-8") if address else mailbox
 
 
-__all__ = ["AddressError", "NamedAddress", "address_of", "encoded_mailbox", "has_line_break",
+__all__ = ["AddressError", "NamedAddress", "address_of", "checked_name", "encoded_mailbox",
+           "has_line_break",
            "is_valid_address", "mailbox_text", "normalize_mailbox", "parse_mailbox"]

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.intake.addresses import NamedAddress
 from shared.intake.attachments import Attachment
 from shared.intake.fields import (
     Addressee,
@@ -142,12 +143,13 @@ class EnvelopeRequest(_Request):
 
     topic_id: str
     from_addr: str | None
-    to: tuple[str, ...]
+    #: With the display names they were given with (Bcc's are never shown).
+    to: tuple[NamedAddress, ...]
     subject: str
     html: str
     text: str | None
-    cc: tuple[str, ...] = ()
-    bcc: tuple[str, ...] = ()
+    cc: tuple[NamedAddress, ...] = ()
+    bcc: tuple[NamedAddress, ...] = ()
     reply_to: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()

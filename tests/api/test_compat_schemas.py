@@ -13,15 +13,18 @@ from shared.errors import InvalidRequest, Unauthorized
 
 
 @pytest.mark.parametrize(("value", "lists", "expected"), [
-    ("<a@example.net>", True, ("a@example.net",)),
-    ("<a@example.net>,<b@example.net>,", True, ("a@example.net", "b@example.net")),
+    ("<a@example.net>", True, (("a@example.net", None),)),
+    ("<a@example.net>,<b@example.net>,", True, (("a@example.net", None),
+                                                ("b@example.net", None))),
+    ('"Kim, Minsu" <m@example.net>, 홍길동 <hong@example.net>', True,
+     (("m@example.net", "Kim, Minsu"), ("hong@example.net", "홍길동"))),
     (["홍길동 <hong@example.net>", "kim@example.net"], False,
-     ("hong@example.net", "kim@example.net")),
+     (("hong@example.net", "홍길동"), ("kim@example.net", None))),
     (None, False, ()),
     ([], True, ()),
 ])
-def test_addresses_are_read_bare_from_every_spelling(value, lists, expected):
-    assert addresses(value, lists=lists) == expected
+def test_addresses_are_read_with_their_names_from_every_spelling(value, lists, expected):
+    assert tuple((a.address, a.name) for a in addresses(value, lists=lists)) == expected
 
 
 @pytest.mark.parametrize(("value", "lists"), [

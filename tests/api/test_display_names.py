@@ -244,3 +244,42 @@ def test_a_saved_list_keeps_names_for_the_campaigns_made_from_it(
         rows = conn.execute(text("SELECT to_addr, to_name FROM messages ORDER BY id")).all()
     assert [tuple(r) for r in rows] == [("a@example.com", "홍길동"),
                                         ("m@example.com", "Kim, Minsu")]
+
+
+# --- the compat APIs: one message to To, Cc and Bcc ------------------------------------
+
+@pytest.fixture
+def biz(settings, make_client, api_key):
+    """A client of the Biz E-mail API routes (enabled by MAILPIPE_BIZ_API_KEY)."""
+    # No sender runs here: a Biz send's wait for its outcome is kept short.
+    return make_client(load_settings(**{**settings.model_dump(), "biz_api_key": api_key[1],
+                                        "max_sync_wait": 0.2}, _env_file=None))
+
+
+def test_biz_names_reach_to_and_cc_and_bcc_stays_hidden(
+        biz, headers, settings, engine, broker, redis):
+    body = {"to": '홍길동 <a@example.com>, "Lee, Y" <l@example.com>',
+            "cc": '"Kim, Minsu" <m@example.com>', "bcc": "비밀 <b@example.com>",
+            "subject": "안내", "body": "<p>hi</p>", "from": "가게 <shop@example.com>"}
+    result = biz.simulate_post("/email/send", headers=headers, json=body)
+    assert result.json["code"] == "200", result.text  # 202: accepted, not sent yet
+    with engine.connect() as conn:
+        [row] = conn.execute(text("SELECT id, to_name, extra_names FROM messages")).all()
+    assert row.to_name == "홍길동"
+    assert row.extra_names == {"l@example.com": "Lee, Y", "m@example.com": "Kim, Minsu"}
+    send_batch(sender_deps(settings, engine, broker, redis), SendBatch((row.id,)))
+    [path] = settings.file_dir.glob("*.eml")
+    mime = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert [(a.display_name, a.addr_spec) for a in mime["To"].addresses] == [
+        ("홍길동", "a@example.com"), ("Lee, Y", "l@example.com")]
+    assert [(a.display_name, a.addr_spec) for a in mime["Cc"].addresses] == [
+        ("Kim, Minsu", "m@example.com")]
+    assert mime["Bcc"] is None and b"b@example.com" not in path.read_bytes()
+
+
+def test_a_biz_name_with_a_control_character_is_refused_naming_to(biz, headers, engine):
+    result = biz.simulate_post("/email/send", headers=headers, json={
+        "to": '"홍\x07길동" <a@example.com>', "subject": "s", "body": "b"})
+    assert result.json["code"] == "411", result.text  # Biz's code for a bad ``to``
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar_one() == 0

@@ -6,8 +6,8 @@ one validating function behind pydantic's ``PlainValidator``; a failure is a
 the field, and each compat API's error handler maps that to its code table.
 
 ``addresses`` is the one address parser of both APIs: ``a@b``, ``<a@b>`` or
-``Name <a@b>`` (the name is not kept), one text or a JSON list of texts; the
-Biz API also takes comma-separated lists in one text.
+``Name <a@b>`` (the name kept for the To and Cc headers), one text or a JSON
+list of texts; the Biz API also takes comma-separated lists in one text.
 """
 
 from __future__ import annotations
@@ -22,16 +22,25 @@ from pydantic_core import PydanticCustomError
 
 from services.api.schemas.messages import parse
 from shared.errors import InvalidRequest
-from shared.intake.addresses import has_line_break, is_valid_address, normalize_mailbox
+from shared.intake.addresses import (
+    AddressError,
+    NamedAddress,
+    checked_name,
+    has_line_break,
+    is_valid_address,
+    normalize_mailbox,
+    parse_mailbox,
+)
 
 
 def _error(code: str, message: str) -> PydanticCustomError:
     return PydanticCustomError(code, message)
 
 
-def addresses(value: Any, *, lists: bool) -> tuple[str, ...]:
-    """The bare addresses in ``value``; with ``lists``, a text may name several
-    (``<a@b>,<c@d>,``: the trailing comma is fine), otherwise each names one."""
+def addresses(value: Any, *, lists: bool) -> tuple[NamedAddress, ...]:
+    """The addresses in ``value`` with their display names; with ``lists``, a text may
+    name several (``<a@b>,"Kim, Minsu" <c@d>,``: the trailing comma is fine), otherwise
+    each names one."""
     if value is None or value == [] or (lists and value == ""):
         return ()
     items = value if isinstance(value, list) else [value]
@@ -40,15 +49,20 @@ def addresses(value: Any, *, lists: bool) -> tuple[str, ...]:
     if any(has_line_break(item) for item in items):
         raise _error("header_injection", "must not contain line breaks")
     found = []
-    for item in items:
-        parsed = [(name, address) for name, address in getaddresses([item]) if name or address]
-        if not lists and len(parsed) != 1:
-            raise _error("invalid_email", f"{item[:100]!r} is not an email address")
-        for name, address in parsed:
-            if not is_valid_address(address):
-                raise _error("invalid_email",
-                             f"{(address or name)[:100]!r} is not an email address")
-            found.append(address)
+    try:
+        for item in items:
+            if not lists:
+                found.append(parse_mailbox(item))
+                continue
+            for name, address in getaddresses([item]):
+                if not (name or address):
+                    continue
+                if not is_valid_address(address):
+                    raise _error("invalid_email",
+                                 f"{(address or name)[:100]!r} is not an email address")
+                found.append(NamedAddress(address, checked_name(name)))
+    except AddressError as exc:
+        raise _error(exc.code, exc.message) from None
     return tuple(found)
 
 
@@ -93,9 +107,9 @@ def _present(value: Any) -> Any:
 Required = AfterValidator(_present)
 # json_schema_input_type: what the OpenAPI description says each takes.
 _ADDRESSES = str | list[str] | None
-ListedAddresses = Annotated[tuple[str, ...], PlainValidator(
+ListedAddresses = Annotated[tuple[NamedAddress, ...], PlainValidator(
     partial(addresses, lists=True), json_schema_input_type=_ADDRESSES)]
-OneAddressEach = Annotated[tuple[str, ...], PlainValidator(
+OneAddressEach = Annotated[tuple[NamedAddress, ...], PlainValidator(
     partial(addresses, lists=False), json_schema_input_type=_ADDRESSES)]
 Text = Annotated[str | None, PlainValidator(partial(text, header=False),
                                             json_schema_input_type=str | None)]
