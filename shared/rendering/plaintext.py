@@ -62,6 +62,10 @@ class _Converter(HTMLParser):
             if self.lists:
                 self.lists[-1][1] += 1
             kind, number = self.lists[-1] if self.lists else ("ul", 1)
+            # Quill (the console's editor) writes every list as <ol>, bullets as
+            # <li data-list="bullet">.
+            if dict(attrs).get("data-list") == "bullet":
+                kind = "ul"
             self.prefix = f"{number}. " if kind == "ol" else "- "
         elif tag == "br":
             if self.line:

@@ -24,6 +24,11 @@ def test_lists_are_items_numbered_and_indented_when_nested():
     assert html_to_text(html) == ("Steps:\n\n- one\n- two\n   1. a\n   2. b\n- three\n\nend")
 
 
+def test_quills_bullet_items_in_an_ol_are_bullets():
+    html = '<ol><li data-list="bullet">쿠폰</li><li data-list="ordered">배송</li></ol>'
+    assert html_to_text(html) == "- 쿠폰\n2. 배송"
+
+
 @pytest.mark.parametrize("html,text", [
     ('<a href="https://a.example/">https://a.example/</a>', "https://a.example/"),
     ('<a href="mailto:kim@example.com">kim@example.com</a>', "kim@example.com"),
