@@ -185,8 +185,7 @@
     bar.hidden = true;
     if (!resp.ok) {
       const message = await refusal(resp);
-      errorList.replaceChildren(mp.el("li", { "data-import": "refused" }, message));
-      statusLine.textContent = message;
+      errorList.replaceChildren(mp.el("li", { "data-import": "refused" }, message));  // once
       return;
     }
     const answer = await resp.json();
