@@ -30,7 +30,6 @@ from pydantic import (
     model_validator,
 )
 
-from shared.intake.addresses import NamedAddress
 from shared.intake.attachments import Attachment
 from shared.intake.fields import (
     Addressee,
@@ -144,12 +143,12 @@ class EnvelopeRequest(_Request):
     topic_id: str
     from_addr: str | None
     #: With the display names they were given with (Bcc's are never shown).
-    to: tuple[NamedAddress, ...]
+    to: tuple[Addressee, ...]
     subject: str
     html: str
     text: str | None
-    cc: tuple[NamedAddress, ...] = ()
-    bcc: tuple[NamedAddress, ...] = ()
+    cc: tuple[Addressee, ...] = ()
+    bcc: tuple[Addressee, ...] = ()
     reply_to: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     attachments: tuple[Attachment, ...] = ()
