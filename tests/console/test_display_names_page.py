@@ -11,7 +11,9 @@ from services.scheduler.expand import expand_step
 from services.sender.batch import send_batch
 from shared.broker.payloads import SendBatch
 from shared.db.console_grids import list_grids
+from shared.db.messages import insert_messages
 from shared.db.templates import create_template
+from shared.intake.requests import MessageRequest
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
 from tests.console.test_grid_page import paste
@@ -71,3 +73,14 @@ def test_names_in_the_grid_and_the_plan_from_reach_the_sent_email(page, console)
     assert sent["m@example.com"][0] == "Kim, Minsu"
     sender = sent["a@example.com"][1]
     assert (sender.display_name, sender.addr_spec) == ("Shop", "news@shop.example")
+
+
+def test_the_message_page_shows_the_name_beside_the_address(page, console):
+    with console.engine.begin() as conn:
+        [created] = insert_messages(conn, console.key.id, [MessageRequest(
+            topic_id="page", from_addr="s@example.com", recipients=["홍길동 <a@example.com>"],
+            subject="s", html="<p>h</p>")], queue_timeout=300)
+    message_id = created.id
+    sign_in(page, console, "viewer")
+    page.goto(f"{console.url}/ui/messages/{message_id}")
+    assert "홍길동 <a@example.com>" in page.inner_text("body")
