@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import botocore
 import orjson
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.httpsession import DEFAULT_CA_BUNDLE
 from botocore.parsers import create_parser
 
@@ -172,7 +172,15 @@ class SesWire:
             body = request_body(request)
         except TypeError as exc:  # orjson's JSONEncodeError: a lone surrogate, say
             raise TransportError(f"SES request not valid: {exc}", Failure.PERMANENT) from exc
-        headers = self.signer.headers(path, body)
+        try:
+            headers = self.signer.headers(path, body)
+        except BotoCoreError as exc:
+            # Refreshing credentials that cannot be had (an expired role, an
+            # unreachable credential source): nothing left, and no message can
+            # be signed until they are fixed, so the fleet pauses, as for boto3's
+            # NoCredentialsError.
+            raise TransportError(f"not sent: no credentials to sign with: {exc}",
+                                 Failure.TRANSIENT, pauses_fleet=True) from exc
         headers["User-Agent"] = _USER_AGENT
         connection = self._paced(pace)
         started = time.perf_counter()

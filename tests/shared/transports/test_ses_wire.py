@@ -120,3 +120,23 @@ def test_a_tls_connection_the_server_closed_while_idle_is_replaced(ses_tls13):
         assert transport.send(ENVELOPE)  # never "unknown": the closed one is not reused
         time.sleep(0.05)  # idle: the server's close has arrived
     assert ses_tls13.requests == 3 and len(ses_tls13.accepted_connections) == 3
+
+
+class LostCredentials:
+    """boto3's refreshing credentials whose source stopped answering (an expired role)."""
+
+    def get_frozen_credentials(self):
+        from botocore.exceptions import CredentialRetrievalError
+
+        raise CredentialRetrievalError(provider="assume-role", error_msg="token expired")
+
+
+def test_credentials_that_cannot_be_refreshed_send_nothing_and_pause_the_fleet(ses_tls13):
+    from shared.errors import Failure, TransportError
+
+    transport = SesTransport.from_environment(region="us-east-1")
+    transport.wire.signer.credentials = LostCredentials()
+    with pytest.raises(TransportError) as caught:
+        transport.send(ENVELOPE, lambda: None)
+    assert caught.value.failure is Failure.TRANSIENT and caught.value.pauses_fleet
+    assert ses_tls13.accepted == []
