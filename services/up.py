@@ -16,7 +16,6 @@ clean stop removes the metrics files it made.
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -34,6 +33,7 @@ from shared.db.migrate import upgrade
 from shared.runtime.localservers import (
     LocalServer,
     free_port,
+    kept_secret,
     start_postgres,
     start_redis,
     write_private,
@@ -126,11 +126,7 @@ def _secret_key(key_file: Path) -> str:
     passwords: a new one each start would break the links in mail already
     sent and make stored passwords unreadable.
     """
-    if key_file.exists() and (key := key_file.read_text().strip()):
-        return key
-    key = secrets.token_urlsafe(32)
-    write_private(key_file, key + "\n")
-    return key
+    return kept_secret(key_file)
 
 
 def _private_data_folder(root: Path) -> None:

@@ -61,5 +61,5 @@ def run_process(settings: Settings) -> None:
 def main(settings: Settings) -> int:
     configure_logging("recorder", settings.log_level)
     observe("recorder", settings)
-    serve_metrics(settings.metrics_port_recorder, host=settings.metrics_host)
+    serve_metrics(settings.metrics_port_recorder, settings.metrics_host)
     return supervise("recorder", lambda: run_process(settings), 1)

@@ -66,7 +66,7 @@ def serve_fleet_metrics(settings: Settings) -> None:
 
     REGISTRY.register(FleetCollector(settings, make_engine(settings.database_url, pool_size=1),
                                      redis.Redis.from_url(settings.redis_url)))
-    serve_metrics(settings.metrics_port_scheduler, REGISTRY, settings.metrics_host)
+    serve_metrics(settings.metrics_port_scheduler, settings.metrics_host, REGISTRY)
 
 
 def quiet_routine_lines(level: str) -> None:

@@ -83,5 +83,5 @@ def run_process(settings: Settings, threads: int) -> None:
 def main(settings: Settings, processes: int, threads: int) -> int:
     configure_logging("sender", settings.log_level)
     observe("sender", settings)
-    serve_metrics(settings.metrics_port_sender, host=settings.metrics_host)  # children summed
+    serve_metrics(settings.metrics_port_sender, settings.metrics_host)  # children summed
     return supervise("sender", lambda: run_process(settings, threads), processes)

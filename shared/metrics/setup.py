@@ -66,7 +66,7 @@ def exposition_registry():
     return registry
 
 
-def serve(port: int, registry=None, host: str = "0.0.0.0") -> None:
+def serve(port: int, host: str, registry=None) -> None:
     """Serve ``/metrics`` on ``host:port`` (MAILPIPE_METRICS_HOST) from a daemon thread;
     port 0: not at all."""
     if not port:

@@ -114,17 +114,21 @@ def write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _password(data_dir: Path, given: str | None = None) -> str:
-    """The server's password, kept in a 0600 file beside ``data_dir``.
+def kept_secret(path: Path, given: str | None = None) -> str:
+    """A secret kept in a 0600 file: generated on first use, then read back.
 
-    Generated on first use; ``given`` replaces it (a server started again in a
-    new folder keeps the password its clients know).
+    ``given`` replaces it (a server started again in a new folder keeps the
+    password its clients know).
     """
-    path = data_dir.parent / f"{data_dir.name}.password"
-    if given is not None or not path.exists():
-        data_dir.parent.mkdir(parents=True, exist_ok=True)
-        write_private(path, (given or secrets.token_urlsafe(24)) + "\n")
+    if given is not None or not path.exists() or not path.read_text().strip():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, (given or secrets.token_urlsafe(32)) + "\n")
     return path.read_text().strip()
+
+
+def _password(data_dir: Path, given: str | None = None) -> str:
+    """The server's password, kept beside ``data_dir``."""
+    return kept_secret(data_dir.parent / f"{data_dir.name}.password", given)
 
 
 #: Local connections: the socket in the data folder (only its owner gets in);

@@ -16,7 +16,7 @@ from tests.support.net import listening_addresses
 
 def test_metrics_are_served_on_the_configured_address_only():
     port = free_port()
-    setup.serve(port, host="127.0.0.1")
+    setup.serve(port, "127.0.0.1")
     assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).status_code == 200
     assert listening_addresses(port) == {"127.0.0.1"}
 
