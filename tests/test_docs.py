@@ -18,8 +18,8 @@ import pytest
 from markdown.extensions.toc import slugify
 from pydantic import Field
 
+from scripts.settings_doc import UndocumentedSetting, env_names, main, render_table, splice
 from shared.settings import Settings
-from shared.settings_doc import UndocumentedSetting, env_names, main, render_table, splice
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -34,7 +34,7 @@ _HEADING = re.compile(r"^#{1,6} +(.+?) *$", re.MULTILINE)
 def test_configuration_table_is_the_one_generated_from_settings() -> None:
     committed = CONFIGURATION.read_text(encoding="utf-8")
     assert splice(committed, render_table()) == committed, (
-        "docs/configuration.md is out of date: run python -m shared.settings_doc")
+        "docs/configuration.md is out of date: run python -m scripts.settings_doc")
 
 
 def test_every_setting_is_in_the_configuration_table() -> None:
