@@ -7,6 +7,7 @@ from pathlib import Path
 import falcon
 import jinja2
 
+from services.api.params import ID_FIELD
 from services.console.i18n import translator
 from services.console.oidc import client_for
 from services.console.pages import auth, grids, plans, results, templates
@@ -14,7 +15,6 @@ from services.console.sessions import ConsoleSessions
 from services.console.web import ROOT, Console, ConsoleDenied, NoApiKey, login_url
 
 HERE = Path(__file__).parent
-ID = "int(min=1, max=9223372036854775807)"
 
 
 def _templates() -> jinja2.Environment:
@@ -57,6 +57,8 @@ def install(app: falcon.App, deps) -> Console:
 
 
 def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> None:
+    """Row ids in paths are ``ID_FIELD``s: the API's converter, registered by ``create_app``
+    on the app the console is installed on (ASCII digits: /ui/messages/+1 is no message)."""
     app.add_route(ROOT, plans.HomeResource(console))
     app.add_route(f"{ROOT}/login", auth.LoginResource(console, sessions))
     app.add_route(f"{ROOT}/logout", auth.LogoutResource(console, sessions))
@@ -68,20 +70,21 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/templates", templates.TemplatesPage(console))
     app.add_route(f"{ROOT}/templates/new", templates.TemplateEditPage(console))
     app.add_route(f"{ROOT}/templates/preview", templates.PreviewEndpoint(console))
-    app.add_route(f"{ROOT}/templates/{{template_id:{ID}}}", templates.TemplateEditPage(console))
-    app.add_route(f"{ROOT}/templates/{{template_id:{ID}}}/restore",
+    app.add_route(f"{ROOT}/templates/{{template_id:{ID_FIELD}}}",
+                  templates.TemplateEditPage(console))
+    app.add_route(f"{ROOT}/templates/{{template_id:{ID_FIELD}}}/restore",
                   templates.RestoreEndpoint(console))
 
     app.add_route(f"{ROOT}/grids", grids.GridsPage(console))
     app.add_route(f"{ROOT}/grids/check", grids.CheckEndpoint(console))
     app.add_route(f"{ROOT}/grids/import", grids.ImportEndpoint(console))
     app.add_route(f"{ROOT}/grids/export", grids.ExportEndpoint(console))
-    app.add_route(f"{ROOT}/grids/{{grid_id:{ID}}}", grids.GridPage(console))
+    app.add_route(f"{ROOT}/grids/{{grid_id:{ID_FIELD}}}", grids.GridPage(console))
 
     app.add_route(f"{ROOT}/plans", plans.PlansPage(console))
     app.add_route(f"{ROOT}/plans/progress", plans.ProgressEndpoint(console))
-    app.add_route(f"{ROOT}/plans/{{campaign_id:{ID}}}/{{action}}", plans.PlanAction(console))
+    app.add_route(f"{ROOT}/plans/{{campaign_id:{ID_FIELD}}}/{{action}}", plans.PlanAction(console))
 
     app.add_route(f"{ROOT}/results", results.ResultsPage(console))
     app.add_route(f"{ROOT}/results/export", results.ExportEndpoint(console))
-    app.add_route(f"{ROOT}/messages/{{message_id:{ID}}}", results.MessagePage(console))
+    app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}", results.MessagePage(console))

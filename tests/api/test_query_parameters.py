@@ -189,3 +189,24 @@ def test_a_row_id_in_a_path_is_ascii_digits_only(client, headers, spell):
     assert client.simulate_get(f"/v1/messages/{number}", headers=headers).status_code == 200
     answer = client.simulate_get(f"/v1/messages/{spell(number)}", headers=headers)
     assert answer.status_code == 404, answer.text
+
+
+def test_every_row_id_in_a_path_uses_the_strict_converter(client):
+    """The console is installed on the API's app: its ids are ``ID_FIELD``s too, never
+    falcon's ``int`` (which reads ``+1`` and ``١`` as 1)."""
+    def templates(nodes):
+        for node in nodes:
+            if node.uri_template:
+                yield node.uri_template
+            yield from templates(node.children)
+
+    served = list(templates(client.app._router._roots))
+    assert any(t.startswith("/ui/messages/") for t in served)
+    assert [t for t in served if ":int" in t] == []
+
+
+@pytest.mark.parametrize("path", ["/ui/messages/+1", "/ui/messages/١", "/ui/templates/1_0"])
+def test_a_console_row_id_in_a_path_is_ascii_digits_only(client, path):
+    """Not even the sign-in redirect: the path names no page."""
+    assert client.simulate_get("/ui/messages/1").status_code == 303
+    assert client.simulate_get(path).status_code == 404
