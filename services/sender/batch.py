@@ -36,9 +36,10 @@ from services.sender.pacing import (
 )
 from services.sender.share import RateShare
 from shared.broker.payloads import OutcomeBatch, OutcomeKind, SendBatch
+from shared.db.claims import ContentCache
 from shared.db.engine import autocommit
 from shared.db.keys import send_rate_caps
-from shared.db.messages import ClaimedMessage, ContentCache
+from shared.db.messages import ClaimedMessage
 from shared.db.suppressions import suppress_queued
 from shared.errors import SendingPaused, TransportError
 from shared.intake.waiters import publish_states

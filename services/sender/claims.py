@@ -30,14 +30,9 @@ from contextlib import contextmanager
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from shared.db.claims import ContentCache, claim_for_sending, release_claims, renew_claims
 from shared.db.engine import autocommit
-from shared.db.messages import (
-    ClaimedMessage,
-    ContentCache,
-    claim_for_sending,
-    release_claims,
-    renew_claims,
-)
+from shared.db.messages import ClaimedMessage
 from shared.errors import ClaimLost
 
 log = logging.getLogger("mailpipe.sender")

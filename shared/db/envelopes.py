@@ -1,7 +1,7 @@
 """Messages addressed to several people in one send (the compat APIs): the insert,
 and where such a message stands for a caller waiting on it.
 
-The claim (``shared.db.messages.claim_for_sending``) returns their further
+The claim (``shared.db.claims.claim_for_sending``) returns their further
 To, Cc, Bcc, headers, attachments and relay with the rest of the row.
 """
 

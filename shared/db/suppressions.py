@@ -7,7 +7,7 @@ and the API. A message to a listed address ends ``suppressed`` at intake
 (``shared.db.campaigns``) or at claim time (``suppress_queued``), whichever
 comes first after the address was listed. A listed Cc, Bcc or further To of
 a compat message is left out of its send by the claim
-(``shared.db.messages.claim_for_sending``); the others still get it.
+(``shared.db.claims.claim_for_sending``); the others still get it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from services.api.app import ApiDeps, create_app
-from shared.db.messages import claim_for_sending
+from shared.db.claims import claim_for_sending
 
 
 @pytest.fixture

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from services.recorder.record import record_outcomes
 from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind, decode_send_batch
 from shared.broker.queues import SEND_QUEUE
+from shared.db.claims import claim_for_sending
 from shared.db.keys import create_key, revoke_key
-from shared.db.messages import claim_for_sending
 from shared.db.tables import contents, messages
 from tests.support.settings import changed
 

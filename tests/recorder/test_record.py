@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from services.recorder.record import record_outcomes
 from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind
-from shared.db.messages import claim_for_sending
+from shared.db.claims import claim_for_sending
 from tests.scheduler.test_dispatch import make_messages
 
 

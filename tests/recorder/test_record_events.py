@@ -10,7 +10,7 @@ from sqlalchemy import text
 from services.recorder.events import record_events
 from services.recorder.record import record_outcomes
 from shared.broker.payloads import Event, EventBatch, EventType, Outcome, OutcomeBatch, OutcomeKind
-from shared.db.messages import claim_for_sending
+from shared.db.claims import claim_for_sending
 from shared.events.ses import ses_event
 from tests.scheduler.test_dispatch import make_messages
 from tests.support.sns import ses_event_publishing, ses_identity_notification

@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
 from services.scheduler.sweeps import sweep_expired_leases
-from shared.db.messages import claim_for_sending
+from shared.db.claims import claim_for_sending
 from tests.scheduler.test_dispatch import make_messages
 from tests.support.stack import settings_env
 

@@ -12,7 +12,7 @@ from sqlalchemy import text
 
 from services.sender.batch import send_batch
 from shared.broker.payloads import OutcomeKind, SendBatch
-from shared.db.messages import claim_for_sending
+from shared.db.claims import claim_for_sending
 from shared.rendering.compose import Composer
 from shared.rendering.tracking import Tracker
 from shared.settings import load_settings

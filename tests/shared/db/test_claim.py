@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
+from shared.db.claims import ContentCache, claim_for_sending
 from shared.db.envelopes import insert_envelope
-from shared.db.messages import ContentCache, claim_for_sending, insert_messages
+from shared.db.messages import insert_messages
 from shared.db.relays import save_relay
 from shared.db.suppressions import add_suppressions
 from shared.intake.attachments import Attachment
@@ -130,7 +131,7 @@ def test_statements_on_claimed_ids_read_them_by_primary_key_whatever_the_statist
     from sqlalchemy import text
 
     from shared.broker.payloads import Outcome, OutcomeKind
-    from shared.db.messages import release_claims, renew_claims
+    from shared.db.claims import release_claims, renew_claims
     from shared.db.outcomes import apply_outcomes
     from shared.db.suppressions import suppress_queued
 
