@@ -117,6 +117,13 @@ def test_every_served_route_is_described_and_every_description_is_served(app):
     assert set(OPERATIONS) <= {(path, "get" if m == "head" else m) for path, m in served}
 
 
+def test_a_row_id_in_a_path_is_described_as_the_integer_it_must_be(app):
+    """The route field is ``ID_FIELD`` (``IdConverter``): the description keeps its bounds."""
+    [field] = openapi(app)["paths"]["/v1/messages/{message_id}"]["get"]["parameters"][:1]
+    assert field["name"] == "message_id"
+    assert field["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
+
+
 def test_docs_page_renders_the_description_with_the_vendored_renderer(app):
     client = falcon.testing.TestClient(app)
     page = client.simulate_get("/docs")

@@ -2,8 +2,8 @@
 
 ``served_routes(app)`` walks falcon's router: every route template and the
 methods its resource implements (``on_get``, ``on_post`` …). ``openapi(app)``
-takes each one's path fields from the template (``{message_id:int(min=1,
-max=…)}`` becomes an integer parameter with those bounds), whether it needs
+takes each one's path fields from the template (``{message_id:row_id}``, a
+``params.ID_FIELD``, becomes an integer parameter from 1 to MAX_ID), whether it needs
 an API key from the resource (``auth = False`` is public), and the rest
 from ``OPERATIONS``. A served route without a declared operation raises
 ``UndeclaredRoute``: the description cannot fall behind the app.
@@ -20,6 +20,7 @@ import falcon
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from services.api.params import ID_FIELD, MAX_ID
 from services.api.spec import answers, compat, native
 from services.api.spec.operation import JSON, Operation
 
@@ -64,19 +65,16 @@ def served_routes(app: falcon.App) -> Iterator[tuple[str, object, list[str]]]:
 
 
 def openapi_path(template: str) -> str:
-    """``/v1/messages/{message_id:int(...)}`` as OpenAPI writes it (``{message_id}``)."""
+    """``/v1/messages/{message_id:row_id}`` as OpenAPI writes it (``{message_id}``)."""
     return _FIELD.sub(lambda m: "{" + m.group(1) + "}", template)
 
 
 def _path_fields(template: str, overrides: dict[str, dict]) -> list[dict]:
     fields = []
-    for name, converter, args in _FIELD.findall(template):
+    for name, converter, _ in _FIELD.findall(template):
         schema: dict[str, Any] = {"type": "string"}
-        if converter == "int":
-            schema = {"type": "integer"}
-            for arg in filter(None, (a.strip() for a in args.split(","))):
-                key, _, value = arg.partition("=")
-                schema[{"min": "minimum", "max": "maximum"}[key.strip()]] = int(value)
+        if converter == ID_FIELD:  # IdConverter: ASCII digits for 1..MAX_ID
+            schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
         fields.append({"name": name, "in": "path", "required": True,
                        "schema": overrides.get(name, schema)})
     return fields
