@@ -15,7 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import Float
+
+from shared.runtime.backoff import backoff_delay
 
 
 @dataclass(frozen=True)
@@ -57,22 +61,26 @@ _TAKE_PROBE = text(
     """
     UPDATE sending_pause
        SET probes = probes + 1,
+           -- :delays[n] is the wait after probe n; past the end, the last.
            next_probe_at = now() + make_interval(
-               secs => least(:cap, :base * power(2, least(probes, 30))))
+               secs => (:delays)[least(probes + 1, cardinality(:delays))])
      WHERE id = 1 AND next_probe_at <= now()
     RETURNING reason, paused_at, probes, next_probe_at
     """
-)
+).bindparams(bindparam("delays", type_=ARRAY(Float)))
 
 
 def take_probe(conn: Connection, *, base: float, cap: float) -> Pause | None:
     """The pause, if its probe is due and this caller takes it (else None).
 
     One conditional UPDATE (two schedulers: one probes) that also schedules
-    the next probe, ``base`` doubling per probe up to ``cap`` seconds, so a
-    probe that fails, or a scheduler that dies mid-probe, only waits for it.
+    the next probe, ``base`` doubling per probe up to ``cap`` seconds
+    (shared.runtime.backoff's formula, handed to the statement as the list
+    of its delays), so a probe that fails, or a scheduler that dies
+    mid-probe, only waits for it.
     """
-    row = conn.execute(_TAKE_PROBE, {"base": base, "cap": cap}).first()
+    delays = [backoff_delay(n, base=base, cap=cap) for n in range(1, 32)]
+    row = conn.execute(_TAKE_PROBE, {"delays": delays}).first()
     return Pause(*row) if row else None
 
 
