@@ -48,17 +48,13 @@ from shared.intake.text import is_text_charset
 CHUNK = 64 * 1024
 #: Bytes decoded from the first non-ASCII byte on to choose between UTF-8 and CP949.
 WINDOW = 64 * 1024
-#: The console's choices (and the API's usual names): value -> codec, None = detect.
-CHOICES: dict[str, str | None] = {"auto": None, "utf-8": "utf-8", "cp949": "cp949",
-                                  "utf-16": "utf-16"}
 #: How each codec is named to a person.
 LABELS = {"utf-8": "UTF-8", "utf-16-le": "UTF-16LE", "utf-16-be": "UTF-16BE",
           "cp949": "CP949 (EUC-KR)"}
-#: Charsets a CSV may be exported in: value -> (codec, label, HTTP charset name).
+#: Charsets a CSV may be exported in: codec -> the charset its Content-Type names.
 #: ``utf-8-sig`` is UTF-8 with a BOM, which Excel needs to read UTF-8; cp949 is what
 #: Korean Excel writes (browsers read the label euc-kr as windows-949, i.e. CP949).
-EXPORTS = {"utf-8-sig": ("utf-8-sig", "UTF-8 (BOM)", "utf-8"),
-           "cp949": ("cp949", "CP949 (EUC-KR)", "euc-kr")}
+EXPORTS = {"utf-8-sig": "utf-8", "cp949": "euc-kr"}
 
 _BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
          (codecs.BOM_UTF16_BE, "utf-16-be"))
@@ -212,8 +208,7 @@ def csv_bytes(rows: Iterable[Iterable[object]], charset: str) -> Iterator[bytes]
     """``rows`` as CSV in one of ``EXPORTS`` (a BOM first for ``utf-8-sig``), a few
     hundred rows per piece. CP949 lacks some characters (most emoji, rare Hanja):
     each becomes ``?``, as Excel does when it saves such a sheet as CSV."""
-    codec = EXPORTS[charset][0]
-    encoder = codecs.getincrementalencoder(codec)("replace")
+    encoder = codecs.getincrementalencoder(charset)("replace")
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     for number, row in enumerate(rows, start=1):
@@ -237,4 +232,4 @@ def export_charset(value: str | None) -> str:
 
 def export_content_type(charset: str) -> str:
     """The Content-Type of a CSV exported in ``charset`` (one of ``EXPORTS``)."""
-    return f"text/csv; charset={EXPORTS[charset][2]}"
+    return f"text/csv; charset={EXPORTS[charset]}"
