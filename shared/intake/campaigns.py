@@ -80,14 +80,6 @@ def normalize_recipient(value: Any) -> NamedAddress:
     return NamedAddress(f"{local}@{domain.lower()}", found.name)
 
 
-def normalize_email(value: Any) -> str | None:
-    """``normalize_recipient``'s address, or None if the cell is not one."""
-    try:
-        return normalize_recipient(value).address
-    except AddressError:
-        return None
-
-
 def checked_recipient(row: Row) -> NamedAddress:
     """The row's ``email`` cell as a recipient, or InvalidRequest naming the row and field."""
     try:

@@ -8,7 +8,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
 
 from dramatiq.brokers.redis import RedisBroker
 from redis.exceptions import RedisError
@@ -21,9 +20,6 @@ from shared.intake.addresses import NamedAddress, address_of
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.intake")
-
-#: Plain addresses, or addresses with their display names.
-A = TypeVar("A", str, NamedAddress)
 
 
 def sender_for(key: ApiKey, given: str | None, settings: Settings, *, field: str = "from") -> str:
@@ -43,7 +39,8 @@ def sender_for(key: ApiKey, given: str | None, settings: Settings, *, field: str
     return sender
 
 
-def unique_addresses(*groups: Iterable[A]) -> tuple[tuple[A, ...], ...]:
+def unique_addresses(*groups: Iterable[NamedAddress]
+                     ) -> tuple[tuple[NamedAddress, ...], ...]:
     """Each group with every address kept once (any case), in its first place.
 
     One message per address: the same address twice is sent once (whatever
@@ -55,9 +52,8 @@ def unique_addresses(*groups: Iterable[A]) -> tuple[tuple[A, ...], ...]:
     for group in groups:
         kept = []
         for address in group:
-            key = address.key if isinstance(address, NamedAddress) else address.lower()
-            if key not in seen:
-                seen.add(key)
+            if address.key not in seen:
+                seen.add(address.key)
                 kept.append(address)
         out.append(tuple(kept))
     return tuple(out)

@@ -10,6 +10,7 @@ from shared.broker.queues import SEND_QUEUE
 from shared.db.keys import create_key
 from shared.db.messages import insert_messages
 from shared.errors import Forbidden, InvalidRequest
+from shared.intake.addresses import NamedAddress
 from shared.intake.requests import MessageRequest
 from shared.intake.rules import intake, sender_for, unique_addresses
 from tests.support.pump import drain
@@ -43,8 +44,17 @@ def test_a_failed_intake_stores_and_enqueues_nothing(engine, broker, redis, sett
 
 
 def test_the_same_address_is_kept_once_in_its_first_group():
-    assert unique_addresses(["a@x.com", "B@x.com", "A@X.com"], ["b@x.com", "c@x.com"]) == (
-        ("a@x.com", "B@x.com"), ("c@x.com",))
+    def named(*addresses: str) -> list[NamedAddress]:
+        return [NamedAddress(a) for a in addresses]
+
+    assert unique_addresses(named("a@x.com", "B@x.com", "A@X.com"),
+                            named("b@x.com", "c@x.com")) == (
+        tuple(named("a@x.com", "B@x.com")), tuple(named("c@x.com")))
+
+
+def test_an_address_given_twice_with_names_keeps_its_first_name():
+    first, again = NamedAddress("a@x.com", "홍길동"), NamedAddress("A@x.com", "Hong")
+    assert unique_addresses([first, again]) == ((first,),)
 
 
 def test_sender_defaults_and_must_be_in_the_keys_domains(engine, settings):
