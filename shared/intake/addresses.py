@@ -82,10 +82,14 @@ class NamedAddress:
 
 
 def mailbox_text(address: str, name: str | None) -> str:
-    """``Name <address>`` with the name quoted where RFC 5322 needs it, not encoded."""
+    """``Name <address>`` with the name quoted where RFC 5322 needs it, not encoded.
+
+    ``parse_mailbox`` reads it back as the same name: one that looks like RFC 2047
+    encoded words (``=?``) is quoted too, since unquoted such words are decoded.
+    """
     if not name:
         return address
-    if _NEEDS_QUOTES.search(name):
+    if _NEEDS_QUOTES.search(name) or "=?" in name:
         name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return f"{name} <{address}>"
 
