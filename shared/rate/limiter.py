@@ -3,21 +3,7 @@
 Every sender thread of every process reserves its recipients here, so N
 processes share one rate instead of sending at N times the quota.
 
-Redis key layout:
-
-    mailpipe:rate:tat   the bucket's "theoretical arrival time": the moment,
-                        in microseconds of Redis's own clock, at which the
-                        next recipient may be sent. Never expires: its
-                        absence means Redis lost the fleet's state (below).
-    mailpipe:rate:window      sorted set of the sends that may still fall in
-                              a sliding second: member "<random>:<recipients>",
-                              score the latest moment its slots may be used
-                              (microseconds of Redis's clock).
-    mailpipe:rate:window:sum  the recipients in that set.
-    mailpipe:rate:tat:sent:<s>  recipients reserved in second <s> of Redis's
-                              clock; expire after RECENT_SECONDS.
-    mailpipe:rate:tat:key:<id>  an API key's own bucket (``reserve_for_key``):
-                              a plain GCRA ``tat``, expiring when idle.
+The Redis keys and the Lua scripts that keep the state: shared.rate.scripts.
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
@@ -60,14 +46,13 @@ restart without persistence, a failover to an empty replica) while threads
 still sleep toward slots they reserved, those slots all lie within MAX_LEAD:
 a sender that has reserved before starts the new state LOST_LEAD ahead,
 past them and a whole sliding second, and counts the fleet dense (no
-leases, no late slots) until well after it (``_LOST``). A sender process
+leases, no late slots) until well after it (shared.rate.scripts). A sender process
 that has never reserved starts it at now (the fleet's first start), as it
 holds no slot of the lost state and cannot know that others do.
 """
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -76,157 +61,8 @@ from redis import Redis
 
 from shared.errors import SendingPaused
 from shared.rate.quota import HEADROOM, Quota, QuotaStore
-
-TAT_KEY = "mailpipe:rate:tat"
-WINDOW_KEY = "mailpipe:rate:window"
-WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
-
-#: Seconds of reservations counted to decide that lateness cannot matter
-#: (the current one and the two before: at least two whole seconds).
-RECENT_SECONDS = 3
-
-# The fleet's two scripts (bucket alone, bucket and window) share their
-# arguments and their parts. KEYS[1] = tat key (KEYS[2], KEYS[3] = window
-# set and sum). ARGV[1] = rate (recipients/s), ARGV[2] = recipients (> 0),
-# ARGV[3] = extra, ARGV[4] = sparse (below), ARGV[5] = the most a slot may
-# lie ahead (µs, MAX_LEAD), ARGV[6] = where a lost state restarts (µs ahead,
-# LOST_LEAD, or 0), ARGV[7] = how late a sparse fleet's slot may be used (µs,
-# SPARSE_LATE_TOLERANCE); window only: ARGV[8] = the most recipients any
-# sliding second may hold, ARGV[9] = a unique member name, ARGV[10] = the
-# window's length (µs: a second and WINDOW_MARGIN). Each returns {slot
-# start, Redis now, recipients reserved recently, recipients reserved},
-# times in microseconds of Redis's clock; 0 reserved: refused, the start
-# lies beyond MAX_LEAD (nothing reserved, ask again later).
-#
-# ``recent`` becomes the recipients reserved in the last RECENT_SECONDS;
-# when that leaves the fleet sparse even with ``extra`` more (``sparse``: the
-# most a sparse fleet reserves in RECENT_SECONDS), the reservation takes
-# them too: slots handed out ahead, for the caller's next sends (a lease).
-_PROLOGUE = f"""
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local second = tonumber(t[1])
-local rate, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-local extra, sparse = tonumber(ARGV[3]), tonumber(ARGV[4])
-local max_lead, lost_lead, late = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local counter = KEYS[1] .. ':sent:'
-local recent = 0
-for back = 0, {RECENT_SECONDS - 1} do
-  recent = recent + tonumber(redis.call('GET', counter .. (second - back)) or '0')
-end
-if extra > 0 and recent + n + extra <= sparse then n = n + extra end
-local spread = (n - tonumber(ARGV[2])) * 1000000 / rate
-local loose = recent + n <= sparse
-local dense = math.max(0, math.floor(sparse)) + 1
-"""
-# The state is gone while slots reserved before it may lie up to MAX_LEAD
-# ahead: restart ``lost_lead`` ahead, and count every second until a while
-# after that dense, so no slot granted meanwhile is used late (the late
-# sends of the slots reserved before are unknown).
-_LOST = f"""
-local tat = tonumber(redis.call('GET', KEYS[1]) or '-1')
-local lost = tat < 0
-if lost then
-  tat = now + lost_lead
-  redis.call('SET', KEYS[1], string.format('%.0f', tat))
-  if lost_lead > 0 then
-    for s = second, math.ceil(tat / 1000000) do
-      redis.call('INCRBY', counter .. s, dense)
-      redis.call('EXPIRE', counter .. s, s - second + {RECENT_SECONDS + 1})
-    end
-  end
-end
-if tat < now then tat = now end
-local start = tat
-"""
-# Once placed: ``tat`` moved on (never expiring), the reservation counted.
-_PLACE = f"""
-redis.call('SET', KEYS[1], string.format('%.0f', start + n * 1000000 / rate))
-redis.call('INCRBY', counter .. second, n)
-redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
-return {{math.floor(start), now, recent + n, n}}
-"""
-_REFUSED = """
-if start - now > max_lead then return {math.floor(start), now, recent, 0} end
-"""
-
-_RESERVE = _PROLOGUE + _LOST + _REFUSED + _PLACE
-
-# The window holds each reservation until the latest moment its slots may
-# be used: its start, a lease's spread and, for a sparse fleet's slots, how
-# late they may be used. After a lost state it also holds the late sends of
-# a sparse fleet's slots reserved before it (at most ``sparse``).
-_RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
-local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
-if lost and lost_lead > 0 and dense > 1 then
-  redis.call('ZADD', KEYS[2], string.format('%.0f', tat), 'lost:' .. (dense - 1))
-  redis.call('INCRBY', KEYS[3], dense - 1)
-  redis.call('PEXPIRE', KEYS[2], 60000)
-  redis.call('PEXPIRE', KEYS[3], 60000)
-end
-local sum = tonumber(redis.call('GET', KEYS[3]) or '0')
--- Entries out of the window of ``start`` are left out of ``sum`` (the first
--- ``gone`` by score) but removed only once the slot is placed: a refused
--- reservation changes nothing.
-local gone = 0
-local function expire(upto)
-  for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', upto, 'LIMIT', gone, -1)) do
-    sum = sum - tonumber(string.match(member, ':(%d+)$'))
-    gone = gone + 1
-  end
-end
-expire(start - window)
-while sum > 0 and sum + n > cap do
-  local oldest = redis.call('ZRANGE', KEYS[2], gone, gone, 'WITHSCORES')
-  if #oldest == 0 then sum = 0 break end
-  start = tonumber(oldest[2]) + window + 1
-  expire(start - window)
-end
-""" + _REFUSED + """
-if gone > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, gone - 1) end
-local latest = start + spread
-if loose then latest = latest + late end
-redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)
-redis.call('PEXPIRE', KEYS[2], 60000)
-redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
-""" + _PLACE
-
-# An API key's own bucket (``reserve_for_key``): plain GCRA, expiring when
-# idle. KEYS[1] = its tat key; ARGV[1] = rate, ARGV[2] = recipients (negative
-# to hand back unused ones). Returns {slot start, Redis now} (µs).
-_KEY_BUCKET = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate, n = tonumber(ARGV[1]), tonumber(ARGV[2])
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local start = tat
-if n < 0 then start = now end
-local new_tat = tat + n * 1000000 / rate
-if new_tat < now then new_tat = now end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', 60000)
-return {math.floor(start), now}
-"""
-
-# KEYS[1] = tat key; ARGV[1] = microseconds, ARGV[2] = LOST_LEAD (µs) or 0.
-# Nobody's slot starts before now + ARGV[1]; holds already in place are not
-# lengthened (a burst of throttles holds the fleet once, not once per
-# throttle). A lost state is left to the next reservation, which restarts it
-# further ahead than any hold (unless this sender never reserved).
-_HOLD = """
-if redis.replicate_commands then pcall(redis.replicate_commands) end
-local t = redis.call('TIME')
-local hold_until = tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[1])
-local tat = redis.call('GET', KEYS[1])
-if not tat and tonumber(ARGV[2]) > 0 then return 0 end
-if tonumber(tat or '0') < hold_until then
-  redis.call('SET', KEYS[1], string.format('%.0f', hold_until))
-end
-return 0
-"""
-
+# The keys too: callers and tests read the fleet's state by the names they had here.
+from shared.rate.scripts import TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY, RateScripts  # noqa: F401
 
 RateSource = Callable[[], float]
 #: How late (s) a send may start after its slot. The rate's headroom leaves
@@ -355,10 +191,7 @@ class FleetRateLimiter:
         #: Whether this limiter has seen the fleet's state: if Redis then
         #: loses it, slots this sender's threads hold may still lie ahead.
         self._seen_state = False
-        self._script = redis.register_script(_RESERVE)
-        self._in_window = redis.register_script(_RESERVE_IN_WINDOW)
-        self._key_bucket = redis.register_script(_KEY_BUCKET)
-        self._hold = redis.register_script(_HOLD)
+        self._scripts = RateScripts(redis)
 
     def reserve(self, recipients: int = 1, ahead: int = 0) -> float:
         """Reserve ``recipients`` slots of the fleet's budget; returns when (monotonic) to send.
@@ -387,18 +220,12 @@ class FleetRateLimiter:
             self._local.lease = None
         rate = self._pace_rate()
         spare = rate * (1 / HEADROOM - 1) - 1  # the headroom's spare sends
-        extra = ahead if recipients == 1 else 0
-        args = [rate, int(recipients), extra, spare, int(MAX_LEAD * 1e6),
-                int(LOST_LEAD * 1e6) if self._seen_state else 0,
-                int(SPARSE_LATE_TOLERANCE * 1e6)]
         sent = time.monotonic()
-        if self.bursts:
-            start, now, recent, reserved = self._in_window(
-                keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
-                args=[*args, rate / HEADROOM, secrets.token_hex(6),
-                      int((1.0 + WINDOW_MARGIN) * 1e6)])
-        else:
-            start, now, recent, reserved = self._script(keys=[TAT_KEY], args=args)
+        start, now, recent, reserved = self._scripts.reserve(
+            rate, recipients, extra=ahead if recipients == 1 else 0, sparse=spare,
+            max_lead=MAX_LEAD, lost_lead=LOST_LEAD if self._seen_state else 0.0,
+            late=SPARSE_LATE_TOLERANCE, cap=rate / HEADROOM if self.bursts else None,
+            window=1.0 + WINDOW_MARGIN)
         self.clock.observe(now, sent, time.monotonic())
         self._seen_state = True
         at = self.clock.local(start)
@@ -426,16 +253,15 @@ class FleetRateLimiter:
     def reserve_for_key(self, key_id: int, cap: float, recipients: int = 1) -> float:
         """A slot in one API key's own bucket: its optional cap inside the fleet's rate.
 
-        Redis key ``mailpipe:rate:tat:key:<id>``, same layout as the fleet's.
+        Redis key ``mailpipe:rate:tat:key:<id>`` (shared.rate.scripts).
         """
         sent = time.monotonic()
-        start, now = self._key_bucket(keys=[f"{TAT_KEY}:key:{key_id}"],
-                                      args=[cap, recipients])
+        start, now = self._scripts.reserve_for_key(key_id, cap, recipients)
         self.clock.observe(now, sent, time.monotonic())
         return self.clock.local(start)
 
     def release_for_key(self, key_id: int, cap: float, recipients: int = 1) -> None:
-        self._key_bucket(keys=[f"{TAT_KEY}:key:{key_id}"], args=[cap, -recipients])
+        self._scripts.reserve_for_key(key_id, cap, -recipients)
 
     @property
     def late_tolerance(self) -> float:
@@ -479,8 +305,7 @@ class FleetRateLimiter:
         This process's slots leased ahead are given up too.
         """
         self._leases_void_before = time.monotonic()
-        self._hold(keys=[TAT_KEY], args=[int(seconds * 1e6),
-                                         int(LOST_LEAD * 1e6) if self._seen_state else 0])
+        self._scripts.hold(seconds, LOST_LEAD if self._seen_state else 0.0)
 
 
 def sleep_until(deadline: float) -> None:
