@@ -5,9 +5,9 @@ SES will not take, a permission missing, the account's sending paused or
 suspended) says nothing about the message: every sender would get it.
 ``FleetPause`` pauses the fleet: the truth in PostgreSQL (shared.db.pause,
 one row), mirrored in Redis for the senders' check before each claim and
-send (``SendingPause``). The scheduler keeps the mirror in step with the row
-and probes the account on a backoff (services.scheduler.quota); a probe that
-succeeds lifts both, and sending resumes by itself.
+send (``FleetPause.reason``). The scheduler keeps the mirror in step with
+the row and probes the account on a backoff (services.scheduler.quota); a
+probe that succeeds lifts both, and sending resumes by itself.
 
 Redis key layout:
 
@@ -40,38 +40,14 @@ MIRROR_TTL = 60.0
 PROBE_CAP = 300.0
 
 
-class SendingPause:
-    """The Redis mirror of the pause: what senders read before each claim and send."""
-
-    def __init__(self, redis: Redis) -> None:
-        self.redis = redis
-        self._seen: tuple[str | None, float] = (None, float("-inf"))
-
-    def pause(self, reason: str, ttl: float = MIRROR_TTL) -> None:
-        self.redis.set(PAUSE_KEY, reason, px=int(ttl * 1000))
-        self._seen = (reason, time.monotonic())
-
-    def reason(self, max_age: float = 0.0) -> str | None:
-        """Why sending is paused, or None; a reading up to ``max_age`` s old may be reused."""
-        value, read_at = self._seen
-        if time.monotonic() - read_at > max_age:
-            raw = self.redis.get(PAUSE_KEY)
-            value = raw.decode() if raw else None
-            self._seen = (value, time.monotonic())
-        return value
-
-    def resume(self) -> None:
-        self.redis.delete(PAUSE_KEY)
-        self._seen = (None, time.monotonic())
-
-
 class FleetPause:
     """The pause itself: PostgreSQL's row (the truth) and its Redis mirror, kept together."""
 
     def __init__(self, engine: Engine, redis: Redis, *, first_probe: float = 10.0) -> None:
         """``first_probe``: seconds before the account is first asked again (then doubling)."""
-        self.engine, self.redis_pause = engine, SendingPause(redis)
-        self.first_probe = first_probe
+        self.engine, self.redis, self.first_probe = engine, redis, first_probe
+        #: The mirror as this process last read or wrote it, and when (time.monotonic).
+        self._seen: tuple[str | None, float] = (None, float("-inf"))
 
     def pause(self, reason: str) -> bool:
         """Pause every sender for ``reason``; True if the fleet was not paused already.
@@ -89,7 +65,7 @@ class FleetPause:
             log.error("could not record the fleet's pause in PostgreSQL (%s); pausing "
                       "through Redis alone", exc)
         try:
-            self.redis_pause.pause(reason)
+            self._set_mirror(reason)
         except RedisError as exc:
             log.error("could not pause the senders through Redis (%s)", exc)
         if created:
@@ -99,8 +75,14 @@ class FleetPause:
         return created
 
     def reason(self, max_age: float = 0.0) -> str | None:
-        """Why sending is paused (the Redis mirror: the senders' fast check), or None."""
-        return self.redis_pause.reason(max_age)
+        """Why sending is paused (the Redis mirror: the senders' fast check), or None; a
+        reading up to ``max_age`` s old may be reused."""
+        value, read_at = self._seen
+        if time.monotonic() - read_at > max_age:
+            raw = self.redis.get(PAUSE_KEY)
+            value = raw.decode() if raw else None
+            self._seen = (value, time.monotonic())
+        return value
 
     def state(self) -> Pause | None:
         """The pause in force (PostgreSQL), or None."""
@@ -111,7 +93,7 @@ class FleetPause:
         """Set the Redis mirror from PostgreSQL's row (the scheduler, every few seconds)."""
         paused = self.state()
         if paused is not None:
-            self.redis_pause.pause(paused.reason)
+            self._set_mirror(paused.reason)
         return paused
 
     def take_probe(self) -> Pause | None:
@@ -123,5 +105,10 @@ class FleetPause:
         """Lift the pause (row and mirror); returns the reason it had, if any."""
         with self.engine.begin() as conn:
             reason = resume_sending(conn)
-        self.redis_pause.resume()
+        self.redis.delete(PAUSE_KEY)
+        self._seen = (None, time.monotonic())
         return reason
+
+    def _set_mirror(self, reason: str) -> None:
+        self.redis.set(PAUSE_KEY, reason, px=int(MIRROR_TTL * 1000))
+        self._seen = (reason, time.monotonic())

@@ -128,18 +128,9 @@ def gauge(collector: FleetCollector, name: str) -> float | None:
     return found[0].samples[0].value if found else None
 
 
-@pytest.fixture
-def no_pause(engine):
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sending_pause"))
-    yield
-    with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sending_pause"))
-
-
 @pytest.mark.timeout(60)
 def test_an_expired_token_pauses_the_fleet_and_sending_resumes_once_it_is_fixed(
-    settings, engine, broker, redis, api_key, fake_ses, no_pause
+    settings, engine, broker, redis, api_key, fake_ses
 ):
     expiring = Expiring(fake_ses)
     ids = one_content_each(engine, api_key[0].id, 3)

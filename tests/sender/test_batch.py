@@ -13,7 +13,7 @@ from services.sender.batch import send_batch
 from shared.broker.payloads import OutcomeKind, SendBatch
 from shared.errors import SendingPaused
 from shared.rate.limiter import FleetRateLimiter
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from tests.scheduler.test_dispatch import make_messages
 from tests.support.pump import queued_outcomes, sender_deps, ses_deps
 
@@ -114,7 +114,7 @@ def test_rows_sent_before_a_pause_are_skipped_when_the_batch_is_retried(
     fake_ses.script.extend(["ok", "paused"])
     with pytest.raises(SendingPaused):
         send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
-    SendingPause(redis).resume()
+    FleetPause(engine, redis).resume()
     from services.recorder.record import record_outcomes
     from shared.broker.payloads import OutcomeBatch
 

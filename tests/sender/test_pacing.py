@@ -17,7 +17,7 @@ from shared.broker.payloads import OutcomeKind, SendBatch
 from shared.db.keys import create_key
 from shared.errors import SendingPaused
 from shared.rate.limiter import TAT_KEY, FleetRateLimiter
-from shared.rate.pause import SendingPause
+from shared.rate.pause import PAUSE_KEY, FleetPause
 from shared.runtime.localservers import free_port
 from tests.scheduler.test_dispatch import make_messages
 from tests.sender.test_batch import one_content_each
@@ -59,7 +59,8 @@ def test_suspended_account_pauses_every_sender(
     with pytest.raises(SendingPaused):
         send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     assert fake_ses.requests == 1  # the other two were not sent
-    assert "SendingPaused" in SendingPause(redis).reason()
+    assert "SendingPaused" in FleetPause(engine, redis).reason()
+    assert "SendingPaused" in FleetPause(engine, redis).state().reason  # the row, the truth
     # The refused message goes back to queued with the others, its attempt
     # undone (the account's problem, not the message's); the batch will be retried.
     assert queued_outcomes(redis) == []
@@ -71,14 +72,16 @@ def test_suspended_account_pauses_every_sender(
     assert fake_ses.requests == 1
 
 
-def test_health_says_when_sending_is_paused(settings, engine, broker, redis):
+def test_health_says_when_sending_is_paused_through_redis_alone(settings, engine, broker, redis):
     import falcon.testing
 
     from services.api.app import ApiDeps, create_app
 
     client = falcon.testing.TestClient(create_app(ApiDeps(settings, engine, broker, redis)))
     assert client.simulate_get("/health").json["sending"] == "ok"
-    SendingPause(redis).pause("SES SendingPausedException: paused", ttl=30)
+    # As a refusal writes it while PostgreSQL is unreachable: the mirror alone
+    # (the row's own wording is tests/e2e/test_cleanup_and_account_pause.py's).
+    redis.set(PAUSE_KEY, "SES SendingPausedException: paused", px=30_000)
     health = client.simulate_get("/health")
     assert health.status_code == 200
     assert health.json["sending"] == "paused: SES SendingPausedException: paused"

@@ -16,7 +16,7 @@ from shared.broker.payloads import decode_outcomes, decode_send_batch
 from shared.broker.queues import OUTCOME_QUEUE, SEND_QUEUE
 from shared.intake.waiters import publish_states
 from shared.rate.limiter import FleetRateLimiter
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from shared.transports.base import Transport
 from shared.transports.file import FileTransport
 from shared.transports.ses import SesTransport
@@ -31,8 +31,8 @@ def sender_deps(settings, engine, broker, redis, transport: Transport | None = N
     """
     return SenderDeps(settings, engine, broker, redis,
                       transport or FileTransport(settings.file_dir),
-                      FleetRateLimiter(redis, rate or settings.send_rate), SendingPause(redis),
-                      stopping)
+                      FleetRateLimiter(redis, rate or settings.send_rate),
+                      FleetPause(engine, redis, first_probe=settings.account_retry), stopping)
 
 
 def ses_deps(settings, engine, broker, redis, **options) -> SenderDeps:

@@ -9,8 +9,7 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.pause import sending_pause
-from shared.rate.pause import SendingPause
+from shared.rate.pause import FleetPause
 from shared.rate.quota import HEADROOM, QuotaStore
 
 
@@ -28,12 +27,14 @@ class HealthResource:
             checks["database"] = "ok"
         except SQLAlchemyError as exc:
             checks["database"] = f"unavailable: {exc.__class__.__name__}"
-        paused, rate = self._paused(checks["database"] == "ok"), None
+        pause = FleetPause(self.deps.engine, self.deps.redis)
+        paused = self._paused(pause) if checks["database"] == "ok" else None
+        rate = None
         try:
             self.deps.redis.ping()
             checks["redis"] = "ok"
-            # The senders' view, when PostgreSQL's (the truth) cannot be read.
-            paused = paused or SendingPause(self.deps.redis).reason()
+            # The senders' view (the mirror), when PostgreSQL's row says nothing.
+            paused = paused or pause.reason()
             rate = self._rate()
         except RedisError as exc:
             checks["redis"] = f"unavailable: {exc.__class__.__name__}"
@@ -48,13 +49,10 @@ class HealthResource:
             "rate": rate,
         }
 
-    def _paused(self, database: bool) -> str | None:
+    def _paused(self, fleet: FleetPause) -> str | None:
         """Why the fleet is paused (PostgreSQL's row: the truth), with since when."""
-        if not database:
-            return None
         try:
-            with self.deps.engine.connect() as conn:
-                pause = sending_pause(conn)
+            pause = fleet.state()
         except SQLAlchemyError:
             return None
         if pause is None:

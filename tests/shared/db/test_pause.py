@@ -8,17 +8,13 @@ import threading
 import pytest
 from sqlalchemy import text
 
-from shared.db.pause import pause_sending, resume_sending, sending_pause, take_probe
+from shared.db.pause import pause_sending, sending_pause, take_probe
 
 
 @pytest.fixture
 def paused(engine):
     with engine.begin() as conn:
-        conn.execute(text("DELETE FROM sending_pause"))
         assert pause_sending(conn, "SES ExpiredToken: expired", first_probe=0)
-    yield
-    with engine.begin() as conn:
-        resume_sending(conn)
 
 
 def seconds_to_next_probe(engine) -> float:
