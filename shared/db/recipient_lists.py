@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, insert, select, update
 
 from shared.db.tables import recipient_list_rows, recipient_lists
-from shared.intake.addresses import NamedAddress, mailbox_text
+from shared.intake.addresses import NamedAddress
 
 #: Rows inserted per statement while a list is stored.
 INSERT_BATCH = 1000
@@ -83,16 +83,16 @@ def list_lists(conn: Connection, api_key_id: int, *, after: int = 0,
 
 
 def list_rows(conn: Connection, list_id: int, *, after: int = 0,
-              limit: int | None = None) -> Iterator[tuple[int, str, dict[str, str]]]:
-    """(seq, email, values) in order, streamed from a server-side cursor; ``email`` as it
-    was given, with its display name (``Name <a@b>``), as a campaign reads it again."""
+              limit: int | None = None) -> Iterator[tuple[int, NamedAddress, dict[str, str]]]:
+    """(seq, recipient, values) in order, streamed from a server-side cursor; the
+    recipient is the address with the display name it was given with."""
     t = recipient_list_rows.c
     query = (select(t.seq, t.email, t.name, t["values"])
              .where(t.list_id == list_id, t.seq > after).order_by(t.seq))
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execution_options(yield_per=2000).execute(query):
-        yield row.seq, mailbox_text(row.email, row.name), row.values
+        yield row.seq, NamedAddress(row.email, row.name), row.values
 
 
 def delete_list(conn: Connection, api_key_id: int, list_id: int) -> bool:

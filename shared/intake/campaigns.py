@@ -52,13 +52,15 @@ class Row:
 
     ``kind`` is "row" for a CSV row (numbered as a spreadsheet shows it) or
     "index" for a JSON list item; ``cell_error`` says why a CSV row could not
-    even be split into its columns.
+    even be split into its columns; ``recipient`` is the ``email`` field already
+    checked (a saved list's row), so it is not parsed again.
     """
 
     kind: str
     number: int
     fields: dict[str, Any]
     cell_error: str | None = None
+    recipient: NamedAddress | None = None
 
     @property
     def where(self) -> str:
@@ -82,6 +84,8 @@ def normalize_recipient(value: Any) -> NamedAddress:
 
 def checked_recipient(row: Row) -> NamedAddress:
     """The row's ``email`` cell as a recipient, or InvalidRequest naming the row and field."""
+    if row.recipient is not None:
+        return row.recipient
     try:
         return normalize_recipient(row.fields.get("email"))
     except AddressError as exc:

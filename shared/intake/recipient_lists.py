@@ -82,5 +82,6 @@ def campaign_rows(engine: Engine, key: ApiKey, list_id: int) -> Iterator[Row]:
         if get_list(conn, key.id, list_id) is None:
             raise NotFound("list_not_found", f"listId: no list {list_id} for this API key",
                            field="listId")
-        for seq, email, values in list_rows(conn, list_id):
-            yield Row("row", seq, {**values, "email": email})
+        for seq, recipient, values in list_rows(conn, list_id):
+            # Checked when the list was saved: the name is not read back from text.
+            yield Row("row", seq, {**values, "email": str(recipient)}, recipient=recipient)

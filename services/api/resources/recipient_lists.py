@@ -96,7 +96,8 @@ class RecipientListResource:
         if len(rows) == ROWS_PAGE:
             following = f"/v1/lists/{list_id}?after={rows[-1][0]}"
         resp.media = {**list_view(stored), "next": following,
-                      "recipients": [{"email": email, **values} for _, email, values in rows]}
+                      "recipients": [{"email": str(recipient), **values}
+                                     for _, recipient, values in rows]}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, list_id: int) -> None:
         with self.deps.engine.begin() as conn:
