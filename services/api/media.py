@@ -1,4 +1,4 @@
-"""Reading request bodies with a size cap."""
+"""Reading request bodies with a size cap, and the charset an uploaded CSV names."""
 
 from __future__ import annotations
 
@@ -67,6 +67,16 @@ class _CappedStream(io.RawIOBase):
         that read to the end closes its buffer (and this) when it is collected."""
         while self._read(256 * 1024):
             pass
+
+
+def csv_charset(values: dict, content_type: str | None) -> str | None:
+    """The charset a CSV upload names: ``charset`` among ``values`` (the query string or
+    form fields, removed from them), else its Content-Type's; None: detect it
+    (``shared.intake.csvtext``)."""
+    named = values.pop("charset", None)
+    if named not in (None, ""):
+        return str(named)
+    return falcon.parse_header(content_type or "text/csv")[1].get("charset")
 
 
 def upload_stream(req: falcon.Request, max_bytes: int, digest=None) -> io.BufferedReader:

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 import falcon
 
 from services.api.idempotency import idempotency_of, idempotency_of_upload
-from services.api.media import capped, read_json, upload_stream
+from services.api.media import capped, csv_charset, read_json, upload_stream
 from services.api.params import MAX_ID, int_param
 from services.api.schemas.campaigns import CampaignBody, CampaignFields
 from services.api.schemas.messages import parse
@@ -54,15 +54,6 @@ IDEMPOTENCY_SCOPE = "POST /v1/campaigns"
 #: What a body parser gives: the campaign's fields, its rows (given the
 #: template's variables) and the Idempotency-Key, if any.
 _Parsed = tuple[CampaignFields, Callable[[list[str]], Iterable[Row]], Idempotency | None]
-
-
-def csv_charset(values: dict, content_type: str | None) -> str | None:
-    """The charset a CSV upload names: ``charset`` among ``values`` (the query string or
-    form fields, removed from them), else its Content-Type's; None: detect it."""
-    named = values.pop("charset", None)
-    if named not in (None, ""):
-        return str(named)
-    return falcon.parse_header(content_type or "text/csv")[1].get("charset")
 
 
 def _csv_rows(stream, charset: str | None) -> Callable[[list[str]], Iterable[Row]]:

@@ -14,9 +14,8 @@ from typing import Any
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.media import read_json, upload_stream
+from services.api.media import csv_charset, read_json, upload_stream
 from services.api.params import MAX_ID, int_param
-from services.api.resources.campaigns import csv_charset
 from services.api.schemas.campaigns import Name
 from services.api.schemas.messages import parse
 from shared.db.recipient_lists import RecipientList, delete_list, get_list, list_lists, list_rows

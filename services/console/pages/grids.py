@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import falcon
 
-from services.api.media import read_json, upload_stream
+from services.api.media import csv_charset, read_json, upload_stream
 from services.console.web import Page, key_of
 from shared.db.console_grids import delete_grid, get_grid, list_grids, save_grid
 from shared.db.templates import get_template, list_templates
@@ -164,7 +164,8 @@ class ImportEndpoint(Page):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         stream = upload_stream(req, self.console.settings.max_upload_bytes)
-        records = read_csv(stream, req.get_param("charset"), limit=MAX_ROWS + 2)
+        charset = csv_charset(dict(req.params), req.content_type)  # as the API reads it
+        records = read_csv(stream, charset, limit=MAX_ROWS + 2)
         header = [name.strip() for name in (records[0] if records else [])]
         rows = [r for r in records[1:] if any(cell.strip() for cell in r)]
         if len(rows) > MAX_ROWS:

@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 
 import falcon
 
-from services.api.media import capped
-from services.api.resources.campaigns import csv_charset
+from services.api.media import capped, csv_charset
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
 from services.console.i18n import translator
