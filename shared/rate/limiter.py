@@ -3,7 +3,8 @@
 Every sender thread of every process reserves its recipients here, so N
 processes share one rate instead of sending at N times the quota.
 
-The Redis keys and the Lua scripts that keep the state: shared.rate.scripts.
+The Redis keys and the Lua scripts that keep the state: shared.rate.scripts
+(the keys' names are imported here too, where callers and tests found them).
 
 A reservation of ``n`` recipients starts at ``max(now, tat)`` and moves
 ``tat`` forward by ``n / rate`` seconds; the caller sends at its start.
@@ -61,7 +62,6 @@ from redis import Redis
 
 from shared.errors import SendingPaused
 from shared.rate.quota import HEADROOM, Quota, QuotaStore
-# The keys too: callers and tests read the fleet's state by the names they had here.
 from shared.rate.scripts import TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY, RateScripts  # noqa: F401
 
 RateSource = Callable[[], float]
