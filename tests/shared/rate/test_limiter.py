@@ -33,8 +33,6 @@ SECONDS = 2.5
 
 def _sender_process(url: str, rate: float, ready, go, out) -> None:
     """A process of 4 threads sending as fast as the shared bucket allows."""
-    import threading
-
     limiter = FleetRateLimiter(redis_lib.Redis.from_url(url), rate)
     ready.release()
     go.wait()  # both processes begin together
