@@ -130,17 +130,18 @@ def test_a_suppression_given_with_a_name_suppresses_the_address(client, headers,
             "a@example.com"]
 
 
-def _ses_settings(settings, **overrides):
-    return load_settings(**{**settings.model_dump(), "transport": "ses", **overrides},
-                         _env_file=None)
+def send_named_over_ses(client, headers, settings, engine, broker, redis, *, bulk: bool):
+    """NAMED posted, then sent by one batch through SES (bulk or one by one): both sent."""
+    ids = post(client, headers, NAMED)
+    settings = load_settings(**{**settings.model_dump(), "transport": "ses", "ses_bulk": bulk},
+                             _env_file=None)
+    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.SENT] * 2
 
 
 def test_ses_simple_destination_carries_the_encoded_names(
         client, headers, settings, engine, broker, redis, fake_ses):
-    ids = post(client, headers, NAMED)
-    settings = _ses_settings(settings, ses_bulk=False)
-    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
-    assert [o.kind for o in result.outcomes] == [OutcomeKind.SENT] * 2
+    send_named_over_ses(client, headers, settings, engine, broker, redis, bulk=False)
     to = sorted(a["Destination"]["ToAddresses"][0] for a in fake_ses.accepted)
     assert all("Simple" in a["Content"] for a in fake_ses.accepted)
     assert to == ['"Kim, Minsu" <m@example.com>', _encoded("홍길동", "a@example.com")]
@@ -148,10 +149,7 @@ def test_ses_simple_destination_carries_the_encoded_names(
 
 def test_ses_bulk_entries_carry_the_encoded_names(
         client, headers, settings, engine, broker, redis, fake_ses):
-    ids = post(client, headers, NAMED)
-    settings = _ses_settings(settings, ses_bulk=True)
-    result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
-    assert [o.kind for o in result.outcomes] == [OutcomeKind.SENT] * 2
+    send_named_over_ses(client, headers, settings, engine, broker, redis, bulk=True)
     [call] = fake_ses.bulk_calls
     to = [e["Destination"]["ToAddresses"] for e in call["BulkEmailEntries"]]
     assert to == [[_encoded("홍길동", "a@example.com")], ['"Kim, Minsu" <m@example.com>']]

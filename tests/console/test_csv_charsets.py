@@ -14,16 +14,13 @@ from services.scheduler.expand import expand_step
 from shared.db.templates import create_template
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
+from tests.support.csv_files import office_files, undecodable
+from tests.support.grid import grid_values, open_grid
 
 TEXT = "email,이름\r\nhong@example.com,홍길동\r\nsam@example.com,삼번\r\n"
-FILES = {
-    "cp949": TEXT.encode("cp949"),
-    "euc-kr": TEXT.encode("euc-kr"),
-    "utf-8-bom": codecs.BOM_UTF8 + TEXT.encode("utf-8"),
-    "utf-16": codecs.BOM_UTF16_LE + TEXT.encode("utf-16-le"),
-}
-#: Line 4 holds 0xFF, a lead byte in no candidate charset (nor a UTF-8 byte at all).
-BAD = TEXT.encode("cp949") + b"bad@example.com,\xff\xfe\xb0\r\n"
+FILES = office_files(TEXT)
+#: Line 4 holds 0xFF, a lead byte in no candidate charset.
+BAD = undecodable(TEXT)
 
 
 @pytest.fixture
@@ -37,20 +34,14 @@ def csv_file(body: bytes, name: str = "명단.csv") -> dict:
     return {"name": name, "mimeType": "text/csv", "buffer": body}
 
 
-def open_grid(page, console, template_id: int) -> None:
+def editor_grid(page, console, template_id: int) -> None:
     sign_in(page, console, "editor")
-    page.goto(f"{console.url}/ui/grids")
-    page.select_option("#grid-template", str(template_id))
-
-
-def grid_values(page) -> list[list[str]]:
-    return page.eval_on_selector_all("#grid tbody tr", """rows => rows.map(
-        r => Array.from(r.querySelectorAll('input')).map(i => i.value))""")
+    open_grid(page, console.url, template_id)
 
 
 @pytest.mark.parametrize("name", FILES)
 def test_grid_import_detects_each_charset(page, console, template_id, name):
-    open_grid(page, console, template_id)
+    editor_grid(page, console, template_id)
     page.set_input_files("#import-csv", csv_file(FILES[name]))
     page.wait_for_function("() => document.getElementById('grid-status').textContent"
                            ".includes('all rows are valid')")
@@ -61,7 +52,7 @@ def test_grid_import_detects_each_charset(page, console, template_id, name):
 
 def test_grid_import_takes_the_charset_chosen_and_refuses_a_wrong_one(page, console,
                                                                       template_id):
-    open_grid(page, console, template_id)
+    editor_grid(page, console, template_id)
     page.select_option("#import-charset", "utf-8")
     page.set_input_files("#import-csv", csv_file(FILES["cp949"]))
     refused = page.locator('#grid-errors li[data-import="refused"]')
@@ -75,7 +66,7 @@ def test_grid_import_takes_the_charset_chosen_and_refuses_a_wrong_one(page, cons
 
 
 def test_grid_import_refuses_undecodable_bytes_with_their_line(page, console, template_id):
-    open_grid(page, console, template_id)
+    editor_grid(page, console, template_id)
     before = grid_values(page)
     page.set_input_files("#import-csv", csv_file(BAD))
     refused = page.locator('#grid-errors li[data-import="refused"]')
@@ -87,7 +78,7 @@ def test_grid_import_refuses_undecodable_bytes_with_their_line(page, console, te
 
 
 def test_grid_export_reads_back_in_utf8_with_a_bom_and_in_cp949(page, console, template_id):
-    open_grid(page, console, template_id)
+    editor_grid(page, console, template_id)
     page.set_input_files("#import-csv", csv_file(FILES["utf-16"]))
     page.wait_for_function("() => document.getElementById('grid-status').textContent"
                            ".includes('all rows are valid')")

@@ -16,7 +16,7 @@ from shared.db.templates import create_template
 from shared.intake.requests import MessageRequest
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
-from tests.console.test_grid_page import paste
+from tests.support.grid import open_grid, paste
 from tests.support.pump import sender_deps
 
 
@@ -25,8 +25,7 @@ def test_names_in_the_grid_and_the_plan_from_reach_the_sent_email(page, console)
         template = create_template(conn, console.key.id, "names test",
                                    TemplateSource("안내", "<p>안녕하세요</p>", None))
     sign_in(page, console, "editor")
-    page.goto(f"{console.url}/ui/grids")
-    page.select_option("#grid-template", str(template.id))
+    open_grid(page, console.url, template.id)
     page.fill('input[data-row="0"][data-col="0"]', "홍길동 <a@example.com>")
     # As Excel copies a cell holding quotes: the cell quoted, its quotes doubled. Unquoted
     # in the name, the comma would make two mailboxes: the cell is flagged with the reason.

@@ -7,18 +7,9 @@ from shared.db.console_grids import list_grids
 from shared.db.templates import create_template
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
+from tests.support.grid import open_grid, paste
 
 PASTED = "kim@example.com\t김민수\nnot-an-email\t이영희\nlee@example.com\t박지성\n"
-
-
-def paste(page, selector: str, text: str) -> None:
-    """What the browser does when rows copied from Excel or Sheets are pasted into a cell."""
-    page.eval_on_selector(selector, """(input, text) => {
-        const data = new DataTransfer();
-        data.setData('text/plain', text);
-        input.dispatchEvent(new ClipboardEvent('paste', {clipboardData: data, bubbles: true,
-                                                         cancelable: true}));
-    }""", text)
 
 
 def test_three_pasted_rows_with_one_invalid_cell_are_flagged_then_saved(page, console):
@@ -26,8 +17,7 @@ def test_three_pasted_rows_with_one_invalid_cell_are_flagged_then_saved(page, co
         template = create_template(conn, console.key.id, "grid test",
                                    TemplateSource("{{이름}}님", "<p>{{이름}}</p>", None))
     sign_in(page, console, "editor")
-    page.goto(f"{console.url}/ui/grids")
-    page.select_option("#grid-template", str(template.id))
+    open_grid(page, console.url, template.id)
     assert page.locator("#grid thead th").all_inner_texts()[1:3] == ["email", "이름"]
     paste(page, 'input[data-row="0"][data-col="0"]', PASTED)
     page.wait_for_selector("input.bad")
