@@ -203,19 +203,6 @@ def test_a_request_the_wire_cannot_write_fails_permanently_and_sends_nothing(fak
     assert caught.value.failure is Failure.PERMANENT and fake_ses.requests == 0
 
 
-@pytest.fixture
-def fake_ses_over_https(smtp_cert, monkeypatch):
-    """The scripted SES behind TLS with a certificate of the suite's own (not in any bundle)."""
-    from tests.support.fake_ses import ScriptedSes
-
-    ses = ScriptedSes(tls=smtp_cert)
-    for name, value in {"AWS_ENDPOINT_URL_SESV2": ses.url, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}.items():
-        monkeypatch.setenv(name, value)
-    yield ses
-    ses.close()
-
-
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "boto3"])
 def test_over_https_ses_certificate_is_verified_against_aws_ca_bundle(
         fake_ses_over_https, smtp_cert, monkeypatch, direct):

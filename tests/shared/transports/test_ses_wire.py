@@ -17,12 +17,10 @@ ENVELOPE = Envelope("s@example.com", ("r@example.com",), b"Subject: x\r\n\r\nbod
 
 
 @pytest.fixture
-def ses_tls13(smtp_cert, monkeypatch):
+def ses_tls13(fake_ses_over_https, smtp_cert, monkeypatch):
     """The scripted SES over HTTPS (TLS 1.3, the suite's own certificate trusted through
-    AWS_CA_BUNDLE); ``accepted`` lists the connections it accepted."""
-    from tests.support.fake_ses import ScriptedSes
-
-    ses = ScriptedSes(tls=smtp_cert)
+    AWS_CA_BUNDLE); ``accepted_connections`` lists the connections it accepted."""
+    ses = fake_ses_over_https
     ses.accepted_connections = []
     accept = ses.server.process_request
 
@@ -31,12 +29,8 @@ def ses_tls13(smtp_cert, monkeypatch):
         accept(request, address)
 
     ses.server.process_request = counted
-    for name, value in {"AWS_ENDPOINT_URL_SESV2": ses.url, "AWS_ACCESS_KEY_ID": "testing",
-                        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-                        "AWS_CA_BUNDLE": str(smtp_cert[0])}.items():
-        monkeypatch.setenv(name, value)
-    yield ses
-    ses.close()
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(smtp_cert[0]))
+    return ses
 
 
 def readable(sock) -> bool:
