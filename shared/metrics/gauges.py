@@ -114,4 +114,3 @@ def _paused(pause: Pause | None) -> list:
     probes = GaugeMetricFamily("mailpipe_sending_pause_probes", "Probes of the account "
                                "(GetAccount) made since the fleet paused", value=pause.probes)
     return [paused, since, probes]
-
