@@ -39,12 +39,20 @@ def editor_grid(page, console, template_id: int) -> None:
     open_grid(page, console.url, template_id)
 
 
+def wait_imported(page) -> None:
+    """TEXT's rows in the grid, checked. The empty grid's own check already said "all rows
+    are valid" before the import: waiting for that alone read the grid too early."""
+    page.wait_for_function("() => document.querySelector('#grid tbody tr input')?.value"
+                           " === 'hong@example.com'")
+    page.wait_for_function("() => document.getElementById('grid-status').textContent"
+                           ".includes('all rows are valid')")
+
+
 @pytest.mark.parametrize("name", FILES)
 def test_grid_import_detects_each_charset(page, console, template_id, name):
     editor_grid(page, console, template_id)
     page.set_input_files("#import-csv", csv_file(FILES[name]))
-    page.wait_for_function("() => document.getElementById('grid-status').textContent"
-                           ".includes('all rows are valid')")
+    wait_imported(page)
     assert grid_values(page) == [["hong@example.com", "홍길동"], ["sam@example.com", "삼번"]]
     if name == "cp949":
         shot(page, "grid-import-cp949")
@@ -60,8 +68,7 @@ def test_grid_import_takes_the_charset_chosen_and_refuses_a_wrong_one(page, cons
     assert refused.inner_text().startswith("line 1: ")  # 이름 in the header is not UTF-8
     page.select_option("#import-charset", "cp949")
     page.set_input_files("#import-csv", csv_file(FILES["cp949"]))
-    page.wait_for_function("() => document.getElementById('grid-status').textContent"
-                           ".includes('all rows are valid')")
+    wait_imported(page)
     assert grid_values(page)[1] == ["sam@example.com", "삼번"]
 
 
@@ -80,8 +87,7 @@ def test_grid_import_refuses_undecodable_bytes_with_their_line(page, console, te
 def test_grid_export_reads_back_in_utf8_with_a_bom_and_in_cp949(page, console, template_id):
     editor_grid(page, console, template_id)
     page.set_input_files("#import-csv", csv_file(FILES["utf-16"]))
-    page.wait_for_function("() => document.getElementById('grid-status').textContent"
-                           ".includes('all rows are valid')")
+    wait_imported(page)
     for charset, codec in (("utf-8-sig", "utf-8-sig"), ("cp949", "cp949")):
         page.select_option("#export-charset", charset)
         with page.expect_download() as download:
