@@ -23,6 +23,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    column,
     func,
     text,
 )
@@ -205,6 +206,15 @@ messages = Table(
     #: A content's unsent rows: retention keeps the parts while there is one.
     Index("messages_content_pending", "content_id",
           postgresql_where=text(f"state IN ({sql_list(PENDING)})")),
+    #: The console's search (shared/db/message_search.py, migration 0015): an
+    #: address prefix is a range of the first (text_pattern_ops: whatever the
+    #: collation), a domain one key of the second; ``id`` last, so the newest
+    #: matches of an address or a domain are read first and the scan stops.
+    Index("messages_recipient_prefix", "api_key_id",
+          func.lower(column("to_addr")).label("to_addr_lower"), "id",
+          postgresql_ops={"to_addr_lower": "text_pattern_ops"}),
+    Index("messages_recipient_domain", "api_key_id",
+          func.lower(func.split_part(column("to_addr"), "@", -1)), "id"),
 )
 
 # --- events and the suppression list ---------------------------------------------------
