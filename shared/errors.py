@@ -10,6 +10,8 @@ from enum import StrEnum
 
 from dramatiq.errors import Retry
 
+from shared.i18n import Text
+
 
 class MailpipeError(Exception):
     """Base class for every error mailpipe raises on purpose."""
@@ -23,18 +25,22 @@ class RequestError(MailpipeError):
     """Raised when a caller's request cannot be served; carries an HTTP status.
 
     ``code`` is stable and machine-readable, ``message`` is for humans and
-    names the offending field when there is one.
+    names the offending field when there is one. ``text`` is that message not
+    yet in a language (``shared.i18n.Text``): the API answers its English
+    (``message``), the console its translation. Each of ``details`` has a
+    code, an English message and a field, and its ``text`` likewise.
     """
 
     status = 400
 
     def __init__(
-        self, code: str, message: str, *, field: str | None = None,
+        self, code: str, message: Text | str, *, field: str | None = None,
         details: list[dict] | None = None,
     ) -> None:
-        super().__init__(message)
+        self.text = message if isinstance(message, Text) else Text(message)
+        self.message = str(self.text)
+        super().__init__(self.message)
         self.code = code
-        self.message = message
         self.field = field
         self.details = details
 
@@ -43,7 +49,8 @@ class RequestError(MailpipeError):
         if self.field is not None:
             body["field"] = self.field
         if self.details:
-            body["errors"] = self.details
+            body["errors"] = [{name: str(value) if isinstance(value, Text) else value
+                               for name, value in detail.items()} for detail in self.details]
         return body
 
 

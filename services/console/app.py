@@ -5,21 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import falcon
-import jinja2
 
 from services.api.params import ID_FIELD
-from services.console.i18n import translator
+from services.console.i18n import label
 from services.console.oidc import client_for
 from services.console.pages import auth, grids, plans, results, templates
 from services.console.sessions import ConsoleSessions
 from services.console.web import ROOT, Console, ConsoleDenied, NoApiKey, login_url
 
 HERE = Path(__file__).parent
-
-
-def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
-                              autoescape=True)
 
 
 def _wants_json(req: falcon.Request) -> bool:
@@ -29,7 +23,7 @@ def _wants_json(req: falcon.Request) -> bool:
 
 def install(app: falcon.App, deps) -> Console:
     """Add ``/ui`` to ``app`` (before it serves its first request)."""
-    console = Console(deps=deps, templates=_templates(), oidc=client_for(deps.settings),
+    console = Console(deps=deps, oidc=client_for(deps.settings),
                       secure_cookies=deps.settings.public_url.startswith("https://"))
     sessions = ConsoleSessions(console)
     app.add_middleware(sessions)
@@ -41,8 +35,8 @@ def install(app: falcon.App, deps) -> Console:
             return
         if _wants_json(req):
             resp.status = ex.status
-            resp.media = {"code": ex.reason, "message": translator(req.context.lang)(
-                f"denied.{ex.reason}")}
+            resp.media = {"code": ex.reason,
+                          "message": label(req.context.lang, "denied", ex.reason)}
             return
         console.render(req, resp, "denied.html", status=ex.status, reason=ex.reason)
 

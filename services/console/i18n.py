@@ -1,19 +1,23 @@
-"""Console strings in English and Korean, and choosing between them.
+"""The console's language: chosen per request, its templates rendered through gettext.
 
 The language is the ``mp_lang`` cookie (the switch in the header), else the
-best of the browser's Accept-Language, else English. ``STRINGS`` holds
-every string the console shows; the two languages have the same keys (a
-test checks it, and that every key the pages use exists).
+best of the browser's Accept-Language, else English. Every word a page shows
+comes from the one catalog (``shared.i18n``): templates call ``_()``,
+``ngettext()`` and ``pgettext()`` (Jinja2's i18n extension), pages hand them
+``Text`` values and the labels of ``services.console.labels``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import cache
+from pathlib import Path
 
-from services.console.strings import EN, KO
+import jinja2
 
-LANGUAGES = ("en", "ko")
-STRINGS = {"en": EN, "ko": KO}
+from services.console.labels import LABELS
+from shared.i18n import LANGUAGES, Text, translate, translations
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 def pick_language(chosen: str | None, accept_language: str | None) -> str:
@@ -33,18 +37,28 @@ def pick_language(chosen: str | None, accept_language: str | None) -> str:
     for _, _, name in sorted(ranked):
         if name in LANGUAGES:
             return name
-    return "en"
+    return LANGUAGES[0]
 
 
-def translator(lang: str) -> Callable[..., str]:
-    """``t(key, **values)``: the string in ``lang`` with ``{values}`` filled in.
+def label(lang: str, kind: str, value: str) -> str:
+    """The name of ``value`` of ``kind`` (a state, phase, event…) in ``lang``; unknown: itself."""
+    message = LABELS.get(kind, {}).get(value)
+    return translations(lang).pgettext(kind, message) if message else value
 
-    An unknown key shows as itself rather than failing the page.
-    """
-    strings = STRINGS.get(lang, EN)
 
-    def t(key: str, **values: object) -> str:
-        text = strings.get(key) or EN.get(key) or key
-        return text.format(**values) if values else text
+@cache
+def templates(lang: str) -> jinja2.Environment:
+    """The console's templates in ``lang`` (one environment per language, made once)."""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             extensions=["jinja2.ext.i18n"])
+    catalog = translations(lang)
+    env.install_gettext_callables(catalog.gettext, catalog.ngettext, newstyle=True,
+                                  pgettext=catalog.pgettext, npgettext=catalog.npgettext)
+    env.globals.update(lang=lang, label=lambda kind, value: label(lang, kind, value),
+                       tr=lambda value: translate(value, lang))
+    return env
 
-    return t
+
+def message(lang: str, value: Text | str) -> str:
+    """A ``Text`` (or plain data) in ``lang``, for the console's JSON answers."""
+    return translate(value, lang)

@@ -7,9 +7,8 @@ from typing import Any
 from urllib.parse import quote
 
 import falcon
-import jinja2
 
-from services.console.i18n import translator
+from services.console.i18n import templates
 from shared.db.keys import ApiKey
 
 #: Where the console lives; cookies are scoped to it.
@@ -39,7 +38,6 @@ class Console:
     """The console's dependencies, handed to every page."""
 
     deps: Any
-    templates: jinja2.Environment
     #: The OIDC client, or None when no client id is configured.
     oidc: Any
     secure_cookies: bool
@@ -57,7 +55,7 @@ class Console:
         lang = req.context.lang
         session = getattr(req.context, "session", None)
         context = {
-            "t": translator(lang), "lang": lang, "path": req.relative_uri,
+            "path": req.relative_uri,
             "session": session, "user": session.user if session else None,
             "role": session.user.role if session else None,
             "can_edit": bool(session) and RANK[session.user.role] >= RANK["editor"],
@@ -69,7 +67,7 @@ class Console:
         context.update(values)
         resp.status = status
         resp.content_type = falcon.MEDIA_HTML
-        resp.text = self.templates.get_template(template).render(**context)
+        resp.text = templates(lang).get_template(template).render(**context)
 
 
 class Page:

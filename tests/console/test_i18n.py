@@ -1,28 +1,8 @@
-"""Every console string exists in English and Korean; the language follows the browser."""
+"""The console's language follows the browser, and its pages speak it."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
-from services.console.i18n import pick_language, translator
-from services.console.strings import EN, KO
-
-CONSOLE = Path(__file__).resolve().parents[2] / "services" / "console"
-
-
-def test_both_languages_have_the_same_strings():
-    assert set(EN) == set(KO)
-    assert all(KO[key].strip() for key in KO)
-
-
-def test_every_string_a_page_names_exists():
-    used = set()
-    for path in [*CONSOLE.glob("templates/*.html"), *CONSOLE.glob("pages/*.py")]:
-        used |= set(re.findall(r"""t\(["']([a-z_]+\.[a-z_]+)["']""", path.read_text()))
-        used |= set(re.findall(r'error="([a-z_]+\.[a-z_]+)"', path.read_text()))
-    missing = sorted(key for key in used if key not in EN)
-    assert not missing
+from services.console.i18n import label, pick_language, templates
 
 
 def test_the_language_is_the_browsers_best_supported_choice():
@@ -31,4 +11,19 @@ def test_the_language_is_the_browsers_best_supported_choice():
     assert pick_language(None, "en;q=0.2, ko;q=0.8") == "ko"
     assert pick_language("en", "ko-KR") == "en"  # the switch wins
     assert pick_language(None, None) == "en"
-    assert translator("ko")("nav.templates") == "템플릿"
+
+
+def test_labels_take_their_context():
+    assert label("ko", "state", "sent") == "발송 완료"
+    assert label("ko", "stat", "sent") == "발송"
+    assert label("en", "state", "sent") == "Sent"
+    assert label("ko", "state", "no-such-state") == "no-such-state"
+
+
+def test_templates_render_plural_forms_in_each_language():
+    source = '{{ ngettext("%(num)s message found", "%(num)s messages found", n) }}'
+    english, korean = (templates(lang).from_string(source) for lang in ("en", "ko"))
+    assert english.render(n=1) == "1 message found"
+    assert english.render(n=2) == "2 messages found"
+    assert korean.render(n=1) == korean.render(n=1).strip() and "1" in korean.render(n=1)
+    assert korean.render(n=1) != english.render(n=1)

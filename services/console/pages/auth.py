@@ -9,12 +9,12 @@ from dataclasses import asdict
 import falcon
 
 from services.console.allowlist import allowed
-from services.console.i18n import LANGUAGES
 from services.console.oidc import OidcError, Pending
 from services.console.passwords import verify_password
 from services.console.sessions import LANG_COOKIE, ConsoleSessions
 from services.console.web import ROOT, Page, form, redirect, safe_next
 from shared.db.console_accounts import find_user, oidc_user, set_session_key
+from shared.i18n import LANGUAGES, Text
 
 log = logging.getLogger("mailpipe.console")
 
@@ -46,7 +46,8 @@ class LoginResource(Page):
             user = find_user(conn, email) if email else None
         if not verify_password(user.password_hash if user else None, password):
             self.console.render(req, resp, "login.html", status=falcon.HTTP_401,
-                                next=safe_next(data.get("next")), error="login.wrong",
+                                next=safe_next(data.get("next")),
+                                error=Text("Wrong email or password."),
                                 email=email)
             return
         self.sessions.sign_in(resp, user)
@@ -79,7 +80,8 @@ class OidcStartResource(Page):
         except OidcError as exc:
             log.error("OIDC sign-in unavailable: %s", exc)
             self.console.render(req, resp, "login.html", status=falcon.HTTP_503,
-                                next=ROOT + "/", error="login.oidc_down")
+                                next=ROOT + "/", error=Text("Sign-in with the identity provider is "
+                                                           "unavailable right now."))
             return
         self.console.deps.redis.set(_pending_key(pending.state), json.dumps(asdict(pending)),
                                     ex=PENDING_TTL)
@@ -97,9 +99,8 @@ class OidcCallbackResource(Page):
         super().__init__(console)
         self.sessions = sessions
 
-    def _refuse(self, req, resp, reason: str, status=falcon.HTTP_403, email: str = "") -> None:
-        self.console.render(req, resp, "refused.html", status=status, reason=reason,
-                            email=email)
+    def _refuse(self, req, resp, reason: Text, status=falcon.HTTP_403) -> None:
+        self.console.render(req, resp, "refused.html", status=status, reason=reason)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.console.oidc is None:
@@ -109,19 +110,23 @@ class OidcCallbackResource(Page):
         cookie = (req.get_cookie_values(OIDC_COOKIE) or [""])[0]
         stored = self.console.deps.redis.getdel(_pending_key(state)) if state else None
         if not stored or cookie != state:
-            self._refuse(req, resp, "refused.state", falcon.HTTP_400)
+            self._refuse(req, resp, Text("This sign-in attempt expired or was started in another "
+                                         "browser. Please sign in again."), falcon.HTTP_400)
             return
         pending = Pending(**json.loads(stored))
         try:
             identity = self.console.oidc.finish(pending, dict(req.params))
         except OidcError as exc:
             log.warning("OIDC sign-in failed: %s", exc)
-            self._refuse(req, resp, "refused.invalid", falcon.HTTP_400)
+            self._refuse(req, resp, Text("The identity provider's answer could not be verified."),
+                         falcon.HTTP_400)
             return
         if not allowed(identity.email, self.console.settings.console_allow):
             log.warning("OIDC sign-in refused for %s: not in MAILPIPE_CONSOLE_ALLOW",
                         identity.email)
-            self._refuse(req, resp, "refused.not_allowed", email=identity.email)
+            self._refuse(req, resp, Text("%(email)s is not allowed to use this console. Ask an "
+                                         "administrator to add it to MAILPIPE_CONSOLE_ALLOW.",
+                                         email=identity.email))
             return
         with self.console.engine.begin() as conn:
             user = oidc_user(conn, identity.email, identity.subject,

@@ -1,6 +1,9 @@
 """Recipient grids: a spreadsheet of email plus the template's variables, checked and saved.
 
-The check applies the campaign intake's own rules to every row
+A grid is a recipient list (``/v1/lists``) opened for editing: saving one
+stores it as a list (``shared.intake.recipient_lists``, the rules of
+``POST /v1/lists``), and every list, whichever door it came in by, opens
+here. The check applies the campaign intake's own rules to every row
 (``checked_recipient`` and ``recipient_values`` from ``shared.intake`` and
 ``shared.rendering``), so a cell flagged here is exactly a row that
 ``POST /v1/campaigns`` would refuse, with the same reason.
@@ -8,19 +11,62 @@ The check applies the campaign intake's own rules to every row
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import falcon
+from sqlalchemy import Connection
 
 from services.api.media import csv_charset, read_json, upload_stream
 from services.console.web import Page, key_of
-from shared.db.console_grids import delete_grid, get_grid, list_grids, save_grid
+from shared.db.recipient_lists import delete_list, get_list, list_rows, recent_lists
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
 from shared.intake.campaigns import Row, checked_recipient
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type, read_csv
+from shared.intake.recipient_lists import create_list, replace_list
 from shared.rendering.mustache import recipient_values
 
-#: Rows one grid may hold (larger lists go to the plan as a CSV upload).
+#: Rows one grid may hold (larger lists go to the plan as a CSV upload). A larger
+#: list made through the API opens read-only, its first MAX_ROWS rows shown.
 MAX_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A saved list as the grid shows it: ``email`` then the list's columns, cells as text."""
+
+    id: int
+    name: str
+    template_id: int | None
+    columns: list[str]
+    rows: list[list[str]]
+    #: Recipients in the list; more than ``len(rows)`` when it is too large to edit here.
+    total: int
+
+    @property
+    def editable(self) -> bool:
+        return self.total <= MAX_ROWS
+
+
+def grid_of(conn: Connection, key_id: int, list_id: int) -> Grid | None:
+    """The key's list ``list_id`` as grid cells (each address with its display name, as
+    typed: ``"Kim, Minsu" <m@example.com>``), at most MAX_ROWS rows; None if none."""
+    stored = get_list(conn, key_id, list_id)
+    if stored is None:
+        return None
+    rows = [[str(recipient), *(str(values.get(c, "")) for c in stored.columns)]
+            for _, recipient, values in list_rows(conn, list_id, limit=MAX_ROWS)]
+    return Grid(stored.id, stored.name, stored.template_id, ["email", *stored.columns], rows,
+                stored.total)
+
+
+def grid_rows(columns: list[str], rows: list[list[str]]) -> Iterator[Row]:
+    """The grid's non-blank rows as recipient rows, numbered as the grid shows them."""
+    for number, cells in enumerate(rows, start=1):
+        fields = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(columns)}
+        if any(str(v).strip() for v in fields.values()):
+            yield Row("row", number, fields)
 
 
 def check_rows(variables: list[str], subject_variables: set[str], columns: list[str],
@@ -31,21 +77,17 @@ def check_rows(variables: list[str], subject_variables: set[str], columns: list[
     the CSV upload skips them.
     """
     problems = []
-    for number, cells in enumerate(rows, start=1):
-        fields = {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(columns)}
-        if not any(str(v).strip() for v in fields.values()):
-            continue
-        where = f"row {number}"
+    for row in grid_rows(columns, rows):
         try:  # ``Name <a@b>`` too: the name goes in the To header, as through the API
-            email = checked_recipient(Row("row", number, fields)).address
+            email = checked_recipient(row).address
         except InvalidRequest as exc:
-            problems.append({"row": number, "column": "email", "message": exc.message})
-            email = str(fields.get("email", ""))
+            problems.append({"row": row.number, "column": "email", "message": exc.message})
+            email = str(row.fields.get("email", ""))
         for name in variables:
             try:
-                recipient_values([name], subject_variables, fields, email, where)
+                recipient_values([name], subject_variables, row.fields, email, row.where)
             except InvalidRequest as exc:
-                problems.append({"row": number, "column": name, "message": exc.message})
+                problems.append({"row": row.number, "column": name, "message": exc.message})
     return problems
 
 
@@ -77,15 +119,16 @@ def _template_id(data: dict) -> int | None:
 
 
 class GridsPage(Page):
-    """``GET /ui/grids``: saved grids and an empty one; ``POST`` (JSON) saves a new grid."""
+    """``GET /ui/grids``: the saved lists and an empty grid; ``POST`` (JSON) saves it as a
+    new list."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._show(req, resp, None)
 
-    def _show(self, req, resp, grid) -> None:
+    def _show(self, req, resp, grid: Grid | None) -> None:
         key = key_of(req)
         with self.console.engine.connect() as conn:
-            grids = list_grids(conn, key.id)
+            grids = recent_lists(conn, key.id)
             templates = list_templates(conn, key.id, limit=500)
         self.console.render(req, resp, "grids.html", grids=grids, grid=grid,
                             variables={str(t.id): t.variables for t in templates},
@@ -94,29 +137,34 @@ class GridsPage(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._save(req, resp, None)
 
-    def _save(self, req, resp, grid_id: int | None) -> None:
+    def _save(self, req, resp, list_id: int | None) -> None:
         key = key_of(req)
         data = _grid_body(req, self.console.settings)
         name = str(data.get("name") or "").strip()
         if not name or len(name) > 200:
             raise InvalidRequest("invalid_name", "name: 1 to 200 characters", field="name")
-        with self.console.engine.begin() as conn:
-            grid = save_grid(conn, key.id, name, _template_id(data), data["columns"],
-                             data["rows"], grid_id)
-        if grid is None:
-            resp.status = falcon.HTTP_409
-            resp.media = {"code": "grid_name_taken", "field": "name",
-                          "message": f"name: a grid named {name!r} exists"}
-            return
-        resp.media = {"id": grid.id, "name": grid.name}
+        columns = data["columns"]
+        rows = grid_rows(columns, data["rows"])
+        values = [c for c in columns if c != "email"]
+        if list_id is None:
+            stored = create_list(self.console.engine, key, name, rows, values,
+                                 template_id=_template_id(data))
+        else:
+            stored = replace_list(self.console.engine, key, list_id, name, rows, values,
+                                  template_id=_template_id(data))
+        resp.media = {"id": stored.id, "name": stored.name, "total": stored.total,
+                      "duplicates": stored.duplicates}
 
 
 class GridPage(GridsPage):
+    """``/ui/grids/{grid_id}``: a saved list (made here or by ``POST /v1/lists``: the id
+    is the list's) in the grid; ``POST`` replaces its rows, ``DELETE`` deletes it."""
+
     def on_get(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
         with self.console.engine.connect() as conn:
-            grid = get_grid(conn, key_of(req).id, grid_id)
+            grid = grid_of(conn, key_of(req).id, grid_id)
         if grid is None:
-            raise falcon.HTTPNotFound(description="no such grid")
+            raise falcon.HTTPNotFound(description="no such list")
         self._show(req, resp, grid)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
@@ -124,8 +172,8 @@ class GridPage(GridsPage):
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
         with self.console.engine.begin() as conn:
-            if not delete_grid(conn, key_of(req).id, grid_id):
-                raise falcon.HTTPNotFound(description="no such grid")
+            if not delete_list(conn, key_of(req).id, grid_id):
+                raise falcon.HTTPNotFound(description="no such list")
         resp.status = falcon.HTTP_204
 
 

@@ -15,15 +15,16 @@ import falcon
 from services.api.media import capped, csv_charset
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
-from services.console.i18n import translator
+from services.console.i18n import label
 from services.console.web import ROOT, Page, key_of, redirect
 from shared.db.campaigns import get_campaign
-from shared.db.console_grids import get_grid, list_grids
 from shared.db.console_queries import recent_campaign_ids
+from shared.db.recipient_lists import get_list, recent_lists
 from shared.db.templates import list_templates
 from shared.errors import Conflict, InvalidRequest, NotFound
 from shared.intake import campaigns as rules
-from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows, json_rows
+from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows
+from shared.intake.recipient_lists import campaign_rows
 from shared.states import MessageState
 
 ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
@@ -37,9 +38,8 @@ PHASES = ("scheduled", "expanding", "sending", "completed", "paused", "cancelled
 
 
 def _labels(lang: str) -> dict[str, str]:
-    t = translator(lang)
-    labels = {state: t(f"state.{state}") for state in BAR_STATES}
-    labels.update({f"phase.{phase}": t(f"phase.{phase}") for phase in PHASES})
+    labels = {state: label(lang, "state", state) for state in BAR_STATES}
+    labels.update({f"phase.{phase}": label(lang, "phase", phase) for phase in PHASES})
     return labels
 
 
@@ -77,7 +77,7 @@ class PlansPage(Page):
         key = key_of(req)
         with self.console.engine.connect() as conn:
             templates = list_templates(conn, key.id, limit=500)
-            grids = list_grids(conn, key.id)
+            grids = recent_lists(conn, key.id)
         self.console.render(req, resp, "plans.html", plans=plan_progress(self.console.engine,
                                                                          key.id),
                             templates=templates, grids=grids, bar_states=BAR_STATES,
@@ -116,18 +116,19 @@ class PlansPage(Page):
         return {api: values.get(name, "") for name, api in _FIELDS.items()}
 
     def _from_grid(self, key, values: dict[str, str]):
-        grid_id = values.get("grid", "")
-        if not grid_id.isdigit():
+        """The plan as a campaign of a saved list (a grid, or a list made by the API), its
+        rows read as ``POST /v1/campaigns`` reads a ``listId``'s."""
+        list_id = values.get("grid", "")
+        if not list_id.isdigit():
             raise InvalidRequest("missing_field", "grid: choose a saved grid or a CSV file",
                                  field="grid")
         with self.console.engine.connect() as conn:
-            grid = get_grid(conn, key.id, int(grid_id))
-        if grid is None:
-            raise InvalidRequest("grid_not_found", "grid: no such grid", field="grid")
-        recipients = [dict(zip(grid.columns, row, strict=False)) for row in grid.rows
-                      if any(str(c).strip() for c in row)]
+            if get_list(conn, key.id, int(list_id)) is None:
+                raise InvalidRequest("grid_not_found", "grid: no such grid", field="grid")
         return create_campaign(self.console.engine, key, _request(self._fields(values)),
-                               lambda variables: json_rows(recipients), self.console.settings)
+                               lambda variables: campaign_rows(self.console.engine, key,
+                                                               int(list_id)),
+                               self.console.settings)
 
 
 class ProgressEndpoint(Page):

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 import falcon
 
 from services.console.chart import SERIES, bucket_for, line_chart
-from services.console.i18n import translator
+from services.console.i18n import label
 from services.console.web import Page, key_of
 from shared.db.campaigns import get_campaign
 from shared.db.console_queries import (
@@ -38,7 +38,6 @@ class ResultsPage(Page):
         plan_id = req.get_param_as_int("plan", min_value=1, max_value=2**63 - 1)
         values: dict = {"topic": topic, "q": query, "plan": None, "stats": None,
                         "summary": None, "chart": "", "found": None}
-        t = translator(req.context.lang)
         with self.console.engine.connect() as conn:
             values["topics"] = topics(conn, key.id)
             if plan_id is not None:
@@ -53,7 +52,7 @@ class ResultsPage(Page):
                     bucket = bucket_for((span[1] - span[0]).total_seconds())
                     values["chart"] = line_chart(
                         topic_series(conn, key.id, topic, bucket), bucket,
-                        {s: t(f"stat.{s}") for s in SERIES})
+                        {s: label(req.context.lang, "stat", s) for s in SERIES})
             if query:
                 values["found"] = search_messages(conn, key.id, query, topic or None)
         self.console.render(req, resp, "results.html", **values)

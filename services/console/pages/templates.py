@@ -23,6 +23,7 @@ from shared.db.templates import (
     update_template,
 )
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.rendering.mustache import TemplateSource, render_parts
 from shared.rendering.plaintext import text_part
 
@@ -95,12 +96,13 @@ class TemplateEditPage(Page):
                         if row is None:
                             raise falcon.HTTPNotFound(description="no such template")
         except InvalidRequest as exc:
-            self._again(req, resp, template_id, values, {_field_of(exc): exc.message})
+            self._again(req, resp, template_id, values, {_field_of(exc): exc.text})
             return
         except IntegrityError:  # a rename racing another one to the same name
             row = None
         if row is None:
-            self._again(req, resp, template_id, values, {"name": "templates.name_taken"})
+            self._again(req, resp, template_id, values, {"name": Text(
+                "This API key already has a template with this name.")})
             return
         raise redirect(f"{ROOT}/templates/{row.id}?saved=1")
 

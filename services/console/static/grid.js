@@ -5,6 +5,10 @@
 (function () {
   const data = JSON.parse(document.getElementById("grid-data").textContent);
   const strings = document.getElementById("grid-strings").dataset;
+  // "1 row" / "2 rows": both forms come from the catalog, {n} is filled in here.
+  function count(one, other, n) { return strings[n === 1 ? one : other].replace("{n}", String(n)); }
+  // Rows with at least one cell filled: blank rows are neither counted nor sent.
+  function filledRows() { return rows.filter(function (row) { return row.some(function (cell) { return String(cell || "").trim(); }); }).length; }
   const table = document.getElementById("grid");
   const templateSelect = document.getElementById("grid-template");
   const nameInput = document.getElementById("grid-name");
@@ -41,7 +45,7 @@
     const body = table.tBodies[0];
     body.replaceChildren();
     rows.forEach(function (row, r) { body.append(rowElement(row, r)); });
-    statusLine.textContent = strings.rows.replace("{n}", String(rows.length));
+    statusLine.textContent = count("row", "rows", filledRows());
   }
 
   function rowElement(row, r) {
@@ -143,8 +147,8 @@
       }
       errorList.append(mp.el("li", { "data-row": e.row, "data-column": e.column }, e.message));
     });
-    statusLine.textContent = strings.rows.replace("{n}", String(rows.length)) + " · " +
-      (errors.length ? strings.bad.replace("{n}", String(errors.length)) : strings.ok);
+    statusLine.textContent = count("row", "rows", filledRows()) + " · " +
+      (errors.length ? count("badOne", "bad", errors.length) : strings.ok);
   }
   const laterCheck = mp.debounce(check, 400);
 
