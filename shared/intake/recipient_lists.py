@@ -1,5 +1,8 @@
 """Saved recipient lists: checked like a campaign's grid, stored once, reused by campaigns.
 
+The rules of ``POST /v1/lists`` and of saving the console's recipient grid
+(the same list, edited): one check, whichever door the rows came in by.
+
 A list is all or nothing, like a campaign: every row is checked (a valid
 address; values that are text, numbers or empty) and a single bad row
 refuses the whole list, listing the bad rows by number. Whether a list fits
@@ -15,7 +18,13 @@ from typing import Any
 from sqlalchemy import Engine
 
 from shared.db.keys import ApiKey
-from shared.db.recipient_lists import RecipientList, get_list, insert_list, list_rows
+from shared.db.recipient_lists import (
+    RecipientList,
+    get_list,
+    insert_list,
+    list_rows,
+    rewrite_list,
+)
 from shared.errors import InvalidRequest, NotFound
 from shared.intake.addresses import NamedAddress
 from shared.intake.campaigns import Row, all_or_nothing, checked_recipient
@@ -59,21 +68,43 @@ def columns_of(rows: list[Row]) -> list[str]:
 
 
 def create_list(engine: Engine, key: ApiKey, name: str, rows: Iterable[Row],
-                columns: list[str] | None = None) -> RecipientList:
+                columns: list[str] | None = None, *,
+                template_id: int | None = None) -> RecipientList:
     """Store the list with its de-duplicated rows in one transaction, or nothing.
 
     ``columns``: the value names every row gets (missing ones empty), for
     JSON rows that may each name other fields; None for a CSV, whose header
-    gives every row the same names.
+    gives every row the same names. ``template_id``: the template whose
+    variables the console's grid shows (the grid saves it; the API none).
     """
     checked = all_or_nothing(rows, lambda row: _checked(row, columns),
                              "the list was not created")
     with engine.begin() as conn:
-        stored = insert_list(conn, key.id, name, (result for _, result in checked))
-        if not stored.total:
-            raise InvalidRequest("no_recipients", "the list has no recipients",
-                                 field="recipients")
-        return stored
+        return _with_recipients(insert_list(conn, key.id, name, (r for _, r in checked),
+                                            template_id=template_id))
+
+
+def replace_list(engine: Engine, key: ApiKey, list_id: int, name: str, rows: Iterable[Row],
+                 columns: list[str], *, template_id: int | None = None) -> RecipientList:
+    """Replace a list's name, template and rows (an edit in the console's grid), checked
+    as ``create_list`` checks them, in one transaction, or nothing; NotFound if the key
+    has no such list. Campaigns made from the list before keep the rows they copied."""
+    checked = all_or_nothing(rows, lambda row: _checked(row, columns),
+                             "the list was not saved")
+    with engine.begin() as conn:
+        stored = rewrite_list(conn, key.id, list_id, name, (r for _, r in checked),
+                              template_id=template_id)
+        if stored is None:
+            raise NotFound("list_not_found", f"no list {list_id} for this API key")
+        return _with_recipients(stored)
+
+
+def _with_recipients(stored: RecipientList) -> RecipientList:
+    """``stored``, or InvalidRequest (rolling the caller's transaction back) if it is empty."""
+    if not stored.total:
+        raise InvalidRequest("no_recipients", "the list has no recipients",
+                             field="recipients")
+    return stored
 
 
 def campaign_rows(engine: Engine, key: ApiKey, list_id: int) -> Iterator[Row]:

@@ -10,13 +10,12 @@ from sqlalchemy import text
 from services.scheduler.expand import expand_step
 from services.sender.batch import send_batch
 from shared.broker.payloads import SendBatch
-from shared.db.console_grids import list_grids
 from shared.db.messages import insert_messages
 from shared.db.templates import create_template
 from shared.intake.requests import MessageRequest
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
-from tests.support.grid import open_grid, paste
+from tests.support.grid import open_grid, paste, saved_grid
 from tests.support.pump import sender_deps
 
 
@@ -42,8 +41,7 @@ def test_names_in_the_grid_and_the_plan_from_reach_the_sent_email(page, console)
     page.click("#save-grid")
     page.wait_for_function("() => document.getElementById('grid-status').textContent === 'Saved.'")
     shot(page, "grid-display-names")
-    with console.engine.connect() as conn:
-        grid = next(g for g in list_grids(conn, console.key.id) if g.name == "이름 있는 수신자")
+    grid = saved_grid(console.engine, console.key.id, "이름 있는 수신자")
 
     page.goto(f"{console.url}/ui/plans")
     page.fill("input[name=name]", "이름 발송")

@@ -3,11 +3,10 @@ cells flagged with the intake's own reason, saved for later."""
 
 from __future__ import annotations
 
-from shared.db.console_grids import list_grids
 from shared.db.templates import create_template
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
-from tests.support.grid import open_grid, paste
+from tests.support.grid import open_grid, paste, saved_grid
 
 PASTED = "kim@example.com\t김민수\nnot-an-email\t이영희\nlee@example.com\t박지성\n"
 
@@ -33,8 +32,7 @@ def test_three_pasted_rows_with_one_invalid_cell_are_flagged_then_saved(page, co
     page.fill("#grid-name", "6월 고객")
     page.click("#save-grid")
     page.wait_for_function("() => document.getElementById('grid-status').textContent === 'Saved.'")
-    with console.engine.connect() as conn:
-        grid = next(g for g in list_grids(conn, console.key.id) if g.name == "6월 고객")
+    grid = saved_grid(console.engine, console.key.id, "6월 고객")
     assert grid.columns == ["email", "이름"]
-    assert grid.rows[:3] == [["kim@example.com", "김민수"], ["lee2@example.com", "이영희"],
-                             ["lee@example.com", "박지성"]]
+    assert grid.rows == [["kim@example.com", "김민수"], ["lee2@example.com", "이영희"],
+                         ["lee@example.com", "박지성"]]

@@ -8,8 +8,9 @@ import time
 from contextlib import contextmanager
 
 from services.up import Stack
-from shared.db.console_grids import save_grid
+from shared.db.recipient_lists import insert_list
 from shared.db.templates import create_template
+from shared.intake.addresses import NamedAddress
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
 from tests.support.stack import settings_env
@@ -50,9 +51,10 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
     with console.engine.begin() as conn:
         template = create_template(conn, console.key.id, "plan test", TemplateSource(
             "{{이름}}님께", '<p>{{이름}}님 <a href="https://example.com/x">보기</a></p>', None))
-        save_grid(conn, console.key.id, "plan grid", template.id, ["email", "이름"],
-                  [["p1@example.com", "하나"], ["p2@example.com", "둘"],
-                   ["p3@example.com", "셋"], ["p4@example.com", "넷"]])
+        insert_list(conn, console.key.id, "plan grid",
+                    [(NamedAddress(f"p{n}@example.com"), {"이름": name})
+                     for n, name in enumerate(["하나", "둘", "셋", "넷"], start=1)],
+                    template_id=template.id)
     sign_in(page, console, "editor")
     page.goto(f"{console.url}/ui/plans")
     page.fill("input[name=name]", "6월 발송")

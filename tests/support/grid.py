@@ -1,6 +1,17 @@
-"""The console's recipient grid as a browser test drives it (Playwright's page)."""
+"""The console's recipient grid as a browser test drives it (Playwright's page), and a
+saved grid (a recipient list) read back as the grid shows it."""
 
 from __future__ import annotations
+
+from services.console.pages.grids import Grid, grid_of
+from shared.db.recipient_lists import recent_lists
+
+
+def saved_grid(engine, key_id: int, name: str) -> Grid:
+    """The key's list named ``name`` (saved last, if several are), as grid cells."""
+    with engine.connect() as conn:
+        stored = next(s for s in recent_lists(conn, key_id) if s.name == name)
+        return grid_of(conn, key_id, stored.id)
 
 
 def open_grid(page, url: str, template_id: int) -> None:

@@ -1,5 +1,8 @@
 """``/v1/lists``: saved recipient lists (JSON or a CSV upload), read page by page, deleted.
 
+The console's recipient grids are these lists (``/ui/grids/{id}`` opens one for
+editing): a list saved there is listed here, and one made here opens there.
+
 A campaign names a list with ``listId`` instead of carrying ``recipients``.
 ``POST /v1/lists`` takes ``{"name", "recipients": [{"email", ...values}]}``
 or a CSV body (``Content-Type: text/csv``, ``?name=``; header: ``email``
@@ -43,7 +46,8 @@ class ListName(BaseModel):
 def list_view(stored: RecipientList) -> dict:
     return {"id": stored.id, "name": stored.name, "columns": stored.columns,
             "total": stored.total, "duplicates": stored.duplicates,
-            "createdAt": stored.created_at.isoformat()}
+            "templateId": stored.template_id, "createdAt": stored.created_at.isoformat(),
+            "updatedAt": stored.updated_at.isoformat()}
 
 
 class RecipientListsResource:

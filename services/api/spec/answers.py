@@ -255,7 +255,11 @@ class RecipientList(Answer):
     columns: list[str]
     total: int
     duplicates: int
+    templateId: int | None = Field(description="the template whose variables the console's "
+                                   "grid shows as columns; null for a list made here")
     createdAt: AwareDatetime
+    updatedAt: AwareDatetime = Field(description="when its rows were last saved (the "
+                                     "console's grid edits a list)")
 
 
 class RecipientLists(Answer):

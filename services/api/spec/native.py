@@ -64,7 +64,7 @@ _TEMPLATE = {"id": 3, "name": "order", "version": 1, "subject": "Your order {{or
              "variables": ["name", "order"], "createdAt": TIME, "updatedAt": TIME,
              "html": "<p>Hello {{name}}</p>", "text": None}
 _LIST = {"id": 5, "name": "june", "columns": ["name"], "total": 1, "duplicates": 0,
-         "createdAt": TIME}
+         "templateId": None, "createdAt": TIME, "updatedAt": TIME}
 _CAMPAIGN = {"id": 7, "name": "June", "topicId": "june", "templateId": 3, "templateVersion": 1,
              "from": "news@example.com", "state": "active", "scheduledAt": TIME, "total": 1,
              "duplicates": 0, "expanded": 0, "createdAt": TIME, "updatedAt": TIME}

@@ -5,11 +5,11 @@ and ``migrations/env.py`` hands this ``metadata`` to Alembic; these
 declarations match what the migrations create, which
 tests/shared/db/test_schema_matches_migrations.py checks. Importing this
 package registers every table: ``mail`` (keys, contents, messages, events,
-suppressions, templates, campaigns, recipient lists) and ``console`` (the
-web console's users, sessions and grids).
+suppressions, templates, campaigns, recipient lists, which the console edits
+as grids) and ``console`` (the web console's users and sessions).
 """
 
-from shared.db.tables.console import ROLES, console_grids, console_sessions, console_users
+from shared.db.tables.console import ROLES, console_sessions, console_users
 from shared.db.tables.mail import (
     SUPPRESSION_REASONS,
     api_keys,
@@ -34,7 +34,7 @@ from shared.db.tables.metadata import metadata
 
 __all__ = [
     "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "campaign_recipients",
-    "campaigns", "console_grids", "console_sessions", "console_users", "content_attachments",
+    "campaigns", "console_sessions", "console_users", "content_attachments",
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
     "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",
     "template_versions", "templates",

@@ -4,6 +4,8 @@ Console users are people, not API keys: they sign in with a local password
 or OpenID Connect and act, through their session, as one API key (the
 tenant the REST API would see). Sessions are stored by the sha256 of the
 opaque id in the cookie, so a database dump holds no usable session.
+The console's recipient grids are recipient lists (``recipient_lists`` in
+``mail``) since migration 0016.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     func,
-    text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db.tables.metadata import metadata
 
@@ -60,22 +60,4 @@ console_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("console_sessions_expiry", "expires_at"),
-)
-
-#: Recipient grids saved from the console, reusable across send plans.
-console_grids = Table(
-    "console_grids",
-    metadata,
-    Column("id", BigInteger, primary_key=True, autoincrement=True),
-    Column("api_key_id", BigInteger, ForeignKey("api_keys.id", ondelete="CASCADE"),
-           nullable=False),
-    Column("name", Text, nullable=False),
-    Column("template_id", BigInteger),
-    #: Column names, ``email`` first, then the template's variables.
-    Column("columns", ARRAY(Text), nullable=False),
-    #: ``[[cell, ...], ...]`` in column order.
-    Column("rows", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-    Index("console_grids_name", "api_key_id", "name", unique=True),
 )

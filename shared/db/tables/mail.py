@@ -358,19 +358,27 @@ campaign_recipients = Table(
     PrimaryKeyConstraint("campaign_id", "seq"),
 )
 
-#: Saved recipient lists (grids): rows of an address and its values, named
-#: by a campaign (``listId``) instead of carrying the rows (migration 0009).
+#: Saved recipient lists: rows of an address and its values, named by a campaign
+#: (``listId``) instead of carrying the rows (migration 0009). The console's
+#: recipient grid is the same list, opened for editing (migration 0016 merged
+#: its grids in): ``/v1/lists`` and ``/ui/grids`` read and write these rows.
 recipient_lists = Table(
     "recipient_lists",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), nullable=False),
+    #: A label, not a key: two lists of a key may share it (the API never refused that).
     Column("name", Text, nullable=False),
     #: The value columns besides ``email``, in the order given.
     Column("columns", ARRAY(Text), nullable=False),
     Column("total", Integer, nullable=False, server_default="0"),
     Column("duplicates", Integer, nullable=False, server_default="0"),
+    #: The template whose variables the console's grid shows as columns (None: the
+    #: list's own columns). Only a hint for the editor: a campaign names its template.
+    Column("template_id", BigInteger),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: When the rows were last saved (created, or replaced from the grid).
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("recipient_lists_key", "api_key_id", "id"),
 )
 

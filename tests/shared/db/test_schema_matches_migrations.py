@@ -7,20 +7,17 @@ is a declaration that lies about the live schema, and ``alembic revision
 --autogenerate`` would propose to "fix" it. Then what that comparison
 cannot see: PostgreSQL's own text of every index and constraint (collations,
 check constraints) in the migrated database and in one made from the
-declarations.
+declarations. (``fresh_database``: tests/shared/db/conftest.py.)
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pprint import pformat
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
-from sqlalchemy.engine import make_url
 
 from shared.db.engine import make_engine
 from shared.db.migrate import upgrade
@@ -40,25 +37,6 @@ DEFINITIONS = text(
       FROM pg_constraint WHERE connamespace = 'public'::regnamespace
     """
 )
-
-
-@pytest.fixture
-def fresh_database(postgres) -> Iterator[Callable[[], str]]:
-    """Makes new, empty databases on the suite's PostgreSQL server; drops them afterwards."""
-    server = make_engine(postgres.url, pool_size=1)
-    made: list[str] = []
-
-    def make() -> str:
-        made.append(f"schema_check_{uuid.uuid4().hex[:12]}")
-        with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'CREATE DATABASE "{made[-1]}"'))
-        return make_url(postgres.url).set(database=made[-1]).render_as_string(False)
-
-    yield make
-    with server.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        for name in made:
-            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    server.dispose()
 
 
 def _on(url: str, read: Callable[[Connection], object]):
