@@ -204,7 +204,9 @@
     const answer = await mp.send("POST", gridId ? "/ui/grids/" + gridId : "/ui/grids", {
       name: nameInput.value, template_id: templateSelect.value || null, columns: columns, rows: rows });
     if (answer.ok) {
-      statusLine.textContent = strings.saved;
+      // Saved as a recipient list: an address given twice is kept once (its first row).
+      const folded = answer.data.duplicates;
+      statusLine.textContent = folded ? count("savedDupOne", "savedDup", folded) : strings.saved;
       if (!gridId) { gridId = answer.data.id; history.replaceState(null, "", "/ui/grids/" + gridId); }
     } else {
       statusLine.textContent = (answer.data && answer.data.message) || String(answer.status);
