@@ -22,6 +22,8 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from shared.intake.addresses import is_valid_address
+
 #: How long the discovery document and JWKS are trusted before being read again.
 DISCOVERY_TTL = 3600.0
 TIMEOUT = 10.0
@@ -120,10 +122,16 @@ class OidcClient:
         except (JoseError, ValueError) as exc:
             raise OidcError(f"the ID token is not valid: {exc}") from None
         claims = decoded.claims
-        email = claims.get("email")
-        if not email or claims.get("email_verified") is False:
-            raise OidcError("the ID token has no verified email")
-        return Identity(email=str(email).lower(), subject=f"{claims['iss']} {claims['sub']}")
+        email = str(claims.get("email") or "").strip()
+        # A boolean true only ("true" from issuers that send strings): a token
+        # without the claim, or with "false", proves nothing about the address.
+        verified = claims.get("email_verified")
+        if str(verified).lower() != "true":
+            raise OidcError("the ID token's email is not verified (email_verified is "
+                            f"{verified!r})")
+        if not is_valid_address(email):
+            raise OidcError(f"the ID token's email {email[:100]!r} is not an address")
+        return Identity(email=email.lower(), subject=f"{claims['iss']} {claims['sub']}")
 
 
 def client_for(settings) -> OidcClient | None:

@@ -75,17 +75,25 @@ def save_user(conn: Connection, email: str, role: str,
     return _user(row)
 
 
-def oidc_user(conn: Connection, email: str, subject: str, default_role: str) -> ConsoleUser:
+def oidc_user(conn: Connection, email: str, subject: str,
+              default_role: str) -> ConsoleUser | None:
     """The account of an allowed OIDC identity, created with ``default_role`` on first sign-in.
 
-    An existing account keeps its role; the subject seen is recorded.
+    An account is bound to the first subject that signs in to it (an account
+    made by email, local or invited, is bound then); another subject with the
+    same email gets None: an email alone never takes over an account and its
+    role. A disabled account gets None.
     """
+    u = console_users.c
     row = conn.execute(
         pg_insert(console_users)
         .values(email=email.strip().lower(), role=default_role, oidc_subject=subject)
-        .on_conflict_do_update(index_elements=["email"], set_={"oidc_subject": subject})
+        .on_conflict_do_update(index_elements=["email"],
+                               set_={"oidc_subject": func.coalesce(u.oidc_subject, subject)})
         .returning(console_users)
     ).one()
+    if row.oidc_subject != subject or row.disabled_at is not None:
+        return None
     return _user(row)
 
 

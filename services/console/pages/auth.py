@@ -131,6 +131,13 @@ class OidcCallbackResource(Page):
         with self.console.engine.begin() as conn:
             user = oidc_user(conn, identity.email, identity.subject,
                              self.console.settings.console_default_role)
+        if user is None:
+            log.warning("OIDC sign-in refused for %s: the account is disabled or bound to "
+                        "another subject than %s", identity.email, identity.subject)
+            self._refuse(req, resp, Text("The console account of %(email)s is disabled or "
+                                         "belongs to another sign-in identity. Ask an "
+                                         "administrator.", email=identity.email))
+            return
         self.sessions.sign_in(resp, user)
         raise redirect(pending.next_path)
 
