@@ -25,6 +25,8 @@ def test_json_list_is_stored_with_duplicates_folded_and_read_back(client, header
     created = answer.json
     assert (created["total"], created["duplicates"]) == (3, 1)
     assert created["columns"] == ["이름", "등급"]
+    # No template (the console's grid sets one); saved once, when it was created.
+    assert (created["templateId"], created["updatedAt"]) == (None, created["createdAt"])
     assert answer.headers["location"] == f"/v1/lists/{created['id']}"
 
     shown = client.simulate_get(f"/v1/lists/{created['id']}", headers=headers).json
