@@ -43,6 +43,8 @@ class ConsoleUnderTest:
     redis: object
     provider: OidcProvider
     key: object
+    #: ``key`` itself, for the REST API (x-api-key), as a producer calls it.
+    api_key: str
     #: role → (email, password) of local accounts.
     accounts: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -72,13 +74,14 @@ def console(postgres, redis_server, tmp_path_factory):
     with engine.begin() as conn:
         conn.execute(text("TRUNCATE events, messages, contents, api_keys, console_users "
                           "RESTART IDENTITY CASCADE"))
-        key, _ = create_key(conn, "console tests", [])
+        key, api_key = create_key(conn, "console tests", [])
     client = redis_lib.Redis.from_url(settings.redis_url)
     client.flushall()
     broker = make_broker(settings)
     app = create_app(ApiDeps(settings, engine, broker, client))
     with serving(app, port):
-        under_test = ConsoleUnderTest(url, settings, engine, broker, client, provider, key)
+        under_test = ConsoleUnderTest(url, settings, engine, broker, client, provider, key,
+                                      api_key)
         for role in ("admin", "editor", "viewer"):
             email = f"{role}@local.example"
             under_test.accounts[role] = (email, create_account(engine, email, role))
