@@ -9,7 +9,13 @@ suppressions, templates, campaigns, recipient lists, which the console edits
 as grids) and ``console`` (the web console's users and sessions).
 """
 
-from shared.db.tables.console import ROLES, console_sessions, console_users
+from shared.db.tables.console import (
+    AUDIT_ACTORS,
+    ROLES,
+    audit_log,
+    console_sessions,
+    console_users,
+)
 from shared.db.tables.mail import (
     SUPPRESSION_REASONS,
     api_keys,
@@ -33,7 +39,8 @@ from shared.db.tables.mail import (
 from shared.db.tables.metadata import metadata
 
 __all__ = [
-    "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "campaign_recipients",
+    "AUDIT_ACTORS", "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "audit_log",
+    "campaign_recipients",
     "campaigns", "console_sessions", "console_users", "content_attachments",
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
     "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",

@@ -16,11 +16,13 @@ from sqlalchemy import (
     Column,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Table,
     Text,
     func,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.db.tables.metadata import metadata
 
@@ -60,4 +62,31 @@ console_sessions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("expires_at", DateTime(timezone=True), nullable=False),
     Index("console_sessions_expiry", "expires_at"),
+)
+
+
+#: Who did what, when, from where (migration 0017): every state-changing action
+#: of the console, and key, suppression and requeue actions of the CLI and API.
+#: Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE.
+AUDIT_ACTORS = ("console", "cli", "api")
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: console (a person, by email), cli (the operating-system user), api (a key, by id).
+    Column("actor_kind", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    #: The client address of a console or API request.
+    Column("address", Text),
+    #: A dotted verb: ``key.create``, ``suppression.remove``, ``messages.requeue``…
+    Column("action", Text, nullable=False),
+    #: What it was done to (``key 3``, an address, a filter).
+    Column("target", Text),
+    Column("before", JSONB),
+    Column("after", JSONB),
+    CheckConstraint("actor_kind IN (" + ", ".join(f"'{a}'" for a in AUDIT_ACTORS) + ")",
+                    name="audit_actor_kind_valid"),
+    Index("audit_log_at", "at"),
+    Index("audit_log_action_at", "action", "at"),
 )
