@@ -55,6 +55,16 @@ def count_users(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(console_users)).scalar_one()
 
 
+def accounts_exist(conn: Connection, *, local: bool = False) -> bool:
+    """Whether an enabled account exists (``local``: one that signs in with a password).
+    No lock: the sign-in page reads it to decide whether to say how accounts are made."""
+    u = console_users.c
+    found = select(u.id).where(u.disabled_at.is_(None))
+    if local:
+        found = found.where(u.password_hash.is_not(None))
+    return conn.execute(select(found.exists())).scalar_one()
+
+
 def list_users(conn: Connection) -> list[ConsoleUser]:
     rows = conn.execute(select(console_users).order_by(console_users.c.id))
     return [_user(r) for r in rows]
@@ -62,8 +72,15 @@ def list_users(conn: Connection) -> list[ConsoleUser]:
 
 def save_user(conn: Connection, email: str, role: str,
               password_hash: str | None = None) -> ConsoleUser:
-    """Create the account, or set the role (and the password, when given) of an existing one."""
-    values = {"email": email.strip().lower(), "role": role}
+    """Create the account, or set the role (and the password, when given) of an existing one.
+
+    An existing account whose password or role changes, or that is enabled
+    again, loses every session: its holders sign in again under the new terms.
+    """
+    email = email.strip().lower()
+    before = conn.execute(select(console_users).where(console_users.c.email == email)
+                          .with_for_update()).one_or_none()
+    values = {"email": email, "role": role}
     changes = {"role": role, "disabled_at": None}
     if password_hash is not None:
         values["password_hash"] = changes["password_hash"] = password_hash
@@ -72,7 +89,25 @@ def save_user(conn: Connection, email: str, role: str,
         .on_conflict_do_update(index_elements=["email"], set_=changes)
         .returning(console_users)
     ).one()
+    if before is not None and (password_hash is not None or before.role != role
+                               or before.disabled_at is not None):
+        end_sessions(conn, row.id)
     return _user(row)
+
+
+def disable_user(conn: Connection, user_id: int) -> bool:
+    """Disable an account and end its sessions; False when there is no such account."""
+    done = conn.execute(update(console_users).where(console_users.c.id == user_id)
+                        .values(disabled_at=func.coalesce(console_users.c.disabled_at,
+                                                          func.now())))
+    end_sessions(conn, user_id)
+    return bool(done.rowcount)
+
+
+def end_sessions(conn: Connection, user_id: int) -> int:
+    """Delete every session of the account (sign-out everywhere); how many there were."""
+    return conn.execute(delete(console_sessions)
+                        .where(console_sessions.c.user_id == user_id)).rowcount
 
 
 def oidc_user(conn: Connection, email: str, subject: str,

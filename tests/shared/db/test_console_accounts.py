@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, update
+from datetime import timedelta
 
-from shared.db.console_accounts import oidc_user, save_user
-from shared.db.tables import console_users
+from sqlalchemy import func, select, update
+
+from shared.db.console_accounts import (
+    create_session,
+    disable_user,
+    end_sessions,
+    find_session,
+    oidc_user,
+    save_user,
+)
+from shared.db.tables import console_sessions, console_users
 
 
 def test_an_account_is_bound_to_the_first_subject_that_signs_in(engine):
@@ -32,3 +41,29 @@ def test_a_disabled_account_cannot_sign_in_with_oidc(engine):
         conn.execute(update(console_users).where(console_users.c.id == user.id)
                      .values(disabled_at=func.now()))
         assert oidc_user(conn, "gone@corp.example", "https://idp gone", "viewer") is None
+
+
+def _sessions(conn, user) -> int:
+    return conn.execute(select(func.count()).select_from(console_sessions)
+                        .where(console_sessions.c.user_id == user.id)).scalar_one()
+
+
+def test_a_new_password_a_new_role_or_disabling_ends_every_session(engine):
+    with engine.begin() as conn:
+        user = save_user(conn, "ops@corp.example", "editor", "hash-1")
+        for change in (lambda: save_user(conn, "ops@corp.example", "editor", "hash-2"),
+                       lambda: save_user(conn, "ops@corp.example", "admin"),
+                       lambda: disable_user(conn, user.id)):
+            create_session(conn, user, None, timedelta(hours=1))
+            create_session(conn, user, None, timedelta(hours=1))
+            change()
+            assert _sessions(conn, user) == 0
+
+
+def test_saving_an_account_unchanged_keeps_its_sessions(engine):
+    with engine.begin() as conn:
+        user = save_user(conn, "same@corp.example", "viewer", "hash")
+        session_id = create_session(conn, user, None, timedelta(hours=1))
+        save_user(conn, "same@corp.example", "viewer")
+        assert find_session(conn, session_id) is not None
+        assert end_sessions(conn, user.id) == 1 and find_session(conn, session_id) is None
