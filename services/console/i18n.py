@@ -4,7 +4,9 @@ The language is the ``mp_lang`` cookie (the switch in the header), else the
 best of the browser's Accept-Language, else English. Every word a page shows
 comes from the one catalog (``shared.i18n``): templates call ``_()``,
 ``ngettext()`` and ``pgettext()`` (Jinja2's i18n extension), pages hand them
-``Text`` values and the labels of ``services.console.labels``.
+``Text`` values and the labels of ``services.console.labels``. Moments go
+through one filter, ``{{ moment|when }}`` (``services.console.times``), and
+are shown in the reader's time zone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 import jinja2
 
 from services.console.labels import LABELS
+from services.console.times import time_element
 from shared.i18n import LANGUAGES, Text, translate, translations
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -56,6 +59,7 @@ def templates(lang: str) -> jinja2.Environment:
                                   pgettext=catalog.pgettext, npgettext=catalog.npgettext)
     env.globals.update(lang=lang, label=lambda kind, value: label(lang, kind, value),
                        tr=lambda value: translate(value, lang))
+    env.filters["when"] = time_element
     return env
 
 

@@ -32,5 +32,44 @@ window.mp = (function () {
       ev.preventDefault();
     }
   });
-  return { csrf, send, debounce, el, lang: document.documentElement.lang };
+
+  // Moments: the server writes <time datetime="…UTC…" data-style> (services/console/times.py);
+  // each is shown here in the browser's zone, in the page's language. One entry per style
+  // there; "full" and "second" name the zone after the time.
+  const lang = document.documentElement.lang;
+  const STYLES = {
+    "full": { dateStyle: "medium", timeStyle: "short" },
+    "second": { dateStyle: "medium", timeStyle: "medium" },
+    "axis-second": { timeStyle: "medium", hourCycle: "h23" },
+    "axis-minute": { timeStyle: "short", hourCycle: "h23" },
+    "axis-day-minute": { month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+                         hourCycle: "h23" },
+    "axis-day": { month: "short", day: "numeric" },
+  };
+  const ZONED = new Set(["full", "second"]);
+  const formats = {};
+  function format(options) {
+    const key = JSON.stringify(options);
+    formats[key] = formats[key] || new Intl.DateTimeFormat(lang, options);
+    return formats[key];
+  }
+  // The zone's short name at that instant (GMT+9; EDT or EST by the date).
+  function zoneAt(when) {
+    return format({ timeZoneName: "short" }).formatToParts(when)
+      .find(function (part) { return part.type === "timeZoneName"; }).value;
+  }
+  function showTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (node) {
+      const when = new Date(node.dateTime);
+      if (isNaN(when)) return;
+      const style = STYLES[node.dataset.style] ? node.dataset.style : "full";
+      node.textContent = format(STYLES[style]).format(when) + (ZONED.has(style) ? " " + zoneAt(when) : "");
+      node.title = format({ dateStyle: "full", timeStyle: "long" }).format(when);
+    });
+    // Where the zone is said once (beside a chart's time axis).
+    root.querySelectorAll("[data-zone]").forEach(function (node) { node.textContent = zoneAt(new Date()); });
+  }
+  showTimes(document);
+
+  return { csrf, send, debounce, el, lang, showTimes };
 })();

@@ -5,11 +5,6 @@
   const meta = JSON.parse(document.getElementById("plan-states").textContent);
   const form = document.getElementById("plan-form");
 
-  document.querySelectorAll("time[data-local]").forEach(function (node) {
-    const when = new Date(node.getAttribute("datetime"));
-    if (!isNaN(when)) node.textContent = when.toLocaleString(mp.lang);
-  });
-
   if (form) {
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
