@@ -1,4 +1,6 @@
-"""Reads the console needs beyond the REST API's: template history, time series, search.
+"""Reads the console needs beyond the REST API's: template history, time series, export.
+
+(Message search: shared/db/message_search.py.)
 
 All scoped to one API key; plain reads, no locks.
 """
@@ -7,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func, or_, select, text
+from sqlalchemy import Connection, func, select, text
 
 from shared.broker.payloads import EventType
 from shared.db.tables import campaigns, messages, template_versions, templates
@@ -85,24 +87,6 @@ def topic_span(conn: Connection, api_key_id: int, topic_id: str) -> tuple | None
         .where(messages.c.api_key_id == api_key_id, messages.c.topic_id == topic_id)
     ).one()
     return tuple(row) if row[0] else None
-
-
-def search_messages(conn: Connection, api_key_id: int, query: str, topic_id: str | None = None,
-                    limit: int = 100) -> list[dict]:
-    """Messages whose address, id or provider id is ``query`` (addresses by prefix)."""
-    m = messages.c
-    query = query.strip()
-    wanted = [m.to_addr.ilike(query.replace("%", r"\%").replace("_", r"\_") + "%"),
-              m.provider_message_id == query]
-    if query.isdigit() and len(query) < 19:
-        wanted.append(m.id == int(query))
-    statement = (select(m.id, m.topic_id, m.to_addr, m.state, m.provider_message_id,
-                        m.sent_at, m.created_at)
-                 .where(m.api_key_id == api_key_id, or_(*wanted))
-                 .order_by(m.id.desc()).limit(limit))
-    if topic_id:
-        statement = statement.where(m.topic_id == topic_id)
-    return [r._asdict() for r in conn.execute(statement)]
 
 
 _EXPORT = text(

@@ -15,13 +15,8 @@ from services.console.chart import SERIES, bucket_for, line_chart
 from services.console.i18n import label
 from services.console.web import Page, key_of
 from shared.db.campaigns import get_campaign
-from shared.db.console_queries import (
-    export_page,
-    search_messages,
-    topic_series,
-    topic_span,
-    topics,
-)
+from shared.db.console_queries import export_page, topic_series, topic_span, topics
+from shared.db.message_search import search_messages
 from shared.db.reads import get_message, topic_summary
 from shared.db.stats import topic_stats
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type

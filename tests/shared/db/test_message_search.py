@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import insert, text
+from sqlalchemy import text
 
 from shared.db.keys import create_key
 from shared.db.message_search import (
@@ -14,7 +14,7 @@ from shared.db.message_search import (
     search_messages,
     search_statement,
 )
-from shared.db.tables import contents, messages
+from tests.support.stored_messages import store_messages
 
 ADDRESSES = [
     "Hong.Gildong@Example.com", "hong2@other.org", "ahong@example.com", "kim@EXAMPLE.COM",
@@ -24,21 +24,9 @@ ADDRESSES = [
 ]
 
 
-def store(engine, key_id: int, addresses: list[str], topic: str = "t", **values) -> list[int]:
-    """One message per address (in order: the last is the newest); their ids."""
-    with engine.begin() as conn:
-        content_id = conn.execute(insert(contents).values(
-            api_key_id=key_id, subject="s", html="<p>h</p>").returning(contents.c.id)
-        ).scalar_one()
-        return list(conn.execute(insert(messages).returning(messages.c.id), [
-            {"api_key_id": key_id, "content_id": content_id, "topic_id": topic,
-             "from_addr": "s@example.com", "to_addr": address, **values}
-            for address in addresses]).scalars())
-
-
 @pytest.fixture
 def key_id(engine, api_key) -> int:
-    store(engine, api_key[0].id, ADDRESSES)
+    store_messages(engine, api_key[0].id, ADDRESSES)
     return api_key[0].id
 
 
@@ -96,7 +84,7 @@ def test_like_wildcards_in_the_query_are_taken_literally(engine, key_id, typed, 
 
 
 def test_a_message_id_and_a_provider_id_are_found(engine, key_id):
-    [message_id] = store(engine, key_id, ["x@ids.example"], provider_message_id="0100-abc")
+    [message_id] = store_messages(engine, key_id, ["x@ids.example"], provider_message_id="0100-abc")
     assert found(engine, key_id, str(message_id)) == ["x@ids.example"]
     assert found(engine, key_id, "0100-abc") == ["x@ids.example"]
     assert found(engine, key_id, "1" * 30) == []  # longer than any id: not an error
@@ -105,7 +93,7 @@ def test_a_message_id_and_a_provider_id_are_found(engine, key_id):
 def test_another_keys_messages_are_never_found(engine, key_id):
     with engine.begin() as conn:
         other, _ = create_key(conn, "other", [])
-    [theirs] = store(engine, other.id, ["hong@example.com"], provider_message_id="theirs")
+    [theirs] = store_messages(engine, other.id, ["hong@example.com"], provider_message_id="theirs")
     for typed in ("hong", "example.com", "@example.com", "hong@example.com", "theirs",
                   str(theirs)):
         assert "hong@example.com" not in found(engine, key_id, typed), typed
@@ -113,7 +101,7 @@ def test_another_keys_messages_are_never_found(engine, key_id):
 
 
 def test_the_newest_are_shown_and_more_is_said_when_more_match(engine, key_id):
-    ids = store(engine, key_id, [f"n{i}@page.example" for i in range(5)])
+    ids = store_messages(engine, key_id, [f"n{i}@page.example" for i in range(5)])
     with engine.connect() as conn:
         page = search_messages(conn, key_id, "page.example", limit=3)
         whole = search_messages(conn, key_id, "page.example", limit=5)
@@ -122,7 +110,7 @@ def test_the_newest_are_shown_and_more_is_said_when_more_match(engine, key_id):
 
 
 def test_a_topic_narrows_the_search(engine, key_id):
-    store(engine, key_id, ["hong@example.com"], topic="june")
+    store_messages(engine, key_id, ["hong@example.com"], topic="june")
     assert found(engine, key_id, "example.com", topic_id="june") == ["hong@example.com"]
 
 
@@ -154,7 +142,7 @@ def _indexes_read(engine, key_id: int, typed: str) -> set[str]:
     ("example.com", "messages_recipient_domain"),
 ])
 def test_each_way_of_matching_reads_its_index(engine, key_id, typed, index):
-    store(engine, key_id, [f"f{i}@filler{i % 20}.example" for i in range(5000)])
+    store_messages(engine, key_id, [f"f{i}@filler{i % 20}.example" for i in range(5000)])
     with engine.begin() as conn:
         conn.execute(text("ANALYZE messages"))
     read = _indexes_read(engine, key_id, typed)
