@@ -133,7 +133,8 @@ def _conditions(query: Query) -> list[ColumnElement[bool]]:
     # folded by the same function, which is the one the indexes were built with.
     wanted = literal(query.text)
     conditions = [m.provider_message_id == query.text]
-    if query.text.isdigit() and len(query.text) <= _MAX_ID_DIGITS:
+    # isascii(): isdigit() also says yes to '²' (int() refuses it) and '١' (int() reads 1).
+    if query.text.isascii() and query.text.isdigit() and len(query.text) <= _MAX_ID_DIGITS:
         conditions.append(m.id == int(query.text))
     if query.match is Match.ADDRESS:
         conditions.append(address == func.lower(wanted))

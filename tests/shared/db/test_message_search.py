@@ -88,6 +88,7 @@ def test_a_message_id_and_a_provider_id_are_found(engine, key_id):
     assert found(engine, key_id, str(message_id)) == ["x@ids.example"]
     assert found(engine, key_id, "0100-abc") == ["x@ids.example"]
     assert found(engine, key_id, "1" * 30) == []  # longer than any id: not an error
+    assert found(engine, key_id, "²") == found(engine, key_id, "١") == []  # digits, not ids
 
 
 def test_another_keys_messages_are_never_found(engine, key_id):
