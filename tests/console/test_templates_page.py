@@ -1,10 +1,11 @@
 """Writing a template in the browser: Korean variables, live preview, errors in place,
-versions and restore."""
+versions and restore, an editor whose own words are the page's language."""
 
 from __future__ import annotations
 
 from shared.db.templates import get_template
 from tests.console.conftest import shot, sign_in
+from tests.support.console_pages import DESKTOP, korean_page
 
 
 def test_a_template_with_korean_variables_is_written_previewed_and_saved(page, console):
@@ -24,16 +25,17 @@ def test_a_template_with_korean_variables_is_written_previewed_and_saved(page, c
     assert "안녕하세요 김민수님, [쿠폰] 쿠폰을" in frame.locator("body").inner_text()
     shot(page, "template-editor")
 
-    # A bad tag is shown where it is, with its line, as you type...
+    # A bad tag is shown where it is, by its part's name and as written, as you type...
     page.click("#mode-source")
     source = page.locator("#html-source")
     good = source.input_value()
     source.fill(good + "\n<p>{{잘못 된}}</p>")
     page.wait_for_selector("#live-error-html:not([hidden])")
-    assert "html, line 2" in page.locator("#live-error-html").inner_text()
+    said = "In the body, '{{잘못 된}}' is not a variable: write {{name}}"
+    assert page.locator("#live-error-html").inner_text().startswith(said)
     # ...and the server refuses to save it, naming the same place.
     page.click("#save-template")
-    assert "html, line 2" in page.locator("#error-html").inner_text()
+    assert page.locator("#error-html").inner_text().startswith(said)
     shot(page, "template-error")
 
     page.locator("#html-source").fill(good)
@@ -65,3 +67,38 @@ def test_an_old_version_is_restored_as_a_new_one(page, console):
         current = get_template(conn, console.key.id, template_id)
     assert (current.version, current.subject) == (3, "first")
     assert page.locator(".versions li").count() == 3
+
+
+def _before(page, selector: str) -> str:
+    """The words CSS writes before ``selector`` (Quill's pickers and tooltip are drawn so)."""
+    return page.eval_on_selector(
+        selector, "n => getComputedStyle(n, '::before').content.replace(/^\"|\"$/g, '')")
+
+
+def test_the_editor_speaks_korean_in_a_korean_console(browser, console):
+    with korean_page(browser, DESKTOP) as page:
+        sign_in(page, console, "editor")
+        page.goto(f"{console.url}/ui/templates/new")
+        heading = ".ql-toolbar .ql-picker.ql-header"
+        assert _before(page, f"{heading} .ql-picker-label") == "본문"
+        assert page.get_attribute(f"{heading} .ql-picker-label", "aria-label") == "문단 스타일"
+        page.click(f"{heading} .ql-picker-label")
+        items = page.locator(f"{heading} .ql-picker-item")
+        assert [_before(page, f"{heading} .ql-picker-item:nth-child({n})")
+                for n in range(1, items.count() + 1)] == ["제목 1", "제목 2", "제목 3", "본문"]
+        page.click(f'{heading} .ql-picker-item[data-value="1"]')
+        assert _before(page, f"{heading} .ql-picker-label") == "제목 1"
+        assert page.get_attribute(".ql-toolbar button.ql-bold", "aria-label") == "굵게"
+
+        page.click(".ql-editor")
+        page.keyboard.type("안내")
+        page.keyboard.press("Shift+Home")
+        page.click(".ql-toolbar button.ql-link")
+        assert _before(page, ".ql-tooltip.ql-editing") == "링크 주소:"
+        page.keyboard.type("https://example.com/a")
+        page.keyboard.press("Enter")
+        page.click(".ql-editor a")
+        assert _before(page, ".ql-tooltip:not(.ql-hidden)") == "링크 열기:"
+        assert page.eval_on_selector(".ql-tooltip a.ql-action", "a => getComputedStyle(a, "
+                                     "'::after').content") == '"편집"'
+        assert _before(page, ".ql-tooltip a.ql-remove") == "삭제"

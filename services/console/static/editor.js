@@ -15,12 +15,30 @@
   const sourceTab = document.getElementById("mode-source");
   const modeField = document.getElementById("editor-mode");
   const readOnly = subject.readOnly;
+  // The toolbar is the page's (template_edit.html), so its words are in the page's language.
+  const toolbar = document.getElementById("editor-toolbar");
   const quill = new Quill("#visual-editor", {
-    theme: "snow", readOnly,
-    modules: { toolbar: readOnly ? false : [
-      [{ header: [1, 2, 3, false] }], ["bold", "italic", "underline", "link"],
-      [{ color: [] }, { align: [] }], [{ list: "ordered" }, { list: "bullet" }], ["clean"]] },
+    theme: "snow", readOnly, modules: { toolbar: readOnly || !toolbar ? false : toolbar },
   });
+  if (toolbar) translateToolbar(toolbar);
+
+  /* What Quill writes itself, in English: the pickers it builds from the toolbar's selects
+     (they lose their aria-label) and the link tooltip, whose words its style sheet holds
+     (console.css shows these data-* attributes instead). */
+  function translateToolbar(bar) {
+    bar.querySelectorAll("select[aria-label]").forEach(function (select) {
+      const label = select.previousElementSibling?.querySelector(".ql-picker-label");
+      if (label) label.setAttribute("aria-label", select.getAttribute("aria-label"));
+    });
+    const tip = quill.theme.tooltip.root;
+    const words = bar.dataset;
+    tip.dataset.visit = words.visit;
+    tip.dataset.enter = words.enter;
+    tip.querySelector("a.ql-action").dataset.edit = words.edit;
+    tip.querySelector("a.ql-action").dataset.save = words.save;
+    tip.querySelector("a.ql-remove").dataset.remove = words.remove;
+    tip.querySelector("input[type=text]").dataset.link = "https://example.com";
+  }
   let mode = "visual";
   const sampleValues = {};
 
