@@ -8,6 +8,16 @@ and the API. A message to a listed address ends ``suppressed`` at intake
 comes first after the address was listed. A listed Cc, Bcc or further To of
 a compat message is left out of its send by the claim
 (``shared.db.claims.claim_for_sending``); the others still get it.
+
+A person's additions and removals (the console, the API) name their
+``actor`` and are recorded in the audit log in the same transaction
+(``suppression.add``, ``suppression.remove``); the pipeline's own (bounces,
+complaints, unsubscribes) are not: the event that caused each is its record.
+
+The console searches a key's list the way it searches messages
+(``shared.db.message_search.read_query``): an address, a domain (``@example.com``
+or ``example.com``) or the start of an address, on the indexes
+``suppressions_prefix`` and ``suppressions_domain`` (migration 0018).
 """
 
 from __future__ import annotations
@@ -15,11 +25,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Connection, bindparam, func, literal, select, text, union
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Text
 
+from shared.db.audit import Actor, record
+from shared.db.message_search import Match, read_query
 from shared.db.messages import CreatedMessage
+from shared.db.tables import suppressions
 from shared.states import BY_ID_STATE, UNCLAIMED
 from shared.states import MessageState as S
 
@@ -45,16 +58,22 @@ _ADD = text(
 
 def add_suppressions(
     conn: Connection, api_key_id: int, addresses: list[str], reason: str,
-    message_id: int | None = None,
+    message_id: int | None = None, *, actor: Actor | None = None,
 ) -> list[str]:
     """Suppress ``addresses`` for the key; returns those not listed before.
 
     ON CONFLICT DO NOTHING: an address already listed keeps its first reason.
+    With ``actor``, the addresses added (if any) are one ``suppression.add`` entry.
     """
     unique = sorted({a.lower() for a in addresses})
     rows = conn.execute(_ADD, {"key": api_key_id, "addresses": unique, "reason": reason,
                                "message_id": message_id})
-    return sorted(r.address for r in rows)
+    added = sorted(r.address for r in rows)
+    if added and actor is not None:
+        record(conn, actor, "suppression.add",
+               added[0] if len(added) == 1 else f"{len(added)} addresses",
+               after={"key": api_key_id, "reason": reason, "addresses": added})
+    return added
 
 
 _UNSUBSCRIBE = text(
@@ -100,13 +119,72 @@ def list_suppressions(
     return [Suppression(*r) for r in rows]
 
 
-def remove_suppression(conn: Connection, api_key_id: int, address: str) -> bool:
-    """Take ``address`` off the key's list; False when it was not on it."""
-    result = conn.execute(
-        text("DELETE FROM suppressions WHERE api_key_id = :key AND address = :address"),
-        {"key": api_key_id, "address": address.lower()},
-    )
-    return result.rowcount == 1
+_REMOVE = text(
+    """
+    DELETE FROM suppressions WHERE api_key_id = :key AND address = :address
+    RETURNING address, reason, message_id, created_at
+    """
+)
+
+
+def remove_suppression(conn: Connection, api_key_id: int, address: str, *,
+                       actor: Actor | None = None) -> bool:
+    """Take ``address`` off the key's list; False when it was not on it. With ``actor``,
+    recorded as ``suppression.remove`` with the entry as it was."""
+    row = conn.execute(_REMOVE, {"key": api_key_id, "address": address.lower()}).one_or_none()
+    if row is not None and actor is not None:
+        record(conn, actor, "suppression.remove", row.address, before={
+            "key": api_key_id, "reason": row.reason, "messageId": row.message_id,
+            "createdAt": row.created_at.isoformat()})
+    return row is not None
+
+
+@dataclass(frozen=True)
+class FoundSuppressions:
+    """A page of entries in address order, and whether more match after its last."""
+
+    entries: list[Suppression]
+    more: bool
+
+
+def search_suppressions(conn: Connection, api_key_id: int, typed: str = "", *,
+                        after: str | None = None, limit: int = 100) -> FoundSuppressions:
+    """The key's entries ``typed`` finds (every entry when it is blank), in address order,
+    ``limit`` at a time after ``after`` (keyset). One statement: a UNION of index reads
+    each stopped at ``limit + 1`` rows. Plain read, no locks."""
+    rows = conn.execute(_search_statement(api_key_id, typed, after, limit + 1)).all()
+    return FoundSuppressions([Suppression(*r) for r in rows[:limit]], len(rows) > limit)
+
+
+def _search_statement(api_key_id: int, typed: str, after: str | None, limit: int):
+    s = suppressions.c
+    query = read_query(typed)
+    # Byte order, as the indexes hold the addresses (lower-case ASCII).
+    address = s.address.collate("C")
+    wanted = literal(query.text.lower())
+    domain = func.split_part(s.address, "@", -1)
+    if not query.text:
+        conditions = [s.address.isnot(None)]
+    elif query.match is Match.ADDRESS:
+        conditions = [s.address == wanted]
+    elif query.match is Match.DOMAIN:
+        conditions = [domain == wanted]
+    else:
+        # startswith(autoescape): LIKE's wildcards in what was typed are taken literally.
+        prefix = address.startswith(query.text.lower(), autoescape=True)
+        conditions = [prefix] + ([domain == wanted]
+                                 if query.match is Match.DOMAIN_OR_PREFIX else [])
+    arms = []
+    for condition in conditions:
+        arm = select(s.address, s.reason, s.message_id, s.created_at).where(
+            s.api_key_id == api_key_id, condition)
+        if after is not None:
+            arm = arm.where(address > after)
+        arms.append(arm.order_by(address).limit(limit))
+    if len(arms) == 1:
+        return arms[0]
+    merged = union(*arms).subquery()
+    return select(merged).order_by(merged.c.address.collate("C")).limit(limit)
 
 
 def suppressed_error(alias: str) -> str:

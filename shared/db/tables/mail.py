@@ -46,8 +46,13 @@ api_keys = Table(
     Column("allowed_domains", ARRAY(Text), nullable=False, server_default="{}"),
     #: Optional recipients/s cap for this key's sends, inside the fleet's rate.
     Column("max_send_rate", Float),
+    #: Optional API requests/s for this key instead of MAILPIPE_INTAKE_RATE (migration 0018).
+    Column("intake_rate", Float),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
+    #: When a request last authenticated with the key, written at most once a minute
+    #: (``shared.db.keys.note_use``, migration 0018).
+    Column("last_used_at", DateTime(timezone=True)),
     #: A CORS preflight asks whether any active key names an origin's domain (``&&``).
     Index("api_keys_allowed_domains", "allowed_domains", postgresql_using="gin",
           postgresql_where=text("revoked_at IS NULL")),
@@ -215,6 +220,9 @@ messages = Table(
           postgresql_ops={"to_addr_lower": "text_pattern_ops"}),
     Index("messages_recipient_domain", "api_key_id",
           func.lower(func.split_part(column("to_addr"), "@", -1)), "id"),
+    #: A key's traffic by day and state (the console's key page, migration 0018): an
+    #: index-only range of the key's last 30 days, never the whole table.
+    Index("messages_key_created", "api_key_id", "created_at", postgresql_include=["state"]),
 )
 
 # --- events and the suppression list ---------------------------------------------------
@@ -270,6 +278,13 @@ suppressions = Table(
         "reason IN (" + ", ".join(f"'{r}'" for r in SUPPRESSION_REASONS) + ")",
         name="suppression_reason_valid",
     ),
+    #: The console's list and search (shared/db/suppressions.py, migration 0018), in
+    #: byte order (COLLATE "C": addresses are lower-case ASCII) whatever the database's
+    #: collation: the whole list and a prefix are ranges of the first, read in order; a
+    #: domain is one key of the second, its addresses in order.
+    Index("suppressions_prefix", "api_key_id", text('(address COLLATE "C")')),
+    Index("suppressions_domain", "api_key_id", func.split_part(column("address"), "@", -1),
+          text('(address COLLATE "C")')),
 )
 
 # --- templates and campaigns -----------------------------------------------------------
