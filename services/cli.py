@@ -45,11 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key and print it once")
     create.add_argument("--name", required=True)
-    create.add_argument("--domain", action="append", default=[],
-                        help="allowed sender domain (repeat); none means any")
-    create.add_argument("--rate", type=float, default=None,
-                        help="cap this key's sends at N recipients/s (inside the fleet's rate)")
+    _key_options(create)
     keys_sub.add_parser("list", help="list keys (never the keys themselves)")
+    change = keys_sub.add_parser(
+        "change", help="change a key's name, domains or rates (what is not given stays)")
+    change.add_argument("id", type=int)
+    change.add_argument("--name")
+    _key_options(change, changing=True)
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
 
@@ -64,6 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _key_options(parser: argparse.ArgumentParser, changing: bool = False) -> None:
+    """The settings of a key, as ``create`` and ``change`` take them (rules: shared.db.keys)."""
+    parser.add_argument("--domain", action="append", default=None,
+                        help="allowed sender domain (repeat); none means any")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="cap this key's sends at N recipients/s (inside the fleet's rate)")
+    parser.add_argument("--intake-rate", type=float, default=None,
+                        help="API requests/s for this key instead of MAILPIPE_INTAKE_RATE")
+    if changing:
+        parser.add_argument("--any-domain", action="store_true",
+                            help="allow every sender domain (drop the key's domains)")
+        parser.add_argument("--fleet-rate", action="store_true",
+                            help="no send-rate cap of its own")
+        parser.add_argument("--fleet-intake-rate", action="store_true",
+                            help="MAILPIPE_INTAKE_RATE, not a rate of its own")
+
+
 def _duration(value: str) -> timedelta:
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
     if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
@@ -72,30 +91,73 @@ def _duration(value: str) -> timedelta:
 
 
 def _keys(args, settings) -> int:
+    from shared.db.audit import Actor
     from shared.db.engine import make_engine
     from shared.db.keys import create_key, list_keys, revoke_key
+    from shared.errors import InvalidRequest
 
     engine = make_engine(settings.database_url, pool_size=1)
-    with engine.begin() as conn:
-        if args.keys_command == "create":
-            if args.rate is not None and args.rate <= 0:
-                print("--rate must be a positive number of recipients per second",
-                      file=sys.stderr)
-                return 2
-            key, plain = create_key(conn, args.name, args.domain, args.rate)
-            print(f"id {key.id} name {key.name!r} domains {list(key.allowed_domains) or 'any'}"
-                  f" rate {key.max_send_rate or 'fleet'}")
-            print(plain)
-            print("Store this key now: it is not shown again.", file=sys.stderr)
-        elif args.keys_command == "list":
-            for key in list_keys(conn):
-                state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
-                domains = ",".join(key.allowed_domains) or "any"
-                rate = f"{key.max_send_rate:g}/s" if key.max_send_rate else "fleet"
-                print(f"{key.id}\t{key.name}\t{key.key_prefix}…\t{domains}\t{rate}\t{state}")
-        elif not revoke_key(conn, args.id):
-            print(f"no active key with id {args.id}", file=sys.stderr)
-            return 1
+    try:
+        with engine.begin() as conn:
+            if args.keys_command == "create":
+                key, plain = create_key(conn, args.name, args.domain or [], args.rate,
+                                        intake_rate=args.intake_rate, actor=Actor.cli())
+                print(f"id {key.id} {_key_line(key)}")
+                print(plain)
+                print("Store this key now: it is not shown again.", file=sys.stderr)
+            elif args.keys_command == "list":
+                for key in list_keys(conn):
+                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                    domains = ",".join(key.allowed_domains) or "any"
+                    rate = f"{key.max_send_rate:g}/s" if key.max_send_rate else "fleet"
+                    intake = f"{key.intake_rate:g}/s" if key.intake_rate else "fleet"
+                    used = f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never"
+                    print(f"{key.id}\t{key.name}\t{key.key_prefix}…\t{domains}\t{rate}\t"
+                          f"{intake}\t{used}\t{state}")
+            elif args.keys_command == "change":
+                return _change_key(conn, args)
+            elif not revoke_key(conn, args.id, actor=Actor.cli()):
+                print(f"no active key with id {args.id}", file=sys.stderr)
+                return 1
+    except InvalidRequest as exc:
+        print(f"mailpipe keys: {exc.message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _key_line(key) -> str:
+    domains = list(key.allowed_domains) or "any"
+    return (f"name {key.name!r} domains {domains} rate {key.max_send_rate or 'fleet'} "
+            f"intake {key.intake_rate or 'fleet'}")
+
+
+def _change_key(conn, args) -> int:
+    """``keys change``: the key's settings with those given replaced (rules and audit as the
+    console's keys page: shared.db.keys.change_key)."""
+    from dataclasses import replace
+
+    from shared.db.audit import Actor
+    from shared.db.keys import change_key, get_key
+
+    key = get_key(conn, args.id)
+    if key is None or key.revoked_at is not None:
+        print(f"no active key with id {args.id}", file=sys.stderr)
+        return 1
+    wanted = key.settings
+    if args.name is not None:
+        wanted = replace(wanted, name=args.name)
+    if args.any_domain or args.domain:
+        wanted = replace(wanted, domains=() if args.any_domain else tuple(args.domain))
+    if args.fleet_rate or args.rate is not None:
+        wanted = replace(wanted, max_send_rate=None if args.fleet_rate else args.rate)
+    if args.fleet_intake_rate or args.intake_rate is not None:
+        wanted = replace(wanted, intake_rate=None if args.fleet_intake_rate
+                         else args.intake_rate)
+    changed = change_key(conn, args.id, wanted, actor=Actor.cli())
+    if changed is None:
+        print(f"no active key with id {args.id}", file=sys.stderr)
+        return 1
+    print(f"id {changed.id} {_key_line(changed)}")
     return 0
 
 

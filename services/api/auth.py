@@ -1,17 +1,21 @@
 """API key authentication: the ``x-api-key`` header, looked up by its hash.
 
 Failed authentications are budgeted per client address (``Guards.auth_failures``):
-an address past its budget gets 429 before any database lookup.
+an address past its budget gets 429 before any database lookup. A key found
+has its ``last_used_at`` brought up to date when it is over a minute old
+(``shared.db.keys.note_use``): one write a minute per busy key, not one per request.
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import falcon
 from sqlalchemy import Engine
 
 from services.api.clients import client_address
 from services.api.throttle import Guards, note_failure, refuse_if_failing
-from shared.db.keys import ApiKey, find_active_key
+from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
 from shared.errors import Unauthorized
 
 HEADER = "X-API-KEY"
@@ -27,8 +31,11 @@ def authenticate(engine: Engine, guards: Guards, req: falcon.Request, plain: str
     refuse_if_failing(guards.auth_failures, address)
     with engine.connect() as conn:
         key = find_active_key(conn, plain)
-    if key is None:
-        note_failure(guards.auth_failures, address)
+        if key is None:
+            note_failure(guards.auth_failures, address)
+        elif not used_recently(key, datetime.now(UTC)):
+            note_use(conn, key.id)  # at most once a minute per key
+            conn.commit()
     return key
 
 

@@ -45,9 +45,10 @@ class Guards:
         )
 
 
-def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False) -> float:
+def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False,
+           rate: float | None = None) -> float:
     try:
-        return limiter.admit(caller, check_only=check_only)
+        return limiter.admit(caller, check_only=check_only, rate=rate)
     except RedisError as exc:
         # Redis is the conveyor, not the truth: while it is down the API
         # still stores messages (the scheduler enqueues them later), so
@@ -57,12 +58,14 @@ def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False) -> 
 
 
 def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
-    """Take one request from ``key``'s intake budget; TooManyRequests when it is spent."""
-    wait = _admit(limiter, f"key:{key.id}")
+    """Take one request from ``key``'s intake budget (its own rate, when it has one, else
+    the fleet's ``MAILPIPE_INTAKE_RATE``); TooManyRequests when it is spent."""
+    wait = _admit(limiter, f"key:{key.id}", rate=key.intake_rate)
     if wait:
+        rate, burst = limiter.budget(key.intake_rate)
         raise TooManyRequests(
-            f"this API key is over its budget of {limiter.rate:g} requests per "
-            f"second (bursts of {limiter.burst}); retry in {wait:.1f}s", wait)
+            f"this API key is over its budget of {rate:g} requests per "
+            f"second (bursts of {burst}); retry in {wait:.1f}s", wait)
 
 
 def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:

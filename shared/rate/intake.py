@@ -7,6 +7,8 @@ shared.rate.limiter's.
 
 from __future__ import annotations
 
+import math
+
 from redis import Redis
 
 # KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
@@ -39,11 +41,22 @@ class IntakeLimiter:
         self.rate, self.burst = rate, burst
         self._script = redis.register_script(_ADMIT)
 
-    def admit(self, caller: str, cost: int = 1, *, check_only: bool = False) -> float:
+    def admit(self, caller: str, cost: int = 1, *, check_only: bool = False,
+              rate: float | None = None) -> float:
         """0 when admitted; otherwise the seconds to wait before trying again.
 
         ``check_only``: say whether ``cost`` would be admitted, taking nothing.
+        ``rate``: this caller's own rate instead of the limiter's (``budget``).
         """
+        rate, burst = self.budget(rate)
         wait_ms = int(self._script(keys=[f"mailpipe:intake:{caller}"],
-                                   args=[self.rate, self.burst, cost, int(check_only)]))
+                                   args=[rate, burst, cost, int(check_only)]))
         return wait_ms / 1000
+
+    def budget(self, rate: float | None = None) -> tuple[float, int]:
+        """(rate, burst) of a caller with its own ``rate`` (None: the limiter's): the burst
+        lasts as many seconds of the caller's rate as the limiter's does of its own
+        (100 at 50/s is 2 s; a caller at 1/s gets bursts of 2), at least one request."""
+        if rate is None or rate == self.rate:
+            return self.rate, self.burst
+        return rate, max(1, math.ceil(rate * self.burst / self.rate))

@@ -104,3 +104,50 @@ def test_good_keys_are_not_charged_as_failures(settings, engine, broker, redis, 
     headers = {"x-api-key": api_key[1]}
     assert {client.simulate_get("/v1/topics/t", headers=headers, remote_addr="198.51.100.7"
                                 ).status_code for _ in range(6)} == {200}
+
+
+def test_a_key_with_its_own_intake_rate_is_held_to_it(settings, engine, broker, redis):
+    """The fleet allows 50/s in bursts of 100; a key set to 1/s gets bursts of 2 (the
+    same two seconds' worth), over HTTP as any producer sees it."""
+    from shared.db.keys import KeySettings, change_key, create_key
+
+    client = client_for(settings, engine, broker, redis, intake_rate=50.0, intake_burst=100)
+    with engine.begin() as conn:
+        _, slow = create_key(conn, "slow", [], intake_rate=1.0)
+        fast_key, fast = create_key(conn, "fast", [])
+    statuses = [client.simulate_get("/v1/topics/t", headers={"x-api-key": slow}).status_code
+                for _ in range(4)]
+    assert statuses == [200, 200, 429, 429]
+    refused = client.simulate_get("/v1/topics/t", headers={"x-api-key": slow})
+    assert "budget of 1 requests per second (bursts of 2)" in refused.json["message"]
+    assert {client.simulate_get("/v1/topics/t", headers={"x-api-key": fast}).status_code
+            for _ in range(10)} == {200}
+    # Changed later (the console, mailpipe keys change): the next request is held to it.
+    with engine.begin() as conn:
+        change_key(conn, fast_key.id, KeySettings("fast", (), None, 1.0))
+    statuses = [client.simulate_get("/v1/topics/t", headers={"x-api-key": fast}).status_code
+                for _ in range(3)]
+    assert 429 in statuses
+
+
+def test_a_keys_last_use_is_written_once_a_minute(settings, engine, broker, redis, api_key):
+    from sqlalchemy import event
+
+    from shared.db.keys import get_key
+
+    client = client_for(settings, engine, broker, redis)
+    writes: list[str] = []
+
+    def listener(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().startswith("UPDATE api_keys SET last_used_at"):
+            writes.append(statement)
+
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        for _ in range(5):
+            client.simulate_get("/v1/topics/t", headers={"x-api-key": api_key[1]})
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert len(writes) == 1
+    with engine.connect() as conn:
+        assert get_key(conn, api_key[0].id).last_used_at is not None

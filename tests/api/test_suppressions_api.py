@@ -66,3 +66,21 @@ def test_invalid_bodies_are_rejected_and_add_nothing(client, headers, body, code
 
 def test_suppressions_need_an_api_key(client):
     assert client.simulate_get("/v1/suppressions").status_code == 401
+
+
+def test_additions_and_removals_are_audited_as_the_calling_key(client, headers, api_key,
+                                                               engine):
+    from shared.db.audit import entries
+
+    key = api_key[0]
+    client.simulate_post("/v1/suppressions", headers=headers, remote_addr="198.51.100.9",
+                         json={"emails": ["Gone@example.com"]})
+    client.simulate_delete("/v1/suppressions/gone@example.com", headers=headers,
+                           remote_addr="198.51.100.9")
+    with engine.connect() as conn:
+        log = [e for e in entries(conn, action="suppression.", limit=10)
+               if e.actor == f"key {key.id} ({key.name})"][:2]
+    assert [(e.action, e.target, e.actor_kind, e.address) for e in log] == [
+        ("suppression.remove", "gone@example.com", "api", "198.51.100.9"),
+        ("suppression.add", "gone@example.com", "api", "198.51.100.9")]
+    assert log[1].after["addresses"] == ["gone@example.com"]

@@ -1,12 +1,18 @@
-"""``/v1/suppressions``: the key's list of addresses it must not send to."""
+"""``/v1/suppressions``: the key's list of addresses it must not send to.
+
+Additions and removals are recorded in the audit log as the calling key's
+(``shared.db.suppressions``), in the transaction that makes them.
+"""
 
 from __future__ import annotations
 
 import falcon
 
+from services.api.clients import client_address
 from services.api.media import read_json
 from services.api.params import int_param
 from services.api.schemas.messages import SuppressRequest, parse
+from shared.db.audit import Actor
 from shared.db.suppressions import (
     Suppression,
     add_suppressions,
@@ -16,6 +22,12 @@ from shared.db.suppressions import (
 from shared.errors import NotFound
 
 MAX_LIMIT = 1000
+
+
+def _actor(req: falcon.Request, deps) -> Actor:
+    """The calling key, as the audit log names it (additions and removals are recorded)."""
+    key = req.context.api_key
+    return Actor.api_key(key.id, key.name, client_address(req, deps.guards.trusted_proxies))
 
 
 def _view(entry: Suppression) -> dict:
@@ -42,7 +54,8 @@ class SuppressionsResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = parse(SuppressRequest, read_json(req, self.deps.settings.max_body_bytes))
         with self.deps.engine.begin() as conn:
-            added = add_suppressions(conn, req.context.api_key.id, body.emails, "manual")
+            added = add_suppressions(conn, req.context.api_key.id, body.emails, "manual",
+                                     actor=_actor(req, self.deps))
         already = sorted({e.lower() for e in body.emails} - set(added))
         resp.media = {"added": added, "alreadySuppressed": already}
 
@@ -60,7 +73,8 @@ class SuppressionResource:
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, email: str) -> None:
         with self.deps.engine.begin() as conn:
-            removed = remove_suppression(conn, req.context.api_key.id, email)
+            removed = remove_suppression(conn, req.context.api_key.id, email,
+                                         actor=_actor(req, self.deps))
         if not removed:
             raise NotFound("not_suppressed", f"{email} is not on this key's suppression list")
         resp.status = falcon.HTTP_204
