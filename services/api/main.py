@@ -11,6 +11,7 @@ from services.api.gunicorn_logs import scrubbed_logger
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.metrics.setup import worker_exited
+from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
 from shared.settings import Settings, load_settings
@@ -19,15 +20,18 @@ THREADS = 8
 
 
 def build_app(settings: Settings):
+    """The app of one api process (a gunicorn worker, after its fork), beating for it."""
+    client = redis.Redis.from_url(settings.redis_url)
     app = create_app(
         ApiDeps(
             settings=settings,
             engine=make_engine(settings.database_url, pool_size=THREADS),
             broker=make_broker(settings),
-            redis=redis.Redis.from_url(settings.redis_url),
+            redis=client,
         )
     )
     app.add_middleware(RequestContext())  # after authentication: the key is known
+    Heartbeat(client, "api").start()
     return app
 
 

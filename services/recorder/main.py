@@ -15,6 +15,7 @@ from shared.intake.waiters import publish_states
 from shared.metrics.setup import serve as serve_metrics
 from shared.runtime import heap
 from shared.runtime.context import PayloadContext
+from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
 from shared.runtime.supervisor import ShutdownFlag, supervise
@@ -55,7 +56,9 @@ def run_process(settings: Settings) -> None:
         max_retries=1000,
     )
     heap.settle()
+    heartbeat = Heartbeat(redis_client, "recorder").start()
     run_worker(broker, THREADS, ShutdownFlag().install())
+    heartbeat.stop()
 
 
 def main(settings: Settings) -> int:

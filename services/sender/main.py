@@ -18,6 +18,7 @@ from shared.rate.pause import FleetPause
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.runtime import heap
 from shared.runtime.context import PayloadContext
+from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
 from shared.runtime.supervisor import ShutdownFlag, supervise
@@ -77,7 +78,9 @@ def run_process(settings: Settings, threads: int) -> None:
     register(deps)
     deps.broker.add_middleware(PayloadContext())
     heap.settle()  # what exists now lives as long as the process
+    heartbeat = Heartbeat(deps.redis, "sender").start()
     run_worker(deps.broker, threads, flag)
+    heartbeat.stop()
 
 
 def main(settings: Settings, processes: int, threads: int) -> int:
