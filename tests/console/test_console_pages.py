@@ -47,6 +47,9 @@ def test_no_console_page_scrolls_sideways_on_a_phone_in_korean(browser, console,
             for name, path in pages.paths().items():
                 _settled(page, console.url + path)
                 look(page, name, size)
+            _settled(page, f"{console.url}/ui/plans")
+            page.click("#new-plan summary")
+            look(page, "plan-form", size)
     assert not wide, f"pages wider than {PHONE['width']}px: {wide}"
 
 

@@ -20,7 +20,7 @@ def _times(page) -> list[str]:
 
 def test_a_reader_in_seoul_sees_every_time_in_kst_labelled(browser, console, pages):
     with korean_page(browser, PHONE) as page:
-        sign_in(page, console, "viewer")
+        sign_in(page, console, "editor")
         page.goto(f"{console.url}/ui/messages/{pages.message_id}")
         timeline = _times(page)
         # Made at 00:30:00 UTC, sent 20 s later (the seeded message's id is 1).
@@ -37,6 +37,8 @@ def test_a_reader_in_seoul_sees_every_time_in_kst_labelled(browser, console, pag
 
         page.goto(f"{console.url}/ui/plans")
         assert _times(page) == ["2031. 1. 1. 오전 9:00 GMT+9"]
+        # A new plan's time is typed in the same zone, and the form says which.
+        assert page.text_content("#new-plan [data-zone]") == "GMT+9"
 
         page.goto(f"{console.url}/ui/results?topic=june-news")
         assert page.inner_text(".chart-zone") == "GMT+9"

@@ -96,7 +96,7 @@ def seed_console_pages(console) -> ConsolePages:
             recipients=[f"a{n}@example.com" for n in range(1, 7)],
             subject="6월 소식", html="<p>6월 소식</p>")], queue_timeout=300)
         ids = [m.id for m in created]
-        _at(conn, "UPDATE messages SET state = 'delivered', created_at = :at, "
+        _at(conn, "UPDATE messages SET state = 'delivered', created_at = :at, scheduled_at = :at, "
                   "sent_at = :at + make_interval(secs => id % 7 * 20), provider_message_id = "
                   "'ses-' || id WHERE id = ANY(:ids)", at=AT, ids=ids)
         for n, message_id in enumerate(ids):
