@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from dramatiq.errors import Retry
 
-from shared.i18n import Text
+from shared.i18n import LANGUAGES, Text
 
 
 class MailpipeError(Exception):
@@ -44,12 +44,14 @@ class RequestError(MailpipeError):
         self.field = field
         self.details = details
 
-    def to_dict(self) -> dict:
-        body = {"code": self.code, "message": self.message}
+    def to_dict(self, lang: str = LANGUAGES[0]) -> dict:
+        """The error as JSON, its words in ``lang``: English for the API (``message``),
+        the reader's language for the console."""
+        body = {"code": self.code, "message": self.text.translate(lang)}
         if self.field is not None:
             body["field"] = self.field
         if self.details:
-            body["errors"] = [{name: str(value) if isinstance(value, Text) else value
+            body["errors"] = [{name: value.translate(lang) if isinstance(value, Text) else value
                                for name, value in detail.items()} for detail in self.details]
         return body
 
@@ -95,7 +97,7 @@ class TooManyRequests(RequestError):
 
     status = 429
 
-    def __init__(self, message: str, retry_after: float) -> None:
+    def __init__(self, message: Text, retry_after: float) -> None:
         super().__init__("rate_limited", message)
         self.retry_after = retry_after
 

@@ -41,6 +41,7 @@ from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
 from services.api.spec.build import openapi, version
 from services.api.throttle import Guards, IntakeRateMiddleware
+from services.console import errors as console_errors
 from services.console.app import install as install_console
 from shared.events.sns import (
     CertificateCache,
@@ -77,7 +78,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
                                  IntakeRateMiddleware(deps.guards.intake)])
     app.req_options.strip_url_path_trailing_slash = True
     app.router_options.converters[ID_FIELD] = IdConverter
-    errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS))
+    errors.install(app, scopes=(biz.ERRORS, fureweb.ERRORS, console_errors.ERRORS))
     app.add_route("/health", HealthResource(deps))
     app.add_route("/v1/messages", MessagesResource(deps))
     # Bounded to BIGINT: a larger id is no message, not a database error.

@@ -17,6 +17,7 @@ from services.api.clients import client_address
 from services.api.throttle import Guards, note_failure, refuse_if_failing
 from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
 from shared.errors import Unauthorized
+from shared.i18n import Text
 
 HEADER = "X-API-KEY"
 
@@ -54,8 +55,9 @@ class ApiKeyMiddleware:
             return
         plain = req.get_header(HEADER)
         if not plain:
-            raise Unauthorized("missing_api_key", "send your API key in the x-api-key header")
+            raise Unauthorized("missing_api_key", Text(
+                "send your API key in the x-api-key header"))
         key = authenticate(self.engine, self.guards, req, plain)
         if key is None:
-            raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
+            raise Unauthorized("invalid_api_key", Text("the API key is unknown or revoked"))
         req.context.api_key = key

@@ -4,7 +4,8 @@
 (``{"error": "…"}``), so its clients read mailpipe's errors unchanged.
 
 The compat APIs answer in their own shapes (Biz ``{"code", "message_id"}``,
-fureweb ``{"code", "message"}``): each is an ``ErrorScope`` that owns its
+fureweb ``{"code", "message"}``) and the console in its reader's language
+(``services.console.errors``): each is an ``ErrorScope`` that owns its
 routes, and every handler installed here hands an error raised on one of
 those routes to that scope first. A scope may decline an error (returns
 False, e.g. a 405 from falcon's routing), which is then answered as usual.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from http import HTTPStatus
 from typing import Protocol
 
@@ -117,7 +118,7 @@ def handle_unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception,
 class ErrorScope(Protocol):
     """A compat API's error answers: the route templates it owns and its answer to an error."""
 
-    routes: frozenset[str]
+    routes: Container[str]
 
     def answer(self, req: falcon.Request, resp: falcon.Response, ex: Exception) -> bool:
         """Set ``resp`` for ``ex`` and return True, or return False to leave it to mailpipe's."""

@@ -18,6 +18,7 @@ import falcon
 
 from services.api.media import read_rest
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.addresses import has_line_break
 from shared.intake.idempotency import Idempotency
 
@@ -28,9 +29,9 @@ def idempotency_key(req: falcon.Request) -> str | None:
     """The header's value (None when absent); 400 when it is not 1 to 255 characters on a line."""
     key = req.get_header(IDEMPOTENCY_HEADER)
     if key is not None and (not 1 <= len(key) <= 255 or has_line_break(key)):
-        raise InvalidRequest("invalid_idempotency_key",
-                             "Idempotency-Key: must be 1 to 255 characters on one line",
-                             field=IDEMPOTENCY_HEADER)
+        raise InvalidRequest("invalid_idempotency_key", Text(
+            "Idempotency-Key: must be 1 to 255 characters on one line"),
+            field=IDEMPOTENCY_HEADER)
     return key
 
 

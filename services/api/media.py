@@ -8,6 +8,7 @@ import json
 import falcon
 
 from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.i18n import Text
 from shared.intake.text import bad_text
 
 
@@ -15,22 +16,26 @@ def read_json(req: falcon.Request, max_bytes: int):
     """The parsed JSON body; 413 past ``max_bytes``, 400 when it is not JSON or holds
     text that cannot be stored (NUL, a lone surrogate), naming the field."""
     if req.content_length is not None and req.content_length > max_bytes:
-        raise PayloadTooLarge(
-            "body_too_large", f"the body is {req.content_length} bytes; the limit is {max_bytes}"
-        )
+        raise PayloadTooLarge("body_too_large", Text(
+            "the body is %(size)s bytes; the limit is %(max)s", size=req.content_length,
+            max=max_bytes))
     raw = req.bounded_stream.read(max_bytes + 1)
     if len(raw) > max_bytes:
-        raise PayloadTooLarge("body_too_large", f"the body is over the limit of {max_bytes} bytes")
+        raise PayloadTooLarge("body_too_large", Text(
+            "the body is over the limit of %(max)s bytes", max=max_bytes))
     if not raw:
-        raise InvalidRequest("invalid_json", "the request body is empty; send a JSON object")
+        raise InvalidRequest("invalid_json", Text(
+            "the request body is empty; send a JSON object"))
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidRequest("invalid_json", f"the body is not valid JSON: {exc}") from None
+        raise InvalidRequest("invalid_json", Text("the body is not valid JSON: %(problem)s",
+                                                  problem=str(exc))) from None
     # Every text field at once: "\u0000" and a lone "\ud800" are valid JSON but
     # cannot be stored, whichever field (or field name) carries them.
     for field, problem in bad_text(body):
-        raise InvalidRequest("invalid_character", f"{field}: {problem}", field=field)
+        raise InvalidRequest("invalid_character", Text(
+            "%(field)s: %(problem)s", field=field, problem=problem), field=field)
     return body
 
 
@@ -57,7 +62,7 @@ class _CappedStream(io.RawIOBase):
         chunk = self._stream.read(min(size, self._left + 1))
         self._left -= len(chunk)
         if self._left < 0:
-            raise PayloadTooLarge("body_too_large", "the upload is over the limit")
+            raise PayloadTooLarge("body_too_large", Text("the upload is over the limit"))
         if self._digest is not None:
             self._digest.update(chunk)
         return chunk
@@ -85,9 +90,9 @@ def upload_stream(req: falcon.Request, max_bytes: int, digest=None) -> io.Buffer
     With ``digest`` (a hashlib object), every byte read is fed into it.
     """
     if req.content_length is not None and req.content_length > max_bytes:
-        raise PayloadTooLarge(
-            "body_too_large", f"the upload is {req.content_length} bytes; the limit is {max_bytes}"
-        )
+        raise PayloadTooLarge("body_too_large", Text(
+            "the upload is %(size)s bytes; the limit is %(max)s", size=req.content_length,
+            max=max_bytes))
     chunked = "chunked" in (req.get_header("Transfer-Encoding") or "").lower()
     # A chunked body has no Content-Length, so falcon's bounded_stream would read
     # nothing; the server de-chunks wsgi.input and ends it at the last chunk.

@@ -17,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from services.api.spec.build import openapi_path
 from shared.errors import Forbidden
+from shared.i18n import Text
 from shared.metrics.instruments import API_LATENCY, API_REQUESTS
 from shared.metrics.setup import allowed, exposition_registry, parse_networks
 
@@ -45,7 +46,7 @@ class MetricsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         # remote_addr, not X-Forwarded-For: a client can write that header itself.
         if not allowed(req.remote_addr, self.networks):
-            raise Forbidden("metrics_not_allowed", f"{req.remote_addr} is not in "
-                            "MAILPIPE_METRICS_ALLOW")
+            raise Forbidden("metrics_not_allowed", Text(
+                "%(address)s is not in MAILPIPE_METRICS_ALLOW", address=req.remote_addr))
         resp.content_type = CONTENT_TYPE_LATEST
         resp.data = generate_latest(exposition_registry())

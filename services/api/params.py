@@ -25,6 +25,7 @@ from collections.abc import Mapping
 import falcon
 
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.text import text_problem
 
 #: PostgreSQL BIGINT, the type of every row id: a larger id names no row.
@@ -100,11 +101,12 @@ class TextParamsMiddleware:
             return
         problem = text_problem(req.path)
         if problem:
-            raise InvalidRequest("invalid_character", f"path: {problem}", field="path")
+            raise InvalidRequest("invalid_character", Text("path: %(problem)s", problem=problem),
+                                 field="path")
         for name, value in req.params.items():
             for one in value if isinstance(value, list) else [value]:
                 problem = text_problem(name) or text_problem(one)
                 if problem:
                     shown = name[:80].encode("unicode_escape").decode("ascii")
-                    raise InvalidRequest("invalid_character", f"{shown}: {problem}",
-                                         field=shown)
+                    raise InvalidRequest("invalid_character", Text(
+                        "%(field)s: %(problem)s", field=shown, problem=problem), field=shown)

@@ -22,6 +22,7 @@ import falcon
 
 from shared.db.envelopes import SendResult, send_results
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.waiters import wait_for_results
 from shared.settings import Settings
 from shared.states import MessageState as S
@@ -38,14 +39,13 @@ def wait_param(req: falcon.Request, settings: Settings, recipients: int) -> floa
     if raw is None:
         return None
     if recipients > MAX_SYNC_MESSAGES:
-        raise InvalidRequest("invalid_wait",
-                             f"wait: a synchronous request may have at most {MAX_SYNC_MESSAGES} "
-                             f"recipients, not {recipients}", field="wait")
+        raise InvalidRequest("invalid_wait", Text(
+            "wait: a synchronous request may have at most %(max)s recipients, not %(count)s",
+            max=MAX_SYNC_MESSAGES, count=recipients), field="wait")
     seconds = float(raw) if isinstance(raw, str) and _SECONDS.fullmatch(raw) else -1.0
     if not 0 < seconds <= settings.max_sync_wait:
-        raise InvalidRequest("invalid_wait",
-                             f"wait: seconds between 0 and {settings.max_sync_wait:g}",
-                             field="wait")
+        raise InvalidRequest("invalid_wait", Text("wait: seconds between 0 and %(max)g",
+                                                  max=settings.max_sync_wait), field="wait")
     return seconds
 
 

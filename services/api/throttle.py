@@ -19,6 +19,7 @@ from services.api.clients import Networks, parse_networks
 from services.api.sync import SyncSlots
 from shared.db.keys import ApiKey
 from shared.errors import TooManyRequests
+from shared.i18n import Text
 from shared.rate.intake import IntakeLimiter
 from shared.settings import Settings
 
@@ -63,17 +64,18 @@ def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
     wait = _admit(limiter, f"key:{key.id}", rate=key.intake_rate)
     if wait:
         rate, burst = limiter.budget(key.intake_rate)
-        raise TooManyRequests(
-            f"this API key is over its budget of {rate:g} requests per "
-            f"second (bursts of {burst}); retry in {wait:.1f}s", wait)
+        raise TooManyRequests(Text(
+            "this API key is over its budget of %(rate)g requests per second (bursts of "
+            "%(burst)s); retry in %(wait).1fs", rate=rate, burst=burst, wait=wait), wait)
 
 
 def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
     """TooManyRequests when ``address`` spent its failed-authentication budget (takes nothing)."""
     wait = _admit(limiter, f"authfail:{address}", check_only=True)
     if wait:
-        raise TooManyRequests(
-            f"too many failed authentications from {address}; retry in {wait:.1f}s", wait)
+        raise TooManyRequests(Text(
+            "too many failed authentications from %(address)s; retry in %(wait).1fs",
+            address=address, wait=wait), wait)
 
 
 def note_failure(limiter: IntakeLimiter, address: str) -> None:

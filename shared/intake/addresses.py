@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.utils import formataddr, parseaddr
 
+from shared.i18n import Text
 from shared.intake.text import has_line_break, text_problem
 
 _LOCAL = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+"
@@ -41,12 +42,17 @@ MAX_NAME = 200
 
 
 class AddressError(ValueError):
-    """Raised when a value is not an address or a mailbox; ``code`` and the message say why."""
+    """Raised when a value is not an address or a mailbox; ``code`` and the message say why.
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    ``text`` is the message not yet in a language (``shared.i18n.Text``),
+    ``message`` its English, as ``RequestError`` keeps them.
+    """
+
+    def __init__(self, code: str, message: Text) -> None:
+        super().__init__(str(message))
         self.code = code
-        self.message = message
+        self.text = message
+        self.message = str(message)
 
 
 def is_valid_address(address: str) -> bool:
@@ -103,10 +109,12 @@ def parse_mailbox(value: str) -> NamedAddress:
     # invalid_email, as for any other bad address: the code callers already match on.
     problem = text_problem(value)
     if problem:
-        raise AddressError("invalid_email", f"not a valid email address: {problem}")
+        raise AddressError("invalid_email", Text("not a valid email address: %(problem)s",
+                                                 problem=problem))
     if has_line_break(value):
-        raise AddressError("invalid_email", "not a valid email address: must not contain line "
-                           "breaks (CR, LF, VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029)")
+        raise AddressError("invalid_email", Text(
+            "not a valid email address: must not contain line breaks (CR, LF, VT, FF, "
+            "U+001C-U+001E, U+0085, U+2028, U+2029)"))
     value = value.strip()
     name = None
     if value.endswith(">") and "<" in value:
@@ -114,7 +122,8 @@ def parse_mailbox(value: str) -> NamedAddress:
         name = _display_name(value[:opening].strip())
         value = value[opening + 1:-1].strip()
     if not is_valid_address(value):
-        raise AddressError("invalid_email", f"'{value[:100]}' is not a valid email address")
+        raise AddressError("invalid_email", Text("'%(value)s' is not a valid email address",
+                                                 value=value[:100]))
     return NamedAddress(value, name)
 
 
@@ -123,21 +132,22 @@ def _display_name(phrase: str) -> str | None:
     if len(phrase) >= 2 and phrase.startswith('"') and phrase.endswith('"'):
         inner = phrase[1:-1]
         if '"' in _QUOTED_PAIR.sub("", inner):
-            raise AddressError("invalid_display_name", "the display name has an unescaped "
-                               'double quote; write it as "Kim \\"MS\\" Minsu" <m@example.com>')
+            raise AddressError("invalid_display_name", Text(
+                'the display name has an unescaped double quote; write it as '
+                '"Kim \\"MS\\" Minsu" <m@example.com>'))
         name = _QUOTED_PAIR.sub(r"\1", inner)
     else:
         if _SPECIALS.search(phrase):
-            raise AddressError("invalid_display_name", f"the display name {phrase[:100]!r} has "
-                               "a special character (, ; : @ < > ( ) [ ] \\ \"): put it in "
-                               'double quotes, as "Kim, Minsu" <m@example.com>')
+            raise AddressError("invalid_display_name", Text(
+                'the display name %(name)r has a special character (, ; : @ < > ( ) [ ] \\ "): '
+                'put it in double quotes, as "Kim, Minsu" <m@example.com>', name=phrase[:100]))
         name = " ".join(phrase.split())
         if "=?" in name:  # RFC 2047 encoded words, as another mailer wrote them
             try:
                 name = str(make_header(decode_header(name)))
             except (ValueError, LookupError, UnicodeError):
-                raise AddressError("invalid_display_name", "the display name has encoded "
-                                   "words that do not decode") from None
+                raise AddressError("invalid_display_name", Text(
+                    "the display name has encoded words that do not decode")) from None
     return checked_name(name)
 
 
@@ -145,11 +155,11 @@ def checked_name(name: str) -> str | None:
     """A display name already unquoted (by ``parse_mailbox`` or ``email.utils``), checked:
     no control character or line break, at most MAX_NAME characters; None when blank."""
     if any(unicodedata.category(c) == "Cc" for c in name) or has_line_break(name):
-        raise AddressError("invalid_display_name", "the display name must not contain "
-                           "control characters")
+        raise AddressError("invalid_display_name", Text(
+            "the display name must not contain control characters"))
     if len(name) > MAX_NAME:
-        raise AddressError("invalid_display_name", f"the display name is longer than "
-                           f"{MAX_NAME} characters")
+        raise AddressError("invalid_display_name", Text(
+            "the display name is longer than %(max)s characters", max=MAX_NAME))
     return name.strip() or None
 
 

@@ -24,6 +24,7 @@ from email.message import EmailMessage
 from urllib.parse import quote
 
 from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.i18n import Text
 
 #: SES v2 accepts up to 40 MB per message after MIME encoding; base64 grows
 #: data by 4/3, so decoded attachments past 30 MB can never be sent through it.
@@ -59,7 +60,7 @@ _REFUSED_CATEGORIES = frozenset({"Cc", "Zl", "Zp", "Cs"})
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
-def filename_problem(name: str) -> str | None:
+def filename_problem(name: str) -> Text | None:
     """Why ``name`` cannot name an attached file, or None; the rule of every door.
 
     The name is written into the part's Content-Type and Content-Disposition
@@ -71,7 +72,7 @@ def filename_problem(name: str) -> str | None:
     """
     for ch in name:
         if unicodedata.category(ch) in _REFUSED_CATEGORIES or ch in _BIDI_CONTROLS:
-            return f"holds the control or separator character U+{ord(ch):04X}"
+            return Text("holds the control or separator character U+%(code)04X", code=ord(ch))
     return None
 
 
@@ -94,13 +95,16 @@ def content_type_for(filename: str, declared: str | None) -> str:
     return guessed or "application/octet-stream"
 
 
-def attachment_problem(content_type: str | None, content_ref: str | None) -> tuple[str, str] | None:
+def attachment_problem(content_type: str | None,
+                       content_ref: str | None) -> tuple[str, Text] | None:
     """``(code, reason)`` when a declared MIME type or content id is unusable, else None."""
     if content_type and not _CONTENT_TYPE.fullmatch(content_type.split(";")[0].strip()):
-        return "invalid_content_type", f"{content_type[:100]!r} is not a MIME type"
+        return "invalid_content_type", Text("%(value)r is not a MIME type",
+                                            value=content_type[:100])
     if content_ref is not None and not _CONTENT_REF.fullmatch(_bare(content_ref)):
-        return ("invalid_content_id", f"content id {_bare(content_ref)[:100]!r} must be "
-                "1-250 printable ASCII characters without spaces")
+        return "invalid_content_id", Text("content id %(value)r must be 1-250 printable ASCII "
+                                          "characters without spaces",
+                                          value=_bare(content_ref)[:100])
     return None
 
 
@@ -115,11 +119,13 @@ def make_attachment(
     """A checked Attachment; InvalidRequest names ``field_name`` when a part is unusable."""
     problem = attachment_problem(content_type, content_ref)
     if problem is not None:
-        raise InvalidRequest(problem[0], f"{field_name}: {problem[1]}", field=field_name)
+        raise InvalidRequest(problem[0], Text("%(field)s: %(problem)s", field=field_name,
+                                              problem=problem[1]), field=field_name)
     reason = filename_problem(filename)
     if reason is not None:
-        raise InvalidRequest("invalid_filename", f"{field_name}: the file name {reason}",
-                             field=field_name)
+        raise InvalidRequest("invalid_filename", Text(
+            "%(field)s: the file name %(problem)s", field=field_name, problem=reason),
+            field=field_name)
     name = clean_filename(filename)
     ref = _bare(content_ref) if content_ref is not None else None
     return Attachment(name, content_type_for(name, content_type), data, ref)
@@ -128,14 +134,14 @@ def make_attachment(
 def check_total(attachments: list[Attachment] | tuple[Attachment, ...], limit: int) -> None:
     """Refuse (413) a request whose attachments are too many or too large together."""
     if len(attachments) > MAX_ATTACHMENTS:
-        raise PayloadTooLarge("too_many_attachments",
-                              f"attachments: {len(attachments)} files; the limit is "
-                              f"{MAX_ATTACHMENTS}", field="attachments")
+        raise PayloadTooLarge("too_many_attachments", Text(
+            "attachments: %(count)s files; the limit is %(max)s", count=len(attachments),
+            max=MAX_ATTACHMENTS), field="attachments")
     total = sum(len(a.data) for a in attachments)
     if total > limit:
-        raise PayloadTooLarge("attachments_too_large",
-                              f"attachments: {total} bytes in all; the limit is {limit} bytes "
-                              "per request", field="attachments")
+        raise PayloadTooLarge("attachments_too_large", Text(
+            "attachments: %(size)s bytes in all; the limit is %(max)s bytes per request",
+            size=total, max=limit), field="attachments")
 
 
 def _part_type(attachment: Attachment) -> tuple[str, str]:

@@ -10,7 +10,7 @@ so a million-row CSV costs the API the same memory as a ten-row one.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -32,6 +32,7 @@ from shared.db.campaigns import (
 from shared.db.keys import ApiKey
 from shared.db.templates import get_template
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.i18n import Text, ntext
 from shared.intake.addresses import AddressError, NamedAddress, parse_mailbox
 from shared.intake.csvtext import csv_lines
 from shared.intake.idempotency import Idempotency, first_answer, remember
@@ -50,21 +51,25 @@ MAX_REPORTED_ROWS = 100
 class Row:
     """One recipient as given, and where it came from (for errors).
 
-    ``kind`` is "row" for a CSV row (numbered as a spreadsheet shows it) or
-    "index" for a JSON list item; ``cell_error`` says why a CSV row could not
-    even be split into its columns; ``recipient`` is the ``email`` field already
-    checked (a saved list's row), so it is not parsed again.
+    ``kind`` is "row" for a CSV row or a grid's (numbered as a spreadsheet or
+    the grid shows it) or "index" for a JSON list item; ``cell_error`` says
+    why a CSV row could not even be split into its columns; ``recipient`` is
+    the ``email`` field already checked (a saved list's row), so it is not
+    parsed again.
     """
 
     kind: str
     number: int
     fields: dict[str, Any]
-    cell_error: str | None = None
+    cell_error: Text | None = None
     recipient: NamedAddress | None = None
 
     @property
-    def where(self) -> str:
-        return f"row {self.number}" if self.kind == "row" else f"recipients[{self.number}]"
+    def where(self) -> Text | str:
+        """``row 7`` in the reader's words, or the JSON path ``recipients[6]`` as it is."""
+        if self.kind == "row":
+            return Text("row %(row)s", row=self.number)
+        return f"recipients[{self.number}]"
 
 
 def normalize_recipient(value: Any) -> NamedAddress:
@@ -75,8 +80,8 @@ def normalize_recipient(value: Any) -> NamedAddress:
     ``bob``, so only the domain, which is case-insensitive, is folded.
     """
     if not isinstance(value, str):
-        raise AddressError("invalid_email", f"'{str(value)[:100]}' is not a valid email "
-                           "address")
+        raise AddressError("invalid_email", Text("'%(value)s' is not a valid email address",
+                                                 value=str(value)[:100]))
     found = parse_mailbox(value)
     local, _, domain = found.address.rpartition("@")
     return NamedAddress(f"{local}@{domain.lower()}", found.name)
@@ -89,7 +94,8 @@ def checked_recipient(row: Row) -> NamedAddress:
     try:
         return normalize_recipient(row.fields.get("email"))
     except AddressError as exc:
-        raise InvalidRequest(exc.code, f"{row.where}: {exc.message}", field="email") from None
+        raise InvalidRequest(exc.code, Text("%(where)s: %(problem)s", where=row.where,
+                                            problem=exc.text), field="email") from None
 
 
 def json_rows(recipients: list[Any]) -> Iterator[Row]:
@@ -97,6 +103,17 @@ def json_rows(recipients: list[Any]) -> Iterator[Row]:
     for index, item in enumerate(recipients):
         fields = item if isinstance(item, dict) else {"email": item}
         yield Row("index", index, fields)
+
+
+def require_columns(header: Sequence[str], variables: Sequence[str], table: Text) -> None:
+    """InvalidRequest (``missing_column``) when ``header`` (of ``table``: the CSV's, a saved
+    list's) lacks a template variable: one answer for the column, not one per row."""
+    missing = [name for name in variables if name not in header]
+    if missing:
+        raise InvalidRequest("missing_column", ntext(
+            "%(table)s has no column for template variable %(names)s",
+            "%(table)s has no column for template variables %(names)s", len(missing),
+            table=table, names=", ".join(repr(m) for m in missing)), field=missing[0])
 
 
 def csv_rows(stream: IO[bytes], variables: list[str], *,
@@ -112,45 +129,41 @@ def csv_rows(stream: IO[bytes], variables: list[str], *,
     try:
         header = [name.strip() for name in next(reader, [])]
         if not header:
-            raise InvalidRequest("no_recipients", "the CSV is empty: send a header row "
-                                 "(email and the template's variables) and one row per "
-                                 "recipient", field="recipients")
+            raise InvalidRequest("no_recipients", Text(
+                "the CSV is empty: send a header row (email and the template's variables) "
+                "and one row per recipient"), field="recipients")
         if "email" not in header:
-            raise InvalidRequest(
-                "missing_column", "the CSV header (row 1) has no 'email' column", field="email"
-            )
-        missing = [name for name in variables if name not in header]
-        if missing:
-            raise InvalidRequest(
-                "missing_column",
-                f"the CSV header (row 1) has no column for template variable(s) "
-                f"{', '.join(repr(m) for m in missing)}",
-                field=missing[0],
-            )
+            raise InvalidRequest("missing_column", Text(
+                "the CSV header (row 1) has no 'email' column"), field="email")
+        require_columns(header, variables, Text("the CSV header (row 1)"))
         for number, cells in enumerate(reader, start=2):
             if not any(cells):
                 continue  # a blank line (often the last one), or only empty cells
             if len(cells) != len(header):
-                yield Row("row", number, {}, cell_error=f"has {len(cells)} cells; the header "
-                                                        f"has {len(header)}")
+                yield Row("row", number, {}, cell_error=Text(
+                    "has %(cells)s cells; the header has %(columns)s", cells=len(cells),
+                    columns=len(header)))
                 continue
             yield Row("row", number, dict(zip(header, cells, strict=True)))
     except csv.Error as exc:
-        raise InvalidRequest("invalid_csv", f"row {reader.line_num}: {exc}") from None
+        raise InvalidRequest("invalid_csv", Text("row %(row)s: %(problem)s",
+                                                 row=reader.line_num, problem=str(exc))
+                             ) from None
 
 
 def _check(row: Row, variables: list[str], subject_variables: set[str]
            ) -> tuple[NamedAddress, dict]:
     """(normalized recipient, values) of a row, or InvalidRequest naming the row."""
     if row.cell_error:
-        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
+        raise InvalidRequest("wrong_cell_count", Text("%(where)s: %(problem)s",
+                                                      where=row.where, problem=row.cell_error))
     recipient = checked_recipient(row)
     return recipient, recipient_values(variables, subject_variables, row.fields,
                                        recipient.address, row.where)
 
 
 def _problem(row: Row, exc: InvalidRequest) -> dict:
-    return {row.kind: row.number, "code": exc.code, "message": exc.message, "field": exc.field}
+    return {row.kind: row.number, "code": exc.code, "message": exc.text, "field": exc.field}
 
 
 def create_campaign(
@@ -176,8 +189,9 @@ def create_campaign(
             return _restored(first)
         template = get_template(conn, key.id, request.template_id)
         if template is None:
-            raise InvalidRequest("template_not_found", f"templateId: no template "
-                                 f"{request.template_id} for this API key", field="templateId")
+            raise InvalidRequest("template_not_found", Text(
+                "templateId: no template %(id)s for this API key", id=request.template_id),
+                field="templateId")
         campaign_id = insert_campaign(conn, key.id, request, template)
         uploaded = _upload(conn, rows(template.variables), template.variables,
                            template.source.subject_variables())
@@ -205,21 +219,23 @@ def _upload(conn: Connection, rows: Iterable[Row], variables: list[str],
             subject_variables: set[str]) -> int:
     """COPY every good row; raise listing the bad ones (the caller's transaction rolls back)."""
     checked = all_or_nothing(rows, lambda row: _check(row, variables, subject_variables),
-                             "the campaign was not created")
+                             Text("the campaign was not created"))
     with recipient_upload(conn, len(variables)) as writer:
         for number, (recipient, values) in checked:
             writer.write(number, recipient.address, recipient.name, values.values())
         uploaded = writer.count
     if not uploaded:
-        raise InvalidRequest("no_recipients", "the campaign has no recipients",
+        raise InvalidRequest("no_recipients", Text("the campaign has no recipients"),
                              field="recipients")
     return uploaded
 
 
 def all_or_nothing(rows: Iterable[Row], check: Callable[[Row], Any],
-                   consequence: str) -> Iterator[tuple[int, Any]]:
+                   consequence: Text) -> Iterator[tuple[int, Any]]:
     """(row number, ``check(row)``) for each row while all are good; at the end, if any
-    was bad, InvalidRequest listing up to MAX_REPORTED_ROWS of them by number.
+    was bad, InvalidRequest listing up to MAX_REPORTED_ROWS of them by number: its
+    message counts them and says the ``consequence``, its details say what is wrong
+    with each (once: the message does not repeat the first).
 
     Every row is checked, so the caller learns of every bad row at once; once
     one is bad nothing more is yielded, and the caller's transaction rolls
@@ -238,12 +254,10 @@ def all_or_nothing(rows: Iterable[Row], check: Callable[[Row], Any],
         if not bad:
             yield row.number, result
     if bad:
-        raise InvalidRequest(
-            "invalid_recipients",
-            f"{bad} recipient row(s) are invalid; {consequence}. First: "
-            f"{problems[0]['message']}",
-            field="recipients", details=problems,
-        )
+        raise InvalidRequest("invalid_recipients", ntext(
+            "%(num)s recipient row is invalid; %(consequence)s.",
+            "%(num)s recipient rows are invalid; %(consequence)s.", bad,
+            consequence=consequence), field="recipients", details=problems)
 
 
 # --- operator actions ------------------------------------------------------------------
@@ -251,7 +265,8 @@ def all_or_nothing(rows: Iterable[Row], check: Callable[[Row], Any],
 def _locked(conn: Connection, key: ApiKey, campaign_id: int) -> CampaignRow:
     campaign = get_campaign(conn, key.id, campaign_id, for_update=True)
     if campaign is None:
-        raise NotFound("campaign_not_found", f"no campaign {campaign_id} for this API key")
+        raise NotFound("campaign_not_found", Text("no campaign %(id)s for this API key",
+                                                  id=campaign_id))
     return campaign
 
 
@@ -262,7 +277,7 @@ def _transition(engine: Engine, key: ApiKey, campaign_id: int, allowed, refusal,
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
         if not allowed(campaign.status):
-            raise Conflict(*refusal(campaign))
+            raise refusal(campaign)
         set_status(conn, campaign_id, status)
         then(conn, campaign_id)
         return get_campaign(conn, key.id, campaign_id)
@@ -272,8 +287,9 @@ def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
     return _transition(
         engine, key, campaign_id, lambda status: status == CampaignStatus.ACTIVE,
-        lambda c: ("campaign_not_active", f"campaign {c.id} is {c.status}; only an active "
-                   "campaign can be paused"),
+        lambda c: Conflict("campaign_not_active", Text(
+            "campaign %(id)s is %(status)s; only an active campaign can be paused",
+            id=c.id, status=c.status)),
         CampaignStatus.PAUSED, hold_messages)
 
 
@@ -281,8 +297,9 @@ def resume(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Expand and send again where the campaign stopped."""
     return _transition(
         engine, key, campaign_id, lambda status: status == CampaignStatus.PAUSED,
-        lambda c: ("campaign_not_paused", f"campaign {c.id} is {c.status}; only a paused "
-                   "campaign can be resumed"),
+        lambda c: Conflict("campaign_not_paused", Text(
+            "campaign %(id)s is %(status)s; only a paused campaign can be resumed",
+            id=c.id, status=c.status)),
         CampaignStatus.ACTIVE, release_messages)
 
 
@@ -290,7 +307,8 @@ def cancel(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
     """Stop for good: unexpanded recipients are never expanded, unclaimed rows cancelled."""
     return _transition(
         engine, key, campaign_id, lambda status: status != CampaignStatus.CANCELLED,
-        lambda c: ("campaign_cancelled", f"campaign {c.id} is already cancelled"),
+        lambda c: Conflict("campaign_cancelled", Text(
+            "campaign %(id)s is already cancelled", id=c.id)),
         CampaignStatus.CANCELLED, cancel_messages)
 
 

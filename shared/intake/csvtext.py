@@ -43,6 +43,7 @@ from itertools import islice
 from typing import IO
 
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.text import is_text_charset
 
 CHUNK = 64 * 1024
@@ -79,9 +80,9 @@ def codec_for(charset: str | None) -> str | None:
     if not is_text_charset(name):
         # base64, zlib, rot13 are bytes or text transforms, not charsets; punycode
         # and the escape codecs are not file charsets.
-        raise InvalidRequest("invalid_charset", f"charset {name[:50]!r} is not a text "
-                             "encoding (use auto, utf-8, cp949, euc-kr or utf-16)",
-                             field="charset")
+        raise InvalidRequest("invalid_charset", Text(
+            "charset %(name)r is not a text encoding (use auto, utf-8, cp949, euc-kr or utf-16)",
+            name=name[:50]), field="charset")
     codec = codecs.lookup(name).name
     return {"euc_kr": "cp949", "utf-8-sig": "utf-8", "utf-16": "utf-16"}.get(codec, codec)
 
@@ -159,11 +160,14 @@ def _texts(stream: IO[bytes], codec: str | None) -> Iterator[str]:
 
 def _refusal(exc: _BadBytes, line: int) -> InvalidRequest:
     label = LABELS.get(exc.codec, exc.codec)
-    how = (f"the file reads as {label} up to there (detected; name the charset if it is "
-           "another)") if exc.detected else f"the charset named is {label}"
+    how = Text("the file reads as %(charset)s up to there (detected; name the charset if it "
+               "is another)", charset=label) if exc.detected else Text(
+        "the charset named is %(charset)s", charset=label)
     return InvalidRequest(
-        "undecodable_csv", f"line {line}: bytes {exc.bad[:8].hex(' ')} are not valid text: "
-        f"{how}; nothing was replaced, correct the line or save the file again",
+        "undecodable_csv", Text(
+            "line %(line)s: bytes %(bytes)s are not valid text: %(how)s; nothing was "
+            "replaced, correct the line or save the file again",
+            line=line, bytes=exc.bad[:8].hex(" "), how=how),
         field="recipients", details=[{"line": line, "charset": exc.codec}])
 
 
@@ -201,7 +205,9 @@ def read_csv(data: bytes | IO[bytes], charset: str | None = None,
     try:
         return list(islice(reader, limit))
     except csv.Error as exc:
-        raise InvalidRequest("invalid_csv", f"line {reader.line_num}: {exc}") from None
+        raise InvalidRequest("invalid_csv", Text("line %(line)s: %(problem)s",
+                                                 line=reader.line_num, problem=str(exc))
+                             ) from None
 
 
 def csv_bytes(rows: Iterable[Iterable[object]], charset: str) -> Iterator[bytes]:
@@ -225,7 +231,8 @@ def export_charset(value: str | None) -> str:
     value = (value or "utf-8-sig").strip().lower()
     value = {"utf-8": "utf-8-sig", "utf8": "utf-8-sig", "euc-kr": "cp949"}.get(value, value)
     if value not in EXPORTS:
-        raise InvalidRequest("invalid_charset", f"charset: one of {', '.join(EXPORTS)}",
+        raise InvalidRequest("invalid_charset", Text("charset: one of %(charsets)s",
+                                                     charsets=", ".join(EXPORTS)),
                              field="charset")
     return value
 

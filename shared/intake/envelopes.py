@@ -21,6 +21,7 @@ from shared.db.envelopes import insert_envelope
 from shared.db.keys import ApiKey
 from shared.db.relays import save_relay
 from shared.errors import InvalidRequest, PayloadTooLarge, TransportError
+from shared.i18n import Text
 from shared.intake.addresses import address_of
 from shared.intake.attachments import check_total
 from shared.intake.requests import EnvelopeRequest
@@ -58,13 +59,13 @@ def prepare_envelope(key: ApiKey, request: EnvelopeRequest,
     sender = sender_for(key, request.from_addr, settings)
     to, cc, bcc = unique_addresses(request.to, request.cc, request.bcc)
     if not to:
-        raise InvalidRequest("missing_field", "to: at least one recipient is required",
+        raise InvalidRequest("missing_field", Text("to: at least one recipient is required"),
                              field="to")
     total = len(to) + len(cc) + len(bcc)
     if total > MAX_ENVELOPE_RECIPIENTS:
-        raise PayloadTooLarge("too_many_recipients",
-                              f"to, cc, bcc: {total} recipients; one message may have at most "
-                              f"{MAX_ENVELOPE_RECIPIENTS}", field="to")
+        raise PayloadTooLarge("too_many_recipients", Text(
+            "to, cc, bcc: %(count)s recipients; one message may have at most %(max)s",
+            count=total, max=MAX_ENVELOPE_RECIPIENTS), field="to")
     check_total(request.attachments, settings.max_attachment_bytes)
     if request.relay is not None and not settings.tenant_smtp_private:
         check_relay(request.relay.url)
@@ -85,9 +86,11 @@ def check_relay(url: str) -> None:
         server = parse_smtp_url(url)
         check_relay_host(server.host, server.port)
     except SmtpUrlError as exc:
-        raise InvalidRequest("invalid_smtp_url", f"smtp_url: {exc}", field="smtp_url") from None
+        raise InvalidRequest("invalid_smtp_url", Text("smtp_url: %(problem)s", problem=str(exc)),
+                             field="smtp_url") from None
     except RelayRefused as exc:
-        raise InvalidRequest("relay_not_public", f"smtp_url: {exc}", field="smtp_url") from None
+        raise InvalidRequest("relay_not_public", Text("smtp_url: %(problem)s", problem=str(exc)),
+                             field="smtp_url") from None
     except TransportError:
         pass
 

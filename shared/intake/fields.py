@@ -1,9 +1,10 @@
 """Value types of intake fields (pydantic ``Annotated`` types), shared by every door.
 
 Each type checks one value and raises a located pydantic error with a stable
-code (``invalid_email``, ``header_injection``, ``reserved_header`` …); the
-caller's schema layer turns that into its own answer (``services.api.schemas``
-into InvalidRequest). Nothing here knows which door a value came through.
+code (``invalid_email``, ``header_injection``, ``reserved_header`` …) and the
+reason as a ``Text`` (``problem``); the caller's schema layer turns that into
+its own answer (``services.api.schemas`` into InvalidRequest). Nothing here
+knows which door a value came through.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.i18n import Text
 from shared.intake.addresses import (
     AddressError,
     NamedAddress,
@@ -31,6 +33,12 @@ from shared.intake.addresses import (
 )
 from shared.intake.headers import MAX_HEADERS, header_problem
 from shared.intake.text import text_problem
+
+
+def problem(code: str, reason: Text) -> PydanticCustomError:
+    """A pydantic error with a stable ``code``, its ``reason`` translated where it is shown
+    (``services.api.schemas.messages.parse`` reads it back from the error's context)."""
+    return PydanticCustomError(code, "{reason}", {"reason": reason})
 
 
 def _recipient(value: str) -> str:
@@ -45,11 +53,11 @@ def _addressee(value: Any) -> NamedAddress:
     if isinstance(value, NamedAddress):
         return value
     if not isinstance(value, str):
-        raise PydanticCustomError("string_type", "must be an email address as text")
+        raise problem("string_type", Text("must be an email address as text"))
     try:
         return parse_mailbox(value)
     except AddressError as exc:
-        raise PydanticCustomError(exc.code, "{reason}", {"reason": exc.message}) from None
+        raise problem(exc.code, exc.text) from None
 
 
 def _mailbox(value: str) -> str:
@@ -60,17 +68,18 @@ def _mailbox(value: str) -> str:
 def header_safe(value: str) -> str:
     _no_nul(value)
     if has_line_break(value):
-        raise PydanticCustomError("header_injection", "must not contain line breaks (CR, LF, "
-                                  "VT, FF, U+001C-U+001E, U+0085, U+2028, U+2029)")
+        raise problem("header_injection", Text(
+            "must not contain line breaks (CR, LF, VT, FF, U+001C-U+001E, U+0085, U+2028, "
+            "U+2029)"))
     return value
 
 
 def _no_nul(value: str) -> str:
     # PostgreSQL text cannot hold NUL, psycopg cannot encode a lone surrogate:
     # refuse them here rather than fail the insert.
-    problem = text_problem(value)
-    if problem:
-        raise PydanticCustomError("invalid_character", problem)
+    found = text_problem(value)
+    if found:
+        raise problem("invalid_character", found)
     return value
 
 
@@ -79,8 +88,8 @@ def _rfc3339_text(value: Any) -> Any:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise PydanticCustomError("invalid_datetime", "must be an RFC 3339 time as a string, "
-                                  "e.g. 2030-01-01T09:00:00Z")
+        raise problem("invalid_datetime", Text(
+            "must be an RFC 3339 time as a string, e.g. 2030-01-01T09:00:00Z"))
     return value
 
 
@@ -96,23 +105,22 @@ def _ascii_digits(value: Any) -> Any:
     """A number given as text (a query string, a form field) must be ASCII digits: pydantic,
     like ``int()``, would also read ``١``, `` 1``, ``+1``, ``1_0`` and ``1.0``."""
     if isinstance(value, str) and not _DIGITS.fullmatch(value):
-        raise PydanticCustomError("int_parsing", "must be an integer in ASCII digits 0-9")
+        raise problem("int_parsing", Text("must be an integer in ASCII digits 0-9"))
     return value
 
 
 def aware(value: datetime) -> datetime:
     if value.tzinfo is None:
-        raise PydanticCustomError(
-            "missing_timezone", "must be an RFC 3339 time with an offset, e.g. 2030-01-01T09:00:00Z"
-        )
+        raise problem("missing_timezone", Text(
+            "must be an RFC 3339 time with an offset, e.g. 2030-01-01T09:00:00Z"))
     return value
 
 
-def located(model: str, loc: tuple[str | int, ...], code: str, message: str) -> ValidationError:
+def located(model: str, loc: tuple[str | int, ...], code: str, message: Text
+            ) -> ValidationError:
     """A validation error at ``loc`` below wherever it is raised (a field, not the model)."""
     return ValidationError.from_exception_data(model, [InitErrorDetails(
-        type=PydanticCustomError(code, "{reason}", {"reason": message}), loc=loc, input=None,
-    )])
+        type=problem(code, message), loc=loc, input=None)])
 
 
 _HEADER_MAP = TypeAdapter(dict[str, str])
@@ -128,12 +136,12 @@ def _headers(value: Any) -> tuple[tuple[str, str], ...]:
     else:
         pairs = tuple(_HEADER_MAP.validate_python(value).items())
     if len(pairs) > MAX_HEADERS:
-        raise PydanticCustomError("too_many_headers", f"{len(pairs)} headers; the limit is "
-                                  f"{MAX_HEADERS}")
+        raise problem("too_many_headers", Text("%(count)s headers; the limit is %(max)s",
+                                               count=len(pairs), max=MAX_HEADERS))
     for name, text in pairs:
-        problem = header_problem(name, text)
-        if problem is not None:
-            raise located("headers", (name[:80],), *problem)
+        refused = header_problem(name, text)
+        if refused is not None:
+            raise located("headers", (name[:80],), *refused)
     return pairs
 
 

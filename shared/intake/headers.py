@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.text import has_line_break, text_problem
 
 MAX_HEADERS = 50
@@ -24,16 +25,16 @@ RESERVED = frozenset({
 })
 
 
-def header_problem(name: str, value: object) -> tuple[str, str] | None:
+def header_problem(name: str, value: object) -> tuple[str, Text] | None:
     """``(code, reason)`` when a caller may not send this header line, else None."""
     if not _NAME.fullmatch(name):
-        return "invalid_header", "not a valid header name"
+        return "invalid_header", Text("not a valid header name")
     if name.lower() in RESERVED:
-        return "reserved_header", "set by mailpipe, not by callers"
+        return "reserved_header", Text("set by mailpipe, not by callers")
     if (not isinstance(value, str) or has_line_break(value) or text_problem(value)
             or len(value) > 998):
-        return ("invalid_header", "must be text of at most 998 characters without line "
-                "breaks, NUL or lone surrogates")
+        return "invalid_header", Text("must be text of at most 998 characters without line "
+                                      "breaks, NUL or lone surrogates")
     return None
 
 
@@ -41,6 +42,7 @@ def reply_headers(reply_id: str, field: str = "reply_id") -> tuple[tuple[str, st
     """In-Reply-To and References for an answer to the message ``reply_id``."""
     bare = reply_id.strip().removeprefix("<").removesuffix(">")
     if not bare or len(bare) > 900 or not _MESSAGE_ID.fullmatch(bare):
-        raise InvalidRequest("invalid_message_id",
-                             f"{field}: {reply_id[:100]!r} is not a Message-ID", field=field)
+        raise InvalidRequest("invalid_message_id", Text(
+            "%(field)s: %(value)r is not a Message-ID", field=field, value=reply_id[:100]),
+            field=field)
     return (("In-Reply-To", f"<{bare}>"), ("References", f"<{bare}>"))

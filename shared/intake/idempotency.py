@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 
 from shared.db.idempotency import reserve_key, store_result
 from shared.errors import Conflict
+from shared.i18n import Text
 
 log = logging.getLogger("mailpipe.intake")
 
@@ -50,11 +51,9 @@ def first_answer(conn: Connection, api_key_id: int, idempotency: Idempotency | N
     if first is None:
         return None
     if first["request_hash"] != idempotency.fingerprint():
-        raise Conflict(
-            "idempotency_key_reused",
-            f"Idempotency-Key {idempotency.key!r} was used in the last 24 hours with a "
-            "different request; use a new key for a new request",
-        )
+        raise Conflict("idempotency_key_reused", Text(
+            "Idempotency-Key %(key)r was used in the last 24 hours with a different request; "
+            "use a new key for a new request", key=idempotency.key))
     log.info("Idempotency-Key %r replayed: nothing created", idempotency.key)
     return first["response"]
 

@@ -11,6 +11,7 @@ from shared.db.keys import ApiKey
 from shared.db.messages import CreatedMessage, insert_messages
 from shared.db.suppressions import suppress_new_messages
 from shared.errors import PayloadTooLarge
+from shared.i18n import Text
 from shared.intake.attachments import check_total
 from shared.intake.idempotency import Idempotency, first_answer, remember
 from shared.intake.requests import MessageRequest
@@ -24,11 +25,9 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
     """The items with their sender and one copy per address; raise before anything is written."""
     total = sum(len(item.recipients) for item in items)
     if total > settings.max_recipients_per_request:
-        raise PayloadTooLarge(
-            "too_many_recipients",
-            f"{total} recipients in one request; the limit is "
-            f"{settings.max_recipients_per_request} (split the request)",
-        )
+        raise PayloadTooLarge("too_many_recipients", Text(
+            "%(count)s recipients in one request; the limit is %(max)s (split the request)",
+            count=total, max=settings.max_recipients_per_request))
     check_total([a for item in items for a in item.attachments], settings.max_attachment_bytes)
     prepared = []
     for index, item in enumerate(items):

@@ -12,7 +12,7 @@ is checked when a campaign names it, by the campaign's own rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Engine
@@ -26,8 +26,9 @@ from shared.db.recipient_lists import (
     rewrite_list,
 )
 from shared.errors import InvalidRequest, NotFound
+from shared.i18n import Text
 from shared.intake.addresses import NamedAddress
-from shared.intake.campaigns import Row, all_or_nothing, checked_recipient
+from shared.intake.campaigns import Row, all_or_nothing, checked_recipient, require_columns
 
 MAX_COLUMNS = 50
 MAX_VALUE_CHARS = 10_000
@@ -37,25 +38,29 @@ def _value(row: Row, name: str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise InvalidRequest("invalid_value", f"{row.where}: '{name}' must be text or a "
-                             "number", field=name)
+        raise InvalidRequest("invalid_value", Text(
+            "%(where)s: '%(name)s' must be text or a number", where=row.where, name=name),
+            field=name)
     text = str(value)
     if len(text) > MAX_VALUE_CHARS or "\x00" in text:
-        raise InvalidRequest("invalid_value", f"{row.where}: '{name}' is longer than "
-                             f"{MAX_VALUE_CHARS} characters or holds a NUL", field=name)
+        raise InvalidRequest("invalid_value", Text(
+            "%(where)s: '%(name)s' is longer than %(max)s characters or holds a NUL",
+            where=row.where, name=name, max=MAX_VALUE_CHARS), field=name)
     return text
 
 
 def _checked(row: Row, columns: list[str] | None) -> tuple[NamedAddress, dict[str, str]]:
     """(recipient, values) of a good row; ``columns`` None: every field the row has (CSV)."""
     if row.cell_error:
-        raise InvalidRequest("wrong_cell_count", f"{row.where}: {row.cell_error}")
+        raise InvalidRequest("wrong_cell_count", Text("%(where)s: %(problem)s",
+                                                      where=row.where, problem=row.cell_error))
     recipient = checked_recipient(row)
     if columns is None:
         columns = [name for name in row.fields if name != "email"][:MAX_COLUMNS + 1]
     if len(columns) > MAX_COLUMNS:
-        raise InvalidRequest("too_many_columns", f"at most {MAX_COLUMNS} value columns "
-                             "besides email", field="recipients")
+        raise InvalidRequest("too_many_columns", Text(
+            "at most %(max)s value columns besides email", max=MAX_COLUMNS),
+            field="recipients")
     return recipient, {name: _value(row, name, row.fields.get(name)) for name in columns}
 
 
@@ -78,7 +83,7 @@ def create_list(engine: Engine, key: ApiKey, name: str, rows: Iterable[Row],
     variables the console's grid shows (the grid saves it; the API none).
     """
     checked = all_or_nothing(rows, lambda row: _checked(row, columns),
-                             "the list was not created")
+                             Text("the list was not created"))
     with engine.begin() as conn:
         return _with_recipients(insert_list(conn, key.id, name, (r for _, r in checked),
                                             template_id=template_id))
@@ -90,29 +95,37 @@ def replace_list(engine: Engine, key: ApiKey, list_id: int, name: str, rows: Ite
     as ``create_list`` checks them, in one transaction, or nothing; NotFound if the key
     has no such list. Campaigns made from the list before keep the rows they copied."""
     checked = all_or_nothing(rows, lambda row: _checked(row, columns),
-                             "the list was not saved")
+                             Text("the list was not saved"))
     with engine.begin() as conn:
         stored = rewrite_list(conn, key.id, list_id, name, (r for _, r in checked),
                               template_id=template_id)
         if stored is None:
-            raise NotFound("list_not_found", f"no list {list_id} for this API key")
+            raise NotFound("list_not_found", Text("no list %(id)s for this API key",
+                                                  id=list_id))
         return _with_recipients(stored)
 
 
 def _with_recipients(stored: RecipientList) -> RecipientList:
     """``stored``, or InvalidRequest (rolling the caller's transaction back) if it is empty."""
     if not stored.total:
-        raise InvalidRequest("no_recipients", "the list has no recipients",
+        raise InvalidRequest("no_recipients", Text("the list has no recipients"),
                              field="recipients")
     return stored
 
 
-def campaign_rows(engine: Engine, key: ApiKey, list_id: int) -> Iterator[Row]:
-    """A saved list's rows as a campaign's recipient rows (numbered by their place)."""
+def campaign_rows(engine: Engine, key: ApiKey, list_id: int, *,
+                  variables: Sequence[str] = ()) -> Iterator[Row]:
+    """A saved list's rows as a campaign's recipient rows (numbered by their place).
+
+    A template variable (of ``variables``) the list has no column for is one
+    InvalidRequest before any row is read, as a CSV header without it is.
+    """
     with engine.connect() as conn:
-        if get_list(conn, key.id, list_id) is None:
-            raise NotFound("list_not_found", f"listId: no list {list_id} for this API key",
-                           field="listId")
+        stored = get_list(conn, key.id, list_id)
+        if stored is None:
+            raise NotFound("list_not_found", Text("listId: no list %(id)s for this API key",
+                                                  id=list_id), field="listId")
+        require_columns(stored.columns, variables, Text("the list"))
         for seq, recipient, values in list_rows(conn, list_id):
             # Checked when the list was saved: the name is not read back from text.
             yield Row("row", seq, {**values, "email": str(recipient)}, recipient=recipient)

@@ -30,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.i18n import Text
 from shared.intake.attachments import Attachment
 from shared.intake.fields import (
     Addressee,
@@ -54,7 +55,7 @@ class _Request(BaseModel):
         """The name a field goes by at the door that validated it (its alias, if any)."""
         return cls.model_fields[name].alias or name
 
-    def _error(self, name: str, code: str, message: str):
+    def _error(self, name: str, code: str, message: Text):
         return located(type(self).__name__, (self.wire_name(name),), code, message)
 
 
@@ -92,17 +93,19 @@ class MessageRequest(_Request):
         if self.template_id is None:
             for name in ("subject", "html"):
                 if getattr(self, name) is None:
-                    raise self._error(name, "missing_field", "Field required (unless "
-                                      f"{self.wire_name('template_id')} is given)")
+                    raise self._error(name, "missing_field", Text(
+                        "required (unless %(field)s is given)",
+                        field=self.wire_name("template_id")))
             if self.variables is not None or self.recipient_variables is not None:
                 name = "variables" if self.variables is not None else "recipient_variables"
-                raise self._error(name, "template_required",
-                                  f"needs {self.wire_name('template_id')}")
+                raise self._error(name, "template_required", Text(
+                    "needs %(field)s", field=self.wire_name("template_id")))
         else:
             for name in ("subject", "html", "text"):
                 if getattr(self, name) is not None:
-                    raise self._error(name, "template_conflict", "comes from the template; "
-                                      f"leave it out with {self.wire_name('template_id')}")
+                    raise self._error(name, "template_conflict", Text(
+                        "comes from the template; leave it out with %(field)s",
+                        field=self.wire_name("template_id")))
         return self
 
     def with_template(self, version: int, subject: str, html: str, text: str | None,

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Engine
 from shared.broker.queues import enqueue_sends
 from shared.db.keys import ApiKey
 from shared.errors import Forbidden, InvalidRequest
+from shared.i18n import Text
 from shared.intake.addresses import NamedAddress, address_of
 from shared.settings import Settings
 
@@ -30,12 +31,14 @@ def sender_for(key: ApiKey, given: str | None, settings: Settings, *, field: str
     """
     sender = given or settings.default_from
     if not sender:
-        raise InvalidRequest("missing_field", f"{field}: required, since MAILPIPE_DEFAULT_FROM "
-                             "is not set", field=field)
+        raise InvalidRequest("missing_field", Text(
+            "%(field)s: required, since MAILPIPE_DEFAULT_FROM is not set", field=field),
+            field=field)
     if not key.allows_sender(address_of(sender)):
-        raise Forbidden("sender_not_allowed",
-                        f"{field}: {address_of(sender)} is not in this key's allowed sender "
-                        f"domains ({', '.join(key.allowed_domains)})", field=field)
+        raise Forbidden("sender_not_allowed", Text(
+            "%(field)s: %(address)s is not in this key's allowed sender domains (%(domains)s)",
+            field=field, address=address_of(sender), domains=", ".join(key.allowed_domains)),
+            field=field)
     return sender
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from shared.db.templates import get_template
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.requests import MessageRequest
 from shared.rendering.mustache import recipient_values
 
@@ -36,11 +37,10 @@ def resolve_templates(engine: Engine, api_key_id: int,
                 continue
             template = get_template(conn, api_key_id, item.template_id)
             if template is None:
-                raise InvalidRequest(
-                    "template_not_found",
-                    f"messages[{index}].templateId: no template {item.template_id} for this "
-                    "API key", field=f"messages[{index}].templateId",
-                )
+                field = f"messages[{index}].templateId"
+                raise InvalidRequest("template_not_found", Text(
+                    "%(field)s: no template %(id)s for this API key", field=field,
+                    id=item.template_id), field=field)
             values = _values(index, item, template.variables,
                              template.source.subject_variables())
             resolved.append(item.with_template(template.version, template.subject,
@@ -55,13 +55,12 @@ def _values(index: int, item: MessageRequest, variables: list[str],
     per_recipient = {address.lower(): given
                      for address, given in (item.recipient_variables or {}).items()}
     known = {recipient.key for recipient in item.recipients}
+    field = f"messages[{index}].recipientVariables"
     for address in per_recipient:
         if address not in known:
-            raise InvalidRequest(
-                "unknown_recipient",
-                f"messages[{index}].recipientVariables: {address} is not one of the emails",
-                field=f"messages[{index}].recipientVariables",
-            )
+            raise InvalidRequest("unknown_recipient", Text(
+                "%(field)s: %(address)s is not one of the emails", field=field,
+                address=address), field=field)
     values = {}
     for recipient in item.recipients:
         given = {**shared, **per_recipient.get(recipient.key, {})}
@@ -69,7 +68,7 @@ def _values(index: int, item: MessageRequest, variables: list[str],
             checked = recipient_values(variables, subject_variables, given, recipient.address,
                                        f"messages[{index}]")
         except InvalidRequest as exc:
-            exc.field = f"messages[{index}].recipientVariables"
+            exc.field = field
             raise
         values[recipient.key] = json.dumps(checked, ensure_ascii=False)
     return values

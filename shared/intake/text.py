@@ -24,6 +24,8 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from shared.i18n import Text
+
 #: Every character ``str.splitlines()`` breaks at, and NUL (which ends a C string).
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029\x00"
 _BREAK = re.compile(f"[{re.escape(LINE_BREAKS)}]")
@@ -39,12 +41,12 @@ def has_line_break(value: str) -> bool:
     return _BREAK.search(value) is not None
 
 
-def text_problem(value: str) -> str | None:
+def text_problem(value: str) -> Text | None:
     """Why ``value`` cannot be stored as text (NUL, lone surrogate), or None when it can."""
     found = _BAD_TEXT.search(value)
     if found is None:
         return None
-    return "contains a NUL character" if found.group() == "\x00" else (
+    return Text("contains a NUL character") if found.group() == "\x00" else Text(
         "contains a lone surrogate (not valid Unicode text)")
 
 
@@ -54,7 +56,7 @@ def _path(parent: str, key: str | int) -> str:
     return f"{parent}.{key}" if parent else key
 
 
-def bad_text(data: Any, where: str = "") -> Iterator[tuple[str, str]]:
+def bad_text(data: Any, where: str = "") -> Iterator[tuple[str, Text]]:
     """``(field path, problem)`` for every key or string in parsed JSON that fails
     ``text_problem``; the path reads like the schema layer's (``messages[0].subject``)."""
     stack = [(where, data)]
@@ -68,7 +70,8 @@ def bad_text(data: Any, where: str = "") -> Iterator[tuple[str, str]]:
             for key, item in value.items():
                 problem = text_problem(key)
                 if problem:
-                    yield _path(path, _printable(key)), f"field name {problem}"
+                    yield _path(path, _printable(key)), Text("field name %(problem)s",
+                                                             problem=problem)
                 stack.append((_path(path, _printable(key)), item))
         elif isinstance(value, list):
             stack.extend((_path(path, index), item) for index, item in enumerate(value))

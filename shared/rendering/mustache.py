@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.text import has_line_break, text_problem
 
 _NAME = r"[^\W\d][\w.\-]*"
@@ -31,7 +32,20 @@ MAX_VALUE_CHARS = 10_000
 
 
 class TemplateSyntaxError(InvalidRequest):
-    """Raised when a template part has a ``{{`` that is not a valid tag."""
+    """Raised when a template part has a ``{{`` that is not a valid tag.
+
+    ``field`` names the part, ``line`` the line of the part the tag is on and
+    ``tag`` what was written there, so a page can say where in its own words
+    (a visual editor has no lines).
+    """
+
+    def __init__(self, field: str, line: int, tag: str) -> None:
+        super().__init__("invalid_template", Text(
+            "%(field)s, line %(line)s: '%(tag)s' is not a variable; write {{name}} or "
+            "{{{name}}} with a name of letters, digits, '_', '-' or '.'",
+            field=field, line=line, tag=tag), field=field)
+        self.line = line
+        self.tag = tag
 
 
 class MissingVariable(InvalidRequest):
@@ -53,17 +67,21 @@ def variables_in(source: str, field: str = "template") -> list[str]:
     while (start := source.find("{{", position)) != -1:
         match = _TAG.match(source, start)
         if match is None:
-            line = source.count("\n", 0, start) + 1
-            snippet = source[start : start + 40].split("\n")[0]
-            raise TemplateSyntaxError(
-                "invalid_template",
-                f"{field}, line {line}: '{snippet}' is not a variable; write {{{{name}}}} "
-                "or {{{name}}} with a name of letters, digits, '_', '-' or '.'",
-                field=field,
-            )
+            raise TemplateSyntaxError(field, source.count("\n", 0, start) + 1,
+                                      _tag_at(source, start))
         names[match.group(1) or match.group(2)] = None
         position = match.end()
     return list(names)
+
+
+def _tag_at(source: str, start: int) -> str:
+    """What was written as a tag at ``start``: up to its closing braces on the same line,
+    else (none there) the rest of the line, at most 40 characters."""
+    line = source[start:].split("\n", 1)[0]
+    end = line.find("}}", 2)
+    if end == -1 or end > 40:
+        return line[:40]
+    return line[:end + 3] if line[end + 2:end + 3] == "}" else line[:end + 2]
 
 
 @dataclass(frozen=True)
@@ -95,8 +113,8 @@ def fill(source: str, values: Mapping[str, str], *, escape: bool) -> str:
         name = match.group(1) or match.group(2)
         value = values.get(name)
         if value is None:
-            raise MissingVariable("missing_variable", f"no value for variable '{name}'",
-                                  field=name)
+            raise MissingVariable("missing_variable", Text(
+                "no value for variable '%(name)s'", name=name), field=name)
         if escape and match.group(2):
             return html.escape(value, quote=True)
         return value
@@ -123,18 +141,19 @@ def as_text(value: Any) -> str | None:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return str(value)
-    raise InvalidValue("invalid_value", "must be a string or a number")
+    raise InvalidValue("invalid_value", Text("must be a string or a number"))
 
 
 def recipient_values(
     variables: list[str], subject_variables: set[str], given: Mapping[str, Any], email: str,
-    where: str,
+    where: Text | str,
 ) -> dict[str, str]:
     """The values one recipient will be sent with: exactly the template's variables.
 
     A value that is absent, null or blank counts as missing: mailpipe never
     sends a blank where the template expects something. Raises naming
-    ``where`` (e.g. ``row 7``), the recipient and the variable; extra values
+    ``where`` (``row 7``, a ``Text`` to be translated with the message, or a
+    field path as ``messages[0]``), the recipient and the variable; extra values
     the template does not use are dropped.
     """
     values = {}
@@ -142,28 +161,23 @@ def recipient_values(
         try:
             value = as_text(given.get(name))
         except InvalidValue as exc:
-            raise InvalidValue("invalid_value", f"{where}: recipient {email}: variable "
-                               f"'{name}' {exc.message}", field=name) from None
+            raise InvalidValue("invalid_value", Text(
+                "%(where)s: recipient %(email)s: variable '%(name)s' %(problem)s",
+                where=where, email=email, name=name, problem=exc.text), field=name) from None
         if value is None:
-            raise MissingVariable(
-                "missing_variable",
-                f"{where}: recipient {email} has no value for variable '{name}'",
-                field=name,
-            )
+            raise MissingVariable("missing_variable", Text(
+                "%(where)s: recipient %(email)s has no value for variable '%(name)s'",
+                where=where, email=email, name=name), field=name)
         if text_problem(value) or len(value) > MAX_VALUE_CHARS:
-            raise InvalidValue(
-                "invalid_value",
-                f"{where}: recipient {email}: variable '{name}' has a NUL character or a lone "
-                f"surrogate, or is longer than {MAX_VALUE_CHARS} characters",
-                field=name,
-            )
+            raise InvalidValue("invalid_value", Text(
+                "%(where)s: recipient %(email)s: variable '%(name)s' has a NUL character or a "
+                "lone surrogate, or is longer than %(max)s characters",
+                where=where, email=email, name=name, max=MAX_VALUE_CHARS), field=name)
         if name in subject_variables and has_line_break(value):
-            raise InvalidValue(
-                "invalid_value",
-                f"{where}: recipient {email}: variable '{name}' is used in the subject and "
-                "must not contain line breaks",
-                field=name,
-            )
+            raise InvalidValue("invalid_value", Text(
+                "%(where)s: recipient %(email)s: variable '%(name)s' is used in the subject "
+                "and must not contain line breaks", where=where, email=email, name=name),
+                field=name)
         values[name] = value
     return values
 

@@ -100,14 +100,32 @@ def test_a_campaign_names_a_saved_list_and_gets_its_rows(client, headers, engine
 
 def test_a_list_that_does_not_fit_the_template_is_refused_by_row(client, headers, engine):
     listed = client.simulate_post("/v1/lists", headers=headers, json={
-        "name": "short", "recipients": [{"email": "a@example.com", "이름": "에이"}]}).json
+        "name": "short", "recipients": [{"email": "a@example.com", "이름": "에이", "등급": ""},
+                                        {"email": "b@example.com", "이름": "비", "등급": "골드"}]}
+    ).json
     before = _campaigns(engine)
     answer = client.simulate_post("/v1/campaigns", headers=headers, json={
         "name": "n", "templateId": _template(client, headers), "topicId": "t",
         "listId": listed["id"]})
     assert answer.status_code == 400, answer.text
     assert answer.json["code"] == "invalid_recipients"
-    assert answer.json["errors"][0]["row"] == 1 and "등급" in answer.json["errors"][0]["message"]
+    assert [e["row"] for e in answer.json["errors"]] == [1]
+    assert "등급" in answer.json["errors"][0]["message"]
+    assert _campaigns(engine) == before
+
+
+def test_a_list_without_a_column_for_a_variable_is_refused_once(client, headers, engine):
+    listed = client.simulate_post("/v1/lists", headers=headers, json={
+        "name": "no grade", "recipients": [{"email": f"{n}@example.com", "이름": n}
+                                           for n in ("a", "b", "c", "d", "e")]}).json
+    before = _campaigns(engine)
+    answer = client.simulate_post("/v1/campaigns", headers=headers, json={
+        "name": "n", "templateId": _template(client, headers), "topicId": "t",
+        "listId": listed["id"]})
+    assert answer.status_code == 400, answer.text
+    assert (answer.json["code"], answer.json["field"]) == ("missing_column", "등급")
+    assert answer.json["message"] == "the list has no column for template variable '등급'"
+    assert "errors" not in answer.json  # one answer for the column, not one per row
     assert _campaigns(engine) == before
 
 

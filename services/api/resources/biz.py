@@ -40,6 +40,7 @@ from shared.errors import (
     TooManyRequests,
     Unauthorized,
 )
+from shared.i18n import Text
 from shared.intake.attachments import MAX_ATTACHMENTS, Attachment, make_attachment
 from shared.intake.envelopes import accept_envelope
 from shared.states import ACCEPTED
@@ -104,11 +105,11 @@ class BizSendResource:
         if not plain and self.deps.settings.biz_api_key is not None:
             plain = self.deps.settings.biz_api_key.get_secret_value()
         if not plain:
-            raise Unauthorized("missing_api_key",
-                               "no key was sent, and the server sets no MAILPIPE_BIZ_API_KEY")
+            raise Unauthorized("missing_api_key", Text(
+                "no key was sent, and the server sets no MAILPIPE_BIZ_API_KEY"))
         key = authenticate(self.deps.engine, self.deps.guards, req, plain)
         if key is None:
-            raise Unauthorized("invalid_api_key", "the API key is unknown or revoked")
+            raise Unauthorized("invalid_api_key", Text("the API key is unknown or revoked"))
         charge_key(self.deps.guards.intake, key)
         return key
 
@@ -117,8 +118,9 @@ class BizSendResource:
         if req.content_type and req.content_type.startswith("multipart/form-data"):
             limit = settings.max_attachment_bytes + settings.max_body_bytes
             if req.content_length is not None and req.content_length > limit:
-                raise PayloadTooLarge("body_too_large", f"the request is {req.content_length} "
-                                      f"bytes; the limit is {limit}")
+                raise PayloadTooLarge("body_too_large", Text(
+                    "the request is %(size)s bytes; the limit is %(max)s",
+                    size=req.content_length, max=limit))
             return self._read_form(req)
         return read_json(req, settings.max_body_bytes), []
 
@@ -131,9 +133,9 @@ class BizSendResource:
             if part.name in FILE_FIELDS and part.filename is not None:
                 data = part.stream.read(remaining + 1)
                 if len(data) > remaining:
-                    raise PayloadTooLarge("attachments_too_large", "files: the attachments are "
-                                          f"over the limit of {settings.max_attachment_bytes} "
-                                          "bytes", field="files")
+                    raise PayloadTooLarge("attachments_too_large", Text(
+                        "files: the attachments are over the limit of %(max)s bytes",
+                        max=settings.max_attachment_bytes), field="files")
                 remaining -= len(data)
                 if part.filename or data:  # an empty file input sends neither
                     files.append(make_attachment(decoded_filename(part.filename), data,
@@ -143,8 +145,9 @@ class BizSendResource:
             limit = settings.max_body_bytes if part.name == "body" else FIELD_LIMIT
             raw = part.stream.read(limit + 1)
             if len(raw) > limit:
-                raise PayloadTooLarge("field_too_large", f"{part.name}: longer than {limit} "
-                                      "bytes", field=part.name)
+                raise PayloadTooLarge("field_too_large", Text(
+                    "%(field)s: longer than %(max)s bytes", field=part.name, max=limit),
+                    field=part.name)
             fields[part.name] = _utf8(raw, part.name)
         return fields, files
 
@@ -153,8 +156,8 @@ def _utf8(raw: bytes, name: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise InvalidRequest("invalid_encoding", f"{name}: form fields must be UTF-8 text"
-                             ) from None
+        raise InvalidRequest("invalid_encoding", Text(
+            "%(field)s: form fields must be UTF-8 text", field=name)) from None
 
 
 #: The spec's code table, as the ``message`` of an error answer starts.

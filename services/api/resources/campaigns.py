@@ -38,6 +38,7 @@ from services.api.schemas.messages import parse
 from services.api.views.campaigns import campaign_view
 from shared.db.campaigns import get_campaign, list_campaigns
 from shared.errors import InvalidRequest, NotFound, PayloadTooLarge
+from shared.i18n import Text
 from shared.intake import campaigns as rules
 from shared.intake.campaigns import Row, create_campaign, csv_rows, json_rows
 from shared.intake.idempotency import Idempotency
@@ -76,11 +77,9 @@ class CampaignsResource:
         elif media_type == "application/json":
             fields, rows, idempotency = self._json(req)
         else:
-            raise InvalidRequest(
-                "unsupported_media_type",
-                f"Content-Type {media_type!r}: send application/json, text/csv with the "
-                "campaign's fields in the query string, or multipart/form-data",
-            )
+            raise InvalidRequest("unsupported_media_type", Text(
+                "Content-Type %(type)r: send application/json, text/csv with the campaign's "
+                "fields in the query string, or multipart/form-data", type=media_type))
         campaign = create_campaign(self.deps.engine, req.context.api_key, fields,
                                    rows, self.deps.settings, idempotency=idempotency)
         resp.status = falcon.HTTP_201
@@ -93,7 +92,8 @@ class CampaignsResource:
 
         def rows(variables: list[str]):
             if body.list_id is not None:
-                return campaign_rows(self.deps.engine, req.context.api_key, body.list_id)
+                return campaign_rows(self.deps.engine, req.context.api_key, body.list_id,
+                                     variables=variables)
             return json_rows(body.recipients)
 
         return body, rows, idempotency_of(req, data, scope=IDEMPOTENCY_SCOPE)
@@ -114,8 +114,9 @@ class CampaignsResource:
         """The fields before the ``recipients`` file part, and that part as a stream."""
         max_bytes = self.deps.settings.max_upload_bytes
         if req.content_length is not None and req.content_length > max_bytes:
-            raise PayloadTooLarge("body_too_large", f"the upload is {req.content_length} bytes; "
-                                  f"the limit is {max_bytes}")
+            raise PayloadTooLarge("body_too_large", Text(
+                "the upload is %(size)s bytes; the limit is %(max)s", size=req.content_length,
+                max=max_bytes))
         values = dict(req.params)
         for part in req.get_media():
             if part.name == "recipients":
@@ -127,8 +128,9 @@ class CampaignsResource:
                 )
                 return fields, _csv_rows(stream, charset), idempotency
             values[part.name] = part.get_text()
-        raise InvalidRequest("missing_field", "recipients: the form has no 'recipients' file "
-                             "part (send it after the other fields)", field="recipients")
+        raise InvalidRequest("missing_field", Text(
+            "recipients: the form has no 'recipients' file part (send it after the other "
+            "fields)"), field="recipients")
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         after = int_param(req, "after", min_value=0, max_value=MAX_ID, default=0)
@@ -148,8 +150,8 @@ class CampaignResource:
         with self.deps.engine.connect() as conn:
             campaign = get_campaign(conn, req.context.api_key.id, campaign_id)
             if campaign is None:
-                raise NotFound("campaign_not_found",
-                               f"no campaign {campaign_id} for this API key")
+                raise NotFound("campaign_not_found", Text(
+                    "no campaign %(id)s for this API key", id=campaign_id))
             progress = rules.progress(conn, campaign, datetime.now(UTC))
         resp.media = campaign_view(campaign, progress)
 
@@ -164,7 +166,8 @@ class CampaignActionResource:
                 action: str) -> None:
         act = _ACTIONS.get(action)
         if act is None:
-            raise NotFound("not_found", f"no action {action!r}; use pause, resume or cancel")
+            raise NotFound("not_found", Text("no action %(action)r; use pause, resume or cancel",
+                                             action=action))
         campaign = act(self.deps.engine, req.context.api_key, campaign_id)
         with self.deps.engine.connect() as conn:
             progress = rules.progress(conn, campaign, datetime.now(UTC))

@@ -29,6 +29,7 @@ from services.api.sync import wait_capped
 from services.api.throttle import charge_key
 from shared.db.envelopes import SendResult
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests, Unauthorized
+from shared.i18n import Text
 from shared.intake.envelopes import accept_envelope
 from shared.states import MessageState as S
 
@@ -60,10 +61,11 @@ class FurewebMailResource:
         if isinstance(plain, str) and plain:
             key = authenticate(deps.engine, deps.guards, req, plain)
         if key is None:
-            raise Unauthorized("invalid_api_key", "invalid api key")
+            raise Unauthorized("invalid_api_key", Text("invalid api key"))
         if (origin := cors.origin_refused(req, resp, key)) is not None:
-            raise Forbidden("origin_not_allowed", f"origin {origin} is not on the key's domains "
-                            f"({', '.join(key.allowed_domains) or 'none'})")
+            raise Forbidden("origin_not_allowed", Text(
+                "origin %(origin)s is not on the key's domains (%(domains)s)", origin=origin,
+                domains=", ".join(key.allowed_domains) or "none"))
         charge_key(deps.guards.intake, key)
         mail = fureweb_mail(data)
         accepted = accept_envelope(deps.engine, deps.broker, key, mail.envelope(), deps.settings)

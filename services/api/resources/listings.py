@@ -21,6 +21,7 @@ from services.api.params import MAX_ID, int_param
 from shared.db.campaigns import get_campaign
 from shared.db.listings import MessageFilter, all_messages, list_messages
 from shared.errors import InvalidRequest, NotFound
+from shared.i18n import Text
 from shared.intake.addresses import is_valid_address
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type
 from shared.states import MessageState
@@ -37,11 +38,13 @@ def message_filter(req: falcon.Request, **scope) -> MessageFilter:
         try:
             states = frozenset(MessageState(s.strip()) for s in raw.split(",") if s.strip())
         except ValueError:
-            raise InvalidRequest("invalid_state", "state: use one or more of "
-                                 + ", ".join(MessageState), field="state") from None
+            raise InvalidRequest("invalid_state", Text(
+                "state: use one or more of %(states)s", states=", ".join(MessageState)),
+                field="state") from None
     email = req.get_param("email")
     if email is not None and not is_valid_address(email):
-        raise InvalidRequest("invalid_email", "email: not an email address", field="email")
+        raise InvalidRequest("invalid_email", Text("email: not an email address"),
+                             field="email")
     return MessageFilter(states=states, address=email,
                          opened=req.get_param_as_bool("opened"),
                          clicked=req.get_param_as_bool("clicked"),
@@ -101,7 +104,7 @@ class CampaignMessagesResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, campaign_id: int) -> None:
         with self.deps.engine.connect() as conn:
             if get_campaign(conn, req.context.api_key.id, campaign_id) is None:
-                raise NotFound("campaign_not_found",
-                               f"no campaign {campaign_id} for this API key")
+                raise NotFound("campaign_not_found", Text(
+                    "no campaign %(id)s for this API key", id=campaign_id))
         answer_listing(self.deps, req, resp, message_filter(req, campaign_id=campaign_id),
                        f"campaign-{campaign_id}-messages.csv")

@@ -15,6 +15,7 @@ from services.api.views.messages import cancel_view, go_duration, message_view
 from shared.db.cancellation import cancel
 from shared.db.reads import get_message
 from shared.errors import NotFound
+from shared.i18n import Text
 from shared.intake.messages import accept
 from shared.states import MessageState as S
 
@@ -61,13 +62,15 @@ class MessageResource:
         with self.deps.engine.connect() as conn:
             row = get_message(conn, req.context.api_key.id, message_id)
         if row is None:
-            raise NotFound("message_not_found", f"no message {message_id} for this API key")
+            raise NotFound("message_not_found", Text("no message %(id)s for this API key",
+                                                     id=message_id))
         resp.media = message_view(row)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, message_id: int) -> None:
         with self.deps.engine.begin() as conn:
             cancelled, kept = cancel(conn, req.context.api_key.id, message_id=message_id)
         if not cancelled and not kept:
-            raise NotFound("message_not_found", f"no message {message_id} for this API key")
+            raise NotFound("message_not_found", Text("no message %(id)s for this API key",
+                                                     id=message_id))
         resp.media = cancel_view(cancelled, kept)
 

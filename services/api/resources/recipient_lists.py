@@ -23,6 +23,7 @@ from services.api.schemas.campaigns import Name
 from services.api.schemas.messages import parse
 from shared.db.recipient_lists import RecipientList, delete_list, get_list, list_lists, list_rows
 from shared.errors import InvalidRequest, NotFound
+from shared.i18n import Text
 from shared.intake.campaigns import csv_rows, json_rows
 from shared.intake.recipient_lists import columns_of, create_list
 
@@ -69,8 +70,9 @@ class RecipientListsResource:
             rows = list(json_rows(body.recipients))
             stored = create_list(self.deps.engine, key, body.name, rows, columns_of(rows))
         else:
-            raise InvalidRequest("unsupported_media_type", f"Content-Type {media_type!r}: send "
-                                 "application/json or text/csv (with ?name=)")
+            raise InvalidRequest("unsupported_media_type", Text(
+                "Content-Type %(type)r: send application/json or text/csv (with ?name=)",
+                type=media_type))
         resp.status = falcon.HTTP_201
         resp.location = f"/v1/lists/{stored.id}"
         resp.media = list_view(stored)
@@ -93,7 +95,8 @@ class RecipientListResource:
         with self.deps.engine.connect() as conn:
             stored = get_list(conn, req.context.api_key.id, list_id)
             if stored is None:
-                raise NotFound("list_not_found", f"no list {list_id} for this API key")
+                raise NotFound("list_not_found", Text("no list %(id)s for this API key",
+                                                      id=list_id))
             rows = list(list_rows(conn, list_id, after=after, limit=ROWS_PAGE))
         following = None
         if len(rows) == ROWS_PAGE:
@@ -105,5 +108,6 @@ class RecipientListResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, list_id: int) -> None:
         with self.deps.engine.begin() as conn:
             if not delete_list(conn, req.context.api_key.id, list_id):
-                raise NotFound("list_not_found", f"no list {list_id} for this API key")
+                raise NotFound("list_not_found", Text("no list %(id)s for this API key",
+                                                      id=list_id))
         resp.status = falcon.HTTP_204

@@ -19,6 +19,7 @@ from shared.broker.queues import publish_events
 from shared.errors import Forbidden, Unavailable
 from shared.events.ses import notification_events
 from shared.events.sns import SnsHttp, SnsMessage, SnsVerificationError, SnsVerifier, loads_object
+from shared.i18n import Text
 
 log = logging.getLogger("mailpipe.api.sns")
 
@@ -57,7 +58,8 @@ class SnsEventsResource:
             message = self._verify(req, raw)
         except SnsVerificationError as exc:
             log.warning("refused SNS request from %s: %s", req.remote_addr, exc)
-            raise Forbidden("sns_not_verified", f"not a verified SNS message: {exc}") from None
+            raise Forbidden("sns_not_verified", Text("not a verified SNS message: %(problem)s",
+                                                     problem=str(exc))) from None
         if message.type == "SubscriptionConfirmation":
             self._confirm(message)
             resp.media = {"confirmed": message.topic_arn}
@@ -72,7 +74,8 @@ class SnsEventsResource:
             publish_events(self.deps.broker, EventBatch(tuple(events)))
         except RedisError as exc:
             # 5xx: SNS delivers the notification again later.
-            raise Unavailable("queue_unavailable", f"cannot queue the event: {exc}") from None
+            raise Unavailable("queue_unavailable", Text("cannot queue the event: %(problem)s",
+                                                        problem=str(exc))) from None
         resp.media = {"accepted": len(events)}
 
     def _verify(self, req: falcon.Request, raw: bytes) -> SnsMessage:
@@ -92,6 +95,6 @@ class SnsEventsResource:
             self.http.confirm_subscription(message.subscribe_url)
         except Exception as exc:  # noqa: BLE001 - any failure: SNS sends the confirmation again
             log.error("could not confirm the subscription to %s: %s", message.topic_arn, exc)
-            raise Unavailable("confirmation_failed",
-                              f"could not confirm the subscription: {exc}") from None
+            raise Unavailable("confirmation_failed", Text(
+                "could not confirm the subscription: %(problem)s", problem=str(exc))) from None
         log.info("confirmed the SNS subscription to %s", message.topic_arn)

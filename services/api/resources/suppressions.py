@@ -20,6 +20,7 @@ from shared.db.suppressions import (
     remove_suppression,
 )
 from shared.errors import NotFound
+from shared.i18n import Text
 
 MAX_LIMIT = 1000
 
@@ -68,7 +69,8 @@ class SuppressionResource:
         with self.deps.engine.connect() as conn:
             entries = list_suppressions(conn, req.context.api_key.id, limit=1, address=email)
         if not entries:
-            raise NotFound("not_suppressed", f"{email} is not on this key's suppression list")
+            raise NotFound("not_suppressed", Text(
+                "%(email)s is not on this key's suppression list", email=email))
         resp.media = _view(entries[0])
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, email: str) -> None:
@@ -76,5 +78,6 @@ class SuppressionResource:
             removed = remove_suppression(conn, req.context.api_key.id, email,
                                          actor=_actor(req, self.deps))
         if not removed:
-            raise NotFound("not_suppressed", f"{email} is not on this key's suppression list")
+            raise NotFound("not_suppressed", Text(
+                "%(email)s is not on this key's suppression list", email=email))
         resp.status = falcon.HTTP_204

@@ -20,6 +20,7 @@ from shared.db.templates import (
     update_template,
 )
 from shared.errors import Conflict, NotFound
+from shared.i18n import Text, ntext
 from shared.rendering.mustache import MissingVariable, TemplateSource, as_text, render_parts
 from shared.rendering.plaintext import text_part
 
@@ -35,8 +36,8 @@ def _source(body: TemplateBody) -> TemplateSource:
 
 
 def _name_taken(name: str) -> Conflict:
-    return Conflict("template_name_taken", f"name: this API key already has a template "
-                    f"named {name!r}", field="name")
+    return Conflict("template_name_taken", Text(
+        "name: this API key already has a template named %(name)r", name=name), field="name")
 
 
 class TemplatesResource:
@@ -72,8 +73,10 @@ class TemplateResource:
         with self.deps.engine.connect() as conn:
             row = get_template(conn, req.context.api_key.id, template_id, version)
         if row is None:
-            what = f"template {template_id}" + (f" version {version}" if version else "")
-            raise NotFound("template_not_found", f"no {what} for this API key")
+            raise NotFound("template_not_found", Text(
+                "no template %(id)s version %(version)s for this API key", id=template_id,
+                version=version) if version else Text(
+                "no template %(id)s for this API key", id=template_id))
         return row
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
@@ -92,14 +95,16 @@ class TemplateResource:
         except IntegrityError:  # a rename racing another one to the same name
             raise _name_taken(body.name) from None
         if row is None:
-            raise NotFound("template_not_found", f"no template {template_id} for this API key")
+            raise NotFound("template_not_found", Text("no template %(id)s for this API key",
+                                                      id=template_id))
         resp.media = template_view(row)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
         with self.deps.engine.begin() as conn:
             deleted = delete_template(conn, req.context.api_key.id, template_id)
         if not deleted:
-            raise NotFound("template_not_found", f"no template {template_id} for this API key")
+            raise NotFound("template_not_found", Text("no template %(id)s for this API key",
+                                                      id=template_id))
         resp.status = falcon.HTTP_204
 
 
@@ -117,10 +122,10 @@ class TemplateRenderResource:
                   if (text := as_text(value)) is not None}
         missing = [name for name in row.variables if name not in values]
         if missing:
-            raise MissingVariable(
-                "missing_variable", f"variables: no value for variable(s) "
-                f"{', '.join(repr(m) for m in missing)}", field=f"variables.{missing[0]}",
-            )
+            raise MissingVariable("missing_variable", ntext(
+                "variables: no value for variable %(names)s",
+                "variables: no value for variables %(names)s", len(missing),
+                names=", ".join(repr(m) for m in missing)), field=f"variables.{missing[0]}")
         parts = render_parts(row.source, values)
         # The text part as sent: the template's own, else drawn from its HTML.
         resp.media = {"version": row.version, "subject": parts.subject, "html": parts.html,

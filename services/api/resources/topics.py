@@ -9,6 +9,7 @@ from shared.db.cancellation import cancel_topic
 from shared.db.reads import topic_summary
 from shared.db.stats import topic_stats
 from shared.errors import NotFound
+from shared.i18n import Text
 
 
 class TopicResource:
@@ -25,7 +26,8 @@ class TopicResource:
         with self.deps.engine.begin() as conn:
             done = cancel_topic(conn, req.context.api_key.id, topic_id)
         if not (done.cancelled or done.kept or done.campaigns):
-            raise NotFound("topic_not_found", f"no messages or campaigns to cancel in topic "
-                           f"{topic_id!r} for this key")
+            raise NotFound("topic_not_found", Text(
+                "no messages or campaigns to cancel in topic %(topic)r for this key",
+                topic=topic_id))
         resp.media = {"topicId": topic_id, **cancel_view(done.cancelled, done.kept),
                       "campaignsCancelled": done.campaigns}

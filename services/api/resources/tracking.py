@@ -21,6 +21,7 @@ from services.api.clients import Networks, client_address
 from shared.broker.payloads import Event, EventBatch, EventType
 from shared.broker.queues import publish_events
 from shared.errors import NotFound
+from shared.i18n import Text
 from shared.rendering.tracking import PIXEL_GIF, Claim, Kind, Tracker
 
 log = logging.getLogger("mailpipe.api.tracking")
@@ -31,7 +32,7 @@ def read_token(tracker: Tracker | None, req: falcon.Request, kind: Kind) -> Clai
     token = req.get_param("t") or ""
     claim = tracker.read(token) if tracker is not None and len(token) < 8192 else None
     if claim is None or claim.kind is not kind:
-        raise NotFound("unknown_token", "this link is not valid")
+        raise NotFound("unknown_token", Text("this link is not valid"))
     return claim
 
 

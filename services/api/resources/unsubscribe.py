@@ -17,6 +17,7 @@ from services.api.resources.tracking import publish_hit, read_token
 from shared.broker.payloads import Event, EventType
 from shared.db.suppressions import unsubscribe_message_recipient
 from shared.errors import NotFound
+from shared.i18n import Text
 from shared.rendering.tracking import Kind, Tracker
 
 _PAGE = """<!doctype html>
@@ -51,7 +52,7 @@ class UnsubscribeResource:
         with self.deps.engine.begin() as conn:
             found = unsubscribe_message_recipient(conn, claim.message_id)
         if not found:
-            raise NotFound("unknown_token", "this link is not valid")
+            raise NotFound("unknown_token", Text("this link is not valid"))
         publish_hit(self.deps.broker, Event(EventType.UNSUBSCRIBED, time.time(),
                                             message_id=claim.message_id))
         resp.content_type = falcon.MEDIA_HTML

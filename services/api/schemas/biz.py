@@ -17,22 +17,23 @@ from email.header import decode_header
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator
-from pydantic_core import PydanticCustomError
 
 from services.api.schemas.compat import (
+    BodyText,
     HeaderText,
     ListedAddresses,
     Required,
-    Text,
     flag,
     mailbox,
     parse_first,
     text,
 )
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.addresses import has_line_break, is_valid_address
 from shared.intake.attachments import Attachment
 from shared.intake.envelopes import EnvelopeRequest, RelayRequest
+from shared.intake.fields import problem
 from shared.intake.headers import reply_headers
 from shared.transports.smtp import SmtpUrlError, TlsMode, parse_smtp_url, server_url
 
@@ -65,29 +66,29 @@ def _sender(value: Any) -> str | None:
 def _smtp_url(value: Any) -> str:
     """The tenant's server URL, checked (``smtp://`` assumed without a scheme)."""
     if not isinstance(value, str) or not value.strip():
-        raise PydanticCustomError("missing_field", "required")
+        raise problem("missing_field", Text("required"))
     url = value.strip()
     if "://" not in url:
         url = f"smtp://{url}"
     try:
         server = parse_smtp_url(url)
     except SmtpUrlError as exc:
-        raise PydanticCustomError("invalid_smtp_url", str(exc)) from None
+        raise problem("invalid_smtp_url", Text("is not a usable SMTP server URL: %(problem)s",
+                                              problem=str(exc))) from None
     if server.username or server.password:
-        raise PydanticCustomError("invalid_smtp_url",
-                                  "send the user and password as their own fields")
+        raise problem("invalid_smtp_url", Text("send the user and password as their own fields"))
     return url
 
 
 def _user(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or has_line_break(value):
-        raise PydanticCustomError("missing_field", "required (the SMTP user name)")
+        raise problem("missing_field", Text("required (the SMTP user name)"))
     return value.strip()
 
 
 def _password(value: Any) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise PydanticCustomError("string_type", "must be text")
+        raise problem("string_type", Text("must be text"))
     return value
 
 
@@ -106,7 +107,7 @@ class BizSend(BaseModel):
     cc: ListedAddresses = ()
     bcc: ListedAddresses = ()
     subject: Annotated[HeaderText, Required]
-    body: Text = None
+    body: BodyText = None
     use_html: Annotated[bool, PlainValidator(lambda value: flag(value, default=True),
                                              json_schema_input_type=_FLAG_INPUT)] = True
     reply_id: Annotated[str | None, PlainValidator(lambda value: text(value, header=True),
@@ -179,7 +180,7 @@ def biz_request(fields: Any, files: list[Attachment], *, tenant: bool | None,
                 password_required: bool) -> EnvelopeRequest:
     """The checked request. ``tenant`` None: a tenant send when the fields name a server."""
     if not isinstance(fields, dict):
-        raise InvalidRequest("invalid_json", "the body must be a JSON object")
+        raise InvalidRequest("invalid_json", Text("the body must be a JSON object"))
     fields = canonical(fields)
     if tenant is None:
         tenant = is_tenant(fields)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.api.params import MAX_VERSION
 from services.api.schemas.messages import WIRE
+from shared.i18n import Text
 from shared.intake.fields import BodyText, HeaderText, Name, RowId, TemplateValues
 from shared.intake.requests import CampaignRequest
 
@@ -55,5 +56,5 @@ class CampaignBody(CampaignFields):
     def _one_source(self) -> CampaignBody:
         if (self.recipients is None) == (self.list_id is None):
             raise self._error("recipients", "missing_field" if self.list_id is None else
-                              "conflicting_fields", "give either recipients or listId")
+                              "conflicting_fields", Text("give either recipients or listId"))
         return self

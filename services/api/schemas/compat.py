@@ -2,8 +2,9 @@
 
 Their clients send loosely typed bodies (JSON or form text), so each type is
 one validating function behind pydantic's ``PlainValidator``; a failure is a
-``PydanticCustomError`` that ``parse`` turns into ``InvalidRequest`` naming
-the field, and each compat API's error handler maps that to its code table.
+pydantic error (``shared.intake.fields.problem``) that ``parse`` turns into
+``InvalidRequest`` naming the field, and each compat API's error handler
+maps that to its code table.
 
 ``addresses`` is the one address parser of both APIs: ``a@b``, ``<a@b>`` or
 ``Name <a@b>`` (the name kept for the To and Cc headers), one text or a JSON
@@ -18,10 +19,10 @@ from functools import partial
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, PlainValidator
-from pydantic_core import PydanticCustomError
 
 from services.api.schemas.messages import parse
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.addresses import (
     AddressError,
     NamedAddress,
@@ -31,10 +32,7 @@ from shared.intake.addresses import (
     normalize_mailbox,
     parse_mailbox,
 )
-
-
-def _error(code: str, message: str) -> PydanticCustomError:
-    return PydanticCustomError(code, message)
+from shared.intake.fields import problem as _error
 
 
 def addresses(value: Any, *, lists: bool) -> tuple[NamedAddress, ...]:
@@ -45,9 +43,9 @@ def addresses(value: Any, *, lists: bool) -> tuple[NamedAddress, ...]:
         return ()
     items = value if isinstance(value, list) else [value]
     if not all(isinstance(item, str) for item in items):
-        raise _error("string_type", "must be an address or a list of addresses")
+        raise _error("string_type", Text("must be an address or a list of addresses"))
     if any(has_line_break(item) for item in items):
-        raise _error("header_injection", "must not contain line breaks")
+        raise _error("header_injection", Text("must not contain line breaks"))
     found = []
     try:
         for item in items:
@@ -58,11 +56,11 @@ def addresses(value: Any, *, lists: bool) -> tuple[NamedAddress, ...]:
                 if not (name or address):
                     continue
                 if not is_valid_address(address):
-                    raise _error("invalid_email",
-                                 f"{(address or name)[:100]!r} is not an email address")
+                    raise _error("invalid_email", Text("%(value)r is not an email address",
+                                                        value=(address or name)[:100]))
                 found.append(NamedAddress(address, checked_name(name)))
     except AddressError as exc:
-        raise _error(exc.code, exc.message) from None
+        raise _error(exc.code, exc.text) from None
     return tuple(found)
 
 
@@ -71,9 +69,9 @@ def text(value: Any, *, header: bool) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _error("string_type", "must be text")
+        raise _error("string_type", Text("must be text"))
     if "\x00" in value or (header and has_line_break(value)):
-        raise _error("header_injection", "must not contain line breaks or NUL")
+        raise _error("header_injection", Text("must not contain line breaks or NUL"))
     return value
 
 
@@ -81,7 +79,7 @@ def mailbox(value: Any) -> str:
     """``a@b``, ``<a@b>`` or ``Name <a@b>``, header-safe."""
     found = normalize_mailbox(value) if isinstance(value, str) else None
     if found is None:
-        raise _error("invalid_email", "not an email address")
+        raise _error("invalid_email", Text("not an email address"))
     return found
 
 
@@ -89,18 +87,18 @@ def flag(value: Any, *, default: bool | None) -> bool:
     """A JSON boolean, or the text true/false (forms); ``default`` None: required."""
     if value is None or value == "":
         if default is None:
-            raise _error("missing_field", "required (true or false)")
+            raise _error("missing_field", Text("required (true or false)"))
         return default
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0", "y", "n"):
         return value.strip().lower() in ("true", "1", "y")
-    raise _error("invalid_boolean", "must be true or false")
+    raise _error("invalid_boolean", Text("must be true or false"))
 
 
 def _present(value: Any) -> Any:
     if not value:
-        raise _error("missing_field", "required")
+        raise _error("missing_field", Text("required"))
     return value
 
 
@@ -111,8 +109,8 @@ ListedAddresses = Annotated[tuple[NamedAddress, ...], PlainValidator(
     partial(addresses, lists=True), json_schema_input_type=_ADDRESSES)]
 OneAddressEach = Annotated[tuple[NamedAddress, ...], PlainValidator(
     partial(addresses, lists=False), json_schema_input_type=_ADDRESSES)]
-Text = Annotated[str | None, PlainValidator(partial(text, header=False),
-                                            json_schema_input_type=str | None)]
+BodyText = Annotated[str | None, PlainValidator(partial(text, header=False),
+                                                json_schema_input_type=str | None)]
 HeaderText = Annotated[str | None, PlainValidator(partial(text, header=True),
                                                   json_schema_input_type=str | None)]
 Mailbox = Annotated[str, PlainValidator(mailbox, json_schema_input_type=str)]

@@ -13,14 +13,15 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from services.api.schemas.compat import (
+    BodyText,
     HeaderText,
     Mailbox,
     OneAddressEach,
     Required,
-    Text,
     parse_first,
 )
 from shared.errors import InvalidRequest, Unauthorized
+from shared.i18n import Text
 from shared.intake.envelopes import EnvelopeRequest
 
 TOPIC = "fureweb"
@@ -37,7 +38,7 @@ class FurewebMail(BaseModel):
     to: Annotated[OneAddressEach, Required]
     cc: OneAddressEach = ()
     title: Annotated[HeaderText, Required]
-    content: Annotated[Text, Required]
+    content: Annotated[BodyText, Required]
 
     def envelope(self) -> EnvelopeRequest:
         return EnvelopeRequest(topic_id=TOPIC, from_addr=self.from_, to=self.to, cc=self.cc,
@@ -50,6 +51,6 @@ def fureweb_mail(body: Any) -> FurewebMail:
         return parse_first(FurewebMail, body)
     except InvalidRequest as exc:
         if exc.field == "key":
-            raise Unauthorized("invalid_api_key", "invalid api key", field="key") from None
-        raise InvalidRequest(exc.code, f"invalid parameter: {exc.message}", field=exc.field,
-                             details=exc.details) from None
+            raise Unauthorized("invalid_api_key", Text("invalid api key"), field="key") from None
+        raise InvalidRequest(exc.code, Text("invalid parameter: %(problem)s", problem=exc.text),
+                             field=exc.field, details=exc.details) from None

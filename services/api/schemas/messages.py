@@ -24,16 +24,17 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
-from pydantic_core import PydanticCustomError
 
+from services.api.schemas.problems import detail
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.attachments import (
     Attachment,
     attachment_problem,
     filename_problem,
     make_attachment,
 )
-from shared.intake.fields import Recipient
+from shared.intake.fields import Recipient, problem
 from shared.intake.requests import MessageRequest
 
 #: Fields whose JSON name is not their name in camelCase.
@@ -53,19 +54,18 @@ def _base64(value: Any) -> bytes:
     """Standard base64 (line breaks allowed, as MIME writes it); anything else is refused,
     not decoded to fewer or no bytes."""
     if not isinstance(value, str):
-        raise PydanticCustomError("base64_decode", "must be base64 text")
+        raise problem("base64_decode", Text("must be base64 text"))
     try:
         return base64.b64decode("".join(value.split()), validate=True)
     except (binascii.Error, ValueError):
-        raise PydanticCustomError("base64_decode", "is not valid base64") from None
+        raise problem("base64_decode", Text("is not valid base64")) from None
 
 
 def _filename(value: str) -> str:
     """The door-independent rule, raised at the field (``messages[0].attachments[1].filename``)."""
-    problem = filename_problem(value)
-    if problem is not None:
-        raise PydanticCustomError("invalid_filename", "the file name {reason}",
-                                  {"reason": problem})
+    found = filename_problem(value)
+    if found is not None:
+        raise problem("invalid_filename", Text("the file name %(problem)s", problem=found))
     return value
 
 
@@ -81,9 +81,9 @@ class AttachmentItem(BaseModel):
 
     @model_validator(mode="after")
     def _usable(self) -> AttachmentItem:
-        problem = attachment_problem(self.content_type, self.content_id)
-        if problem is not None:
-            raise PydanticCustomError(problem[0], "{reason}", {"reason": problem[1]})
+        found = attachment_problem(self.content_type, self.content_id)
+        if found is not None:
+            raise problem(*found)
         return self
 
     def attachment(self) -> Attachment:
@@ -126,38 +126,12 @@ class SendRequest(BaseModel):
     messages: list[MessageItem] = Field(min_length=1)
 
 
-_CODES = {
-    "missing": "missing_field",
-    "extra_forbidden": "unknown_field",
-    "too_short": "empty",
-    "string_too_short": "empty",
-    # pydantic's names for an unparseable time differ by input and version.
-    "datetime_type": "invalid_datetime",
-    "datetime_parsing": "invalid_datetime",
-    "datetime_from_date_parsing": "invalid_datetime",
-}
-
-
-def _path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
 def parse(model: type[BaseModel], data: Any) -> BaseModel:
     """Validate ``data`` as ``model`` or raise InvalidRequest naming the first bad field."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        errors = [
-            {
-                "code": _CODES.get(err["type"], err["type"]),
-                "field": _path(err["loc"]),
-                "message": f"{_path(err['loc']) or 'body'}: {err['msg']}",
-            }
-            for err in exc.errors(include_url=False)
-        ]
+        errors = [detail(error) for error in exc.errors(include_url=False)]
         first = errors[0]
         raise InvalidRequest(
             first["code"], first["message"], field=first["field"], details=errors

@@ -18,10 +18,12 @@ import falcon
 from sqlalchemy import Connection
 
 from services.api.media import csv_charset, read_json, upload_stream
+from services.console.i18n import message
 from services.console.web import Page, key_of
 from shared.db.recipient_lists import delete_list, get_list, list_rows, recent_lists
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.intake.campaigns import Row, checked_recipient
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type, read_csv
 from shared.intake.recipient_lists import create_list, replace_list
@@ -71,7 +73,8 @@ def grid_rows(columns: list[str], rows: list[list[str]]) -> Iterator[Row]:
 
 def check_rows(variables: list[str], subject_variables: set[str], columns: list[str],
                rows: list[list]) -> list[dict]:
-    """``[{row, column, message}]`` for every cell the campaign intake would refuse.
+    """``[{row, column, message}]`` for every cell the campaign intake would refuse, the
+    message a ``Text`` (the endpoint answers it in the reader's language).
 
     ``row`` counts from 1 as the grid shows it; blank rows are skipped, as
     the CSV upload skips them.
@@ -81,32 +84,37 @@ def check_rows(variables: list[str], subject_variables: set[str], columns: list[
         try:  # ``Name <a@b>`` too: the name goes in the To header, as through the API
             email = checked_recipient(row).address
         except InvalidRequest as exc:
-            problems.append({"row": row.number, "column": "email", "message": exc.message})
+            problems.append({"row": row.number, "column": "email", "message": exc.text})
             email = str(row.fields.get("email", ""))
         for name in variables:
             try:
                 recipient_values([name], subject_variables, row.fields, email, row.where)
             except InvalidRequest as exc:
-                problems.append({"row": row.number, "column": name, "message": exc.message})
+                problems.append({"row": row.number, "column": name, "message": exc.text})
     return problems
 
 
 def _grid_body(req: falcon.Request, settings) -> dict:
     data = read_json(req, settings.max_body_bytes)
     if not isinstance(data, dict):
-        raise InvalidRequest("invalid_body", "send a JSON object")
+        raise InvalidRequest("invalid_body", Text("send a JSON object"))
     columns, rows = data.get("columns"), data.get("rows")
     if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns) \
             or "email" not in columns:
-        raise InvalidRequest("invalid_columns", "columns: a list of names with 'email'",
+        raise InvalidRequest("invalid_columns", Text("columns: a list of names with 'email'"),
                              field="columns")
     if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-        raise InvalidRequest("invalid_rows", "rows: a list of lists of cells", field="rows")
+        raise InvalidRequest("invalid_rows", Text("rows: a list of lists of cells"),
+                             field="rows")
     if len(rows) > MAX_ROWS:
-        raise InvalidRequest("too_many_rows", f"rows: at most {MAX_ROWS}; upload a CSV with "
-                             "the plan instead", field="rows")
+        raise _too_many_rows()
     data["rows"] = [["" if c is None else str(c) for c in r] for r in rows]
     return data
+
+
+def _too_many_rows() -> InvalidRequest:
+    return InvalidRequest("too_many_rows", Text(
+        "rows: at most %(max)s; upload a CSV with the plan instead", max=MAX_ROWS), field="rows")
 
 
 def _template_id(data: dict) -> int | None:
@@ -114,7 +122,8 @@ def _template_id(data: dict) -> int | None:
     if value in (None, ""):
         return None
     if not str(value).isdigit():
-        raise InvalidRequest("invalid_template_id", "template_id: a number", field="template_id")
+        raise InvalidRequest("invalid_template_id", Text("template_id: a number"),
+                             field="template_id")
     return int(value)
 
 
@@ -142,7 +151,8 @@ class GridsPage(Page):
         data = _grid_body(req, self.console.settings)
         name = str(data.get("name") or "").strip()
         if not name or len(name) > 200:
-            raise InvalidRequest("invalid_name", "name: 1 to 200 characters", field="name")
+            raise InvalidRequest("invalid_name", Text("name: 1 to 200 characters"),
+                                 field="name")
         columns = data["columns"]
         rows = grid_rows(columns, data["rows"])
         values = [c for c in columns if c != "email"]
@@ -191,12 +201,14 @@ class CheckEndpoint(Page):
             with self.console.engine.connect() as conn:
                 template = get_template(conn, key.id, template_id)
             if template is None:
-                raise InvalidRequest("template_not_found", "template_id: no such template",
+                raise InvalidRequest("template_not_found", Text("template_id: no such template"),
                                      field="template_id")
             variables = template.variables
             subject_variables = template.source.subject_variables()
-        resp.media = {"errors": check_rows(variables, subject_variables, data["columns"],
-                                           data["rows"])}
+        problems = check_rows(variables, subject_variables, data["columns"], data["rows"])
+        resp.media = {"errors": [{**problem, "message": message(req.context.lang,
+                                                                 problem["message"])}
+                                 for problem in problems]}
 
 
 class ImportEndpoint(Page):
@@ -217,8 +229,7 @@ class ImportEndpoint(Page):
         header = [name.strip() for name in (records[0] if records else [])]
         rows = [r for r in records[1:] if any(cell.strip() for cell in r)]
         if len(rows) > MAX_ROWS:
-            raise InvalidRequest("too_many_rows", f"rows: at most {MAX_ROWS}; upload a CSV "
-                                 "with the plan instead", field="rows")
+            raise _too_many_rows()
         resp.media = {"header": header, "rows": rows}
 
 

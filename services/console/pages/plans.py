@@ -22,6 +22,7 @@ from shared.db.console_queries import recent_campaign_ids
 from shared.db.recipient_lists import get_list, recent_lists
 from shared.db.templates import list_templates
 from shared.errors import Conflict, InvalidRequest, NotFound
+from shared.i18n import Text
 from shared.intake import campaigns as rules
 from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows
 from shared.intake.recipient_lists import campaign_rows
@@ -91,8 +92,8 @@ class PlansPage(Page):
         key = key_of(req)
         max_bytes = self.console.settings.max_upload_bytes
         if not (req.content_type or "").startswith(falcon.MEDIA_MULTIPART):
-            raise InvalidRequest("unsupported_media_type", "send the plan form as "
-                                 "multipart/form-data")
+            raise InvalidRequest("unsupported_media_type", Text(
+                "send the plan form as multipart/form-data"))
         values: dict[str, str] = {}
         campaign = None
         for part in req.get_media():
@@ -120,14 +121,15 @@ class PlansPage(Page):
         rows read as ``POST /v1/campaigns`` reads a ``listId``'s."""
         list_id = values.get("grid", "")
         if not list_id.isdigit():
-            raise InvalidRequest("missing_field", "grid: choose a saved grid or a CSV file",
+            raise InvalidRequest("missing_field", Text("grid: choose a saved grid or a CSV file"),
                                  field="grid")
         with self.console.engine.connect() as conn:
             if get_list(conn, key.id, int(list_id)) is None:
-                raise InvalidRequest("grid_not_found", "grid: no such grid", field="grid")
+                raise InvalidRequest("grid_not_found", Text("grid: no such grid"), field="grid")
         return create_campaign(self.console.engine, key, _request(self._fields(values)),
                                lambda variables: campaign_rows(self.console.engine, key,
-                                                               int(list_id)),
+                                                               int(list_id),
+                                                               variables=variables),
                                self.console.settings)
 
 
@@ -145,7 +147,8 @@ class PlanAction(Page):
                 action: str) -> None:
         act = ACTIONS.get(action)
         if act is None:
-            raise NotFound("not_found", f"no action {action!r}; use pause, resume or cancel")
+            raise NotFound("not_found", Text("no action %(action)r; use pause, resume or cancel",
+                                             action=action))
         key = key_of(req)
         with self.console.engine.connect() as conn:
             if get_campaign(conn, key.id, campaign_id) is None:

@@ -1,8 +1,9 @@
 """Templates: list, write (WYSIWYG or HTML source), live preview, versions and restore.
 
 Saving goes through the REST API's rules: ``TemplateBody`` validates the
-fields, ``TemplateSource.variables()`` refuses a bad ``{{`` naming the part
-and line, and ``shared.db.templates`` stores a new version.
+fields, ``TemplateSource.variables()`` refuses a bad ``{{`` (said here by the
+part's name and the tag as written: the visual editor has no lines), and
+``shared.db.templates`` stores a new version.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from services.api.media import read_json
 from services.api.schemas.campaigns import TemplateBody
 from services.api.schemas.messages import parse
+from services.console.i18n import message
 from services.console.web import ROOT, Page, form, key_of, redirect
 from shared.db.console_queries import template_history
 from shared.db.templates import (
@@ -24,16 +26,30 @@ from shared.db.templates import (
 )
 from shared.errors import InvalidRequest
 from shared.i18n import Text
-from shared.rendering.mustache import TemplateSource, render_parts
+from shared.rendering.mustache import TemplateSource, TemplateSyntaxError, render_parts
 from shared.rendering.plaintext import text_part
 
 #: Where an error about a field is shown on the page.
 FIELDS = ("name", "subject", "html", "text")
 
 
+#: Each part as the editor names it.
+PARTS = {"subject": Text("the subject"), "html": Text("the body"),
+         "text": Text("the text part")}
+
+
 def _field_of(exc: InvalidRequest) -> str:
     field = (exc.field or "").split(".")[0]
     return field if field in FIELDS else "html"
+
+
+def _problem(exc: InvalidRequest) -> Text:
+    """What the page says about ``exc``: a bad tag by its part and as it was written."""
+    if isinstance(exc, TemplateSyntaxError) and exc.field in PARTS:
+        return Text("In %(part)s, '%(tag)s' is not a variable: write {{name}} (or {{{name}}} "
+                    "for HTML put in as it is), with a name of letters, digits, _, - or .",
+                    part=PARTS[exc.field], tag=exc.tag)
+    return exc.text
 
 
 def _checked(values: dict[str, str]) -> TemplateSource:
@@ -96,7 +112,7 @@ class TemplateEditPage(Page):
                         if row is None:
                             raise falcon.HTTPNotFound(description="no such template")
         except InvalidRequest as exc:
-            self._again(req, resp, template_id, values, {_field_of(exc): exc.text})
+            self._again(req, resp, template_id, values, {_field_of(exc): _problem(exc)})
             return
         except IntegrityError:  # a rename racing another one to the same name
             row = None
@@ -137,7 +153,7 @@ class PreviewEndpoint(Page):
     """``POST /ui/templates/preview`` (JSON): the variables found and the rendered parts.
 
     Read-only, so viewers may use it. A part with a bad ``{{`` answers 200
-    with ``error`` naming the part and line, for the editor to show in place.
+    with ``error`` naming the part and the tag, for the editor to show in place.
     """
 
     roles = {"POST": "viewer"}
@@ -145,14 +161,15 @@ class PreviewEndpoint(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = read_json(req, self.console.settings.max_body_bytes)
         if not isinstance(data, dict):
-            raise InvalidRequest("invalid_body", "send a JSON object")
+            raise InvalidRequest("invalid_body", Text("send a JSON object"))
         samples = data.get("values") if isinstance(data.get("values"), dict) else {}
         source = TemplateSource(str(data.get("subject", "")), str(data.get("html", "")),
                                 str(data["text"]) if data.get("text") else None)
         try:
             names = source.variables()
         except InvalidRequest as exc:
-            resp.media = {"error": {"field": _field_of(exc), "message": exc.message}}
+            resp.media = {"error": {"field": _field_of(exc),
+                                    "message": message(req.context.lang, _problem(exc))}}
             return
         values = {n: str(samples.get(n) or f"[{n}]") for n in names}
         parts = render_parts(source, values)
