@@ -1,10 +1,13 @@
 """A Korean console says the domain's errors in Korean: a grid's cell errors, a plan refused
 for its rows (each row once, numbered as the grid numbers them) or for a missing column (one
-line), and a template's bad tag (by the part's name, the tag quoted, no line number)."""
+line), and a template's bad tag (by the part's name, the tag quoted, no line number). The
+API answers the same errors over HTTP in English, with their codes, whoever asks."""
 
 from __future__ import annotations
 
-from shared.db.recipient_lists import insert_list
+import requests
+
+from shared.db.recipient_lists import RecipientList, insert_list
 from shared.db.templates import create_template
 from shared.intake.addresses import NamedAddress
 from shared.rendering.mustache import TemplateSource
@@ -51,8 +54,8 @@ def _plan_of(page, console, template_id: int, list_id: int, name: str) -> None:
     page.wait_for_selector("#plan-errors li")
 
 
-def test_a_plan_error_is_said_in_korean_each_row_once_numbered_as_the_grid(browser, console):
-    template_id = _template(console, "등급 안내", "<p>{{이름}}님은 {{등급}} 회원입니다</p>")
+def _lists(console, template_id: int) -> tuple[RecipientList, RecipientList]:
+    """A list with a blank value in rows 2 and 4, and one without the 등급 column."""
     people = [("a1@example.com", "하나", "골드"), ("a2@example.com", "둘", ""),
               ("a3@example.com", "셋", "실버"), ("a4@example.com", "", "골드")]
     with console.engine.begin() as conn:
@@ -62,6 +65,12 @@ def test_a_plan_error_is_said_in_korean_each_row_once_numbered_as_the_grid(brows
         no_grade = insert_list(conn, console.key.id, "등급 없는 목록",
                                [(NamedAddress(email), {"이름": name or "넷"})
                                 for email, name, _ in people], template_id=template_id)
+    return blanks, no_grade
+
+
+def test_a_plan_error_is_said_in_korean_each_row_once_numbered_as_the_grid(browser, console):
+    template_id = _template(console, "등급 안내", "<p>{{이름}}님은 {{등급}} 회원입니다</p>")
+    blanks, no_grade = _lists(console, template_id)
     with korean_page(browser, DESKTOP) as page:
         sign_in(page, console, "editor")
         _plan_of(page, console, template_id, blanks.id, "빈칸")
@@ -98,3 +107,34 @@ def test_a_template_error_is_said_in_korean_by_the_parts_name(browser, console):
         page.wait_for_function("() => !document.getElementById('live-error-subject').hidden")
         assert page.locator("#live-error-subject").inner_text().startswith(
             "제목의 '{{이름'은(는) 변수가 아닙니다.")
+
+
+def test_the_api_answers_the_same_errors_in_english_with_their_codes(console):
+    template_id = _template(console, "등급 안내 API", "<p>{{이름}}님은 {{등급}} 회원입니다</p>")
+    blanks, no_grade = _lists(console, template_id)
+    korean = {"x-api-key": console.api_key, "Accept-Language": "ko-KR,ko;q=0.9",
+              "Cookie": "mp_lang=ko"}
+
+    def refused(path: str, body: dict) -> dict:
+        answer = requests.post(f"{console.url}{path}", json=body, headers=korean, timeout=10)
+        assert answer.status_code == 400, answer.text
+        return answer.json()
+
+    plan = {"name": "n", "templateId": template_id, "topicId": "api-errors"}
+    rows = refused("/v1/campaigns", {**plan, "listId": blanks.id})
+    assert rows["code"] == "invalid_recipients"
+    assert rows["message"] == rows["error"] == (
+        "2 recipient rows are invalid; the campaign was not created.")
+    assert [(e["row"], e["code"], e["message"]) for e in rows["errors"]] == [
+        (2, "missing_variable", "row 2: recipient a2@example.com has no value for variable '등급'"),
+        (4, "missing_variable", "row 4: recipient a4@example.com has no value for variable '이름'")]
+
+    column = refused("/v1/campaigns", {**plan, "listId": no_grade.id})
+    assert (column["code"], column["field"], column["message"]) == (
+        "missing_column", "등급", "the list has no column for template variable '등급'")
+
+    tag = refused("/v1/templates", {"name": "잘못된 태그 API", "subject": "{{이름}}님",
+                                    "html": "<p>안녕하세요 {{first name}}님</p>"})
+    assert (tag["code"], tag["field"]) == ("invalid_template", "html")
+    assert tag["message"] == ("html, line 1: '{{first name}}' is not a variable; write {{name}} "
+                              "or {{{name}}} with a name of letters, digits, '_', '-' or '.'")
