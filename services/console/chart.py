@@ -108,7 +108,14 @@ def line_chart(points: list[tuple[datetime, str, int]], bucket_seconds: int,
     if not points:
         return Markup("")
     buckets, totals = running_totals(points, bucket_seconds)
-    y_ticks = count_ticks(max(max(values) for values in totals.values()))
+    return plot(buckets, totals, labels)
+
+
+def plot(buckets: list[datetime], values: dict[str, list[int]], labels: dict[str, str],
+         colours: dict[str, str] = SERIES) -> Markup:
+    """One line per series of ``colours`` in ``values`` (its value at each of ``buckets``,
+    two or more), in the order of ``colours``."""
+    y_ticks = count_ticks(max(max(line) for line in values.values()))
     start, end = buckets[0].timestamp(), buckets[-1].timestamp()
 
     def x(moment: datetime) -> float:
@@ -117,9 +124,9 @@ def line_chart(points: list[tuple[datetime, str, int]], bucket_seconds: int,
     def y(n: int) -> float:
         return SCALE - SCALE * n / y_ticks[-1]
 
-    drawn = [series for series in SERIES if series in totals]
+    drawn = [series for series in colours if series in values]
     legend = "".join(
-        f'<li><span class="swatch" style="background:{SERIES[s]}"></span>'
+        f'<li><span class="swatch" style="background:{colours[s]}"></span>'
         f"{escape(labels.get(s, s))}</li>" for s in drawn)
     y_labels = "".join(f'<span style="bottom:{100 * n / y_ticks[-1]:.2f}%">{n}</span>'
                        for n in y_ticks)
@@ -127,14 +134,15 @@ def line_chart(points: list[tuple[datetime, str, int]], bucket_seconds: int,
                    'class="tick"/>' for n in y_ticks[1:])
     lines = "".join(
         '<polyline points="{}" fill="none" stroke="{}"/>'.format(
-            " ".join(f"{x(b):.1f},{y(n):.1f}" for b, n in zip(buckets, totals[s], strict=True)),
-            SERIES[s])
+            " ".join(f"{x(b):.1f},{y(n):.1f}" for b, n in zip(buckets, values[s], strict=True)),
+            colours[s])
         for s in drawn)
     x_times, style = time_ticks(buckets[0], buckets[-1])
     x_labels = "".join(_x_label(x(t) / SCALE, time_element(t, style)) for t in x_times)
     return Markup(
         '<div class="line-chart">'
-        f'<ul class="chart-legend">{legend}<li class="chart-zone" data-zone>UTC</li></ul>'
+        f'<ul class="chart-legend">{legend}<li class="chart-zone" '
+        f'data-zone="{buckets[-1].astimezone(UTC).isoformat()}">UTC</li></ul>'
         '<div class="chart-area">'
         f'<div class="chart-y" style="width:{len(str(y_ticks[-1])) + 1}ch">{y_labels}</div>'
         f'<div class="chart-plot"><svg class="chart" viewBox="0 0 {SCALE} {SCALE}" '

@@ -66,8 +66,11 @@ window.mp = (function () {
       node.textContent = format(STYLES[style]).format(when) + (ZONED.has(style) ? " " + zoneAt(when) : "");
       node.title = format({ dateStyle: "full", timeStyle: "long" }).format(when);
     });
-    // Where the zone is said once (beside a chart's time axis).
-    root.querySelectorAll("[data-zone]").forEach(function (node) { node.textContent = zoneAt(new Date()); });
+    // Where the zone is said once: its name at the instant given (a chart's last), else now.
+    root.querySelectorAll("[data-zone]").forEach(function (node) {
+      const at = node.dataset.zone ? new Date(node.dataset.zone) : new Date();
+      node.textContent = zoneAt(isNaN(at) ? new Date() : at);
+    });
   }
   showTimes(document);
 
