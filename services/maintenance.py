@@ -7,6 +7,7 @@ it can be interrupted and run again, and reports progress on stderr
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from datetime import timedelta
 
@@ -30,8 +31,9 @@ def migrate(settings: Settings) -> int:
 
 def requeue(settings: Settings, *, state: str, topic_id: str | None, api_key_id: int | None,
             older_than: timedelta | None) -> int:
+    from shared.db.audit import Actor
     from shared.db.engine import make_engine
-    from shared.db.sweeps import count_requeueable
+    from shared.db.sweeps import REQUEUE_RISKS, count_requeueable
     from shared.db.sweeps import requeue as requeue_rows
 
     engine = make_engine(settings.database_url, pool_size=1)
@@ -39,11 +41,14 @@ def requeue(settings: Settings, *, state: str, topic_id: str | None, api_key_id:
                "older_than": older_than}
     with engine.connect() as conn:
         total = count_requeueable(conn, **filters)
+    if total:
+        print(REQUEUE_RISKS[state], file=sys.stderr)
+    actor = Actor.cli()  # each batch's transaction records its own entry in the audit log
     done = 0
     with progress(f"requeueing {state}", total, unit="messages") as bar:
         while True:
             with engine.begin() as conn:
-                count = requeue_rows(conn, **filters, limit=REQUEUE_BATCH)
+                count = requeue_rows(conn, **filters, limit=REQUEUE_BATCH, actor=actor)
             done += count
             bar.advance(count)
             if count < REQUEUE_BATCH:

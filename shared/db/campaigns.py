@@ -23,6 +23,7 @@ from shared.db.suppressions import suppressed_error
 from shared.db.tables import campaigns, contents
 from shared.db.templates import TemplateRow
 from shared.intake.requests import CampaignRequest
+from shared.sources import MessageSource
 from shared.states import UNCLAIMED, CampaignStatus, sql_list
 from shared.states import MessageState as S
 
@@ -191,11 +192,13 @@ _EXPAND = text(
     f"""
     WITH inserted AS (
         INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, to_name,
-                              state, error, scheduled_at, due_at, campaign_id, variables)
+                              state, error, scheduled_at, due_at, campaign_id, variables,
+                              source)
         SELECT c.api_key_id, c.content_id, c.topic_id, c.from_addr, r.email, r.name,
                CASE WHEN s.address IS NULL THEN '{S.QUEUED}' ELSE '{S.SUPPRESSED}' END,
                CASE WHEN s.address IS NOT NULL THEN {suppressed_error("s")} END,
-               c.scheduled_at, now() + make_interval(secs => :queue_timeout), c.id, r.variables
+               c.scheduled_at, now() + make_interval(secs => :queue_timeout), c.id, r.variables,
+               '{MessageSource.CAMPAIGN}'
           FROM campaigns c
           JOIN campaign_recipients r ON r.campaign_id = c.id
           LEFT JOIN suppressions s ON s.api_key_id = c.api_key_id

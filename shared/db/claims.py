@@ -31,20 +31,12 @@ from shared.transports.base import Relay
 log = logging.getLogger("mailpipe.sender")
 
 
-_CLAIM_FOR_SENDING = text(
-    f"""
-    WITH claimed AS (
-        UPDATE messages
-           SET state = '{S.SENDING}',
-               attempts = attempts + 1,
-               lease_until = now() + make_interval(secs => :lease),
-               worker_id = :worker_id,
-               updated_at = now()
-         WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.QUEUED}'
-        RETURNING id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs,
-                  cc_addrs, bcc_addrs, mime_message_id, smtp_relay_id, variables, to_name,
-                  extra_names
-    )
+#: What a claim returns of each row it took (``_claimed`` reads them by position).
+_ROW = """id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs, cc_addrs,
+          bcc_addrs, mime_message_id, smtp_relay_id, variables, to_name, extra_names"""
+
+#: Each row of ``claimed`` with what a send needs besides its content's parts.
+_SEND_PARTS = """
     SELECT m.id, m.attempts, m.from_addr, m.to_addr, m.extra_to_addrs, m.cc_addrs,
            m.bcc_addrs, m.mime_message_id,
            -- Further To, Cc and Bcc on the key's suppression list: left out of the send.
@@ -59,8 +51,26 @@ _CLAIM_FOR_SENDING = text(
       JOIN contents c ON c.id = m.content_id  -- its created_at only: the parts are cached
       LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
      ORDER BY m.id
+"""
+
+_CLAIM_FOR_SENDING = text(
+    f"""
+    WITH claimed AS (
+        UPDATE messages
+           SET state = '{S.SENDING}',
+               attempts = attempts + 1,
+               lease_until = now() + make_interval(secs => :lease),
+               worker_id = :worker_id,
+               updated_at = now()
+         WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.QUEUED}'
+        RETURNING {_ROW}
+    )
+    {_SEND_PARTS}
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+#: One row as a claim would hand it to a sender, claiming nothing (``as_claimed``).
+_AS_CLAIMED = text(f"WITH claimed AS (SELECT {_ROW} FROM messages WHERE id = :id) {_SEND_PARTS}")
 
 _CONTENTS = text(
     """
@@ -148,6 +158,20 @@ def claim_for_sending(
     files = load_attachments(conn, sorted(i for (i, _), p in parts.items()
                                           if p.has_attachments))
     return [_claimed(row, parts, files) for row in rows]
+
+
+def as_claimed(conn: Connection, message_id: int) -> ClaimedMessage | None:
+    """Message ``message_id`` as a claim would hand it to a sender (None: no such row),
+    claiming nothing: what the console renders "as sent" with the sender's own composer
+    (shared.rendering.preview). Its further recipients on the suppression list today are
+    left out, as a send now would; ``attempt`` is the attempts made so far. A plain read."""
+    row = conn.execute(_AS_CLAIMED, {"id": message_id}).one_or_none()
+    if row is None:
+        return None
+    parts = ContentCache(size=1).parts(conn, {row[_CONTENT_KEY]})
+    content = next(iter(parts.values()))
+    files = load_attachments(conn, [row.content_id]) if content.has_attachments else {}
+    return _claimed(row, parts, files)
 
 
 #: Where the claim's rows hold (content_id, content_created_at), read by position.

@@ -35,6 +35,7 @@ Plain reads, no locks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -120,9 +121,19 @@ def search_statement(api_key_id: int, query: Query, topic_id: str | None,
                      limit: int) -> Select:
     """The newest ``limit`` messages ``query`` finds: what ``search_messages`` runs
     (asking one row more than it shows), apart so its plan can be read."""
-    arms = [_arm(api_key_id, topic_id, condition, limit) for condition in _conditions(query)]
-    merged = union(*arms).subquery()
+    merged = union(*recipient_arms(api_key_id, query, limit, topic_id=topic_id)).subquery()
     return select(merged).order_by(merged.c.id.desc()).limit(limit)
+
+
+def recipient_arms(api_key_id: int, query: Query, limit: int, *, topic_id: str | None = None,
+                   where: Sequence[ColumnElement[bool]] = (),
+                   columns: Sequence[str] = _COLUMNS) -> list[Select]:
+    """One select per way ``query`` matches, each the key's newest ``limit`` matches (in
+    ``topic_id``, meeting ``where``) read from its own index, newest first: the arms
+    ``search_statement`` merges, and the console's message list merges with its own
+    filters (shared.db.message_list)."""
+    return [_arm(api_key_id, topic_id, condition, limit, where, columns)
+            for condition in _conditions(query)]
 
 
 def _conditions(query: Query) -> list[ColumnElement[bool]]:
@@ -147,9 +158,10 @@ def _conditions(query: Query) -> list[ColumnElement[bool]]:
 
 
 def _arm(api_key_id: int, topic_id: str | None, condition: ColumnElement[bool],
-         limit: int) -> Select:
+         limit: int, where: Sequence[ColumnElement[bool]], columns: Sequence[str]) -> Select:
     m = messages.c
-    arm = select(*(m[name] for name in _COLUMNS)).where(m.api_key_id == api_key_id, condition)
+    arm = select(*(m[name] for name in columns)).where(m.api_key_id == api_key_id, condition,
+                                                       *where)
     if topic_id:
         arm = arm.where(m.topic_id == topic_id)
     return arm.order_by(m.id.desc()).limit(limit)

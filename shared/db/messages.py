@@ -19,6 +19,7 @@ from shared.db.attachments import store_attachments
 from shared.db.tables import contents
 from shared.intake.attachments import Attachment
 from shared.intake.requests import MessageRequest
+from shared.sources import MessageSource
 from shared.states import UNCLAIMED, sql_list
 from shared.states import MessageState as S
 from shared.transports.base import Relay
@@ -35,13 +36,13 @@ class CreatedMessage:
 _INSERT_MESSAGES = text(
     f"""
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, to_name,
-                          state, scheduled_at, due_at, variables)
+                          state, scheduled_at, due_at, variables, source)
     SELECT :api_key_id, :content_id, :topic_id, :from_addr, r.addr, r.name,
            CASE WHEN :due_now THEN '{S.QUEUED}' ELSE '{S.CREATED}' END,
            COALESCE(:scheduled_at, now()),
            CASE WHEN :due_now THEN now() + make_interval(secs => :queue_timeout)
                 ELSE :scheduled_at END,
-           CAST(r.vars AS jsonb)
+           CAST(r.vars AS jsonb), :source
     FROM unnest(:recipients, :names, CAST(:variables AS text[]))
          WITH ORDINALITY AS r(addr, name, vars, n)
     ORDER BY r.n
@@ -56,14 +57,16 @@ _CONTENT_FIELDS = frozenset(contents.c.keys())
 
 
 def insert_messages(
-    conn: Connection, api_key_id: int, items: list[MessageRequest], *, queue_timeout: float
+    conn: Connection, api_key_id: int, items: list[MessageRequest], *, queue_timeout: float,
+    source: MessageSource = MessageSource.API,
 ) -> list[CreatedMessage]:
     """Store each item's content and one row per recipient, in the caller's transaction.
 
     Each item's sender is already chosen (``from_addr``, see shared.intake).
     Rows due now are inserted ``queued`` (their ids must be enqueued after
     commit; if that enqueue is lost, the dispatch sweep re-enqueues them after
-    ``queue_timeout``); rows scheduled for later are ``created``.
+    ``queue_timeout``); rows scheduled for later are ``created``. ``source``: the door
+    they came in by.
     """
     created: list[CreatedMessage] = []
     now = datetime.now().astimezone()
@@ -85,6 +88,7 @@ def insert_messages(
                 "due_now": due_now,
                 "scheduled_at": item.scheduled_at,
                 "queue_timeout": queue_timeout,
+                "source": source,
                 "recipients": [r.address for r in item.recipients],
                 # Display names apart: the address alone is matched and suppressed.
                 "names": [r.name for r in item.recipients],

@@ -45,6 +45,7 @@ from shared.intake.fields import (
     WhenOrNow,
     located,
 )
+from shared.sources import MessageSource
 
 
 class _Request(BaseModel):
@@ -158,6 +159,8 @@ class EnvelopeRequest(_Request):
     relay: RelayRequest | None = None
     #: The Message-ID the email carries (without angle brackets); intake makes one.
     mime_message_id: str | None = None
+    #: The door it came in by (its schema names it).
+    source: MessageSource
 
     @field_serializer("headers")
     def _headers_column(self, headers: tuple[tuple[str, str], ...]) -> list[list[str]] | None:

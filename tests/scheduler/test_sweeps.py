@@ -10,7 +10,9 @@ from sqlalchemy import text
 
 from services.scheduler.dispatch import dispatch_due
 from services.scheduler.sweeps import sweep_expired_leases
+from shared.db.audit import Actor, entries
 from shared.db.claims import claim_for_sending
+from shared.db.sweeps import requeue
 from tests.scheduler.test_dispatch import make_messages
 from tests.support.stack import settings_env
 
@@ -61,6 +63,39 @@ def test_requeue_cli_resends_unknown_messages_of_one_topic(engine, settings, api
     assert states(engine) == {ids[0]: "queued", ids[1]: "queued", ids[2]: "unknown"}
     # Requeued rows are due now and go out again through a normal claim.
     assert [m.id for m in claim(engine, ids)] == ids[:2]
+
+
+def test_the_cli_records_each_requeue_in_the_audit_log_and_says_what_it_risks(
+    engine, settings, api_key
+):
+    ids = make_messages(engine, api_key[0].id, 2)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET state = 'unknown'"))
+    result = run_cli(settings, "requeue", "--state", "unknown", "--topic", "t")
+    assert result.returncode == 0, result.stderr
+    assert "may already have been delivered: requeueing it can send it twice" in result.stderr
+    with engine.connect() as conn:
+        [entry] = entries(conn, action="messages.requeue", limit=1)  # the newest
+    assert entry.actor_kind == "cli" and "@" in entry.actor
+    assert entry.target == "messages: topic t"
+    assert entry.before == {"state": "unknown"}
+    assert entry.after == {"state": "queued", "count": 2, "ids": ids}
+
+
+def test_requeue_by_id_takes_only_those_rows_of_the_state(engine, api_key):
+    ids = make_messages(engine, api_key[0].id, 4)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE messages SET state = 'failed'"))
+        conn.execute(text("UPDATE messages SET state = 'sent' WHERE id = :i"), {"i": ids[1]})
+        actor = Actor("console", "admin@local.example", "127.0.0.1")
+        assert requeue(conn, state="failed", ids=ids[:2], actor=actor) == 1
+        assert requeue(conn, state="failed", ids=[], actor=actor) == 0
+    assert states(engine) == {ids[0]: "queued", ids[1]: "sent", ids[2]: "failed",
+                              ids[3]: "failed"}
+    with engine.connect() as conn:
+        [entry] = entries(conn, action="messages.requeue", limit=1)  # the newest
+    assert (entry.actor, entry.address, entry.target) == \
+        ("admin@local.example", "127.0.0.1", f"message {ids[0]}")
 
 
 def test_requeue_older_than_spares_recent_rows(engine, settings, api_key):

@@ -206,7 +206,8 @@ def test_compat_messages_are_not_tracked(tracking_settings, engine, api_key, sen
         message_id, _ = insert_envelope(conn, api_key[0].id, EnvelopeRequest(
             topic_id="biz", from_addr="sender@example.com", to=("a@example.com",),
             cc=("b@example.com",), bcc=(), subject="Hi", html=HTML, text=None, reply_to=None,
-            headers=(), attachments=(), mime_message_id="x1@example.com"), queue_timeout=300)
+            headers=(), attachments=(), mime_message_id="x1@example.com", source="biz"),
+            queue_timeout=300)
     send([message_id])
     [mime] = sent_mail(tracking_settings)
     assert 'href="https://example.com/offer"' in html_of(mime)

@@ -35,6 +35,7 @@ from shared.intake.attachments import Attachment
 from shared.intake.envelopes import EnvelopeRequest, RelayRequest
 from shared.intake.fields import problem
 from shared.intake.headers import reply_headers
+from shared.sources import MessageSource
 from shared.transports.smtp import SmtpUrlError, TlsMode, parse_smtp_url, server_url
 
 TOPIC = "biz"
@@ -126,7 +127,7 @@ class BizSend(BaseModel):
             topic_id=TOPIC, from_addr=self._from(relay), to=self.to, cc=self.cc, bcc=self.bcc,
             subject=self.subject, html=body if self.use_html else "",
             text=None if self.use_html else body, headers=headers, attachments=tuple(files),
-            relay=relay,
+            relay=relay, source=MessageSource.BIZ,
         )
 
     def _from(self, relay: RelayRequest | None) -> str | None:

@@ -23,6 +23,7 @@ from services.api.schemas.compat import (
 from shared.errors import InvalidRequest, Unauthorized
 from shared.i18n import Text
 from shared.intake.envelopes import EnvelopeRequest
+from shared.sources import MessageSource
 
 TOPIC = "fureweb"
 
@@ -42,7 +43,8 @@ class FurewebMail(BaseModel):
 
     def envelope(self) -> EnvelopeRequest:
         return EnvelopeRequest(topic_id=TOPIC, from_addr=self.from_, to=self.to, cc=self.cc,
-                               subject=self.title, html=self.content, text=None)
+                               subject=self.title, html=self.content, text=None,
+                               source=MessageSource.FUREWEB)
 
 
 def fureweb_mail(body: Any) -> FurewebMail:

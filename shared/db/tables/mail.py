@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.db.tables.metadata import metadata
+from shared.sources import MessageSource
 from shared.states import PENDING, UNCLAIMED, CampaignStatus, sql_list
 from shared.states import MessageState as S
 
@@ -190,7 +191,10 @@ messages = Table(
     Column("mime_message_id", Text),
     #: Send through this tenant SMTP relay instead of the configured transport.
     Column("smtp_relay_id", BigInteger, ForeignKey("smtp_relays.id")),
+    #: The door the message came in by (migration 0019; shared.sources).
+    Column("source", Text, nullable=False, server_default=MessageSource.API.value),
     CheckConstraint(f"state IN ({sql_list(set(S))})", name="state_valid"),
+    CheckConstraint(f"source IN ({sql_list(set(MessageSource))})", name="source_valid"),
     # The dispatch query: due rows waiting for the scheduler.
     Index("messages_due", "due_at", postgresql_where=text(f"state IN ({sql_list(UNCLAIMED)})")),
     # Lease sweep.
@@ -223,6 +227,12 @@ messages = Table(
     #: A key's traffic by day and state (the console's key page, migration 0018): an
     #: index-only range of the key's last 30 days, never the whole table.
     Index("messages_key_created", "api_key_id", "created_at", postgresql_include=["state"]),
+    #: The console's message list (shared/db/message_list.py, migration 0019), newest
+    #: first by id: the newest of a state (unknown, failed…) or of a topic however old,
+    #: and a time window's first and last ids.
+    Index("messages_state_id", "state", "id"),
+    Index("messages_topic_id", "topic_id", "id"),
+    Index("messages_created_id", "created_at", "id"),
 )
 
 # --- events and the suppression list ---------------------------------------------------

@@ -36,7 +36,7 @@ def envelope(engine, key_id: int, relay_id: int | None = None) -> int:
         cc=("cc@example.com", "Gone@Example.com"), bcc=("bcc@example.com",),
         subject="s", html="<p>h</p>", text=None, reply_to=None,
         headers=(("In-Reply-To", "<a@example.com>"),), attachments=(),
-        mime_message_id="<m@example.com>")
+        mime_message_id="<m@example.com>", source="biz")
     with engine.begin() as conn:
         return insert_envelope(conn, key_id, item, relay_id=relay_id, queue_timeout=300)[0]
 
