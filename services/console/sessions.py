@@ -7,7 +7,8 @@
   CSRF token, as the form field ``csrf`` or the ``X-CSRF-Token`` header: the
   session's token when signed in, else the pre-session token of the sign-in
   form (cookie ``mp_pre``, double-submitted).
-- The role a page's unsafe method needs (``Page.roles``, default editor) is
+- The role each method of a page needs (``Page.roles``: by default editor for
+  an unsafe method, viewer to read; an admin-only page names ``GET`` too) is
   checked here, before the responder, so no route can forget it.
 - Every ``/ui`` answer gets a Content-Security-Policy (scripts only from the
   console's own files) and the usual anti-framing and no-sniff headers.
@@ -105,10 +106,11 @@ class ConsoleSessions:
         req.context.csrf = session.csrf if session else self._pre_token(req, resp)
         if req.method in UNSAFE:
             self._check_csrf(req)
-            if session is not None and not resource.public:
-                needed = resource.roles.get(req.method, "editor")
-                if RANK[session.user.role] < RANK[needed]:
-                    raise ConsoleDenied(falcon.HTTP_403, "forbidden")
+        if session is not None and not resource.public:
+            unsafe = req.method in UNSAFE
+            needed = resource.roles.get(req.method, "editor" if unsafe else "viewer")
+            if RANK[session.user.role] < RANK[needed]:
+                raise ConsoleDenied(falcon.HTTP_403, "forbidden" if unsafe else "forbidden_page")
 
     def _pre_token(self, req: falcon.Request, resp: falcon.Response) -> str:
         token = (req.get_cookie_values(PRE_COOKIE) or [None])[0]

@@ -71,8 +71,9 @@ class Console:
 
 
 class Page:
-    """A console resource. ``roles`` names the role each unsafe method needs (default
-    editor); the session middleware enforces it before the responder runs."""
+    """A console resource. ``roles`` names the role each method needs (default: editor
+    for an unsafe one, viewer to read); the session middleware enforces it before the
+    responder runs."""
 
     console_page = True
     auth = False  # not the x-api-key middleware: the console has its own sessions

@@ -1,0 +1,181 @@
+"""API keys (admins only): list, create (the key shown once), change, revoke; each key's
+traffic and last use.
+
+The rules and the audit entries are ``shared.db.keys``' (``KeySettings``,
+``create_key``, ``change_key``, ``revoke_key``), the same as ``mailpipe keys``;
+a rule broken is shown beside its field. A new key is shown in the answer to
+the form that made it (never in a URL, never again: only its hash is stored).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from datetime import UTC, date, datetime, timedelta
+
+import falcon
+
+from services.console.web import ROOT, Page, PageNotFound, form, redirect
+from shared.db.keys import (
+    KeySettings,
+    change_key,
+    create_key,
+    get_key,
+    key_traffic,
+    list_keys,
+    revoke_key,
+)
+from shared.errors import InvalidRequest
+from shared.i18n import Text
+from shared.states import MessageState
+
+ADMIN = {"GET": "admin", "POST": "admin"}
+#: Days of traffic a key's page shows.
+TRAFFIC_DAYS = 30
+#: States in the order the traffic bars stack them (the pipeline's order).
+TRAFFIC_STATES = [s.value for s in MessageState]
+
+
+def _rate(value: str | None, field: str) -> float | None:
+    """A rate as typed: empty is the fleet's (None); InvalidRequest naming ``field``."""
+    value = (value or "").strip().replace(",", ".")
+    if not value:
+        return None
+    try:
+        rate = float(value)
+    except ValueError:
+        rate = math.nan
+    if math.isnan(rate):
+        raise InvalidRequest("invalid_rate", Text(
+            "'%(value)s' is not a number", value=value), field=field)
+    return rate
+
+
+def _settings(values: dict[str, str]) -> KeySettings:
+    """The key's settings as the form has them (checked by ``shared.db.keys`` after)."""
+    domains = tuple(d for d in re.split(r"[\s,;]+", values.get("domains", "")) if d)
+    return KeySettings(values.get("name", ""), domains,
+                       _rate(values.get("max_send_rate"), "max_send_rate"),
+                       _rate(values.get("intake_rate"), "intake_rate"))
+
+
+def _form_values(settings: KeySettings) -> dict[str, str]:
+    def rate(value: float | None) -> str:
+        return "" if value is None else f"{value:g}"
+
+    return {"name": settings.name, "domains": "\n".join(settings.domains),
+            "max_send_rate": rate(settings.max_send_rate),
+            "intake_rate": rate(settings.intake_rate)}
+
+
+def _traffic(rows: list[tuple], today: date) -> dict:
+    """The key's last ``TRAFFIC_DAYS`` days as bars: each day's counts by state (oldest
+    first), the most any day had, and the totals by state."""
+    by_day: dict[date, dict[str, int]] = defaultdict(dict)
+    totals: dict[str, int] = defaultdict(int)
+    for day, state, n in rows:
+        by_day[day][state] = n
+        totals[state] += n
+    days = [today - timedelta(days=back) for back in range(TRAFFIC_DAYS - 1, -1, -1)]
+    bars = [{"day": d, "counts": by_day.get(d, {}), "total": sum(by_day.get(d, {}).values())}
+            for d in days]
+    return {"bars": bars, "top": max([b["total"] for b in bars] + [1]),
+            "totals": {s: totals[s] for s in TRAFFIC_STATES if totals.get(s)},
+            "states": [s for s in TRAFFIC_STATES if totals.get(s)]}
+
+
+class KeysPage(Page):
+    """``/ui/keys``: every key; ``POST`` makes one and shows it, once."""
+
+    roles = ADMIN
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._list(req, resp, values={"name": "", "domains": "", "max_send_rate": "",
+                                      "intake_rate": ""})
+
+    def _list(self, req: falcon.Request, resp: falcon.Response, values: dict,
+              error: InvalidRequest | None = None) -> None:
+        with self.console.engine.connect() as conn:
+            keys = list_keys(conn)
+        keys.sort(key=lambda k: (k.revoked_at is not None, k.id))
+        self.console.render(req, resp, "keys.html", keys=keys, values=values, error=error,
+                            fleet=self.console.settings,
+                            status=falcon.HTTP_400 if error else falcon.HTTP_200)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        values = form(req)
+        try:
+            settings = _settings(values)
+            with self.console.engine.begin() as conn:
+                key, plain = create_key(conn, settings.name, list(settings.domains),
+                                        settings.max_send_rate,
+                                        intake_rate=settings.intake_rate,
+                                        actor=self.console.actor(req))
+        except InvalidRequest as exc:
+            self._list(req, resp, values, error=exc)
+            return
+        self.console.render(req, resp, "key_created.html", key=key, plain=plain,
+                            status=falcon.HTTP_201)
+
+
+def _no_key(key_id: int) -> PageNotFound:
+    return PageNotFound(Text("There is no API key %(id)s.", id=key_id), back=f"{ROOT}/keys")
+
+
+def _notice(req: falcon.Request) -> Text | None:
+    if req.get_param_as_bool("saved"):
+        return Text("Saved.")
+    if req.get_param_as_bool("revoked"):
+        return Text("The key is revoked: requests with it are refused from now on.")
+    return None
+
+
+class KeyPage(Page):
+    """``/ui/keys/{id}``: one key, its traffic and last use; ``POST`` changes it."""
+
+    roles = ADMIN
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
+        self._show(req, resp, key_id)
+
+    def _show(self, req: falcon.Request, resp: falcon.Response, key_id: int,
+              values: dict | None = None, error: InvalidRequest | None = None) -> None:
+        with self.console.engine.connect() as conn:
+            key = get_key(conn, key_id)
+            if key is None:
+                raise _no_key(key_id)
+            traffic = _traffic(key_traffic(conn, key_id, TRAFFIC_DAYS),
+                               datetime.now(UTC).date())
+        self.console.render(req, resp, "key.html", key=key, traffic=traffic,
+                            values=values or _form_values(key.settings), error=error,
+                            fleet=self.console.settings, notice=_notice(req),
+                            status=falcon.HTTP_400 if error else falcon.HTTP_200)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
+        values = form(req)
+        try:
+            with self.console.engine.begin() as conn:
+                changed = change_key(conn, key_id, _settings(values),
+                                     actor=self.console.actor(req))
+        except InvalidRequest as exc:
+            self._show(req, resp, key_id, values, exc)
+            return
+        if changed is None:  # revoked since the form was shown, or never there
+            self._show(req, resp, key_id, values, InvalidRequest("key_revoked", Text(
+                "This key is revoked: it can no longer be changed.")))
+            return
+        raise redirect(f"{ROOT}/keys/{key_id}?saved=1")
+
+
+class RevokeKey(Page):
+    """``POST /ui/keys/{id}/revoke``."""
+
+    roles = ADMIN
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
+        with self.console.engine.begin() as conn:
+            revoked = revoke_key(conn, key_id, actor=self.console.actor(req))
+            if not revoked and get_key(conn, key_id) is None:
+                raise _no_key(key_id)
+        raise redirect(f"{ROOT}/keys/{key_id}?revoked=1")
