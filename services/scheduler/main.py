@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from datetime import UTC, datetime
 
 import redis
@@ -15,7 +16,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.quota import refresh_quota, watch_pause
-from services.scheduler.retention import prune_expired
+from services.scheduler.retention import prune_expired, prune_traffic_minutes
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
@@ -23,6 +24,7 @@ from shared.metrics.gauges import FleetCollector
 from shared.metrics.setup import serve as serve_metrics
 from shared.rate.pause import FleetPause
 from shared.rate.quota import QuotaStore
+from shared.runtime import heartbeat
 from shared.runtime.logs import configure_logging
 from shared.runtime.observe import observe
 from shared.settings import Settings
@@ -55,6 +57,12 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
                       id="expand")
     scheduler.add_job(prune_expired, "interval", seconds=settings.retention_interval,
                       args=(engine, settings), id="retention")
+    scheduler.add_job(prune_traffic_minutes, "interval", minutes=10, args=(engine,),
+                      id="traffic")
+    # A job, not a thread: a scheduler whose jobs stopped running stops beating.
+    scheduler.add_job(heartbeat.beat, "interval", seconds=heartbeat.INTERVAL,
+                      args=(redis.Redis.from_url(settings.redis_url), "scheduler", time.time()),
+                      id="heartbeat", next_run_time=datetime.now(UTC))
     return scheduler
 
 

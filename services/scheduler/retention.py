@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from shared.db import retention as sql
+from shared.db.traffic import prune_minutes
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.retention")
@@ -120,3 +121,11 @@ def prune_expired(engine: Engine, settings: Settings, *, budget: float = RUN_BUD
         log.info("retention pruned %s", " ".join(f"{k}={n}" for k, n in pruned.items()),
                  extra={"pruned": pruned})
     return totals
+
+
+def prune_traffic_minutes(engine: Engine) -> int:
+    """The scheduler's job: drop the dashboard's per-minute counts older than two days
+    (``shared.db.traffic.MINUTES_KEPT``), whatever the retention settings: the hours keep
+    the same counts. A few thousand rows at most each run."""
+    with engine.begin() as conn:
+        return prune_minutes(conn)

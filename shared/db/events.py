@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Text
 
 from shared.broker.payloads import Event, EventType
+from shared.db.traffic import count_events
 from shared.states import MessageState as S
 
 EVENTS_LOCK = 727_273
@@ -87,7 +88,8 @@ def insert_events(
     An event whose SNS MessageId is already stored is skipped (ON CONFLICT
     DO NOTHING on the unique index), so a redelivered or replayed
     notification changes nothing. For SES events, takes ``EVENTS_LOCK``, then
-    row locks on the messages whose state changes (in id order).
+    row locks on the messages whose state changes (in id order); then
+    ``TRAFFIC_LOCK`` to count them in the dashboard's rollups.
     """
     if not events:
         return []
@@ -104,7 +106,7 @@ def insert_events(
         # Only SES events can be orphans or move states; tracking hits need no lock.
         lock_events(conn)
     stored = [StoredEvent(*r) for r in conn.execute(_INSERT_EVENTS, {"rows": rows})]
-    apply_consequences(conn, stored)
+    _count(conn, stored, apply_consequences(conn, stored))
     return stored
 
 
@@ -148,8 +150,15 @@ def adopt_orphan_events(conn: Connection, message_ids: list[int]) -> list[Stored
     if not message_ids:
         return []
     adopted = [StoredEvent(*r) for r in conn.execute(_ADOPT_ORPHANS, {"ids": message_ids})]
-    apply_consequences(conn, adopted)
+    _count(conn, adopted, apply_consequences(conn, adopted))
     return adopted
+
+
+def _count(conn: Connection, stored: list[StoredEvent], moved: dict[int, str]) -> None:
+    """The dashboard's rollups: messages these events start a measure for, and those
+    they failed (``shared.db.traffic.count_events``)."""
+    count_events(conn, [e.id for e in stored if e.message_id is not None],
+                 sorted(i for i, state in moved.items() if state == S.FAILED))
 
 
 _MOVE_STATES = text(

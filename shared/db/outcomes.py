@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
 from shared.broker.payloads import Outcome, OutcomeKind
+from shared.db.traffic import count_outcomes
 from shared.states import BY_ID_STATE, sql_list
 from shared.states import MessageState as S
 
@@ -40,7 +41,7 @@ _APPLY_OUTCOMES = text(
      WHERE m.id = o.id
        AND m.attempts = o.attempt
        AND m.{BY_ID_STATE} IN ({sql_list({S.SENDING, S.UNKNOWN})})
-    RETURNING m.id, m.state
+    RETURNING m.id, m.state, m.api_key_id, m.topic_id, m.sent_at, m.updated_at
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
@@ -62,7 +63,8 @@ def apply_outcomes(
     first, since a late answer is still the truth), so a batch applied twice,
     or a stale one, changes nothing. A ``retry`` goes back to ``queued`` with
     its backoff as ``due_at``, or ends ``failed`` once attempts are spent.
-    Row locks are taken in id order to avoid deadlocks between batches.
+    Row locks are taken in id order to avoid deadlocks between batches. What was sent
+    or failed is counted in the dashboard's rollups (``shared.db.traffic``).
     """
     ordered = sorted(outcomes, key=lambda o: o.message_id)
     if not ordered:
@@ -80,4 +82,6 @@ def apply_outcomes(
             "max_attempts": max_attempts,
         },
     )
-    return {id_: state for id_, state in rows}  # unpacked: a Row's attribute access is slow
+    rows = rows.all()
+    count_outcomes(conn, rows)
+    return {row[0]: row[1] for row in rows}  # by index: a Row's attribute access is slow

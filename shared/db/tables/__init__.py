@@ -6,7 +6,8 @@ declarations match what the migrations create, which
 tests/shared/db/test_schema_matches_migrations.py checks. Importing this
 package registers every table: ``mail`` (keys, contents, messages, events,
 suppressions, templates, campaigns, recipient lists, which the console edits
-as grids) and ``console`` (the web console's users and sessions).
+as grids), ``console`` (the web console's users and sessions) and ``traffic``
+(the dashboard's rollups).
 """
 
 from shared.db.tables.console import (
@@ -37,6 +38,7 @@ from shared.db.tables.mail import (
     templates,
 )
 from shared.db.tables.metadata import metadata
+from shared.db.tables.traffic import traffic_hours, traffic_minutes
 
 __all__ = [
     "AUDIT_ACTORS", "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "audit_log",
@@ -44,5 +46,5 @@ __all__ = [
     "campaigns", "console_sessions", "console_users", "content_attachments",
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
     "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",
-    "template_versions", "templates",
+    "template_versions", "templates", "traffic_hours", "traffic_minutes",
 ]

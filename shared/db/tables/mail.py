@@ -224,6 +224,10 @@ messages = Table(
           postgresql_ops={"to_addr_lower": "text_pattern_ops"}),
     Index("messages_recipient_domain", "api_key_id",
           func.lower(func.split_part(column("to_addr"), "@", -1)), "id"),
+    #: Rows an operator must look at: the dashboard counts them per key, index-only,
+    #: whatever the size of the table (migration 0020).
+    Index("messages_attention", "api_key_id", "state", "id",
+          postgresql_where=text(f"state IN ({sql_list({S.UNKNOWN, S.FAILED})})")),
     #: A key's traffic by day and state (the console's key page, migration 0018): an
     #: index-only range of the key's last 30 days, never the whole table.
     Index("messages_key_created", "api_key_id", "created_at", postgresql_include=["state"]),
