@@ -3,22 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import falcon
 
+from services.api.errors import handle_http_error
 from services.api.params import ID_FIELD
 from services.console.i18n import label
 from services.console.oidc import client_for
 from services.console.pages import auth, grids, plans, results, templates
 from services.console.sessions import ConsoleSessions
-from services.console.web import ROOT, Console, ConsoleDenied, NoApiKey, login_url
+from services.console.web import (
+    ROOT,
+    Console,
+    ConsoleDenied,
+    NoApiKey,
+    PageNotFound,
+    from_script,
+    login_url,
+    safe_next,
+)
+from shared.i18n import Text, translate
 
 HERE = Path(__file__).parent
 
 
-def _wants_json(req: falcon.Request) -> bool:
-    return "application/json" in (req.get_header("Accept") or "") or \
-        req.get_header("X-CSRF-Token") is not None
+def _in_console(path: str) -> bool:
+    return path == ROOT or path.startswith(ROOT + "/")
+
+
+def _page_of_form(req: falcon.Request) -> str:
+    """Where to come back to after signing in again from a form sent with an expired
+    session: the console page the form was on (the Referer), else the console's home."""
+    referer = urlsplit(req.get_header("Referer") or "")
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
 
 def install(app: falcon.App, deps) -> Console:
@@ -29,11 +47,15 @@ def install(app: falcon.App, deps) -> Console:
     app.add_middleware(sessions)
 
     def denied(req: falcon.Request, resp: falcon.Response, ex: ConsoleDenied, params) -> None:
-        if ex.reason == "sign_in" and req.method == "GET" and not _wants_json(req):
+        """A script gets 401/403 JSON with the reason as its code (``session_expired``:
+        its page's session ended, see static/console.js); a browser signed out goes to
+        the sign-in page, and comes back where it was."""
+        if ex.status == falcon.HTTP_401 and not from_script(req):
             resp.status = falcon.HTTP_303
-            resp.location = login_url(req.relative_uri)
+            resp.location = login_url(req.relative_uri if req.method == "GET"
+                                      else _page_of_form(req))
             return
-        if _wants_json(req):
+        if from_script(req):
             resp.status = ex.status
             resp.media = {"code": ex.reason,
                           "message": label(req.context.lang, "denied", ex.reason)}
@@ -43,8 +65,29 @@ def install(app: falcon.App, deps) -> Console:
     def no_key(req: falcon.Request, resp: falcon.Response, ex: NoApiKey, params) -> None:
         console.render(req, resp, "no_key.html", status=falcon.HTTP_409)
 
+    def not_found(req: falcon.Request, resp: falcon.Response,
+                  ex: falcon.HTTPRouteNotFound | PageNotFound, params) -> None:
+        """No such console page, or no such row: the console's 404 page for a browser (in
+        its language, with the menu and a way back), JSON for a script; any other path
+        the router did not know is the API's to answer."""
+        if not _in_console(req.path):
+            handle_http_error(req, resp, ex, params)
+            return
+        if isinstance(ex, PageNotFound):
+            reason, back = ex.text, ex.back
+        else:
+            reason, back = Text("There is no page at this address."), ROOT + "/"
+            sessions.identify(req)  # no page ran the middleware's check: the menu needs it
+        if from_script(req):
+            resp.status = falcon.HTTP_404
+            resp.media = {"code": "not_found", "message": translate(reason, req.context.lang)}
+            return
+        console.render(req, resp, "not_found.html", status=falcon.HTTP_404, reason=reason,
+                       back=back)
+
     app.add_error_handler(ConsoleDenied, denied)
     app.add_error_handler(NoApiKey, no_key)
+    app.add_error_handler((falcon.HTTPRouteNotFound, PageNotFound), not_found)
     app.add_static_route(f"{ROOT}/static", str(HERE / "static"))
     _routes(app, console, sessions)
     return console

@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 
 import jinja2
+from babel.numbers import format_decimal
 
 from services.console.labels import LABELS
 from services.console.times import time_element
@@ -60,6 +61,8 @@ def templates(lang: str) -> jinja2.Environment:
     env.globals.update(lang=lang, label=lambda kind, value: label(lang, kind, value),
                        tr=lambda value: translate(value, lang))
     env.filters["when"] = time_element
+    # Counts as the language writes them (1,234), for ngettext's num: ngettext(…, n, num=n|number)
+    env.filters["number"] = lambda n: format_decimal(n, locale=lang)
     return env
 
 

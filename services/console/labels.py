@@ -43,6 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
     },
     "denied": {
         "sign_in": NP_("denied", "Please sign in."),
+        "session_expired": NP_("denied", "Your session has expired. Please sign in again."),
         "forbidden": NP_("denied", "Your role does not allow this change."),
         "csrf": NP_("denied", "The form expired (security token missing or wrong). Reload "
                               "the page and try again."),

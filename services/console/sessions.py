@@ -24,7 +24,12 @@ import falcon
 
 from services.console.i18n import pick_language
 from services.console.web import RANK, ROOT, UNSAFE, Console, ConsoleDenied
-from shared.db.console_accounts import create_session, delete_session, find_session
+from shared.db.console_accounts import (
+    ConsoleSession,
+    create_session,
+    delete_session,
+    find_session,
+)
 from shared.db.keys import ApiKey, list_keys
 
 SESSION_COOKIE = "mp_session"
@@ -90,6 +95,23 @@ class ConsoleSessions:
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         if resource is None or not getattr(resource, "console_page", False):
             return
+        session = self.identify(req)
+        if session is None and not resource.public:
+            # A session cookie that finds no session: it expired or was signed out.
+            expired = bool(req.get_cookie_values(SESSION_COOKIE))
+            raise ConsoleDenied(falcon.HTTP_401, "session_expired" if expired else "sign_in")
+        req.context.csrf = session.csrf if session else self._pre_token(req, resp)
+        if req.method in UNSAFE:
+            self._check_csrf(req)
+        if session is not None and not resource.public:
+            unsafe = req.method in UNSAFE
+            needed = resource.roles.get(req.method, "editor" if unsafe else "viewer")
+            if RANK[session.user.role] < RANK[needed]:
+                raise ConsoleDenied(falcon.HTTP_403, "forbidden" if unsafe else "forbidden_page")
+
+    def identify(self, req: falcon.Request) -> ConsoleSession | None:
+        """The request's session (None: signed out), kept in ``req.context`` with the API
+        keys it may act as; also for a page the router did not find (its 404 has the menu)."""
         session_id = (req.get_cookie_values(SESSION_COOKIE) or [None])[0]
         session = None
         if session_id:
@@ -101,16 +123,8 @@ class ConsoleSessions:
                                                      session.api_key_id)
         req.context.session = session
         req.context.session_id = session_id if session else None
-        if session is None and not resource.public:
-            raise ConsoleDenied(falcon.HTTP_401, "sign_in")
-        req.context.csrf = session.csrf if session else self._pre_token(req, resp)
-        if req.method in UNSAFE:
-            self._check_csrf(req)
-        if session is not None and not resource.public:
-            unsafe = req.method in UNSAFE
-            needed = resource.roles.get(req.method, "editor" if unsafe else "viewer")
-            if RANK[session.user.role] < RANK[needed]:
-                raise ConsoleDenied(falcon.HTTP_403, "forbidden" if unsafe else "forbidden_page")
+        req.context.csrf = session.csrf if session else None
+        return session
 
     def _pre_token(self, req: falcon.Request, resp: falcon.Response) -> str:
         token = (req.get_cookie_values(PRE_COOKIE) or [None])[0]

@@ -10,6 +10,8 @@ import falcon
 
 from services.console.i18n import templates
 from shared.db.keys import ApiKey
+from shared.errors import NotFound
+from shared.i18n import Text
 
 #: Where the console lives; cookies are scoped to it.
 ROOT = "/ui"
@@ -31,6 +33,28 @@ class ConsoleDenied(Exception):
 
 class NoApiKey(Exception):
     """Raised when the console has no active API key to act as."""
+
+
+class PageNotFound(NotFound):
+    """Raised when a console page names a row the acting key does not have (a message,
+    template, version, plan or list). A browser gets the console's 404 page, with
+    ``back`` (the list the row would be in) as the way back; a script gets JSON."""
+
+    def __init__(self, text: Text, back: str = ROOT + "/") -> None:
+        super().__init__("not_found", text)
+        self.back = back
+
+
+def from_script(req: falcon.Request) -> bool:
+    """Whether a console request comes from a page's script (fetch, XMLHttpRequest) rather
+    than from the browser showing a page: it asks for JSON (``Accept``), carries the CSRF
+    header (only a script can set one), or the browser says it is no navigation
+    (``Sec-Fetch-Mode`` ``cors`` or ``same-origin``: fetch and XHR; a navigation is
+    ``navigate``). A script is answered in JSON (401 with a code, 404, …), a browser
+    with pages and redirects: a sign-in page handed to ``fetch`` would read as success."""
+    return "application/json" in (req.get_header("Accept") or "") \
+        or req.get_header("X-CSRF-Token") is not None \
+        or req.get_header("Sec-Fetch-Mode") in ("cors", "same-origin")
 
 
 @dataclass

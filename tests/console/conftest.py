@@ -95,8 +95,18 @@ def console(postgres, redis_server, tmp_path_factory):
 @pytest.fixture
 def page(browser, console):
     """A fresh browser (no cookies) that speaks English, at desktop size."""
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900},
-                                  extra_http_headers={"Accept-Language": "en-US,en;q=0.9"})
+    yield from _fresh_page(browser, "en-US", "en-US,en;q=0.9")
+
+
+@pytest.fixture
+def korean_page(browser, console):
+    """A fresh browser (no cookies) that speaks Korean, at desktop size."""
+    yield from _fresh_page(browser, "ko-KR", "ko-KR,ko;q=0.9")
+
+
+def _fresh_page(browser, locale: str, accept_language: str):
+    context = browser.new_context(locale=locale, viewport={"width": 1280, "height": 900},
+                                  extra_http_headers={"Accept-Language": accept_language})
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors: list[str] = []

@@ -60,7 +60,7 @@ def test_a_plan_a_minute_ahead_is_sent_and_an_open_shows_in_the_results(page, co
     page.fill("input[name=name]", "6월 발송")
     page.select_option("select[name=template]", str(template.id))
     page.fill("input[name=topic]", "june-news")
-    page.select_option("select[name=grid]", label="plan grid (4)")
+    page.select_option("select[name=grid]", label="plan grid (4 recipients)")
     when = page.evaluate("""() => { const d = new Date(Date.now() + 60000);
         const p = n => String(n).padStart(2, '0');
         return `${d.getFullYear()}-${p(d.getMonth()+1)}-${p(d.getDate())}T${p(d.getHours())}:` +

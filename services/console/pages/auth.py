@@ -13,7 +13,7 @@ from services.console.oidc import OidcError, Pending
 from services.console.passwords import verify_password
 from services.console.sessions import LANG_COOKIE, ConsoleSessions
 from services.console.web import ROOT, Page, form, redirect, safe_next
-from shared.db.console_accounts import find_user, oidc_user, set_session_key
+from shared.db.console_accounts import accounts_exist, find_user, oidc_user, set_session_key
 from shared.i18n import LANGUAGES, Text
 
 log = logging.getLogger("mailpipe.console")
@@ -37,7 +37,17 @@ class LoginResource(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if req.context.session is not None:
             raise redirect(safe_next(req.get_param("next")))
-        self.console.render(req, resp, "login.html", next=safe_next(req.get_param("next")))
+        self.console.render(req, resp, "login.html", next=safe_next(req.get_param("next")),
+                            admin_hint=self._admin_hint(local=False))
+
+    def _admin_hint(self, *, local: bool) -> str | None:
+        """How accounts are made (``mailpipe admins create``), said only where it helps: no
+        account exists yet (a new installation), or a password failed where no account has
+        one (``local``). A visitor of a console that has accounts is not told."""
+        with self.console.engine.connect() as conn:
+            if accounts_exist(conn, local=local):
+                return None
+        return "no_local_accounts" if local else "no_accounts"
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = form(req)
@@ -48,7 +58,7 @@ class LoginResource(Page):
             self.console.render(req, resp, "login.html", status=falcon.HTTP_401,
                                 next=safe_next(data.get("next")),
                                 error=Text("Wrong email or password."),
-                                email=email)
+                                email=email, admin_hint=self._admin_hint(local=True))
             return
         self.sessions.sign_in(resp, user)
         raise redirect(safe_next(data.get("next")))

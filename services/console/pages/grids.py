@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 
 from services.api.media import csv_charset, read_json, upload_stream
 from services.console.i18n import message
-from services.console.web import Page, key_of
+from services.console.web import ROOT, Page, PageNotFound, key_of
 from shared.db.recipient_lists import delete_list, get_list, list_rows, recent_lists
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
@@ -139,9 +139,10 @@ class GridsPage(Page):
         with self.console.engine.connect() as conn:
             grids = recent_lists(conn, key.id)
             templates = list_templates(conn, key.id, limit=500)
+        deleted = grid is None and req.get_param_as_bool("deleted")  # grid.js, after a delete
         self.console.render(req, resp, "grids.html", grids=grids, grid=grid,
                             variables={str(t.id): t.variables for t in templates},
-                            templates=templates)
+                            templates=templates, notice=Text("List deleted.") if deleted else None)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._save(req, resp, None)
@@ -166,6 +167,11 @@ class GridsPage(Page):
                       "duplicates": stored.duplicates}
 
 
+def _no_list(list_id: int) -> PageNotFound:
+    return PageNotFound(Text("There is no recipient list %(id)s.", id=list_id),
+                        back=f"{ROOT}/grids")
+
+
 class GridPage(GridsPage):
     """``/ui/grids/{grid_id}``: a saved list (made here or by ``POST /v1/lists``: the id
     is the list's) in the grid; ``POST`` replaces its rows, ``DELETE`` deletes it."""
@@ -174,7 +180,7 @@ class GridPage(GridsPage):
         with self.console.engine.connect() as conn:
             grid = grid_of(conn, key_of(req).id, grid_id)
         if grid is None:
-            raise falcon.HTTPNotFound(description="no such list")
+            raise _no_list(grid_id)
         self._show(req, resp, grid)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
@@ -183,7 +189,7 @@ class GridPage(GridsPage):
     def on_delete(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
         with self.console.engine.begin() as conn:
             if not delete_list(conn, key_of(req).id, grid_id):
-                raise falcon.HTTPNotFound(description="no such list")
+                raise _no_list(grid_id)
         resp.status = falcon.HTTP_204
 
 

@@ -16,19 +16,32 @@ from services.api.media import capped, csv_charset
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
 from services.console.i18n import label
-from services.console.web import ROOT, Page, key_of, redirect
+from services.console.web import ROOT, Page, PageNotFound, key_of, redirect
 from shared.db.campaigns import get_campaign
 from shared.db.console_queries import recent_campaign_ids
 from shared.db.recipient_lists import get_list, recent_lists
 from shared.db.templates import list_templates
-from shared.errors import Conflict, InvalidRequest, NotFound
-from shared.i18n import Text
+from shared.errors import Conflict, InvalidRequest
+from shared.i18n import N_, Text
 from shared.intake import campaigns as rules
 from shared.intake.campaigns import CampaignRequest, create_campaign, csv_rows
 from shared.intake.recipient_lists import campaign_rows
 from shared.states import MessageState
 
 ACTIONS = {"pause": rules.pause, "resume": rules.resume, "cancel": rules.cancel}
+
+#: The query parameter naming the plan an action was done to (``?paused=7``).
+DONE = {"pause": "paused", "resume": "resumed", "cancel": "cancelled"}
+
+#: What the plans page says after a change, by the parameter naming the plan: ``created``
+#: (sent by the page's script once the plan is made), then PlanAction's.
+NOTICES = {
+    "created": N_("Send plan “%(name)s” created."),
+    "paused": N_("Send plan “%(name)s” paused."),
+    "resumed": N_("Send plan “%(name)s” resumed."),
+    "cancelled": N_("Send plan “%(name)s” cancelled."),
+    "unchanged": N_("Send plan “%(name)s” was not changed: it is %(phase)s."),
+}
 
 #: States in the order the progress bar shows them: finished ones first, then those on
 #: their way, then recipients not expanded yet ("pending", see ``rules.progress``).
@@ -42,6 +55,17 @@ def _labels(lang: str) -> dict[str, str]:
     labels = {state: label(lang, "state", state) for state in BAR_STATES}
     labels.update({f"phase.{phase}": label(lang, "phase", phase) for phase in PHASES})
     return labels
+
+
+def _notice(req: falcon.Request, plans: list[dict]) -> Text | None:
+    """The notice of the change named in the query (``NOTICES``), for a plan shown."""
+    for param, message in NOTICES.items():
+        plan_id = req.get_param_as_int(param, min_value=1)
+        if plan_id is not None:
+            plan = next((p for p in plans if p["id"] == plan_id), None)
+            return plan and Text(message, name=plan["name"],
+                                 phase=label(req.context.lang, "phase", plan["phase"]))
+    return None
 
 
 class HomeResource(Page):
@@ -79,8 +103,8 @@ class PlansPage(Page):
         with self.console.engine.connect() as conn:
             templates = list_templates(conn, key.id, limit=500)
             grids = recent_lists(conn, key.id)
-        self.console.render(req, resp, "plans.html", plans=plan_progress(self.console.engine,
-                                                                         key.id),
+        plans = plan_progress(self.console.engine, key.id)
+        self.console.render(req, resp, "plans.html", plans=plans, notice=_notice(req, plans),
                             templates=templates, grids=grids, bar_states=BAR_STATES,
                             state_labels=_labels(req.context.lang))
 
@@ -147,14 +171,16 @@ class PlanAction(Page):
                 action: str) -> None:
         act = ACTIONS.get(action)
         if act is None:
-            raise NotFound("not_found", Text("no action %(action)r; use pause, resume or cancel",
-                                             action=action))
+            raise PageNotFound(Text("no action %(action)r; use pause, resume or cancel",
+                                    action=action), back=f"{ROOT}/plans")
         key = key_of(req)
         with self.console.engine.connect() as conn:
             if get_campaign(conn, key.id, campaign_id) is None:
-                raise falcon.HTTPNotFound(description="no such plan")
+                raise PageNotFound(Text("There is no send plan %(id)s.", id=campaign_id),
+                                   back=f"{ROOT}/plans")
         try:
             act(self.console.engine, key, campaign_id)
-        except Conflict:
-            pass  # already in that state (another tab, or the plan finished): show the list
-        raise redirect(f"{ROOT}/plans")
+            done = DONE[action]
+        except Conflict:  # already so (another tab), or finished: the notice says its phase
+            done = "unchanged"
+        raise redirect(f"{ROOT}/plans?{done}={campaign_id}#plan-{campaign_id}")

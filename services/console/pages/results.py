@@ -13,12 +13,13 @@ import falcon
 
 from services.console.chart import SERIES, bucket_for, line_chart
 from services.console.i18n import label
-from services.console.web import Page, key_of
+from services.console.web import ROOT, Page, PageNotFound, key_of
 from shared.db.campaigns import get_campaign
 from shared.db.console_queries import export_page, topic_series, topic_span, topics
 from shared.db.message_search import search_messages
 from shared.db.reads import get_message, topic_summary
 from shared.db.stats import topic_stats
+from shared.i18n import Text
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type
 
 EXPORT_COLUMNS = ("id", "email", "state", "provider_message_id", "sent_at", "opens", "clicks",
@@ -32,16 +33,22 @@ class ResultsPage(Page):
         query = (req.get_param("q") or "").strip()
         plan_id = req.get_param_as_int("plan", min_value=1, max_value=2**63 - 1)
         values: dict = {"topic": topic, "q": query, "plan": None, "stats": None,
-                        "summary": None, "chart": "", "found": None}
+                        "summary": None, "chart": "", "found": None, "no_messages": False}
         with self.console.engine.connect() as conn:
             values["topics"] = topics(conn, key.id)
             if plan_id is not None:
                 values["plan"] = get_campaign(conn, key.id, plan_id)
-                if values["plan"] is not None and not topic:
-                    topic = values["topic"] = values["plan"].topic_id
-            if topic:
+                if values["plan"] is None:
+                    raise PageNotFound(Text("There is no send plan %(id)s.", id=plan_id),
+                                       back=f"{ROOT}/plans")
+                topic = values["topic"] = topic or values["plan"].topic_id
+            summary = topic_summary(conn, key.id, topic) if topic else None
+            # No message has the topic: said so (a typo, another key's topic, a plan that
+            # has not started), not shown as a dashboard of zeros.
+            values["no_messages"] = summary is not None and not summary["status"]
+            if summary and summary["status"]:
                 values["stats"] = topic_stats(conn, key.id, topic)
-                values["summary"] = topic_summary(conn, key.id, topic)
+                values["summary"] = summary
                 span = topic_span(conn, key.id, topic)
                 if span:
                     bucket = bucket_for((span[1] - span[0]).total_seconds())
@@ -50,7 +57,9 @@ class ResultsPage(Page):
                         {s: label(req.context.lang, "stat", s) for s in SERIES})
             if query:
                 values["found"] = search_messages(conn, key.id, query, topic or None)
-        self.console.render(req, resp, "results.html", **values)
+        unknown = values["no_messages"] and values["plan"] is None
+        self.console.render(req, resp, "results.html", **values,
+                            status=falcon.HTTP_404 if unknown else falcon.HTTP_200)
 
 
 class MessagePage(Page):
@@ -58,7 +67,8 @@ class MessagePage(Page):
         with self.console.engine.connect() as conn:
             message = get_message(conn, key_of(req).id, message_id)
         if message is None:
-            raise falcon.HTTPNotFound(description="no such message")
+            raise PageNotFound(Text("There is no message %(id)s.", id=message_id),
+                               back=f"{ROOT}/results")
         self.console.render(req, resp, "message.html", message=message)
 
 

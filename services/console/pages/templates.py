@@ -15,7 +15,7 @@ from services.api.media import read_json
 from services.api.schemas.campaigns import TemplateBody
 from services.api.schemas.messages import parse
 from services.console.i18n import message
-from services.console.web import ROOT, Page, form, key_of, redirect
+from services.console.web import ROOT, Page, PageNotFound, form, key_of, redirect
 from shared.db.console_queries import template_history
 from shared.db.templates import (
     create_template,
@@ -63,6 +63,29 @@ def _checked(values: dict[str, str]) -> TemplateSource:
     return source
 
 
+def _no_template(template_id: int, version: int | None = None) -> PageNotFound:
+    """The 404 of a template the key does not have, or of a version it never had."""
+    if version is None:
+        text = Text("There is no template %(id)s.", id=template_id)
+    else:
+        text = Text("Template %(id)s has no version %(version)s.", id=template_id,
+                    version=version)
+    return PageNotFound(text, back=f"{ROOT}/templates")
+
+
+def _notice(req: falcon.Request, current: int | None) -> Text | None:
+    """What the page says after a save (``?saved=1``) or a restore (``?restored=n``)."""
+    restored = req.get_param_as_int("restored", min_value=1)
+    if current is None:
+        return None
+    if restored is not None:
+        return Text("Version %(old)s restored, as version %(version)s.", old=restored,
+                    version=current)
+    if req.get_param_as_bool("saved"):
+        return Text("Saved (version %(version)s).", version=current)
+    return None
+
+
 class TemplatesPage(Page):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         key = key_of(req)
@@ -86,13 +109,13 @@ class TemplateEditPage(Page):
                 latest = get_template(conn, key.id, template_id)
                 history = template_history(conn, key.id, template_id)
             if row is None:
-                raise falcon.HTTPNotFound(description="no such template or version")
+                raise _no_template(template_id, version if latest is not None else None)
             values = {"name": row.name, "subject": row.subject, "html": row.html,
                       "text": row.text or ""}
             current = latest.version
         self.console.render(req, resp, "template_edit.html", template_id=template_id,
                             values=values, errors={}, history=history, shown=version,
-                            current=current)
+                            current=current, notice=_notice(req, current))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response,
                 template_id: int | None = None) -> None:
@@ -110,7 +133,7 @@ class TemplateEditPage(Page):
                     else:
                         row = update_template(conn, key.id, template_id, name, source)
                         if row is None:
-                            raise falcon.HTTPNotFound(description="no such template")
+                            raise _no_template(template_id)
         except InvalidRequest as exc:
             self._again(req, resp, template_id, values, {_field_of(exc): _problem(exc)})
             return
@@ -143,7 +166,7 @@ class RestoreEndpoint(Page):
         with self.console.engine.begin() as conn:
             old = get_template(conn, key.id, template_id, int(version))
             if old is None:
-                raise falcon.HTTPNotFound(description="no such template version")
+                raise _no_template(template_id, int(version))
             current = get_template(conn, key.id, template_id)
             update_template(conn, key.id, template_id, current.name, old.source)
         raise redirect(f"{ROOT}/templates/{template_id}?restored={version}")

@@ -9,9 +9,17 @@ window.mp = (function () {
       body = JSON.stringify(body);
     }
     const resp = await fetch(url, { method, headers, body, credentials: "same-origin" });
+    if (resp.status === 401) sessionEnded();
     let data = null;
     try { data = await resp.json(); } catch (e) { data = null; }
     return { ok: resp.ok, status: resp.status, data };
+  }
+  // A script's request answered 401 (the server's JSON for a script: services/console/app.py):
+  // the session expired or was signed out. Say so, with a way to sign in, instead of
+  // failing silently (base.html holds the words, in the page's language).
+  function sessionEnded() {
+    const notice = document.getElementById("session-ended");
+    if (notice) notice.hidden = false;
   }
   function debounce(fn, ms) {
     let timer = null;
@@ -74,5 +82,5 @@ window.mp = (function () {
   }
   showTimes(document);
 
-  return { csrf, send, debounce, el, lang, showTimes };
+  return { csrf, send, debounce, el, lang, showTimes, sessionEnded };
 })();

@@ -84,7 +84,7 @@
     const body = { subject: subject.value, html: html(), text: textPart.value,
                    values: sampleValues };
     const answer = await mp.send("POST", "/ui/templates/preview", body);
-    if (!answer.data) return;
+    if (!answer.ok || !answer.data) return;  // refused (signed out: console.js says so)
     if (answer.data.error) { showError(answer.data.error); return; }
     showError(null);
     const focused = document.activeElement && document.activeElement.dataset.var;

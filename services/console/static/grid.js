@@ -216,7 +216,7 @@
   document.getElementById("delete-grid")?.addEventListener("click", async function (ev) {
     if (!window.confirm(ev.target.dataset.confirm)) return;
     const answer = await mp.send("DELETE", "/ui/grids/" + gridId);
-    if (answer.ok || answer.status === 204) window.location = "/ui/grids";
+    if (answer.ok || answer.status === 204) window.location = "/ui/grids?deleted=1";  // says so
   });
 
   if (!data.grid && templateSelect.value) columns = columnsFor(templateSelect.value);

@@ -23,7 +23,9 @@
       xhr.onload = function () {
         let answer = {};
         try { answer = JSON.parse(xhr.responseText); } catch (e) { answer = {}; }
-        if (xhr.status === 201) { window.location = "/ui/plans#plan-" + answer.id; window.location.reload(); return; }
+        // The plans page again, saying what was made (its notice) and scrolled to the plan.
+        if (xhr.status === 201) { window.location = "/ui/plans?created=" + answer.id + "#plan-" + answer.id; return; }
+        if (xhr.status === 401) mp.sessionEnded();
         bar.hidden = true;
         errors.append(mp.el("li", {}, answer.message || String(xhr.status)));
         (answer.errors || []).forEach(function (e) { errors.append(mp.el("li", {}, e.message)); });
@@ -35,6 +37,11 @@
   let timer = null;
   async function poll() {
     const answer = await fetch("/ui/plans/progress", { headers: { Accept: "application/json" } });
+    if (answer.status === 401) {  // signed out: nothing will move until the user signs in
+      clearInterval(timer);
+      mp.sessionEnded();
+      return;
+    }
     if (!answer.ok) return;
     const data = await answer.json();
     data.plans.forEach(function (plan) {
