@@ -9,8 +9,11 @@ import sys
 from sqlalchemy import Engine
 
 from services.console.passwords import hash_password, new_password
-from shared.db.console_accounts import count_users, list_users, save_user
+from shared.db.audit import Actor
+from shared.db.console_accounts import count_users, list_users
+from shared.db.people import add_local
 from shared.db.tables import ROLES
+from shared.errors import RequestError
 from shared.intake.addresses import is_valid_address
 
 #: The account ``mailpipe up`` creates on its first start.
@@ -28,11 +31,14 @@ def add_parser(sub) -> None:
     admins_sub.add_parser("list", help="list console accounts")
 
 
-def create_account(engine: Engine, email: str, role: str) -> str:
-    """Create (or reset) a local account; returns its new password, which is not stored."""
+def create_account(engine: Engine, email: str, role: str, *, actor: Actor | None = None,
+                   replace: bool = True) -> str:
+    """Create a local account, or with ``replace`` reset the password (and role) of an
+    existing one; returns its new password, which is not stored. With ``actor``, recorded
+    in the audit log in the same transaction (``shared.db.people.add_local``)."""
     password = new_password()
     with engine.begin() as conn:
-        save_user(conn, email, role, hash_password(password))
+        add_local(conn, email, role, hash_password(password), actor=actor, replace=replace)
     return password
 
 
@@ -41,7 +47,7 @@ def first_admin(engine: Engine) -> str | None:
     with engine.connect() as conn:
         if count_users(conn):
             return None
-    return create_account(engine, LOCAL_ADMIN, "admin")
+    return create_account(engine, LOCAL_ADMIN, "admin", actor=Actor.cli())
 
 
 def run(args: argparse.Namespace, engine: Engine) -> int:
@@ -54,7 +60,11 @@ def run(args: argparse.Namespace, engine: Engine) -> int:
     if not is_valid_address(args.email):
         print(f"{args.email!r} is not an email address", file=sys.stderr)
         return 2
-    password = create_account(engine, args.email, args.role)
+    try:
+        password = create_account(engine, args.email, args.role, actor=Actor.cli())
+    except RequestError as exc:  # the console's last admin would lose the role
+        print(exc.message, file=sys.stderr)
+        return 2
     print(f"{args.email.lower()} ({args.role}) can sign in at /ui with the password:")
     print(password)
     print("Store it now: it is not shown again.", file=sys.stderr)
