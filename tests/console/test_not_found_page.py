@@ -5,7 +5,9 @@ language, with the menu and a way back; the pages' scripts get JSON instead."""
 from __future__ import annotations
 
 import pytest
+from falcon import testing
 
+from services.api.app import ApiDeps, create_app
 from shared.db.templates import create_template
 from shared.rendering.mustache import TemplateSource
 from tests.console.conftest import shot, sign_in
@@ -98,3 +100,13 @@ def test_the_api_keeps_its_own_404(page, console):
     assert answer.status == 404 and answer.json()["code"] == "not_found"
     missing = page.request.get(f"{console.url}/ui/static/no-such-file.js")
     assert missing.status == 404  # a missing asset is no page
+
+
+def test_sign_in_with_a_provider_the_console_has_none_of_is_no_page(console):
+    settings = console.settings.model_copy(update={"oidc_client_id": None})
+    app = create_app(ApiDeps(settings, console.engine, console.broker, console.redis))
+    client = testing.TestClient(app)
+    for path in ("/ui/auth/oidc", "/ui/auth/callback"):
+        answer = client.simulate_get(path, headers={"Accept-Language": "en"})
+        assert answer.status_code == 404, path
+        assert "Sign-in with an identity provider is not configured here." in answer.text

@@ -12,7 +12,7 @@ from services.console.allowlist import allowed
 from services.console.oidc import OidcError, Pending
 from services.console.passwords import verify_password
 from services.console.sessions import LANG_COOKIE, ConsoleSessions
-from services.console.web import ROOT, Page, form, redirect, safe_next
+from services.console.web import ROOT, Page, PageNotFound, form, redirect, safe_next
 from shared.db.console_accounts import accounts_exist, find_user, oidc_user, set_session_key
 from shared.i18n import LANGUAGES, Text
 
@@ -25,6 +25,12 @@ OIDC_COOKIE = "mp_oidc"
 
 def _pending_key(state: str) -> str:
     return f"mailpipe:console:oidc:{state}"
+
+
+def _no_oidc() -> PageNotFound:
+    """The sign-in routes of an identity provider the console has none of: no such page."""
+    return PageNotFound(Text("Sign-in with an identity provider is not configured here."),
+                        back=f"{ROOT}/login")
 
 
 class LoginResource(Page):
@@ -84,7 +90,7 @@ class OidcStartResource(Page):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.console.oidc is None:
-            raise falcon.HTTPNotFound(description="OIDC sign-in is not configured")
+            raise _no_oidc()
         try:
             url, pending = self.console.oidc.begin(safe_next(req.get_param("next")))
         except OidcError as exc:
@@ -114,7 +120,7 @@ class OidcCallbackResource(Page):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self.console.oidc is None:
-            raise falcon.HTTPNotFound(description="OIDC sign-in is not configured")
+            raise _no_oidc()
         resp.unset_cookie(OIDC_COOKIE, path=ROOT)
         state = req.get_param("state") or ""
         cookie = (req.get_cookie_values(OIDC_COOKIE) or [""])[0]
