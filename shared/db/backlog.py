@@ -19,8 +19,8 @@ OLDEST_QUEUED = (select(func.extract("epoch", func.now() - func.min(messages.c.u
 def oldest_queued_age(conn: Connection) -> float:
     """Seconds since the longest-waiting ``queued`` row was queued (0 when none is).
 
-    Read-only, no locks; the ``messages_due`` partial index holds only
-    unclaimed rows, so the sent history is never read.
+    Read-only, no locks; the first entry of the partial index
+    ``messages_queued_since``, however many rows are queued.
     """
     age = conn.execute(OLDEST_QUEUED).scalar_one()
     return max(0.0, float(age or 0.0))

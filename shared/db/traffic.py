@@ -1,7 +1,10 @@
 """The dashboard's traffic rollups: written with each outcome and event, read by window.
 
 ``traffic_minutes`` and ``traffic_hours`` (shared/db/tables/traffic.py) count,
-per API key and topic, what happened in each minute and hour:
+per API key and topic, what happened in each minute and hour, and
+``traffic_key_hours`` the same per key alone (every topic together: what the
+dashboard reads unless it is asked for one topic, a few rows an hour however
+many topics there are):
 
 - ``sent``: messages the provider accepted, at their ``sent_at``;
 - ``delivered``, ``bounced``, ``hard_bounced``, ``complained``: messages with
@@ -40,7 +43,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, DateTime, Text
 
 from shared.broker.payloads import EventType as E
-from shared.db.tables import traffic_hours, traffic_minutes
+from shared.db.tables import traffic_hours, traffic_key_hours, traffic_minutes
 from shared.db.tables.traffic import MEASURES
 from shared.states import MessageState as S
 
@@ -51,7 +54,7 @@ MINUTES_KEPT = timedelta(days=2)
 
 # --- writing ---------------------------------------------------------------------------
 
-Key = tuple[datetime, int, str]
+Key = tuple  # (minute or hour, key id, topic) or (hour, key id)
 
 
 class Deltas:
@@ -64,10 +67,12 @@ class Deltas:
         minute = at.astimezone(UTC).replace(second=0, microsecond=0)
         self.by_minute[(minute, api_key_id, topic_id)][measure] += n
 
-    def by_hour(self) -> dict[Key, dict[str, int]]:
+    def by_hour(self, topics: bool = True) -> dict[Key, dict[str, int]]:
+        """The same counts per hour, key and topic (or per hour and key)."""
         hours: dict[Key, dict[str, int]] = defaultdict(lambda: dict.fromkeys(MEASURES, 0))
         for (minute, key, topic), counts in self.by_minute.items():
-            row = hours[(minute.replace(minute=0), key, topic)]
+            hour = minute.replace(minute=0)
+            row = hours[(hour, key, topic) if topics else (hour, key)]
             for measure, n in counts.items():
                 row[measure] += n
         return hours
@@ -77,22 +82,23 @@ class Deltas:
 
 
 def _upsert(table: Table) -> text:
-    columns = ", ".join(MEASURES)
-    arrays = ", ".join(f"CAST(:{m} AS bigint[])" for m in MEASURES)
+    keys = [c.name for c in table.primary_key.columns]  # at, api_key_id[, topic_id]
+    arrays = [f":{k}" for k in keys] + [f"CAST(:{m} AS bigint[])" for m in MEASURES]
     added = ", ".join(f"{m} = t.{m} + excluded.{m}" for m in MEASURES)
     return text(
         f"""
-        INSERT INTO {table.name} AS t (at, api_key_id, topic_id, {columns})
-        SELECT * FROM unnest(:at, :api_key_id, :topic_id, {arrays})
-        ON CONFLICT (at, api_key_id, topic_id) DO UPDATE SET {added}
+        INSERT INTO {table.name} AS t ({", ".join(keys + list(MEASURES))})
+        SELECT * FROM unnest({", ".join(arrays)})
+        ON CONFLICT ({", ".join(keys)}) DO UPDATE SET {added}
         """
     ).bindparams(bindparam("at", type_=ARRAY(DateTime(timezone=True))),
                  bindparam("api_key_id", type_=ARRAY(BigInteger)),
-                 bindparam("topic_id", type_=ARRAY(Text)))
+                 *([bindparam("topic_id", type_=ARRAY(Text))] if "topic_id" in keys else []))
 
 
 _UPSERT_MINUTES = _upsert(traffic_minutes)
 _UPSERT_HOURS = _upsert(traffic_hours)
+_UPSERT_KEY_HOURS = _upsert(traffic_key_hours)
 
 
 def lock_traffic(conn: Connection) -> None:
@@ -101,15 +107,17 @@ def lock_traffic(conn: Connection) -> None:
 
 
 def add_traffic(conn: Connection, deltas: Deltas) -> None:
-    """Add ``deltas`` to both rollups (minutes first, then hours: one order for every
-    writer). Call with ``TRAFFIC_LOCK`` held (``lock_traffic``)."""
+    """Add ``deltas`` to the rollups (minutes, hours, key hours, rows sorted: one order
+    for every writer). Call with ``TRAFFIC_LOCK`` held (``lock_traffic``)."""
     if not deltas:
         return
-    for statement, rows in ((_UPSERT_MINUTES, deltas.by_minute), (_UPSERT_HOURS,
-                                                                   deltas.by_hour())):
+    for statement, rows in ((_UPSERT_MINUTES, deltas.by_minute),
+                            (_UPSERT_HOURS, deltas.by_hour()),
+                            (_UPSERT_KEY_HOURS, deltas.by_hour(topics=False))):
         keys = sorted(rows)
-        params = {"at": [k[0] for k in keys], "api_key_id": [k[1] for k in keys],
-                  "topic_id": [k[2] for k in keys]}
+        params = {"at": [k[0] for k in keys], "api_key_id": [k[1] for k in keys]}
+        if len(keys[0]) == 3:
+            params["topic_id"] = [k[2] for k in keys]
         for measure in MEASURES:
             params[measure] = [rows[k][measure] for k in keys]
         conn.execute(statement, params)
@@ -194,12 +202,13 @@ def prune_minutes(conn: Connection, now: datetime | None = None) -> int:
 @dataclass(frozen=True)
 class Window:
     """A span the dashboard shows: ``buckets`` points of ``step`` seconds, ending with the
-    one now is in, read from ``table``."""
+    one now is in, read from ``by_topic`` for one topic, else from ``by_key``."""
 
     name: str
-    table: Table
     step: int
     buckets: int
+    by_topic: Table
+    by_key: Table
 
     def since(self, now: datetime) -> datetime:
         """The start of the first bucket: the window's figures count from it to now."""
@@ -209,10 +218,10 @@ class Window:
 
 #: By the name the console's pages give them (``?period=``).
 WINDOWS = {
-    "1h": Window("1h", traffic_minutes, 60, 60),
-    "24h": Window("24h", traffic_hours, 3600, 24),
-    "7d": Window("7d", traffic_hours, 3 * 3600, 56),
-    "30d": Window("30d", traffic_hours, 12 * 3600, 60),
+    "1h": Window("1h", 60, 60, traffic_minutes, traffic_minutes),
+    "24h": Window("24h", 3600, 24, traffic_hours, traffic_key_hours),
+    "7d": Window("7d", 3 * 3600, 56, traffic_hours, traffic_key_hours),
+    "30d": Window("30d", 12 * 3600, 60, traffic_hours, traffic_key_hours),
 }
 
 
@@ -245,9 +254,10 @@ def _filtered(query, table: Table, api_key_id: int | None, topic_id: str | None)
 
 def traffic_statement(window: Window, since: datetime, api_key_id: int | None = None,
                       topic_id: str | None = None):
-    """The window's counts per bucket: a range of the rollup's primary key (or of
-    ``traffic_hours_topic`` for one topic), a few thousand rows at most."""
-    table = window.table
+    """The window's counts per bucket: a range of a rollup's primary key (or of
+    ``traffic_hours_topic`` for one topic): its hours times its keys, or the topic's
+    hours."""
+    table = window.by_key if topic_id is None else window.by_topic
     bucket = func.to_timestamp(func.floor(func.extract("epoch", table.c.at) / window.step)
                                * window.step).label("bucket")
     query = (select(bucket, *(func.sum(table.c[m]).label(m) for m in MEASURES))
@@ -266,13 +276,20 @@ def traffic(conn: Connection, window: Window, now: datetime, api_key_id: int | N
     return Traffic(window, since, points, totals)
 
 
+#: The newest rows of ``traffic_hours`` the topic list reads: it names the topics among
+#: them, so it costs the same however many topics the window holds.
+TOPIC_ROWS = 5_000
+
+
 def topics_statement(since: datetime, api_key_id: int | None = None, limit: int = 200):
-    """Topics with traffic since ``since``, the most recently active first."""
+    """Topics with traffic since ``since``, the most recently active first: from the
+    newest ``TOPIC_ROWS`` hours of topics, read backwards along the primary key."""
     t = traffic_hours
-    query = (select(t.c.topic_id, func.max(t.c.at).label("last_at"))
-             .where(t.c.at >= since).group_by(t.c.topic_id)
-             .order_by(func.max(t.c.at).desc(), t.c.topic_id).limit(limit))
-    return _filtered(query, t, api_key_id, None)
+    newest = _filtered(select(t.c.topic_id, t.c.at).where(t.c.at >= since), t, api_key_id,
+                       None).order_by(t.c.at.desc()).limit(TOPIC_ROWS).subquery()
+    return (select(newest.c.topic_id, func.max(newest.c.at).label("last_at"))
+            .group_by(newest.c.topic_id)
+            .order_by(func.max(newest.c.at).desc(), newest.c.topic_id).limit(limit))
 
 
 def active_topics(conn: Connection, since: datetime, api_key_id: int | None = None,

@@ -38,7 +38,7 @@ from shared.db.tables.mail import (
     templates,
 )
 from shared.db.tables.metadata import metadata
-from shared.db.tables.traffic import traffic_hours, traffic_minutes
+from shared.db.tables.traffic import traffic_hours, traffic_key_hours, traffic_minutes
 
 __all__ = [
     "AUDIT_ACTORS", "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "audit_log",
@@ -46,5 +46,5 @@ __all__ = [
     "campaigns", "console_sessions", "console_users", "content_attachments",
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
     "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",
-    "template_versions", "templates", "traffic_hours", "traffic_minutes",
+    "template_versions", "templates", "traffic_hours", "traffic_key_hours", "traffic_minutes",
 ]

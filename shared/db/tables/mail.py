@@ -228,6 +228,9 @@ messages = Table(
     #: whatever the size of the table (migration 0020).
     Index("messages_attention", "api_key_id", "state", "id",
           postgresql_where=text(f"state IN ({sql_list({S.UNKNOWN, S.FAILED})})")),
+    #: How long the longest-waiting queued row has waited (dashboard, metrics): its
+    #: first entry, however long the backlog (migration 0020).
+    Index("messages_queued_since", "updated_at", postgresql_where=text(f"state = '{S.QUEUED}'")),
     #: A key's traffic by day and state (the console's key page, migration 0018): an
     #: index-only range of the key's last 30 days, never the whole table.
     Index("messages_key_created", "api_key_id", "created_at", postgresql_include=["state"]),

@@ -22,7 +22,7 @@ from shared.db.migrate import upgrade
 from shared.db.reads import topic_summary
 from shared.db.retention import prune_events
 from shared.db.stats import topic_stats
-from shared.db.tables import traffic_hours, traffic_minutes
+from shared.db.tables import traffic_hours, traffic_key_hours, traffic_minutes
 from shared.db.traffic import MEASURES, WINDOWS, active_topics, prune_minutes, traffic
 from shared.events.ses import ses_event
 from tests.support.sns import ses_event_publishing
@@ -108,6 +108,7 @@ def test_a_topics_figures_equal_the_apis_however_events_arrive(engine, api_key):
                         "complained": 1, "opened": 2, "clicked": 1, "failed": 3}
     for window in WINDOWS:
         assert dashboard(engine, window, key, "news") == expected, window
+        assert dashboard(engine, window, key) == expected, window  # its only topic
     with engine.connect() as conn:
         assert active_topics(conn, datetime.now(UTC) - timedelta(days=30)) == ["news"]
         day = traffic(conn, WINDOWS["24h"], datetime.now(UTC), key, "news")
@@ -128,11 +129,11 @@ def test_the_rollups_count_per_key_and_topic_and_minutes_match_hours(engine, api
     with engine.connect() as conn:
         assert sorted(active_topics(conn, datetime.now(UTC) - timedelta(hours=1), key)) == [
             "a", "b"]
-        for table in (traffic_minutes, traffic_hours):
+        for table in (traffic_minutes, traffic_hours, traffic_key_hours):
             assert conn.execute(select(*(table.c[m] for m in MEASURES))).all()
-        minutes = conn.execute(text("SELECT sum(sent) FROM traffic_minutes")).scalar_one()
-        hours = conn.execute(text("SELECT sum(sent) FROM traffic_hours")).scalar_one()
-    assert minutes == hours == 9
+        sums = [conn.execute(text(f"SELECT sum(sent) FROM {table}")).scalar_one()
+                for table in ("traffic_minutes", "traffic_hours", "traffic_key_hours")]
+    assert sums == [9, 9, 9]
 
 
 def test_a_window_counts_from_its_first_bucket(engine, api_key):
@@ -140,11 +141,13 @@ def test_a_window_counts_from_its_first_bucket(engine, api_key):
     ids = queued(engine, key, 2, "t")
     outcome(engine, ids)
     with engine.begin() as conn:  # one send was two hours ago
-        for table in ("traffic_minutes", "traffic_hours"):
+        for table, topic, named in (("traffic_minutes", ", topic_id", ", 't'"),
+                                    ("traffic_hours", ", topic_id", ", 't'"),
+                                    ("traffic_key_hours", "", "")):
             conn.execute(text(f"UPDATE {table} SET sent = 1"))
             conn.execute(text(
-                f"INSERT INTO {table} (at, api_key_id, topic_id, sent) VALUES "
-                f"(date_trunc('hour', now()) - interval '2 hours', :k, 't', 1)"), {"k": key})
+                f"INSERT INTO {table} (at, api_key_id{topic}, sent) VALUES "
+                f"(date_trunc('hour', now()) - interval '2 hours', :k{named}, 1)"), {"k": key})
     assert dashboard(engine, "1h")["sent"] == 1
     assert dashboard(engine, "24h")["sent"] == 2
     now = datetime(2026, 6, 1, 10, 17, 30, tzinfo=UTC)
@@ -212,6 +215,7 @@ def test_the_migration_fills_the_rollups_from_what_is_stored(fresh_database):
         assert expected == {"sent": 4, "delivered": 1, "bounced": 1, "hard_bounced": 1,
                             "complained": 1, "opened": 2, "clicked": 0, "failed": 1}
         assert dashboard(engine, "30d", key, "t") == expected
+        assert dashboard(engine, "30d", key) == expected  # every topic: traffic_key_hours
         with engine.connect() as conn:  # minutes for the last two days only
             assert conn.execute(text("SELECT sum(sent) FROM traffic_minutes")).scalar_one() == 1
     finally:

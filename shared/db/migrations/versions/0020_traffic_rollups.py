@@ -1,13 +1,13 @@
-"""the dashboard's traffic rollups (per minute and hour, key and topic); messages_attention
+"""the dashboard's traffic rollups (per minute and hour, key and topic; per hour and key); messages_attention
 
 Revision ID: 0020
 Revises: 0019
 
 Hand-written; what shared/db/tables/traffic.py declares (traffic_minutes,
-traffic_hours and its index traffic_hours_topic, written by the recorder
-through shared/db/traffic.py) and the index shared/db/tables/mail.py declares
+traffic_hours and its index traffic_hours_topic, traffic_key_hours, written by
+the recorder through shared/db/traffic.py) and the index shared/db/tables/mail.py declares
 on messages as messages_attention (the unknown and failed rows an operator
-must look at).
+must look at) and messages_queued_since (the oldest queued row, first).
 
 The rollups are filled from what is stored, by the rules of
 shared/db/traffic.py: a message's send at its sent_at, the first event of each
@@ -57,41 +57,49 @@ FACTS = """
 """
 
 
-def _fill(table: str, seconds: int, where: str = "") -> str:
+def _fill(table: str, seconds: int, where: str = "", topics: bool = True) -> str:
+    keys = "api_key_id, topic_id" if topics else "api_key_id"
     sums = ", ".join(f"count(*) FILTER (WHERE measure = '{m}')" for m in MEASURES)
     return f"""
-        INSERT INTO {table} (at, api_key_id, topic_id, {", ".join(MEASURES)})
+        INSERT INTO {table} (at, {keys}, {", ".join(MEASURES)})
         SELECT to_timestamp(floor(extract(epoch FROM at) / {seconds}) * {seconds}),
-               api_key_id, topic_id, {sums}
-          FROM traffic_facts {where} GROUP BY 1, 2, 3
+               {keys}, {sums}
+          FROM traffic_facts {where} GROUP BY 1, {keys}
     """
 
 
-def _rollup(name: str) -> None:
+def _rollup(name: str, topics: bool = True) -> None:
+    keys = ["at", "api_key_id", "topic_id"] if topics else ["at", "api_key_id"]
     op.create_table(
         name,
         sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("api_key_id", sa.BigInteger(), nullable=False),
-        sa.Column("topic_id", sa.Text(), nullable=False),
+        *([sa.Column("topic_id", sa.Text(), nullable=False)] if topics else []),
         *(sa.Column(m, sa.BigInteger(), server_default="0", nullable=False) for m in MEASURES),
         sa.ForeignKeyConstraint(["api_key_id"], ["api_keys.id"]),
-        sa.PrimaryKeyConstraint("at", "api_key_id", "topic_id"),
+        sa.PrimaryKeyConstraint(*keys),
     )
 
 
 def upgrade() -> None:
     _rollup("traffic_minutes")
     _rollup("traffic_hours")
-    op.create_index("traffic_hours_topic", "traffic_hours", ["api_key_id", "topic_id", "at"])
+    _rollup("traffic_key_hours", topics=False)
+    op.create_index("traffic_hours_topic", "traffic_hours", ["topic_id", "api_key_id", "at"])
     op.create_index("messages_attention", "messages", ["api_key_id", "state", "id"],
                     postgresql_where=sa.text("state IN ('failed', 'unknown')"))
+    op.create_index("messages_queued_since", "messages", ["updated_at"],
+                    postgresql_where=sa.text("state = 'queued'"))
     op.execute(FACTS)
     op.execute(_fill("traffic_hours", 3600))
+    op.execute(_fill("traffic_key_hours", 3600, topics=False))
     op.execute(_fill("traffic_minutes", 60, "WHERE at >= now() - interval '2 days'"))
     op.execute("DROP TABLE traffic_facts")
 
 
 def downgrade() -> None:
+    op.drop_index("messages_queued_since", table_name="messages")
     op.drop_index("messages_attention", table_name="messages")
+    op.drop_table("traffic_key_hours")
     op.drop_table("traffic_hours")
     op.drop_table("traffic_minutes")
