@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         "keep-alive HTTP, `shared/transports/ses_wire.py`: a quarter of boto3's CPU) or "
         "`boto3` (the client's own calls). Everything else goes through boto3, and so do "
         "these when a proxy is configured for the SES endpoint.")
+    ses_configuration_set: str | None = Field(
+        None,
+        description="The SES configuration set every SendEmail and SendBulkEmail names: its SNS "
+        "event destination brings deliveries, bounces and complaints back to "
+        "`/v1/events/results` (the console's SES page checks it). Unset: none is named, and "
+        "events come only from an identity's default configuration set or its notifications.")
     quota_refresh: float = Field(
         60.0, gt=0,
         description="With `MAILPIPE_SEND_RATE=auto`: seconds between the scheduler's reads of "

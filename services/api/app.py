@@ -66,6 +66,10 @@ class ApiDeps:
     #: The process's request budgets and sync-wait slots; built from the
     #: settings when not given.
     guards: Guards = field(default=None)
+    #: The SES v2 client the console reads the account with (GetAccount, identities,
+    #: configuration sets); tests pass one for their own endpoint. None: made from the
+    #: settings (``shared.transports.ses.ses_client``) when first needed.
+    ses: object | None = None
 
     def __post_init__(self) -> None:
         if self.guards is None:

@@ -11,7 +11,7 @@ from services.api.errors import handle_http_error
 from services.api.params import ID_FIELD
 from services.console.i18n import label
 from services.console.oidc import client_for
-from services.console.pages import auth, grids, plans, results, templates
+from services.console.pages import auth, grids, plans, results, ses, templates
 from services.console.sessions import ConsoleSessions
 from services.console.web import (
     ROOT,
@@ -125,3 +125,5 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/results", results.ResultsPage(console))
     app.add_route(f"{ROOT}/results/export", results.ExportEndpoint(console))
     app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}", results.MessagePage(console))
+
+    app.add_route(f"{ROOT}/ses", ses.SesPage(console))

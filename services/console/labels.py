@@ -52,4 +52,14 @@ LABELS: dict[str, dict[str, str]] = {
         "pause": NP_("action", "Pause"), "resume": NP_("action", "Resume"),
         "cancel": NP_("action", "Cancel"),
     },
+    # SES GetAccount's EnforcementStatus, and its production-access review (ReviewDetails).
+    "enforcement": {
+        "HEALTHY": NP_("enforcement", "Healthy"),
+        "PROBATION": NP_("enforcement", "Under review (probation)"),
+        "SHUTDOWN": NP_("enforcement", "Shut down"),
+    },
+    "review": {
+        "PENDING": NP_("review", "being reviewed"), "GRANTED": NP_("review", "granted"),
+        "DENIED": NP_("review", "denied"), "FAILED": NP_("review", "failed"),
+    },
 }

@@ -34,7 +34,8 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
         from shared.transports.ses import SesTransport, ses_client
 
         transport = SesTransport(ses_client(settings), bulk=settings.ses_bulk,
-                                 direct=settings.ses_client == "direct")
+                                 direct=settings.ses_client == "direct",
+                                 configuration_set=settings.ses_configuration_set)
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

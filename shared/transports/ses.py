@@ -86,12 +86,16 @@ def classify_client_error(exc: ClientError) -> TransportError:
 
 
 class SesTransport:
-    def __init__(self, client, *, bulk: bool = True, direct: bool = True) -> None:
+    def __init__(self, client, *, bulk: bool = True, direct: bool = True,
+                 configuration_set: str | None = None) -> None:
         """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK).
         ``direct``: make those calls over shared.transports.ses_wire where it
-        can reach the client's endpoint (MAILPIPE_SES_CLIENT), else through boto3."""
+        can reach the client's endpoint (MAILPIPE_SES_CLIENT), else through boto3.
+        ``configuration_set``: named on every call (MAILPIPE_SES_CONFIGURATION_SET), so
+        SES reports each message's events through that set's destinations."""
         self.client = client
         self.bulk = bulk
+        self.configuration_set = configuration_set
         self.wire = SesWire.for_client(client) if direct else None
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
@@ -106,10 +110,11 @@ class SesTransport:
     @classmethod
     def from_environment(
         cls, *, region: str | None = None, max_connections: int = 64, bulk: bool = True,
-        direct: bool = True,
+        direct: bool = True, configuration_set: str | None = None,
     ) -> SesTransport:
         """A client configured the standard AWS way; ``region`` wins when given."""
-        return cls(_sesv2_client(region, max_connections), bulk=bulk, direct=direct)
+        return cls(_sesv2_client(region, max_connections), bulk=bulk, direct=direct,
+                   configuration_set=configuration_set)
 
     def warm_up(self, connections: int = 1) -> None:
         """Open connections and make a cheap call (GetAccount), so that no real send
@@ -172,6 +177,8 @@ class SesTransport:
         return (results + [missing] * len(bulk.entries))[:len(bulk.entries)]
 
     def _call(self, operation: str, request: dict, pace: Pace) -> dict:
+        if self.configuration_set:
+            request = {**request, "ConfigurationSetName": self.configuration_set}
         if self.wire is not None:
             try:
                 return self.wire.call(operation, request, pace)

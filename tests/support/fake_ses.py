@@ -1,5 +1,6 @@
-"""A scripted SES v2 endpoint for answers moto cannot give (throttling, 5xx, timeouts) and for
-SendBulkEmail, which moto's sesv2 does not implement.
+"""A scripted SES v2 endpoint for answers moto cannot give (throttling, 5xx, timeouts), for
+SendBulkEmail, which moto's sesv2 does not implement, and for the account's reads
+(GetAccount, identities, configuration sets: tests/support/fake_ses_account.py).
 
 SendBulkEmail is answered per the AWS API shape: one BulkEmailEntryResult
 (Status, Error, MessageId) per entry, each entry's content rendered from
@@ -30,6 +31,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from tests.support.fake_ses_account import AccountReads
 
 #: name -> (HTTP status, SES error code or None, message)
 ANSWERS = {
@@ -130,9 +133,8 @@ class ScriptedSes:
         self.timeout_sleep = 3.0
         #: Close each connection right after answering, without a Connection: close.
         self.close_after_answer = False
-        #: What GetAccount answers (SES v2 shape).
-        self.account = {"SendingEnabled": True, "SendQuota": {
-            "MaxSendRate": 14.0, "Max24HourSend": 50000.0, "SentLast24Hours": 0.0}}
+        #: What GetAccount, ListEmailIdentities and the configuration set reads answer.
+        self.reads = AccountReads()
         self._lock = threading.Lock()
         ses = self
 
@@ -146,6 +148,10 @@ class ScriptedSes:
                     with ses._lock:
                         ses.refused_signatures.append(problem)
                     self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
+                    return
+                read = ses.reads.answer("POST", self.path)
+                if read is not None:
+                    self._answer(*read)
                     return
                 body = json.loads(raw)
                 with ses._lock:
@@ -168,12 +174,13 @@ class ScriptedSes:
                     payload = {"MessageId": str(uuid.uuid4())}
                 self._answer(status, payload, code)
 
-            def do_GET(self) -> None:  # noqa: N802 - GetAccount
+            def do_GET(self) -> None:  # noqa: N802 - GetAccount, configuration sets
                 problem = signature_problem("GET", self.path, self.headers, b"")
                 if problem:
                     self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
                     return
-                self._answer(200, ses.account, None)
+                self._answer(*(ses.reads.answer("GET", self.path)
+                               or (404, {"message": "no such path"}, "NotFoundException")))
 
             def _answer(self, status: int, payload: dict, code: str | None) -> None:
                 data = json.dumps(payload).encode()
@@ -202,6 +209,11 @@ class ScriptedSes:
             self.url = f"https://localhost:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def account(self) -> dict:
+        """What GetAccount answers (SES v2 shape)."""
+        return self.reads.account
 
     def send_bulk(self, body: dict) -> tuple[int, dict]:
         """SendBulkEmail: each entry rendered and accepted, or failed with its scripted status."""

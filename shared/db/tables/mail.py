@@ -264,6 +264,8 @@ events = Table(
     Index("events_orphans", "provider_message_id", postgresql_where=text("message_id IS NULL")),
     #: Retention's range scan over expired events.
     Index("events_occurred", "occurred_at"),
+    #: The newest event SNS delivered, one step away (shared/db/feedback.py, migration 0021).
+    Index("events_from_sns", "id", postgresql_where=text("sns_message_id IS NOT NULL")),
 )
 
 #: Events retention deleted, counted per message so topic figures stay right.

@@ -41,6 +41,22 @@ def test_accepted_message_returns_ses_message_id(ses_transport, fake_ses):
     assert fake_ses.refused_signatures == []  # SigV4 as SES checks it
 
 
+def test_the_configured_configuration_set_is_named_on_every_sending_call(ses_transport,
+                                                                        fake_ses):
+    from shared.transports.base import BulkEntry, BulkSend
+
+    transport = ses_transport(configuration_set="mailpipe-events")
+    transport.send(ENVELOPE)
+    transport.send_bulk(BulkSend(from_header="s@example.com", subject="{{v0}}", html=None,
+                                 text="Hi {{v0}}", reply_to=None, headers=(),
+                                 entries=(BulkEntry("a@example.com", {"v0": "A"}),
+                                          BulkEntry("b@example.com", {"v0": "B"}))))
+    assert fake_ses.accepted[0]["ConfigurationSetName"] == "mailpipe-events"
+    assert fake_ses.bulk_calls[0]["ConfigurationSetName"] == "mailpipe-events"
+    ses_transport().send(ENVELOPE)
+    assert "ConfigurationSetName" not in fake_ses.accepted[-1]
+
+
 def test_temporary_credentials_sign_their_session_token(ses_transport, fake_ses, monkeypatch):
     monkeypatch.setenv("AWS_SESSION_TOKEN", "a-session-token")
     assert ses_transport().send(ENVELOPE)
