@@ -11,7 +11,7 @@ from services.api.errors import handle_http_error
 from services.api.params import ID_FIELD
 from services.console.i18n import label
 from services.console.oidc import client_for
-from services.console.pages import auth, grids, plans, results, ses, templates
+from services.console.pages import audit, auth, grids, people, plans, results, ses, templates
 from services.console.sessions import ConsoleSessions
 from services.console.web import (
     ROOT,
@@ -127,3 +127,12 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}", results.MessagePage(console))
 
     app.add_route(f"{ROOT}/ses", ses.SesPage(console))
+
+    people_page = people.PeoplePage(console)
+    app.add_route(f"{ROOT}/people", people_page)
+    app.add_route(f"{ROOT}/people/invite", people.InviteAction(console, people_page))
+    app.add_route(f"{ROOT}/people/local", people.LocalAccountAction(console, people_page))
+    app.add_route(f"{ROOT}/people/{{person_id:{ID_FIELD}}}/{{action}}",
+                  people.PersonAction(console, people_page))
+    app.add_route(f"{ROOT}/audit", audit.AuditPage(console))
+    app.add_route(f"{ROOT}/audit/export", audit.ExportEndpoint(console))

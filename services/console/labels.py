@@ -62,4 +62,36 @@ LABELS: dict[str, dict[str, str]] = {
         "PENDING": NP_("review", "being reviewed"), "GRANTED": NP_("review", "granted"),
         "DENIED": NP_("review", "denied"), "FAILED": NP_("review", "failed"),
     },
+    # The audit log's actions (shared.db.audit.record's verbs); an unknown one shows as is.
+    "audit": {
+        "key.create": NP_("audit", "API key created"),
+        "key.change": NP_("audit", "API key changed"),
+        "key.revoke": NP_("audit", "API key revoked"),
+        "suppression.add": NP_("audit", "Suppressions added"),
+        "suppression.remove": NP_("audit", "Suppression removed"),
+        "messages.requeue": NP_("audit", "Messages requeued"),
+        "person.invite": NP_("audit", "Person invited"),
+        "person.create": NP_("audit", "Local account created"),
+        "person.password": NP_("audit", "New password"),
+        "person.role": NP_("audit", "Role changed"),
+        "person.disable": NP_("audit", "Account disabled"),
+        "person.enable": NP_("audit", "Account enabled"),
+    },
+    # Every action of a kind, as the audit log's filter offers them (a prefix).
+    "audit_group": {
+        "key.": NP_("audit_group", "Every API key action"),
+        "suppression.": NP_("audit_group", "Every suppression action"),
+        "messages.": NP_("audit_group", "Every message action"),
+        "person.": NP_("audit_group", "Every people action"),
+    },
+    # Who acted (shared.db.tables AUDIT_ACTORS).
+    "actor": {
+        "console": NP_("actor", "Console"), "cli": NP_("actor", "Command line"),
+        "api": NP_("actor", "API"),
+    },
+    # A console account's status (shared.db.people.Person.status).
+    "account_status": {
+        "active": NP_("account_status", "Active"), "invited": NP_("account_status", "Invited"),
+        "disabled": NP_("account_status", "Disabled"),
+    },
 }

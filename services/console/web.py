@@ -8,7 +8,9 @@ from urllib.parse import quote
 
 import falcon
 
+from services.api.clients import client_address
 from services.console.i18n import templates
+from shared.db.audit import Actor
 from shared.db.keys import ApiKey
 from shared.errors import NotFound
 from shared.i18n import Text
@@ -73,6 +75,11 @@ class Console:
     @property
     def settings(self):
         return self.deps.settings
+
+    def actor(self, req: falcon.Request) -> Actor:
+        """The signed-in person making ``req``, as the audit log names them."""
+        return Actor("console", req.context.session.user.email,
+                     client_address(req, self.deps.guards.trusted_proxies))
 
     def render(self, req: falcon.Request, resp: falcon.Response, template: str,
                status: str = falcon.HTTP_200, **values: Any) -> None:
