@@ -11,10 +11,13 @@ exists and sends its events to SNS, and SNS's events arrive.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.utils import parseaddr
 
 from shared.db.feedback import SnsArrival
+from shared.db.keys import ApiKey
 from shared.i18n import Text, ntext
 from shared.ses.account import Identity, Reading, SesUnavailable
 
@@ -47,6 +50,31 @@ class Sender:
     @property
     def domain(self) -> str:
         return self.name.rpartition("@")[2]
+
+
+#: Where SNS delivers SES's events (services/api/resources/sns.py).
+EVENTS_PATH = "/v1/events/results"
+
+
+def events_url(public_url: str) -> str:
+    """The HTTPS subscription's endpoint: MAILPIPE_PUBLIC_URL + ``EVENTS_PATH``."""
+    return public_url.rstrip("/") + EVENTS_PATH
+
+
+def sending_from(default_from: str | None, keys: Iterable[ApiKey]
+                 ) -> dict[Sender, list[str | None]]:
+    """What mailpipe sends from → who does: None for the default From
+    (MAILPIPE_DEFAULT_FROM, its address), else the name of each active key restricted to
+    that domain. A key restricted to no domain sends from whatever a request names."""
+    found: dict[Sender, list[str | None]] = {}
+    address = parseaddr(default_from or "")[1].lower()
+    if "@" in address:
+        found[Sender(address)] = [None]
+    for key in keys:
+        if key.revoked_at is None:
+            for domain in key.allowed_domains:
+                found.setdefault(Sender(domain.lower()), []).append(key.name)
+    return found
 
 
 def covering_identity(sender: Sender, identities: tuple[Identity, ...]) -> Identity | None:

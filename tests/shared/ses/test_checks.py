@@ -176,3 +176,18 @@ def test_parts_that_could_not_be_read_are_problems_with_their_reason():
     korean = problem.what.translate("ko")  # translated, the reason inside it too
     assert "ListEmailIdentities" in korean and "could not" not in korean
     assert "mailpipe's credentials" not in korean
+
+
+def test_mailpipe_sends_from_the_default_from_and_its_keys_domains():
+    from shared.db.keys import ApiKey
+    from shared.ses.checks import sending_from
+
+    def key(name, domains, revoked=None):
+        return ApiKey(1, name, "mp_x", domains, NOW, revoked)
+    found = sending_from("Shop <News@Example.com>", [
+        key("shop", ("example.com", "shop.example")), key("news", ("shop.example",)),
+        key("old", ("gone.example",), revoked=NOW), key("any", ())])
+    assert {s.name: users for s, users in found.items()} == {
+        "news@example.com": [None], "example.com": ["shop"],
+        "shop.example": ["shop", "news"]}
+    assert sending_from(None, []) == {}
