@@ -12,9 +12,9 @@ from shared.i18n import Text
 from shared.intake.text import bad_text
 
 
-def read_json(req: falcon.Request, max_bytes: int):
-    """The parsed JSON body; 413 past ``max_bytes``, 400 when it is not JSON or holds
-    text that cannot be stored (NUL, a lone surrogate), naming the field."""
+def read_body(req: falcon.Request, max_bytes: int) -> bytes:
+    """The whole body, never more than ``max_bytes`` read: 413 past it (by its
+    Content-Length before reading, or while reading a chunked body)."""
     if req.content_length is not None and req.content_length > max_bytes:
         raise PayloadTooLarge("body_too_large", Text(
             "the body is %(size)s bytes; the limit is %(max)s", size=req.content_length,
@@ -23,6 +23,13 @@ def read_json(req: falcon.Request, max_bytes: int):
     if len(raw) > max_bytes:
         raise PayloadTooLarge("body_too_large", Text(
             "the body is over the limit of %(max)s bytes", max=max_bytes))
+    return raw
+
+
+def read_json(req: falcon.Request, max_bytes: int):
+    """The parsed JSON body; 413 past ``max_bytes``, 400 when it is not JSON or holds
+    text that cannot be stored (NUL, a lone surrogate), naming the field."""
+    raw = read_body(req, max_bytes)
     if not raw:
         raise InvalidRequest("invalid_json", Text(
             "the request body is empty; send a JSON object"))

@@ -17,17 +17,20 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 
 import falcon
 
+from services.console.allowlist import allowed
 from services.console.i18n import pick_language
-from services.console.web import RANK, ROOT, UNSAFE, Console, ConsoleDenied
+from services.console.web import RANK, ROOT, UNSAFE, Console, ConsoleDenied, form, read_form
 from shared.db.console_accounts import (
     ConsoleSession,
     create_session,
     delete_session,
+    end_sessions,
     find_session,
 )
 from shared.db.keys import ApiKey, list_keys
@@ -40,6 +43,8 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "img-src 'self' data: https:; font-src 'self' data:; frame-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
+
+log = logging.getLogger("mailpipe.console")
 
 
 def _active_keys(conn) -> list[ApiKey]:
@@ -74,10 +79,17 @@ class ConsoleSessions:
                                         timedelta(hours=hours))
         self._cookie(resp, SESSION_COOKIE, session_id, int(hours * 3600))
 
-    def sign_out(self, req: falcon.Request, resp: falcon.Response) -> None:
+    def sign_out(self, req: falcon.Request, resp: falcon.Response,
+                 everywhere: bool = False) -> None:
+        """End this browser's session; ``everywhere``: every session of its account."""
         session_id = req.get_cookie_values(SESSION_COOKIE)
-        if session_id:
-            with self.console.engine.begin() as conn:
+        session = getattr(req.context, "session", None)
+        with self.console.engine.begin() as conn:
+            if everywhere and session is not None:
+                ended = end_sessions(conn, session.user.id)
+                log.info("console account %s signed out of its %d sessions",
+                         session.user.email, ended)
+            elif session_id:
                 delete_session(conn, session_id[0])
         resp.unset_cookie(SESSION_COOKIE, path=ROOT)
 
@@ -91,6 +103,8 @@ class ConsoleSessions:
             req.get_header("Accept-Language"))
         req.context.session = None
         req.context.csrf = None
+        if req.method in UNSAFE:
+            req.context.form = read_form(req, self.console.settings.max_body_bytes)
 
     def process_resource(self, req: falcon.Request, resp, resource, params) -> None:
         if resource is None or not getattr(resource, "console_page", False):
@@ -115,8 +129,13 @@ class ConsoleSessions:
         session_id = (req.get_cookie_values(SESSION_COOKIE) or [None])[0]
         session = None
         if session_id:
-            with self.console.engine.connect() as conn:
+            with self.console.engine.begin() as conn:
                 session = find_session(conn, session_id)
+                if session is not None and not self._still_allowed(session):
+                    log.warning("console session of %s ended: no longer in "
+                                "MAILPIPE_CONSOLE_ALLOW", session.user.email)
+                    delete_session(conn, session_id)
+                    session = None
                 if session is not None:
                     req.context.api_keys = _active_keys(conn)
                     req.context.api_key = acting_key(req.context.api_keys, session.user.role,
@@ -125,6 +144,11 @@ class ConsoleSessions:
         req.context.session_id = session_id if session else None
         req.context.csrf = session.csrf if session else None
         return session
+
+    def _still_allowed(self, session) -> bool:
+        """An OIDC account (no password) stays signed in only while the allowlist admits it."""
+        return session.user.password_hash is not None or \
+            allowed(session.user.email, self.console.settings.console_allow)
 
     def _pre_token(self, req: falcon.Request, resp: falcon.Response) -> str:
         token = (req.get_cookie_values(PRE_COOKIE) or [None])[0]
@@ -136,8 +160,7 @@ class ConsoleSessions:
     def _check_csrf(self, req: falcon.Request) -> None:
         given = req.get_header("X-CSRF-Token")
         if given is None and (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
-            value = req.get_media().get("csrf")
-            given = value[-1] if isinstance(value, list) else value
+            given = form(req).get("csrf")
         if not given or not hmac.compare_digest(str(given), str(req.context.csrf)):
             raise ConsoleDenied(falcon.HTTP_403, "csrf")
 
@@ -145,9 +168,11 @@ class ConsoleSessions:
                          req_succeeded: bool) -> None:
         if not req.path.startswith(ROOT):
             return
-        resp.set_header("Content-Security-Policy", CSP)
+        # A page may frame one of the console's own answers, which then says so
+        # (``csp``, ``frame_options``: a message's body, services/console/pages/messages.py).
+        resp.set_header("Content-Security-Policy", getattr(resource, "csp", CSP))
         resp.set_header("X-Content-Type-Options", "nosniff")
-        resp.set_header("X-Frame-Options", "DENY")
+        resp.set_header("X-Frame-Options", getattr(resource, "frame_options", "DENY"))
         resp.set_header("Referrer-Policy", "same-origin")
         if not req.path.startswith(ROOT + "/static/"):
             resp.set_header("Cache-Control", "no-store")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote
 
 import falcon
 
 from services.api.clients import client_address
+from services.api.media import read_body
 from services.console.i18n import templates
 from shared.db.audit import Actor
 from shared.db.keys import ApiKey
@@ -127,12 +128,21 @@ def key_of(req: falcon.Request) -> ApiKey:
     return key
 
 
-def form(req: falcon.Request) -> dict[str, str]:
-    """An urlencoded form body as {name: last value} (empty for another body)."""
+def read_form(req: falcon.Request, max_bytes: int) -> dict[str, str]:
+    """An urlencoded form body as {name: last value} (empty for another body).
+
+    Read at most ``max_bytes`` (the API's ``max_body_bytes``: 413 past it), so a
+    huge POST, even before sign-in, costs no more memory than an API request.
+    """
     if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
         return {}
-    data = req.get_media()
-    return {k: (v[-1] if isinstance(v, list) else v) for k, v in data.items()}
+    text = read_body(req, max_bytes).decode("utf-8", errors="replace")
+    return {name: values[-1] for name, values in parse_qs(text, keep_blank_values=True).items()}
+
+
+def form(req: falcon.Request) -> dict[str, str]:
+    """The request's form, as the session middleware read it (``read_form``)."""
+    return getattr(req.context, "form", None) or {}
 
 
 def safe_next(value: str | None) -> str:

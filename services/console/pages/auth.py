@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import asdict
 
 import falcon
 
+from services.api.clients import client_address
+from services.api.throttle import note_failure, refuse_if_failing
 from services.console.allowlist import allowed
 from services.console.oidc import OidcError, Pending
 from services.console.passwords import verify_password
 from services.console.sessions import LANG_COOKIE, ConsoleSessions
 from services.console.web import ROOT, Page, PageNotFound, form, redirect, safe_next
 from shared.db.console_accounts import accounts_exist, find_user, oidc_user, set_session_key
+from shared.errors import TooManyRequests
 from shared.i18n import LANGUAGES, Text
 
 log = logging.getLogger("mailpipe.console")
@@ -58,9 +62,25 @@ class LoginResource(Page):
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = form(req)
         email, password = data.get("email", ""), data.get("password", "")
+        # Wrong passwords are charged to the address's failed-authentication
+        # budget, the API's: past it, 429 before any (64 MiB argon2) verify.
+        guards = self.console.deps.guards
+        address = client_address(req, guards.trusted_proxies)
+        try:
+            refuse_if_failing(guards.auth_failures, address)
+        except TooManyRequests as exc:
+            log.warning("console sign-in refused for %s: too many failed sign-ins", address)
+            resp.set_header("Retry-After", str(math.ceil(exc.retry_after)))
+            self.console.render(req, resp, "login.html", status=falcon.HTTP_429,
+                                next=safe_next(data.get("next")), email=email,
+                                error=Text("Too many failed sign-ins from this address. Try "
+                                           "again in %(seconds)s seconds.",
+                                           seconds=math.ceil(exc.retry_after)))
+            return
         with self.console.engine.connect() as conn:
             user = find_user(conn, email) if email else None
         if not verify_password(user.password_hash if user else None, password):
+            note_failure(guards.auth_failures, address)
             self.console.render(req, resp, "login.html", status=falcon.HTTP_401,
                                 next=safe_next(data.get("next")),
                                 error=Text("Wrong email or password."),
@@ -78,7 +98,7 @@ class LogoutResource(Page):
         self.sessions = sessions
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.sessions.sign_out(req, resp)
+        self.sessions.sign_out(req, resp, everywhere=form(req).get("everywhere") == "1")
         resp.status = falcon.HTTP_303
         resp.location = f"{ROOT}/login"
 
