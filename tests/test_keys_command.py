@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import getpass
 
+from sqlalchemy import text
+
 from services.cli import run
 from shared.db.audit import entries
 from shared.db.keys import get_key
@@ -13,6 +15,8 @@ from shared.db.keys import get_key
 def test_keys_are_created_changed_and_revoked_with_an_audit_entry_each(
         engine, settings, monkeypatch, capsys):
     monkeypatch.setenv("MAILPIPE_DATABASE_URL", settings.database_url)
+    with engine.connect() as conn:  # the log outlives the tables: only this test's entries
+        before = conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
     assert run(["keys", "create", "--name", "shop", "--domain", "Shop.Example",
                 "--intake-rate", "5"]) == 0
     first, plain = capsys.readouterr().out.splitlines()[:2]
@@ -28,7 +32,8 @@ def test_keys_are_created_changed_and_revoked_with_an_audit_entry_each(
     assert run(["keys", "revoke", str(key_id)]) == 1
     assert run(["keys", "change", str(key_id), "--name", "late"]) == 1
     with engine.connect() as conn:
-        log = [e for e in entries(conn, action="key.") if e.target == f"key {key_id}"]
+        log = [e for e in entries(conn, action="key.")
+               if e.target == f"key {key_id}" and e.id > before]
     assert [e.action for e in log] == ["key.revoke", "key.change", "key.change", "key.create"]
     assert {e.actor_kind for e in log} == {"cli"}
     assert all(e.actor.startswith(f"{getpass.getuser()}@") for e in log)

@@ -45,12 +45,27 @@ LABELS: dict[str, dict[str, str]] = {
         "sign_in": NP_("denied", "Please sign in."),
         "session_expired": NP_("denied", "Your session has expired. Please sign in again."),
         "forbidden": NP_("denied", "Your role does not allow this change."),
+        "forbidden_page": NP_("denied", "Your role does not allow you to see this page."),
         "csrf": NP_("denied", "The form expired (security token missing or wrong). Reload "
                               "the page and try again."),
     },
     "action": {
         "pause": NP_("action", "Pause"), "resume": NP_("action", "Resume"),
         "cancel": NP_("action", "Cancel"),
+    },
+    # Why an address is on a key's suppression list (shared.db.tables SUPPRESSION_REASONS).
+    "suppression_reason": {
+        "bounce": NP_("suppression_reason", "Hard bounce"),
+        "complaint": NP_("suppression_reason", "Complaint"),
+        "unsubscribe": NP_("suppression_reason", "Unsubscribed"),
+        "manual": NP_("suppression_reason", "Added by hand"),
+    },
+    # SES's VerificationStatus and DkimStatus (the same five values).
+    "ses_status": {
+        "SUCCESS": NP_("ses_status", "Verified"), "PENDING": NP_("ses_status", "Pending"),
+        "FAILED": NP_("ses_status", "Failed"),
+        "TEMPORARY_FAILURE": NP_("ses_status", "Temporary failure"),
+        "NOT_STARTED": NP_("ses_status", "Not started"),
     },
     # SES GetAccount's EnforcementStatus, and its production-access review (ReviewDetails).
     "enforcement": {

@@ -294,21 +294,3 @@ def send_rate_caps(conn: Connection, message_ids: list[int]) -> dict[int, tuple[
     )
     return {r.id: (r.key_id, r.max_send_rate) for r in rows}
 
-
-_TRAFFIC = text(
-    """
-    SELECT (created_at AT TIME ZONE 'UTC')::date AS day, state, count(*) AS n
-      FROM messages
-     WHERE api_key_id = :key
-       AND created_at >= date_trunc('day', now(), 'UTC')
-                         - make_interval(days => CAST(:days AS int) - 1)
-     GROUP BY 1, 2
-    """
-)
-
-
-def key_traffic(conn: Connection, key_id: int, days: int = 30) -> list[tuple]:
-    """The key's messages made on each of the last ``days`` UTC days (today included),
-    counted by the state they are in now: [(day, state, n)]. An index-only range of
-    ``messages_key_created``; plain read, no locks."""
-    return [tuple(r) for r in conn.execute(_TRAFFIC, {"key": key_id, "days": days})]

@@ -75,14 +75,14 @@ def test_pending_and_failed_identities_show_the_records_to_publish(korean_page, 
 
 
 @pytest.mark.parametrize(("change", "words"), [
-    ("throttle", "SES is throttling these requests: try again in a minute."),
-    ("no_credentials", "mailpipe has no AWS credentials"),
-    ("wrong_key", "SES refused the credentials"),
+    ("throttle", "SES is throttling requests to read the account."),
+    ("no_credentials", "mailpipe has no AWS credentials to read SES with."),
+    ("wrong_key", "AWS refused mailpipe's credentials"),
 ])
 def test_an_ses_that_cannot_answer_is_said_plainly(page, console, fake_identities,
                                                    monkeypatch, change, words):
     if change == "throttle":
-        fake_identities.throttle = 10
+        fake_identities.throttle = 1
     elif change == "no_credentials":
         for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
                      "AWS_PROFILE"):

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import os
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import text
 
+from services.console.pages.keys import KEY_DAYS
 from shared.db.keys import create_key
 from shared.db.messages import insert_messages
 from shared.db.suppressions import add_suppressions
@@ -59,6 +61,7 @@ def _seed(console) -> int:
             {"ids": ids, "states": STATES, "n": len(STATES)})
         conn.execute(text("UPDATE api_keys SET last_used_at = now() - interval '5 minutes'"
                           " WHERE id = :id"), {"id": key.id})
+        _counted(conn, key.id)
         add_suppressions(conn, console.key.id, ["bounced.user.with.a.long.address@example.com"],
                          "bounce", message_id=ids[0])
         add_suppressions(conn, console.key.id, ["complainer@naver.com"], "complaint",
@@ -66,6 +69,23 @@ def _seed(console) -> int:
         add_suppressions(conn, console.key.id, ["left@daum.net"], "unsubscribe")
         add_suppressions(conn, console.key.id, ["manual@example.org"], "manual")
     return key.id
+
+
+def _counted(conn, key_id: int) -> None:
+    """30 days of the key's traffic in the rollup its page reads, as the recorder counts."""
+    table = KEY_DAYS.by_key
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for day in range(30):
+        sent = (day * 37) % 90 + (0 if day % 6 == 3 else 20)
+        row = {"at": now - timedelta(days=day), "api_key_id": key_id, "sent": sent,
+               "delivered": sent * 9 // 10, "bounced": sent // 20, "hard_bounced": sent // 40,
+               "complained": int(day % 5 == 0), "opened": sent // 3, "clicked": sent // 8,
+               "failed": day % 4}
+        if "topic_id" in table.c:
+            row["topic_id"] = "layout"
+        rows.append(row)
+    conn.execute(table.insert(), rows)
 
 
 def test_the_key_pages_fit_a_phone_in_korean_and_english(browser, console, monkeypatch):

@@ -36,8 +36,10 @@ def identity(kind: str = "DOMAIN", verification: str = "SUCCESS", dkim: str = "S
 class FakeIdentities:
     def __init__(self, identities: dict[str, dict]) -> None:
         self.identities = identities
-        #: How many of the next requests answer 429 TooManyRequestsException.
+        #: How many of the next requests answer 429 TooManyRequestsException; of the next
+        #: GetEmailIdentity requests only (the list answered).
         self.throttle = 0
+        self.throttle_details = 0
         #: Requests answered, by path (each GetEmailIdentity is one).
         self.paths: list[str] = []
         self._lock = threading.Lock()
@@ -75,6 +77,9 @@ class FakeIdentities:
                     fake.paths.append(self.path)
                     throttled = fake.throttle > 0
                     fake.throttle -= throttled
+                    if method == "GET" and not throttled:
+                        throttled = fake.throttle_details > 0
+                        fake.throttle_details -= throttled
                 if throttled:
                     self._answer(429, {"message": "Too many requests."},
                                  "TooManyRequestsException")

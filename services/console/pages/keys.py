@@ -5,36 +5,29 @@ The rules and the audit entries are ``shared.db.keys``' (``KeySettings``,
 ``create_key``, ``change_key``, ``revoke_key``), the same as ``mailpipe keys``;
 a rule broken is shown beside its field. A new key is shown in the answer to
 the form that made it (never in a URL, never again: only its hash is stored).
+A key's traffic is the dashboard's (``shared.db.traffic``: its rollups over 30
+days, a day a bucket), so the two pages say the same for the same key.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import falcon
 
+from services.console.pages.dashboard import COLOURS, chart
 from services.console.web import ROOT, Page, PageNotFound, form, redirect
-from shared.db.keys import (
-    KeySettings,
-    change_key,
-    create_key,
-    get_key,
-    key_traffic,
-    list_keys,
-    revoke_key,
-)
+from shared.db.keys import KeySettings, change_key, create_key, get_key, list_keys, revoke_key
+from shared.db.traffic import WINDOWS, traffic
 from shared.errors import InvalidRequest
 from shared.i18n import Text
-from shared.states import MessageState
 
 ADMIN = {"GET": "admin", "POST": "admin"}
-#: Days of traffic a key's page shows.
-TRAFFIC_DAYS = 30
-#: States in the order the traffic bars stack them (the pipeline's order).
-TRAFFIC_STATES = [s.value for s in MessageState]
+#: A key's page: the dashboard's 30 days (its rollups), a bucket a day (UTC).
+KEY_DAYS = replace(WINDOWS["30d"], name="key-30d", step=86400, buckets=30)
 
 
 def _rate(value: str | None, field: str) -> float | None:
@@ -67,22 +60,6 @@ def _form_values(settings: KeySettings) -> dict[str, str]:
     return {"name": settings.name, "domains": "\n".join(settings.domains),
             "max_send_rate": rate(settings.max_send_rate),
             "intake_rate": rate(settings.intake_rate)}
-
-
-def _traffic(rows: list[tuple], today: date) -> dict:
-    """The key's last ``TRAFFIC_DAYS`` days as bars: each day's counts by state (oldest
-    first), the most any day had, and the totals by state."""
-    by_day: dict[date, dict[str, int]] = defaultdict(dict)
-    totals: dict[str, int] = defaultdict(int)
-    for day, state, n in rows:
-        by_day[day][state] = n
-        totals[state] += n
-    days = [today - timedelta(days=back) for back in range(TRAFFIC_DAYS - 1, -1, -1)]
-    bars = [{"day": d, "counts": by_day.get(d, {}), "total": sum(by_day.get(d, {}).values())}
-            for d in days]
-    return {"bars": bars, "top": max([b["total"] for b in bars] + [1]),
-            "totals": {s: totals[s] for s in TRAFFIC_STATES if totals.get(s)},
-            "states": [s for s in TRAFFIC_STATES if totals.get(s)]}
 
 
 class KeysPage(Page):
@@ -145,9 +122,13 @@ class KeyPage(Page):
             key = get_key(conn, key_id)
             if key is None:
                 raise _no_key(key_id)
-            traffic = _traffic(key_traffic(conn, key_id, TRAFFIC_DAYS),
-                               datetime.now(UTC).date())
-        self.console.render(req, resp, "key.html", key=key, traffic=traffic,
+            figures = traffic(conn, KEY_DAYS, datetime.now(UTC), api_key_id=key_id)
+        busy = any(figures.totals.values())
+        days = sorted(((day, counts) for day, counts in figures.points.items()
+                       if any(counts.values())), reverse=True)
+        self.console.render(req, resp, "key.html", key=key, figures=figures, days=days,
+                            measures=list(COLOURS),
+                            chart=chart(figures, req.context.lang) if busy else "",
                             values=values or _form_values(key.settings), error=error,
                             fleet=self.console.settings, notice=_notice(req),
                             status=falcon.HTTP_400 if error else falcon.HTTP_200)

@@ -231,9 +231,6 @@ messages = Table(
     #: How long the longest-waiting queued row has waited (dashboard, metrics): its
     #: first entry, however long the backlog (migration 0020).
     Index("messages_queued_since", "updated_at", postgresql_where=text(f"state = '{S.QUEUED}'")),
-    #: A key's traffic by day and state (the console's key page, migration 0018): an
-    #: index-only range of the key's last 30 days, never the whole table.
-    Index("messages_key_created", "api_key_id", "created_at", postgresql_include=["state"]),
     #: The console's message list (shared/db/message_list.py, migration 0019), newest
     #: first by id: the newest of a state (unknown, failed…) or of a topic however old,
     #: and a time window's first and last ids.
