@@ -83,10 +83,16 @@ class IdConverter(falcon.routing.BaseConverter):
     """
 
     def convert(self, value: str) -> int | None:
-        if not _UNSIGNED.fullmatch(value) or len(value.lstrip("0")) > len(str(MAX_ID)):
-            return None
-        number = int(value)
-        return number if 1 <= number <= MAX_ID else None
+        return row_id(value)
+
+
+def row_id(value: str) -> int | None:
+    """``value`` as a row id (ASCII digits for 1..MAX_ID), else None: never ``int()`` of
+    whatever ``str.isdigit`` admits ('²' is a digit to it, and ``int('²')`` raises)."""
+    if not _UNSIGNED.fullmatch(value) or len(value.lstrip("0")) > len(str(MAX_ID)):
+        return None
+    number = int(value)
+    return number if 1 <= number <= MAX_ID else None
 
 
 def _bounds(min_value: int, max_value: int) -> str:

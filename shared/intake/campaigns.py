@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine
 
+from shared.db.audit import Actor, record
 from shared.db.campaigns import (
     CampaignRow,
     cancel_messages,
@@ -169,9 +170,10 @@ def _problem(row: Row, exc: InvalidRequest) -> dict:
 def create_campaign(
     engine: Engine, key: ApiKey, request: CampaignRequest,
     rows: Callable[[list[str]], Iterable[Row]], settings: Settings,
-    idempotency: Idempotency | None = None,
+    idempotency: Idempotency | None = None, actor: Actor | None = None,
 ) -> CampaignRow:
-    """Store the campaign and its de-duplicated grid in one transaction, or nothing.
+    """Store the campaign and its de-duplicated grid in one transaction, or nothing
+    (with its audit entry when an ``actor`` is named).
 
     ``rows`` is given the template's variables (a CSV needs them to check its
     header) and yields the recipients. Raises InvalidRequest listing up to
@@ -198,6 +200,11 @@ def create_campaign(
         store_recipients(conn, campaign_id, uploaded, template.variables)
         campaign = get_campaign(conn, key.id, campaign_id)
         remember(conn, key.id, idempotency, 201, _stored(campaign))
+        if actor is not None:
+            record(conn, actor, "campaign.create", f"campaign {campaign_id}", after={
+                "name": campaign.name, "topic": campaign.topic_id,
+                "template": request.template_id, "recipients": campaign.total,
+                "scheduled_at": campaign.scheduled_at.isoformat()})
         return campaign
 
 
@@ -271,45 +278,52 @@ def _locked(conn: Connection, key: ApiKey, campaign_id: int) -> CampaignRow:
 
 
 def _transition(engine: Engine, key: ApiKey, campaign_id: int, allowed, refusal,
-                status: CampaignStatus, then) -> CampaignRow:
+                status: CampaignStatus, then, actor: Actor | None) -> CampaignRow:
     """Lock the campaign, check its status (``allowed``), set ``status`` and do ``then``
-    to its rows, in one transaction; Conflict (``refusal(campaign)``) otherwise."""
+    to its rows, in one transaction (with its audit entry when an ``actor`` is named);
+    Conflict (``refusal(campaign)``) otherwise."""
     with engine.begin() as conn:
         campaign = _locked(conn, key, campaign_id)
         if not allowed(campaign.status):
             raise refusal(campaign)
         set_status(conn, campaign_id, status)
         then(conn, campaign_id)
+        if actor is not None:
+            record(conn, actor, f"campaign.{status}", f"campaign {campaign_id}",
+                   before={"status": campaign.status}, after={"status": status})
         return get_campaign(conn, key.id, campaign_id)
 
 
-def pause(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+def pause(engine: Engine, key: ApiKey, campaign_id: int,
+          actor: Actor | None = None) -> CampaignRow:
     """Stop expanding and take unclaimed rows off the conveyor; messages being sent finish."""
     return _transition(
         engine, key, campaign_id, lambda status: status == CampaignStatus.ACTIVE,
         lambda c: Conflict("campaign_not_active", Text(
             "campaign %(id)s is %(status)s; only an active campaign can be paused",
             id=c.id, status=c.status)),
-        CampaignStatus.PAUSED, hold_messages)
+        CampaignStatus.PAUSED, hold_messages, actor)
 
 
-def resume(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+def resume(engine: Engine, key: ApiKey, campaign_id: int,
+           actor: Actor | None = None) -> CampaignRow:
     """Expand and send again where the campaign stopped."""
     return _transition(
         engine, key, campaign_id, lambda status: status == CampaignStatus.PAUSED,
         lambda c: Conflict("campaign_not_paused", Text(
             "campaign %(id)s is %(status)s; only a paused campaign can be resumed",
             id=c.id, status=c.status)),
-        CampaignStatus.ACTIVE, release_messages)
+        CampaignStatus.ACTIVE, release_messages, actor)
 
 
-def cancel(engine: Engine, key: ApiKey, campaign_id: int) -> CampaignRow:
+def cancel(engine: Engine, key: ApiKey, campaign_id: int,
+           actor: Actor | None = None) -> CampaignRow:
     """Stop for good: unexpanded recipients are never expanded, unclaimed rows cancelled."""
     return _transition(
         engine, key, campaign_id, lambda status: status != CampaignStatus.CANCELLED,
         lambda c: Conflict("campaign_cancelled", Text(
             "campaign %(id)s is already cancelled", id=c.id)),
-        CampaignStatus.CANCELLED, cancel_messages)
+        CampaignStatus.CANCELLED, cancel_messages, actor)
 
 
 def progress(conn: Connection, campaign: CampaignRow, now: datetime) -> dict:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from shared.db.audit import Actor, record
 from shared.db.keys import ApiKey
 from shared.db.recipient_lists import (
     RecipientList,
@@ -74,8 +75,9 @@ def columns_of(rows: list[Row]) -> list[str]:
 
 def create_list(engine: Engine, key: ApiKey, name: str, rows: Iterable[Row],
                 columns: list[str] | None = None, *,
-                template_id: int | None = None) -> RecipientList:
-    """Store the list with its de-duplicated rows in one transaction, or nothing.
+                template_id: int | None = None, actor: Actor | None = None) -> RecipientList:
+    """Store the list with its de-duplicated rows in one transaction, or nothing
+    (with its audit entry when an ``actor`` is named).
 
     ``columns``: the value names every row gets (missing ones empty), for
     JSON rows that may each name other fields; None for a CSV, whose header
@@ -85,24 +87,39 @@ def create_list(engine: Engine, key: ApiKey, name: str, rows: Iterable[Row],
     checked = all_or_nothing(rows, lambda row: _checked(row, columns),
                              Text("the list was not created"))
     with engine.begin() as conn:
-        return _with_recipients(insert_list(conn, key.id, name, (r for _, r in checked),
-                                            template_id=template_id))
+        stored = _with_recipients(insert_list(conn, key.id, name, (r for _, r in checked),
+                                              template_id=template_id))
+        if actor is not None:
+            record(conn, actor, "list.create", f"list {stored.id}", after=_audited(stored))
+        return stored
 
 
 def replace_list(engine: Engine, key: ApiKey, list_id: int, name: str, rows: Iterable[Row],
-                 columns: list[str], *, template_id: int | None = None) -> RecipientList:
+                 columns: list[str], *, template_id: int | None = None,
+                 actor: Actor | None = None) -> RecipientList:
     """Replace a list's name, template and rows (an edit in the console's grid), checked
     as ``create_list`` checks them, in one transaction, or nothing; NotFound if the key
     has no such list. Campaigns made from the list before keep the rows they copied."""
     checked = all_or_nothing(rows, lambda row: _checked(row, columns),
                              Text("the list was not saved"))
     with engine.begin() as conn:
+        before = get_list(conn, key.id, list_id) if actor is not None else None
         stored = rewrite_list(conn, key.id, list_id, name, (r for _, r in checked),
                               template_id=template_id)
         if stored is None:
             raise NotFound("list_not_found", Text("no list %(id)s for this API key",
                                                   id=list_id))
-        return _with_recipients(stored)
+        stored = _with_recipients(stored)
+        if actor is not None:
+            record(conn, actor, "list.update", f"list {list_id}",
+                   before=_audited(before) if before else None, after=_audited(stored))
+        return stored
+
+
+def _audited(stored: RecipientList) -> dict:
+    """What the audit log keeps of a list: its name, template and size, not its rows."""
+    return {"name": stored.name, "template": stored.template_id,
+            "recipients": stored.total}
 
 
 def _with_recipients(stored: RecipientList) -> RecipientList:

@@ -10,6 +10,7 @@ from dataclasses import asdict
 import falcon
 
 from services.api.clients import client_address
+from services.api.params import row_id
 from services.api.throttle import note_failure, refuse_if_failing
 from services.console.allowlist import allowed
 from services.console.oidc import OidcError, Pending
@@ -198,9 +199,9 @@ class ApiKeyChoiceResource(Page):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = form(req)
-        wanted = data.get("key", "")
-        if not wanted.isdigit() or int(wanted) not in {k.id for k in req.context.api_keys}:
+        wanted = row_id(data.get("key", ""))
+        if wanted not in {k.id for k in req.context.api_keys}:
             raise falcon.HTTPBadRequest(description="key: not an active API key")
         with self.console.engine.begin() as conn:
-            set_session_key(conn, req.context.session_id, int(wanted))
+            set_session_key(conn, req.context.session_id, wanted)
         raise redirect(safe_next(data.get("next")))

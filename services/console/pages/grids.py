@@ -18,8 +18,10 @@ import falcon
 from sqlalchemy import Connection
 
 from services.api.media import csv_charset, read_json, upload_stream
+from services.api.params import row_id
 from services.console.i18n import message
 from services.console.web import ROOT, Page, PageNotFound, key_of
+from shared.db.audit import record
 from shared.db.recipient_lists import delete_list, get_list, list_rows, recent_lists
 from shared.db.templates import get_template, list_templates
 from shared.errors import InvalidRequest
@@ -121,10 +123,11 @@ def _template_id(data: dict) -> int | None:
     value = data.get("template_id")
     if value in (None, ""):
         return None
-    if not str(value).isdigit():
+    template_id = row_id(str(value))
+    if template_id is None:
         raise InvalidRequest("invalid_template_id", Text("template_id: a number"),
                              field="template_id")
-    return int(value)
+    return template_id
 
 
 class GridsPage(Page):
@@ -159,10 +162,12 @@ class GridsPage(Page):
         values = [c for c in columns if c != "email"]
         if list_id is None:
             stored = create_list(self.console.engine, key, name, rows, values,
-                                 template_id=_template_id(data))
+                                 template_id=_template_id(data),
+                                 actor=self.console.actor(req))
         else:
             stored = replace_list(self.console.engine, key, list_id, name, rows, values,
-                                  template_id=_template_id(data))
+                                  template_id=_template_id(data),
+                                  actor=self.console.actor(req))
         resp.media = {"id": stored.id, "name": stored.name, "total": stored.total,
                       "duplicates": stored.duplicates}
 
@@ -188,8 +193,11 @@ class GridPage(GridsPage):
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, grid_id: int) -> None:
         with self.console.engine.begin() as conn:
-            if not delete_list(conn, key_of(req).id, grid_id):
+            before = get_list(conn, key_of(req).id, grid_id)
+            if before is None or not delete_list(conn, key_of(req).id, grid_id):
                 raise _no_list(grid_id)
+            record(conn, self.console.actor(req), "list.delete", f"list {grid_id}",
+                   before={"name": before.name, "recipients": before.total})
         resp.status = falcon.HTTP_204
 
 

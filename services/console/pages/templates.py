@@ -12,10 +12,12 @@ import falcon
 from sqlalchemy.exc import IntegrityError
 
 from services.api.media import read_json
+from services.api.params import MAX_VERSION, int_value
 from services.api.schemas.campaigns import TemplateBody
 from services.api.schemas.messages import parse
 from services.console.i18n import message
 from services.console.web import ROOT, Page, PageNotFound, form, key_of, redirect
+from shared.db.audit import record
 from shared.db.console_queries import template_history
 from shared.db.templates import (
     create_template,
@@ -126,14 +128,21 @@ class TemplateEditPage(Page):
             name = values["name"]
             with self.console.engine.begin() as conn:
                 if template_id is None:
+                    before = None
                     row = create_template(conn, key.id, name, source)
                 else:
+                    before = get_template(conn, key.id, template_id)
                     if name_taken(conn, key.id, name, except_id=template_id):
                         row = None
                     else:
                         row = update_template(conn, key.id, template_id, name, source)
                         if row is None:
                             raise _no_template(template_id)
+                if row is not None:
+                    record(conn, self.console.actor(req),
+                           "template.update" if before else "template.create",
+                           f"template {row.id}", before=_audited(before),
+                           after=_audited(row))
         except InvalidRequest as exc:
             self._again(req, resp, template_id, values, {_field_of(exc): _problem(exc)})
             return
@@ -155,20 +164,28 @@ class TemplateEditPage(Page):
                             history=history, shown=None, current=None)
 
 
+def _audited(row) -> dict | None:
+    """What the audit log keeps of a template version: its name, version and subject."""
+    return None if row is None else {"name": row.name, "version": row.version,
+                                     "subject": row.subject}
+
+
 class RestoreEndpoint(Page):
     """Restoring version n makes a new version with n's parts (history is never rewritten)."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, template_id: int) -> None:
         key = key_of(req)
-        version = form(req).get("version", "")
-        if not version.isdigit():
-            raise falcon.HTTPBadRequest(description="version: must be a number")
+        version = int_value(form(req), "version", min_value=1, max_value=MAX_VERSION)
+        if version is None:
+            raise falcon.HTTPMissingParam("version")
         with self.console.engine.begin() as conn:
-            old = get_template(conn, key.id, template_id, int(version))
+            old = get_template(conn, key.id, template_id, version)
             if old is None:
-                raise _no_template(template_id, int(version))
+                raise _no_template(template_id, version)
             current = get_template(conn, key.id, template_id)
-            update_template(conn, key.id, template_id, current.name, old.source)
+            row = update_template(conn, key.id, template_id, current.name, old.source)
+            record(conn, self.console.actor(req), "template.restore", f"template {template_id}",
+                   before=_audited(current), after={**_audited(row), "from_version": old.version})
         raise redirect(f"{ROOT}/templates/{template_id}?restored={version}")
 
 
