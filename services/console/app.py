@@ -11,7 +11,17 @@ from services.api.errors import handle_http_error
 from services.api.params import ID_FIELD
 from services.console.i18n import label
 from services.console.oidc import client_for
-from services.console.pages import audit, auth, grids, people, plans, results, ses, templates
+from services.console.pages import (
+    audit,
+    auth,
+    grids,
+    messages,
+    people,
+    plans,
+    results,
+    ses,
+    templates,
+)
 from services.console.sessions import ConsoleSessions
 from services.console.web import (
     ROOT,
@@ -124,7 +134,12 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
 
     app.add_route(f"{ROOT}/results", results.ResultsPage(console))
     app.add_route(f"{ROOT}/results/export", results.ExportEndpoint(console))
-    app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}", results.MessagePage(console))
+
+    app.add_route(f"{ROOT}/messages", messages.MessagesPage(console))
+    app.add_route(f"{ROOT}/messages/requeue", messages.RequeueAction(console))
+    app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}", messages.MessagePage(console))
+    app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}/body",
+                  messages.MessageBody(console))
 
     app.add_route(f"{ROOT}/ses", ses.SesPage(console))
 

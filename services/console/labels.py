@@ -1,4 +1,4 @@
-"""The names the console gives to states, phases, statistics, events, roles and actions.
+"""The names the console gives to states, phases, statistics, events, roles, actions and sources.
 
 Kept as tables of English msgids marked with their context (``NP_``): the
 same English word can need different Korean ("Sent" as a message's state is
@@ -52,6 +52,10 @@ LABELS: dict[str, dict[str, str]] = {
     "action": {
         "pause": NP_("action", "Pause"), "resume": NP_("action", "Resume"),
         "cancel": NP_("action", "Cancel"),
+    },
+    "source": {
+        "api": NP_("source", "API"), "biz": NP_("source", "Biz E-mail API"),
+        "fureweb": NP_("source", "fureweb mailer"), "campaign": NP_("source", "Send plan"),
     },
     # Why an address is on a key's suppression list (shared.db.tables SUPPRESSION_REASONS).
     "suppression_reason": {

@@ -1,8 +1,8 @@
 """Results per topic (and so per plan): counts and rates, a chart, message search, CSV export.
 
 The figures are ``shared.db.stats.topic_stats`` and ``shared.db.reads``,
-the same reads as ``GET /v1/topics/{id}``; a message's timeline is
-``shared.db.reads.get_message``, as ``GET /v1/messages/{id}`` shows it.
+the same reads as ``GET /v1/topics/{id}``; a message found links to its page
+(services/console/pages/messages.py).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from services.console.web import ROOT, Page, PageNotFound, key_of
 from shared.db.campaigns import get_campaign
 from shared.db.console_queries import export_page, topic_series, topic_span, topics
 from shared.db.message_search import search_messages
-from shared.db.reads import get_message, topic_summary
+from shared.db.reads import topic_summary
 from shared.db.stats import topic_stats
 from shared.i18n import Text
 from shared.intake.csvtext import csv_bytes, export_charset, export_content_type
@@ -60,16 +60,6 @@ class ResultsPage(Page):
         unknown = values["no_messages"] and values["plan"] is None
         self.console.render(req, resp, "results.html", **values,
                             status=falcon.HTTP_404 if unknown else falcon.HTTP_200)
-
-
-class MessagePage(Page):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, message_id: int) -> None:
-        with self.console.engine.connect() as conn:
-            message = get_message(conn, key_of(req).id, message_id)
-        if message is None:
-            raise PageNotFound(Text("There is no message %(id)s.", id=message_id),
-                               back=f"{ROOT}/results")
-        self.console.render(req, resp, "message.html", message=message)
 
 
 def _export_rows(engine, key_id: int, topic: str) -> Iterator[Sequence]:
