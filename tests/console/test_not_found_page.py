@@ -27,7 +27,7 @@ def test_a_missing_row_or_page_is_the_console_404_page_in_korean(korean_page, co
     page = korean_page
     sign_in(page, console, "viewer")
     cases = [  # (path, what the page says, where its link goes back to)
-        (f"/ui/messages/{MISSING}", f"{MISSING}번 메시지가 없습니다.", "/ui/results"),
+        (f"/ui/messages/{MISSING}", f"{MISSING}번 메시지가 없습니다.", "/ui/messages"),
         (f"/ui/templates/{MISSING}", f"{MISSING}번 템플릿이 없습니다.", "/ui/templates"),
         (f"/ui/templates/{template_id}?version=7",
          f"{template_id}번 템플릿에는 버전 7이(가) 없습니다.", "/ui/templates"),
@@ -50,7 +50,7 @@ def test_a_missing_row_or_page_is_the_console_404_page_in_korean(korean_page, co
     shot(page, "not-found-korean")
     page.goto(f"{console.url}/ui/messages/{MISSING}")
     page.click("#back")
-    page.wait_for_url(f"{console.url}/ui/results")
+    page.wait_for_url(f"{console.url}/ui/messages")
 
 
 def test_a_plan_action_on_a_missing_plan_is_the_404_page(page, console):
