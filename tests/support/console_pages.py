@@ -68,6 +68,8 @@ class ConsolePages:
             "results-empty": "/ui/results",
             "results": f"/ui/results?topic={TOPIC}",
             "results-search": "/ui/results?q=a1%40example.com",
+            "messages": "/ui/messages",
+            "messages-filtered": f"/ui/messages?state=delivered&topic={TOPIC}&q=example.com",
             "message": f"/ui/messages/{self.message_id}",
         }
 
