@@ -90,6 +90,12 @@ def test_an_admin_makes_a_restricted_key_that_the_api_holds_to_it_then_revokes_i
     assert (create.actor, create.actor_kind, create.address) == (admin, "console", "127.0.0.1")
     assert create.after["domains"] == ["shop.example"] and plain not in str(create.after)
     assert revoke.actor == admin and revoke.before["name"] == "shop front"
+    # And so says the audit log page, with who did it.
+    page.goto(f"{console.url}/ui/audit?action=key.")
+    for entry in (create, revoke):
+        row = page.locator(f'#audit tr[data-id="{entry.id}"]')
+        assert row.locator(".actor").inner_text() == admin
+        assert row.locator(".target").inner_text() == f"key {key.id}"
 
 
 def test_a_keys_settings_are_changed_with_the_rules_said_beside_the_field(korean_page,

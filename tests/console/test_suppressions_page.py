@@ -66,6 +66,10 @@ def test_an_address_suppressed_in_the_console_is_not_sent_to(page, console, sinc
             if "gone.away@example.org" in e.after["addresses"]]
     assert add.actor == console.accounts["admin"][0] and add.actor_kind == "console"
     assert add.after["addresses"] == ["gone.away@example.org", "hong@example.org"]
+    page.goto(f"{console.url}/ui/audit?action=suppression.")
+    row = page.locator(f'#audit tr[data-id="{add.id}"]')
+    assert row.locator(".actor").inner_text() == console.accounts["admin"][0]
+    assert row.get_attribute("data-action") == "suppression.add"
 
 
 def _message_ids(answer: dict) -> dict[str, int]:
