@@ -164,7 +164,7 @@ def _search_statement(api_key_id: int, typed: str, after: str | None, limit: int
     wanted = literal(query.text.lower())
     domain = func.split_part(s.address, "@", -1)
     if not query.text:
-        conditions = [s.address.isnot(None)]
+        conditions = [None]  # the whole list
     elif query.match is Match.ADDRESS:
         conditions = [s.address == wanted]
     elif query.match is Match.DOMAIN:
@@ -177,7 +177,9 @@ def _search_statement(api_key_id: int, typed: str, after: str | None, limit: int
     arms = []
     for condition in conditions:
         arm = select(s.address, s.reason, s.message_id, s.created_at).where(
-            s.api_key_id == api_key_id, condition)
+            s.api_key_id == api_key_id)
+        if condition is not None:
+            arm = arm.where(condition)
         if after is not None:
             arm = arm.where(address > after)
         arms.append(arm.order_by(address).limit(limit))

@@ -79,3 +79,41 @@ def test_additions_and_removals_by_a_person_are_audited(engine, api_key):
     assert log[0].before["reason"] == "manual" and log[0].before["key"] == key.id
     assert log[1].after == {"key": key.id, "reason": "manual",
                             "addresses": ["a@example.com", "b@example.com"]}
+
+
+def _plan(conn, statement) -> dict:
+    compiled = statement.compile(conn)
+    return conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
+                                compiled.params).scalar_one()[0]["Plan"]
+
+
+def _scans(node: dict, parent: dict | None = None):
+    """(scan node, its parent) of every scan in the plan."""
+    if "Scan" in node["Node Type"] and node["Node Type"] != "Subquery Scan":
+        yield node, parent
+    for child in node.get("Plans", []):
+        yield from _scans(child, node)
+
+
+@pytest.mark.parametrize(("typed", "indexes"), [
+    ("", {"suppressions_prefix"}),
+    ("kim", {"suppressions_prefix"}),
+    ("@naver.com", {"suppressions_domain"}),
+    ("naver.com", {"suppressions_prefix", "suppressions_domain"}),
+])
+def test_a_search_reads_its_index_in_order_never_the_whole_list(engine, listed, typed,
+                                                                indexes):
+    """Each arm is an index range read in address order and stopped at the page's size
+    (an Index Scan right under its Limit: nothing sorts every match). Sequential and
+    bitmap scans are switched off: on a few rows the planner would rightly prefer them,
+    so this asks whether an index serves the arm in order, as it does a big list
+    (bench/key_pages.py)."""
+    from shared.db.suppressions import _search_statement
+
+    with engine.begin() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+        scans = list(_scans(_plan(conn, _search_statement(listed.id, typed, None, 101))))
+    assert {scan.get("Index Name") for scan, _ in scans} == indexes
+    assert all(scan["Node Type"] in ("Index Scan", "Index Only Scan") for scan, _ in scans)
+    assert all(parent["Node Type"] == "Limit" for _, parent in scans)
