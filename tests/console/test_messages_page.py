@@ -124,6 +124,8 @@ def seeded(console, elsewhere):
         now = datetime.now(UTC)
         sent_at = now - timedelta(minutes=30)
         conn.execute(text("UPDATE messages SET state = 'delivered', sent_at = :at, attempts = 1,"
+                          " created_at = :at - interval '1 minute',"
+                          " scheduled_at = :at - interval '1 minute',"
                           " provider_message_id = 'ses-' || id WHERE id = ANY(:ids)"),
                      {"at": sent_at, "ids": [ids["news"], ids["kim.jiwoo"], ids["gmail"]]})
         conn.execute(text("UPDATE messages SET state = 'unknown', attempts = 1, error = "
@@ -308,7 +310,7 @@ def test_the_message_page_shows_it_as_sent_and_its_body_loads_nothing(
             assert "application/pdf · 2.9 KB" in files.nth(0).inner_text()
             timeline = page.locator("#timeline li")
             assert [t for t in timeline.evaluate_all("ls => ls.map(l => l.dataset.event)")] == \
-                ["created", "sent-at", "sent", "delivered", "opened", "opened", "clicked"]
+                ["created", "accepted", "sent", "delivered", "opened", "opened", "clicked"]
             assert page.locator('#timeline li[data-event="opened"] .chip').count() == 1
             shoot(page, f"message-{lang}-{size}")
             if size == "phone":

@@ -27,7 +27,7 @@ from services.console.web import ROOT, Page, PageNotFound, form, redirect
 from services.maintenance import REQUEUE_BATCH  # a filtered requeue's transactions, as the CLI's
 from shared.db.claims import as_claimed
 from shared.db.keys import list_keys
-from shared.db.message_details import message_details
+from shared.db.message_details import MessageDetails, TimelineEvent, message_details
 from shared.db.message_list import (
     MessageFilter,
     count_matching,
@@ -179,8 +179,23 @@ class MessagePage(Page):
                 problem = str(exc)
         headers = dict((name.lower(), value) for name, value in sent.headers) if sent else {}
         self.console.render(req, resp, "message.html", message=details, sent=sent,
-                            headers=headers, problem=problem, requeueable=REQUEUEABLE,
-                            pick=PICK, notice=_requeued_notice(req))
+                            headers=headers, problem=problem, timeline=timeline(details),
+                            requeueable=REQUEUEABLE, pick=PICK, notice=_requeued_notice(req))
+
+
+def timeline(message: MessageDetails) -> list[TimelineEvent]:
+    """The message's moments in time order: stored, scheduled (when later), accepted by the
+    provider, what the provider and its readers reported, and an unknown or failed end
+    (with its error)."""
+    steps = [TimelineEvent("created", message.created_at, None, False)]
+    if message.scheduled_at > message.created_at:
+        steps.append(TimelineEvent("scheduled", message.scheduled_at, None, False))
+    if message.sent_at is not None:
+        steps.append(TimelineEvent("accepted", message.sent_at, None, False))
+    steps.extend(message.events)
+    if message.state in REQUEUEABLE:
+        steps.append(TimelineEvent(message.state, message.updated_at, message.error, False))
+    return sorted(steps, key=lambda step: step.occurred_at)  # stable: ties keep this order
 
 
 class MessageBody(Page):
