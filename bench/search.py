@@ -123,7 +123,7 @@ _FILL = text(
                    (ARRAY{list(GIVEN)})[1 + floor(random() * {len(GIVEN)})::int] ||
                    floor(random() * 1000)::int AS local,
                    now() - (:total - i) * interval '7 seconds' AS at
-              FROM generate_series(:a, :b) i) r
+              FROM generate_series(CAST(:a AS int), CAST(:b AS int)) i) r
     """
 )
 
