@@ -84,7 +84,8 @@ _FILL = text(
            'topic-' || floor(random() * 200)::int, 'news@shop.example',
            'user' || i || '@example.com', {_STATE},
            now() - random() * interval '{DAYS} days'
-      FROM (SELECT i, random() AS pick, random() AS s FROM generate_series(:a, :b) i) r
+      FROM (SELECT i, random() AS pick, random() AS s
+              FROM generate_series(CAST(:a AS int), CAST(:b AS int)) i) r
     """
 )
 _SUPPRESS = text(
@@ -93,7 +94,7 @@ _SUPPRESS = text(
     SELECT :key, lower({_LOCAL} || i || '@' || {_DOMAIN}),
            (ARRAY['bounce', 'complaint', 'unsubscribe', 'manual'])[1 + i % 4], NULL,
            now() - random() * interval '365 days'
-      FROM (SELECT i, random() AS d FROM generate_series(1, :n) i) r
+      FROM (SELECT i, random() AS d FROM generate_series(1, CAST(:n AS int)) i) r
     ON CONFLICT DO NOTHING
     """
 )

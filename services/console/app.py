@@ -15,11 +15,13 @@ from services.console.pages import (
     audit,
     auth,
     grids,
+    identities,
     messages,
     people,
     plans,
     results,
     ses,
+    suppressions,
     templates,
 )
 from services.console.sessions import ConsoleSessions
@@ -141,7 +143,12 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}/body",
                   messages.MessageBody(console))
 
+    app.add_route(f"{ROOT}/identities", identities.IdentitiesPage(console))
     app.add_route(f"{ROOT}/ses", ses.SesPage(console))
+    app.add_route(f"{ROOT}/suppressions", suppressions.SuppressionsPage(console))
+    app.add_route(f"{ROOT}/suppressions/import", suppressions.ImportEndpoint(console))
+    app.add_route(f"{ROOT}/suppressions/remove", suppressions.RemoveEndpoint(console))
+    app.add_route(f"{ROOT}/suppressions/export", suppressions.ExportEndpoint(console))
 
     people_page = people.PeoplePage(console)
     app.add_route(f"{ROOT}/people", people_page)
