@@ -14,6 +14,7 @@ from services.console.oidc import client_for
 from services.console.pages import (
     audit,
     auth,
+    dashboard,
     grids,
     identities,
     messages,
@@ -108,7 +109,7 @@ def install(app: falcon.App, deps) -> Console:
 def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> None:
     """Row ids in paths are ``ID_FIELD``s: the API's converter, registered by ``create_app``
     on the app the console is installed on (ASCII digits: /ui/messages/+1 is no message)."""
-    app.add_route(ROOT, plans.HomeResource(console))
+    app.add_route(ROOT, dashboard.DashboardPage(console))
     app.add_route(f"{ROOT}/login", auth.LoginResource(console, sessions))
     app.add_route(f"{ROOT}/logout", auth.LogoutResource(console, sessions))
     app.add_route(f"{ROOT}/auth/oidc", auth.OidcStartResource(console))

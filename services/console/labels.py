@@ -27,7 +27,7 @@ LABELS: dict[str, dict[str, str]] = {
         "sent": NP_("stat", "Sent"), "delivered": NP_("stat", "Delivered"),
         "bounced": NP_("stat", "Bounced"), "complained": NP_("stat", "Complained"),
         "opened": NP_("stat", "Opened (unique)"), "clicked": NP_("stat", "Clicked (unique)"),
-        "unsubscribed": NP_("stat", "Unsubscribed"),
+        "unsubscribed": NP_("stat", "Unsubscribed"), "failed": NP_("stat", "Failed"),
     },
     "event": {
         "sent": NP_("event", "Sent"), "delivered": NP_("event", "Delivered"),

@@ -51,6 +51,10 @@ REDIS_TIMEOUT = 30
 #: Redis lost its data (restarted empty, flushed, failed over to an empty
 #: replica), taking every queue message with it.
 CONVEYOR_KEY = "mailpipe:conveyor"
+#: dramatiq's Redis layout: ``dramatiq:<queue>`` lists ready message ids,
+#: ``dramatiq:<queue>.DQ`` the delayed ones (retries waiting their backoff).
+NAMESPACE = "dramatiq"
+QUEUES = (SEND_QUEUE, OUTCOME_QUEUE, EVENT_QUEUE)
 
 log = logging.getLogger("mailpipe.queues")
 
@@ -186,6 +190,19 @@ def enqueue_sends(broker: RedisBroker, ids: Iterable[int], batch_size: int,
         broker.enqueue(_message(SEND_QUEUE, SEND_ACTOR, encode_send_batch(chunk)))
         count, start = count + 1, start + size
     return count
+
+
+def queue_lengths(client: redis.Redis) -> dict[str, tuple[int, int]]:
+    """Queue messages (batches, not mail) waiting in each of ``QUEUES``: (ready, delayed).
+
+    Two list lengths per queue, in one round trip, whatever their size.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        for queue in QUEUES:
+            pipe.llen(f"{NAMESPACE}:{queue}")
+            pipe.llen(f"{NAMESPACE}:{dq_name(queue)}")
+        counts = pipe.execute()
+    return {queue: (counts[2 * i], counts[2 * i + 1]) for i, queue in enumerate(QUEUES)}
 
 
 def conveyor_lost(broker: RedisBroker) -> bool:

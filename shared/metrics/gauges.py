@@ -19,18 +19,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.broker.queues import EVENT_QUEUE, OUTCOME_QUEUE, SEND_QUEUE
+from shared.broker.queues import queue_lengths
 from shared.db.backlog import oldest_queued_age
 from shared.db.pause import Pause, sending_pause
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.metrics")
-
-QUEUES = (SEND_QUEUE, OUTCOME_QUEUE, EVENT_QUEUE)
-#: dramatiq's Redis layout: ``dramatiq:<queue>`` lists ready message ids,
-#: ``dramatiq:<queue>.DQ`` the delayed ones (retries waiting their backoff).
-NAMESPACE = "dramatiq"
 
 
 class FleetCollector(Collector):
@@ -67,14 +62,9 @@ class FleetCollector(Collector):
                                   labels=["queue"])
         delayed = GaugeMetricFamily("mailpipe_queue_delayed", "Messages in a queue's delay "
                                     "list (retry backoff)", labels=["queue"])
-        with self.redis.pipeline(transaction=False) as pipe:
-            for queue in QUEUES:
-                pipe.llen(f"{NAMESPACE}:{queue}")
-                pipe.llen(f"{NAMESPACE}:{queue}.DQ")
-            counts = pipe.execute()
-        for index, queue in enumerate(QUEUES):
-            ready.add_metric([queue], counts[2 * index])
-            delayed.add_metric([queue], counts[2 * index + 1])
+        for queue, (waiting, later) in queue_lengths(self.redis).items():
+            ready.add_metric([queue], waiting)
+            delayed.add_metric([queue], later)
         return [ready, delayed]
 
     def _rate(self) -> list:

@@ -28,6 +28,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from redis import Redis
 from redis.exceptions import RedisError
@@ -53,6 +54,10 @@ class Alive:
     #: Unix seconds: when the process started beating, and its last beat.
     started: float
     beat: float
+
+    @property
+    def started_at(self) -> datetime:
+        return datetime.fromtimestamp(self.started, UTC)
 
 
 def _name(kind: str, host: str, pid: int) -> str:

@@ -133,11 +133,12 @@ def shot(page, name: str, full_page: bool = True) -> Path:
     return path
 
 
-def sign_in(page, console: ConsoleUnderTest, role: str) -> None:
-    """Sign in with the local account of ``role``."""
+def sign_in(page, console: ConsoleUnderTest, role: str, then: str = "/ui/plans") -> None:
+    """Sign in with the local account of ``role``, landing on ``then`` ("/ui/": the
+    console's home, the dashboard)."""
     email, password = console.accounts[role]
-    page.goto(f"{console.url}/ui/login")
+    page.goto(f"{console.url}/ui/login?next={then}")
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit].primary")
-    page.wait_for_url(f"{console.url}/ui/plans")
+    page.wait_for_url(f"{console.url}{then}")

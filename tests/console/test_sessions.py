@@ -80,15 +80,15 @@ def test_korean_is_chosen_from_the_browser_and_the_switch_changes_it(browser, co
     context = browser.new_context(locale="ko-KR",
                                   extra_http_headers={"Accept-Language": "ko-KR,ko;q=0.9"})
     page = context.new_page()
-    page.goto(f"{console.url}/ui/login")
+    page.goto(f"{console.url}/ui/login?next=/ui/plans")
     assert page.locator("h1").inner_text() == "mailpipe 로그인"
     email, password = console.accounts["editor"]
     page.fill("input[name=email]", email)
     page.fill("input[name=password]", password)
     page.click("button[type=submit].primary")
     page.wait_for_url(f"{console.url}/ui/plans")
-    assert page.locator("nav a").all_inner_texts() == ["템플릿", "발송 대상", "발송 계획",
-                                                       "발송 결과"]
+    assert page.locator("nav a").all_inner_texts()[:5] == ["대시보드", "템플릿", "발송 대상",
+                                                           "발송 계획", "발송 결과"]
     shot(page, "plans-korean")
     with page.expect_navigation(url=f"{console.url}/ui/plans"):  # back to this same page
         page.click("text=EN")

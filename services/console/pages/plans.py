@@ -68,11 +68,6 @@ def _notice(req: falcon.Request, plans: list[dict]) -> Text | None:
     return None
 
 
-class HomeResource(Page):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        raise redirect(f"{ROOT}/plans")
-
-
 def plan_progress(engine, key_id: int, limit: int = 50) -> list[dict]:
     """The key's newest campaigns with their progress (``rules.progress``), newest first."""
     now = datetime.now(UTC)

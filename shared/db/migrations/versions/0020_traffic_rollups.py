@@ -14,7 +14,8 @@ shared/db/traffic.py: a message's send at its sent_at, the first event of each
 measure at its time (one pruned into event_tallies, whose time is gone, at
 the message's send), a failed message at its last change; minutes for the
 last two days only. One pass over messages and events: about 20 seconds per
-million messages and three million events, during which the recorder waits.
+million messages and three million events (bench/dashboard.py). Run it with
+the recorder stopped: what an older recorder records afterwards is not counted.
 """
 import sqlalchemy as sa
 from alembic import op
