@@ -17,6 +17,7 @@ from services.console.pages import (
     dashboard,
     grids,
     identities,
+    keys,
     messages,
     people,
     plans,
@@ -144,6 +145,9 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/messages/{{message_id:{ID_FIELD}}}/body",
                   messages.MessageBody(console))
 
+    app.add_route(f"{ROOT}/keys", keys.KeysPage(console))
+    app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}", keys.KeyPage(console))
+    app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}/revoke", keys.RevokeKey(console))
     app.add_route(f"{ROOT}/identities", identities.IdentitiesPage(console))
     app.add_route(f"{ROOT}/ses", ses.SesPage(console))
     app.add_route(f"{ROOT}/suppressions", suppressions.SuppressionsPage(console))
