@@ -95,6 +95,16 @@ LABELS: dict[str, dict[str, str]] = {
         "person.role": NP_("audit", "Role changed"),
         "person.disable": NP_("audit", "Account disabled"),
         "person.enable": NP_("audit", "Account enabled"),
+        "template.create": NP_("audit", "Template created"),
+        "template.update": NP_("audit", "Template saved"),
+        "template.restore": NP_("audit", "Template version restored"),
+        "list.create": NP_("audit", "Recipient list created"),
+        "list.update": NP_("audit", "Recipient list saved"),
+        "list.delete": NP_("audit", "Recipient list deleted"),
+        "campaign.create": NP_("audit", "Send plan created"),
+        "campaign.paused": NP_("audit", "Send plan paused"),
+        "campaign.active": NP_("audit", "Send plan resumed"),
+        "campaign.cancelled": NP_("audit", "Send plan cancelled"),
     },
     # Every action of a kind, as the audit log's filter offers them (a prefix).
     "audit_group": {
@@ -102,6 +112,9 @@ LABELS: dict[str, dict[str, str]] = {
         "suppression.": NP_("audit_group", "Every suppression action"),
         "messages.": NP_("audit_group", "Every message action"),
         "person.": NP_("audit_group", "Every people action"),
+        "template.": NP_("audit_group", "Every template action"),
+        "list.": NP_("audit_group", "Every recipient list action"),
+        "campaign.": NP_("audit_group", "Every send plan action"),
     },
     # Who acted (shared.db.tables AUDIT_ACTORS).
     "actor": {

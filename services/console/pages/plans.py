@@ -13,10 +13,12 @@ from datetime import UTC, datetime
 import falcon
 
 from services.api.media import capped, csv_charset
+from services.api.params import row_id
 from services.api.schemas.campaigns import CampaignFields
 from services.api.schemas.messages import parse
 from services.console.i18n import label
 from services.console.web import ROOT, Page, PageNotFound, key_of, redirect
+from shared.db.audit import Actor
 from shared.db.campaigns import get_campaign
 from shared.db.console_queries import recent_campaign_ids
 from shared.db.recipient_lists import get_list, recent_lists
@@ -122,12 +124,12 @@ class PlansPage(Page):
                 campaign = create_campaign(
                     self.console.engine, key, _request(self._fields(values)),
                     lambda variables, s=stream, c=charset: csv_rows(s, variables, charset=c),
-                    self.console.settings)
+                    self.console.settings, actor=self.console.actor(req))
                 break
             if part.name != "recipients":
                 values[part.name] = part.get_text()
         if campaign is None:
-            campaign = self._from_grid(key, values)
+            campaign = self._from_grid(key, values, self.console.actor(req))
         resp.status = falcon.HTTP_201
         resp.media = {"id": campaign.id, "total": campaign.total,
                       "duplicates": campaign.duplicates}
@@ -135,21 +137,21 @@ class PlansPage(Page):
     def _fields(self, values: dict[str, str]) -> dict[str, str]:
         return {api: values.get(name, "") for name, api in _FIELDS.items()}
 
-    def _from_grid(self, key, values: dict[str, str]):
+    def _from_grid(self, key, values: dict[str, str], actor: Actor):
         """The plan as a campaign of a saved list (a grid, or a list made by the API), its
         rows read as ``POST /v1/campaigns`` reads a ``listId``'s."""
-        list_id = values.get("grid", "")
-        if not list_id.isdigit():
+        list_id = row_id(values.get("grid", ""))
+        if list_id is None:
             raise InvalidRequest("missing_field", Text("grid: choose a saved grid or a CSV file"),
                                  field="grid")
         with self.console.engine.connect() as conn:
-            if get_list(conn, key.id, int(list_id)) is None:
+            if get_list(conn, key.id, list_id) is None:
                 raise InvalidRequest("grid_not_found", Text("grid: no such grid"), field="grid")
         return create_campaign(self.console.engine, key, _request(self._fields(values)),
                                lambda variables: campaign_rows(self.console.engine, key,
-                                                               int(list_id),
+                                                               list_id,
                                                                variables=variables),
-                               self.console.settings)
+                               self.console.settings, actor=actor)
 
 
 class ProgressEndpoint(Page):
@@ -174,7 +176,7 @@ class PlanAction(Page):
                 raise PageNotFound(Text("There is no send plan %(id)s.", id=campaign_id),
                                    back=f"{ROOT}/plans")
         try:
-            act(self.console.engine, key, campaign_id)
+            act(self.console.engine, key, campaign_id, actor=self.console.actor(req))
             done = DONE[action]
         except Conflict:  # already so (another tab), or finished: the notice says its phase
             done = "unchanged"
