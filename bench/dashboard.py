@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -41,11 +40,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
+from common import explain, fill, key_case, make_keys, node_types, summary, timed, vacuum_analyze
 from sqlalchemy import text
 
 from services.console.pages.dashboard import statements
 from shared.db.engine import make_engine
-from shared.db.keys import create_key
 from shared.db.migrate import alembic_config, upgrade
 from shared.runtime.localservers import start_postgres
 
@@ -58,14 +57,6 @@ TRANSACTIONAL = ("receipt", "password-reset", "signup", "alert", "digest")
 DAYS = 30
 #: Rows still queued: a campaign on its way (the oldest queued row's age reads one).
 QUEUED = 100_000
-
-
-def _key_sql(pick: str) -> str:
-    cases, upto = [], 0.0
-    for n, share in enumerate(KEY_SHARES[:-1], 1):
-        upto += share
-        cases.append(f"WHEN {pick} < {upto:.4f} THEN {n}")
-    return f"CASE {' '.join(cases)} ELSE {len(KEY_SHARES)} END"
 
 
 #: Campaign rows (i, r < 0.6): the campaign's start is spread over the 30 days and its
@@ -83,8 +74,8 @@ _FILL = text(
            at, 1,
            CASE WHEN state IN ('failed', 'unknown') THEN NULL ELSE '0100' || md5(i::text) END,
            CASE WHEN state = 'failed' THEN 'rejected: bench' END
-      FROM (SELECT i, CASE WHEN r < 0.6 THEN {_key_sql("c * 0.618 % 1")}
-                           ELSE {_key_sql("pick")} END AS k,
+      FROM (SELECT i, CASE WHEN r < 0.6 THEN {key_case("c * 0.618 % 1", KEY_SHARES)}
+                           ELSE {key_case("pick", KEY_SHARES)} END AS k,
                    CASE WHEN r < 0.6 THEN 'campaign-' || c
                         ELSE (ARRAY{list(TRANSACTIONAL)})[1 + floor(random() * 5)::int] END
                    AS topic,
@@ -122,17 +113,8 @@ def seed(engine, total: int) -> dict:
     """The messages and their events; what was made, and how long it took."""
     t0 = time.monotonic()
     with engine.begin() as conn:
-        keys, contents = [], []
-        for n in range(len(KEY_SHARES)):
-            keys.append(create_key(conn, f"bench {n}", [])[0].id)
-            contents.append(conn.execute(text(
-                "INSERT INTO contents (api_key_id, subject, html) "
-                "VALUES (:k, 'news', '<p>news</p>') RETURNING id"), {"k": keys[-1]}
-            ).scalar_one())
-        conn.execute(text("SELECT setseed(0.26)"))
-        for start in range(1, total + 1, 100_000):
-            conn.execute(_FILL, {"a": start, "b": min(total, start + 99_999),
-                                 "keys": keys, "contents": contents})
+        keys, contents = make_keys(conn, len(KEY_SHARES))
+        fill(conn, _FILL, total, 0.26, keys=keys, contents=contents)
         # A backlog: every fourth of the newest rows still waits in the queue.
         conn.execute(text(
             "UPDATE messages SET state = 'queued', sent_at = NULL, provider_message_id = NULL, "
@@ -147,29 +129,13 @@ def seed(engine, total: int) -> dict:
                 f"LEAST(now(), m.sent_at + {delay}), m.provider_message_id, {detail}, "
                 f"{machine} FROM messages m, generate_series(1, {per}) n "
                 f"WHERE m.sent_at IS NOT NULL AND {which}"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE")
+    vacuum_analyze(engine)
+    with engine.connect() as conn:
         counts = dict(conn.execute(text(
             "SELECT 'messages', count(*) FROM messages UNION ALL "
             "SELECT 'events', count(*) FROM events UNION ALL "
             "SELECT 'topics', count(DISTINCT (api_key_id, topic_id)) FROM messages")).all())
     return {"keys": keys, "counts": counts, "seconds": round(time.monotonic() - t0, 1)}
-
-
-def plan_of(conn, statement) -> list[str]:
-    """The plan's nodes, outermost first: type, and what a scan reads."""
-    compiled = statement.compile(conn)
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
-                                compiled.params).scalar_one()[0]["Plan"]
-    nodes: list[str] = []
-
-    def walk(node: dict) -> None:
-        read = node.get("Index Name") or node.get("Relation Name")
-        nodes.append(node["Node Type"] + (f" ({read})" if read else ""))
-        for child in node.get("Plans", []):
-            walk(child)
-    walk(plan)
-    return nodes
 
 
 def measure(engine, keys: list[int], repeat: int) -> list[dict]:
@@ -185,18 +151,14 @@ def measure(engine, keys: list[int], repeat: int) -> list[dict]:
     for who, (key, topic_id) in filters.items():
         for name, statement in statements(now, key, topic_id).items():
             with engine.connect() as conn:
-                plan = plan_of(conn, statement)
-                times = []
-                for _ in range(repeat):
-                    t0 = time.perf_counter()
-                    rows = conn.execute(statement).all()
-                    times.append((time.perf_counter() - t0) * 1000)
-            p50 = statistics.median(times)
-            p95 = statistics.quantiles(times, n=20)[-1]
-            results.append({"filter": who, "query": name, "rows": len(rows),
-                            "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "plan": plan})
-            print(f"{who:20} {name:20} p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  "
-                  f"({len(rows)} rows; {', '.join(plan)})", flush=True)
+                plan = node_types(explain(conn, statement))
+                times, rows = timed(lambda c=conn, s=statement: c.execute(s).all(), repeat)
+            figures = summary(times, digits=2)
+            results.append({"filter": who, "query": name, "rows": len(rows), **figures,
+                            "plan": plan})
+            print(f"{who:20} {name:20} p50 {figures['p50_ms']:7.2f} ms  "
+                  f"p95 {figures['p95_ms']:7.2f} ms  ({len(rows)} rows; {', '.join(plan)})",
+                  flush=True)
     return results
 
 
@@ -226,8 +188,7 @@ def run(args, work: Path) -> dict:
         t0 = time.monotonic()
         upgrade(pg.url)
         migrated = round(time.monotonic() - t0, 1)
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("VACUUM ANALYZE")
+        vacuum_analyze(engine)
         print(f"migrated (the rollups filled) in {migrated}s", flush=True)
         queries = measure(engine, seeded["keys"], args.repeat)
         worst = max(q["p95_ms"] for q in queries)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,11 +37,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import (
+    explain,
+    fill,
+    indexes_read,
+    key_case,
+    make_keys,
+    share_case,
+    summary,
+    timed,
+    vacuum_analyze,
+)
 from sqlalchemy import text
 
 from services.console.pages.keys import KEY_DAYS
 from shared.db.engine import make_engine
-from shared.db.keys import create_key, list_keys
+from shared.db.keys import list_keys
 from shared.db.migrate import upgrade
 from shared.db.suppressions import _search_statement, search_suppressions
 from shared.db.traffic import traffic, traffic_statement
@@ -60,19 +70,10 @@ SURNAMES = ("kim", "lee", "park", "choi", "jung", "kang", "cho", "yoon", "jang",
             "han", "oh", "seo", "shin", "kwon", "hwang", "ahn", "song", "jeon", "hong")
 
 
-def _case(column: str, choices: tuple, last: str) -> str:
-    cases, upto = [], 0.0
-    for value, share in choices:
-        upto += share
-        cases.append(f"WHEN {column} < {upto:.4f} THEN {value}")
-    return f"CASE {' '.join(cases)} ELSE {last} END"
-
-
-_KEY = _case("pick", tuple((n, s) for n, s in enumerate(KEY_SHARES[:-1], 1)),
-             str(len(KEY_SHARES)))
-_STATE = _case("s", tuple((f"'{state}'", share) for state, share in STATES), "'delivered'")
-_DOMAIN = _case("d", tuple((f"'{d}'", share) for d, share in DOMAINS),
-                "'corp' || floor(random() * 20000)::int || '.co.kr'")
+_KEY = key_case("pick", KEY_SHARES)
+_STATE = share_case("s", tuple((f"'{state}'", share) for state, share in STATES), "'delivered'")
+_DOMAIN = share_case("d", tuple((f"'{d}'", share) for d, share in DOMAINS),
+                     "'corp' || floor(random() * 20000)::int || '.co.kr'")
 _LOCAL = (f"(ARRAY{list(SURNAMES)})[1 + floor(random() * {len(SURNAMES)})::int]"
           " || '.' || md5(random()::text)::varchar(6)")
 
@@ -121,52 +122,16 @@ def _rollup(table) -> text:
 
 def seed(engine, total: int, suppressed: int) -> list[int]:
     with engine.begin() as conn:
-        keys, contents = [], []
-        for n in range(len(KEY_SHARES)):
-            keys.append(create_key(conn, f"bench {n}", [])[0].id)
-            contents.append(conn.execute(text(
-                "INSERT INTO contents (api_key_id, subject, html) "
-                "VALUES (:k, 'news', '<p>news</p>') RETURNING id"), {"k": keys[-1]}
-            ).scalar_one())
-        conn.execute(text("SELECT setseed(0.25)"))
-        for start in range(1, total + 1, 100_000):
-            conn.execute(_FILL, {"a": start, "b": min(total, start + 99_999),
-                                 "keys": keys, "contents": contents})
+        keys, contents = make_keys(conn, len(KEY_SHARES))
+        fill(conn, _FILL, total, 0.25, keys=keys, contents=contents)
         conn.execute(_SUPPRESS, {"key": keys[0], "n": suppressed})
         conn.execute(_rollup(KEY_DAYS.by_key))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE messages")
-        conn.exec_driver_sql("VACUUM ANALYZE suppressions")
-        conn.exec_driver_sql(f"VACUUM ANALYZE {KEY_DAYS.by_key.name}")
+    vacuum_analyze(engine, "messages", "suppressions", KEY_DAYS.by_key.name)
     return keys
 
 
-def _plan(conn, sql: str, params: dict) -> list[str]:
-    """The indexes (or "Seq Scan") a plan reads."""
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + sql, params).scalar_one()[0]["Plan"]
-    found: list[str] = []
-
-    def walk(node: dict) -> None:
-        name = node.get("Index Name") or (
-            "Seq Scan" if node["Node Type"] == "Seq Scan" else None)
-        if name and name not in found:
-            found.append(name)
-        for child in node.get("Plans", []):
-            walk(child)
-    walk(plan)
-    return found
-
-
 def _time(conn, run: Callable, repeat: int) -> dict:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        run(conn)
-        times.append((time.perf_counter() - t0) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 1),
-            "p95_ms": round(times[max(0, int(len(times) * 0.95) - 1)], 1),
-            "max_ms": round(times[-1], 1)}
+    return summary(timed(lambda: run(conn), repeat)[0])
 
 
 def measure(engine, keys: list[int], repeat: int) -> list[dict]:
@@ -175,7 +140,6 @@ def measure(engine, keys: list[int], repeat: int) -> list[dict]:
         now = datetime.now(UTC)
         for n, key_id in enumerate(keys):
             since = KEY_DAYS.since(now)
-            compiled = traffic_statement(KEY_DAYS, since, key_id).compile(conn)
             rows = conn.execute(text(f"SELECT count(*) FROM {KEY_DAYS.by_key.name} "
                                      "WHERE api_key_id = :k AND at >= :since"),
                                 {"k": key_id, "since": since}).scalar_one()
@@ -183,7 +147,7 @@ def measure(engine, keys: list[int], repeat: int) -> list[dict]:
                 "read": f"key page traffic, key {n} ({KEY_SHARES[n]:.0%}: {rows:,} rollup rows)",
                 **_time(conn, lambda c, k=key_id: traffic(c, KEY_DAYS, now, api_key_id=k),
                         repeat),
-                "plan": _plan(conn, str(compiled), compiled.params)})
+                "plan": indexes_read(explain(conn, traffic_statement(KEY_DAYS, since, key_id)))})
         results.append({"read": "list_keys", **_time(conn, list_keys, repeat), "plan": []})
         middle = conn.execute(text(
             "SELECT address FROM suppressions WHERE api_key_id = :k ORDER BY address "
@@ -199,12 +163,11 @@ def measure(engine, keys: list[int], repeat: int) -> list[dict]:
                     ("prefix, rare", one[:9], None), ("address, exact", one.upper(), None))
         for label, typed, after in searches:
             statement = _search_statement(keys[0], typed, after, 101)
-            compiled = statement.compile(conn)
             results.append({
                 "read": f"search_suppressions, {label}",
                 **_time(conn, lambda c, t=typed, a=after: search_suppressions(
                     c, keys[0], t, after=a), repeat),
-                "plan": _plan(conn, str(compiled), compiled.params)})
+                "plan": indexes_read(explain(conn, statement))})
     return results
 
 

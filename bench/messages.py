@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from common import explain, indexes_read, p95, relation_sizes, summary, timed, vacuum_analyze
 from search import seed
 from sqlalchemy import text
 
@@ -39,6 +39,8 @@ from shared.db.migrate import upgrade
 from shared.runtime.localservers import start_postgres
 
 TARGET_MS = 300
+#: The table and the indexes the lists read, whose sizes are reported.
+SIZES = ("messages", "messages_state_id", "messages_topic_id", "messages_created_id")
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,7 @@ def shape(engine) -> None:
         conn.execute(text("SELECT setseed(0.5)"))
         for statement in _SHAPE:
             conn.execute(text(statement))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE messages")
+    vacuum_analyze(engine, "messages")
 
 
 def _filter(listing: Listing, keys: list[int], now: datetime) -> MessageFilter:
@@ -103,37 +104,9 @@ def _filter(listing: Listing, keys: list[int], now: datetime) -> MessageFilter:
     return MessageFilter(**wanted)
 
 
-def indexes_read(conn, wanted: MessageFilter) -> list[str]:
+def _indexes_read(conn, wanted: MessageFilter) -> list[str]:
     statement = _ids(conn, wanted, None, None, 51)
-    if statement is None:
-        return []
-    compiled = statement.compile(conn)
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
-                                compiled.params).scalar_one()[0]["Plan"]
-    found: list[str] = []
-
-    def walk(node: dict) -> None:
-        name = node.get("Index Name") or (
-            "Seq Scan" if node["Node Type"] == "Seq Scan" else None)
-        if name and name not in found:
-            found.append(name)
-        for child in node.get("Plans", []):
-            walk(child)
-    walk(plan)
-    return found
-
-
-def _timed(run, repeat: int) -> tuple[list[float], object]:
-    times, result = [], None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        result = run()
-        times.append((time.perf_counter() - t0) * 1000)
-    return times, result
-
-
-def _p95(times: list[float]) -> float:
-    return sorted(times)[max(0, round(0.95 * len(times)) - 1)]
+    return [] if statement is None else indexes_read(explain(conn, statement))
 
 
 def measure(engine, keys: list[int], repeat: int) -> list[dict]:
@@ -142,40 +115,29 @@ def measure(engine, keys: list[int], repeat: int) -> list[dict]:
     with engine.connect() as conn:
         for listing in LISTS:
             wanted = _filter(listing, keys, now)
-            times, page = _timed(lambda w=wanted: list_messages(conn, w), repeat)
-            row = {"list": listing.label, "shown": len(page.messages),
-                   "p50_ms": round(statistics.median(times), 1),
-                   "p95_ms": round(_p95(times), 1), "max_ms": round(max(times), 1),
-                   "plan": indexes_read(conn, wanted)}
+            times, page = timed(lambda w=wanted: list_messages(conn, w), repeat)
+            row = {"list": listing.label, "shown": len(page.messages), **summary(times),
+                   "plan": _indexes_read(conn, wanted)}
             if listing.tenth:
                 before = None
                 for _ in range(9):
                     before = list_messages(conn, wanted, before=before).next_before
-                tenth, _ = _timed(lambda w=wanted, b=before: list_messages(conn, w, before=b),
-                                  repeat)
-                row["tenth_page_p95_ms"] = round(_p95(tenth), 1)
+                tenth, _ = timed(lambda w=wanted, b=before: list_messages(conn, w, before=b),
+                                 repeat)
+                row["tenth_page_p95_ms"] = round(p95(tenth), 1)
             results.append(row)
             print(f"{listing.label:38} p50 {row['p50_ms']:6.1f}  p95 {row['p95_ms']:6.1f}  "
                   f"max {row['max_ms']:6.1f} ms"
                   + (f"  page 10 p95 {row['tenth_page_p95_ms']:6.1f}" if listing.tenth else "")
                   + f"  ({row['shown']} shown; {', '.join(row['plan'])})", flush=True)
         for state in ("unknown", "failed"):
-            times, count = _timed(lambda s=state: count_matching(conn, MessageFilter(state=s)),
-                                  repeat)
+            times, count = timed(lambda s=state: count_matching(conn, MessageFilter(state=s)),
+                                 repeat)
             results.append({"list": f"count of every {state} (requeue's confirmation)",
-                            "count": count, "p50_ms": round(statistics.median(times), 1),
-                            "p95_ms": round(_p95(times), 1), "max_ms": round(max(times), 1)})
+                            "count": count, **summary(times)})
             print(f"count every {state:27} p50 {results[-1]['p50_ms']:6.1f}  "
                   f"p95 {results[-1]['p95_ms']:6.1f} ms  ({count})", flush=True)
     return results
-
-
-def index_sizes(engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c "
-            "WHERE c.relname IN ('messages', 'messages_state_id', 'messages_topic_id', "
-            "'messages_created_id') ORDER BY c.relname")).all())
 
 
 def run(args, work: Path) -> dict:
@@ -190,8 +152,8 @@ def run(args, work: Path) -> dict:
         lists = measure(engine, keys, args.repeat)
         worst = max(r["p95_ms"] for r in lists)
         return {"messages": args.messages, "repeat": args.repeat, "lists": lists,
-                "sizes": index_sizes(engine), "worst_p95_ms": worst, "target_ms": TARGET_MS,
-                "target_met": worst <= TARGET_MS}
+                "sizes": relation_sizes(engine, SIZES), "worst_p95_ms": worst,
+                "target_ms": TARGET_MS, "target_met": worst <= TARGET_MS}
     finally:
         pg.stop()
 

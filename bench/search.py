@@ -37,10 +37,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from common import (
+    explain,
+    fill,
+    indexes_read,
+    key_case,
+    make_keys,
+    relation_sizes,
+    share_case,
+    timed,
+    vacuum_analyze,
+)
 from sqlalchemy import create_engine, text
 
 from shared.db.engine import make_engine
-from shared.db.keys import create_key
 from shared.db.message_search import (
     PAGE_SIZE,
     read_query,
@@ -63,6 +73,8 @@ SURNAMES = ("kim", "lee", "park", "choi", "jung", "kang", "cho", "yoon", "jang",
             "han", "oh", "seo", "shin", "kwon", "hwang", "ahn", "song", "jeon", "hong")
 GIVEN = ("minsu", "jiwoo", "seoyeon", "hajun", "gildong", "yuna", "doyun", "jimin",
          "seojun", "eunji")
+#: The table and the indexes the searches read, whose sizes are reported.
+SIZES = ("messages", "messages_recipient_prefix", "messages_recipient_domain")
 
 
 @dataclass(frozen=True)
@@ -88,34 +100,21 @@ SEARCHES = (
 )
 
 
-def _domain_sql() -> str:
-    """A CASE choosing a row's domain from its random number ``d`` in [0, 1)."""
-    cases, upto = [], 0.0
-    for domain, share in DOMAINS:
-        upto += share
-        cases.append(f"WHEN d < {upto:.4f} THEN '{domain}'")
-    company = f"'corp' || floor(random() * {COMPANY_DOMAINS})::int || '.co.kr'"
-    return f"CASE {' '.join(cases)} ELSE {company} END"
+#: A row's domain by its random number ``d``.
+_DOMAIN = share_case("d", tuple((f"'{domain}'", share) for domain, share in DOMAINS),
+                     f"'corp' || floor(random() * {COMPANY_DOMAINS})::int || '.co.kr'")
+#: A row's key (1-based, in KEY_SHARES) by its random number ``pick``.
+_KEY = key_case("pick", KEY_SHARES)
 
 
-def _key_sql() -> str:
-    """A CASE choosing a row's key (1-based, in KEY_SHARES) from its random number ``pick``."""
-    cases, upto = [], 0.0
-    for n, share in enumerate(KEY_SHARES[:-1], 1):
-        upto += share
-        cases.append(f"WHEN pick < {upto:.4f} THEN {n}")
-    return f"CASE {' '.join(cases)} ELSE {len(KEY_SHARES)} END"
-
-
-#: One statement per 100,000 rows; random() is seeded first (setseed), so
-#: every run fills the same rows.
+#: Rows :a to :b of :total (``common.fill``).
 _FILL = text(
     f"""
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state,
                           created_at, sent_at, provider_message_id)
-    SELECT (CAST(:keys AS bigint[]))[{_key_sql()}], (CAST(:contents AS bigint[]))[{_key_sql()}],
+    SELECT (CAST(:keys AS bigint[]))[{_KEY}], (CAST(:contents AS bigint[]))[{_KEY}],
            'topic-' || topic,
-           'news@shop.example', local || '@' || {_domain_sql()}, 'delivered', at, at,
+           'news@shop.example', local || '@' || {_DOMAIN}, 'delivered', at, at,
            '0100' || md5(i::text)
       FROM (SELECT i, random() AS pick, random() AS d,
                    floor(random() * {TOPICS})::int AS topic,
@@ -131,48 +130,22 @@ _FILL = text(
 def seed(engine, total: int) -> list[int]:
     """``total`` messages over the keys of KEY_SHARES; their ids."""
     with engine.begin() as conn:
-        keys, contents = [], []
-        for n in range(len(KEY_SHARES)):
-            keys.append(create_key(conn, f"bench {n}", [])[0].id)
-            contents.append(conn.execute(text(
-                "INSERT INTO contents (api_key_id, subject, html) "
-                "VALUES (:k, 'news', '<p>news</p>') RETURNING id"), {"k": keys[-1]}
-            ).scalar_one())
-        conn.execute(text("SELECT setseed(0.25)"))
-        for start in range(1, total + 1, 100_000):
-            conn.execute(_FILL, {"a": start, "b": min(total, start + 99_999), "total": total,
-                                 "keys": keys, "contents": contents})
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.exec_driver_sql("VACUUM ANALYZE messages")
+        keys, contents = make_keys(conn, len(KEY_SHARES))
+        fill(conn, _FILL, total, 0.25, total=total, keys=keys, contents=contents)
+    vacuum_analyze(engine, "messages")
     return keys
 
 
-def indexes_read(conn, key_id: int, typed: str, topic: str | None) -> list[str]:
+def _indexes_read(conn, key_id: int, typed: str, topic: str | None) -> list[str]:
     """The indexes (or "Seq Scan") the plan of this search reads messages by."""
-    compiled = search_statement(key_id, read_query(typed), topic, PAGE_SIZE + 1).compile(conn)
-    plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled),
-                                compiled.params).scalar_one()[0]["Plan"]
-    found: list[str] = []
-
-    def walk(node: dict) -> None:
-        name = node.get("Index Name") or (
-            "Seq Scan" if node["Node Type"] == "Seq Scan" else None)
-        if name and name not in found:
-            found.append(name)
-        for child in node.get("Plans", []):
-            walk(child)
-    walk(plan)
-    return found
+    return indexes_read(explain(
+        conn, search_statement(key_id, read_query(typed), topic, PAGE_SIZE + 1)))
 
 
-def timed(conn, key_id: int, typed: str, topic: str | None,
-          repeat: int) -> tuple[list[float], int, bool]:
+def _timed(conn, key_id: int, typed: str, topic: str | None,
+           repeat: int) -> tuple[list[float], int, bool]:
     """Milliseconds of each of ``repeat`` searches; rows shown and 'more' of the last."""
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        found = search_messages(conn, key_id, typed, topic)
-        times.append((time.perf_counter() - t0) * 1000)
+    times, found = timed(lambda: search_messages(conn, key_id, typed, topic), repeat)
     return times, len(found.messages), found.more
 
 
@@ -187,11 +160,11 @@ def measure(engine, without_indexes, keys: list[int], repeat: int,
     for search in SEARCHES:
         key_id, typed = keys[search.key], search.typed or address.upper()
         with engine.connect() as conn:
-            plan = indexes_read(conn, key_id, typed, search.topic)
-            with_index, shown, more = timed(conn, key_id, typed, search.topic, repeat)
+            plan = _indexes_read(conn, key_id, typed, search.topic)
+            with_index, shown, more = _timed(conn, key_id, typed, search.topic, repeat)
         with without_indexes.connect() as conn:
-            off_plan = indexes_read(conn, key_id, typed, search.topic)
-            without, _, _ = timed(conn, key_id, typed, search.topic, repeat_off)
+            off_plan = _indexes_read(conn, key_id, typed, search.topic)
+            without, _, _ = _timed(conn, key_id, typed, search.topic, repeat_off)
         p50, p50_off = statistics.median(with_index), statistics.median(without)
         results.append({
             "search": search.label, "query": typed, "topic": search.topic,
@@ -203,14 +176,6 @@ def measure(engine, without_indexes, keys: list[int], repeat: int,
               f"({shown}{'+' if more else ''} shown; {', '.join(plan)})  "
               f"no index: p50 {p50_off:6.1f} ms, {p50_off / p50:.0f}x", flush=True)
     return results
-
-
-def index_sizes(engine) -> dict[str, str]:
-    with engine.connect() as conn:
-        return dict(conn.execute(text(
-            "SELECT c.relname, pg_size_pretty(pg_relation_size(c.oid)) FROM pg_class c "
-            "WHERE c.relname IN ('messages', 'messages_recipient_prefix', "
-            "'messages_recipient_domain') ORDER BY c.relname")).all())
 
 
 def run(args, work: Path) -> dict:
@@ -230,7 +195,7 @@ def run(args, work: Path) -> dict:
         domain_ms = max(s["max_ms"] for s in searches if "domain" in s["search"])
         return {"messages": args.messages, "seed_seconds": round(seeded, 1),
                 "repeat": args.repeat, "repeat_without_index": args.repeat_off,
-                "searches": searches, "sizes": index_sizes(engine),
+                "searches": searches, "sizes": relation_sizes(engine, SIZES),
                 "domain_max_ms": domain_ms, "target_ms": TARGET_MS,
                 "target_met": domain_ms <= TARGET_MS}
     finally:
