@@ -82,5 +82,31 @@ window.mp = (function () {
   }
   showTimes(document);
 
-  return { csrf, send, debounce, el, lang, showTimes, sessionEnded };
+  // A time range typed in the reader's own zone (the messages list's window, the audit
+  // log's range). Each end is a pair of ids: a datetime-local input the reader sees and a
+  // hidden one the form sends, which the server reads as an instant (ISO 8601). The shown
+  // ones are filled from the hidden ones now; on submit the hidden ones get the instants,
+  // or nothing where an end is empty or `sent()` (if given) says the range is not wanted.
+  function zonedRange(form, ends, sent) {
+    const pad = n => String(n).padStart(2, "0");
+    function local(iso) {
+      const d = new Date(iso);
+      if (!iso || isNaN(d)) return "";
+      return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
+             `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    }
+    ends.forEach(function ([shown, hidden]) {
+      document.getElementById(shown).value = local(document.getElementById(hidden).value);
+    });
+    form.addEventListener("submit", function () {
+      const wanted = !sent || sent();
+      ends.forEach(function ([shown, hidden]) {
+        const value = document.getElementById(shown).value;
+        document.getElementById(hidden).value =
+          wanted && value ? new Date(value).toISOString() : "";
+      });
+    });
+  }
+
+  return { csrf, send, debounce, el, lang, showTimes, sessionEnded, zonedRange };
 })();
