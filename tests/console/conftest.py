@@ -18,6 +18,7 @@ from sqlalchemy import text
 from services.api.app import ApiDeps, create_app
 from services.console.admins import create_account
 from shared.broker.queues import make_broker
+from shared.db.audit import entries
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.runtime.localservers import free_port
@@ -142,3 +143,19 @@ def sign_in(page, console: ConsoleUnderTest, role: str, then: str = "/ui/plans")
     page.fill("input[name=password]", password)
     page.click("button[type=submit].primary")
     page.wait_for_url(f"{console.url}{then}")
+
+
+@pytest.fixture
+def audit_since(console) -> int:
+    """The audit log's last id before the test: the log outlives the tables, and key ids
+    start again with each test module, so a test reads only the entries after it."""
+    with console.engine.connect() as conn:
+        return conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+
+
+def audited(console, action: str, target: str, since: int) -> list:
+    """The audit entries of ``action`` on ``target`` written after id ``since``
+    (``audit_since``), newest first."""
+    with console.engine.connect() as conn:
+        return [e for e in entries(conn, action=action, limit=500)
+                if e.target == target and e.id > since]

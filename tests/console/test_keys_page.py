@@ -5,13 +5,9 @@ is in the audit log with who made it."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import text
-
-from shared.db.audit import entries
 from shared.db.keys import get_key, list_keys
 from shared.transports.file import FileTransport
-from tests.console.conftest import shot, sign_in
+from tests.console.conftest import audited, shot, sign_in
 from tests.support.pump import Pump
 
 
@@ -21,22 +17,8 @@ def _send(page, url: str, plain: str, sender: str, to: str = "someone@example.ne
                       "content": "<p>hi</p>", "from": sender}]})
 
 
-def _audit(console, action: str, target: str, since: int):
-    """This test's entries (``since``: the log's last id before it; the log outlives the
-    tables, and key ids start again with each test module)."""
-    with console.engine.connect() as conn:
-        return [e for e in entries(conn, action=action, limit=500)
-                if e.target == target and e.id > since]
-
-
-@pytest.fixture
-def since(console) -> int:
-    with console.engine.connect() as conn:
-        return conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
-
-
 def test_an_admin_makes_a_restricted_key_that_the_api_holds_to_it_then_revokes_it(
-        page, console, since):
+        page, console, audit_since):
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     sign_in(page, console, "admin")
     page.click("header nav >> text=API keys")
@@ -85,8 +67,8 @@ def test_an_admin_makes_a_restricted_key_that_the_api_holds_to_it_then_revokes_i
     assert (after.status, after.json()["code"]) == (401, "invalid_api_key")
 
     admin = console.accounts["admin"][0]
-    create, = _audit(console, "key.create", f"key {key.id}", since)
-    revoke, = _audit(console, "key.revoke", f"key {key.id}", since)
+    create, = audited(console, "key.create", f"key {key.id}", audit_since)
+    revoke, = audited(console, "key.revoke", f"key {key.id}", audit_since)
     assert (create.actor, create.actor_kind, create.address) == (admin, "console", "127.0.0.1")
     assert create.after["domains"] == ["shop.example"] and plain not in str(create.after)
     assert revoke.actor == admin and revoke.before["name"] == "shop front"
@@ -99,7 +81,7 @@ def test_an_admin_makes_a_restricted_key_that_the_api_holds_to_it_then_revokes_i
 
 
 def test_a_keys_settings_are_changed_with_the_rules_said_beside_the_field(korean_page,
-                                                                          console, since):
+                                                                          console, audit_since):
     page = korean_page
     sign_in(page, console, "admin")
     page.goto(f"{console.url}/ui/keys/{console.key.id}")
@@ -114,7 +96,7 @@ def test_a_keys_settings_are_changed_with_the_rules_said_beside_the_field(korean
     page.wait_for_url(f"{console.url}/ui/keys/{console.key.id}?saved=1")
     with console.engine.connect() as conn:
         assert get_key(conn, console.key.id).max_send_rate == 2.5
-    change = _audit(console, "key.change", f"key {console.key.id}", since)[0]
+    change = audited(console, "key.change", f"key {console.key.id}", audit_since)[0]
     assert change.after["max_send_rate"] == 2.5 and change.before["max_send_rate"] is None
     assert change.actor == console.accounts["admin"][0]
     page.fill("#key-form input[name=max_send_rate]", "")

@@ -8,12 +8,8 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-from sqlalchemy import text
-
-from shared.db.audit import entries
 from shared.db.suppressions import add_suppressions, search_suppressions
-from tests.console.conftest import shot, sign_in
+from tests.console.conftest import audited, shot, sign_in
 
 
 def _listed(console) -> list[str]:
@@ -22,21 +18,7 @@ def _listed(console) -> list[str]:
                                                        limit=1000).entries]
 
 
-def _audit(console, action: str, target: str, since: int):
-    """This test's entries (``since``: the log's last id before it; the log outlives the
-    tables, and key ids start again with each test module)."""
-    with console.engine.connect() as conn:
-        return [e for e in entries(conn, action=action, limit=500)
-                if e.target == target and e.id > since]
-
-
-@pytest.fixture
-def since(console) -> int:
-    with console.engine.connect() as conn:
-        return conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
-
-
-def test_an_address_suppressed_in_the_console_is_not_sent_to(page, console, since):
+def test_an_address_suppressed_in_the_console_is_not_sent_to(page, console, audit_since):
     sign_in(page, console, "admin")
     page.click("header nav >> text=Suppressions")
     page.click("#add summary")
@@ -62,7 +44,7 @@ def test_an_address_suppressed_in_the_console_is_not_sent_to(page, console, sinc
                             headers={"x-api-key": console.api_key}).json()
     assert read["status"] == "suppressed"
 
-    add, = [e for e in _audit(console, "suppression.add", "2 addresses", since)
+    add, = [e for e in audited(console, "suppression.add", "2 addresses", audit_since)
             if "gone.away@example.org" in e.after["addresses"]]
     assert add.actor == console.accounts["admin"][0] and add.actor_kind == "console"
     assert add.after["addresses"] == ["gone.away@example.org", "hong@example.org"]
@@ -78,7 +60,7 @@ def _message_ids(answer: dict) -> dict[str, int]:
 
 
 def test_a_korean_excel_csv_is_imported_searched_removed_and_exported(korean_page, console,
-                                                                     tmp_path, since):
+                                                                     tmp_path, audit_since):
     page = korean_page
     csv_file = tmp_path / "수신거부.csv"
     csv_file.write_bytes("이름,이메일\n홍길동,kim@naver.com\n이영희,lee@naver.com\n"
@@ -112,7 +94,7 @@ def test_a_korean_excel_csv_is_imported_searched_removed_and_exported(korean_pag
     page.wait_for_selector("#notice")
     assert "kim@naver.com" in page.locator("#notice").inner_text()
     assert "kim@naver.com" not in _listed(console)
-    remove, = _audit(console, "suppression.remove", "kim@naver.com", since)
+    remove, = audited(console, "suppression.remove", "kim@naver.com", audit_since)
     assert remove.actor == console.accounts["admin"][0]
     assert remove.before["reason"] == "manual"
 
