@@ -9,7 +9,6 @@ phone size, for a person to look at:
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,28 +20,12 @@ from shared.db.messages import insert_messages
 from shared.db.suppressions import add_suppressions
 from shared.intake.requests import MessageRequest
 from tests.console.conftest import sign_in
-from tests.support.console_pages import DESKTOP, PHONE
+from tests.support.console_pages import DESKTOP, PHONE, browser_page
 from tests.support.fake_identities import FakeIdentities, identity
 
 LANGUAGES = {"ko": ("ko-KR", "Asia/Seoul", "ko-KR,ko;q=0.9"),
              "en": ("en-US", "America/New_York", "en-US,en;q=0.9")}
 STATES = ["delivered"] * 6 + ["sent", "bounced", "complained", "failed", "suppressed", "queued"]
-
-
-@contextmanager
-def _browser_page(browser, lang: str, viewport: dict):
-    locale, zone, accept = LANGUAGES[lang]
-    context = browser.new_context(locale=locale, timezone_id=zone, viewport=viewport,
-                                  extra_http_headers={"Accept-Language": accept})
-    context.set_default_timeout(10_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert not errors, errors
 
 
 def _seed(console) -> int:
@@ -116,7 +99,7 @@ def test_the_key_pages_fit_a_phone_in_korean_and_english(browser, console, monke
     try:
         for lang in LANGUAGES:
             for size, viewport in sizes.items():
-                with _browser_page(browser, lang, viewport) as page:
+                with browser_page(browser, viewport, *LANGUAGES[lang]) as page:
                     sign_in(page, console, "admin")
                     page.goto(f"{console.url}/ui/keys")
                     page.click("#new-key summary")

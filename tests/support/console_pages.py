@@ -34,10 +34,11 @@ DESKTOP = {"width": 1280, "height": 800}
 
 
 @contextmanager
-def korean_page(browser, viewport: dict) -> Iterator:
-    """A fresh browser page in Korean, in Seoul, at ``viewport``; fails on a script error."""
-    context = browser.new_context(locale="ko-KR", timezone_id="Asia/Seoul", viewport=viewport,
-                                  extra_http_headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+def browser_page(browser, viewport: dict, locale: str, zone: str, accept: str) -> Iterator:
+    """A fresh browser page in ``locale`` and time ``zone``, sending ``accept`` as its
+    Accept-Language, at ``viewport``; fails on a script error."""
+    context = browser.new_context(locale=locale, timezone_id=zone, viewport=viewport,
+                                  extra_http_headers={"Accept-Language": accept})
     context.set_default_timeout(10_000)
     page = context.new_page()
     errors: list[str] = []
@@ -47,6 +48,11 @@ def korean_page(browser, viewport: dict) -> Iterator:
     finally:
         context.close()
     assert not errors, errors
+
+
+def korean_page(browser, viewport: dict):
+    """A fresh browser page in Korean, in Seoul, at ``viewport``; fails on a script error."""
+    return browser_page(browser, viewport, "ko-KR", "Asia/Seoul", "ko-KR,ko;q=0.9")
 
 
 @dataclass(frozen=True)
