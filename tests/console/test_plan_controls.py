@@ -44,10 +44,11 @@ def test_a_csv_plan_is_paused_resumed_and_cancelled(page, console, tmp_path):
     with console.engine.connect() as conn:
         plan = get_campaign(conn, console.key.id, plan_id)
     assert (plan.total, plan.duplicates, plan.status) == (2, 1, "active")
-    for action, status in (("pause", "paused"), ("resume", "active"), ("cancel", "cancelled")):
+    for action, status, done in (("pause", "paused", "paused"), ("resume", "active", "resumed"),
+                                 ("cancel", "cancelled", "cancelled")):
         page.once("dialog", lambda dialog: dialog.accept())
-        # The action comes back to this same page: wait for that navigation itself.
-        with page.expect_navigation(url=f"{console.url}/ui/plans"):
+        # The action comes back to the plans page, saying what it did to which plan.
+        with page.expect_navigation(url=f"{console.url}/ui/plans?{done}={plan_id}*"):
             page.click(f'#plan-{plan_id} button[data-action="{action}"]')
         with console.engine.connect() as conn:
             assert get_campaign(conn, console.key.id, plan_id).status == status
