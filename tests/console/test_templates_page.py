@@ -98,6 +98,8 @@ def test_the_editor_speaks_korean_in_a_korean_console(browser, console):
         page.keyboard.type("https://example.com/a")
         page.keyboard.press("Enter")
         page.click(".ql-editor a")
+        # Quill shows the link's tooltip on its next selection change, not at once.
+        page.wait_for_selector(".ql-tooltip:not(.ql-hidden)")
         assert _before(page, ".ql-tooltip:not(.ql-hidden)") == "링크 열기:"
         assert page.eval_on_selector(".ql-tooltip a.ql-action", "a => getComputedStyle(a, "
                                      "'::after').content") == '"편집"'
