@@ -75,14 +75,18 @@ def _done(action: str, person: Person) -> falcon.HTTPSeeOther:
     return redirect(f"{ROOT}/people?done={action}&id={person.id}")
 
 
-class InviteAction(Page):
-    """``POST /ui/people/invite`` (email, role): an account that signs in by OIDC."""
+class _PeopleForm(Page):
+    """A form of the people page (admins only); a refusal shows the page again with it."""
 
     roles = ADMIN
 
     def __init__(self, console, page: PeoplePage) -> None:
         super().__init__(console)
         self.page = page
+
+
+class InviteAction(_PeopleForm):
+    """``POST /ui/people/invite`` (email, role): an account that signs in by OIDC."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = form(req)
@@ -96,15 +100,9 @@ class InviteAction(Page):
         raise _done("invite", person)
 
 
-class LocalAccountAction(Page):
+class LocalAccountAction(_PeopleForm):
     """``POST /ui/people/local`` (email, role): a local account; its password is shown in
     the answer, once (never in a URL, never stored but as its hash)."""
-
-    roles = ADMIN
-
-    def __init__(self, console, page: PeoplePage) -> None:
-        super().__init__(console)
-        self.page = page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = form(req)
@@ -120,14 +118,8 @@ class LocalAccountAction(Page):
                             status=falcon.HTTP_201)
 
 
-class PersonAction(Page):
+class PersonAction(_PeopleForm):
     """``POST /ui/people/{id}/{action}``: role (``role``), disable, enable, password."""
-
-    roles = ADMIN
-
-    def __init__(self, console, page: PeoplePage) -> None:
-        super().__init__(console)
-        self.page = page
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, person_id: int,
                 action: str) -> None:
