@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import statistics
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from sqlalchemy import text
 
@@ -151,3 +154,18 @@ def node_types(plan: dict) -> list[str]:
         read = node.get("Index Name") or node.get("Relation Name")
         found.append(node["Node Type"] + (f" ({read})" if read else ""))
     return found
+
+
+def run_in_scratch(run: Callable[[Path], dict], name: str, json_path: Path | None,
+                   shown: Callable[[dict], dict] = lambda report: report) -> int:
+    """Run a bench in a scratch folder (removed after), print its report (``shown`` of
+    it), write it whole to ``json_path`` if given; exit code 0 when its target was met."""
+    work = Path(tempfile.mkdtemp(prefix=f"mailpipe-{name}-"))
+    try:
+        report = run(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(shown(report), indent=2))
+    if json_path:
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if report["target_met"] else 2

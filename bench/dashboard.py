@@ -31,16 +31,23 @@ Target (issue 26): every dashboard figure in at most 300 ms p95.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
-from common import explain, fill, key_case, make_keys, node_types, summary, timed, vacuum_analyze
+from common import (
+    explain,
+    fill,
+    key_case,
+    make_keys,
+    node_types,
+    run_in_scratch,
+    summary,
+    timed,
+    vacuum_analyze,
+)
 from sqlalchemy import text
 
 from services.console.pages.dashboard import statements
@@ -211,15 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="mailpipe-dashboard-"))
-    try:
-        report = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({k: v for k, v in report.items() if k != "queries"}, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if report["target_met"] else 2
+    return run_in_scratch(lambda work: run(args, work), "dashboard", args.json,
+                          lambda report: {k: v for k, v in report.items()
+                                          if k != "queries"})
 
 
 if __name__ == "__main__":

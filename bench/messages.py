@@ -20,16 +20,22 @@ Target (issue 26): every list answers in at most 300 ms p95 over 1,000,000 messa
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from common import explain, indexes_read, p95, relation_sizes, summary, timed, vacuum_analyze
+from common import (
+    explain,
+    indexes_read,
+    p95,
+    relation_sizes,
+    run_in_scratch,
+    summary,
+    timed,
+    vacuum_analyze,
+)
 from search import seed
 from sqlalchemy import text
 
@@ -164,15 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="mailpipe-messages-"))
-    try:
-        report = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if report["target_met"] else 2
+    return run_in_scratch(lambda work: run(args, work), "messages", args.json)
 
 
 if __name__ == "__main__":

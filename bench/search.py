@@ -28,11 +28,8 @@ Target (issue 25): a search by domain over 1,000,000 messages in at most 300 ms.
 from __future__ import annotations
 
 import argparse
-import json
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +41,7 @@ from common import (
     key_case,
     make_keys,
     relation_sizes,
+    run_in_scratch,
     share_case,
     timed,
     vacuum_analyze,
@@ -210,15 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs of each search with index scans off (each a table scan)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="mailpipe-search-"))
-    try:
-        report = run(args, work)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps(report, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0 if report["target_met"] else 2
+    return run_in_scratch(lambda work: run(args, work), "search", args.json)
 
 
 if __name__ == "__main__":
