@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import ClassVar
 
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -23,7 +24,7 @@ from shared.broker.queues import queue_lengths
 from shared.db.backlog import attention_counts, oldest_queued_age
 from shared.db.pause import Pause, sending_pause
 from shared.rate.quota import HEADROOM, Quota, QuotaStore
-from shared.runtime.heartbeat import KINDS, Alive, alive
+from shared.runtime.heartbeat import KINDS, OPTIONAL_KINDS, Alive, alive
 
 
 @dataclass(frozen=True)
@@ -77,10 +78,15 @@ class Fleet:
     pause: Pause | None = None
     attention: dict[str, int] | None = None
 
+    #: Kinds whose absence is not a fault (listed as "none running", not "none alive").
+    optional_kinds: ClassVar[frozenset[str]] = OPTIONAL_KINDS
+
     @property
     def missing(self) -> list[str]:
-        """Kinds with no live process (when Redis could be asked)."""
-        return [k for k in KINDS if not self.processes.get(k)] if self.redis.ok else []
+        """Required kinds with no live process (when Redis could be asked)."""
+        if not self.redis.ok:
+            return []
+        return [k for k in KINDS if k not in OPTIONAL_KINDS and not self.processes.get(k)]
 
 
 def _answered(read) -> Check:
