@@ -94,8 +94,8 @@ def settings(postgres, redis_server, tmp_path) -> Settings:
 def engine(settings):
     engine = make_engine(settings.database_url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE events, messages, contents, api_keys, sending_pause "
-                          "RESTART IDENTITY CASCADE"))
+        conn.execute(text("TRUNCATE events, messages, contents, api_keys, sending_pause, "
+                          "webhook_events RESTART IDENTITY CASCADE"))
     yield engine
     engine.dispose()
 

@@ -6,8 +6,9 @@ declarations match what the migrations create, which
 tests/shared/db/test_schema_matches_migrations.py checks. Importing this
 package registers every table: ``mail`` (keys, contents, messages, events,
 suppressions, templates, campaigns, recipient lists, which the console edits
-as grids), ``console`` (the web console's users and sessions) and ``traffic``
-(the dashboard's rollups).
+as grids), ``console`` (the web console's users and sessions), ``traffic``
+(the dashboard's rollups) and ``webhooks`` (outbound webhooks: endpoints,
+the outbox, deliveries).
 """
 
 from shared.db.tables.console import (
@@ -39,6 +40,7 @@ from shared.db.tables.mail import (
 )
 from shared.db.tables.metadata import metadata
 from shared.db.tables.traffic import traffic_hours, traffic_key_hours, traffic_minutes
+from shared.db.tables.webhooks import webhook_deliveries, webhook_endpoints, webhook_events
 
 __all__ = [
     "AUDIT_ACTORS", "ROLES", "SUPPRESSION_REASONS", "api_keys", "attachment_blobs", "audit_log",
@@ -47,4 +49,5 @@ __all__ = [
     "contents", "event_tallies", "events", "idempotency_keys", "messages", "metadata",
     "recipient_list_rows", "recipient_lists", "sending_pause", "smtp_relays", "suppressions",
     "template_versions", "templates", "traffic_hours", "traffic_key_hours", "traffic_minutes",
+    "webhook_deliveries", "webhook_endpoints", "webhook_events",
 ]
