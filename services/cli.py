@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     from services.console.admins import add_parser as add_admins
 
     add_admins(sub)
+    from services.ses import add_parser as add_ses
+
+    add_ses(sub)
 
     up = sub.add_parser("up", help="run everything locally, PostgreSQL and Redis included")
     up.add_argument("--data-dir", default=".mailpipe", help="where local data lives")
@@ -201,6 +204,8 @@ def run(argv: list[str] | None = None) -> int:
             return maintenance.prune(settings, batch=args.batch)
         return maintenance.requeue(settings, state=args.state, topic_id=args.topic,
                                    api_key_id=args.key_id, older_than=args.older_than)
+    if hasattr(args, "run"):  # a command module's own (add_parser: set_defaults(run=...))
+        return args.run(args, settings)
     if args.command == "admins":
         from services.console.admins import run as admins
         from shared.db.engine import make_engine

@@ -164,7 +164,8 @@ def unavailable(exc: Exception, operation: str) -> SesUnavailable:
     return SesUnavailable("error", str(exc), operation)
 
 
-def _call(client, operation: str, method: str, **params) -> dict:
+def call(client, operation: str, method: str, **params) -> dict:
+    """``client.method(**params)``; SesUnavailable naming ``operation`` when it fails."""
     try:
         return getattr(client, method)(**params)
     except (BotoCoreError, ClientError) as exc:
@@ -173,7 +174,7 @@ def _call(client, operation: str, method: str, **params) -> dict:
 
 def read_account(client) -> Account:
     """GetAccount; SesUnavailable when it fails."""
-    answer = _call(client, "GetAccount", "get_account")
+    answer = call(client, "GetAccount", "get_account")
     quota = answer.get("SendQuota", {})
     review = answer.get("Details", {}).get("ReviewDetails", {})
     return Account(
@@ -193,7 +194,7 @@ def read_identities(client, limit: int = 1000) -> tuple[Identity, ...]:
     token = None
     while len(found) < limit:
         params = {"PageSize": 100, **({"NextToken": token} if token else {})}
-        answer = _call(client, "ListEmailIdentities", "list_email_identities", **params)
+        answer = call(client, "ListEmailIdentities", "list_email_identities", **params)
         found += [Identity(i.get("IdentityName", ""), i.get("IdentityType", ""),
                            i.get("VerificationStatus", "NOT_STARTED"),
                            bool(i.get("SendingEnabled", False)))
@@ -224,12 +225,28 @@ def read_configuration_set(client, name: str) -> ConfigurationSet | None:
         raise unavailable(exc, "GetConfigurationSet") from exc
     except BotoCoreError as exc:
         raise unavailable(exc, "GetConfigurationSet") from exc
-    destinations = _call(client, "GetConfigurationSetEventDestinations",
+    destinations = call(client, "GetConfigurationSetEventDestinations",
                          "get_configuration_set_event_destinations",
                          ConfigurationSetName=name).get("EventDestinations", [])
     return ConfigurationSet(
         name, bool(answer.get("SendingOptions", {}).get("SendingEnabled", True)),
         tuple(_destination(d) for d in destinations))
+
+
+def read_subscription(sns, topic_arn: str, endpoint: str) -> str | None:
+    """The SubscriptionArn of the topic's subscription to ``endpoint`` (SNS
+    ListSubscriptionsByTopic): ``PendingConfirmation`` while SNS waits for mailpipe to
+    confirm it; None when there is none."""
+    token = None
+    while True:
+        params = {"TopicArn": topic_arn, **({"NextToken": token} if token else {})}
+        answer = call(sns, "ListSubscriptionsByTopic", "list_subscriptions_by_topic", **params)
+        for found in answer.get("Subscriptions", []):
+            if found.get("Endpoint") == endpoint and found.get("Protocol") in ("http", "https"):
+                return found.get("SubscriptionArn") or "PendingConfirmation"
+        token = answer.get("NextToken")
+        if not token:
+            return None
 
 
 def read(client, configuration_set: str | None) -> Reading:

@@ -51,6 +51,9 @@ class SenderIdentity:
     #: None when it was not read: past ``MAX_DETAILS``, or ``problem`` says why.
     dkim: Dkim | None = None
     problem: SesUnavailable | None = None
+    #: The custom MAIL FROM domain and its status (SUCCESS, PENDING, FAILED,
+    #: TEMPORARY_FAILURE), e.g. ``bounce.example.com SUCCESS``; None: SES's own.
+    mail_from: str | None = None
 
     @property
     def name(self) -> str:
@@ -89,9 +92,13 @@ def read_dkim(client, identity: Identity) -> SenderIdentity:
     except (BotoCoreError, ClientError) as exc:
         return SenderIdentity(identity, problem=unavailable(exc, "GetEmailIdentity"))
     dkim = answer.get("DkimAttributes") or {}
+    mail_from = answer.get("MailFromAttributes") or {}
     return SenderIdentity(identity, Dkim(dkim.get("Status") or "NOT_STARTED",
                                          bool(dkim.get("SigningEnabled", False)),
-                                         tuple(dkim.get("Tokens") or ())))
+                                         tuple(dkim.get("Tokens") or ())),
+                          mail_from=(f"{mail_from['MailFromDomain']} "
+                                     f"{mail_from.get('MailFromDomainStatus') or '?'}"
+                                     if mail_from.get("MailFromDomain") else None))
 
 
 def read_sender_identities(client) -> list[SenderIdentity]:

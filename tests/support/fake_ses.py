@@ -149,7 +149,7 @@ class ScriptedSes:
                         ses.refused_signatures.append(problem)
                     self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
                     return
-                read = ses.reads.answer("POST", self.path)
+                read = ses.reads.answer("POST", self.path, raw)
                 if read is not None:
                     self._answer(*read)
                     return
@@ -180,6 +180,15 @@ class ScriptedSes:
                     self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
                     return
                 self._answer(*(ses.reads.answer("GET", self.path)
+                               or (404, {"message": "no such path"}, "NotFoundException")))
+
+            def do_PUT(self) -> None:  # noqa: N802 - UpdateConfigurationSetEventDestination
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                problem = signature_problem("PUT", self.path, self.headers, raw)
+                if problem:
+                    self._answer(403, {"message": problem}, "SignatureDoesNotMatch")
+                    return
+                self._answer(*(ses.reads.answer("PUT", self.path, raw)
                                or (404, {"message": "no such path"}, "NotFoundException")))
 
             def _answer(self, status: int, payload: dict, code: str | None) -> None:

@@ -1,8 +1,11 @@
 """SES v2's account reads, as the scripted SES (tests/support/fake_ses.py) answers them:
 GetAccount with every field the console reads (moto's sesv2 has no GetAccount),
 ListEmailIdentities, GetConfigurationSet and GetConfigurationSetEventDestinations (moto
-keeps no event destinations). Shapes and errors as SES documents them: a missing set is
-404 NotFoundException; an operation in ``refused`` gets the error scripted for it
+keeps no event destinations), and what ``mailpipe ses setup`` writes:
+CreateConfigurationSet, Create/UpdateConfigurationSetEventDestination; and the account's
+suppression list (ListSuppressedDestinations, by LastUpdateTime, in pages). Shapes and
+errors as SES documents them: a missing set is 404 NotFoundException, an existing one
+409 AlreadyExistsException; an operation in ``refused`` gets the error scripted for it
 (``refuse``: access denied by default, or throttling, …).
 """
 
@@ -10,7 +13,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from urllib.parse import unquote, urlsplit
+from datetime import datetime
+from urllib.parse import parse_qs, unquote, urlsplit
 
 #: The SNS topic the healthy account's event destination publishes to.
 TOPIC = "arn:aws:sns:us-east-1:123456789012:mailpipe-events"
@@ -42,6 +46,10 @@ class AccountReads:
     refused: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     #: Every account read answered, by operation name.
     calls: list[str] = field(default_factory=list)
+    #: ListSuppressedDestinations' entries: EmailAddress, Reason, LastUpdateTime (epoch s).
+    suppressed: list[dict] = field(default_factory=list)
+    #: ListSuppressedDestinations' page size when the request names none.
+    suppressed_page: int = 1000
 
     def production(self, configuration_set: str = "mailpipe",
                    domain: str = "example.com") -> AccountReads:
@@ -73,8 +81,10 @@ class AccountReads:
             "User: arn:aws:iam::123456789012:user/mailpipe is not authorized to perform: "
             f"ses:{operation}"))
 
-    def answer(self, method: str, path: str) -> tuple[int, dict, str | None] | None:
-        """(status, body, error code) for an account read; None for any other request."""
+    def answer(self, method: str, path: str, body: bytes = b""
+               ) -> tuple[int, dict, str | None] | None:
+        """(status, body, error code) for an account read or a setup write; None for any
+        other request."""
         parts = [unquote(p) for p in urlsplit(path).path.split("/") if p]
         if parts[:2] != ["v2", "email"]:
             return None
@@ -84,14 +94,67 @@ class AccountReads:
         if method == "POST" and route == ["list-identities"]:
             return self._answer("ListEmailIdentities",
                                 lambda: {"EmailIdentities": self.identities})
-        if method == "GET" and len(route) in (2, 3) and route[0] == "configuration-sets":
-            name = route[1]
-            if len(route) == 3 and route[2] == "event-destinations":
-                return self._answer("GetConfigurationSetEventDestinations",
-                                    lambda: self._set(name, destinations=True))
-            if len(route) == 2:
-                return self._answer("GetConfigurationSet", lambda: self._set(name))
+        if method == "GET" and route == ["suppression", "addresses"]:
+            query = parse_qs(urlsplit(path).query)
+            return self._answer("ListSuppressedDestinations", lambda: self._suppressed(query))
+        if route[:1] == ["configuration-sets"]:
+            return self._configuration_sets(method, route[1:], json.loads(body or b"{}"))
         return None
+
+    def _configuration_sets(self, method: str, route: list[str], body: dict):
+        if method == "POST" and not route:
+            name = body.get("ConfigurationSetName", "")
+            return self._answer("CreateConfigurationSet", lambda: self._create_set(name))
+        name = route[0] if route else ""
+        if method == "GET" and route[1:] == ["event-destinations"]:
+            return self._answer("GetConfigurationSetEventDestinations",
+                                lambda: self._set(name, destinations=True))
+        if method == "GET" and len(route) == 1:
+            return self._answer("GetConfigurationSet", lambda: self._set(name))
+        if method == "POST" and route[1:] == ["event-destinations"]:
+            return self._answer("CreateConfigurationSetEventDestination",
+                                lambda: self._put_destination(name, body, creating=True))
+        if method == "PUT" and len(route) == 3 and route[1] == "event-destinations":
+            body = {**body, "EventDestinationName": route[2]}
+            return self._answer("UpdateConfigurationSetEventDestination",
+                                lambda: self._put_destination(name, body, creating=False))
+        return None
+
+    def _create_set(self, name: str):
+        if name in self.configuration_sets:
+            return 409, "AlreadyExistsException", f"Configuration set <{name}> already exists."
+        self.configuration_sets[name] = {"SendingOptions": {"SendingEnabled": True},
+                                         "EventDestinations": []}
+        return {}
+
+    def _put_destination(self, name: str, body: dict, *, creating: bool):
+        found = self.configuration_sets.get(name)
+        if found is None:
+            return None
+        destinations = found.setdefault("EventDestinations", [])
+        wanted = body["EventDestinationName"]
+        existing = [d for d in destinations if d["Name"] == wanted]
+        if creating and existing:
+            return 409, "AlreadyExistsException", f"Event destination {wanted} already exists."
+        if not creating and not existing:
+            return 404, "NotFoundException", f"Event destination {wanted} does not exist."
+        destinations[:] = [d for d in destinations if d["Name"] != wanted]
+        destinations.append({"Name": wanted, **body["EventDestination"]})
+        return {}
+
+    def _suppressed(self, query: dict[str, list[str]]) -> dict:
+        """One page in LastUpdateTime order after StartDate; NextToken: the offset."""
+        start = datetime.fromisoformat(query["StartDate"][0]).timestamp() if (
+            "StartDate" in query) else float("-inf")
+        size = int(query.get("PageSize", [self.suppressed_page])[0])
+        offset = int(query.get("NextToken", ["0"])[0])
+        matching = sorted((e for e in self.suppressed if e["LastUpdateTime"] >= start),
+                          key=lambda e: e["LastUpdateTime"])
+        page = matching[offset:offset + size]
+        answer = {"SuppressedDestinationSummaries": page}
+        if offset + size < len(matching):
+            answer["NextToken"] = str(offset + size)
+        return answer
 
     def _set(self, name: str, destinations: bool = False) -> dict | None:
         found = self.configuration_sets.get(name)
@@ -110,4 +173,6 @@ class AccountReads:
         payload = body()
         if payload is None:
             return 404, {"message": "Configuration set does not exist."}, "NotFoundException"
+        if isinstance(payload, tuple):  # (status, error code, message)
+            return payload[0], {"message": payload[2]}, payload[1]
         return 200, json.loads(json.dumps(payload)), None

@@ -1,0 +1,188 @@
+"""``mailpipe ses setup``: SES's feedback loop to mailpipe, made or checked in small steps.
+
+The loop: a configuration set every send names; on it an event destination
+passing every event type mailpipe records (``checks.RECORDED_TYPES``, plus
+OPEN and CLICK when SES's tracking is wanted instead of mailpipe's) to an SNS
+topic; that topic's HTTPS subscription to ``<public url>/v1/events/results``,
+which the api confirms itself when SNS asks (services/api/resources/sns.py).
+
+Each step reads first and creates only what is missing, so running setup
+again changes nothing; a destination of mailpipe's that lacks a type it
+should pass gets the type added. Nothing is ever deleted or turned off.
+``dry_run`` reads and says what it would do. Failures are ``SesUnavailable``
+(shared.ses.account), with the step's operation named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from botocore import xform_name
+
+from shared.ses.account import (
+    SesUnavailable,
+    call,
+    read_configuration_set,
+    read_subscription,
+)
+from shared.ses.checks import RECORDED_TYPES, events_url
+
+#: What ``setup`` names its parts when not told otherwise.
+DEFAULT_CONFIGURATION_SET = "mailpipe"
+DEFAULT_TOPIC = "mailpipe-ses-events"
+DESTINATION = "mailpipe-sns"
+#: Added with ``ses_tracking``: SES counts opens and clicks instead of mailpipe.
+TRACKING_TYPES = ("OPEN", "CLICK")
+
+#: What a step found or did.
+CREATED, EXISTS, UPDATED, WOULD_CREATE, WOULD_UPDATE, PENDING = (
+    "created", "exists", "updated", "would create", "would update", "pending confirmation")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One part of the loop: what it is, and what setup found or did (``CREATED``, …)."""
+
+    part: str
+    name: str
+    outcome: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What ``setup`` is asked to make."""
+
+    public_url: str
+    configuration_set: str = DEFAULT_CONFIGURATION_SET
+    topic: str = DEFAULT_TOPIC
+    ses_tracking: bool = False
+    dry_run: bool = False
+
+    @property
+    def endpoint(self) -> str:
+        return events_url(self.public_url)
+
+    @property
+    def protocol(self) -> str:
+        return urlsplit(self.public_url).scheme
+
+    @property
+    def event_types(self) -> tuple[str, ...]:
+        return RECORDED_TYPES + (TRACKING_TYPES if self.ses_tracking else ())
+
+
+def check_public_url(url: str) -> str | None:
+    """Why ``url`` cannot be where SNS delivers to, or None when it can."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return "the public URL must be an https:// URL (http:// only for local tests)"
+    if parts.query or parts.fragment:
+        return "the public URL takes no query or fragment"
+    return None
+
+
+def ensure_configuration_set(ses, plan: Plan) -> Step:
+    found = read_configuration_set(ses, plan.configuration_set)
+    if found is not None:
+        return Step("configuration set", plan.configuration_set, EXISTS)
+    if plan.dry_run:
+        return Step("configuration set", plan.configuration_set, WOULD_CREATE)
+    call(ses, "CreateConfigurationSet", "create_configuration_set",
+          ConfigurationSetName=plan.configuration_set)
+    return Step("configuration set", plan.configuration_set, CREATED)
+
+
+def find_topic(sns, name: str) -> str | None:
+    """The ARN of the account's SNS topic ``name`` in the client's region, or None."""
+    token = None
+    while True:
+        answer = call(sns, "ListTopics", "list_topics", **({"NextToken": token} if token else {}))
+        for topic in answer.get("Topics", []):
+            if topic.get("TopicArn", "").rpartition(":")[2] == name:
+                return topic["TopicArn"]
+        token = answer.get("NextToken")
+        if not token:
+            return None
+
+
+def ensure_topic(sns, plan: Plan) -> tuple[Step, str | None]:
+    """(the step, the topic's ARN: None when a dry run would create it)."""
+    arn = find_topic(sns, plan.topic)
+    if arn is not None:
+        return Step("SNS topic", arn, EXISTS), arn
+    if plan.dry_run:
+        return Step("SNS topic", plan.topic, WOULD_CREATE), None
+    arn = call(sns, "CreateTopic", "create_topic", Name=plan.topic)["TopicArn"]
+    return Step("SNS topic", arn, CREATED), arn
+
+
+def ensure_destination(ses, plan: Plan, topic_arn: str | None) -> Step:
+    """An enabled SNS destination to ``topic_arn`` passing ``plan.event_types``: mailpipe's
+    own (``DESTINATION``) is created, or given the types it lacks; another destination
+    already doing all of it is left as it is."""
+    wanted = set(plan.event_types)
+    found = read_configuration_set(ses, plan.configuration_set) if topic_arn else None
+    destinations = found.destinations if found else ()
+    for d in destinations:
+        if d.kind == "SNS" and d.enabled and d.topic_arn == topic_arn and wanted <= d.types:
+            return Step("event destination", d.name, EXISTS, ", ".join(sorted(d.types)))
+    ours = next((d for d in destinations if d.name == DESTINATION), None)
+    definition = {"Enabled": True, "MatchingEventTypes": sorted(wanted | set(
+        ours.types if ours and ours.topic_arn == topic_arn else ())),
+        "SnsDestination": {"TopicArn": topic_arn or plan.topic}}
+    types = ", ".join(definition["MatchingEventTypes"])
+    if plan.dry_run:
+        return Step("event destination", DESTINATION,
+                    WOULD_UPDATE if ours else WOULD_CREATE, types)
+    operation = ("UpdateConfigurationSetEventDestination" if ours
+                 else "CreateConfigurationSetEventDestination")
+    call(ses, operation, xform_name(operation), ConfigurationSetName=plan.configuration_set,
+          EventDestinationName=DESTINATION, EventDestination=definition)
+    return Step("event destination", DESTINATION, UPDATED if ours else CREATED, types)
+
+
+def confirmed(subscription_arn: str | None) -> bool:
+    return bool(subscription_arn) and subscription_arn.startswith("arn:")
+
+
+def ensure_subscription(sns, plan: Plan, topic_arn: str | None) -> Step:
+    """The topic's subscription to the events endpoint. Subscribing again while one waits
+    for confirmation makes SNS send its confirmation again (the api confirms it)."""
+    found = read_subscription(sns, topic_arn, plan.endpoint) if topic_arn else None
+    if confirmed(found):
+        return Step("subscription", plan.endpoint, EXISTS, found)
+    if plan.dry_run:
+        return Step("subscription", plan.endpoint, WOULD_CREATE if found is None else PENDING)
+    arn = call(sns, "Subscribe", "subscribe", TopicArn=topic_arn, Protocol=plan.protocol,
+                Endpoint=plan.endpoint, ReturnSubscriptionArn=True).get("SubscriptionArn")
+    return Step("subscription", plan.endpoint, CREATED if found is None else PENDING,
+                arn if confirmed(arn) else "SNS waits for the api to confirm it")
+
+
+def setup(ses, sns, plan: Plan) -> tuple[list[Step], str | None]:
+    """Every step in order; (the steps, the topic's ARN). SesUnavailable when one fails
+    (the steps before it are done: running setup again finishes the rest)."""
+    steps = [ensure_configuration_set(ses, plan)]
+    topic_step, topic_arn = ensure_topic(sns, plan)
+    steps.append(topic_step)
+    steps.append(ensure_destination(ses, plan, topic_arn))
+    steps.append(ensure_subscription(sns, plan, topic_arn))
+    return steps, topic_arn
+
+
+def topic_advice(topic_arn: str | None, accepted: frozenset[str]) -> str | None:
+    """What MAILPIPE_SNS_TOPIC_ARNS needs for the api to take the topic's notifications,
+    or None when it already does."""
+    if topic_arn is None or topic_arn in accepted:
+        return None
+    if not accepted:
+        return (f"MAILPIPE_SNS_TOPIC_ARNS is empty (any signed topic is accepted); to accept "
+                f"only this one, set MAILPIPE_SNS_TOPIC_ARNS={topic_arn}")
+    return (f"the api refuses this topic's notifications: add it, "
+            f"MAILPIPE_SNS_TOPIC_ARNS={','.join(sorted(accepted | {topic_arn}))}, and restart "
+            f"the api")
+
+
+__all__ = ["Plan", "SesUnavailable", "Step", "setup", "topic_advice"]
