@@ -58,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     from services.console.admins import add_parser as add_admins
 
     add_admins(sub)
+    from services.smtp.main import add_parser as add_smtp
+
+    add_smtp(sub)
     from services.ses import add_parser as add_ses
 
     add_ses(sub)
@@ -195,6 +198,10 @@ def run(argv: list[str] | None = None) -> int:
         from services.recorder.main import main as recorder
 
         return recorder(settings)
+    if args.command == "smtp":
+        from services.smtp.main import main as smtp
+
+        return smtp(args, settings)
     if args.command in ("migrate", "requeue", "prune"):
         from services import maintenance
 

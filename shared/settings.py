@@ -111,6 +111,20 @@ class Settings(BaseSettings):
         None,
         description="The name senders give in EHLO (the host name otherwise; some servers "
         "refuse a container's bare host name).")
+    smtp_cert_file: Path | None = Field(
+        None,
+        description="PEM certificate (chain) of `mailpipe smtp`, the SMTP submission server, "
+        "for STARTTLS and implicit TLS; it refuses to start without one, since AUTH needs TLS.")
+    smtp_key_file: Path | None = Field(
+        None, description="PEM private key of `MAILPIPE_SMTP_CERT_FILE`.")
+    smtp_max_size: int = Field(
+        25 * 1024 * 1024, ge=1024,
+        description="Largest message `mailpipe smtp` accepts, in bytes (announced in EHLO "
+        "`SIZE`; beyond, 552).")
+    smtp_hostname: str | None = Field(
+        None,
+        description="The name `mailpipe smtp` gives in its greeting and EHLO answer (the host "
+        "name otherwise).")
     max_attachment_bytes: int = Field(
         25 * 1024 * 1024, ge=0, le=30 * 1024 * 1024,
         description="Decoded attachment bytes per request; beyond, 413 (SES takes 40 MB per "

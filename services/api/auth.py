@@ -14,10 +14,11 @@ import falcon
 from sqlalchemy import Engine
 
 from services.api.clients import client_address
-from services.api.throttle import Guards, note_failure, refuse_if_failing
+from services.api.throttle import Guards
 from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
 from shared.errors import Unauthorized
 from shared.i18n import Text
+from shared.rate.intake import note_failure, refuse_if_failing
 
 HEADER = "X-API-KEY"
 

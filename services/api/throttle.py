@@ -1,4 +1,5 @@
-"""Request budgets: each API key's intake budget, and failed authentications per client.
+"""Request budgets: each API key's intake budget, and failed authentications per client
+(their checks shared with the console and SMTP: shared.rate.intake).
 
 ``Guards`` holds one process's budgets, sync-wait slots and trusted proxies,
 built once from the settings; every route that resolves a key (the native
@@ -8,22 +9,18 @@ API's middleware, Biz, fureweb) charges the same intake budget through
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 import falcon
 from redis import Redis
-from redis.exceptions import RedisError
 
 from services.api.clients import Networks, parse_networks
 from services.api.sync import SyncSlots
 from shared.db.keys import ApiKey
 from shared.errors import TooManyRequests
 from shared.i18n import Text
-from shared.rate.intake import IntakeLimiter
+from shared.rate.intake import IntakeLimiter, admit_open
 from shared.settings import Settings
-
-log = logging.getLogger("mailpipe.api")
 
 
 @dataclass(frozen=True)
@@ -46,41 +43,15 @@ class Guards:
         )
 
 
-def _admit(limiter: IntakeLimiter, caller: str, *, check_only: bool = False,
-           rate: float | None = None) -> float:
-    try:
-        return limiter.admit(caller, check_only=check_only, rate=rate)
-    except RedisError as exc:
-        # Redis is the conveyor, not the truth: while it is down the API
-        # still stores messages (the scheduler enqueues them later), so
-        # budgets fail open instead of refusing every request.
-        log.warning("request budget unavailable, request admitted: %s", exc)
-        return 0.0
-
-
 def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
     """Take one request from ``key``'s intake budget (its own rate, when it has one, else
     the fleet's ``MAILPIPE_INTAKE_RATE``); TooManyRequests when it is spent."""
-    wait = _admit(limiter, f"key:{key.id}", rate=key.intake_rate)
+    wait = admit_open(limiter, f"key:{key.id}", rate=key.intake_rate)
     if wait:
         rate, burst = limiter.budget(key.intake_rate)
         raise TooManyRequests(Text(
             "this API key is over its budget of %(rate)g requests per second (bursts of "
             "%(burst)s); retry in %(wait).1fs", rate=rate, burst=burst, wait=wait), wait)
-
-
-def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
-    """TooManyRequests when ``address`` spent its failed-authentication budget (takes nothing)."""
-    wait = _admit(limiter, f"authfail:{address}", check_only=True)
-    if wait:
-        raise TooManyRequests(Text(
-            "too many failed authentications from %(address)s; retry in %(wait).1fs",
-            address=address, wait=wait), wait)
-
-
-def note_failure(limiter: IntakeLimiter, address: str) -> None:
-    """Charge one failed authentication to ``address``."""
-    _admit(limiter, f"authfail:{address}")
 
 
 class IntakeRateMiddleware:

@@ -56,6 +56,7 @@ LABELS: dict[str, dict[str, str]] = {
     "source": {
         "api": NP_("source", "API"), "biz": NP_("source", "Biz E-mail API"),
         "fureweb": NP_("source", "fureweb mailer"), "campaign": NP_("source", "Send plan"),
+        "smtp": NP_("source", "SMTP"),
     },
     # Why an address is on a key's suppression list (shared.db.tables SUPPRESSION_REASONS).
     "suppression_reason": {

@@ -30,6 +30,7 @@ from shared.metrics.instruments import RECIPIENTS_SENT, SENDS, transport_label
 from shared.rate.quota import QuotaStore
 from shared.rendering.compose import Composer
 from shared.rendering.mime import build_mime
+from shared.rendering.submitted import sendable
 from shared.rendering.tracking import Tracker
 from shared.runtime.backoff import backoff_delay
 from shared.transports.base import BulkSend, EntryResult, Envelope, Pace, Transport, no_pace
@@ -76,15 +77,11 @@ def send_one(
     """
     via = transport_label(transport, message.relay is not None)
     try:
-        composed = (composer or Composer(size=0)).compose(message, tracker)
+        envelope = _envelope(message, tracker, composer)
     except Exception as exc:  # noqa: BLE001 - nothing was sent: a permanent failure
         log.exception("message %d: cannot render", message.id)
         return _outcome(message, OutcomeKind.FAILED, via,
                         error=f"cannot render message: {exc}")
-    envelope = Envelope(
-        address_of(message.from_addr), message.recipients,
-        lambda: build_mime(composed, now=datetime.now(UTC)).as_bytes(),
-        relay=message.relay, composed=composed)
     try:
         provider_id = transport.send(envelope, pace)
     except TransportError as exc:
@@ -99,6 +96,20 @@ def send_one(
     log.debug("message %d to %s sent as %s (attempt %d)",
              message.id, message.to_addr, provider_id, message.attempt)
     return _outcome(message, OutcomeKind.SENT, via, provider_message_id=provider_id)
+
+
+def _envelope(message: ClaimedMessage, tracker: Tracker | None,
+              composer: Composer | None) -> Envelope:
+    """What the transport sends for ``message``: a submitted message's own bytes (SES
+    sends them Raw), else its parts composed (and MIME built only if asked for)."""
+    if message.raw is not None:
+        return Envelope(address_of(message.from_addr), message.recipients,
+                        sendable(message, tracker), relay=message.relay)
+    composed = (composer or Composer(size=0)).compose(message, tracker)
+    return Envelope(
+        address_of(message.from_addr), message.recipients,
+        lambda: build_mime(composed, now=datetime.now(UTC)).as_bytes(),
+        relay=message.relay, composed=composed)
 
 
 def send_many(

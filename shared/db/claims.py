@@ -77,7 +77,8 @@ _CONTENTS = text(
     SELECT c.id, c.created_at, c.subject, c.html, c.text, c.reply_to, c.headers, c.tracking, c.bulk,
            c.template_version IS NOT NULL AS templated,
            EXISTS (SELECT 1 FROM content_attachments ca WHERE ca.content_id = c.id)
-               AS has_attachments
+               AS has_attachments,
+           c.raw_mime
       FROM contents c
      WHERE c.id = ANY(:ids)
     """
@@ -98,6 +99,8 @@ class ContentParts:
     #: Made from a template: each row's values fill it in.
     templated: bool
     has_attachments: bool
+    #: A message submitted over SMTP, as submitted (``contents.raw_mime``).
+    raw: bytes | None = None
 
 
 class ContentCache:
@@ -127,7 +130,8 @@ class ContentCache:
                 parts = ContentParts(subject, html, text_, reply_to,
                                      tuple(map(tuple, headers)) if headers else (), *flags)
                 found[id_, created_at] = parts
-                self._parts.put((id_, created_at), parts, len(html) + len(text_ or ""))
+                size = len(html) + len(text_ or "") + len(parts.raw or b"")
+                self._parts.put((id_, created_at), parts, size)
         return found
 
 
@@ -206,6 +210,7 @@ def _claimed(row, parts: dict[int, ContentParts],
         variables=(variables or {}) if content.templated else None,
         tracking=content.tracking, bulk=content.bulk,
         to_name=to_name, extra_names=extra_names,
+        raw=bytes(content.raw) if content.raw is not None else None,
     )
 
 

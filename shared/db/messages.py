@@ -194,6 +194,9 @@ class ClaimedMessage:
     #: address: written in the headers only (shared.rendering.compose).
     to_name: str | None = None
     extra_names: dict[str, str] | None = None
+    #: The message as its client submitted it over SMTP: what is sent (with mailpipe's
+    #: headers, shared.rendering.submitted); the parts above then only describe it.
+    raw: bytes | None = None
 
     @property
     def content_key(self) -> tuple[int | None, datetime | None]:

@@ -139,7 +139,7 @@ _BLANK_CONTENTS = text(
     f"""
     UPDATE contents c
        SET subject = '', html = '', text = NULL, reply_to = NULL, headers = NULL,
-           pruned_at = now()
+           raw_mime = NULL, pruned_at = now()
      WHERE c.id = ANY(:ids) AND {_CONTENT_DONE}
     RETURNING c.id
     """
@@ -163,7 +163,7 @@ _DROP_UNLINKED_BLOBS = text(
 def prune_contents(conn: Connection, *, cutoff: datetime, limit: int) -> tuple[int, int]:
     """Drop the parts of up to ``limit`` finished contents older than ``cutoff``; (contents, blobs).
 
-    Subject, html, text, reply-to and headers are blanked and ``pruned_at``
+    Subject, html, text, reply-to, headers and raw MIME are blanked and ``pruned_at``
     set (the row stays: messages refer to it); its attachment links go, and
     so does every blob no other content links to.
 

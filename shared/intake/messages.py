@@ -18,6 +18,7 @@ from shared.intake.requests import MessageRequest
 from shared.intake.rules import intake, sender_for, unique_addresses
 from shared.intake.templated import resolve_templates
 from shared.settings import Settings
+from shared.sources import MessageSource
 from shared.states import MessageState as S
 
 
@@ -41,11 +42,13 @@ def prepare(key: ApiKey, items: list[MessageRequest], settings: Settings) -> lis
 def accept(
     engine: Engine, broker: RedisBroker, key: ApiKey, items: list[MessageRequest],
     settings: Settings, idempotency: Idempotency | None = None,
+    source: MessageSource = MessageSource.API,
 ) -> list[CreatedMessage]:
     """Store the messages in one transaction, then enqueue those due now (``rules.intake``).
 
     With ``idempotency``, a key seen before with the same body returns the
-    first answer and creates nothing; with another body, Conflict.
+    first answer and creates nothing; with another body, Conflict. ``source``:
+    the door they came in by.
     """
     items = prepare(key, resolve_templates(engine, key.id, items), settings)
     with intake(engine, broker, settings) as batch:
@@ -53,7 +56,7 @@ def accept(
         if first is not None:
             return [CreatedMessage(**m) for m in first]
         created = insert_messages(batch.conn, key.id, items,
-                                  queue_timeout=settings.queue_timeout)
+                                  queue_timeout=settings.queue_timeout, source=source)
         created = suppress_new_messages(batch.conn, created)
         remember(batch.conn, key.id, idempotency, 202, [asdict(m) for m in created])
         batch.due(m.id for m in created if m.state == S.QUEUED)

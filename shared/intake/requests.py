@@ -88,6 +88,9 @@ class MessageRequest(_Request):
     #: Set by ``with_template`` (intake, never a caller): the template version
     #: the parts come from, and each recipient's values as JSON by lower-cased address.
     _pinned: tuple[int, Mapping[str, str]] | None = PrivateAttr(None)
+    #: Set by ``as_submitted`` (SMTP intake, never a JSON caller): the message as its
+    #: client sent it.
+    _raw: bytes | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _parts_or_template(self) -> MessageRequest:
@@ -120,6 +123,18 @@ class MessageRequest(_Request):
     @property
     def template_version(self) -> int | None:
         return self._pinned[0] if self._pinned else None
+
+    def as_submitted(self, raw: bytes) -> MessageRequest:
+        """This message as submitted over SMTP: ``raw`` is what is sent (with mailpipe's
+        headers: shared.rendering.submitted); subject, html and text only describe it."""
+        submitted = self.model_copy()
+        submitted._raw = raw
+        return submitted
+
+    @computed_field
+    @property
+    def raw_mime(self) -> bytes | None:
+        return self._raw
 
     def recipient_values(self) -> list[str] | None:
         """Each recipient's template values (JSON, in ``recipients`` order), if templated."""

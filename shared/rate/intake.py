@@ -1,15 +1,23 @@
 """The API's request budget per caller: a GCRA bucket in Redis with bursts.
 
-API keys, and client addresses whose authentications failed
-(services.api.throttle), are each a caller. The fleet's send budget is
+API keys, and client addresses whose authentications failed (the API,
+the console's sign-in and ``mailpipe smtp`` share that budget:
+``refuse_if_failing``, ``note_failure``), are each a caller. The fleet's send budget is
 shared.rate.limiter's.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 
 from redis import Redis
+from redis.exceptions import RedisError
+
+from shared.errors import TooManyRequests
+from shared.i18n import Text
+
+log = logging.getLogger("mailpipe.intake")
 
 # KEYS[1] = the caller's bucket; ARGV[1] = rate per second, ARGV[2] = burst,
 # ARGV[3] = cost, ARGV[4] = 1 to only check (nothing is taken). Returns 0
@@ -60,3 +68,30 @@ class IntakeLimiter:
         if rate is None or rate == self.rate:
             return self.rate, self.burst
         return rate, max(1, math.ceil(rate * self.burst / self.rate))
+
+
+def admit_open(limiter: IntakeLimiter, caller: str, *, check_only: bool = False,
+               rate: float | None = None) -> float:
+    """``limiter.admit``, admitting (0) while Redis does not answer."""
+    try:
+        return limiter.admit(caller, check_only=check_only, rate=rate)
+    except RedisError as exc:
+        # Redis is the conveyor, not the truth: while it is down the API
+        # still stores messages (the scheduler enqueues them later), so
+        # budgets fail open instead of refusing every request.
+        log.warning("request budget unavailable, request admitted: %s", exc)
+        return 0.0
+
+
+def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:
+    """TooManyRequests when ``address`` spent its failed-authentication budget (takes nothing)."""
+    wait = admit_open(limiter, f"authfail:{address}", check_only=True)
+    if wait:
+        raise TooManyRequests(Text(
+            "too many failed authentications from %(address)s; retry in %(wait).1fs",
+            address=address, wait=wait), wait)
+
+
+def note_failure(limiter: IntakeLimiter, address: str) -> None:
+    """Charge one failed authentication to ``address``."""
+    admit_open(limiter, f"authfail:{address}")

@@ -159,9 +159,10 @@ def _token(url: str, prefix: str) -> str:
 
 
 def bulk_eligible(message: ClaimedMessage) -> bool:
-    """One recipient, no relay, no fixed Message-ID, no files: SendBulkEmail can carry it."""
+    """One recipient, no relay, no fixed Message-ID, no files, not submitted over SMTP (its
+    bytes go as they are): SendBulkEmail can carry it."""
     return not (message.extra_to or message.cc or message.bcc or message.relay
-                or message.mime_message_id or message.attachments)
+                or message.mime_message_id or message.attachments or message.raw is not None)
 
 
 def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,

@@ -11,7 +11,6 @@ import falcon
 
 from services.api.clients import client_address
 from services.api.params import row_id
-from services.api.throttle import note_failure, refuse_if_failing
 from services.console.allowlist import allowed
 from services.console.oidc import OidcError, Pending
 from services.console.passwords import verify_password
@@ -20,6 +19,7 @@ from services.console.web import ROOT, Page, PageNotFound, form, redirect, safe_
 from shared.db.console_accounts import accounts_exist, find_user, oidc_user, set_session_key
 from shared.errors import TooManyRequests
 from shared.i18n import LANGUAGES, Text
+from shared.rate.intake import note_failure, refuse_if_failing
 
 log = logging.getLogger("mailpipe.console")
 

@@ -111,6 +111,9 @@ contents = Table(
     Column("tracking", Boolean, nullable=False, server_default=text("true")),
     #: Bulk mail (campaigns, or flagged): carries RFC 8058 List-Unsubscribe.
     Column("bulk", Boolean, nullable=False, server_default=text("false")),
+    #: A message submitted over SMTP, as its client sent it (migration 0022): what is
+    #: sent (shared.rendering.submitted); subject, html and text then only describe it.
+    Column("raw_mime", LargeBinary),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     #: Set when retention dropped the parts (shared/db/retention.py); the row stays.
     Column("pruned_at", DateTime(timezone=True)),

@@ -1,0 +1,191 @@
+"""Accepting a message submitted over SMTP: an envelope and its bytes, through REST's rules.
+
+``mailpipe smtp`` (services.smtp) checks what it can at each verb: the key
+at AUTH, the envelope sender at MAIL (``check_mail_from``), each recipient
+at RCPT. After DATA, ``accept_submission`` reads what intake needs from the
+bytes (``read_submission``) and stores the message as a native API request
+would be (shared.intake.messages.accept): one content carrying the bytes
+as submitted, one message row per envelope recipient (so Bcc recipients,
+who are in no header, get theirs), the header From checked against the
+key's domains, suppressed recipients recorded as suppressed, the rows
+enqueued after the commit.
+
+Optional headers set what the JSON API's fields set (they are removed
+before sending: shared.rendering.submitted):
+
+- ``X-Mailpipe-Topic``: the topicId (default ``smtp``);
+- ``X-Mailpipe-Scheduled-At``: an RFC 3339 time to send at (default now);
+- ``X-Mailpipe-Tracking``: ``on``/``true``/``yes``/``1`` for open and click
+  tracking (default off: a client that speaks SMTP expects its bytes).
+
+A client that lost the connection after DATA sends again: the same key,
+Message-ID and set of envelope recipients within 24 hours is answered as
+the first time and creates nothing (the Idempotency-Key machinery,
+shared.intake.idempotency, under a key made of the three). A message
+without a Message-ID has no such protection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as htmllib
+from dataclasses import dataclass
+from email import message_from_bytes, policy
+from email.errors import HeaderParseError
+from email.message import EmailMessage
+
+from dramatiq.brokers.redis import RedisBroker
+from pydantic import ValidationError
+from sqlalchemy import Engine
+
+from shared.db.keys import ApiKey
+from shared.db.messages import CreatedMessage
+from shared.errors import InvalidRequest
+from shared.i18n import Text
+from shared.intake.addresses import mailbox_text
+from shared.intake.idempotency import Idempotency
+from shared.intake.messages import accept
+from shared.intake.requests import MessageRequest
+from shared.intake.rules import sender_for
+from shared.settings import Settings
+from shared.sources import MessageSource
+
+#: The topic of a submission without X-Mailpipe-Topic.
+DEFAULT_TOPIC = "smtp"
+#: The instruction headers (lower case) intake reads.
+TOPIC, SCHEDULED_AT, TRACKING = "x-mailpipe-topic", "x-mailpipe-scheduled-at", "x-mailpipe-tracking"
+_YES, _NO = frozenset({"on", "true", "yes", "1"}), frozenset({"off", "false", "no", "0"})
+#: What a subject is shortened to as the content's description (the bytes keep it whole).
+_SUBJECT_CHARS = 998
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What intake reads from a submitted message's bytes."""
+
+    #: The header From, ``Name <address>``.
+    from_mailbox: str
+    #: Without angle brackets; None when the client gave none.
+    message_id: str | None
+    #: Describing it (console, search): the decoded subject, the HTML part (or the
+    #: text part as preformatted HTML) and the text part.
+    subject: str
+    html: str
+    text: str | None
+    topic_id: str
+    scheduled_at: str | None
+    tracking: bool
+
+
+def check_mail_from(key: ApiKey, address: str, settings: Settings) -> None:
+    """Raise Forbidden when the envelope sender (MAIL FROM) is outside the key's domains."""
+    sender_for(key, address or None, settings, field="MAIL FROM")
+
+
+def read_submission(raw: bytes) -> Submission:
+    """The parts of ``raw`` intake needs; InvalidRequest when it has no usable From."""
+    message = message_from_bytes(raw, policy=policy.default)
+    return Submission(
+        from_mailbox=_from_mailbox(message),
+        message_id=_header(message, "message-id").strip().strip("<>") or None,
+        subject=" ".join(_header(message, "subject").split())[:_SUBJECT_CHARS] or "-",
+        html=_html(message),
+        text=_part(message, "plain"),
+        topic_id=_header(message, TOPIC).strip() or DEFAULT_TOPIC,
+        scheduled_at=_header(message, SCHEDULED_AT).strip() or None,
+        tracking=_tracking(_header(message, TRACKING)),
+    )
+
+
+def accept_submission(
+    engine: Engine, broker: RedisBroker, key: ApiKey, recipients: list[str], raw: bytes,
+    settings: Settings,
+) -> list[CreatedMessage]:
+    """Store the submission (one row per envelope recipient), then enqueue what is due.
+
+    Raises Forbidden when the header From is outside the key's domains,
+    InvalidRequest when an instruction header or the From is not valid;
+    nothing is written then. A resend (same key, Message-ID and recipients
+    within 24 hours) returns the first answer and creates nothing.
+    """
+    submission = read_submission(raw)
+    sender = sender_for(key, submission.from_mailbox, settings, field="From")
+    try:
+        request = MessageRequest(
+            topic_id=submission.topic_id, recipients=recipients, subject=submission.subject,
+            html=submission.html, text=submission.text, from_addr=sender,
+            scheduled_at=submission.scheduled_at, tracking=submission.tracking,
+        ).as_submitted(raw)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    return accept(engine, broker, key, [request], settings,
+                  idempotency=_idempotency(submission.message_id, recipients),
+                  source=MessageSource.SMTP)
+
+
+def _idempotency(message_id: str | None, recipients: list[str]) -> Idempotency | None:
+    """The Idempotency-Key of a submission: its Message-ID and envelope recipients."""
+    if message_id is None:
+        return None
+    wanted = "\n".join([message_id, *sorted({r.lower() for r in recipients})])
+    return Idempotency(f"smtp:{hashlib.sha256(wanted.encode()).hexdigest()}", lambda: "smtp")
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        return str(message.get(name) or "")
+    except (HeaderParseError, ValueError, IndexError):
+        return ""
+
+
+def _from_mailbox(message: EmailMessage) -> str:
+    try:
+        addresses = message["from"].addresses if message["from"] is not None else ()
+    except (HeaderParseError, ValueError, IndexError, AttributeError):
+        addresses = ()
+    if len(addresses) != 1 or not addresses[0].addr_spec or "@" not in addresses[0].addr_spec:
+        raise InvalidRequest("invalid_from", Text(
+            "From: the message needs one From header with one address"), field="From")
+    return mailbox_text(addresses[0].addr_spec, addresses[0].display_name or None)
+
+
+def _part(message: EmailMessage, subtype: str) -> str | None:
+    body = message.get_body(preferencelist=(subtype,))
+    if body is None:
+        return None
+    try:
+        return body.get_content().replace("\x00", "")
+    except (LookupError, ValueError, AssertionError):  # an unknown charset, a broken part
+        return None
+
+
+def _html(message: EmailMessage) -> str:
+    html = _part(message, "html")
+    if html:
+        return html
+    return f"<pre>{htmllib.escape(_part(message, 'plain') or '')}</pre>"
+
+
+def _tracking(value: str) -> bool:
+    value = value.strip().lower()
+    if not value or value in _NO:
+        return False
+    if value in _YES:
+        return True
+    raise InvalidRequest("invalid_header", Text(
+        "X-Mailpipe-Tracking: %(value)r is neither on nor off", value=value[:40]),
+        field="X-Mailpipe-Tracking")
+
+
+_HEADER_OF_FIELD = {"topicId": "X-Mailpipe-Topic", "topic_id": "X-Mailpipe-Topic",
+                    "scheduledAt": "X-Mailpipe-Scheduled-At",
+                    "scheduled_at": "X-Mailpipe-Scheduled-At"}
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    """The first problem of ``exc`` named by the header (or envelope part) it came from."""
+    error = exc.errors(include_url=False)[0]
+    loc = str(error["loc"][0]) if error["loc"] else ""
+    where = _HEADER_OF_FIELD.get(loc, "RCPT TO" if loc == "recipients" else loc)
+    return InvalidRequest("invalid_header", Text(
+        "%(field)s: %(problem)s", field=where, problem=error["msg"]), field=where)
