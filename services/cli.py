@@ -84,6 +84,9 @@ def _key_options(parser: argparse.ArgumentParser, changing: bool = False) -> Non
         parser.add_argument("--any-domain", action="store_true",
                             help="allow every sender domain (drop the key's domains)")
         parser.add_argument("--fleet-rate", action="store_true",
+    parser.add_argument("--configuration-set", default=None,
+                        help="the SES configuration set this key's sends name instead of "
+                        "MAILPIPE_SES_CONFIGURATION_SET")
                             help="no send-rate cap of its own")
         parser.add_argument("--fleet-intake-rate", action="store_true",
                             help="MAILPIPE_INTAKE_RATE, not a rate of its own")
@@ -91,6 +94,8 @@ def _key_options(parser: argparse.ArgumentParser, changing: bool = False) -> Non
 
 def _duration(value: str) -> timedelta:
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+        parser.add_argument("--fleet-configuration-set", action="store_true",
+                            help="MAILPIPE_SES_CONFIGURATION_SET, not a set of its own")
     if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
         raise argparse.ArgumentTypeError(f"{value!r}: use a number and s, m, h or d, e.g. 2h")
     return timedelta(**{units[value[-1]]: int(value[:-1])})
@@ -107,7 +112,9 @@ def _keys(args, settings) -> int:
         with engine.begin() as conn:
             if args.keys_command == "create":
                 key, plain = create_key(conn, args.name, args.domain or [], args.rate,
-                                        intake_rate=args.intake_rate, actor=Actor.cli())
+                                        intake_rate=args.intake_rate,
+                                        configuration_set=args.configuration_set,
+                                        actor=Actor.cli())
                 print(f"id {key.id} {_key_line(key)}")
                 print(plain)
                 print("Store this key now: it is not shown again.", file=sys.stderr)
@@ -134,7 +141,8 @@ def _keys(args, settings) -> int:
 def _key_line(key) -> str:
     domains = list(key.allowed_domains) or "any"
     return (f"name {key.name!r} domains {domains} rate {key.max_send_rate or 'fleet'} "
-            f"intake {key.intake_rate or 'fleet'}")
+            f"intake {key.intake_rate or 'fleet'} "
+            f"configuration set {key.ses_configuration_set or 'fleet'}")
 
 
 def _change_key(conn, args) -> int:
@@ -182,6 +190,9 @@ def run(argv: list[str] | None = None) -> int:
         from shared.metrics.setup import prepare
 
         prepare(args.command, settings.metrics_dir)
+    if args.fleet_configuration_set or args.configuration_set is not None:
+        wanted = replace(wanted, configuration_set=None if args.fleet_configuration_set
+                         else args.configuration_set)
     if args.command == "api":
         from services.api.main import main as api
 

@@ -46,3 +46,18 @@ def test_a_key_that_breaks_a_rule_is_refused_with_the_reason(settings, monkeypat
     assert "a rate is a number per second above 0" in capsys.readouterr().err
     assert run(["keys", "create", "--name", "shop", "--domain", "no domain"]) == 2
     assert "'no domain' is not a domain name" in capsys.readouterr().err
+
+
+def test_a_keys_own_configuration_set_is_set_checked_and_given_back_to_the_fleets(
+        engine, settings, monkeypatch, capsys):
+    monkeypatch.setenv("MAILPIPE_DATABASE_URL", settings.database_url)
+    assert run(["keys", "create", "--name", "news", "--configuration-set", "news-set"]) == 0
+    key_id = int(capsys.readouterr().out.split()[1])
+    assert run(["keys", "change", str(key_id), "--configuration-set", "not a set!"]) == 2
+    assert "configuration set's name is 1 to 64 letters" in capsys.readouterr().err
+    with engine.connect() as conn:
+        assert get_key(conn, key_id).ses_configuration_set == "news-set"
+    assert run(["keys", "change", str(key_id), "--fleet-configuration-set"]) == 0
+    assert "configuration set fleet" in capsys.readouterr().out
+    with engine.connect() as conn:
+        assert get_key(conn, key_id).ses_configuration_set is None

@@ -2,9 +2,9 @@
 allows, for senders and for the web pages that call the fureweb post (CORS); its rates.
 
 What an operator sets on a key (``KeySettings``: name, sender domains, send-rate
-cap, intake rate) is checked by one set of rules, whoever sets it: the console's
-keys page and ``mailpipe keys``. Creating, changing and revoking a key with an
-``actor`` records it in the audit log in the same transaction.
+cap, intake rate, SES configuration set) is checked by one set of rules, whoever
+sets it: the console's keys page and ``mailpipe keys``. Creating, changing and
+revoking a key with an ``actor`` records it in the audit log in the same transaction.
 """
 
 from __future__ import annotations
@@ -43,6 +43,8 @@ MAX_RATE = 100_000.0
 LAST_USED_EVERY_SECONDS = 60
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+#: An SES configuration set's name: letters, digits, hyphens and underscores, at most 64.
+_CONFIGURATION_SET = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,13 @@ class ApiKey:
     intake_rate: float | None = None
     #: When a request last authenticated with it (to the minute: ``note_use``).
     last_used_at: datetime | None = None
+    #: The SES configuration set its sends name; None: MAILPIPE_SES_CONFIGURATION_SET.
+    ses_configuration_set: str | None = None
 
     @property
     def settings(self) -> KeySettings:
         return KeySettings(self.name, self.allowed_domains, self.max_send_rate,
-                           self.intake_rate)
+                           self.intake_rate, self.ses_configuration_set)
 
     def allows_sender(self, address: str) -> bool:
         """True when the key names no domains, or the address is in one of them."""
@@ -87,6 +91,8 @@ class KeySettings:
     domains: tuple[str, ...] = field(default=())
     max_send_rate: float | None = None
     intake_rate: float | None = None
+    #: None: the fleet's (MAILPIPE_SES_CONFIGURATION_SET).
+    configuration_set: str | None = None
 
     def checked(self) -> KeySettings:
         """These settings as stored (name trimmed, domains lower-cased, IDNA-encoded and
@@ -101,8 +107,14 @@ class KeySettings:
             raise InvalidRequest("too_many_domains", Text(
                 "a key allows at most %(max)s sender domains", max=MAX_DOMAINS),
                 field="domains")
+        configuration_set = (self.configuration_set or "").strip() or None
+        if configuration_set is not None and not _CONFIGURATION_SET.fullmatch(
+                configuration_set):
+            raise InvalidRequest("invalid_configuration_set", Text(
+                "an SES configuration set's name is 1 to 64 letters, digits, hyphens and "
+                "underscores"), field="configuration_set")
         return KeySettings(name, domains, _rate(self.max_send_rate, "max_send_rate"),
-                           _rate(self.intake_rate, "intake_rate"))
+                           _rate(self.intake_rate, "intake_rate"), configuration_set)
 
     def audited(self) -> dict:
         """As the audit log shows a key's settings (``before`` and ``after``)."""
@@ -166,16 +178,19 @@ def _row_to_key(row) -> ApiKey:
         max_send_rate=row.max_send_rate,
         intake_rate=row.intake_rate,
         last_used_at=row.last_used_at,
+        ses_configuration_set=row.ses_configuration_set,
     )
 
 
 def create_key(
     conn: Connection, name: str, domains: list[str], max_send_rate: float | None = None, *,
-    intake_rate: float | None = None, actor: Actor | None = None,
+    intake_rate: float | None = None, configuration_set: str | None = None,
+    actor: Actor | None = None,
 ) -> tuple[ApiKey, str]:
     """Insert a new key (its settings checked: InvalidRequest); returns it and the plain
     key, which is never stored. With ``actor``, audited as ``key.create``."""
-    settings = KeySettings(name, tuple(domains), max_send_rate, intake_rate).checked()
+    settings = KeySettings(name, tuple(domains), max_send_rate, intake_rate,
+                           configuration_set).checked()
     plain = KEY_PREFIX + secrets.token_urlsafe(32)
     row = conn.execute(
         insert(api_keys)
@@ -186,6 +201,7 @@ def create_key(
             allowed_domains=list(settings.domains),
             max_send_rate=settings.max_send_rate,
             intake_rate=settings.intake_rate,
+            ses_configuration_set=settings.configuration_set,
         )
         .returning(api_keys)
     ).one()
@@ -231,7 +247,8 @@ def change_key(conn: Connection, key_id: int, settings: KeySettings, *,
     row = conn.execute(
         update(api_keys).where(api_keys.c.id == key_id)
         .values(name=settings.name, allowed_domains=list(settings.domains),
-                max_send_rate=settings.max_send_rate, intake_rate=settings.intake_rate)
+                max_send_rate=settings.max_send_rate, intake_rate=settings.intake_rate,
+                ses_configuration_set=settings.configuration_set)
         .returning(api_keys)
     ).one()
     if actor is not None:

@@ -50,7 +50,8 @@ def _settings(values: dict[str, str]) -> KeySettings:
     domains = tuple(d for d in re.split(r"[\s,;]+", values.get("domains", "")) if d)
     return KeySettings(values.get("name", ""), domains,
                        _rate(values.get("max_send_rate"), "max_send_rate"),
-                       _rate(values.get("intake_rate"), "intake_rate"))
+                       _rate(values.get("intake_rate"), "intake_rate"),
+                       values.get("configuration_set", ""))
 
 
 def _form_values(settings: KeySettings) -> dict[str, str]:
@@ -59,7 +60,8 @@ def _form_values(settings: KeySettings) -> dict[str, str]:
 
     return {"name": settings.name, "domains": "\n".join(settings.domains),
             "max_send_rate": rate(settings.max_send_rate),
-            "intake_rate": rate(settings.intake_rate)}
+            "intake_rate": rate(settings.intake_rate),
+            "configuration_set": settings.configuration_set or ""}
 
 
 class KeysPage(Page):
@@ -69,7 +71,7 @@ class KeysPage(Page):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._list(req, resp, values={"name": "", "domains": "", "max_send_rate": "",
-                                      "intake_rate": ""})
+                                      "intake_rate": "", "configuration_set": ""})
 
     def _list(self, req: falcon.Request, resp: falcon.Response, values: dict,
               error: InvalidRequest | None = None) -> None:
@@ -88,6 +90,7 @@ class KeysPage(Page):
                 key, plain = create_key(conn, settings.name, list(settings.domains),
                                         settings.max_send_rate,
                                         intake_rate=settings.intake_rate,
+                                        configuration_set=settings.configuration_set,
                                         actor=self.console.actor(req))
         except InvalidRequest as exc:
             self._list(req, resp, values, error=exc)

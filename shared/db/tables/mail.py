@@ -49,6 +49,9 @@ api_keys = Table(
     Column("max_send_rate", Float),
     #: Optional API requests/s for this key instead of MAILPIPE_INTAKE_RATE (migration 0018).
     Column("intake_rate", Float),
+    #: The SES configuration set this key's sends name instead of
+    #: MAILPIPE_SES_CONFIGURATION_SET (migration 0024); NULL: the setting's.
+    Column("ses_configuration_set", Text),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("revoked_at", DateTime(timezone=True)),
     #: When a request last authenticated with the key, written at most once a minute
@@ -288,6 +291,17 @@ suppressions = Table(
     "suppressions",
     metadata,
     Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
+#: How far an outside list has been read, by source (migration 0024): the scheduler's
+#: import of SES's account-level suppression list (``ses-suppressions``) reads on from
+#: ``read_until`` (SES's LastUpdateTime).
+import_cursors = Table(
+    "import_cursors",
+    metadata,
+    Column("source", Text, primary_key=True),
+    Column("read_until", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
     Column("address", Text, primary_key=True),
     Column("reason", Text, nullable=False),
     #: The message whose bounce, complaint or unsubscribe put it here.

@@ -81,7 +81,8 @@ def test_create_change_and_revoke_are_audited_with_the_change(engine):
     revoke, change, create = log
     assert create.actor == "admin@corp.example" and create.address == "192.0.2.7"
     assert create.after == {"name": "shop", "domains": ["shop.example"], "max_send_rate": 5.0,
-                            "intake_rate": 2.0, "prefix": plain[:10]}
+                            "intake_rate": 2.0, "configuration_set": None,
+                            "prefix": plain[:10]}
     assert change.before["domains"] == ["shop.example"] and change.before["max_send_rate"] == 5
     assert change.after["domains"] == ["shop.example", "news.example"]
     assert change.after["max_send_rate"] is None
