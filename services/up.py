@@ -7,8 +7,11 @@ operator runs.
 Everything a local run needs is set unless the operator set it: the
 ``file`` transport, a secret key kept in the data folder (so tracking and
 one-click unsubscribe work, and keep working across restarts), the public
-URL at up's own address, and metrics on 127.0.0.1 at free ports (a second
-run on the machine takes others). The data folder is its owner's only:
+URL at up's own address, metrics on 127.0.0.1 at free ports (a second
+run on the machine takes others), and the SMTP submission server on two free
+ports of 127.0.0.1 (STARTTLS and implicit TLS) with a self-signed certificate
+made in the data folder on the first start and reused, so a client that
+trusted it or pinned its fingerprint keeps working. The data folder is its owner's only:
 up and every process it starts create files 0600 and folders 0700, and a
 clean stop removes the metrics files it made.
 """
@@ -21,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,6 +34,7 @@ from services.console.admins import LOCAL_ADMIN, first_admin
 from shared.db.engine import make_engine
 from shared.db.keys import create_key, find_active_key
 from shared.db.migrate import upgrade
+from shared.runtime.certificate import file_fingerprint, kept_self_signed
 from shared.runtime.localservers import (
     LocalServer,
     free_port,
@@ -184,6 +189,11 @@ def _local_values(local: LocalSettings, root: Path, port: int) -> dict[str, obje
               for name, value in ours.items()}
     values["secret_key"] = (local.secret_key if "secret_key" in local.model_fields_set
                             else _secret_key(root / "secret-key"))
+    certificate = {"smtp_cert_file", "smtp_key_file"}
+    if certificate & local.model_fields_set:  # the operator's, even half given (smtp says so)
+        values.update({name: getattr(local, name) for name in certificate})
+    else:
+        values["smtp_cert_file"], values["smtp_key_file"] = kept_self_signed(root)
     return values
 
 
@@ -211,7 +221,10 @@ def main(data_dir: str, port: int, senders: int) -> int:
         stack.start("scheduler", "scheduler")
         stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
         stack.start("recorder", "recorder")
-        _print_welcome(port, key, local.model_copy(update=values), root)
+        smtp = SmtpPorts(free_port(), free_port())
+        stack.start("smtp", "smtp", "--bind", f"127.0.0.1:{smtp.starttls}",
+                    "--tls-bind", f"127.0.0.1:{smtp.tls}")
+        _print_welcome(port, key, local.model_copy(update=values), root, smtp)
         if admin_password:
             print(f"Console: http://127.0.0.1:{port}/ui  sign in as {LOCAL_ADMIN} with password "
                   f"{admin_password}\n  (shown once; reset it with "
@@ -267,7 +280,26 @@ def metrics_summary(settings: Settings, api_url: str) -> str:
     return ", ".join(served)
 
 
-def _print_welcome(port: int, key: str, settings: Settings, root: Path) -> None:
+@dataclass(frozen=True)
+class SmtpPorts:
+    """Where up's smtp process listens on 127.0.0.1."""
+
+    starttls: int
+    tls: int
+
+
+def smtp_summary(settings: Settings, ports: SmtpPorts) -> str:
+    """Where apps submit over SMTP, with what, and the certificate's fingerprint to pin."""
+    cert = settings.smtp_cert_file
+    served = (f"SHA-256 {file_fingerprint(cert)}  ({cert})" if cert and cert.is_file()
+              else f"{cert} (not readable: see the smtp log)")
+    return (f"127.0.0.1:{ports.starttls} (STARTTLS), 127.0.0.1:{ports.tls} (implicit TLS);\n"
+            f"             user name apikey, password the API key below\n"
+            f"             certificate {served}")
+
+
+def _print_welcome(port: int, key: str, settings: Settings, root: Path,
+                   smtp: SmtpPorts) -> None:
     url = f"http://127.0.0.1:{port}"
     print(f"""
 mailpipe is running at {url}  (Ctrl-C stops everything)
@@ -275,6 +307,7 @@ mailpipe is running at {url}  (Ctrl-C stops everything)
   transport: {transport_summary(settings)}
   tracking:  {tracking_summary(settings)}
   metrics:   {metrics_summary(settings, url)}
+  smtp:      {smtp_summary(settings, smtp)}
   logs:      {root}/logs/
   API key:   {key}
 

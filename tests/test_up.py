@@ -3,9 +3,10 @@
 The run (one per module: PostgreSQL's first start takes a while, with
 SENTRY_DSN set to a local envelope server) proves that every process starts
 and what a newcomer should see: tracking, clicks and one-click unsubscribe on a
-sent message, ``/`` leading to the console, metrics on 127.0.0.1 only, a
-private data folder, a quiet scheduler log and nothing left behind. The
-last of its tests stops it.
+sent message, ``/`` leading to the console, metrics on 127.0.0.1 only, an
+app submitting over SMTP (both listeners) to the certificate whose
+fingerprint up printed, a private data folder, a quiet scheduler log and
+nothing left behind. The last of its tests stops it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import email
 import os
 import re
 import signal
+import smtplib
+import ssl
 import stat
 import subprocess
 import sys
@@ -21,6 +24,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from email.message import EmailMessage
 from pathlib import Path
 
 import psutil
@@ -34,6 +38,7 @@ from services.up import (
     _secret_key,
     transport_summary,
 )
+from shared.runtime.certificate import file_fingerprint, fingerprint
 from shared.runtime.localservers import free_port
 from shared.settings import LocalSettings, load_settings
 from tests.support.net import listening_addresses
@@ -94,13 +99,24 @@ def test_up_uses_its_own_address_and_local_metrics_unless_the_operator_set_them(
     assert values["secret_key"] == (tmp_path / "secret-key").read_text().strip()
     assert values["metrics_host"] == "127.0.0.1" and values["metrics_dir"] == tmp_path / "metrics"
     assert all(values[f"metrics_port_{k}"] not in (0, 9101, 9102, 9103) for k in METRICS_KINDS)
+    assert values["smtp_cert_file"] == tmp_path / "smtp-cert.pem"
+    assert stat.S_IMODE(values["smtp_key_file"].stat().st_mode) == 0o600
+    pinned = file_fingerprint(values["smtp_cert_file"])
+    again = _local_values(LocalSettings(_env_file=None), tmp_path, 8123)
+    assert file_fingerprint(again["smtp_cert_file"]) == pinned  # made once, then reused
 
     chosen = _local_values(LocalSettings(_env_file=None, secret_key="mine",
                                          public_url="https://mail.example.com",
                                          metrics_port_sender=0), tmp_path / "other", 8123)
-    assert chosen["secret_key"] == "mine" and not (tmp_path / "other").exists()
+    assert chosen["secret_key"] == "mine" and not (tmp_path / "other" / "secret-key").exists()
     assert chosen["public_url"] == "https://mail.example.com"
     assert chosen["metrics_port_sender"] == 0
+
+    theirs = _local_values(LocalSettings(_env_file=None, smtp_cert_file=tmp_path / "c.pem",
+                                         smtp_key_file=tmp_path / "k.pem"), tmp_path / "x", 1)
+    assert (theirs["smtp_cert_file"], theirs["smtp_key_file"]) == (tmp_path / "c.pem",
+                                                                   tmp_path / "k.pem")
+    assert not (tmp_path / "x" / "smtp-cert.pem").exists()
 
 
 # --- a real `mailpipe up`, as a newcomer runs it ----------------------------------------
@@ -199,7 +215,7 @@ def test_every_process_starts_and_stays_up_with_sentry_on(local_run, sentry):
     time.sleep(2)  # a process that dies at start has done so by now
     kinds = {child.cmdline()[3] for child in psutil.Process(local_run.process.pid).children()
              if child.cmdline()[1:3] == ["-m", "services.cli"]}
-    assert kinds == {"api", "scheduler", "sender", "recorder"}, local_run.output
+    assert kinds == {"api", "scheduler", "sender", "recorder", "smtp"}, local_run.output
     for log in (local_run.data / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert sentry.events() == []  # a healthy start reports no error
@@ -293,6 +309,47 @@ def test_the_scheduler_log_says_what_was_done_not_that_jobs_ran(local_run):
     log = (local_run.data / "logs" / "scheduler.log").read_text()
     assert "Running job" not in log and "executed successfully" not in log
     assert len(log.splitlines()) < 10, log
+
+
+def _smtp_listeners(output: str) -> tuple[int, int, str]:
+    """(STARTTLS port, implicit-TLS port, certificate fingerprint) as up printed them."""
+    ports = re.search(r"smtp:\s+127\.0\.0\.1:(\d+) \(STARTTLS\), "
+                      r"127\.0\.0\.1:(\d+) \(implicit TLS\)", output)
+    pinned = re.search(r"certificate SHA-256 ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})", output)
+    assert ports and pinned, output
+    return int(ports.group(1)), int(ports.group(2)), pinned.group(1)
+
+
+def test_an_app_submits_over_smtp_to_the_certificate_up_printed(local_run):
+    starttls, implicit, pinned = _smtp_listeners(local_run.output)
+    assert pinned == file_fingerprint(local_run.data / "smtp-cert.pem")
+    assert listening_addresses(starttls) == listening_addresses(implicit) == {"127.0.0.1"}
+    # Pinned, not trusted through a CA: the session is believed only when the certificate
+    # the server shows is the one whose fingerprint up printed.
+    unverified = ssl.create_default_context()
+    unverified.check_hostname, unverified.verify_mode = False, ssl.CERT_NONE
+    for port, tls in ((starttls, False), (implicit, True)):
+        with (smtplib.SMTP_SSL("127.0.0.1", port, context=unverified, timeout=20) if tls
+              else smtplib.SMTP("127.0.0.1", port, timeout=20)) as client:
+            if not tls:
+                client.starttls(context=unverified)
+            assert fingerprint(client.sock.getpeercert(binary_form=True)) == pinned
+            client.login("apikey", local_run.key()["x-api-key"])
+            message = EmailMessage()
+            message["From"], message["To"] = "App <app@example.com>", f"smtp{port}@example.com"
+            message["Subject"], message["X-Mailpipe-Topic"] = f"over {port}", "up-smtp"
+            message.set_content("Hello over SMTP")
+            assert client.send_message(message) == {}
+    outbox = local_run.data / "outbox"
+
+    def written() -> set[str]:
+        return {email.message_from_bytes(eml.read_bytes())["To"] for eml in outbox.glob("*.eml")}
+
+    local_run.wait(lambda: {f"smtp{starttls}@example.com", f"smtp{implicit}@example.com"}
+                   <= written(), 30, "both submissions sent to the outbox")
+    topic = requests.get(f"{local_run.url}/v1/topics/up-smtp", headers=local_run.key(),
+                         timeout=10).json()
+    assert topic["total"] == 2, topic
 
 
 def test_a_clean_stop_leaves_nothing_in_the_temporary_folder(local_run):
