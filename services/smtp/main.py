@@ -28,6 +28,7 @@ from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.errors import ConfigError
 from shared.rate.intake import IntakeLimiter
+from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
 from shared.settings import Settings
 
@@ -75,7 +76,11 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
         auth_failures=IntakeLimiter(redis.Redis.from_url(settings.redis_url),
                                     settings.auth_failure_rate, settings.auth_failure_burst),
     )
-    asyncio.run(serve(handler, context, listeners))
+    beating = Heartbeat(redis.Redis.from_url(settings.redis_url), "smtp").start()
+    try:
+        asyncio.run(serve(handler, context, listeners))
+    finally:
+        beating.stop()  # the dashboard lists it until its last beat expires otherwise
     return 0
 
 
