@@ -1,4 +1,4 @@
-# mailpipe: one image for every process (api, scheduler, sender, recorder,
+# mailpipe: one image for every process (api, scheduler, sender, recorder, smtp,
 # migrate). The command picks the process; see docker-compose.yml.
 # No configuration or secret is baked in: everything comes from the
 # environment at run time (MAILPIPE_*, AWS_*).
@@ -32,7 +32,7 @@ ENV MAILPIPE_FILE_DIR=/data/outbox
 
 USER mailpipe:mailpipe
 
-EXPOSE 8000
+EXPOSE 8000 587 465
 
 ENTRYPOINT ["mailpipe"]
 CMD ["api", "--bind", "0.0.0.0:8000"]

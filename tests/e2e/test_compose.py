@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder", "nginx"}
+SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder", "smtp",
+            "nginx"}
 APP_SERVICES = SERVICES - {"postgres", "redis", "nginx"}
 
 # Sentinels the tests pass in; a secret-like value in the rendered config must
@@ -142,6 +143,34 @@ def test_startup_order_and_health(compose_bin: Path, project: Path) -> None:
     api = services["api"]
     assert not api.get("ports"), "the api is published through nginx only"
     assert "/health" in " ".join(api["healthcheck"]["test"])
+
+
+def test_smtp_listens_on_587_and_465_with_the_certificate_from_a_read_only_mount(
+        compose_bin: Path, project: Path) -> None:
+    from services.smtp.main import DRAIN_SECONDS
+
+    smtp = _config(compose_bin, project)["services"]["smtp"]
+    assert smtp["command"] == ["smtp", "--bind", "0.0.0.0:587", "--tls-bind", "0.0.0.0:465"]
+    assert [(p["target"], str(p["published"])) for p in smtp["ports"]] == [(587, "587"),
+                                                                           (465, "465")]
+    assert "container_name" not in smtp  # another host runs its own
+    env = smtp["environment"]
+    mount = next(v for v in smtp["volumes"] if v["target"] == "/run/mailpipe/tls")
+    assert mount["read_only"] and mount["source"] == str(project / "tls")
+    assert env["MAILPIPE_SMTP_CERT_FILE"] == "/run/mailpipe/tls/fullchain.pem"
+    assert env["MAILPIPE_SMTP_KEY_FILE"] == "/run/mailpipe/tls/privkey.pem"
+    assert {v["target"] for v in smtp["volumes"]} >= {"/data/outbox"}
+    grace = int(smtp["stop_grace_period"].rstrip("s"))
+    assert grace > DRAIN_SECONDS, "SIGTERM's drain must finish before compose kills it"
+    assert "587" in " ".join(smtp["healthcheck"]["test"])
+
+    # An operator's own folder, ports and file names.
+    mine = _config(compose_bin, project, MAILPIPE_SMTP_TLS_DIR="/etc/letsencrypt/live/mail",
+                   MAILPIPE_SMTP_PORT="2587", MAILPIPE_SMTPS_PORT="2465",
+                   MAILPIPE_SMTP_CERT_FILE="/run/mailpipe/tls/cert.pem")["services"]["smtp"]
+    assert [str(p["published"]) for p in mine["ports"]] == ["2587", "2465"]
+    assert "/etc/letsencrypt/live/mail" in {v["source"] for v in mine["volumes"]}
+    assert mine["environment"]["MAILPIPE_SMTP_CERT_FILE"] == "/run/mailpipe/tls/cert.pem"
 
 
 def test_api_is_published_through_a_buffering_nginx(compose_bin: Path, project: Path) -> None:
