@@ -54,6 +54,10 @@ def _parser() -> argparse.ArgumentParser:
     _key_options(change, changing=True)
     revoke = keys_sub.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id", type=int)
+    resume = keys_sub.add_parser(
+        "resume", help="resume a key the reputation guard paused (all its pauses, or a topic's)")
+    resume.add_argument("id", type=int)
+    resume.add_argument("--topic", help="resume only this topic's pause")
 
     from services.console.admins import add_parser as add_admins
 
@@ -129,12 +133,31 @@ def _keys(args, settings) -> int:
                           f"{intake}\t{used}\t{state}")
             elif args.keys_command == "change":
                 return _change_key(conn, args)
+            elif args.keys_command == "resume":
+                return _resume_key(conn, args)
             elif not revoke_key(conn, args.id, actor=Actor.cli()):
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
     except InvalidRequest as exc:
         print(f"mailpipe keys: {exc.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _resume_key(conn, args) -> int:
+    """``keys resume``: lift the reputation guard's pauses of a key (shared.guard.resume)."""
+    from shared.db.audit import Actor
+    from shared.guard import describe, resume
+
+    resumed = resume(conn, args.id, args.topic, actor=Actor.cli())
+    if not resumed:
+        where = f" on topic {args.topic!r}" if args.topic else ""
+        print(f"key {args.id} has no pause in force{where}", file=sys.stderr)
+        return 1
+    for p in resumed:
+        scope = describe(p.api_key_id, p.topic_id, "campaign" if p.campaigns_only else "all")
+        print(f"resumed {scope} (paused {p.paused_at:%Y-%m-%d %H:%M:%S} for its {p.reason} "
+              "rate)")
     return 0
 
 

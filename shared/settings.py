@@ -59,8 +59,9 @@ class Settings(BaseSettings):
         "events come only from an identity's default configuration set or its notifications.")
     quota_refresh: float = Field(
         60.0, gt=0,
-        description="With `MAILPIPE_SEND_RATE=auto`: seconds between the scheduler's reads of "
-        "SES GetAccount.")
+        description="Seconds between the scheduler's reads of SES GetAccount (with the `ses` "
+        "transport): the quota with `MAILPIPE_SEND_RATE=auto`, and the account's standing "
+        "(sending disabled or under review pauses the fleet).")
     public_url: str = Field(
         "http://localhost:8000",
         description="Base URL of tracking, click and unsubscribe links (and of the console's "
@@ -184,6 +185,32 @@ class Settings(BaseSettings):
         20, ge=1, description="Failed authentications a client address may make at once "
         "before `MAILPIPE_AUTH_FAILURE_RATE` applies.")
     sync_waits_per_process: int = Field(
+    guard_window: int = Field(
+        10_000, ge=100,
+        description="The reputation guard's sliding window: the last N sends of a key, of its "
+        "campaign or transactional mail, or of a topic, whose hard bounces and complaints it "
+        "counts (a decaying window: each send weighs the older ones down by 1/N). The last "
+        "24 hours are watched as well.")
+    guard_min_sends: int = Field(
+        1_000, ge=1,
+        description="Sends a window must hold before the reputation guard warns or pauses on "
+        "it: below, a few bounces are chance, not a rate.")
+    guard_bounce_warn: float = Field(
+        0.02, gt=0, le=1,
+        description="Hard-bounce rate at which the reputation guard warns (log, metric, "
+        "dashboard); SES reviews an account at 5%. A key can set its own.")
+    guard_bounce_pause: float = Field(
+        0.04, gt=0, le=1,
+        description="Hard-bounce rate at which the reputation guard pauses a key, its "
+        "campaigns or a topic (below SES's 5% review level). A key can set its own.")
+    guard_complaint_warn: float = Field(
+        0.0005, gt=0, le=1,
+        description="Complaint rate at which the reputation guard warns; SES reviews an "
+        "account at 0.1%. A key can set its own.")
+    guard_complaint_pause: float = Field(
+        0.0008, gt=0, le=1,
+        description="Complaint rate at which the reputation guard pauses a key, its campaigns "
+        "or a topic (below SES's 0.1% review level). A key can set its own.")
         4, ge=0,
         description="Synchronous sends (`?wait=`, fureweb `isSync`) one API process holds at "
         "once (half its 8 threads); beyond, the request answers 202 at once, as without a "

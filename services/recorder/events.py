@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 
 from shared.broker.payloads import Event, EventBatch, EventType
 from shared.db.events import StoredEvent, arrival_times, insert_events
+from shared.guard import Observation, ReputationGuard
 from shared.metrics.instruments import EVENTS
 from shared.rendering.tracking import machine_reason
 
@@ -26,8 +27,12 @@ def _hit_facts(event: Event) -> tuple[str | None, str | None, str | None]:
     return details.get("userAgent"), details.get("ipAddress"), None
 
 
-def record_events(engine: Engine, batch: EventBatch) -> list[StoredEvent]:
+def record_events(engine: Engine, batch: EventBatch, guard: ReputationGuard | None = None
+                  ) -> list[StoredEvent]:
     """Store ``batch`` in one transaction; returns the events new to the database.
+
+    ``guard`` counts the hard bounces and complaints among them and pauses, in the
+    same transaction, the keys and topics they push past a pause level.
 
     Opens and clicks by prefetchers and link scanners are stored as machine
     events. Replays (same SNS MessageId) are skipped by the database.
@@ -50,6 +55,9 @@ def record_events(engine: Engine, batch: EventBatch) -> list[StoredEvent]:
                 log.info("%s of message %s looks automated: %s",
                          event.type.value, event.message_id, reason)
         stored = insert_events(conn, list(batch.events), machine)
+        seen = guard.observe(conn, feedback=stored) if guard else Observation()
+    if guard:
+        guard.announce(seen)
     for event in stored:
         EVENTS.labels(event.type).inc()
     skipped = len(batch.events) - len(stored)

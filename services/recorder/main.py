@@ -11,6 +11,7 @@ from shared.broker.payloads import decode_events, decode_outcomes
 from shared.broker.queues import EVENT_ACTOR, EVENT_QUEUE, OUTCOME_ACTOR, OUTCOME_QUEUE, make_broker
 from shared.broker.workers import run_worker
 from shared.db.engine import make_engine, retry_while_database_down
+from shared.guard import ReputationGuard
 from shared.intake.waiters import publish_states
 from shared.metrics.setup import serve as serve_metrics
 from shared.runtime import heap
@@ -33,12 +34,14 @@ def run_process(settings: Settings) -> None:
     broker = make_broker(settings)
     broker.add_middleware(PayloadContext())
     redis_client = redis.Redis.from_url(settings.redis_url)
+    guard = ReputationGuard.from_settings(settings)
 
     def record(payload: dict) -> None:
         batch = decode_outcomes(payload)
         retry_while_database_down(
             lambda: record_outcomes(engine, batch, max_attempts=settings.max_attempts,
-                                    notify=lambda changed: publish_states(redis_client, changed)),
+                                    notify=lambda changed: publish_states(redis_client, changed),
+                                    guard=guard),
             patience=DATABASE_PATIENCE, what="an outcome batch")
 
     dramatiq.actor(
@@ -48,7 +51,7 @@ def run_process(settings: Settings) -> None:
 
     def record_event_batch(payload: dict) -> None:
         batch = decode_events(payload)
-        retry_while_database_down(lambda: record_events(engine, batch),
+        retry_while_database_down(lambda: record_events(engine, batch, guard),
                                   patience=DATABASE_PATIENCE, what="an event batch")
 
     dramatiq.actor(

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from shared.broker.payloads import OutcomeBatch
 from shared.db.events import adopt_orphan_events, lock_events
 from shared.db.outcomes import apply_outcomes
+from shared.guard import Observation, ReputationGuard
 from shared.metrics.instruments import observe_recorded
 from shared.states import MessageState as S
 
@@ -20,18 +21,24 @@ log = logging.getLogger("mailpipe.recorder")
 def record_outcomes(
     engine: Engine, batch: OutcomeBatch, *, max_attempts: int,
     notify: Callable[[dict[int, str]], None] | None = None,
+    guard: ReputationGuard | None = None,
 ) -> dict[int, str]:
     """Apply ``batch``; returns the rows that changed. Replays change nothing.
 
     ``notify`` gets the changed rows after the commit (synchronous callers
-    wait for it, shared.intake.waiters).
+    wait for it, shared.intake.waiters). ``guard`` counts the sends (and the bounces
+    and complaints of adopted events) and pauses in the same transaction.
     """
     with engine.begin() as conn:
         # Before any row lock, as event batches do: the same order, no deadlock.
         lock_events(conn)
         changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
         # SES events can arrive before the outcome that names their message.
-        adopt_orphan_events(conn, sorted(i for i, state in changed.items() if state == S.SENT))
+        sent = sorted(i for i, state in changed.items() if state == S.SENT)
+        adopted = adopt_orphan_events(conn, sent)
+        seen = guard.observe(conn, sent=sent, feedback=adopted) if guard else Observation()
+    if guard:
+        guard.announce(seen)
     observe_recorded(batch, changed)
     if notify is not None:
         notify(changed)

@@ -48,10 +48,10 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         client = redis.Redis.from_url(settings.redis_url)
         pause = FleetPause(engine, client, first_probe=settings.account_retry)
         scheduler.add_job(watch_pause, "interval", seconds=1, args=(ses, pause), id="pause")
-        if settings.send_rate == "auto":
-            scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
-                              args=(ses, QuotaStore(client), pause), id="quota",
-                              next_run_time=datetime.now(UTC))
+        # The account's standing is watched whatever the rate; its quota shared with auto.
+        store = QuotaStore(client) if settings.send_rate == "auto" else None
+        scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
+                          args=(ses, store, pause), id="quota", next_run_time=datetime.now(UTC))
     scheduler.add_job(expand_due_campaigns, "interval", seconds=1,
                       args=(engine, broker, settings),
                       id="expand")

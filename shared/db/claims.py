@@ -21,6 +21,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Integer
 
 from shared.db.attachments import load_attachments
+from shared.db.guard import NOT_PAUSED
 from shared.db.messages import ClaimedMessage
 from shared.intake.attachments import Attachment
 from shared.runtime.cache import MISSING, BoundedCache
@@ -66,6 +67,7 @@ _CLAIM_FOR_SENDING = text(
         RETURNING {_ROW}
     )
     {_SEND_PARTS}
+           AND {NOT_PAUSED}
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 
@@ -143,7 +145,9 @@ def claim_for_sending(
 
     One conditional UPDATE: a row another sender claimed first, or that was
     cancelled or already sent, is not ``queued`` and is simply not returned,
-    so a redelivered or duplicated queue message sends nothing twice.
+    so a redelivered or duplicated queue message sends nothing twice. A row the
+    reputation guard holds (its key, campaigns or topic paused: shared.db.guard) is
+    left ``queued`` and not returned; the resume makes it due again.
     ``attempts`` is bumped here and identifies this claim in the outcome.
 
     The statement returns each row's own parts: recipients (those on the

@@ -40,6 +40,9 @@ class Quota:
     enabled: bool
     refreshed_at: float
     sent_since_refresh: int = 0
+    #: GetAccount's EnforcementStatus: HEALTHY, PROBATION (under review) or SHUTDOWN
+    #: (not kept in Redis: the scheduler acts on it when it reads it).
+    enforcement: str = "HEALTHY"
 
     @property
     def remaining_24h(self) -> float:

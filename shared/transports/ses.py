@@ -255,3 +255,4 @@ def read_quota(client) -> Quota:
         enabled=bool(account.get("SendingEnabled", True)),
         refreshed_at=time.time(),
     )
+        enforcement=str(account.get("EnforcementStatus") or "HEALTHY"),

@@ -57,6 +57,12 @@ api_keys = Table(
     #: When a request last authenticated with the key, written at most once a minute
     #: (``shared.db.keys.note_use``, migration 0018).
     Column("last_used_at", DateTime(timezone=True)),
+    #: The reputation guard's levels for this key instead of MAILPIPE_GUARD_* (migration
+    #: 0025): hard-bounce and complaint rates that warn and that pause; NULL: the setting.
+    Column("guard_bounce_warn", Float),
+    Column("guard_bounce_pause", Float),
+    Column("guard_complaint_warn", Float),
+    Column("guard_complaint_pause", Float),
     #: A CORS preflight asks whether any active key names an origin's domain (``&&``).
     Index("api_keys_allowed_domains", "allowed_domains", postgresql_using="gin",
           postgresql_where=text("revoked_at IS NULL")),

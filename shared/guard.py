@@ -1,0 +1,252 @@
+"""The reputation guard: hard-bounce and complaint rates per key and topic, and the pauses
+they cause, before SES puts the account under review (docs/guard.md).
+
+The recorder calls ``ReputationGuard.observe`` in the transaction that records a batch
+of outcomes or events: it counts what the batch sent, hard-bounced and complained per
+scope (shared.db.guard), judges the scopes it touched over their two windows (the last
+N sends and the last 24 hours, each only once it holds ``min_sends``), and pauses
+those past a pause level, with a ``key.paused`` or ``topic.paused`` outbound event
+(shared.db.outbox) in the same transaction. After the commit, ``announce`` logs
+what changed.
+
+Which scope pauses, for a key:
+
+- its transactional mail past a pause level: the whole key;
+- else its campaign mail past one: its campaigns only (transactional mail flows);
+- else the two together past one (neither alone had the sample): the whole key.
+
+And a topic past one pauses that topic (unless its whole key is paused). A paused
+scope's messages stay ``queued``: the senders' claim skips them (shared.db.claims),
+nothing is lost, and an operator's resume (``resume``) makes them due again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection
+
+from shared.broker.payloads import EventType
+from shared.db import guard as db
+from shared.db.audit import Actor, record
+from shared.db.events import StoredEvent
+from shared.db.guard import GuardPause, ScopeFigures
+from shared.db.outbox import OutboundEvent, emit
+from shared.settings import Settings
+from shared.webhooks.events import OutboundEventType
+
+log = logging.getLogger("mailpipe.guard")
+
+OK, WARN, PAUSE = "ok", "warn", "pause"
+_RANK = {OK: 0, WARN: 1, PAUSE: 2}
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The rates that warn and pause, and the sample a window needs before either."""
+
+    bounce_warn: float
+    bounce_pause: float
+    complaint_warn: float
+    complaint_pause: float
+    min_sends: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Levels:
+        return cls(settings.guard_bounce_warn, settings.guard_bounce_pause,
+                   settings.guard_complaint_warn, settings.guard_complaint_pause,
+                   settings.guard_min_sends)
+
+    def for_key(self, own: tuple[float | None, ...]) -> Levels:
+        """These levels with the key's own (bounce warn, bounce pause, complaint warn,
+        complaint pause; None: this one's) in their place."""
+        mine = (self.bounce_warn, self.bounce_pause, self.complaint_warn, self.complaint_pause)
+        return Levels(*(o if o is not None else m for o, m in zip(own, mine, strict=True)),
+                      self.min_sends)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one scope's figures say: ``level`` and, past ok, which rate in which window."""
+
+    level: str
+    reason: str | None = None
+    #: reason, window ("recent" or "day"), sent, hard_bounced, complained, rate, threshold
+    figures: dict = field(default_factory=dict)
+
+
+def judge(scope: ScopeFigures, levels: Levels) -> Verdict:
+    """The worst of the scope's two windows; a window below ``min_sends`` says nothing."""
+    worst = Verdict(OK)
+    for window, (sent, hard, complained) in (("recent", scope.recent), ("day", scope.day)):
+        if sent < levels.min_sends:
+            continue
+        for reason, n, warn, pause in (
+                ("bounce", hard, levels.bounce_warn, levels.bounce_pause),
+                ("complaint", complained, levels.complaint_warn, levels.complaint_pause)):
+            rate = n / sent
+            level = PAUSE if rate >= pause else WARN if rate >= warn else OK
+            if _RANK[level] > _RANK[worst.level]:
+                worst = Verdict(level, reason, {
+                    "reason": reason, "window": window, "sent": round(sent, 1),
+                    "hard_bounced": round(hard, 1), "complained": round(complained, 1),
+                    "rate": round(rate, 6),
+                    "threshold": pause if level == PAUSE else warn})
+    return worst
+
+
+def decide(verdicts: dict[tuple[int, str, str], Verdict]) -> list[dict]:
+    """The pauses ``verdicts`` (by scope: key id, topic id, traffic) call for, as rows of
+    shared.db.guard.pause (see the module docstring for the rules)."""
+    pauses = []
+    whole_key = set()
+    for key in sorted({k for k, _, _ in verdicts}):
+        mine = {traffic: v for (k, topic, traffic), v in verdicts.items()
+                if k == key and topic == ""}
+        transactional, campaign, total = (mine.get(t, Verdict(OK)) for t in
+                                          ("transactional", "campaign", "all"))
+        if transactional.level == PAUSE:
+            pauses.append(_row(key, "", False, transactional))
+            whole_key.add(key)
+        elif campaign.level == PAUSE:
+            pauses.append(_row(key, "", True, campaign))
+        elif total.level == PAUSE:
+            pauses.append(_row(key, "", False, total))
+            whole_key.add(key)
+    for (key, topic, _), verdict in sorted(verdicts.items()):
+        if topic and verdict.level == PAUSE and key not in whole_key:
+            pauses.append(_row(key, topic, False, verdict))
+    return pauses
+
+
+def _row(key: int, topic: str, campaigns_only: bool, verdict: Verdict) -> dict:
+    return {"api_key_id": key, "topic_id": topic, "campaigns_only": campaigns_only,
+            "reason": verdict.reason, "figures": verdict.figures}
+
+
+@dataclass
+class Observation:
+    """What one batch changed: pauses put in force, scopes that came to warn level (from
+    either side) or fell back below it."""
+
+    paused: list[GuardPause] = field(default_factory=list)
+    warned: list[dict] = field(default_factory=list)
+    cleared: list[dict] = field(default_factory=list)
+
+
+def feedback_counts(events: Iterable[StoredEvent]) -> dict[int, tuple[int, int, int]]:
+    """{message id: (0, hard bounced, complained)} of ``events``, once per message."""
+    counts: dict[int, tuple[int, int, int]] = {}
+    for e in events:
+        if e.message_id is None:
+            continue
+        hard = int(e.type == EventType.BOUNCED and e.detail == "hard")
+        complained = int(e.type == EventType.COMPLAINED)
+        if hard or complained:
+            _, h, c = counts.get(e.message_id, (0, 0, 0))
+            counts[e.message_id] = (0, max(h, hard), max(c, complained))
+    return counts
+
+
+class ReputationGuard:
+    """The recorder's guard: ``observe`` in its transactions, ``announce`` after commit."""
+
+    def __init__(self, levels: Levels, window: int) -> None:
+        self.levels, self.window = levels, window
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ReputationGuard:
+        return cls(Levels.from_settings(settings), settings.guard_window)
+
+    def observe(self, conn: Connection, *, sent: Iterable[int] = (),
+                feedback: Iterable[StoredEvent] = ()) -> Observation:
+        """Count ``sent`` message ids and the hard bounces and complaints among
+        ``feedback``, judge the scopes touched and pause those past a pause level.
+
+        Call with ``EVENTS_LOCK`` held (shared.db.guard.count)."""
+        counts = feedback_counts(feedback)
+        for message_id in sent:
+            _, h, c = counts.get(message_id, (0, 0, 0))
+            counts[message_id] = (1, h, c)
+        touched = db.count(conn, counts, window=self.window)
+        if not touched:
+            return Observation()
+        # A key's decision reads all three of its whole-key scopes.
+        scopes = set(touched) | {(k, "", t) for k, _, _ in touched
+                                 for t in ("all", "campaign", "transactional")}
+        verdicts, seen = {}, Observation()
+        changed = []
+        for scope in db.figures(conn, sorted(scopes)):
+            verdict = judge(scope, self.levels.for_key(scope.key_levels))
+            where = (scope.api_key_id, scope.topic_id, scope.traffic)
+            verdicts[where] = verdict
+            if verdict.level != scope.level:
+                row = {"api_key_id": where[0], "topic_id": where[1], "traffic": where[2],
+                       "level": verdict.level, "figures": verdict.figures or None}
+                changed.append(row)
+                if verdict.level == WARN:
+                    seen.warned.append(row)
+                elif verdict.level == OK:
+                    seen.cleared.append(row)
+        db.set_levels(conn, changed)
+        seen.paused = db.pause(conn, decide(verdicts))
+        emit(conn, [paused_event(p) for p in seen.paused])
+        return seen
+
+    def announce(self, seen: Observation) -> None:
+        """Log what ``observe`` changed (after its transaction committed)."""
+        for p in seen.paused:
+            log.error("reputation guard: %s paused, %s", describe(p.api_key_id, p.topic_id,
+                      "campaign" if p.campaigns_only else "all"), _figures(p.figures))
+        for row in seen.warned:
+            log.warning("reputation guard: %s at warn level, %s",
+                        describe(row["api_key_id"], row["topic_id"], row["traffic"]),
+                        _figures(row["figures"]))
+        for row in seen.cleared:
+            log.info("reputation guard: %s back below its warn levels",
+                     describe(row["api_key_id"], row["topic_id"], row["traffic"]))
+
+
+def paused_event(p: GuardPause) -> OutboundEvent:
+    """The outbound ``key.paused`` (the key, or its campaigns) or ``topic.paused`` event."""
+    return OutboundEvent(
+        OutboundEventType.TOPIC_PAUSED if p.topic_id else OutboundEventType.KEY_PAUSED,
+        p.api_key_id, p.paused_at,
+        {"keyId": p.api_key_id, "topicId": p.topic_id or None, "scope": p.scope,
+         "reason": p.reason, "pausedAt": p.paused_at.isoformat(), "figures": p.figures},
+        topic_id=p.topic_id or None)
+
+
+def describe(api_key_id: int, topic_id: str, traffic: str) -> str:
+    """A scope in words: 'key 3', 'key 3's campaigns', 'topic "news" of key 3'."""
+    if topic_id:
+        return f'topic "{topic_id}" of key {api_key_id}'
+    return {"all": f"key {api_key_id}", "campaign": f"key {api_key_id}'s campaigns",
+            "transactional": f"key {api_key_id}'s transactional mail"}[traffic]
+
+
+def _figures(figures: dict) -> str:
+    measure = "hard-bounce" if figures["reason"] == "bounce" else "complaint"
+    window = "the last 24 hours" if figures["window"] == "day" else "its recent sends"
+    return (f"{measure} rate {figures['rate']:.2%} (level {figures['threshold']:.2%}) over "
+            f"{window}: "
+            f"{figures['sent']:g} sent, {figures['hard_bounced']:g} hard bounces, "
+            f"{figures['complained']:g} complaints")
+
+
+def resume(conn: Connection, api_key_id: int, topic_id: str | None, *, actor: Actor
+           ) -> list[GuardPause]:
+    """Lift the key's pauses (every one, or its topic's), audited as ``key.resume`` in the
+    caller's transaction; their held messages are dispatched again, each sent once."""
+    resumed = db.resume(conn, api_key_id, topic_id, by=actor.name)
+    for p in resumed:
+        scope = describe(p.api_key_id, p.topic_id, "campaign" if p.campaigns_only else "all")
+        record(conn, actor, "key.resume", f"key {p.api_key_id}",
+               before={"scope": p.scope, "topic": p.topic_id or None, "reason": p.reason,
+                       "pausedAt": p.paused_at.isoformat(), "figures": p.figures},
+               after={"resumedAt": p.resumed_at.isoformat()})
+        log.warning("reputation guard: %s resumed by %s (paused since %s for its %s rate)",
+                    scope, actor.name, f"{p.paused_at:%Y-%m-%d %H:%M:%S}", p.reason)
+    return resumed
