@@ -159,32 +159,6 @@ class Settings(BaseSettings):
         "sending paused), the fleet pauses and the scheduler asks SES (GetAccount) again "
         "after this many seconds, doubling up to 5 minutes; sending resumes by itself once "
         "it answers.")
-    max_attempts: int = Field(
-        8, ge=1, description="Attempts (claims) after which a transient failure ends `failed`.")
-    dispatch_batch: int = Field(
-        1000, ge=1, description="Due rows the scheduler moves to `queued` per statement.")
-    send_batch: int = Field(
-        20, ge=1, le=1000,
-        description="Message ids per sender queue message, on average (each between 0.5x and "
-        "1.5x, so sender threads do not finish their batches in step).")
-    max_recipients_per_request: int = Field(
-        10_000, ge=1,
-        description="Recipients in one request; beyond, 413 `too_many_recipients`.")
-    intake_rate: float = Field(
-        50.0, gt=0,
-        description="API requests per second per key (native, Biz and fureweb alike); beyond, "
-        "429 with `Retry-After`.")
-    intake_burst: int = Field(
-        100, ge=1, description="Requests a key may make at once before `MAILPIPE_INTAKE_RATE` "
-        "applies.")
-    auth_failure_rate: float = Field(
-        1.0, gt=0,
-        description="Failed authentications (unknown or revoked keys) per second per client "
-        "address; past it, 429 before any key lookup.")
-    auth_failure_burst: int = Field(
-        20, ge=1, description="Failed authentications a client address may make at once "
-        "before `MAILPIPE_AUTH_FAILURE_RATE` applies.")
-    sync_waits_per_process: int = Field(
     guard_window: int = Field(
         10_000, ge=100,
         description="The reputation guard's sliding window: the last N sends of a key, of its "
@@ -211,6 +185,32 @@ class Settings(BaseSettings):
         0.0008, gt=0, le=1,
         description="Complaint rate at which the reputation guard pauses a key, its campaigns "
         "or a topic (below SES's 0.1% review level). A key can set its own.")
+    max_attempts: int = Field(
+        8, ge=1, description="Attempts (claims) after which a transient failure ends `failed`.")
+    dispatch_batch: int = Field(
+        1000, ge=1, description="Due rows the scheduler moves to `queued` per statement.")
+    send_batch: int = Field(
+        20, ge=1, le=1000,
+        description="Message ids per sender queue message, on average (each between 0.5x and "
+        "1.5x, so sender threads do not finish their batches in step).")
+    max_recipients_per_request: int = Field(
+        10_000, ge=1,
+        description="Recipients in one request; beyond, 413 `too_many_recipients`.")
+    intake_rate: float = Field(
+        50.0, gt=0,
+        description="API requests per second per key (native, Biz and fureweb alike); beyond, "
+        "429 with `Retry-After`.")
+    intake_burst: int = Field(
+        100, ge=1, description="Requests a key may make at once before `MAILPIPE_INTAKE_RATE` "
+        "applies.")
+    auth_failure_rate: float = Field(
+        1.0, gt=0,
+        description="Failed authentications (unknown or revoked keys) per second per client "
+        "address; past it, 429 before any key lookup.")
+    auth_failure_burst: int = Field(
+        20, ge=1, description="Failed authentications a client address may make at once "
+        "before `MAILPIPE_AUTH_FAILURE_RATE` applies.")
+    sync_waits_per_process: int = Field(
         4, ge=0,
         description="Synchronous sends (`?wait=`, fureweb `isSync`) one API process holds at "
         "once (half its 8 threads); beyond, the request answers 202 at once, as without a "

@@ -64,10 +64,10 @@ _CLAIM_FOR_SENDING = text(
                worker_id = :worker_id,
                updated_at = now()
          WHERE id = ANY(:ids) AND {BY_ID_STATE} = '{S.QUEUED}'
+           AND {NOT_PAUSED}
         RETURNING {_ROW}
     )
     {_SEND_PARTS}
-           AND {NOT_PAUSED}
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
 

@@ -254,5 +254,5 @@ def read_quota(client) -> Quota:
         sent_24h=float(quota.get("SentLast24Hours", 0)),
         enabled=bool(account.get("SendingEnabled", True)),
         refreshed_at=time.time(),
-    )
         enforcement=str(account.get("EnforcementStatus") or "HEALTHY"),
+    )
