@@ -50,7 +50,10 @@ class SubmissionHandler:
     settings: Settings
     engine: Engine
     broker: RedisBroker
-    auth_failures: IntakeLimiter
+    #: Failed authentications per client address (not named auth_*: aiosmtpd would take
+    #: any handler attribute so named for an AUTH mechanism).
+    failure_budget: IntakeLimiter
+    failure_pause: float = FAILURE_PAUSE
     #: Sessions between an accepted MAIL and the answer to their DATA (or their end).
     in_flight: set = field(default_factory=set)
     _idle: asyncio.Event | None = None
@@ -60,7 +63,7 @@ class SubmissionHandler:
         """The session's key, for AUTH PLAIN and LOGIN (see ``services.smtp.session``)."""
         address = _peer_address(server.session.peer)
         try:
-            await asyncio.to_thread(refuse_if_failing, self.auth_failures, address)
+            await asyncio.to_thread(refuse_if_failing, self.failure_budget, address)
         except TooManyRequests as exc:
             return AuthResult(success=False, handled=False, message=f"454 4.7.0 {exc.message}")
         try:
@@ -70,9 +73,9 @@ class SubmissionHandler:
             return AuthResult(success=False, handled=False,
                               message="454 4.7.0 Temporary authentication failure; try again")
         if key is None:
-            await asyncio.to_thread(note_failure, self.auth_failures, address)
+            await asyncio.to_thread(note_failure, self.failure_budget, address)
             log.info("AUTH %s from %s: unknown or revoked key", mechanism, address)
-            await asyncio.sleep(FAILURE_PAUSE)
+            await asyncio.sleep(self.failure_pause)
             return AuthResult(success=False, handled=False)
         return AuthResult(success=True, auth_data=key)
 

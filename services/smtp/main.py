@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 import ssl
+import warnings
 from functools import partial
 
 import redis
@@ -69,14 +70,15 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
                  ((bind, False), (tls_bind, True)) if _on(address)]
     if not listeners:
         raise ConfigError("mailpipe smtp: both listeners are off (--bind, --tls-bind)")
+    client = redis.Redis.from_url(settings.redis_url)
     handler = SubmissionHandler(
         settings=settings,
         engine=make_engine(settings.database_url, pool_size=8),
         broker=make_broker(settings),
-        auth_failures=IntakeLimiter(redis.Redis.from_url(settings.redis_url),
-                                    settings.auth_failure_rate, settings.auth_failure_burst),
+        failure_budget=IntakeLimiter(client, settings.auth_failure_rate,
+                                     settings.auth_failure_burst),
     )
-    beating = Heartbeat(redis.Redis.from_url(settings.redis_url), "smtp").start()
+    beating = Heartbeat(client, "smtp").start()
     try:
         asyncio.run(serve(handler, context, listeners))
     finally:
@@ -118,6 +120,15 @@ def session_for(handler: SubmissionHandler, context: ssl.SSLContext, *,
     """One connection's session. On the STARTTLS listener AUTH waits for STARTTLS (538
     before); on the implicit-TLS one the whole connection is TLS already."""
     settings = handler.settings
+    with warnings.catch_warnings():
+        # An implicit-TLS session requires AUTH without "requiring TLS" in aiosmtpd's
+        # sense (a STARTTLS), which it warns about: its connection is TLS from the start.
+        warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
+        return _session(handler, settings, context, implicit)
+
+
+def _session(handler: SubmissionHandler, settings: Settings, context: ssl.SSLContext,
+             implicit: bool) -> Session:
     return Session(
         handler,
         hostname=settings.smtp_hostname or socket.getfqdn(),

@@ -11,8 +11,23 @@ shutdown knows which transactions are still in flight.
 from __future__ import annotations
 
 import inspect
+import logging
 
 from aiosmtpd.smtp import SMTP, AuthResult
+
+
+class _KnownWarnings(logging.Filter):
+    """aiosmtpd's log warnings about what is meant here: it sets the deprecated
+    ``Session.login_data`` itself on every AUTH, and an implicit-TLS session requires
+    AUTH without "requiring TLS" in its sense (STARTTLS): it is TLS from the start."""
+
+    KNOWN = ("login_data is deprecated", "auth_require_tls == False")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(known in record.getMessage() for known in self.KNOWN)
+
+
+logging.getLogger("mail.log").addFilter(_KnownWarnings())
 
 
 class Session(SMTP):
