@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, insert, select, text, update
 
+from shared.db.outbox import complete_campaigns, emit_state_changes
 from shared.db.suppressions import suppressed_error
 from shared.db.tables import campaigns, contents
 from shared.db.templates import TemplateRow
@@ -211,7 +212,9 @@ _EXPAND = text(
     )
     SELECT count(*) AS inserted,
            COALESCE(array_agg(id ORDER BY id) FILTER (WHERE state = '{S.QUEUED}'), '{{}}')
-               AS queued
+               AS queued,
+           COALESCE(array_agg(id ORDER BY id) FILTER (WHERE state = '{S.SUPPRESSED}'), '{{}}')
+               AS suppressed
       FROM inserted
     """
 )
@@ -246,7 +249,9 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int,
     again after ``queue_timeout``. Recipients on the key's suppression list
     are inserted ``suppressed`` instead (a join in the same INSERT, not a
     lookup per row), so they take no room in the window and never reach the
-    conveyor. None when no campaign is due (or each due one has a full window).
+    conveyor: a ``message.suppressed`` each in the outbox; the last batch may
+    complete the campaign (``shared.db.outbox``). None when no campaign is due
+    (or each due one has a full window).
     """
     if window:
         picked = conn.execute(_PICK_CAMPAIGN, {"window": window}).one_or_none()
@@ -256,7 +261,7 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int,
         return None
     room = window - picked.unsent if window else batch
     upto = min(picked.total, picked.expanded + batch, picked.expanded + room)
-    inserted, queued = conn.execute(
+    inserted, queued, suppressed = conn.execute(
         _EXPAND, {"campaign_id": picked.id, "after": picked.expanded, "upto": upto,
                   "queue_timeout": queue_timeout}
     ).one()
@@ -264,6 +269,9 @@ def expand_next_batch(conn: Connection, *, batch: int, window: int,
         update(campaigns).where(campaigns.c.id == picked.id)
         .values(expanded=upto, updated_at=func.now())
     )
+    emit_state_changes(conn, dict.fromkeys(suppressed, S.SUPPRESSED))
+    if upto == picked.total:
+        complete_campaigns(conn, [picked.id])
     return ExpandedBatch(picked.id, inserted, upto, picked.total, queued)
 
 
@@ -358,8 +366,12 @@ _RELEASE = text(
 
 
 def release_messages(conn: Connection, campaign_id: int) -> int:
-    """Make the rows ``hold_messages`` held due now, for the dispatch step to queue."""
-    return conn.execute(_RELEASE, {"id": campaign_id, "held": HELD_UNTIL}).rowcount
+    """Make the rows ``hold_messages`` held due now, for the dispatch step to queue.
+
+    A campaign whose messages all ended while it was paused completes here."""
+    released = conn.execute(_RELEASE, {"id": campaign_id, "held": HELD_UNTIL}).rowcount
+    complete_campaigns(conn, [campaign_id])
+    return released
 
 
 _CANCEL = text(

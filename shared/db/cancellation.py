@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, text
 
 from shared.db.campaigns import cancel_topic_campaigns
+from shared.db.outbox import complete_campaigns
 from shared.states import UNCLAIMED, sql_list
 from shared.states import MessageState as S
 
@@ -49,6 +50,11 @@ def cancel(
         cancelled += row.cancelled
         if row.n - row.cancelled:
             kept[row.state] = row.n - row.cancelled
+    if cancelled and message_id is not None:
+        # The campaign's last pending message may be this one. (A topic's cancellation
+        # cancels its campaigns: they do not complete.)
+        complete_campaigns(conn, conn.execute(text(
+            "SELECT campaign_id FROM messages WHERE id = :id"), {"id": message_id}).scalars())
     return cancelled, kept
 
 

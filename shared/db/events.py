@@ -23,6 +23,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Text
 
 from shared.broker.payloads import Event, EventType
+from shared.db.outbox import emit_state_changes, emit_stored_events
 from shared.db.traffic import count_events
 from shared.states import MessageState as S
 
@@ -106,7 +107,7 @@ def insert_events(
         # Only SES events can be orphans or move states; tracking hits need no lock.
         lock_events(conn)
     stored = [StoredEvent(*r) for r in conn.execute(_INSERT_EVENTS, {"rows": rows})]
-    _count(conn, stored, apply_consequences(conn, stored))
+    _consequences(conn, stored)
     return stored
 
 
@@ -150,15 +151,21 @@ def adopt_orphan_events(conn: Connection, message_ids: list[int]) -> list[Stored
     if not message_ids:
         return []
     adopted = [StoredEvent(*r) for r in conn.execute(_ADOPT_ORPHANS, {"ids": message_ids})]
-    _count(conn, adopted, apply_consequences(conn, adopted))
+    _consequences(conn, adopted)
     return adopted
 
 
-def _count(conn: Connection, stored: list[StoredEvent], moved: dict[int, str]) -> None:
-    """The dashboard's rollups: messages these events start a measure for, and those
-    they failed (``shared.db.traffic.count_events``)."""
-    count_events(conn, [e.id for e in stored if e.message_id is not None],
-                 sorted(i for i, state in moved.items() if state == S.FAILED))
+def _consequences(conn: Connection, stored: list[StoredEvent]) -> None:
+    """What ``stored`` events (just inserted or adopted) mean: states moved and addresses
+    suppressed (``apply_consequences``); the dashboard's rollups, messages these events
+    start a measure for and those they failed (``shared.db.traffic.count_events``); the
+    outbox, an outbound event per event of a message and a ``message.failed`` per
+    message they failed (``shared.db.outbox``)."""
+    moved = apply_consequences(conn, stored)
+    matched = [e.id for e in stored if e.message_id is not None]
+    count_events(conn, matched, sorted(i for i, state in moved.items() if state == S.FAILED))
+    emit_stored_events(conn, matched)
+    emit_state_changes(conn, moved)
 
 
 _MOVE_STATES = text(

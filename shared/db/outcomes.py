@@ -7,6 +7,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger, Float, Integer, Text
 
 from shared.broker.payloads import Outcome, OutcomeKind
+from shared.db.outbox import complete_campaigns, emit_state_changes
 from shared.db.traffic import count_outcomes
 from shared.states import BY_ID_STATE, sql_list
 from shared.states import MessageState as S
@@ -41,7 +42,9 @@ _APPLY_OUTCOMES = text(
      WHERE m.id = o.id
        AND m.attempts = o.attempt
        AND m.{BY_ID_STATE} IN ({sql_list({S.SENDING, S.UNKNOWN})})
-    RETURNING m.id, m.state, m.api_key_id, m.topic_id, m.sent_at, m.updated_at
+       -- Unknown already (the lease sweep was first, or this batch is a replay): no change.
+       AND NOT (o.kind = '{OutcomeKind.UNKNOWN}' AND m.{BY_ID_STATE} = '{S.UNKNOWN}')
+    RETURNING m.id, m.state, m.api_key_id, m.topic_id, m.sent_at, m.updated_at, m.campaign_id
     """
 ).bindparams(
     bindparam("ids", type_=ARRAY(BigInteger)),
@@ -60,11 +63,13 @@ def apply_outcomes(
 
     Conditional on the row still being in the claim the outcome belongs to
     (same ``attempts``, state ``sending``, or ``unknown`` if its lease ran out
-    first, since a late answer is still the truth), so a batch applied twice,
-    or a stale one, changes nothing. A ``retry`` goes back to ``queued`` with
+    first, since a late answer is still the truth, unless it is ``unknown`` too), so a
+    batch applied twice, or a stale one, changes nothing. A ``retry`` goes back to ``queued`` with
     its backoff as ``due_at``, or ends ``failed`` once attempts are spent.
     Row locks are taken in id order to avoid deadlocks between batches. What was sent
-    or failed is counted in the dashboard's rollups (``shared.db.traffic``).
+    or failed is counted in the dashboard's rollups (``shared.db.traffic``), and is a
+    ``message.sent``, ``.failed`` or ``.unknown`` in the outbox (``shared.db.outbox``),
+    with ``campaign.completed`` for a campaign whose last message this was.
     """
     ordered = sorted(outcomes, key=lambda o: o.message_id)
     if not ordered:
@@ -83,5 +88,8 @@ def apply_outcomes(
         },
     )
     rows = rows.all()
-    count_outcomes(conn, rows)
-    return {row[0]: row[1] for row in rows}  # by index: a Row's attribute access is slow
+    count_outcomes(conn, (row[:6] for row in rows))
+    changed = {row[0]: row[1] for row in rows}  # by index: a Row's attribute access is slow
+    emit_state_changes(conn, changed, at={row[0]: row[4] for row in rows if row[1] == S.SENT})
+    complete_campaigns(conn, (row[6] for row in rows if row[1] != S.QUEUED))
+    return changed

@@ -32,9 +32,16 @@ from sqlalchemy.types import BigInteger, Text
 from shared.db.audit import Actor, record
 from shared.db.message_search import Match, read_query
 from shared.db.messages import CreatedMessage
+from shared.db.outbox import (
+    MessageEvent,
+    complete_campaigns,
+    emit_message_events,
+    emit_state_changes,
+)
 from shared.db.tables import suppressions
 from shared.states import BY_ID_STATE, UNCLAIMED
 from shared.states import MessageState as S
+from shared.webhooks.events import OutboundEventType as T
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,7 @@ _UNSUBSCRIBE = text(
     INSERT INTO suppressions (api_key_id, address, reason, message_id)
     SELECT api_key_id, lower(to_addr), 'unsubscribe', id FROM messages WHERE id = :id
     ON CONFLICT (api_key_id, address) DO NOTHING
+    RETURNING message_id
     """
 )
 
@@ -88,12 +96,15 @@ _UNSUBSCRIBE = text(
 def unsubscribe_message_recipient(conn: Connection, message_id: int) -> bool:
     """Suppress the recipient of ``message_id`` for the key that sent it; False if no message.
 
-    Idempotent: unsubscribing twice (or an address already suppressed) is fine.
+    Idempotent: unsubscribing twice (or an address already suppressed) is fine. The
+    unsubscription that adds the suppression is a ``message.unsubscribed`` in the outbox
+    (``shared.db.outbox``); a second click, or an address already suppressed, is none.
     """
     exists = conn.execute(text("SELECT 1 FROM messages WHERE id = :id"), {"id": message_id})
     if exists.first() is None:
         return False
-    conn.execute(_UNSUBSCRIBE, {"id": message_id})
+    added = conn.execute(_UNSUBSCRIBE, {"id": message_id}).scalars().all()
+    emit_message_events(conn, [MessageEvent(T.MESSAGE_UNSUBSCRIBED, i) for i in added])
     return True
 
 
@@ -205,16 +216,20 @@ _SUPPRESS = text(
        AND m.{BY_ID_STATE} = ANY(:states)
        AND s.api_key_id = m.api_key_id
        AND s.address = lower(m.to_addr)
-    RETURNING m.id
+    RETURNING m.id, m.campaign_id
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)), bindparam("states", type_=ARRAY(Text)))
 
 
 def _suppress(conn: Connection, ids: list[int], states: list[str]) -> set[int]:
-    """End the rows among ``ids`` still in ``states`` whose recipient is suppressed."""
+    """End the rows among ``ids`` still in ``states`` whose recipient is suppressed:
+    a ``message.suppressed`` each (``shared.db.outbox``), which may complete a campaign."""
     if not ids:
         return set()
-    return {r.id for r in conn.execute(_SUPPRESS, {"ids": ids, "states": states})}
+    rows = conn.execute(_SUPPRESS, {"ids": ids, "states": states}).all()
+    emit_state_changes(conn, {r.id: S.SUPPRESSED for r in rows})
+    complete_campaigns(conn, (r.campaign_id for r in rows))
+    return {r.id for r in rows}
 
 
 def suppress_queued(conn: Connection, ids: list[int]) -> list[int]:

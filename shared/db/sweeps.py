@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger
 
 from shared.db.audit import Actor, record
+from shared.db.outbox import complete_campaigns, emit_state_changes
 from shared.i18n import N_
 from shared.states import MessageState as S
 
@@ -25,7 +26,7 @@ _EXPIRE_LEASES = text(
                    ORDER BY lease_until
                    LIMIT :limit
                    FOR UPDATE SKIP LOCKED)
-    RETURNING id
+    RETURNING id, campaign_id
     """
 )
 
@@ -36,9 +37,13 @@ def expire_leases(conn: Connection, *, limit: int) -> list[int]:
     The sender holding them died or hung mid-send, so whether the provider
     accepted the message cannot be known: it is never resent automatically.
     ``attempts`` is kept, so a late outcome from that sender still applies
-    (see ``apply_outcomes``). SKIP LOCKED: safe with two schedulers.
+    (see ``apply_outcomes``). SKIP LOCKED: safe with two schedulers. Each is a
+    ``message.unknown`` in the outbox, and may complete its campaign.
     """
-    return [r.id for r in conn.execute(_EXPIRE_LEASES, {"limit": limit})]
+    rows = conn.execute(_EXPIRE_LEASES, {"limit": limit}).all()
+    emit_state_changes(conn, {r.id: S.UNKNOWN for r in rows})
+    complete_campaigns(conn, (r.campaign_id for r in rows))
+    return [r.id for r in rows]
 
 
 #: What requeueing rows of each state risks: said before an operator confirms, by the

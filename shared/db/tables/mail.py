@@ -388,6 +388,10 @@ campaigns = Table(
     Column("expanded", Integer, nullable=False, server_default="0"),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    #: When its last message left created/queued/sending, the campaign active and
+    #: expanded: ``campaign.completed`` (shared.db.outbox.complete_campaigns, migration
+    #: 0023). Set once, never cleared.
+    Column("completed_at", DateTime(timezone=True)),
     ForeignKeyConstraint(["template_id", "template_version"],
                          ["template_versions.template_id", "template_versions.version"]),
     CheckConstraint(f"status IN ({sql_list(set(CampaignStatus))})",

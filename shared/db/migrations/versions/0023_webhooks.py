@@ -1,9 +1,12 @@
-"""outbound webhooks (issue 28): webhook_endpoints, webhook_events (the outbox), webhook_deliveries
+"""outbound webhooks (issue 28): webhook_endpoints, webhook_events (the outbox), webhook_deliveries; campaigns.completed_at
 
 Revision ID: 0023
 Revises: 0022
 
-Hand-written; creates exactly shared/db/tables/webhooks.py. The states and
+Hand-written; creates exactly shared/db/tables/webhooks.py, and the column
+campaigns.completed_at shared/db/tables/mail.py declares (when
+campaign.completed was decided: shared/db/outbox.py), filled for the campaigns
+already completed so that none of them is announced again. The states and
 reasons are spelled here as constants (shared/webhooks/events.py names them)
 so that this migration keeps meaning what it meant when the enum moves on.
 """
@@ -81,9 +84,20 @@ def upgrade() -> None:
                     postgresql_where=sa.text("state IN ('pending', 'delivering')"))
     op.create_index("webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index("webhook_deliveries_event", "webhook_deliveries", ["event_id"])
+    op.add_column("campaigns",
+                  sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True))
+    op.execute(
+        """
+        UPDATE campaigns c SET completed_at = c.updated_at
+         WHERE c.status = 'active' AND c.expanded = c.total
+           AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.campaign_id = c.id
+                              AND m.state IN ('created', 'queued', 'sending'))
+        """
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("campaigns", "completed_at")
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_events")
     op.drop_table("webhook_endpoints")
