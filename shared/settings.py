@@ -52,11 +52,14 @@ class Settings(BaseSettings):
         "`boto3` (the client's own calls). Everything else goes through boto3, and so do "
         "these when a proxy is configured for the SES endpoint.")
     ses_configuration_set: str | None = Field(
-        None,
-        description="The SES configuration set every SendEmail and SendBulkEmail names: its SNS "
-        "event destination brings deliveries, bounces and complaints back to "
-        "`/v1/events/results` (the console's SES page checks it). Unset: none is named, and "
-        "events come only from an identity's default configuration set or its notifications.")
+        "mailpipe",
+        description="The SES configuration set every SendEmail and SendBulkEmail names (a key "
+        "may name its own: `mailpipe keys change --configuration-set`): its SNS event "
+        "destination brings deliveries, bounces and complaints back to `/v1/events/results`. "
+        "`mailpipe ses setup` makes it. A sender names it only once SES says it exists (SES "
+        "refuses a send naming a missing set): an install that never ran setup sends as "
+        "before, naming none. Empty: none is named, and events come only from an identity's "
+        "default configuration set or its notifications.")
     quota_refresh: float = Field(
         60.0, gt=0,
         description="Seconds between the scheduler's reads of SES GetAccount (with the `ses` "

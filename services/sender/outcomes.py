@@ -101,15 +101,18 @@ def send_one(
 def _envelope(message: ClaimedMessage, tracker: Tracker | None,
               composer: Composer | None) -> Envelope:
     """What the transport sends for ``message``: a submitted message's own bytes (SES
-    sends them Raw), else its parts composed (and MIME built only if asked for)."""
+    sends them Raw), else its parts composed (and MIME built only if asked for); tagged
+    with the message and named with its key's configuration set, for SES."""
     if message.raw is not None:
         return Envelope(address_of(message.from_addr), message.recipients,
-                        sendable(message, tracker), relay=message.relay)
+                        sendable(message, tracker), relay=message.relay,
+                        tags=message.send_tags, configuration_set=message.configuration_set)
     composed = (composer or Composer(size=0)).compose(message, tracker)
     return Envelope(
         address_of(message.from_addr), message.recipients,
         lambda: build_mime(composed, now=datetime.now(UTC)).as_bytes(),
-        relay=message.relay, composed=composed)
+        relay=message.relay, composed=composed, tags=message.send_tags,
+        configuration_set=message.configuration_set)
 
 
 def send_many(

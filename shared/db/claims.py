@@ -34,7 +34,8 @@ log = logging.getLogger("mailpipe.sender")
 
 #: What a claim returns of each row it took (``_claimed`` reads them by position).
 _ROW = """id, attempts, api_key_id, content_id, from_addr, to_addr, extra_to_addrs, cc_addrs,
-          bcc_addrs, mime_message_id, smtp_relay_id, variables, to_name, extra_names"""
+          bcc_addrs, mime_message_id, smtp_relay_id, variables, to_name, extra_names,
+          topic_id"""
 
 #: Each row of ``claimed`` with what a send needs besides its content's parts.
 _SEND_PARTS = """
@@ -47,9 +48,11 @@ _SEND_PARTS = """
                 ) AS left_out,
            m.content_id, c.created_at AS content_created_at, m.variables,
            r.id AS relay_id, r.url AS relay_url, r.username AS relay_username,
-           r.password_encrypted AS relay_password, m.to_name, m.extra_names
+           r.password_encrypted AS relay_password, m.to_name, m.extra_names,
+           m.api_key_id, m.topic_id, k.ses_configuration_set
       FROM claimed m
       JOIN contents c ON c.id = m.content_id  -- its created_at only: the parts are cached
+      JOIN api_keys k ON k.id = m.api_key_id  -- its configuration set (SES tags the send)
       LEFT JOIN smtp_relays r ON r.id = m.smtp_relay_id
      ORDER BY m.id
 """
@@ -192,7 +195,7 @@ def _claimed(row, parts: dict[int, ContentParts],
     # access costs ~2 us each, a tenth of a bulk recipient's whole send.
     (id_, attempts, from_addr, to_addr, extra_to, cc, bcc, mime_message_id, left_out,
      content_id, content_created_at, variables, relay_id, relay_url, relay_username,
-     relay_password, to_name, extra_names) = row
+     relay_password, to_name, extra_names, api_key_id, topic_id, configuration_set) = row
     content = parts[content_id, content_created_at]
     if left_out:
         log.info("message %d: %s left out of the send: on the key's suppression list",
@@ -213,6 +216,7 @@ def _claimed(row, parts: dict[int, ContentParts],
         # renderer refuses the row rather than mailing {{name}} out.
         variables=(variables or {}) if content.templated else None,
         tracking=content.tracking, bulk=content.bulk,
+        api_key_id=api_key_id, topic_id=topic_id, configuration_set=configuration_set,
         to_name=to_name, extra_names=extra_names,
         raw=bytes(content.raw) if content.raw is not None else None,
     )

@@ -190,6 +190,11 @@ class ClaimedMessage:
     #: Open/click tracking wanted, and bulk mail (one-click List-Unsubscribe headers).
     tracking: bool = False
     bulk: bool = False
+    #: Whose and what it is: SES tags each send with them (``send_tags``).
+    api_key_id: int | None = None
+    topic_id: str | None = None
+    #: The SES configuration set its key names instead of the fleet's (None: the fleet's).
+    configuration_set: str | None = None
     #: The display name of ``to_addr``, and of further To and Cc by lower-cased
     #: address: written in the headers only (shared.rendering.compose).
     to_name: str | None = None
@@ -202,6 +207,14 @@ class ClaimedMessage:
     def content_key(self) -> tuple[int | None, datetime | None]:
         """What a sender may cache a content's derived parts under."""
         return self.content_id, self.content_created_at
+
+    @property
+    def send_tags(self) -> tuple[tuple[str, str], ...]:
+        """Names and values SES tags its send with (EmailTags: ``shared.transports.ses_content``
+        makes them fit SES's rules): the recorder finds the message by ``mailpipe-message``
+        when SES's id does not; SES's metrics split by them."""
+        return (("mailpipe-message", str(self.id)), ("mailpipe-topic", self.topic_id or ""),
+                ("mailpipe-key", str(self.api_key_id or "")))
 
     @property
     def recipients(self) -> tuple[str, ...]:

@@ -189,12 +189,14 @@ def plan_bulk(messages: list[ClaimedMessage], tracker: Tracker | None,
             continue
         carried.append(message)
         entries.append(BulkEntry(to_header(message), values, (
-            ("X-Mailpipe-Id", str(message.id)), *unsubscribe_headers(message, tracker))))
+            ("X-Mailpipe-Id", str(message.id)), *unsubscribe_headers(message, tracker)),
+            message.send_tags))
     if not entries:
         return None, [], left
     bulk = BulkSend(from_header=encoded_mailbox(first.from_addr), subject=template.subject,
                     html=template.html, text=template.text, entries=tuple(entries),
-                    reply_to=first.reply_to, headers=first.headers)
+                    reply_to=first.reply_to, headers=first.headers,
+                    configuration_set=first.configuration_set)
     if not bulk_headers_ok(bulk):
         # A header SES takes only in Raw MIME would fail the whole call: one by one
         # instead, where each message goes Raw.

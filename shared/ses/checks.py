@@ -293,6 +293,11 @@ def _setup(events_url: str) -> Text:
                 "delivery off).", url=events_url)
 
 
+def _public(events_url: str) -> str:
+    """The public URL an events URL was made of (``events_url``)."""
+    return events_url.removesuffix(EVENTS_PATH)
+
+
 def _configuration_set(reading: Reading, events_url: str, topic_arns: frozenset[str],
                        last_event: SnsArrival | None) -> list[Problem]:
     name = reading.configuration_set_name
@@ -308,17 +313,19 @@ def _configuration_set(reading: Reading, events_url: str, topic_arns: frozenset[
             "mailpipe names no configuration set (MAILPIPE_SES_CONFIGURATION_SET) and no SES "
             "event has reached it: deliveries, bounces and complaints go unrecorded, and "
             "bouncing addresses are not suppressed."), Text(
-            "Create a configuration set (SES console → Configuration sets → Create set) with "
-            "an event destination: %(setup)s Then set MAILPIPE_SES_CONFIGURATION_SET to its "
-            "name and restart mailpipe.", setup=_setup(events_url)))]
+            "Run mailpipe ses setup --public-url %(public)s, unset MAILPIPE_SES_CONFIGURATION_SET "
+            "(its default is the set setup makes) and restart the senders.",
+            public=_public(events_url)))]
     found_set = reading.configuration_set
     if found_set is None:
         return [Problem("configuration_set_missing", Text(
-            "The configuration set %(name)s, which mailpipe names on every send, does not "
-            "exist in SES (region %(region)s): SES refuses those sends.", name=name,
+            "The configuration set %(name)s (MAILPIPE_SES_CONFIGURATION_SET) does not exist "
+            "in SES (region %(region)s): the senders name none, so SES's deliveries, bounces "
+            "and complaints do not come back to mailpipe.", name=name,
             region=reading.region or "?"), Text(
-            "Create it: SES console → Configuration sets → Create set, named %(name)s; then "
-            "add an event destination: %(setup)s", name=name, setup=_setup(events_url)))]
+            "Run mailpipe ses setup --public-url %(public)s (it makes the set, the SNS topic, "
+            "the event destination and the subscription), then restart the senders.",
+            public=_public(events_url)))]
     found = []
     if not found_set.sending_enabled:
         found.append(Problem("configuration_set_paused", Text(
@@ -332,8 +339,9 @@ def _configuration_set(reading: Reading, events_url: str, topic_arns: frozenset[
         found.append(Problem("no_event_destination", Text(
             "The configuration set %(name)s has no SNS event destination: mailpipe hears of "
             "no delivery, bounce or complaint.", name=name), Text(
-            "Add one: SES console → Configuration sets → %(name)s → Event destinations → "
-            "Add destination; %(setup)s", name=name, setup=_setup(events_url))))
+            "Run mailpipe ses setup --public-url %(public)s, or add one by hand: SES console "
+            "→ Configuration sets → %(name)s → Event destinations → Add destination; "
+            "%(setup)s", public=_public(events_url), name=name, setup=_setup(events_url))))
     elif not enabled:
         names = ", ".join(d.name for d in sns)
         found.append(Problem("event_destination_disabled", Text(
@@ -348,8 +356,9 @@ def _configuration_set(reading: Reading, events_url: str, topic_arns: frozenset[
             found.append(Problem("event_types_missing", Text(
                 "The SNS event destination of %(name)s does not pass on %(types)s events: "
                 "mailpipe does not hear of them.", name=name, types=", ".join(missing)), Text(
-                "Edit it to add them: SES console → Configuration sets → %(name)s → Event "
-                "destinations.", name=name)))
+                "Run mailpipe ses setup --public-url %(public)s (it adds them to its own "
+                "destination), or edit it: SES console → Configuration sets → %(name)s → Event "
+                "destinations.", public=_public(events_url), name=name)))
         for destination in enabled:
             if topic_arns and destination.topic_arn not in topic_arns:
                 found.append(Problem("topic_not_accepted", Text(

@@ -15,6 +15,7 @@ should pass gets the type added. Nothing is ever deleted or turned off.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,6 +28,8 @@ from shared.ses.account import (
     read_subscription,
 )
 from shared.ses.checks import RECORDED_TYPES, events_url
+
+log = logging.getLogger("mailpipe.ses")
 
 #: What ``setup`` names its parts when not told otherwise.
 DEFAULT_CONFIGURATION_SET = "mailpipe"
@@ -170,6 +173,37 @@ def setup(ses, sns, plan: Plan) -> tuple[list[Step], str | None]:
     steps.append(ensure_destination(ses, plan, topic_arn))
     steps.append(ensure_subscription(sns, plan, topic_arn))
     return steps, topic_arn
+
+
+def configuration_set_to_name(ses, settings) -> str | None:
+    """The configuration set a sender names on every send (MAILPIPE_SES_CONFIGURATION_SET),
+    or None: only one SES says exists, since SES refuses every send naming a missing set.
+
+    The default (``mailpipe``, what ``setup`` makes) on an install that never ran setup
+    is named nowhere: it sends as before, and ``ses status`` says the loop is not set up.
+    A set that cannot be read (ses:GetConfigurationSet denied, SES unreachable) is named
+    only when the operator set it explicitly: their word against a missing set's refusals.
+    """
+    name = settings.ses_configuration_set or None
+    if name is None:
+        return None
+    explicit = "ses_configuration_set" in settings.model_fields_set
+    try:
+        found = read_configuration_set(ses, name)
+    except SesUnavailable as exc:
+        if explicit:
+            log.warning("cannot check that the configuration set %s exists (%s); naming it "
+                        "as MAILPIPE_SES_CONFIGURATION_SET says", name, exc)
+            return name
+        log.warning("cannot check that the configuration set %s exists (%s); naming none "
+                    "(set MAILPIPE_SES_CONFIGURATION_SET to name it anyway)", name, exc)
+        return None
+    if found is None:
+        (log.error if explicit else log.warning)(
+            "the SES configuration set %s does not exist: sends name none, and SES's events "
+            "do not come back through it (run: mailpipe ses setup --public-url ...)", name)
+        return None
+    return name
 
 
 def topic_advice(topic_arn: str | None, accepted: frozenset[str]) -> str | None:

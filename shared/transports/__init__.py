@@ -31,11 +31,13 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
     if settings.transport == "smtp":
         return _smtp_transport(settings)
     if settings.transport == "ses":
+        from shared.ses.setup import configuration_set_to_name
         from shared.transports.ses import SesTransport, ses_client
 
-        transport = SesTransport(ses_client(settings), bulk=settings.ses_bulk,
+        client = ses_client(settings)
+        transport = SesTransport(client, bulk=settings.ses_bulk,
                                  direct=settings.ses_client == "direct",
-                                 configuration_set=settings.ses_configuration_set)
+                                 configuration_set=configuration_set_to_name(client, settings))
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

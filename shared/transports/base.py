@@ -70,7 +70,9 @@ class Envelope:
     most once and only by a transport that needs bytes (``raw``).
     ``composed`` is the same message as parts, for a provider that builds
     the MIME itself. ``relay`` set: deliver through that tenant SMTP server,
-    not the configured transport.
+    not the configured transport. ``tags``: names and values a provider that tags its
+    sends records with the message (SES EmailTags); ``configuration_set``: the SES
+    configuration set to name instead of the transport's own (the key's).
     """
 
     mail_from: str
@@ -78,6 +80,8 @@ class Envelope:
     mime: bytes | Callable[[], bytes] = field(repr=False)
     relay: Relay | None = None
     composed: Composed | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    configuration_set: str | None = None
 
     @cached_property
     def raw(self) -> bytes:
@@ -92,6 +96,8 @@ class BulkEntry:
     to: str
     values: dict[str, str]
     headers: tuple[tuple[str, str], ...] = ()
+    #: As ``Envelope.tags``, for this recipient's message.
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,8 @@ class BulkSend:
     entries: tuple[BulkEntry, ...]
     reply_to: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    #: As ``Envelope.configuration_set`` (the entries share their content, and so a key).
+    configuration_set: str | None = None
 
 
 #: The outcome of one BulkEntry: the provider's message id, or why it was not sent.

@@ -38,6 +38,7 @@ from shared.transports.base import BulkSend, EntryResult, Envelope, Pace, no_pac
 from shared.transports.ses_content import (
     bulk_request,
     destination,
+    email_tags,
     entry_result,
     simple_content,
 )
@@ -157,7 +158,10 @@ class SesTransport:
             request = {"FromEmailAddress": envelope.mail_from,
                        "Destination": {"ToAddresses": list(envelope.recipients)},
                        "Content": {"Raw": {"Data": envelope.raw}}}
-        return self._call("SendEmail", request, pace)["MessageId"]
+        if envelope.tags:
+            request["EmailTags"] = email_tags(envelope.tags)
+        return self._call("SendEmail", request, pace,
+                          envelope.configuration_set)["MessageId"]
 
     @property
     def send_bulk(self):
@@ -170,15 +174,18 @@ class SesTransport:
         A call SES refused whole raises, as ``send`` does; an answer with fewer
         results than entries leaves the missing ones ambiguous.
         """
-        answer = self._call("SendBulkEmail", bulk_request(bulk), pace)
+        answer = self._call("SendBulkEmail", bulk_request(bulk), pace, bulk.configuration_set)
         results = [entry_result(r) for r in answer.get("BulkEmailEntryResults", [])]
         missing = TransportError("SES answered without a result for this entry",
                                  Failure.AMBIGUOUS)
         return (results + [missing] * len(bulk.entries))[:len(bulk.entries)]
 
-    def _call(self, operation: str, request: dict, pace: Pace) -> dict:
-        if self.configuration_set:
-            request = {**request, "ConfigurationSetName": self.configuration_set}
+    def _call(self, operation: str, request: dict, pace: Pace,
+              configuration_set: str | None = None) -> dict:
+        """``configuration_set``: the key's, named instead of the transport's own."""
+        configuration_set = configuration_set or self.configuration_set
+        if configuration_set:
+            request["ConfigurationSetName"] = configuration_set
         if self.wire is not None:
             try:
                 return self.wire.call(operation, request, pace)

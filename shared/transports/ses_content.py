@@ -11,12 +11,14 @@ None when Simple cannot say it and the Raw MIME goes instead:
   per RFC 2231; Simple's FileName is not documented to).
 
 ``bulk_request`` is a SendBulkEmail request with inline TemplateContent;
-``entry_result`` reads one BulkEmailEntryResult.
+``entry_result`` reads one BulkEmailEntryResult. ``email_tags`` says a send's tags
+(message id, topic, key) as SES takes them.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import orjson
 
@@ -70,6 +72,23 @@ def _attachment(attachment) -> dict:
     return part
 
 
+#: What SES takes in a tag's name or value (MessageTag): ASCII letters, digits, _ and -.
+_TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+MAX_TAG = 256
+
+
+@lru_cache(maxsize=4096)
+def tag_value(value: str) -> str:
+    """``value`` as SES takes it in a tag: every other character ``_``, at most 256
+    (topics repeat: cached). An empty value becomes ``none``: SES refuses an empty one."""
+    return _TAG_UNSAFE.sub("_", value)[:MAX_TAG] or "none"
+
+
+def email_tags(tags) -> list[dict]:
+    """(name, value) pairs as EmailTags / ReplacementTags."""
+    return [{"Name": name, "Value": tag_value(value)} for name, value in tags]
+
+
 def destination(composed: Composed) -> dict:
     to = {"ToAddresses": list(composed.to)}
     if composed.cc:
@@ -100,7 +119,8 @@ def bulk_request(bulk: BulkSend) -> dict:
             {"Destination": {"ToAddresses": [entry.to]},
              "ReplacementEmailContent": {"ReplacementTemplate": {
                  "ReplacementTemplateData": orjson.dumps(entry.values).decode()}},
-             **({"ReplacementHeaders": headers(entry.headers)} if entry.headers else {})}
+             **({"ReplacementHeaders": headers(entry.headers)} if entry.headers else {}),
+             **({"ReplacementTags": email_tags(entry.tags)} if entry.tags else {})}
             for entry in bulk.entries
         ],
     }

@@ -110,10 +110,11 @@ def test_no_verified_identity_at_all_is_a_problem_when_no_sender_is_known():
     assert codes(reading(identities=()), senders=()) == ["no_identity"]
 
 
-def test_a_missing_configuration_set_says_to_create_it_with_its_destination():
+def test_a_missing_configuration_set_says_to_run_setup_with_the_public_url():
     (problem,) = found(reading(configuration_set=None))
     assert problem.code == "configuration_set_missing"
-    assert "Create set, named mailpipe" in str(problem.fix) and URL in str(problem.fix)
+    assert "mailpipe ses setup --public-url https://mail.example.com" in str(problem.fix)
+    assert "the senders name none" in str(problem.what)
 
 
 def test_a_set_without_an_sns_destination_says_what_to_create():

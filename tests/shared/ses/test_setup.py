@@ -120,3 +120,29 @@ def test_an_account_that_may_not_create_says_so_and_what_fixes_it(
     assert run(["ses", "setup", "--public-url", PUBLIC_URL, "--topic", "denied"]) == 1
     err = capsys.readouterr().err
     assert "CreateConfigurationSet" in err and "IAM" in err
+
+
+@pytest.mark.parametrize(("explicit", "exists", "readable", "named"), [
+    (False, False, True, None),        # never set up: sends as before, naming none
+    (False, True, True, "mailpipe"),   # set up: the default is the set setup made
+    (True, False, True, None),         # named but missing: SES would refuse every send
+    (True, False, False, "mailpipe"),  # cannot check: the operator's word
+    (False, True, False, None),        # cannot check the default: naming none is safe
+])
+def test_a_sender_names_the_fleets_set_only_once_ses_says_it_exists(
+        aws, explicit, exists, readable, named):
+    if exists:
+        aws.reads.production()
+    if not readable:
+        aws.reads.refuse("GetConfigurationSet")
+    settings = load_settings(database_url="postgresql://unused/db", aws_region="us-east-1",
+                             _env_file=None,
+                             **({"ses_configuration_set": "mailpipe"} if explicit else {}))
+    assert loop.configuration_set_to_name(ses_client(settings), settings) == named
+
+
+def test_an_empty_setting_names_no_set_and_asks_ses_nothing(aws):
+    settings = load_settings(database_url="postgresql://unused/db", aws_region="us-east-1",
+                             ses_configuration_set="", _env_file=None)
+    assert loop.configuration_set_to_name(ses_client(settings), settings) is None
+    assert aws.reads.calls == []
