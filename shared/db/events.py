@@ -25,6 +25,7 @@ from sqlalchemy.types import BigInteger, Text
 from shared.broker.payloads import Event, EventType
 from shared.db.outbox import emit_state_changes, emit_stored_events
 from shared.db.traffic import count_events
+from shared.states import BY_ID_STATE
 from shared.states import MessageState as S
 
 EVENTS_LOCK = 727_273
@@ -32,14 +33,17 @@ EVENTS_LOCK = 727_273
 #: The state an event moves its message to, and the states it may move from.
 #: States only move forward (sent < delivered < bounced < complained), so
 #: events arriving out of order (a Delivery after a Complaint) change nothing.
+#: An ``unknown`` message an event reaches (matched by its tag: ``_INSERT_EVENTS``)
+#: was sent after all: SES's events move it as they move a ``sent`` one.
 TRANSITIONS: dict[EventType, tuple[S, tuple[S, ...]]] = {
-    EventType.DELIVERED: (S.DELIVERED, (S.SENT,)),
-    EventType.REJECTED: (S.FAILED, (S.SENT,)),
-    EventType.RENDERING_FAILED: (S.FAILED, (S.SENT,)),
-    EventType.BOUNCED: (S.BOUNCED, (S.SENT, S.DELIVERED)),
-    EventType.COMPLAINED: (S.COMPLAINED, (S.SENT, S.DELIVERED, S.BOUNCED)),
+    EventType.SENT: (S.SENT, (S.UNKNOWN,)),
+    EventType.DELIVERED: (S.DELIVERED, (S.SENT, S.UNKNOWN)),
+    EventType.REJECTED: (S.FAILED, (S.SENT, S.UNKNOWN)),
+    EventType.RENDERING_FAILED: (S.FAILED, (S.SENT, S.UNKNOWN)),
+    EventType.BOUNCED: (S.BOUNCED, (S.SENT, S.DELIVERED, S.UNKNOWN)),
+    EventType.COMPLAINED: (S.COMPLAINED, (S.SENT, S.DELIVERED, S.BOUNCED, S.UNKNOWN)),
 }
-_RANK = {S.DELIVERED: 1, S.FAILED: 2, S.BOUNCED: 3, S.COMPLAINED: 4}
+_RANK = {S.SENT: 0, S.DELIVERED: 1, S.FAILED: 2, S.BOUNCED: 3, S.COMPLAINED: 4}
 _ERRORS = {
     EventType.REJECTED: "rejected by SES",
     EventType.RENDERING_FAILED: "SES could not render",
@@ -61,19 +65,41 @@ def lock_events(conn: Connection) -> None:
     conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
 
 
+#: The message id SES's event carries in the tag every send has (``mail.tags``, as
+#: shared.transports.ses_content writes it), when it is one.
+_TAGGED_ID = """CASE WHEN e.payload #>> '{mail,tags,mailpipe-message,0}' ~ '^[0-9]{1,18}$'
+                      THEN (e.payload #>> '{mail,tags,mailpipe-message,0}')::bigint END"""
+
 _INSERT_EVENTS = text(
-    """
+    f"""
+    WITH e AS (
+        SELECT * FROM jsonb_to_recordset(:rows) AS e(
+            message_id bigint, type text, at double precision, provider_message_id text,
+            sns_message_id text, detail text, machine boolean, payload jsonb)
+    ), tagged AS (
+        -- SES's id names no message, but its tag names one whose send ended unknown
+        -- (the outcome that would have recorded the id was lost): it was sent, as SES's id.
+        UPDATE messages m
+           SET provider_message_id = e.provider_message_id, updated_at = now()
+          FROM e
+         WHERE m.id = {_TAGGED_ID}
+           AND m.{BY_ID_STATE} = '{S.UNKNOWN}' AND m.provider_message_id IS NULL
+           AND e.provider_message_id IS NOT NULL
+           AND NOT EXISTS (SELECT 1 FROM messages x
+                            WHERE x.provider_message_id = e.provider_message_id)
+        RETURNING m.id, m.provider_message_id
+    )
     INSERT INTO events (message_id, type, occurred_at, provider_message_id, sns_message_id,
                         detail, machine, payload)
     SELECT COALESCE((SELECT m.id FROM messages m WHERE m.id = e.message_id),
                     (SELECT m.id FROM messages m
                       WHERE m.provider_message_id = e.provider_message_id
-                      ORDER BY m.id LIMIT 1)),
+                      ORDER BY m.id LIMIT 1),
+                    (SELECT t.id FROM tagged t
+                      WHERE t.provider_message_id = e.provider_message_id LIMIT 1)),
            e.type, to_timestamp(e.at), e.provider_message_id, e.sns_message_id,
            e.detail, e.machine, NULLIF(e.payload, 'null'::jsonb)
-      FROM jsonb_to_recordset(:rows) AS e(message_id bigint, type text, at double precision,
-                                          provider_message_id text, sns_message_id text,
-                                          detail text, machine boolean, payload jsonb)
+      FROM e
     ON CONFLICT (sns_message_id) DO NOTHING
     RETURNING id, message_id, type, detail
     """
