@@ -11,8 +11,8 @@ intake, every accepted message stays queued), and in turn, each for ``--seconds`
    20 KB, one recipient) to /v1/messages over kept-alive connections;
 3. SMTP alone: ``--connections`` client processes, each one implicit-TLS
    connection authenticated once with an API key, sending ``--kb`` KB messages
-   (a unique Message-ID each) back to back; the smtp process's CPU from
-   /proc/<pid>/stat;
+   (a unique Message-ID each) back to back; the smtp process's CPU (and in
+   step 2 the api's, its workers included) from /proc/<pid>/stat;
 4. both at once.
 
 Reported: SMTP messages/s and its ratio to the ceiling, CPU µs per message of the smtp
@@ -142,11 +142,7 @@ def rest_load(port: int, key: str, html: str, threads: int, seconds: float,
 
 def serve_bare(port: int, cert: str, key: str) -> None:
     """aiosmtpd with nothing behind it: implicit TLS, any AUTH, DATA dropped (``--bare``)."""
-    import warnings
-
     from aiosmtpd.smtp import SMTP, AuthResult
-
-    warnings.filterwarnings("ignore", "Session.login_data")  # aiosmtpd's own, on any AUTH
 
     class Drop:
         async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's
@@ -168,11 +164,21 @@ def serve_bare(port: int, cert: str, key: str) -> None:
 
 # --- the run ----------------------------------------------------------------------------
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process so far (/proc/<pid>/stat)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK
+def cpu_seconds(session: int) -> float:
+    """User + system CPU seconds so far of every process in ``session`` (a Stack process
+    leads its own: gunicorn's workers count with the api), from /proc/<pid>/stat."""
+    total = 0.0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+    return total
 
 
 def _wait_listening(port: int, what: str) -> None:
@@ -208,14 +214,16 @@ def run(args: argparse.Namespace, work: Path) -> dict:
                     "--workers", str(args.api_workers))
         stack.start("smtp", "smtp", "--bind", f"127.0.0.1:{smtp_port}",
                     "--tls-bind", f"127.0.0.1:{tls_port}")
+        # aiosmtpd warns on every AUTH (its login_data) and of AUTH without STARTTLS
+        # (this listener is implicit TLS): not the bench's news.
         bare = subprocess.Popen([sys.executable, __file__, "--bare", str(bare_port), str(cert),
-                                 str(cert_key)])
+                                 str(cert_key)], env={**os.environ, "PYTHONWARNINGS": "ignore"})
         for port, what in ((api_port, "the api"), (tls_port, "mailpipe smtp"),
                            (bare_port, "the bare aiosmtpd")):
             _wait_listening(port, what)
         template = message_bytes(args.kb)
         html = "<p>" + template.split(b"\r\n\r\n", 1)[1].decode() + "</p>"
-        smtp_pid = stack.processes["smtp"].pid
+        smtp_pid, api_pid = stack.processes["smtp"].pid, stack.processes["api"].pid
 
         def smtp_now(port: int) -> dict:
             return smtp_load(port, cert, key, template, args.connections, args.seconds,
@@ -228,7 +236,9 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         warm = smtp_load(tls_port, cert, key, template, args.connections, 2, time.time() + 1)
         ceiling = smtp_now(bare_port)
         print(f"ceiling (bare aiosmtpd): {ceiling}", flush=True)
+        api_before = cpu_seconds(api_pid)
         rest_alone = rest_now()
+        api_cpu = cpu_seconds(api_pid) - api_before
         print(f"REST alone: {rest_alone}", flush=True)
         cpu_before = cpu_seconds(smtp_pid)
         smtp_alone = smtp_now(tls_port)
@@ -258,6 +268,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "ceiling_bare_aiosmtpd": ceiling, "smtp_alone": smtp_alone,
             "smtp_ratio_to_ceiling": round(smtp_alone["per_s"] / ceiling["per_s"], 2),
             "smtp_cpu_us_per_message": round(1e6 * smtp_cpu / max(1, smtp_alone["messages"])),
+            "api_cpu_us_per_rest_message": round(1e6 * api_cpu / max(1, rest_alone["messages"])),
             "rest_alone": rest_alone, "rest_beside_smtp": beside["rest"],
             "smtp_beside_rest": beside["smtp"],
             "rest_ratio_beside_smtp": round(beside["rest"]["per_s"] / rest_alone["per_s"], 2),
