@@ -1,4 +1,4 @@
-"""Encrypting tenant SMTP passwords at rest.
+"""Encrypting tenant SMTP passwords (and webhook signing secrets) at rest.
 
 The key is derived from MAILPIPE_SECRET_KEY with HKDF (a purpose label keeps
 it distinct from the HMAC keys other features derive from the same secret);
@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from shared.errors import ConfigError, MailpipeError
 
 _PURPOSE = b"mailpipe smtp relay password v1"
+#: Webhook signing secrets get a key of their own (shared.webhooks.signing).
+WEBHOOK_PURPOSE = b"mailpipe webhook secret v1"
 
 
 class SecretError(MailpipeError):
@@ -26,15 +28,19 @@ class SecretError(MailpipeError):
 
 
 class SecretBox:
-    """Encrypts and decrypts short secrets with a key derived from the secret key."""
+    """Encrypts and decrypts short secrets with a key derived from the secret key.
 
-    def __init__(self, secret_key: str | None) -> None:
+    ``purpose`` keeps each kind of secret under a key of its own; ``what`` names
+    the kind in errors ("SMTP passwords", "webhook secrets").
+    """
+
+    def __init__(self, secret_key: str | None, *, purpose: bytes = _PURPOSE,
+                 what: str = "tenant SMTP passwords") -> None:
+        self.what = what
         if not secret_key:
-            raise ConfigError(
-                "MAILPIPE_SECRET_KEY: required to store tenant SMTP passwords encrypted"
-            )
+            raise ConfigError(f"MAILPIPE_SECRET_KEY: required to store {what} encrypted")
         derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                       info=_PURPOSE).derive(secret_key.encode())
+                       info=purpose).derive(secret_key.encode())
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
     def encrypt(self, plain: str) -> str:
@@ -45,7 +51,7 @@ class SecretBox:
             return self._fernet.decrypt(token.encode("ascii")).decode()
         except (InvalidToken, ValueError) as exc:
             raise SecretError(
-                "cannot decrypt a stored SMTP password (MAILPIPE_SECRET_KEY changed?)"
+                f"cannot decrypt one of the stored {self.what} (MAILPIPE_SECRET_KEY changed?)"
             ) from exc
 
     def __repr__(self) -> str:  # never show key material in logs or tracebacks

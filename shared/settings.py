@@ -147,6 +147,29 @@ class Settings(BaseSettings):
         "or link-local addresses; off, a request cannot make senders probe the internal "
         "network.")
 
+    # Outbound webhooks (docs/webhooks.md).
+    webhook_allow_http: bool = Field(
+        False,
+        description="Let API keys register `http://` webhook endpoints (events and their "
+        "signatures then cross the network in clear); off, only `https://`.")
+    webhook_private: bool = Field(
+        False,
+        description="Let webhook endpoints be on private, loopback or link-local addresses; "
+        "off, the address a name resolves to is checked before every delivery and connected "
+        "to, so an API key cannot make mailpipe post into the internal network.")
+    webhook_timeout: float = Field(
+        15.0, gt=0, le=60,
+        description="Seconds an endpoint has to answer a delivery (connect, send, status "
+        "line); a 2xx later is a failure, retried.")
+    webhook_concurrency: int = Field(
+        4, ge=1, le=64,
+        description="Deliveries in flight to one endpoint at once, across every `mailpipe "
+        "webhooks` process.")
+    webhook_lease: float = Field(
+        60.0, gt=0,
+        description="Seconds a webhooks worker holds the deliveries it claimed; a worker that "
+        "dies leaves them due again after this (delivered again: at least once).")
+
     queue_timeout: float = Field(
         300.0, gt=0,
         description="A queued row not claimed by a sender within this many seconds is enqueued "
@@ -272,6 +295,9 @@ class Settings(BaseSettings):
         "(0: none).")
     metrics_port_recorder: int = Field(
         9103, ge=0, le=65535, description="Port the recorder serves `/metrics` on (0: none).")
+    metrics_port_webhooks: int = Field(
+        9106, ge=0, le=65535,
+        description="Port `mailpipe webhooks` serves `/metrics` on (0: none).")
     metrics_dir: Path | None = Field(
         None,
         description="Where the forking kinds (api, sender, recorder) keep prometheus_client's "

@@ -39,6 +39,15 @@ from services.api.resources.templates import (
 from services.api.resources.topics import TopicResource
 from services.api.resources.tracking import ClickResource, OpenResource
 from services.api.resources.unsubscribe import UnsubscribeResource
+from services.api.resources.webhooks import (
+    WebhookDeliveriesResource,
+    WebhookDeliveryRetryResource,
+    WebhookReplayResource,
+    WebhookResource,
+    WebhookRotateResource,
+    WebhooksResource,
+    WebhookTestResource,
+)
 from services.api.spec.build import openapi, version
 from services.api.throttle import Guards, IntakeRateMiddleware
 from services.console import errors as console_errors
@@ -91,6 +100,7 @@ def create_app(deps: ApiDeps) -> falcon.App:
     app.add_route("/v1/events/counts/sent", SentCountResource(deps))
     _add_template_routes(app, deps)
     _add_event_routes(app, deps)
+    _add_webhook_routes(app, deps)
     biz.install(app, deps)
     fureweb.install(app, deps)
     _add_operations_routes(app, deps)
@@ -124,6 +134,19 @@ def _add_event_routes(app: falcon.App, deps: ApiDeps) -> None:
     app.add_route("/v1/unsubscribe", UnsubscribeResource(deps, tracker))
     app.add_route("/v1/suppressions", SuppressionsResource(deps))
     app.add_route("/v1/suppressions/{email}", SuppressionResource(deps))
+
+
+def _add_webhook_routes(app: falcon.App, deps: ApiDeps) -> None:
+    """Outbound webhooks: a key's endpoints and their deliveries (issue 28)."""
+    one = f"/v1/webhooks/{{webhook_id:{ID_FIELD}}}"
+    app.add_route("/v1/webhooks", WebhooksResource(deps))
+    app.add_route(one, WebhookResource(deps))
+    app.add_route(f"{one}/rotate", WebhookRotateResource(deps))
+    app.add_route(f"{one}/deliveries", WebhookDeliveriesResource(deps))
+    app.add_route(f"{one}/deliveries/{{delivery_id:{ID_FIELD}}}/retry",
+                  WebhookDeliveryRetryResource(deps))
+    app.add_route(f"{one}/replay", WebhookReplayResource(deps))
+    app.add_route(f"{one}/test", WebhookTestResource(deps))
 
 
 def _add_template_routes(app: falcon.App, deps: ApiDeps) -> None:

@@ -18,6 +18,7 @@ from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.quota import refresh_quota, watch_pause
 from services.scheduler.retention import prune_expired, prune_traffic_minutes
 from services.scheduler.sweeps import sweep_expired_leases
+from services.scheduler.webhooks import wake_due_webhooks
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.metrics.gauges import FleetCollector
@@ -43,6 +44,8 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         dispatch_all_due, "interval", seconds=1, args=(engine, broker, settings), id="dispatch"
     )
     scheduler.add_job(sweep_expired_leases, "interval", seconds=5, args=(engine,), id="leases")
+    scheduler.add_job(wake_due_webhooks, "interval", seconds=1, args=(engine, broker),
+                      id="webhooks")
     if settings.transport == "ses":
         ses = ses_client(settings)
         client = redis.Redis.from_url(settings.redis_url)

@@ -150,3 +150,23 @@ def decode_events(data: Any) -> EventBatch:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise PayloadError(f"bad events payload: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class WebhookWake:
+    """An endpoint with due deliveries: a webhooks worker claims and delivers them
+    (the rows say what; a lost or duplicated wake costs nothing)."""
+
+    endpoint_id: int
+
+
+def encode_webhook_wake(wake: WebhookWake) -> dict:
+    return {"v": VERSION, "kind": "webhook_wake", "endpoint": wake.endpoint_id}
+
+
+def decode_webhook_wake(data: Any) -> WebhookWake:
+    data = _check_version(data, "webhook_wake")
+    try:
+        return WebhookWake(endpoint_id=int(data["endpoint"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PayloadError(f"bad webhook wake payload: {exc}") from exc

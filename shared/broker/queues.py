@@ -26,9 +26,11 @@ from shared.broker.payloads import (
     EventBatch,
     OutcomeBatch,
     SendBatch,
+    WebhookWake,
     encode_events,
     encode_outcomes,
     encode_send_batch,
+    encode_webhook_wake,
 )
 from shared.broker.wakeup import WakingConsumer, push_wake
 from shared.runtime.backoff import retry_with_backoff
@@ -42,6 +44,15 @@ OUTCOME_ACTOR = "record_outcomes"
 #: never delays the outcomes of sends.
 EVENT_QUEUE = "mailpipe.events"
 EVENT_ACTOR = "record_events"
+#: Outbound webhooks: their own queue and workers (``mailpipe webhooks``), so a slow
+#: endpoint never holds a send or an outcome.
+WEBHOOK_QUEUE = "mailpipe.webhooks"
+WEBHOOK_ACTOR = "deliver_webhooks"
+#: ``mailpipe:webhooks:awake:<endpoint id>``: set (with a TTL) while a wake of that
+#: endpoint is queued or being worked, so the scheduler does not pile up more.
+AWAKE_PREFIX = "mailpipe:webhooks:awake:"
+#: Seconds an endpoint's awake mark outlives a worker that died holding it.
+AWAKE_TTL = 120
 #: Seconds a sender waits out a Redis outage to publish outcomes of sends done.
 OUTCOME_PATIENCE = 60.0
 #: Seconds for a connection to Redis, and for any one Redis call.
@@ -54,7 +65,7 @@ CONVEYOR_KEY = "mailpipe:conveyor"
 #: dramatiq's Redis layout: ``dramatiq:<queue>`` lists ready message ids,
 #: ``dramatiq:<queue>.DQ`` the delayed ones (retries waiting their backoff).
 NAMESPACE = "dramatiq"
-QUEUES = (SEND_QUEUE, OUTCOME_QUEUE, EVENT_QUEUE)
+QUEUES = (SEND_QUEUE, OUTCOME_QUEUE, EVENT_QUEUE, WEBHOOK_QUEUE)
 
 log = logging.getLogger("mailpipe.queues")
 
@@ -242,3 +253,27 @@ def publish_events(broker: RedisBroker, batch: EventBatch) -> None:
     """Hand SNS events or tracking hits to the recorder (raises RedisError if Redis is down)."""
     if batch.events:
         broker.enqueue(_message(EVENT_QUEUE, EVENT_ACTOR, encode_events(batch)))
+
+
+def wake_webhooks(broker: RedisBroker, endpoint_ids: Iterable[int], *,
+                  ttl: int = AWAKE_TTL, force: bool = False) -> int:
+    """Wake a webhooks worker for each endpoint not already awake; returns how many.
+
+    An endpoint is awake (its ``AWAKE_PREFIX`` key exists) from this wake until
+    its worker finds nothing more due (``webhooks_asleep``), or for ``ttl``
+    seconds if that worker dies. ``force``: enqueue even so (a worker handing
+    its endpoint on to a next turn). Call after the rows' transaction committed.
+    """
+    count = 0
+    for endpoint_id in endpoint_ids:
+        if broker.client.set(f"{AWAKE_PREFIX}{endpoint_id}", 1, nx=not force,
+                             ex=ttl):
+            broker.enqueue(_message(WEBHOOK_QUEUE, WEBHOOK_ACTOR,
+                                    encode_webhook_wake(WebhookWake(endpoint_id))))
+            count += 1
+    return count
+
+
+def webhooks_asleep(client: redis.Redis, endpoint_id: int) -> None:
+    """The worker of this endpoint found nothing more due: the next due delivery wakes one."""
+    client.delete(f"{AWAKE_PREFIX}{endpoint_id}")

@@ -39,6 +39,10 @@ RECORDER_LAG = Histogram("mailpipe_recorder_lag_seconds", "From a send's outcome
 EVENTS = Counter("mailpipe_events", "Events stored, by type (delivered, bounced, "
                  "complained, opened, clicked, …)", ["type"])
 
+# --- webhooks ----------------------------------------------------------------------------
+WEBHOOK_DELIVERIES = Counter("mailpipe_webhook_deliveries", "Webhook delivery attempts by "
+                             "outcome (delivered, retry, failed, gone)", ["outcome"])
+
 # --- scheduler ---------------------------------------------------------------------------
 CAMPAIGN_ROWS = Counter("mailpipe_campaign_rows_expanded", "Campaign recipients turned into "
                         "message rows")

@@ -24,7 +24,7 @@ log = logging.getLogger("mailpipe.metrics")
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
 #: Kinds whose processes fork workers after start-up.
-FORKING = ("api", "sender", "recorder")
+FORKING = ("api", "sender", "recorder", "webhooks")
 
 
 def prepare(kind: str, base: Path | None = None) -> Path | None:

@@ -57,6 +57,7 @@ def seeded(app, headers) -> dict:
         return answer.json["messages"][0]["id"] if path == "/v1/messages" else answer.json["id"]
 
     template = made("/v1/templates", {"name": "t", "subject": "Hi {{name}}", "html": "<p>x</p>"})
+    webhook = made("/v1/webhooks", {"url": "https://hooks.example.com/in"})
     return {
         "template_id": template,
         "list_id": made("/v1/lists", {"name": "l", "recipients": [{"email": "a@example.com",
@@ -70,6 +71,8 @@ def seeded(app, headers) -> dict:
         "email": client.simulate_post("/v1/suppressions", json={"emails": ["d@example.com"]})
         .json["added"][0],
         "topic_id": "welcome",
+        "webhook_id": webhook,
+        "delivery_id": client.simulate_post(f"/v1/webhooks/{webhook}/test").json["deliveryId"],
     }
 
 

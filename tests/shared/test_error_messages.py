@@ -35,6 +35,8 @@ ALLOWED = {
     ("services/api/schemas/compat.py", "chosen['message']"),
     # attachment_problem() answers (code, Text).
     ("services/api/schemas/messages.py", "*found"),
+    # url_problem() answers (code, Text) too (shared.webhooks.urls).
+    ("services/api/schemas/webhooks.py", "*found"),
 }
 
 

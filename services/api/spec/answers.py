@@ -317,3 +317,64 @@ class SnsAnswer(Answer):
     accepted: int | None = Field(None, description="events handed to the recorder")
     confirmed: str | None = Field(None, description="the topic ARN subscribed to")
     unsubscribed: str | None = None
+
+
+class Webhook(Answer):
+    """An endpoint as its key sees it: never its secret."""
+
+    id: int
+    url: str
+    eventTypes: list[str] = Field(description="the types it gets; empty: every type")
+    topics: list[str] = Field(description="the topics it gets; empty: every topic")
+    enabled: bool
+    disabledReason: Literal["gone", "failing", "manual"] | None = Field(
+        description="gone: it answered 410; failing: every delivery failed for 5 days; "
+        "manual: disabled through the API")
+    failingSince: AwareDatetime | None = Field(
+        description="its first failed delivery since the last success")
+    previousSecretValidUntil: AwareDatetime | None = Field(
+        description="until then the secret before the last rotation signs too")
+    createdAt: AwareDatetime
+    updatedAt: AwareDatetime
+
+
+class WebhookWithSecret(Webhook):
+    """The answer that makes a secret (creation, rotation): the only time it is shown."""
+
+    secret: str = Field(description="``whsec_`` + base64: verify signatures with it; store "
+                        "it now, it is not shown again")
+
+
+class Webhooks(Answer):
+    webhooks: list[Webhook]
+    next: str | None
+
+
+class WebhookDelivery(Answer):
+    id: int
+    eventId: str = Field(description="the event's ``webhook-id``")
+    type: str
+    occurredAt: AwareDatetime
+    state: Literal["pending", "delivering", "delivered", "failed"]
+    attempts: int
+    lastStatus: int | None = Field(description="the last attempt's HTTP status (none: no "
+                                   "answer)")
+    lastResponse: str | None = Field(description="the first 1 KB of its body")
+    lastError: str | None
+    nextAttemptAt: AwareDatetime | None
+    deliveredAt: AwareDatetime | None
+    createdAt: AwareDatetime
+
+
+class WebhookDeliveries(Answer):
+    deliveries: list[WebhookDelivery]
+    next: str | None
+
+
+class WebhookReplayed(Answer):
+    replayed: int = Field(description="deliveries queued")
+
+
+class WebhookTestQueued(Answer):
+    deliveryId: int
+    eventId: str

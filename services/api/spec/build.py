@@ -21,10 +21,11 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from services.api.params import ID_FIELD, MAX_ID
-from services.api.spec import answers, compat, native
+from services.api.spec import answers, compat, native, webhooks
 from services.api.spec.operation import JSON, Operation
 
-OPERATIONS: dict[tuple[str, str], Operation] = {**native.OPERATIONS, **compat.OPERATIONS}
+OPERATIONS: dict[tuple[str, str], Operation] = {**native.OPERATIONS, **compat.OPERATIONS,
+                                                **webhooks.OPERATIONS}
 REF = "#/components/schemas/{model}"
 _FIELD = re.compile(r"\{(\w+)(?::(\w+)(?:\((.*?)\))?)?\}")
 
@@ -36,7 +37,8 @@ TEXT_ERRORS = {400: ("invalid_character",)}
 DOWN_ERRORS = {503: ("database_unavailable", "queue_unavailable")}
 TAG_GROUPS = [
     {"name": "Native API", "tags": ["messages", "topics", "events", "tracking",
-                                    "suppressions", "templates", "lists", "campaigns"]},
+                                    "suppressions", "templates", "lists", "campaigns",
+                                    "webhooks"]},
     {"name": "Compatibility APIs", "tags": [compat.BIZ_TAG, compat.FUREWEB_TAG]},
     {"name": "Operations", "tags": ["operations"]},
 ]
@@ -205,8 +207,10 @@ def openapi(app: falcon.App, *, server_url: str | None = None) -> dict:
                  "stable `code` and a human `message`."},
         **({"servers": [{"url": server_url}]} if server_url else {}),
         "paths": dict(sorted(paths.items())),
+        # What mailpipe POSTs to the producers' endpoints (OpenAPI 3.1), per event type.
+        "webhooks": webhooks.webhooks_section(),
         "components": {
-            "schemas": defs,
+            "schemas": {**defs, "WebhookEnvelope": webhooks.ENVELOPE_SCHEMA},
             "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header",
                                            "name": "x-api-key"}},
         },

@@ -75,6 +75,9 @@ webhook_events = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     #: Replay by range, and a key's events in time order.
     Index("webhook_events_key_occurred", "api_key_id", "occurred_at"),
+    #: A message's events: the delivery claim keeps them in order per endpoint
+    #: (shared.db.webhook_deliveries).
+    Index("webhook_events_message", "message_id", postgresql_where=text("message_id IS NOT NULL")),
 )
 
 webhook_deliveries = Table(

@@ -84,6 +84,8 @@ def upgrade() -> None:
                     postgresql_where=sa.text("state IN ('pending', 'delivering')"))
     op.create_index("webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index("webhook_deliveries_event", "webhook_deliveries", ["event_id"])
+    op.create_index("webhook_events_message", "webhook_events", ["message_id"],
+                    postgresql_where=sa.text("message_id IS NOT NULL"))
     op.add_column("campaigns",
                   sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True))
     op.execute(

@@ -1,0 +1,1 @@
+"""`mailpipe webhooks`: dramatiq workers delivering outbound events (issue 28)."""
