@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         "refuses a send naming a missing set): an install that never ran setup sends as "
         "before, naming none. Empty: none is named, and events come only from an identity's "
         "default configuration set or its notifications.")
+    ses_suppression_import: float = Field(
+        600.0, ge=0,
+        description="Seconds between the scheduler's reads of SES's account-level suppression "
+        "list (ListSuppressedDestinations, from where the last read stopped; needs "
+        "`ses:ListSuppressedDestinations`): each address on it is suppressed for every key, "
+        "so mailpipe does not try what SES would bounce. 0: not read.")
     quota_refresh: float = Field(
         60.0, gt=0,
         description="Seconds between the scheduler's reads of SES GetAccount (with the `ses` "

@@ -17,6 +17,7 @@ from services.scheduler.dispatch import dispatch_all_due
 from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.quota import refresh_quota, watch_pause
 from services.scheduler.retention import prune_expired, prune_traffic_minutes
+from services.scheduler.ses_suppressions import import_account_suppressions
 from services.scheduler.sweeps import sweep_expired_leases
 from services.scheduler.webhooks import wake_due_webhooks
 from shared.broker.queues import make_broker
@@ -51,6 +52,10 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         client = redis.Redis.from_url(settings.redis_url)
         pause = FleetPause(engine, client, first_probe=settings.account_retry)
         scheduler.add_job(watch_pause, "interval", seconds=1, args=(ses, pause), id="pause")
+        if settings.ses_suppression_import:
+            scheduler.add_job(import_account_suppressions, "interval",
+                              seconds=settings.ses_suppression_import, args=(ses, engine),
+                              id="ses-suppressions", next_run_time=datetime.now(UTC))
         # The account's standing is watched whatever the rate; its quota shared with auto.
         store = QuotaStore(client) if settings.send_rate == "auto" else None
         scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,

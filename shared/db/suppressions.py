@@ -1,9 +1,11 @@
 """The per-key suppression list: who a key must not send to, and why.
 
 Addresses are stored lower-cased and compared lower-cased. Entries come from
-hard bounces and complaints (``shared.db.events``), one-click unsubscribes
-and the API. A message to a listed address ends ``suppressed`` at intake
-(``suppress_new_messages``), when a campaign is expanded
+hard bounces and complaints (``shared.db.events``), one-click unsubscribes,
+the API, and SES's own account-level suppression list, which the scheduler
+reads on from where it stopped (``suppress_for_every_key``, ``import_cursor``:
+an address SES would refuse is not tried). A message to a listed address ends
+``suppressed`` at intake (``suppress_new_messages``), when a campaign is expanded
 (``shared.db.campaigns``) or at claim time (``suppress_queued``), whichever
 comes first after the address was listed. A listed Cc, Bcc or further To of
 a compat message is left out of its send by the claim
@@ -91,6 +93,50 @@ _UNSUBSCRIBE = text(
     RETURNING message_id
     """
 )
+
+
+_SUPPRESS_FOR_EVERY_KEY = text(
+    """
+    INSERT INTO suppressions (api_key_id, address, reason)
+    SELECT k.id, a.address, a.reason
+      FROM api_keys k, unnest(:addresses, :reasons) AS a(address, reason)
+     WHERE k.revoked_at IS NULL
+    ON CONFLICT (api_key_id, address) DO NOTHING
+    RETURNING api_key_id, address
+    """
+).bindparams(bindparam("addresses", type_=ARRAY(Text)), bindparam("reasons", type_=ARRAY(Text)))
+
+
+def suppress_for_every_key(conn: Connection, entries: list[tuple[str, str]]) -> int:
+    """Suppress each (address, reason) for every unrevoked key, as SES's account-level list
+    does for the whole account; returns how many (key, address) entries are new. An entry
+    already listed keeps its first reason (ON CONFLICT DO NOTHING). A key made later
+    does not get them: SES bounces its first send to one (``OnAccountSuppressionList``),
+    and that bounce suppresses the address for it."""
+    if not entries:
+        return 0
+    addresses, reasons = zip(*((a.lower(), r) for a, r in entries), strict=True)
+    rows = conn.execute(_SUPPRESS_FOR_EVERY_KEY,
+                        {"addresses": list(addresses), "reasons": list(reasons)})
+    return len(rows.all())
+
+
+def import_cursor(conn: Connection, source: str) -> datetime | None:
+    """How far ``source`` has been read (``import_cursors``), None when never."""
+    return conn.execute(text("SELECT read_until FROM import_cursors WHERE source = :source"),
+                        {"source": source}).scalar_one_or_none()
+
+
+def advance_import_cursor(conn: Connection, source: str, until: datetime) -> None:
+    """Record that ``source`` has been read up to ``until``; never moves it back (two
+    schedulers importing at once leave the later of the two)."""
+    conn.execute(text(
+        """
+        INSERT INTO import_cursors (source, read_until) VALUES (:source, :until)
+        ON CONFLICT (source) DO UPDATE
+           SET read_until = GREATEST(import_cursors.read_until, EXCLUDED.read_until),
+               updated_at = now()
+        """), {"source": source, "until": until})
 
 
 def unsubscribe_message_recipient(conn: Connection, message_id: int) -> bool:

@@ -48,7 +48,7 @@ class AccountReads:
     calls: list[str] = field(default_factory=list)
     #: ListSuppressedDestinations' entries: EmailAddress, Reason, LastUpdateTime (epoch s).
     suppressed: list[dict] = field(default_factory=list)
-    #: ListSuppressedDestinations' page size when the request names none.
+    #: ListSuppressedDestinations' largest page, whatever the request asks for.
     suppressed_page: int = 1000
 
     def production(self, configuration_set: str = "mailpipe",
@@ -146,7 +146,7 @@ class AccountReads:
         """One page in LastUpdateTime order after StartDate; NextToken: the offset."""
         start = datetime.fromisoformat(query["StartDate"][0]).timestamp() if (
             "StartDate" in query) else float("-inf")
-        size = int(query.get("PageSize", [self.suppressed_page])[0])
+        size = min(int(query.get("PageSize", [self.suppressed_page])[0]), self.suppressed_page)
         offset = int(query.get("NextToken", ["0"])[0])
         matching = sorted((e for e in self.suppressed if e["LastUpdateTime"] >= start),
                           key=lambda e: e["LastUpdateTime"])
