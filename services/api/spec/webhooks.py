@@ -3,65 +3,21 @@
 Each entry is what mailpipe POSTs to an endpoint subscribed to that type: the
 envelope (``shared.webhooks.envelope``) with the ``data`` the outbox writes
 (``shared.db.outbox``), signed with the Standard Webhooks headers. The
-examples are built with the envelope function itself, so they cannot drift
+examples are the catalogue's (``shared.webhooks.catalogue``, checked against
+the writers) in the envelope function deliveries use, so they cannot drift
 from what is sent.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from services.api.resources.webhooks import MAX_DELIVERIES, REPLAY_LIMIT
 from services.api.schemas.webhooks import ReplayBody, WebhookBody, WebhookChange
 from services.api.spec import answers as a
 from services.api.spec.native import READ_BODY, VALIDATION
 from services.api.spec.operation import Body, Operation, Reply, after, integer, query, text
+from shared.webhooks.catalogue import CATALOGUE, EXAMPLE_AT
 from shared.webhooks.envelope import envelope
 from shared.webhooks.events import OutboundEventType as T
-
-AT = datetime(2030, 6, 1, 9, 0, 5, tzinfo=UTC)
-_MESSAGE = {"messageId": 1042, "topicId": "welcome", "recipient": "ann@example.com",
-            "providerMessageId": "0100018f-ses", "campaignId": None}
-
-#: Each type: (what happened, its ``data``).
-CATALOGUE: dict[T, tuple[str, dict]] = {
-    T.MESSAGE_SENT: ("SES (or the SMTP relay) accepted the message", _MESSAGE),
-    T.MESSAGE_DELIVERED: ("the recipient's server accepted it (SES Delivery)",
-                          {**_MESSAGE, "smtpResponse": "250 2.0.0 OK"}),
-    T.MESSAGE_DELIVERY_DELAYED: ("SES could not deliver it yet and keeps trying",
-                                 {**_MESSAGE, "delayType": "MailboxFull",
-                                  "diagnostic": "452 4.2.2 mailbox full"}),
-    T.MESSAGE_BOUNCED: ("it bounced: hard (permanent, the address is suppressed) or soft",
-                        {**_MESSAGE, "bounceType": "hard", "bounceSubType": "General",
-                         "diagnostic": "smtp; 550 5.1.1 user unknown"}),
-    T.MESSAGE_COMPLAINED: ("the recipient marked it as spam (the address is suppressed)",
-                           {**_MESSAGE, "feedbackType": "abuse"}),
-    T.MESSAGE_FAILED: ("refused for good, or its retries ran out",
-                       {**_MESSAGE, "providerMessageId": None,
-                        "error": "MessageRejected: Email address is not verified."}),
-    T.MESSAGE_UNKNOWN: ("its sender stopped mid-send: whether SES accepted it is unknown "
-                        "(never resent automatically)",
-                        {**_MESSAGE, "providerMessageId": None,
-                         "error": "lease expired while sending"}),
-    T.MESSAGE_SUPPRESSED: ("not sent: the address is on the key's suppression list",
-                           {**_MESSAGE, "providerMessageId": None,
-                            "error": "on the suppression list"}),
-    T.MESSAGE_OPENED: ("the tracking pixel was loaded; ``machine``: by a prefetcher, not "
-                       "a person", {**_MESSAGE, "machine": False}),
-    T.MESSAGE_CLICKED: ("a tracked link was followed; ``machine``: by a scanner, not a person",
-                        {**_MESSAGE, "url": "https://shop.example/o/12", "machine": False}),
-    T.MESSAGE_UNSUBSCRIBED: ("the recipient unsubscribed (the address is suppressed)",
-                             _MESSAGE),
-    T.CAMPAIGN_COMPLETED: ("every message of the campaign reached an end state",
-                           {"campaignId": 7, "topicId": "june", "name": "June", "total": 1200,
-                            "duplicates": 3}),
-    T.KEY_PAUSED: ("the reputation guard paused the key's sending",
-                   {"apiKeyId": 3, "reason": "bounce rate 4.2% over the last 10000 sends"}),
-    T.TOPIC_PAUSED: ("the reputation guard paused a topic's sending",
-                     {"topicId": "june", "reason": "complaint rate 0.09% over the last day"}),
-    T.WEBHOOK_TEST: ("sent on request (``POST /v1/webhooks/{id}/test``)",
-                     {"webhookId": 5, "message": "a test event sent on request"}),
-}
 
 _HEADERS = {
     "webhook-id": "the event's id, ``evt_<n>``: the same on every retry and replay "
@@ -82,10 +38,10 @@ DESCRIPTION = (
 def webhooks_section() -> dict:
     """OpenAPI 3.1's top-level ``webhooks``: one POST per event type."""
     section = {}
-    for type_, (said, data) in CATALOGUE.items():
+    for type_, entry in CATALOGUE.items():
         section[str(type_)] = {"post": {
-            "summary": said,
-            "description": DESCRIPTION,
+            "summary": str(type_),
+            "description": f"{entry.when}\n\n{DESCRIPTION}",
             "tags": ["webhooks"],
             "operationId": f"webhook_{type_.replace('.', '_')}",
             "parameters": [{"name": name, "in": "header", "required": True,
@@ -93,7 +49,7 @@ def webhooks_section() -> dict:
                            for name, text in _HEADERS.items()],
             "requestBody": {"required": True, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/WebhookEnvelope"},
-                "example": envelope(type_, AT, data)}}},
+                "example": envelope(type_, EXAMPLE_AT, entry.data)}}},
             "responses": {"2XX": {"description": "received; any other answer is retried"},
                           "410": {"description": "gone: the endpoint is disabled"}},
         }}
