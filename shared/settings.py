@@ -392,6 +392,12 @@ class Settings(BaseSettings):
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
+    @field_validator("smtp_cert_file", "smtp_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # A compose file passes an unset variable as "" (Path("") would be ".").
+        return None if value == "" else value
+
     @field_validator("send_rate")
     @classmethod
     def _positive_rate(cls, value: float | str) -> float | str:

@@ -86,8 +86,18 @@ class Submission:
         return client
 
 
-@pytest.fixture
-def smtp_settings(settings, smtp_cert) -> Settings:
+def submission_on(settings: Settings, engine, broker, redis, cafile) -> Submission:
+    """A server with these settings and parts, started (a failed AUTH pauses 0.3 s)."""
+    handler = SubmissionHandler(
+        settings=settings, engine=engine, broker=broker,
+        failure_budget=IntakeLimiter(redis, settings.auth_failure_rate,
+                                     settings.auth_failure_burst),
+        failure_pause=0.3)
+    return Submission(settings, handler, str(cafile)).start()
+
+
+def with_certificate(settings: Settings, smtp_cert) -> Settings:
+    """``settings`` for a server with the test certificate (and tracking possible)."""
     cert, key = smtp_cert
     return settings.model_copy(update={"smtp_cert_file": cert, "smtp_key_file": key,
                                        "smtp_hostname": "smtp.mailpipe.test",
@@ -97,18 +107,18 @@ def smtp_settings(settings, smtp_cert) -> Settings:
 
 
 @pytest.fixture
+def smtp_settings(settings, smtp_cert) -> Settings:
+    return with_certificate(settings, smtp_cert)
+
+
+@pytest.fixture
 def start_submission(smtp_settings, smtp_cert, engine, broker, redis):
     """``start(**settings)`` runs a server with these settings changed; stopped after the test."""
     started: list[Submission] = []
 
     def start(**changes) -> Submission:
-        settings = smtp_settings.model_copy(update=changes)
-        handler = SubmissionHandler(
-            settings=settings, engine=engine, broker=broker,
-            failure_budget=IntakeLimiter(redis, settings.auth_failure_rate,
-                                        settings.auth_failure_burst),
-            failure_pause=0.3)
-        server = Submission(settings, handler, str(smtp_cert[0])).start()
+        server = submission_on(smtp_settings.model_copy(update=changes), engine, broker, redis,
+                               smtp_cert[0])
         started.append(server)
         return server
 
