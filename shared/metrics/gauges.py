@@ -1,4 +1,5 @@
-"""The scheduler's scrape-time gauges: queues, the fleet's rate, the 24-hour quota and pause.
+"""The scheduler's scrape-time gauges: queues, the fleet's rate, the 24-hour quota and pause,
+the reputation guard's pauses and warnings.
 
 Computed when Prometheus scrapes (one process reads them for the fleet,
 cheap reads only: Redis list lengths, the quota hash, one indexed query),
@@ -21,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from shared.broker.queues import queue_lengths
 from shared.db.backlog import oldest_queued_age
+from shared.db.guard import standing
 from shared.db.pause import Pause, sending_pause
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.settings import Settings
@@ -44,10 +46,11 @@ class FleetCollector(Collector):
             with self.engine.connect() as conn:
                 age = oldest_queued_age(conn)
                 pause = sending_pause(conn)
+                guarded = standing(conn)
             families.append(GaugeMetricFamily(
                 "mailpipe_oldest_queued_seconds", "Age of the longest-waiting queued message "
                 "(PostgreSQL)", value=age))
-            families += _paused(pause)
+            families += _paused(pause) + _guarded(*guarded)
         except SQLAlchemyError as exc:
             self.errors["database"] += 1
             log.warning("metrics: PostgreSQL unreadable: %s", exc)
@@ -104,3 +107,15 @@ def _paused(pause: Pause | None) -> list:
     probes = GaugeMetricFamily("mailpipe_sending_pause_probes", "Probes of the account "
                                "(GetAccount) made since the fleet paused", value=pause.probes)
     return [paused, since, probes]
+
+
+def _guarded(paused: dict[str, int], warned: int) -> list:
+    """The reputation guard's pauses in force by scope, and the scopes past a warn level."""
+    family = GaugeMetricFamily("mailpipe_guard_paused", "Keys (whole, or their campaigns) and "
+                               "topics the reputation guard paused, not resumed yet",
+                               labels=["scope"])
+    for scope, n in paused.items():
+        family.add_metric([scope], n)
+    return [family, GaugeMetricFamily("mailpipe_guard_warned", "Keys, their campaign or "
+                                      "transactional mail, and topics past a warn level of "
+                                      "the reputation guard", value=warned)]
