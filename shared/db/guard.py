@@ -288,6 +288,19 @@ def warned(conn: Connection, api_key_id: int | None = None
     return [tuple(r) for r in rows]
 
 
+def standing(conn: Connection) -> tuple[dict[str, int], int]:
+    """The pauses in force by scope ('key', 'campaigns', 'topic': every one present) and
+    the number of scopes at warn level, for the metrics: two reads of partial indexes."""
+    paused = dict.fromkeys(("key", "campaigns", "topic"), 0)
+    for scope, n in conn.execute(text(
+            "SELECT CASE WHEN topic_id <> '' THEN 'topic' WHEN campaigns_only THEN 'campaigns' "
+            "ELSE 'key' END, count(*) FROM guard_pauses WHERE resumed_at IS NULL GROUP BY 1")):
+        paused[scope] = n
+    warned = conn.execute(text("SELECT count(*) FROM guard_windows WHERE level = 'warn'")
+                          ).scalar_one()
+    return paused, warned
+
+
 def prune_hours(conn: Connection, now: datetime) -> int:
     """Delete hours older than ``HOURS_KEPT`` (through ``guard_hours_at``)."""
     return conn.execute(text("DELETE FROM guard_hours WHERE at < :cutoff"),

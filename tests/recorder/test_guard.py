@@ -81,6 +81,19 @@ def claimable(engine, ids: list[int]) -> set[int]:
 
 
 @pytest.fixture
+def audit_since(engine) -> int:
+    """The audit log's last id before the test (the log outlives the tables)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT coalesce(max(id), 0) FROM audit_log")).scalar()
+
+
+def resumes(engine, key: int, since: int) -> list:
+    with engine.connect() as conn:
+        return [e for e in entries(conn, action="key.resume")
+                if e.target == f"key {key}" and e.id > since]
+
+
+@pytest.fixture
 def other_key(engine):
     with engine.begin() as conn:
         return create_key(conn, "other", [])[0]
@@ -167,7 +180,8 @@ def test_only_campaigns_pause_when_only_campaigns_are_to_blame(engine, settings,
     assert claimable(engine, receipts) == set(receipts)
 
 
-def test_resume_sends_the_held_messages_once(engine, settings, broker, redis, api_key):
+def test_resume_sends_the_held_messages_once(engine, settings, broker, redis, api_key,
+                                             audit_since):
     key = api_key[0].id
     feedback(engine, sent(engine, key, 40)[:4])
     held = new_messages(engine, key, 5)
@@ -187,8 +201,7 @@ def test_resume_sends_the_held_messages_once(engine, settings, broker, redis, ap
     assert _states(engine, held) == {"sent"}
     files = sorted(settings.file_dir.iterdir())
     assert len(files) == len(held)
-    with engine.connect() as conn:
-        [entry] = entries(conn, action="key.resume")
+    [entry] = resumes(engine, key, audit_since)
     assert entry.actor == "ops@test" and entry.before["reason"] == "bounce"
 
 
@@ -217,3 +230,34 @@ def _states(engine, ids: list[int]) -> set[str]:
     with engine.connect() as conn:
         return set(conn.execute(text("SELECT state FROM messages WHERE id = ANY(:ids)"),
                                 {"ids": ids}).scalars())
+
+
+def test_keys_resume_on_the_command_line_lifts_a_topic_then_the_key_audited(
+        engine, settings, api_key, monkeypatch, capsys, audit_since):
+    from services.cli import run
+
+    monkeypatch.setenv("MAILPIPE_DATABASE_URL", settings.database_url)
+    key = api_key[0].id
+    news = sent(engine, key, 40, "news")
+    sent(engine, key, 400, "receipts")
+    feedback(engine, news[:4])
+    assert run(["keys", "resume", str(key), "--topic", "receipts"]) == 1
+    assert "no pause in force on topic 'receipts'" in capsys.readouterr().err
+    assert run(["keys", "resume", str(key), "--topic", "news"]) == 0
+    assert 'resumed topic "news" of key' in capsys.readouterr().out
+    assert pauses(engine) == set() and run(["keys", "resume", str(key)]) == 1
+    [entry] = resumes(engine, key, audit_since)
+    assert entry.actor_kind == "cli" and entry.before["topic"] == "news"
+
+
+def test_paused_and_warned_scopes_are_gauged(engine, settings, redis, api_key, other_key):
+    from shared.metrics.gauges import FleetCollector
+
+    feedback(engine, sent(engine, api_key[0].id, 40)[:4])     # paused
+    feedback(engine, sent(engine, other_key.id, 100)[:3])     # past the warning only
+    samples = {(s.name, s.labels.get("scope")): s.value
+               for family in FleetCollector(settings, engine, redis).collect()
+               for s in family.samples if s.name.startswith("mailpipe_guard")}
+    assert samples[("mailpipe_guard_paused", "key")] == 1
+    assert samples[("mailpipe_guard_paused", "topic")] == 0
+    assert samples[("mailpipe_guard_warned", None)] == 3  # the key, its transactional, its topic

@@ -19,6 +19,7 @@ from services.console.fleet import read_fleet
 from services.console.i18n import label
 from services.console.web import Page
 from shared.db.backlog import OLDEST_QUEUED, attention_statement
+from shared.db.guard import active_pauses, warned
 from shared.db.keys import list_keys
 from shared.db.traffic import (
     WINDOWS,
@@ -28,6 +29,7 @@ from shared.db.traffic import (
     traffic,
     traffic_statement,
 )
+from shared.settings import Settings
 
 DEFAULT_WINDOW = "24h"
 
@@ -40,9 +42,12 @@ COLOURS = {"sent": "#2563eb", "delivered": "#16a34a", "bounced": "#dc2626",
 #: review, at ``pause`` it may stop its sending.
 SES_LEVELS = {"bounced": {"review": 0.05, "pause": 0.10},
               "complained": {"review": 0.001, "pause": 0.005}}
-#: mailpipe's own pause levels, drawn beside SES's once the reputation guard (issue 29)
-#: pauses a key or topic by itself; None until then, and the page says so.
-GUARD_LEVELS: dict[str, float] | None = None
+
+
+def guard_levels(settings: Settings) -> dict[str, float]:
+    """mailpipe's own pause levels (the reputation guard's, shared.guard), drawn beside SES's."""
+    return {"bounced": settings.guard_bounce_pause,
+            "complained": settings.guard_complaint_pause}
 
 
 def statements(now: datetime, api_key_id: int | None = None,
@@ -104,14 +109,17 @@ class DashboardPage(Page):
             figures = traffic(conn, window, now, key_id, topic)
             topics = active_topics(conn, WINDOWS["30d"].since(now), key_id)
             fleet_day = traffic(conn, WINDOWS["24h"], now)  # every key's sends, for the quota
+            pauses = active_pauses(conn, key_id)
+            warnings = [w for w in warned(conn, key_id) if w[3] == "warn"]
         lang = req.context.lang
+        guard = guard_levels(self.console.settings)
         self.console.render(
             req, resp, "dashboard.html", period=period, periods=list(WINDOWS),
             key_id=key_id, topic=topic, keys=keys, topics=topics, figures=figures,
             chart=chart(figures, lang) if any(figures.totals.values()) else "",
-            bounces=gauge(figures.rate("bounced"), SES_LEVELS["bounced"],
-                          GUARD_LEVELS and GUARD_LEVELS["bounced"]),
+            bounces=gauge(figures.rate("bounced"), SES_LEVELS["bounced"], guard["bounced"]),
             complaints=gauge(figures.rate("complained"), SES_LEVELS["complained"],
-                             GUARD_LEVELS and GUARD_LEVELS["complained"]),
+                             guard["complained"]),
+            pauses=pauses, warnings=warnings, key_names={k.id: k.name for k in keys},
             fleet=read_fleet(self.console.deps, key_id), fleet_day=fleet_day,
             now=now)

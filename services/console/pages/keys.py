@@ -1,5 +1,5 @@
 """API keys (admins only): list, create (the key shown once), change, revoke; each key's
-traffic and last use.
+traffic and last use, and the reputation guard's pauses with their Resume.
 
 The rules and the audit entries are ``shared.db.keys``' (``KeySettings``,
 ``create_key``, ``change_key``, ``revoke_key``), the same as ``mailpipe keys``;
@@ -20,9 +20,11 @@ import falcon
 
 from services.console.pages.dashboard import COLOURS, chart
 from services.console.web import ROOT, Page, PageNotFound, form, redirect
+from shared.db.guard import active_pauses
 from shared.db.keys import KeySettings, change_key, create_key, get_key, list_keys, revoke_key
 from shared.db.traffic import WINDOWS, traffic
 from shared.errors import InvalidRequest
+from shared.guard import resume
 from shared.i18n import Text
 
 ADMIN = {"GET": "admin", "POST": "admin"}
@@ -108,6 +110,8 @@ def _notice(req: falcon.Request) -> Text | None:
         return Text("Saved.")
     if req.get_param_as_bool("revoked"):
         return Text("The key is revoked: requests with it are refused from now on.")
+    if req.get_param_as_bool("resumed"):
+        return Text("Resumed: its held messages are sent now.")
     return None
 
 
@@ -126,6 +130,7 @@ class KeyPage(Page):
             if key is None:
                 raise _no_key(key_id)
             figures = traffic(conn, KEY_DAYS, datetime.now(UTC), api_key_id=key_id)
+            pauses = active_pauses(conn, key_id)
         busy = any(figures.totals.values())
         days = sorted(((day, counts) for day, counts in figures.points.items()
                        if any(counts.values())), reverse=True)
@@ -133,7 +138,7 @@ class KeyPage(Page):
                             measures=list(COLOURS),
                             chart=chart(figures, req.context.lang) if busy else "",
                             values=values or _form_values(key.settings), error=error,
-                            fleet=self.console.settings, notice=_notice(req),
+                            fleet=self.console.settings, notice=_notice(req), pauses=pauses,
                             status=falcon.HTTP_400 if error else falcon.HTTP_200)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
@@ -163,3 +168,18 @@ class RevokeKey(Page):
             if not revoked and get_key(conn, key_id) is None:
                 raise _no_key(key_id)
         raise redirect(f"{ROOT}/keys/{key_id}?revoked=1")
+
+
+class ResumeKey(Page):
+    """``POST /ui/keys/{id}/resume``: lift the reputation guard's pauses of the key (the
+    form's ``topic``: that topic's alone), audited (shared.guard.resume)."""
+
+    roles = ADMIN
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
+        topic = form(req).get("topic") or None
+        with self.console.engine.begin() as conn:
+            if get_key(conn, key_id) is None:
+                raise _no_key(key_id)
+            resume(conn, key_id, topic, actor=self.console.actor(req))
+        raise redirect(f"{ROOT}/keys/{key_id}?resumed=1#guard")
