@@ -25,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     sender.add_argument("--threads", type=int, default=8)
 
     sub.add_parser("recorder", help="run the outcome recorder (one per deployment)")
+    webhooks = sub.add_parser(
+        "webhooks", help="run webhook delivery workers (dramatiq, their own queue)")
+    webhooks.add_argument("--processes", type=int, default=1)
+    webhooks.add_argument("--threads", type=int, default=8)
     sub.add_parser("migrate", help="create or upgrade the database schema")
 
     requeue = sub.add_parser(
@@ -208,7 +212,7 @@ def run(argv: list[str] | None = None) -> int:
     from shared.settings import load_settings
 
     settings = load_settings()
-    if args.command in ("api", "scheduler", "sender", "recorder"):
+    if args.command in ("api", "scheduler", "sender", "recorder", "webhooks"):
         # Before anything imports prometheus_client: it picks its mode at import.
         from shared.metrics.setup import prepare
 
@@ -232,6 +236,10 @@ def run(argv: list[str] | None = None) -> int:
         from services.recorder.main import main as recorder
 
         return recorder(settings)
+    if args.command == "webhooks":
+        from services.webhooks.main import main as webhooks
+
+        return webhooks(settings, args.processes, args.threads)
     if args.command == "smtp":
         from services.smtp.main import main as smtp
 

@@ -47,7 +47,7 @@ from shared.settings import PREFIX, LocalSettings, Settings, load_local_settings
 
 DEV_FROM = "mailpipe@localhost.localdomain"
 #: Process kinds serving /metrics on a port of their own (the api serves it on its port).
-METRICS_KINDS = ("scheduler", "sender", "recorder")
+METRICS_KINDS = ("scheduler", "sender", "recorder", "webhooks")
 
 
 class Stack:
@@ -221,6 +221,7 @@ def main(data_dir: str, port: int, senders: int) -> int:
         stack.start("scheduler", "scheduler")
         stack.start("sender", "sender", "--processes", str(senders), "--threads", "4")
         stack.start("recorder", "recorder")
+        stack.start("webhooks", "webhooks", "--processes", "1", "--threads", "4")
         smtp = SmtpPorts(free_port(), free_port())
         stack.start("smtp", "smtp", "--bind", f"127.0.0.1:{smtp.starttls}",
                     "--tls-bind", f"127.0.0.1:{smtp.tls}")

@@ -215,7 +215,8 @@ def test_every_process_starts_and_stays_up_with_sentry_on(local_run, sentry):
     time.sleep(2)  # a process that dies at start has done so by now
     kinds = {child.cmdline()[3] for child in psutil.Process(local_run.process.pid).children()
              if child.cmdline()[1:3] == ["-m", "services.cli"]}
-    assert kinds == {"api", "scheduler", "sender", "recorder", "smtp"}, local_run.output
+    assert kinds == {"api", "scheduler", "sender", "recorder", "smtp", "webhooks"}, \
+        local_run.output
     for log in (local_run.data / "logs").glob("*.log"):
         assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     assert sentry.events() == []  # a healthy start reports no error
@@ -282,12 +283,12 @@ def test_a_sent_message_shows_its_open_its_click_and_one_click_unsubscribe(local
 
 def test_local_metrics_listen_on_127_0_0_1_only_on_free_ports(local_run):
     ports = _metrics_ports(local_run.output)
-    assert set(ports) == {"api", "scheduler", "sender", "recorder"}
+    assert set(ports) == {"api", "scheduler", "sender", "recorder", "webhooks"}
     for kind, (host, port) in ports.items():
         assert host == "127.0.0.1"
         assert listening_addresses(port) == {"127.0.0.1"}, kind
         assert requests.get(f"http://127.0.0.1:{port}/metrics", timeout=10).status_code == 200
-    assert not {port for _, port in ports.values()} & {9101, 9102, 9103}
+    assert not {port for _, port in ports.values()} & {9101, 9102, 9103, 9106}
 
 
 def test_the_data_folder_is_its_owners_only(local_run):

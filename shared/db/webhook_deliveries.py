@@ -340,3 +340,20 @@ def webhook_test_delivery(conn: Connection, api_key_id: int, endpoint_id: int,
     row = conn.execute(_TEST_EVENT, {"api_key_id": api_key_id, "endpoint_id": endpoint_id,
                                      "data": data}).one()
     return row.id, row.event_id
+
+
+_LAG = text(
+    f"""
+    SELECT extract(epoch FROM now() - d.due_at)
+      FROM webhook_deliveries d
+     WHERE {_DUE}
+       AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id AND w.enabled)
+     ORDER BY d.due_at
+     LIMIT 1
+    """)
+
+
+def delivery_lag(conn: Connection) -> float:
+    """Seconds the longest-due delivery of an enabled endpoint has waited (0: none due).
+    The due index in order, stopped at the first one."""
+    return float(conn.execute(_LAG).scalar() or 0.0)

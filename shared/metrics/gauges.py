@@ -24,6 +24,7 @@ from shared.broker.queues import queue_lengths
 from shared.db.backlog import oldest_queued_age
 from shared.db.guard import standing
 from shared.db.pause import Pause, sending_pause
+from shared.db.webhook_deliveries import delivery_lag
 from shared.rate.quota import HEADROOM, QuotaStore
 from shared.settings import Settings
 
@@ -45,11 +46,15 @@ class FleetCollector(Collector):
         try:
             with self.engine.connect() as conn:
                 age = oldest_queued_age(conn)
+                webhook_lag = delivery_lag(conn)
                 pause = sending_pause(conn)
                 guarded = standing(conn)
             families.append(GaugeMetricFamily(
                 "mailpipe_oldest_queued_seconds", "Age of the longest-waiting queued message "
                 "(PostgreSQL)", value=age))
+            families.append(GaugeMetricFamily(
+                "mailpipe_webhook_lag_seconds", "How long the longest-due webhook delivery "
+                "of an enabled endpoint has waited (PostgreSQL)", value=webhook_lag))
             families += _paused(pause) + _guarded(*guarded)
         except SQLAlchemyError as exc:
             self.errors["database"] += 1

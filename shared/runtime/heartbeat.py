@@ -13,8 +13,8 @@ Redis key layout:
                       keyspace; a name whose key has expired is removed by
                       the next reader.
 
-Who beats: each api (gunicorn) worker and each sender, recorder and smtp
-process from a daemon thread (``Heartbeat``); the scheduler from a job of its own
+Who beats: each api (gunicorn) worker and each sender, recorder, smtp and
+webhooks process from a daemon thread (``Heartbeat``); the scheduler from a job of its own
 (``beat`` every ``INTERVAL``), so a scheduler whose jobs stopped running
 stops beating too.
 """
@@ -36,9 +36,9 @@ from redis.exceptions import RedisError
 log = logging.getLogger("mailpipe.heartbeat")
 
 #: The process kinds the dashboard lists.
-KINDS = ("api", "scheduler", "sender", "recorder", "smtp")
+KINDS = ("api", "scheduler", "sender", "recorder", "smtp", "webhooks")
 #: Kinds a deployment may run none of (0..n): none alive is not a fault.
-OPTIONAL_KINDS = frozenset({"smtp"})
+OPTIONAL_KINDS = frozenset({"smtp", "webhooks"})
 PREFIX = "mailpipe:alive:"
 INDEX = "mailpipe:alive"
 #: Seconds between beats, and how long a beat is believed.

@@ -99,7 +99,8 @@ def deliver_until_settled(deps: WebhookDeps, engine, endpoint_id: int, rounds: i
         if not delivery_states(engine, endpoint_id).get("pending"):
             return
         time_passes(engine)
-    raise AssertionError(f"still pending after {rounds} rounds: {delivery_states(engine, endpoint_id)}")
+    raise AssertionError(f"still pending after {rounds} rounds: "
+                         f"{delivery_states(engine, endpoint_id)}")
 
 
 def delivery_states(engine, endpoint_id: int) -> dict[str, int]:
