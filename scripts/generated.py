@@ -8,7 +8,9 @@ tests fail when a committed section differs from what its generator writes.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -35,3 +37,15 @@ def rewrite(path: Path, section: str, begin: str, end: str, *, check: bool,
     path.write_text(wanted, encoding="utf-8")
     print(f"{path}: {what} rewritten")
     return 0
+
+
+def main(argv: list[str] | None, *, module: str, description: str, render: Callable[[], str],
+         begin: str, end: str, path: Path, what: str) -> int:
+    """A generator's command line: ``[--check] [path]`` (see ``rewrite``)."""
+    command = f"python -m {module}"
+    parser = argparse.ArgumentParser(prog=command, description=description)
+    parser.add_argument("--check", action="store_true", help=f"exit 1 if the {what} is stale")
+    parser.add_argument("path", nargs="?", type=Path, default=path)
+    args = parser.parse_args(argv)
+    return rewrite(args.path, render(), begin, end, check=args.check, what=what,
+                   command=command)

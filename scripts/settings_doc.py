@@ -13,7 +13,6 @@ has no description.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import types
 from pathlib import Path
@@ -97,13 +96,9 @@ def splice(document: str, table: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.settings_doc", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the table is stale")
-    parser.add_argument("path", nargs="?", type=Path, default=DOC)
-    args = parser.parse_args(argv)
-    return generated.rewrite(args.path, render_table(), BEGIN, END, check=args.check,
-                             what="settings table", command="python -m scripts.settings_doc")
+    return generated.main(argv, module="scripts.settings_doc",
+                          description=__doc__.splitlines()[0], render=render_table,
+                          begin=BEGIN, end=END, path=DOC, what="settings table")
 
 
 def _annotation_text(annotation: object) -> str:

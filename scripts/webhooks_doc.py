@@ -14,7 +14,6 @@ example's data against what the writers put in the outbox.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -40,13 +39,9 @@ def render_catalogue() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m scripts.webhooks_doc", description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if it is stale")
-    parser.add_argument("path", nargs="?", type=Path, default=DOC)
-    args = parser.parse_args(argv)
-    return generated.rewrite(args.path, render_catalogue(), BEGIN, END, check=args.check,
-                             what="event catalogue", command="python -m scripts.webhooks_doc")
+    return generated.main(argv, module="scripts.webhooks_doc",
+                          description=__doc__.splitlines()[0], render=render_catalogue,
+                          begin=BEGIN, end=END, path=DOC, what="event catalogue")
 
 
 if __name__ == "__main__":
