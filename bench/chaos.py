@@ -21,6 +21,19 @@ exactly once, duplicates (must be 0), lost (must be 0: every accepted message
 ends sent, failed or unknown), ``unknown`` (each must have been in flight,
 ``sending``, at one of the faults) and the time to drain.
 
+With webhooks (on by default here, ``--no-webhooks`` to leave them out), the
+key has an endpoint on a local receiver (``WebhookReceiver``: it verifies each
+delivery's signature with the ``standardwebhooks`` library) and a ``mailpipe
+webhooks`` process delivers to it; the harness also SIGKILLs that process and
+one of its children, and takes the receiver down (503) for a few seconds.
+After the drain, every event delivered, it checks each message's outbound
+events against what is recorded of it (``webhook_problems``): ``message.sent``
+once for a row sent, ``message.failed`` once for a row failed,
+``message.unknown`` once for a row unknown and before the ``sent`` or
+``failed`` of a row that was unknown first (only for rows a fault caught
+mid-send); every outbox row received at least once, signed, with its own type
+and message; nothing received that is not in the outbox.
+
     .venv/bin/python bench/chaos.py [--messages 10000] [--json chaos.json]
 
 ``run_chaos`` is the harness itself; tests/e2e/test_chaos.py runs a short form.
@@ -55,6 +68,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -74,6 +88,15 @@ FINAL = ("sent", "failed", "unknown", "delivered", "bounced", "complained")
 #: Kinds of SIGKILL, one of each per round.
 KILLS = ("sender", "sender-child", "sender-parent", "recorder", "recorder-child",
          "recorder-parent", "scheduler", "api", "api-worker")
+#: With webhooks: their process and one of its children killed, the receiver down a while.
+WEBHOOK_FAULTS = ("webhooks", "webhooks-child", "receiver-down")
+#: The outbound events a message of this run may have, by its final state, in order
+#: (an ``unknown`` first only for a row a fault caught mid-send).
+WEBHOOK_HISTORIES = {
+    "sent": (["message.sent"], ["message.unknown", "message.sent"]),
+    "failed": (["message.failed"], ["message.unknown", "message.failed"]),
+    "unknown": (["message.unknown"],),
+}
 
 
 @dataclass
@@ -100,6 +123,10 @@ class ChaosConfig:
     heartbeat_ms: int = 5000
     drain_timeout: float = 300.0
     seed: int | None = None
+    #: An endpoint on a local receiver, a webhooks process, and their faults.
+    webhooks: bool = False
+    #: Seconds the receiver answers 503 (below the first retry's 5 s, so one retry does).
+    receiver_down_seconds: float = 3.0
 
 
 @dataclass
@@ -219,6 +246,66 @@ class Producer(threading.Thread):
         self.refused.append(f"gave up on {len(recipients)} recipients after 180 s")
 
 
+class WebhookReceiver:
+    """A producer's webhook endpoint on 127.0.0.1: records every delivery it gets (its
+    ``webhook-id``, type and message id, and whether its signature verified with
+    ``secret``, when one is given) and answers 204, or 503 while ``down``."""
+
+    def __init__(self, secret: str | None = None) -> None:
+        self.secret = secret
+        self.down = False
+        self.received: list[tuple[str, str, int | None, bool]] = []
+        self.refused = 0
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length") or 0))
+                self.send_response(receiver.take(dict(self.headers.items()), body))
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def take(self, headers: dict[str, str], body: bytes) -> int:
+        headers = {k.lower(): v for k, v in headers.items()}
+        if self.down:
+            with self._lock:
+                self.refused += 1
+            return 503
+        event = json.loads(body)
+        with self._lock:
+            self.received.append((headers.get("webhook-id", ""), event.get("type"),
+                                  (event.get("data") or {}).get("messageId"),
+                                  self._verified(headers, body)))
+        return 204
+
+    def _verified(self, headers: dict[str, str], body: bytes) -> bool:
+        if self.secret is None:
+            return True
+        from standardwebhooks import Webhook, WebhookVerificationError
+
+        try:
+            Webhook(self.secret).verify(body, headers)
+        except WebhookVerificationError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 # --- database views --------------------------------------------------------------------
 
 def _query(engine: Engine, sql: str, attempts: int = 20) -> list:
@@ -264,6 +351,7 @@ class Chaos:
         self.faults: list[Fault] = []
         self.in_flight: set[int] = set()
         self.restarts: Counter[str] = Counter()
+        self.receiver = WebhookReceiver() if config.webhooks else None
         self.t0 = time.monotonic()
 
     def _env(self, ses_url: str) -> dict[str, str]:
@@ -285,6 +373,10 @@ class Chaos:
             "AWS_SECRET_ACCESS_KEY": "chaos",
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
+            **({"MAILPIPE_SECRET_KEY": "chaos-secret-key", "MAILPIPE_WEBHOOK_PRIVATE": "true",
+                "MAILPIPE_WEBHOOK_ALLOW_HTTP": "true", "MAILPIPE_WEBHOOK_TIMEOUT": "3",
+                # A killed worker's claims are due again soon: the drain does not wait long.
+                "MAILPIPE_WEBHOOK_LEASE": "5"} if cfg.webhooks else {}),
         }
 
     def start_stack(self, timeout: float = 60.0) -> None:
@@ -295,12 +387,24 @@ class Chaos:
         self.stack.start("sender", "sender", "--processes", str(cfg.sender_processes),
                          "--threads", str(cfg.sender_threads))
         self.stack.start("recorder", "recorder")
+        if self.receiver:
+            self.stack.start("webhooks", "webhooks", "--processes", "2", "--threads", "2")
         deadline = time.monotonic() + timeout
         while not _healthy(self.api):
             if time.monotonic() > deadline:
                 raise ChaosError(f"the API did not answer /health in {timeout:.0f}s "
                                  f"(logs in {self.log_dir})")
             time.sleep(0.2)
+        if self.receiver:
+            self.receiver.secret = self._add_endpoint()
+
+    def _add_endpoint(self) -> str:
+        """The key's endpoint, every event type, on the receiver; its signing secret."""
+        request = urllib.request.Request(
+            self.api + "/v1/webhooks", data=json.dumps({"url": self.receiver.url}).encode(),
+            method="POST", headers={"content-type": "application/json", "x-api-key": self.key})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return json.load(answer)["secret"]
 
     def supervise(self) -> None:
         """What systemd or docker would do: start again whatever died."""
@@ -313,6 +417,8 @@ class Chaos:
         self.engine.dispose()
         self.redis.stop()
         self.postgres.stop()
+        if self.receiver:
+            self.receiver.close()
 
     # faults
 
@@ -322,6 +428,8 @@ class Chaos:
         kinds += [f"redis-{fault}" for fault in self.config.redis_faults]
         if self.config.postgres_restart:
             kinds.append("postgres")
+        if self.config.webhooks:
+            kinds += WEBHOOK_FAULTS
         self.rng.shuffle(kinds)
         times = sorted(self.rng.uniform(0.1, 0.9) * duration for _ in kinds)
         return list(zip(times, kinds, strict=True))
@@ -329,7 +437,7 @@ class Chaos:
     def inflict(self, kind: str) -> Fault:
         fault = Fault(round(time.monotonic() - self.t0, 2), kind)
         before: set[int] = set()
-        if kind in ("sender", "recorder", "scheduler", "api"):
+        if kind in ("sender", "recorder", "scheduler", "api", "webhooks"):
             fault.pids = group_pids(self.stack.processes[kind].pid)
             self.stack.signal(kind, signal.SIGKILL)
         elif kind.endswith("-parent"):
@@ -348,6 +456,8 @@ class Chaos:
             os.kill(victim, signal.SIGKILL)
         elif kind.startswith("redis-"):
             fault.note = self._redis_fault(kind.removeprefix("redis-"))
+        elif kind == "receiver-down":
+            fault.note = self._receiver_down()
         elif kind == "postgres":
             before = sending_ids(self.engine)
             self._stop_postgres()
@@ -360,6 +470,14 @@ class Chaos:
         self.in_flight |= before | after
         self.faults.append(fault)
         return fault
+
+    def _receiver_down(self) -> str:
+        self.receiver.down = True
+        timer = threading.Timer(self.config.receiver_down_seconds,
+                                lambda: setattr(self.receiver, "down", False))
+        timer.daemon = True
+        timer.start()
+        return f"answering 503 for {self.config.receiver_down_seconds:g} s"
 
     def _stop_postgres(self) -> None:
         import subprocess
@@ -415,6 +533,8 @@ def run_chaos(config: ChaosConfig, work: Path, ses_url: str,
             time.sleep(0.25)
         posted = time.monotonic()
         states = _drain(chaos, config.drain_timeout, progress)
+        if chaos.receiver:
+            _drain_deliveries(chaos, config.drain_timeout, progress)
         drained = time.monotonic()
         return _report(config, chaos, producer, states, ses_stats(),
                        posting=posted - started, drain=drained - posted)
@@ -439,6 +559,60 @@ def _drain(chaos: Chaos, timeout: float, progress: Callable[[str], None]) -> dic
             progress(f"  draining: {states}")
             next_report += 10
         time.sleep(0.5)
+
+
+def _drain_deliveries(chaos: Chaos, timeout: float, progress: Callable[[str], None]) -> None:
+    """Until no delivery is pending or being delivered (or ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        chaos.supervise()
+        [(due,)] = _query(chaos.engine, "SELECT count(*) FROM webhook_deliveries"
+                                        " WHERE state IN ('pending', 'delivering')")
+        if not due:
+            return
+        if time.monotonic() > deadline:
+            progress(f"  deliveries' drain timed out after {timeout:.0f}s: {due} due")
+            return
+        time.sleep(0.5)
+
+
+def webhook_report(chaos: Chaos, rows: dict[int, str]) -> dict:
+    """Each message's outbound events against its recorded state (``WEBHOOK_HISTORIES``),
+    and the receiver's deliveries against the outbox."""
+    histories: dict[int | None, list[str]] = {}
+    outbox = {}
+    for event_id, type_, message_id in _query(
+            chaos.engine, "SELECT id, type, message_id FROM webhook_events ORDER BY id"):
+        histories.setdefault(message_id, []).append(type_)
+        outbox[f"evt_{event_id}"] = (type_, message_id)
+    wrong, unknown_not_in_flight = {}, 0
+    for message_id, state in rows.items():
+        history = histories.pop(message_id, [])
+        if history not in WEBHOOK_HISTORIES.get(state, ()):
+            wrong[message_id] = f"{state}: {history}"
+        if "message.unknown" in history and message_id not in chaos.in_flight:
+            unknown_not_in_flight += 1
+    received = chaos.receiver.received
+    got = {webhook_id for webhook_id, _, _, _ in received}
+    deliveries = dict(_query(chaos.engine,
+                             "SELECT state, count(*) FROM webhook_deliveries GROUP BY 1"))
+    return {
+        "events": len(outbox),
+        "deliveries": deliveries,
+        "messages_not_matching_their_history": len(wrong),
+        "not_matching_examples": dict(list(wrong.items())[:10]),
+        "events_of_no_message": sum(len(h) for h in histories.values()),
+        "unknown_events_not_in_flight_at_a_fault": unknown_not_in_flight,
+        "received": len(received),
+        "received_twice": len(received) - len(got),
+        "not_received": len(set(outbox) - got),
+        "received_not_in_outbox": len(got - set(outbox)),
+        "received_not_as_written": sum(1 for webhook_id, type_, message_id, _ in received
+                                       if outbox.get(webhook_id, (type_, message_id))
+                                       != (type_, message_id)),
+        "unverified": sum(1 for *_, verified in received if not verified),
+        "refused_while_down": chaos.receiver.refused,
+    }
 
 
 def _report(config: ChaosConfig, chaos: Chaos, producer: Producer, states: dict[str, int],
@@ -475,6 +649,7 @@ def _report(config: ChaosConfig, chaos: Chaos, producer: Producer, states: dict[
         "posting_s": round(posting, 1),
         "drain_s": round(drain, 1),
         "log_dir": str(chaos.log_dir),
+        "webhooks": webhook_report(chaos, rows) if chaos.receiver else None,
     }
 
 
@@ -514,6 +689,28 @@ def verdict(report: dict) -> list[str]:
     if report["accepted"] != report["config"]["messages"]:
         problems.append(f"only {report['accepted']} of {report['config']['messages']} "
                         "messages were accepted")
+    return problems + webhook_problems(report["webhooks"])
+
+
+def webhook_problems(webhooks: dict | None) -> list[str]:
+    """What the webhooks part of a run proves wrong (nothing when it had none)."""
+    if webhooks is None:
+        return []
+    said = {
+        "messages_not_matching_their_history": "messages' webhook events differ from "
+                                                "their recorded history",
+        "events_of_no_message": "webhook events name no message of the run",
+        "unknown_events_not_in_flight_at_a_fault": "message.unknown events for rows no "
+                                                   "fault caught mid-send",
+        "not_received": "webhook events were never received",
+        "received_not_in_outbox": "deliveries received that are in no outbox row",
+        "received_not_as_written": "deliveries received with another type or message "
+                                   "than their outbox row",
+        "unverified": "deliveries whose signature did not verify",
+    }
+    problems = [f"{webhooks[name]} {text}" for name, text in said.items() if webhooks[name]]
+    if set(webhooks["deliveries"]) - {"delivered"}:
+        problems.append(f"deliveries not delivered: {webhooks['deliveries']}")
     return problems
 
 
@@ -534,6 +731,15 @@ chaos run: {report['accepted']} messages accepted, {len(report['faults'])} fault
     for fault in report["faults"]:
         print(f"    {fault['at']:7.1f}s {fault['kind']:<15} in flight {fault['in_flight']:>4}  "
               f"{fault['note'] or fault['pids']}")
+    webhooks = report["webhooks"]
+    if webhooks:
+        print(f"""  webhook events           {webhooks['events']}  \
+(deliveries {webhooks['deliveries']})
+  not matching history     {webhooks['messages_not_matching_their_history']}  \
+{webhooks['not_matching_examples'] or ''}
+  received                 {webhooks['received']}  (twice: {webhooks['received_twice']}; \
+never: {webhooks['not_received']}; not in the outbox: {webhooks['received_not_in_outbox']}; \
+unverified: {webhooks['unverified']}; refused while down: {webhooks['refused_while_down']})""")
     problems = verdict(report)
     print("\nPASS" if not problems else "\nFAIL: " + "; ".join(problems))
 
@@ -665,6 +871,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                              "repeat for both (default: flush)")
     parser.add_argument("--latency-ms", type=float, default=20.0, help="fake SES round trip")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--no-webhooks", dest="webhooks", action="store_false",
+                        help="no webhook endpoint, receiver or webhooks process")
     parser.add_argument("--phase", choices=["all", "chaos", "slow-fleet"], default="all",
                         help="the chaos run, the slow fleet, or both (default)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
@@ -682,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
                          post_rate=args.post_rate, sender_processes=args.processes,
                          sender_threads=args.threads, kill_rounds=args.kill_rounds,
                          redis_faults=tuple(args.redis_fault or defaults.redis_faults),
-                         seed=args.seed)
+                         seed=args.seed, webhooks=args.webhooks)
     work = Path(tempfile.mkdtemp(prefix="mailpipe-chaos-"))
     print(f"chaos: work folder {work}", flush=True)
     report, slow, failed = None, None, False
