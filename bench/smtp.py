@@ -3,7 +3,8 @@ what it costs REST intake running beside it.
 
 Starts PostgreSQL and Redis in a scratch folder, then ``mailpipe api`` and ``mailpipe
 smtp`` as an operator runs them (``services.up.Stack``; no senders: this measures
-intake, every accepted message stays queued), and in turn, each for ``--seconds``:
+intake, every accepted message stays queued), and ``--rounds`` times, each phase for
+``--seconds`` (interleaved, so the machine's other work weighs on each alike):
 
 1. the ceiling: a bare aiosmtpd server (its own process, the same certificate,
    AUTH taking any password, DATA answered 250 and dropped) under the same load;
@@ -15,11 +16,13 @@ intake, every accepted message stays queued), and in turn, each for ``--seconds`
    step 2 the api's, its workers included) from /proc/<pid>/stat;
 4. both at once.
 
-Reported: SMTP messages/s and its ratio to the ceiling, CPU µs per message of the smtp
-process, REST messages/s alone and beside SMTP. Target: every message answered 250/200
+Reported per round and as medians: SMTP messages/s and its ratio to the ceiling, CPU µs
+per message of the smtp process (and of the api per REST message), REST messages/s alone
+and beside SMTP and their ratio. Target: every message answered 250/200
 is a stored row, and no client error.
 
-    .venv/bin/python bench/smtp.py [--seconds 20] [--connections 8] [--kb 20] [--json out.json]
+    .venv/bin/python bench/smtp.py [--rounds 4] [--seconds 8] [--connections 8] [--kb 20]
+                                   [--json out.json]
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import multiprocessing
 import os
 import smtplib
 import ssl
+import statistics
 import subprocess
 import sys
 import threading
@@ -225,55 +229,73 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         html = "<p>" + template.split(b"\r\n\r\n", 1)[1].decode() + "</p>"
         smtp_pid, api_pid = stack.processes["smtp"].pid, stack.processes["api"].pid
 
-        def smtp_now(port: int) -> dict:
-            return smtp_load(port, cert, key, template, args.connections, args.seconds,
-                             time.time() + 2)
-
-        def rest_now() -> dict:
-            return rest_load(api_port, key, html, args.rest_threads, args.seconds,
-                             time.time() + 2)
+        def phase(rest: bool, smtp_port: int | None) -> dict:
+            """One window: REST and/or SMTP load (to ``smtp_port``) starting together."""
+            began, out = time.time() + 1.5, {}
+            threads = []
+            if rest:
+                threads.append(threading.Thread(target=lambda: out.update(rest=rest_load(
+                    api_port, key, html, args.rest_threads, args.seconds, began))))
+            if smtp_port:
+                threads.append(threading.Thread(target=lambda: out.update(smtp=smtp_load(
+                    smtp_port, cert, key, template, args.connections, args.seconds, began))))
+            cpu = {name: cpu_seconds(pid) for name, pid in (("smtp", smtp_pid), ("api", api_pid))}
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            out["cpu"] = {name: cpu_seconds(pid) - cpu[name] for name, pid in
+                          (("smtp", smtp_pid), ("api", api_pid))}
+            return out
 
         warm = smtp_load(tls_port, cert, key, template, args.connections, 2, time.time() + 1)
-        ceiling = smtp_now(bare_port)
-        print(f"ceiling (bare aiosmtpd): {ceiling}", flush=True)
-        api_before = cpu_seconds(api_pid)
-        rest_alone = rest_now()
-        api_cpu = cpu_seconds(api_pid) - api_before
-        print(f"REST alone: {rest_alone}", flush=True)
-        cpu_before = cpu_seconds(smtp_pid)
-        smtp_alone = smtp_now(tls_port)
-        smtp_cpu = cpu_seconds(smtp_pid) - cpu_before
-        print(f"SMTP alone: {smtp_alone}", flush=True)
-        beside: dict = {}
-        started = time.time() + 2
-        rest_thread = threading.Thread(target=lambda: beside.update(rest=rest_load(
-            api_port, key, html, args.rest_threads, args.seconds, started)))
-        rest_thread.start()
-        beside["smtp"] = smtp_load(tls_port, cert, key, template, args.connections,
-                                   args.seconds, started)
-        rest_thread.join()
-        print(f"both at once: {beside}", flush=True)
+        rounds = []
+        # Interleaved, so what else the machine does weighs on every phase alike.
+        for n in range(args.rounds):
+            ceiling = phase(False, bare_port)["smtp"]
+            rest_alone = phase(True, None)
+            smtp_alone = phase(False, tls_port)
+            both = phase(True, tls_port)
+            rounds.append({
+                "ceiling_per_s": ceiling["per_s"], "smtp_per_s": smtp_alone["smtp"]["per_s"],
+                "smtp_ratio_to_ceiling": round(smtp_alone["smtp"]["per_s"] / ceiling["per_s"], 2),
+                "smtp_cpu_us_per_message": round(1e6 * smtp_alone["cpu"]["smtp"]
+                                                 / max(1, smtp_alone["smtp"]["messages"])),
+                "rest_per_s": rest_alone["rest"]["per_s"],
+                "api_cpu_us_per_rest_message": round(1e6 * rest_alone["cpu"]["api"]
+                                                     / max(1, rest_alone["rest"]["messages"])),
+                "rest_beside_smtp_per_s": both["rest"]["per_s"],
+                "smtp_beside_rest_per_s": both["smtp"]["per_s"],
+                "rest_ratio_beside_smtp": round(both["rest"]["per_s"]
+                                                / max(0.1, rest_alone["rest"]["per_s"]), 2),
+                "load_average_1m": round(os.getloadavg()[0], 1),
+                "_counts": [ceiling, rest_alone["rest"], smtp_alone["smtp"], both["rest"],
+                            both["smtp"]],
+            })
+            print(f"round {n + 1}: " + json.dumps({k: v for k, v in rounds[-1].items()
+                                                   if not k.startswith("_")}), flush=True)
         with engine.connect() as conn:
             stored = dict(conn.execute(text(
                 "SELECT source, count(*) FROM messages GROUP BY source")).all())
         engine.dispose()
-        answered = {"smtp": sum(r["messages"] for r in (warm, smtp_alone, beside["smtp"])),
-                    "api": sum(r["messages"] for r in (rest_alone, beside["rest"]))}
-        errors = sum(r["errors"] for r in (warm, smtp_alone, beside["smtp"], rest_alone,
-                                           beside["rest"], ceiling))
+        counts = [c for r in rounds for c in r.pop("_counts")]
+        # counts per round: ceiling, REST alone, SMTP alone, REST beside, SMTP beside
+        answered = {"smtp": warm["messages"] + sum(c["messages"] for i, c in enumerate(counts)
+                                                   if i % 5 in (2, 4)),
+                    "api": sum(c["messages"] for i, c in enumerate(counts) if i % 5 in (1, 3))}
+        errors = warm["errors"] + sum(c["errors"] for c in counts)
+
+        def median(name: str) -> float:
+            return statistics.median(r[name] for r in rounds)
+
         return {
-            "config": {"seconds": args.seconds, "connections": args.connections,
-                       "kb": args.kb, "rest_threads": args.rest_threads,
-                       "api_workers": args.api_workers, "cpus": os.cpu_count()},
-            "ceiling_bare_aiosmtpd": ceiling, "smtp_alone": smtp_alone,
-            "smtp_ratio_to_ceiling": round(smtp_alone["per_s"] / ceiling["per_s"], 2),
-            "smtp_cpu_us_per_message": round(1e6 * smtp_cpu / max(1, smtp_alone["messages"])),
-            "api_cpu_us_per_rest_message": round(1e6 * api_cpu / max(1, rest_alone["messages"])),
-            "rest_alone": rest_alone, "rest_beside_smtp": beside["rest"],
-            "smtp_beside_rest": beside["smtp"],
-            "rest_ratio_beside_smtp": round(beside["rest"]["per_s"] / rest_alone["per_s"], 2),
+            "config": {"seconds": args.seconds, "rounds": args.rounds,
+                       "connections": args.connections, "kb": args.kb,
+                       "rest_threads": args.rest_threads, "api_workers": args.api_workers,
+                       "cpus": os.cpu_count()},
+            "median": {name: median(name) for name in rounds[0]},
+            "rounds": rounds,
             "stored_by_source": stored, "answered": answered, "client_errors": errors,
-            "load_average": os.getloadavg(),
             # Every answered message is a stored row (the warm-up's too), nothing refused.
             "target_met": errors == 0 and stored.get("api") == answered["api"]
             and stored.get("smtp") == answered["smtp"],
@@ -294,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         serve_bare(int(argv[1]), argv[2], argv[3])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="each window")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--kb", type=int, default=20)
     parser.add_argument("--rest-threads", type=int, default=8)
