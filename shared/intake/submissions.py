@@ -84,7 +84,8 @@ def check_mail_from(key: ApiKey, address: str, settings: Settings) -> None:
 
 def read_submission(raw: bytes) -> Submission:
     """The parts of ``raw`` intake needs; InvalidRequest when it has no usable From."""
-    message = message_from_bytes(raw, policy=policy.default)
+    # Line ends as a mail reader shows them (SMTP carries CRLF): these parts describe it.
+    message = message_from_bytes(raw.replace(b"\r\n", b"\n"), policy=policy.default)
     return Submission(
         from_mailbox=_from_mailbox(message),
         message_id=_header(message, "message-id").strip().strip("<>") or None,

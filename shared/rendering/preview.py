@@ -6,7 +6,8 @@ and the open pixel, the text part, the extra headers) and writing its
 headers as the transports that send bytes do (``build_mime``): one way to
 render, so the page cannot show what the recipient did not get. (A row sent
 by SES's bulk call was rendered by SES from a template mailpipe made to
-render alike: shared.rendering.bulk.)
+render alike: shared.rendering.bulk. A message submitted over SMTP is its
+bytes as sent, read back into parts.)
 
 What the preview adds is only for the page that frames it (``framed``): inline
 images (``cid:``) as ``data:`` URLs, and links that open nowhere (the frame
@@ -19,10 +20,13 @@ import base64
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
 
 from shared.db.messages import ClaimedMessage
+from shared.intake.attachments import Attachment
 from shared.rendering.compose import Composer
 from shared.rendering.mime import build_mime
+from shared.rendering.submitted import field_name, sendable, split_headers
 from shared.rendering.tracking import Tracker
 from shared.transports.base import Composed
 
@@ -45,6 +49,8 @@ def as_sent(message: ClaimedMessage, tracker: Tracker | None, *,
     a template value missing, …), with its headers as sent at ``sent_at``. Without
     ``sent_at`` (not sent yet) there is no Date; without a Message-ID fixed at intake,
     none is shown (the provider chooses it when it sends)."""
+    if message.raw is not None:
+        return _submitted(message, tracker)
     composed = Composer(size=0).compose(message, tracker)
     mime = build_mime(replace(composed, attachments=()), now=sent_at or datetime.now(UTC))
     dropped = set(_STRUCTURE)
@@ -55,6 +61,37 @@ def as_sent(message: ClaimedMessage, tracker: Tracker | None, *,
     headers = tuple((name, str(value)) for name, value in mime.items()
                     if name.lower() not in dropped)
     return AsSent(composed, headers)
+
+
+def _submitted(message: ClaimedMessage, tracker: Tracker | None) -> AsSent:
+    """A message submitted over SMTP: its bytes as a sender sends them
+    (shared.rendering.submitted), read back into parts. A Message-ID the client did not
+    give is not shown (each send makes its own)."""
+    # Line ends as a mail reader shows them (SMTP carries CRLF).
+    sent = message_from_bytes(sendable(message, tracker).replace(b"\r\n", b"\n"),
+                              policy=policy.default)
+    html, text = sent.get_body(("html",)), sent.get_body(("plain",))
+    own_id = any(field_name(f) == "message-id" for f in split_headers(message.raw)[0])
+    dropped = _STRUCTURE if own_id else _STRUCTURE | {"message-id"}
+    composed = Composed(
+        from_header=str(sent["From"] or ""), to=_listed(sent, "To"), cc=_listed(sent, "Cc"),
+        bcc=message.bcc, subject=str(sent["Subject"] or ""),
+        html=html.get_content() if html is not None else None,
+        text=text.get_content() if text is not None else "",
+        reply_to=str(sent["Reply-To"]) if sent["Reply-To"] else None,
+        attachments=tuple(
+            Attachment(part.get_filename() or "", part.get_content_type(),
+                       part.get_payload(decode=True) or b"",
+                       (part["Content-ID"] or "").strip().strip("<>") or None)
+            for part in sent.iter_attachments()),
+        message_id=str(sent["Message-ID"]).strip("<>") if own_id else None)
+    headers = tuple((name, str(value)) for name, value in sent.items()
+                    if name.lower() not in dropped)
+    return AsSent(composed, headers)
+
+
+def _listed(message, name: str) -> tuple[str, ...]:
+    return tuple(str(a) for a in message[name].addresses) if message[name] else ()
 
 
 def framed(html: str, attachments) -> str:

@@ -11,7 +11,9 @@ from email import message_from_bytes, policy
 import pytest
 from sqlalchemy import text
 
+from shared.db.claims import as_claimed
 from shared.db.suppressions import add_suppressions
+from shared.rendering.preview import as_sent
 from shared.rendering.submitted import field_name, split_headers
 from shared.transports.ses import SesTransport
 from tests.smtp.messages import korean_message
@@ -185,3 +187,36 @@ def _read_until(sock, marker: bytes, timeout: float = 10) -> bytes:
         seen += sock.recv(4096)
     assert marker in seen, seen
     return seen
+
+
+def test_the_file_transport_writes_what_ses_would_be_sent(
+        submission, api_key, engine, smtp_settings, broker, redis):
+    client = submission.starttls(api_key[1])
+    client.sendmail("news@example.com", ["to@dest.test", "hidden@dest.test"],
+                    korean_message(cc=None).as_bytes(policy=policy.SMTP))
+    client.quit()
+    Pump(smtp_settings, engine, broker, redis, None).run()  # the file transport
+    files = sorted(smtp_settings.file_dir.glob("*.eml"))
+    assert len(files) == 2
+    for file in files:
+        written = file.read_bytes()
+        assert b"\r\nBcc:" not in written and written.startswith(b"X-Mailpipe-Id: ")
+        assert message_from_bytes(written, policy=policy.default)["Subject"] == (
+            "안녕하세요 — 월간 소식")
+
+
+def test_the_console_shows_a_submitted_message_as_it_was_sent(submission, api_key, engine):
+    client = submission.starttls(api_key[1])
+    client.sendmail("news@example.com", ["to@dest.test", "hidden@dest.test"],
+                    korean_message(X_Mailpipe_Topic="t").as_bytes(policy=policy.SMTP))
+    client.quit()
+    with engine.connect() as conn:
+        hidden = as_claimed(conn, rows(engine)[1].id)
+    sent = as_sent(hidden, None, sent_at=None)
+    names = [name.lower() for name, _ in sent.headers]
+    assert "bcc" not in names and "x-mailpipe-topic" not in names
+    assert dict(sent.headers)["X-Mailpipe-Id"] == str(hidden.id)
+    assert sent.composed.subject == "안녕하세요 — 월간 소식"
+    assert sent.composed.to == ("받는사람 <to@dest.test>",)
+    assert "본문" in sent.composed.html and sent.composed.text == "본문입니다.\n"
+    assert [a.filename for a in sent.composed.attachments] == ["보고서.txt"]

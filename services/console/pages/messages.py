@@ -212,12 +212,13 @@ class MessageBody(Page):
             raise PageNotFound(Text("There is no message %(id)s.", id=message_id),
                                back=f"{ROOT}/messages")
         try:
-            html = as_sent(claimed, tracker_for(self.console.settings),
-                           sent_at=None).composed.html or ""
+            composed = as_sent(claimed, tracker_for(self.console.settings),
+                               sent_at=None).composed
+            html, files = composed.html or "", composed.attachments
         except Exception:  # noqa: BLE001 - the message page says why
-            html = ""
+            html, files = "", ()
         resp.content_type = "text/html; charset=utf-8"
-        resp.text = framed(html, claimed.attachments)
+        resp.text = framed(html, files)
 
 
 def _back(path: str) -> str:
