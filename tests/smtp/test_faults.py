@@ -4,10 +4,7 @@ the test stops and starts the database."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from email import policy
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -17,18 +14,12 @@ from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.db.keys import create_key
 from shared.settings import load_settings
-from tests.e2e.test_infrastructure_faults import Servers
+from tests.e2e import test_infrastructure_faults as faults
 from tests.smtp.conftest import submission_on, with_certificate
 from tests.smtp.messages import korean_message
 
-
-@pytest.fixture(scope="module")
-def servers():
-    root = Path(tempfile.mkdtemp(prefix="mailpipe-smtp-faults-"))
-    servers = Servers(root)
-    yield servers
-    servers.close()
-    shutil.rmtree(root, ignore_errors=True)
+#: Its own PostgreSQL and Redis, which a test may stop and start (a module's).
+servers = faults.servers
 
 
 @pytest.fixture
