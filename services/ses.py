@@ -34,6 +34,14 @@ def add_parser(sub) -> None:
     status = ses_sub.add_parser("status", help="the account, its identities and the loop, "
                                 "each problem with what fixes it")
     status.add_argument("--json", action="store_true", help="as JSON")
+    test = ses_sub.add_parser(
+        "test", help="send to SES's mailbox simulator (success, bounce, complaint) through "
+        "mailpipe and wait for the three events to come back through the loop")
+    test.add_argument("--key-id", type=int, required=True, help="the API key to send as")
+    test.add_argument("--from", dest="from_addr",
+                      help="the sender address (default: MAILPIPE_DEFAULT_FROM)")
+    test.add_argument("--timeout", type=float, default=300.0,
+                      help="seconds to wait for the events (default 300)")
     ses.set_defaults(run=run)
 
 
@@ -50,6 +58,8 @@ def sns_client(settings: Settings):
 def run(args: argparse.Namespace, settings: Settings) -> int:
     from shared.transports.ses import ses_client
 
+    if args.ses_command == "test":
+        return _test(args, settings)
     try:
         ses, sns = ses_client(settings, max_connections=2), sns_client(settings)
         if args.ses_command == "setup":
@@ -198,3 +208,51 @@ def _status_text(r: dict) -> str:
     for problem in r["problems"]:
         lines += [f"PROBLEM {problem['code']}: {problem['what']}", f"  fix: {problem['fix']}"]
     return "\n".join(lines)
+
+
+def _test(args, settings: Settings, poll: float = 1.0) -> int:
+    """``ses test``: the simulator's three messages sent as key ``--key-id`` by the running
+    senders; each event reported as it comes back; 0 when all three did in time."""
+    from shared.broker.queues import make_broker
+    from shared.db.engine import make_engine
+    from shared.db.keys import get_key
+    from shared.errors import RequestError
+    from shared.ses.simulator import await_events, send_probes
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    broker = make_broker(settings)
+    try:
+        with engine.connect() as conn:
+            key = get_key(conn, args.key_id)
+        if key is None or key.revoked_at is not None:
+            print(f"mailpipe ses test: no active key with id {args.key_id}", file=sys.stderr)
+            return 1
+        from_addr = args.from_addr or settings.default_from
+        if not from_addr:
+            print("mailpipe ses test: name a sender with --from (or set "
+                  "MAILPIPE_DEFAULT_FROM)", file=sys.stderr)
+            return 2
+        try:
+            probes = send_probes(engine, broker, key, settings, from_addr)
+        except RequestError as exc:
+            print(f"mailpipe ses test: {exc.message}", file=sys.stderr)
+            return 2
+        for probe in probes:
+            print(f"queued   {probe.address}: message {probe.message_id}, waiting for "
+                  f"{probe.expected.value}")
+        done = await_events(engine, key, probes, args.timeout, poll=poll, report=lambda p: print(
+            f"arrived  {p.address}: {p.expected.value} (message {p.message_id}, SES "
+            f"{p.provider_message_id}; events {', '.join(p.events)})", flush=True))
+    finally:
+        broker.close()
+        engine.dispose()
+    for probe in probes:
+        if not probe.done:
+            print(f"MISSING  {probe.address}: message {probe.message_id} is {probe.state}"
+                  + (f" (SES {probe.provider_message_id})" if probe.provider_message_id else "")
+                  + f", events: {', '.join(probe.events) or 'none'}", file=sys.stderr)
+    if not done:
+        print("the loop is not closed: run mailpipe ses status for what is wrong (a message "
+              "still queued: are the senders running? sent without events: the "
+              "configuration set, its destination or the subscription)", file=sys.stderr)
+    return 0 if done else 1
