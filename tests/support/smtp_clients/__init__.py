@@ -93,35 +93,38 @@ def _run(command: list[str], what: str, timeout: float, **kwargs) -> subprocess.
     return result
 
 
-def _locked_version() -> str:
-    return json.loads((HERE / "package.json").read_text())["dependencies"]["nodemailer"]
-
-
-def install_nodemailer() -> Path:
-    """The folder holding ``node_modules/nodemailer`` at the locked version (installed if not)."""
-    wanted = _locked_version()
-    installed = NODE_PREFIX / "node_modules" / "nodemailer" / "package.json"
+def npm_ci(lock_folder: Path, prefix: Path, package: str) -> Path:
+    """``prefix``, holding ``node_modules/<package>`` at the version ``lock_folder``'s
+    package.json pins: ``npm ci`` of that folder's package.json and package-lock.json into
+    ``prefix`` when it is not there yet (one installer at a time), else nothing."""
+    wanted = json.loads((lock_folder / "package.json").read_text())["dependencies"][package]
+    installed = prefix / "node_modules" / package / "package.json"
 
     def ready() -> bool:
         return installed.is_file() and json.loads(installed.read_text())["version"] == wanted
 
     if ready():
-        return NODE_PREFIX
+        return prefix
     for tool in ("node", "npm"):
         if not shutil.which(tool):
-            raise ClientUnavailable(f"nodemailer needs {tool}, which is not installed "
+            raise ClientUnavailable(f"{package} needs {tool}, which is not installed "
                                     "(apt-get install nodejs npm; scripts/test does)")
-    with _locked("node"):
+    with _locked(f"npm-{package}"):
         if not ready():
-            NODE_PREFIX.mkdir(parents=True, exist_ok=True)
+            prefix.mkdir(parents=True, exist_ok=True)
             for name in ("package.json", "package-lock.json"):
-                shutil.copy(HERE / name, NODE_PREFIX / name)
+                shutil.copy(lock_folder / name, prefix / name)
             _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                 f"npm ci of nodemailer {wanted} from the npm registry into {NODE_PREFIX}", 300,
-                 cwd=NODE_PREFIX)
+                 f"npm ci of {package} {wanted} from the npm registry into {prefix}", 300,
+                 cwd=prefix)
         if not ready():
-            raise ClientUnavailable(f"npm ci left no nodemailer {wanted} in {NODE_PREFIX}")
-    return NODE_PREFIX
+            raise ClientUnavailable(f"npm ci left no {package} {wanted} in {prefix}")
+    return prefix
+
+
+def install_nodemailer() -> Path:
+    """The folder holding ``node_modules/nodemailer`` at the locked version (installed if not)."""
+    return npm_ci(HERE, NODE_PREFIX, "nodemailer")
 
 
 def compile_java() -> Path:
