@@ -16,10 +16,7 @@ from redis import Redis
 
 from services.api.clients import Networks, parse_networks
 from services.api.sync import SyncSlots
-from shared.db.keys import ApiKey
-from shared.errors import TooManyRequests
-from shared.i18n import Text
-from shared.rate.intake import IntakeLimiter, admit_open
+from shared.rate.intake import IntakeLimiter, charge_key
 from shared.settings import Settings
 
 
@@ -41,17 +38,6 @@ class Guards:
             sync_slots=SyncSlots(settings.sync_waits_per_process, settings.sync_waits_per_key),
             trusted_proxies=parse_networks(settings.trusted_proxies),
         )
-
-
-def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
-    """Take one request from ``key``'s intake budget (its own rate, when it has one, else
-    the fleet's ``MAILPIPE_INTAKE_RATE``); TooManyRequests when it is spent."""
-    wait = admit_open(limiter, f"key:{key.id}", rate=key.intake_rate)
-    if wait:
-        rate, burst = limiter.budget(key.intake_rate)
-        raise TooManyRequests(Text(
-            "this API key is over its budget of %(rate)g requests per second (bursts of "
-            "%(burst)s); retry in %(wait).1fs", rate=rate, burst=burst, wait=wait), wait)
 
 
 class IntakeRateMiddleware:

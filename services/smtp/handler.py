@@ -5,8 +5,9 @@
   one: ``apikey`` by convention). An unknown or revoked key is 535, after a
   pause; an address that failed too often (the API's and the console's
   budget, MAILPIPE_AUTH_FAILURE_RATE) is refused with 454 before any lookup.
-- MAIL FROM: without AUTH, 530 (aiosmtpd): no open relay. A sender outside
-  the key's domains, 550; a SIZE over MAILPIPE_SMTP_MAX_SIZE, 552 (aiosmtpd).
+- MAIL FROM: without AUTH, 530 (aiosmtpd): no open relay. A key over its
+  intake budget (the API's), 451; a sender outside the key's domains, 550; a
+  SIZE over MAILPIPE_SMTP_MAX_SIZE, 552 (aiosmtpd).
 - RCPT TO: a malformed address, 553; past MAILPIPE_MAX_RECIPIENTS_PER_REQUEST
   recipients, 452 (the client sends the rest in another transaction).
 - DATA: more than MAILPIPE_SMTP_MAX_SIZE bytes, 552 (aiosmtpd); then
@@ -31,7 +32,7 @@ from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests
 from shared.intake.addresses import is_valid_address
 from shared.intake.submissions import accept_submission, check_mail_from
-from shared.rate.intake import IntakeLimiter, note_failure, refuse_if_failing
+from shared.rate.intake import IntakeLimiter, charge_key, note_failure, refuse_if_failing
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.smtp")
@@ -53,6 +54,9 @@ class SubmissionHandler:
     #: Failed authentications per client address (not named auth_*: aiosmtpd would take
     #: any handler attribute so named for an AUTH mechanism).
     failure_budget: IntakeLimiter
+    #: Each key's intake budget (MAILPIPE_INTAKE_RATE or the key's own), as the API's:
+    #: a transaction costs what a request does.
+    intake_budget: IntakeLimiter
     failure_pause: float = FAILURE_PAUSE
     #: Sessions between an accepted MAIL and the answer to their DATA (or their end).
     in_flight: set = field(default_factory=set)
@@ -94,6 +98,7 @@ class SubmissionHandler:
     async def handle_MAIL(self, server, session, envelope, address: str,
                           mail_options: list[str]) -> str:
         try:
+            await asyncio.to_thread(charge_key, self.intake_budget, session.auth_data)
             check_mail_from(session.auth_data, address, self.settings)
         except RequestError as exc:
             return reply_for(exc)
@@ -168,7 +173,9 @@ def reply_for(exc: RequestError) -> str:
         status = "550 5.7.1"
     elif isinstance(exc, PayloadTooLarge):
         status = "552 5.3.4"
-    elif isinstance(exc, TooManyRequests) or exc.status >= 500:
+    elif isinstance(exc, TooManyRequests):
+        status = "451 4.7.1"
+    elif exc.status >= 500:
         status = "451 4.3.0"
     else:
         status = "550 5.6.0"

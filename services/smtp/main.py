@@ -77,6 +77,7 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
         broker=make_broker(settings),
         failure_budget=IntakeLimiter(client, settings.auth_failure_rate,
                                      settings.auth_failure_burst),
+        intake_budget=IntakeLimiter(client, settings.intake_rate, settings.intake_burst),
     )
     beating = Heartbeat(client, "smtp").start()
     try:

@@ -1,8 +1,9 @@
 """The API's request budget per caller: a GCRA bucket in Redis with bursts.
 
-API keys, and client addresses whose authentications failed (the API,
-the console's sign-in and ``mailpipe smtp`` share that budget:
-``refuse_if_failing``, ``note_failure``), are each a caller. The fleet's send budget is
+API keys (``charge_key``: a request, or an SMTP transaction) and client
+addresses whose authentications failed (the API, the console's sign-in and
+``mailpipe smtp`` share that budget: ``refuse_if_failing``, ``note_failure``)
+are each a caller. The fleet's send budget is
 shared.rate.limiter's.
 """
 
@@ -14,6 +15,7 @@ import math
 from redis import Redis
 from redis.exceptions import RedisError
 
+from shared.db.keys import ApiKey
 from shared.errors import TooManyRequests
 from shared.i18n import Text
 
@@ -81,6 +83,17 @@ def admit_open(limiter: IntakeLimiter, caller: str, *, check_only: bool = False,
         # budgets fail open instead of refusing every request.
         log.warning("request budget unavailable, request admitted: %s", exc)
         return 0.0
+
+
+def charge_key(limiter: IntakeLimiter, key: ApiKey) -> None:
+    """Take one request from ``key``'s intake budget (its own rate, when it has one, else
+    the fleet's ``MAILPIPE_INTAKE_RATE``); TooManyRequests when it is spent."""
+    wait = admit_open(limiter, f"key:{key.id}", rate=key.intake_rate)
+    if wait:
+        rate, burst = limiter.budget(key.intake_rate)
+        raise TooManyRequests(Text(
+            "this API key is over its budget of %(rate)g requests per second (bursts of "
+            "%(burst)s); retry in %(wait).1fs", rate=rate, burst=burst, wait=wait), wait)
 
 
 def refuse_if_failing(limiter: IntakeLimiter, address: str) -> None:

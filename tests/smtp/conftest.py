@@ -92,6 +92,7 @@ def submission_on(settings: Settings, engine, broker, redis, cafile) -> Submissi
         settings=settings, engine=engine, broker=broker,
         failure_budget=IntakeLimiter(redis, settings.auth_failure_rate,
                                      settings.auth_failure_burst),
+        intake_budget=IntakeLimiter(redis, settings.intake_rate, settings.intake_burst),
         failure_pause=0.3)
     return Submission(settings, handler, str(cafile)).start()
 

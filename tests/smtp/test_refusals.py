@@ -9,6 +9,7 @@ from email import policy
 import pytest
 from sqlalchemy import text
 
+from shared.db.keys import create_key
 from tests.smtp.messages import korean_message
 
 
@@ -75,6 +76,17 @@ def test_auth_login_takes_the_key_and_ignores_the_user_name(submission, api_key)
     client.user, client.password = "anything at all", api_key[1]
     code, _ = client.auth("LOGIN", client.auth_login)
     assert code == 235
+    client.quit()
+
+
+def test_a_key_over_its_intake_budget_is_451_at_mail_from(submission, engine):
+    with engine.begin() as conn:
+        _, slow = create_key(conn, "slow", [], intake_rate=0.01)  # bursts of 1
+    client = submission.starttls(slow)
+    assert client.mail("news@example.com")[0] == 250
+    client.rset()
+    code, reply = client.mail("news@example.com")
+    assert code == 451 and b"4.7.1 this API key is over its budget" in reply
     client.quit()
 
 
