@@ -216,3 +216,17 @@ def test_policy_defaults_follow_retention_days(settings):
         "retention_days": 90, "retention_events_days": 30}))
     assert (policy.events, policy.bodies, policy.orphans, policy.idempotency) == (
         30 * DAY, 90 * DAY, 7 * DAY, DAY)
+
+
+def test_the_raw_bytes_of_an_old_smtp_submission_go_with_its_parts(engine, api_key):
+    item = MessageRequest(topic_id="smtp", from_addr="s@example.com",
+                          recipients=["r@example.com"], subject="s", html="<pre>b</pre>")
+    with engine.begin() as conn:
+        (created,) = insert_messages(conn, api_key[0].id,
+                                     [item.as_submitted(b"Subject: s\r\n\r\nsecret\r\n")],
+                                     queue_timeout=300)
+    age(engine, [created.id], 60)
+    assert prune_step(engine, POLICY)["contents"] == 1
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT raw_mime, pruned_at IS NOT NULL FROM contents")).one() \
+            == (None, True)
