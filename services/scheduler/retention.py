@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from shared.db import retention as sql
+from shared.db.guard import prune_hours as prune_guard_hours
 from shared.db.traffic import prune_minutes
 from shared.settings import Settings
 
@@ -126,6 +127,7 @@ def prune_expired(engine: Engine, settings: Settings, *, budget: float = RUN_BUD
 def prune_traffic_minutes(engine: Engine) -> int:
     """The scheduler's job: drop the dashboard's per-minute counts older than two days
     (``shared.db.traffic.MINUTES_KEPT``), whatever the retention settings: the hours keep
-    the same counts. A few thousand rows at most each run."""
+    the same counts; and the reputation guard's hours past its day
+    (``shared.db.guard.HOURS_KEPT``). A few thousand rows at most each run."""
     with engine.begin() as conn:
-        return prune_minutes(conn)
+        return prune_minutes(conn) + prune_guard_hours(conn, datetime.now(UTC))

@@ -261,3 +261,16 @@ def test_paused_and_warned_scopes_are_gauged(engine, settings, redis, api_key, o
     assert samples[("mailpipe_guard_paused", "key")] == 1
     assert samples[("mailpipe_guard_paused", "topic")] == 0
     assert samples[("mailpipe_guard_warned", None)] == 3  # the key, its transactional, its topic
+
+
+def test_hours_older_than_a_day_are_pruned_and_the_recent_window_stays(engine, api_key):
+    from datetime import timedelta
+
+    from shared.db.guard import prune_hours
+
+    sent(engine, api_key[0].id, 25)
+    with engine.begin() as conn:
+        assert prune_hours(conn, datetime.now(UTC)) == 0
+        assert prune_hours(conn, datetime.now(UTC) + timedelta(hours=26)) == 3  # its 3 scopes
+        left = conn.execute(text("SELECT count(*) FROM guard_windows WHERE sent > 0")).scalar()
+    assert left == 3
