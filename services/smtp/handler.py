@@ -60,6 +60,8 @@ class SubmissionHandler:
     failure_pause: float = FAILURE_PAUSE
     #: Sessions between an accepted MAIL and the answer to their DATA (or their end).
     in_flight: set = field(default_factory=set)
+    #: Set at shutdown: a transaction in flight finishes, no new one starts.
+    stopping: bool = False
     _idle: asyncio.Event | None = None
 
     async def authenticate(self, server, mechanism: str, auth_data: LoginPassword
@@ -97,6 +99,8 @@ class SubmissionHandler:
 
     async def handle_MAIL(self, server, session, envelope, address: str,
                           mail_options: list[str]) -> str:
+        if self.stopping:
+            return "421 4.3.2 mailpipe is shutting down; send again on a new connection"
         try:
             await asyncio.to_thread(charge_key, self.intake_budget, session.auth_data)
             check_mail_from(session.auth_data, address, self.settings)

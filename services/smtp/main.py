@@ -7,7 +7,8 @@ database holds up only its own connection.
 
 SIGTERM (or SIGINT): the listeners stop accepting, transactions in flight
 (an accepted MAIL whose DATA is not answered yet) get up to DRAIN_SECONDS
-to finish, then the process exits 0; idle connections are dropped.
+to finish, then the process exits 0; a connection that starts another
+transaction meanwhile is told 421, idle ones are dropped.
 """
 
 from __future__ import annotations
@@ -107,6 +108,7 @@ async def serve(handler: SubmissionHandler, context: ssl.SSLContext,
         log.info("listening on %s:%s (%s)", bound[0], bound[1],
                  "implicit TLS" if implicit else "STARTTLS")
     await stop.wait()
+    handler.stopping = True
     for server in servers:
         server.close()
     log.info("stopping: %d transaction(s) in flight", len(handler.in_flight))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import smtplib
+import threading
 import time
 from email import policy
 
@@ -11,6 +12,7 @@ from sqlalchemy import text
 
 from shared.db.keys import create_key
 from tests.smtp.messages import korean_message
+from tests.support.stack import wait_for
 
 
 def auth_plain(client: smtplib.SMTP, key: str) -> tuple[int, bytes]:
@@ -171,3 +173,23 @@ def test_data_cut_mid_stream_stores_nothing(submission, api_key, engine):
     again = submission.implicit(api_key[1])
     assert again.noop()[0] == 250
     again.quit()
+
+
+def test_at_shutdown_the_transaction_in_flight_finishes_and_no_new_one_starts(
+        submission, api_key, engine):
+    busy, idle = submission.starttls(api_key[1]), submission.starttls(api_key[1])
+    busy.mail("news@example.com")
+    busy.rcpt("to@dest.test")
+    assert busy.docmd("DATA")[0] == 354
+    message = korean_message(bcc=None, cc=None).as_bytes(policy=policy.SMTP)
+    busy.send(message[:300])
+    stopping = threading.Thread(target=submission.stop)
+    stopping.start()
+    wait_for(lambda: submission.handler.stopping, 5, "the shutdown to begin", poll=0.05)
+    code, reply = idle.mail("news@example.com")
+    assert code == 421 and b"shutting down" in reply
+    busy.send(message[300:] + b".\r\n")
+    assert busy.getreply()[0] == 250
+    stopping.join(10)
+    assert not submission.thread.is_alive()  # drained: it stopped without waiting longer
+    assert count(engine, "messages") == 1
