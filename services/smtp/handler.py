@@ -5,7 +5,8 @@
   one: ``apikey`` by convention). An unknown or revoked key is 535, after a
   pause; an address that failed too often (the API's and the console's
   budget, MAILPIPE_AUTH_FAILURE_RATE) is refused with 454 before any lookup.
-- MAIL FROM: without AUTH, 530 (aiosmtpd): no open relay. A key over its
+- MAIL FROM: without AUTH, 530 (aiosmtpd): no open relay; with a key revoked
+  since AUTH, 530 too (the key is read again: its domains may have changed). A key over its
   intake budget (the API's), 451; a sender outside the key's domains, 550; a
   SIZE over MAILPIPE_SMTP_MAX_SIZE, 552 (aiosmtpd).
 - RCPT TO: a malformed address, 553; past MAILPIPE_MAX_RECIPIENTS_PER_REQUEST
@@ -28,7 +29,7 @@ from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
+from shared.db.keys import ApiKey, find_active_key, get_key, note_use, used_recently
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests
 from shared.intake.addresses import is_valid_address
 from shared.intake.submissions import accept_submission, check_mail_from
@@ -102,14 +103,30 @@ class SubmissionHandler:
         if self.stopping:
             return "421 4.3.2 mailpipe is shutting down; send again on a new connection"
         try:
-            await asyncio.to_thread(charge_key, self.intake_budget, session.auth_data)
-            check_mail_from(session.auth_data, address, self.settings)
+            key = await asyncio.to_thread(self._still_active, session.auth_data)
+        except SQLAlchemyError as exc:
+            log.warning("MAIL from %s: key lookup failed: %s", _peer_address(session.peer), exc)
+            return UNAVAILABLE
+        if key is None:
+            session.authenticated = False
+            return "530 5.7.0 The API key was revoked; authenticate again"
+        session.auth_data = key
+        try:
+            await asyncio.to_thread(charge_key, self.intake_budget, key)
+            check_mail_from(key, address, self.settings)
         except RequestError as exc:
             return reply_for(exc)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         self._begin(session)
         return "250 2.1.0 OK"
+
+    def _still_active(self, key: ApiKey) -> ApiKey | None:
+        """``key`` as it is now (its domains may have changed), or None once revoked: a
+        connection may outlive its key (clients keep them open for many messages)."""
+        with self.engine.connect() as conn:
+            current = get_key(conn, key.id)
+        return current if current is not None and current.revoked_at is None else None
 
     async def handle_RCPT(self, server, session, envelope, address: str,
                           rcpt_options: list[str]) -> str:

@@ -10,7 +10,7 @@ from email import policy
 import pytest
 from sqlalchemy import text
 
-from shared.db.keys import create_key
+from shared.db.keys import create_key, revoke_key
 from tests.smtp.messages import korean_message
 from tests.support.stack import wait_for
 
@@ -89,6 +89,18 @@ def test_a_key_over_its_intake_budget_is_451_at_mail_from(submission, engine):
     client.rset()
     code, reply = client.mail("news@example.com")
     assert code == 451 and b"4.7.1 this API key is over its budget" in reply
+    client.quit()
+
+
+def test_a_key_revoked_after_auth_is_refused_at_the_next_mail_from(submission, engine, api_key):
+    client = submission.starttls(api_key[1])
+    assert client.mail("news@example.com")[0] == 250
+    client.rset()
+    with engine.begin() as conn:
+        revoke_key(conn, api_key[0].id)
+    code, reply = client.mail("news@example.com")
+    assert code == 530 and b"revoked" in reply
+    assert client.mail("news@example.com")[0] == 530  # authenticated no more
     client.quit()
 
 
