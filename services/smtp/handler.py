@@ -6,9 +6,9 @@
   pause; an address that failed too often (the API's and the console's
   budget, MAILPIPE_AUTH_FAILURE_RATE) is refused with 454 before any lookup.
 - MAIL FROM: without AUTH, 530 (aiosmtpd): no open relay; with a key revoked
-  since AUTH, 530 too (the key is read again: its domains may have changed). A key over its
-  intake budget (the API's), 451; a sender outside the key's domains, 550; a
-  SIZE over MAILPIPE_SMTP_MAX_SIZE, 552 (aiosmtpd).
+  since AUTH, 530 too (the key is read again: its domains may have changed).
+  A key over its intake budget (the API's), 451; a sender outside the key's
+  domains, 550; a SIZE over MAILPIPE_SMTP_MAX_SIZE, 552 (aiosmtpd).
 - RCPT TO: a malformed address, 553; past MAILPIPE_MAX_RECIPIENTS_PER_REQUEST
   recipients, 452 (the client sends the rest in another transaction).
 - DATA: more than MAILPIPE_SMTP_MAX_SIZE bytes, 552 (aiosmtpd); then
