@@ -89,7 +89,7 @@ def read_submission(raw: bytes) -> Submission:
     return Submission(
         from_mailbox=_from_mailbox(message),
         message_id=_header(message, "message-id").strip().strip("<>") or None,
-        subject=" ".join(_header(message, "subject").split())[:_SUBJECT_CHARS] or "-",
+        subject=_described(_header(message, "subject")),
         html=_html(message),
         text=_part(message, "plain"),
         topic_id=_header(message, TOPIC).strip() or DEFAULT_TOPIC,
@@ -139,6 +139,13 @@ def _header(message: EmailMessage, name: str) -> str:
         return ""
 
 
+def _described(subject: str) -> str:
+    """The subject as the content's description: on one line, printable (the bytes keep it
+    as it was)."""
+    printable = "".join(c if c.isprintable() else " " for c in subject)
+    return " ".join(printable.split())[:_SUBJECT_CHARS] or "-"
+
+
 def _from_mailbox(message: EmailMessage) -> str:
     try:
         addresses = message["from"].addresses if message["from"] is not None else ()
@@ -178,15 +185,15 @@ def _tracking(value: str) -> bool:
         field="X-Mailpipe-Tracking")
 
 
-_HEADER_OF_FIELD = {"topicId": "X-Mailpipe-Topic", "topic_id": "X-Mailpipe-Topic",
-                    "scheduledAt": "X-Mailpipe-Scheduled-At",
-                    "scheduled_at": "X-Mailpipe-Scheduled-At"}
+#: Where each field of the request came from.
+_HEADER_OF_FIELD = {"topic_id": "X-Mailpipe-Topic", "scheduled_at": "X-Mailpipe-Scheduled-At",
+                    "from_addr": "From", "subject": "Subject", "recipients": "RCPT TO"}
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
     """The first problem of ``exc`` named by the header (or envelope part) it came from."""
     error = exc.errors(include_url=False)[0]
     loc = str(error["loc"][0]) if error["loc"] else ""
-    where = _HEADER_OF_FIELD.get(loc, "RCPT TO" if loc == "recipients" else loc)
+    where = _HEADER_OF_FIELD.get(loc, loc)
     return InvalidRequest("invalid_header", Text(
         "%(field)s: %(problem)s", field=where, problem=error["msg"]), field=where)
