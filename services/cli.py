@@ -62,6 +62,15 @@ def _parser() -> argparse.ArgumentParser:
         "resume", help="resume a key the reputation guard paused (all its pauses, or a topic's)")
     resume.add_argument("id", type=int)
     resume.add_argument("--topic", help="resume only this topic's pause")
+    levels = keys_sub.add_parser(
+        "levels", help="show or set a key's own reputation guard levels (rates, like 0.04)")
+    levels.add_argument("id", type=int)
+    for name in ("bounce-warn", "bounce-pause", "complaint-warn", "complaint-pause"):
+        levels.add_argument(f"--{name}", type=float, default=None,
+                            help=f"{name.replace('-', ' ')} rate instead of "
+                            f"MAILPIPE_GUARD_{name.replace('-', '_').upper()}")
+    levels.add_argument("--settings", action="store_true",
+                        help="drop the key's own levels: the MAILPIPE_GUARD_* settings apply")
 
     from services.console.admins import add_parser as add_admins
 
@@ -88,22 +97,22 @@ def _key_options(parser: argparse.ArgumentParser, changing: bool = False) -> Non
                         help="cap this key's sends at N recipients/s (inside the fleet's rate)")
     parser.add_argument("--intake-rate", type=float, default=None,
                         help="API requests/s for this key instead of MAILPIPE_INTAKE_RATE")
+    parser.add_argument("--configuration-set", default=None,
+                        help="the SES configuration set this key's sends name instead of "
+                        "MAILPIPE_SES_CONFIGURATION_SET")
     if changing:
         parser.add_argument("--any-domain", action="store_true",
                             help="allow every sender domain (drop the key's domains)")
         parser.add_argument("--fleet-rate", action="store_true",
-    parser.add_argument("--configuration-set", default=None,
-                        help="the SES configuration set this key's sends name instead of "
-                        "MAILPIPE_SES_CONFIGURATION_SET")
                             help="no send-rate cap of its own")
         parser.add_argument("--fleet-intake-rate", action="store_true",
                             help="MAILPIPE_INTAKE_RATE, not a rate of its own")
+        parser.add_argument("--fleet-configuration-set", action="store_true",
+                            help="MAILPIPE_SES_CONFIGURATION_SET, not a set of its own")
 
 
 def _duration(value: str) -> timedelta:
     units = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
-        parser.add_argument("--fleet-configuration-set", action="store_true",
-                            help="MAILPIPE_SES_CONFIGURATION_SET, not a set of its own")
     if len(value) < 2 or value[-1] not in units or not value[:-1].isdigit():
         raise argparse.ArgumentTypeError(f"{value!r}: use a number and s, m, h or d, e.g. 2h")
     return timedelta(**{units[value[-1]]: int(value[:-1])})
@@ -139,12 +148,30 @@ def _keys(args, settings) -> int:
                 return _change_key(conn, args)
             elif args.keys_command == "resume":
                 return _resume_key(conn, args)
+            elif args.keys_command == "levels":
+                return _key_levels(conn, args, settings)
             elif not revoke_key(conn, args.id, actor=Actor.cli()):
                 print(f"no active key with id {args.id}", file=sys.stderr)
                 return 1
     except InvalidRequest as exc:
         print(f"mailpipe keys: {exc.message}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _key_levels(conn, args, settings) -> int:
+    """``keys levels``: a key's reputation guard levels, set as given (shared.guard)."""
+    from shared.db.audit import Actor
+    from shared.guard import LEVEL_NAMES, Levels, change_key_levels
+
+    wanted = {n: None for n in LEVEL_NAMES} if args.settings else {}
+    wanted.update({n: getattr(args, n) for n in LEVEL_NAMES if getattr(args, n) is not None})
+    levels = change_key_levels(conn, args.id, wanted, fleet=Levels.from_settings(settings),
+                               actor=Actor.cli())
+    if levels is None:
+        print(f"no key with id {args.id}", file=sys.stderr)
+        return 1
+    print(" ".join(f"{n.replace('_', '-')} {getattr(levels, n):g}" for n in LEVEL_NAMES))
     return 0
 
 
@@ -194,6 +221,9 @@ def _change_key(conn, args) -> int:
     if args.fleet_intake_rate or args.intake_rate is not None:
         wanted = replace(wanted, intake_rate=None if args.fleet_intake_rate
                          else args.intake_rate)
+    if args.fleet_configuration_set or args.configuration_set is not None:
+        wanted = replace(wanted, configuration_set=None if args.fleet_configuration_set
+                         else args.configuration_set)
     changed = change_key(conn, args.id, wanted, actor=Actor.cli())
     if changed is None:
         print(f"no active key with id {args.id}", file=sys.stderr)
@@ -217,9 +247,6 @@ def run(argv: list[str] | None = None) -> int:
         from shared.metrics.setup import prepare
 
         prepare(args.command, settings.metrics_dir)
-    if args.fleet_configuration_set or args.configuration_set is not None:
-        wanted = replace(wanted, configuration_set=None if args.fleet_configuration_set
-                         else args.configuration_set)
     if args.command == "api":
         from services.api.main import main as api
 

@@ -23,6 +23,7 @@ nothing is lost, and an operator's resume (``resume``) makes them due again.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,9 @@ from shared.db.audit import Actor, record
 from shared.db.events import StoredEvent
 from shared.db.guard import GuardPause, ScopeFigures
 from shared.db.outbox import OutboundEvent, emit
+from shared.db.tables.guard import TRAFFIC
+from shared.errors import InvalidRequest
+from shared.i18n import Text
 from shared.settings import Settings
 from shared.webhooks.events import OutboundEventType
 
@@ -175,7 +179,7 @@ class ReputationGuard:
             return Observation()
         # A key's decision reads all three of its whole-key scopes.
         scopes = set(touched) | {(k, "", t) for k, _, _ in touched
-                                 for t in ("all", "campaign", "transactional")}
+                                 for t in TRAFFIC}
         verdicts, seen = {}, Observation()
         changed = []
         for scope in db.figures(conn, sorted(scopes)):
@@ -250,3 +254,44 @@ def resume(conn: Connection, api_key_id: int, topic_id: str | None, *, actor: Ac
         log.warning("reputation guard: %s resumed by %s (paused since %s for its %s rate)",
                     scope, actor.name, f"{p.paused_at:%Y-%m-%d %H:%M:%S}", p.reason)
     return resumed
+
+
+#: The levels a key may set, in ``Levels``' order, as forms and the audit log name them.
+LEVEL_NAMES = ("bounce_warn", "bounce_pause", "complaint_warn", "complaint_pause")
+
+
+def change_key_levels(conn: Connection, api_key_id: int, levels: dict[str, float | None], *,
+                      fleet: Levels, actor: Actor) -> Levels | None:
+    """Set the key's own levels (``levels``: by ``LEVEL_NAMES``, None for the setting's;
+    those not named stay); returns the levels now in force for it, or None when there is no
+    such key. InvalidRequest when a level is not a rate above 0 and at most 1, or a warning
+    is not below its pause level (as in force, with the settings). Audited as
+    ``key.guard``, in the caller's transaction."""
+    before = db.key_levels(conn, api_key_id, lock=True)
+    if before is None:
+        return None
+    after = tuple(_level(levels[n], n) if n in levels else b
+                  for n, b in zip(LEVEL_NAMES, before, strict=True))
+    in_force = fleet.for_key(after)
+    for measure in ("bounce", "complaint"):
+        warn, pause = getattr(in_force, f"{measure}_warn"), getattr(in_force, f"{measure}_pause")
+        if warn >= pause:
+            raise InvalidRequest("invalid_guard_level", Text(
+                "the warning level (%(warn)s) must be below the pause level (%(pause)s)",
+                warn=format(warn, "g"), pause=format(pause, "g")), field=f"{measure}_warn")
+    if after != before:
+        db.store_key_levels(conn, api_key_id, after)
+        record(conn, actor, "key.guard", f"key {api_key_id}",
+               before=dict(zip(LEVEL_NAMES, before, strict=True)),
+               after=dict(zip(LEVEL_NAMES, after, strict=True)))
+    return in_force
+
+
+def _level(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if not (math.isfinite(value) and 0 < value <= 1):
+        raise InvalidRequest("invalid_guard_level", Text(
+            "a level is a rate above 0 and at most 1, like 0.04; leave it empty for the "
+            "setting's"), field=name)
+    return float(value)

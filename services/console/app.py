@@ -149,6 +149,7 @@ def _routes(app: falcon.App, console: Console, sessions: ConsoleSessions) -> Non
     app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}", keys.KeyPage(console))
     app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}/revoke", keys.RevokeKey(console))
     app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}/resume", keys.ResumeKey(console))
+    app.add_route(f"{ROOT}/keys/{{key_id:{ID_FIELD}}}/levels", keys.KeyLevels(console))
     app.add_route(f"{ROOT}/identities", identities.IdentitiesPage(console))
     app.add_route(f"{ROOT}/ses", ses.SesPage(console))
     app.add_route(f"{ROOT}/suppressions", suppressions.SuppressionsPage(console))

@@ -88,6 +88,7 @@ LABELS: dict[str, dict[str, str]] = {
         "key.change": NP_("audit", "API key changed"),
         "key.revoke": NP_("audit", "API key revoked"),
         "key.resume": NP_("audit", "API key resumed after a reputation pause"),
+        "key.guard": NP_("audit", "API key's reputation guard levels changed"),
         "suppression.add": NP_("audit", "Suppressions added"),
         "suppression.remove": NP_("audit", "Suppression removed"),
         "messages.requeue": NP_("audit", "Messages requeued"),

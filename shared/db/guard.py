@@ -301,6 +301,28 @@ def standing(conn: Connection) -> tuple[dict[str, int], int]:
     return paused, warned
 
 
+#: A key's own levels (api_keys columns), in shared.guard.Levels' order.
+LEVEL_COLUMNS = ("guard_bounce_warn", "guard_bounce_pause", "guard_complaint_warn",
+                 "guard_complaint_pause")
+
+
+def key_levels(conn: Connection, api_key_id: int, *, lock: bool = False
+               ) -> tuple[float | None, ...] | None:
+    """The key's own levels (None each: the setting's), or None when there is no such key;
+    ``lock``: FOR UPDATE, for a change that reads them first."""
+    row = conn.execute(text(f"SELECT {', '.join(LEVEL_COLUMNS)} FROM api_keys WHERE id = :id"
+                            + (" FOR UPDATE" if lock else "")), {"id": api_key_id}).first()
+    return tuple(row) if row else None
+
+
+def store_key_levels(conn: Connection, api_key_id: int, levels: tuple[float | None, ...]
+                     ) -> None:
+    """Write the key's own levels (in ``LEVEL_COLUMNS``' order)."""
+    conn.execute(text(f"UPDATE api_keys SET {', '.join(f'{c} = :{c}' for c in LEVEL_COLUMNS)} "
+                      "WHERE id = :id"), {"id": api_key_id, **dict(zip(LEVEL_COLUMNS, levels,
+                                                                         strict=True))})
+
+
 def prune_hours(conn: Connection, now: datetime) -> int:
     """Delete hours older than ``HOURS_KEPT`` (through ``guard_hours_at``)."""
     return conn.execute(text("DELETE FROM guard_hours WHERE at < :cutoff"),

@@ -56,3 +56,23 @@ def test_the_dashboard_names_paused_and_warned_keys_and_an_admin_resumes_one(
         due = conn.execute(text("SELECT bool_and(due_at <= now()) FROM messages "
                                 "WHERE id = ANY(:ids)"), {"ids": held}).scalar_one()
     assert due, "the resumed key's held messages are due again"
+
+
+def test_an_admin_sets_a_keys_own_levels_on_its_page(page, console, audit_since):
+    with console.engine.begin() as conn:
+        key = create_key(conn, "levels", [])[0].id
+    sign_in(page, console, "admin", then=f"/ui/keys/{key}")
+    form = page.locator("#guard-levels")
+    assert form.locator("input[name=bounce_pause]").get_attribute("placeholder") == "0.04"
+    form.locator("input[name=bounce_warn]").fill("0.05")
+    page.click("#save-levels")
+    assert "must be below the pause level" in page.locator("#error-bounce_warn").inner_text()
+    assert form.locator("input[name=bounce_warn]").input_value() == "0.05"  # kept as typed
+    form.locator("input[name=bounce_warn]").fill("0.01")
+    form.locator("input[name=complaint_pause]").fill("0,0006")
+    page.click("#save-levels")
+    page.wait_for_url(f"{console.url}/ui/keys/{key}?levels=1#guard")
+    assert form.locator("input[name=complaint_pause]").input_value() == "0.0006"
+    [entry] = audited(console, "key.guard", f"key {key}", audit_since)
+    assert entry.after["bounce_warn"] == 0.01 and entry.after["complaint_pause"] == 0.0006
+    shot(page, "guard-levels")

@@ -274,3 +274,25 @@ def test_hours_older_than_a_day_are_pruned_and_the_recent_window_stays(engine, a
         assert prune_hours(conn, datetime.now(UTC) + timedelta(hours=26)) == 3  # its 3 scopes
         left = conn.execute(text("SELECT count(*) FROM guard_windows WHERE sent > 0")).scalar()
     assert left == 3
+
+
+def test_a_keys_own_levels_replace_the_settings_and_are_checked(
+        engine, settings, api_key, other_key, monkeypatch, capsys, audit_since):
+    from services.cli import run
+
+    monkeypatch.setenv("MAILPIPE_DATABASE_URL", settings.database_url)
+    strict = api_key[0].id
+    assert run(["keys", "levels", str(strict), "--bounce-warn", "0.05"]) == 2  # above 4%
+    assert "must be below the pause level" in capsys.readouterr().err
+    assert run(["keys", "levels", str(strict), "--bounce-warn", "0.01",
+                "--bounce-pause", "0.02"]) == 0
+    assert "bounce-warn 0.01 bounce-pause 0.02 complaint-warn 0.0005" in capsys.readouterr().out
+    for key in (strict, other_key.id):
+        feedback(engine, sent(engine, key, 100, f"k{key}")[:3])  # 3%: between the two
+    assert pauses(engine) == {(strict, "", False, "bounce")}
+    with engine.connect() as conn:
+        [entry] = [e for e in entries(conn, action="key.guard")
+                   if e.target == f"key {strict}" and e.id > audit_since]
+    assert entry.after["bounce_pause"] == 0.02 and entry.before["bounce_pause"] is None
+    assert run(["keys", "levels", str(strict), "--settings"]) == 0
+    assert "bounce-pause 0.04" in capsys.readouterr().out

@@ -20,11 +20,11 @@ import falcon
 
 from services.console.pages.dashboard import COLOURS, chart
 from services.console.web import ROOT, Page, PageNotFound, form, redirect
-from shared.db.guard import active_pauses
+from shared.db.guard import active_pauses, key_levels
 from shared.db.keys import KeySettings, change_key, create_key, get_key, list_keys, revoke_key
 from shared.db.traffic import WINDOWS, traffic
 from shared.errors import InvalidRequest
-from shared.guard import resume
+from shared.guard import LEVEL_NAMES, Levels, change_key_levels, resume
 from shared.i18n import Text
 
 ADMIN = {"GET": "admin", "POST": "admin"}
@@ -112,6 +112,8 @@ def _notice(req: falcon.Request) -> Text | None:
         return Text("The key is revoked: requests with it are refused from now on.")
     if req.get_param_as_bool("resumed"):
         return Text("Resumed: its held messages are sent now.")
+    if req.get_param_as_bool("levels"):
+        return Text("The key's reputation guard levels are saved.")
     return None
 
 
@@ -124,20 +126,28 @@ class KeyPage(Page):
         self._show(req, resp, key_id)
 
     def _show(self, req: falcon.Request, resp: falcon.Response, key_id: int,
-              values: dict | None = None, error: InvalidRequest | None = None) -> None:
+              values: dict | None = None, error: InvalidRequest | None = None,
+              levels: dict | None = None) -> None:
         with self.console.engine.connect() as conn:
             key = get_key(conn, key_id)
             if key is None:
                 raise _no_key(key_id)
             figures = traffic(conn, KEY_DAYS, datetime.now(UTC), api_key_id=key_id)
             pauses = active_pauses(conn, key_id)
+            own = key_levels(conn, key_id)
+        if levels is None:
+            levels = {n: "" if v is None else f"{v:g}" for n, v in zip(LEVEL_NAMES, own,
+                                                                          strict=True)}
+        level_error = error if error and error.field in LEVEL_NAMES else None
         busy = any(figures.totals.values())
         days = sorted(((day, counts) for day, counts in figures.points.items()
                        if any(counts.values())), reverse=True)
         self.console.render(req, resp, "key.html", key=key, figures=figures, days=days,
                             measures=list(COLOURS),
                             chart=chart(figures, req.context.lang) if busy else "",
-                            values=values or _form_values(key.settings), error=error,
+                            values=values or _form_values(key.settings),
+                            error=None if level_error else error, levels=levels,
+                            level_error=level_error, level_names=LEVEL_NAMES,
                             fleet=self.console.settings, notice=_notice(req), pauses=pauses,
                             status=falcon.HTTP_400 if error else falcon.HTTP_200)
 
@@ -183,3 +193,24 @@ class ResumeKey(Page):
                 raise _no_key(key_id)
             resume(conn, key_id, topic, actor=self.console.actor(req))
         raise redirect(f"{ROOT}/keys/{key_id}?resumed=1#guard")
+
+
+class KeyLevels(KeyPage):
+    """``POST /ui/keys/{id}/levels``: the key's own reputation guard levels (empty: the
+    setting's), checked and audited by shared.guard.change_key_levels."""
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
+        values = form(req)
+        levels = {n: (values.get(n) or "").strip() for n in LEVEL_NAMES}
+        try:
+            with self.console.engine.begin() as conn:
+                changed = change_key_levels(
+                    conn, key_id, {n: _rate(v, n) for n, v in levels.items()},
+                    fleet=Levels.from_settings(self.console.settings),
+                    actor=self.console.actor(req))
+        except InvalidRequest as exc:
+            self._show(req, resp, key_id, error=exc, levels=levels)
+            return
+        if changed is None:
+            raise _no_key(key_id)
+        raise redirect(f"{ROOT}/keys/{key_id}?levels=1#guard")

@@ -36,8 +36,7 @@ _TRAFFIC_VALID = "traffic IN ('all', 'campaign', 'transactional')"
 guard_windows = Table(
     "guard_windows",
     metadata,
-    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"),
-           primary_key=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
     Column("topic_id", Text, primary_key=True),
     Column("traffic", Text, primary_key=True),
     Column("sent", Float, nullable=False, server_default=text("0")),
@@ -57,8 +56,7 @@ guard_windows = Table(
 guard_hours = Table(
     "guard_hours",
     metadata,
-    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"),
-           primary_key=True),
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
     Column("topic_id", Text, primary_key=True),
     Column("traffic", Text, primary_key=True),
     Column("at", DateTime(timezone=True), primary_key=True),
@@ -71,7 +69,7 @@ guard_hours = Table(
 
 #: Pauses, the truth of them: one row per pause, kept after its resume (the history).
 #: A row with ``resumed_at`` NULL holds its scope's ``queued`` rows back from the
-#: senders' claim (shared.db.claims); the Redis mirror is shared.guard.pauses'.
+#: senders' claim (shared.db.claims: the check is in the claim's own statement).
 guard_pauses = Table(
     "guard_pauses",
     metadata,
