@@ -32,6 +32,7 @@ from shared.errors import ConfigError
 from shared.rate.intake import IntakeLimiter
 from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
+from shared.runtime.observe import observe
 from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.smtp")
@@ -66,6 +67,7 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
     Raises ConfigError without a certificate and key (AUTH needs TLS).
     """
     configure_logging("smtp", settings.log_level)
+    observe("smtp", settings)
     context = tls_context(settings)
     listeners = [(address, implicit) for address, implicit in
                  ((bind, False), (tls_bind, True)) if _on(address)]
