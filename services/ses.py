@@ -52,7 +52,8 @@ def sns_client(settings: Settings):
 
     return boto3.session.Session().client(
         "sns", region_name=settings.aws_region or None,
-        config=Config(retries={"total_max_attempts": 3, "mode": "standard"}))
+        config=Config(retries={"total_max_attempts": 2, "mode": "standard"},
+                      connect_timeout=5, read_timeout=10))
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
@@ -109,29 +110,17 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
     from shared.db.keys import list_keys
     from shared.events.sns import parse_topic_arns
     from shared.ses import account as reads
-    from shared.ses.checks import (
-        events_url,
-        problems,
-        read_subscriptions,
-        sending_from,
-        unreadable,
-    )
+    from shared.ses.checks import events_url, problems, sending_from
     from shared.ses.identities import read_sender_identities
 
     with engine.connect() as conn:
         last_event = newest_sns_event(conn)
         senders = sending_from(settings.default_from, list_keys(conn))
     url = events_url(settings.public_url)
-    reading = reads.read(ses, settings.ses_configuration_set)
-    subscriptions = read_subscriptions(sns, reading, url)
+    reading = reads.read(ses, settings.ses_configuration_set, lambda: sns, url)
     found = problems(reading, senders=list(senders), events_url=url,
                      topic_arns=parse_topic_arns(settings.sns_topic_arns),
-                     last_event=last_event, now=now or datetime.now(UTC),
-                     subscriptions=None if isinstance(subscriptions, SesUnavailable)
-                     else subscriptions)
-    if isinstance(subscriptions, SesUnavailable):
-        problem = unreadable(subscriptions)
-        found.append(type(problem)("subscription_unreadable", problem.what, problem.fix))
+                     last_event=last_event, now=now or datetime.now(UTC))
     try:
         identities = [{"name": i.name, "kind": i.identity.kind, "status": i.identity.status,
                        "dkim": i.dkim.status if i.dkim else None,
@@ -155,9 +144,9 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
         "destinations": [{"name": d.name, "enabled": d.enabled, "kind": d.kind,
                           "topic": d.topic_arn, "types": sorted(d.types)}
                          for d in (found_set.destinations if found_set else ())],
-        "subscriptions": None if isinstance(subscriptions, SesUnavailable) else {
+        "subscriptions": None if reading.subscriptions is None else {
             topic: {"subscription": arn, "confirmed": loop.confirmed(arn)}
-            for topic, arn in subscriptions.items()},
+            for topic, arn in reading.subscriptions.items()},
         "eventsUrl": url,
         "lastEvent": None if last_event is None else {
             "type": last_event.type, "at": last_event.occurred_at.isoformat()},

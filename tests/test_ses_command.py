@@ -90,7 +90,7 @@ def test_a_destination_topic_without_the_subscription_is_a_problem_naming_setup(
     sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
     (problem,) = report(engine)["problems"]
     assert problem["code"] == "subscription_missing"
-    assert "mailpipe ses setup --public-url" in problem["fix"]
+    assert f"mailpipe ses setup --public-url {PUBLIC_URL} (it subscribes" in problem["fix"]
 
 
 @pytest.fixture

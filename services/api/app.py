@@ -79,6 +79,9 @@ class ApiDeps:
     #: configuration sets); tests pass one for their own endpoint. None: made from the
     #: settings (``shared.transports.ses.ses_client``) when first needed.
     ses: object | None = None
+    #: The SNS client it reads the destination topics' subscriptions with; None: made from
+    #: the settings (``services.ses.sns_client``) when first needed.
+    sns: object | None = None
 
     def __post_init__(self) -> None:
         if self.guards is None:

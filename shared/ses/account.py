@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from botocore.exceptions import (
@@ -134,8 +134,18 @@ class Reading:
     #: That set as SES has it; None when it is not named, does not exist, or could not be read.
     configuration_set: ConfigurationSet | None
     read_at: datetime
-    #: ``identities`` or ``configuration_set`` → why it could not be read.
+    #: ``identities``, ``configuration_set`` or ``subscriptions`` → why it could not be read.
     errors: dict[str, SesUnavailable] = field(default_factory=dict)
+    #: Each destination topic's subscription to mailpipe's events URL, as SNS lists it
+    #: (``read_subscription``); None when SNS was not asked.
+    subscriptions: dict[str, str | None] | None = None
+
+    @property
+    def destination_topics(self) -> list[str]:
+        """The SNS topics the configuration set's enabled destinations publish to."""
+        found = self.configuration_set
+        return sorted({d.topic_arn for d in (found.destinations if found else ())
+                       if d.kind == "SNS" and d.enabled and d.topic_arn})
 
 
 def unavailable(exc: Exception, operation: str) -> SesUnavailable:
@@ -249,9 +259,12 @@ def read_subscription(sns, topic_arn: str, endpoint: str) -> str | None:
             return None
 
 
-def read(client, configuration_set: str | None) -> Reading:
+def read(client, configuration_set: str | None, sns: Callable[[], object] | None = None,
+         events_url: str | None = None) -> Reading:
     """The whole reading; SesUnavailable when GetAccount itself fails (nothing else is
-    asked then: an SES that cannot answer it will not answer the rest)."""
+    asked then: an SES that cannot answer it will not answer the rest). With ``sns`` (what
+    gives an SNS client, asked only when there is a destination topic), each destination
+    topic's subscription to ``events_url`` too."""
     account = read_account(client)
     errors: dict[str, SesUnavailable] = {}
     identities = found_set = None
@@ -264,8 +277,22 @@ def read(client, configuration_set: str | None) -> Reading:
             found_set = read_configuration_set(client, configuration_set)
         except SesUnavailable as exc:
             errors["configuration_set"] = exc
-    return Reading(client.meta.region_name, account, identities, configuration_set,
-                   found_set, datetime.now(UTC), errors)
+    reading = Reading(client.meta.region_name, account, identities, configuration_set,
+                      found_set, datetime.now(UTC), errors)
+    if sns is None or events_url is None:
+        return reading
+    try:
+        topics = reading.destination_topics
+        client_sns = sns() if topics else None
+        subscriptions = {topic: read_subscription(client_sns, topic, events_url)
+                         for topic in topics}
+    except SesUnavailable as exc:
+        errors["subscriptions"] = exc
+        return reading
+    except (BotoCoreError, ClientError) as exc:  # making the client (no region, …)
+        errors["subscriptions"] = unavailable(exc, "ListSubscriptionsByTopic")
+        return reading
+    return replace(reading, subscriptions=subscriptions)
 
 
 class AccountReader:
@@ -277,9 +304,15 @@ class AccountReader:
     """
 
     def __init__(self, make_client: Callable[[], object], configuration_set: str | None,
-                 ttl: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+                 ttl: float = 30.0, clock: Callable[[], float] = time.monotonic, *,
+                 make_sns: Callable[[], object] | None = None,
+                 events_url: str | None = None) -> None:
+        """``make_sns`` and ``events_url``: read the destination topics' subscriptions too."""
         self._make_client = make_client
         self._client = None
+        self._make_sns = make_sns
+        self._sns = None
+        self.events_url = events_url
         self.configuration_set = configuration_set
         self.ttl = ttl
         self._clock = clock
@@ -296,11 +329,17 @@ class AccountReader:
             raise SesUnavailable(kept.reason, kept.detail, kept.operation, kept.at)
         return kept
 
+    def _sns_client(self):
+        if self._sns is None:
+            self._sns = self._make_sns()
+        return self._sns
+
     def _read(self) -> Reading | SesUnavailable:
         try:
             if self._client is None:
                 self._client = self._make_client()
-            return read(self._client, self.configuration_set)
+            return read(self._client, self.configuration_set,
+                        self._sns_client if self._make_sns else None, self.events_url)
         except SesUnavailable as exc:
             return exc
         except (BotoCoreError, ClientError) as exc:  # making the client (no region, …)

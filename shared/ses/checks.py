@@ -19,7 +19,7 @@ from email.utils import parseaddr
 from shared.db.feedback import SnsArrival
 from shared.db.keys import ApiKey
 from shared.i18n import Text, ntext
-from shared.ses.account import Identity, Reading, SesUnavailable, read_subscription
+from shared.ses.account import Identity, Reading, SesUnavailable
 
 #: SES event types without which mailpipe's record of a message is wrong: a delivered
 #: message stays `sent`, a bounced address is not suppressed, a complaint goes unheard.
@@ -129,49 +129,34 @@ def unreadable(exc: SesUnavailable) -> Problem:
 
 def problems(reading: Reading, *, senders: list[Sender], events_url: str,
              topic_arns: frozenset[str], last_event: SnsArrival | None,
-             now: datetime, subscriptions: dict[str, str | None] | None = None
-             ) -> list[Problem]:
+             now: datetime) -> list[Problem]:
     """Everything found wrong, the account's state first, then the senders, then the
-    feedback loop; empty when mailpipe can send and hear back. ``subscriptions``: each
-    destination topic's subscription to ``events_url`` as SNS lists it (``read_subscriptions``;
-    None: not read)."""
+    feedback loop (the destination topics' subscriptions when the reading has them);
+    empty when mailpipe can send and hear back."""
     found = _account(reading) + _senders(reading, senders)
     loop = _configuration_set(reading, events_url, topic_arns, last_event)
-    if not loop and subscriptions is not None:
-        loop = _subscriptions(subscriptions, events_url)
+    if not loop:
+        loop = _subscriptions(reading, events_url)
     if not loop:
         loop = _silence(reading, events_url, last_event, now)
     return found + loop
 
 
-def destination_topics(reading: Reading) -> list[str]:
-    """The SNS topics the configuration set's enabled destinations publish to."""
-    found_set = reading.configuration_set
-    return sorted({d.topic_arn for d in (found_set.destinations if found_set else ())
-                   if d.kind == "SNS" and d.enabled and d.topic_arn})
-
-
-def read_subscriptions(sns, reading: Reading, events_url: str
-                       ) -> dict[str, str | None] | SesUnavailable:
-    """{topic: its subscription to ``events_url`` (an ARN once confirmed,
-    ``PendingConfirmation`` before; None: none)} for every ``destination_topics``, or
-    why SNS could not be read."""
-    try:
-        return {topic: read_subscription(sns, topic, events_url)
-                for topic in destination_topics(reading)}
-    except SesUnavailable as exc:
-        return exc
-
-
-def _subscriptions(subscriptions: dict[str, str | None], events_url: str) -> list[Problem]:
+def _subscriptions(reading: Reading, events_url: str) -> list[Problem]:
+    if "subscriptions" in reading.errors:
+        problem = unreadable(reading.errors["subscriptions"])
+        return [Problem("subscriptions_unreadable", Text(
+            "The SNS subscriptions could not be read: %(why)s", why=problem.what), Text(
+            "Allow sns:ListSubscriptionsByTopic in the IAM policy of the credentials mailpipe "
+            "uses; %(fix)s", fix=problem.fix))]
     found = []
-    for topic, arn in subscriptions.items():
+    for topic, arn in (reading.subscriptions or {}).items():
         if arn is None:
             found.append(Problem("subscription_missing", Text(
                 "The SNS topic %(topic)s has no subscription to %(url)s: SES's events "
                 "never reach mailpipe.", topic=topic, url=events_url), Text(
-                "Run: mailpipe ses setup --public-url <the api's public URL> (it subscribes "
-                "the topic; the api confirms the subscription itself).")))
+                "Run mailpipe ses setup --public-url %(public)s (it subscribes the topic; the "
+                "api confirms the subscription itself).", public=_public(events_url))))
         elif not arn.startswith("arn:"):
             found.append(Problem("subscription_pending", Text(
                 "The subscription of %(topic)s to %(url)s is not confirmed: SNS delivers "

@@ -48,16 +48,23 @@ def client_for(endpoint: str, settings):
 
 
 @contextmanager
-def ses_console(console, endpoint: str) -> Iterator[str]:
+def ses_console(console, endpoint: str, sns=None, subscribed: bool = True) -> Iterator[str]:
     """The console with SES at ``endpoint``, sending from news@example.com through the
-    configuration set ``mailpipe``: a new app each time, so nothing read before is kept."""
+    configuration set ``mailpipe``: a new app each time, so nothing read before is kept.
+    ``sns`` (moto's): the destination topic there, its subscription to this console's api
+    made when ``subscribed``."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     settings = console.settings.model_copy(update={
         "transport": "ses", "ses_configuration_set": "mailpipe", "public_url": url,
         "default_from": "Shop <news@example.com>", "sns_topic_arns": TOPIC})
+    if sns is not None:
+        topic = sns.create_topic(Name=TOPIC.rpartition(":")[2])["TopicArn"]
+        assert topic == TOPIC
+        if subscribed:
+            sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=f"{url}/v1/events/results")
     deps = ApiDeps(settings, console.engine, console.broker, console.redis,
-                   ses=client_for(endpoint, settings))
+                   ses=client_for(endpoint, settings), sns=sns)
     with serving(create_app(deps), port):
         yield url
 
@@ -101,6 +108,15 @@ def problems(page) -> list[str]:
 
 def fact(page, name: str) -> str:
     return page.inner_text(f'[data-fact="{name}"]')
+
+
+@pytest.fixture
+def moto_sns(ses_endpoint):
+    """SNS: moto's server."""
+    import boto3
+
+    return boto3.client("sns", endpoint_url=ses_endpoint, region_name="us-east-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
 
 
 @pytest.fixture
@@ -161,7 +177,7 @@ def test_a_new_account_in_korean(browser, console, fake_ses_account, no_events):
 
 
 def test_a_production_account_with_everything_in_place_has_no_problem(
-        browser, console, fake_ses_account, no_events):
+        browser, console, fake_ses_account, no_events, moto_sns):
     fake_ses_account.reads.production()
     fake_ses_account.account["SendQuota"]["SentLast24Hours"] = 1234.0
     arrived = datetime.now(UTC) - timedelta(minutes=5)
@@ -169,12 +185,14 @@ def test_a_production_account_with_everything_in_place_has_no_problem(
         conn.execute(text("INSERT INTO events (type, occurred_at, provider_message_id, "
                           "sns_message_id) VALUES ('delivered', :at, 'ses-1', 'sns-1')"),
                      {"at": arrived})
-    with ses_console(console, fake_ses_account.url) as url:
+    with ses_console(console, fake_ses_account.url, moto_sns) as url:
         for lang in ("en", "ko"):
             for viewport in (DESKTOP, PHONE):
                 with ses_page(browser, console, url, lang, viewport, role="admin") as page:
                     assert problems(page) == []
                     assert page.is_visible("#no-problems")
+                    assert ("confirmed" if lang == "en" else "확인됨") in fact(
+                        page, "subscriptions")
                     assert page.get_attribute('[data-fact="last-event"] time',
                                               "datetime") == arrived.isoformat()
                     assert "to-mailpipe" in fact(page, "destinations")
@@ -230,3 +248,22 @@ def _signed_in_cookies(console, url: str) -> dict:
     session.post(f"{url}/ui/login", data={"csrf": csrf, "email": email, "password": password},
                  timeout=30)
     return session.cookies.get_dict()
+
+
+def test_a_destination_topic_not_subscribed_to_the_api_says_to_run_setup(
+        browser, console, fake_ses_account, no_events, moto_sns):
+    fake_ses_account.reads.production()
+    with ses_console(console, fake_ses_account.url, moto_sns, subscribed=False) as url:
+        for lang in ("en", "ko"):
+            for viewport in (DESKTOP, PHONE):
+                with ses_page(browser, console, url, lang, viewport) as page:
+                    assert problems(page) == ["subscription_missing"]
+                    problem = page.inner_text('[data-problem="subscription_missing"]')
+                    assert "mailpipe ses setup --public-url" in problem
+                    assert TOPIC in problem and f"{url}/v1/events/results" in problem
+                    if lang == "en":
+                        assert "has no subscription to" in problem
+                        assert fact(page, "subscriptions").endswith("none to mailpipe")
+                    else:
+                        assert "구독이 없습니다" in problem and "해야 할 일" in problem
+                    look(page, f"unsubscribed-{lang}", viewport)

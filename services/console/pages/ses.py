@@ -1,8 +1,9 @@
 """The SES account (every role reads it; nothing changes here): sandbox or production and
 what that means, the send rate, the 24-hour quota and its use, sending, enforcement; the
 addresses and domains mailpipe sends from against the account's identities; the
-configuration set, its SNS event destination and the newest event SNS brought; each
-problem with what to do (``shared.ses``).
+configuration set, its SNS event destination, the destination topics' subscriptions to
+the api and the newest event SNS brought; each problem with what to do (``shared.ses``),
+as ``mailpipe ses status`` says them.
 
 SES is asked through ``AccountReader`` at most every 30 seconds per api process, with
 the client the sender uses; an SES that cannot be read (no credentials, access denied,
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 import falcon
 
 from services.console.web import Page
+from services.ses import sns_client
 from shared.db.feedback import newest_sns_event
 from shared.db.keys import list_keys
 from shared.events.sns import parse_topic_arns
@@ -40,7 +42,9 @@ class SesPage(Page):
         deps, settings = console.deps, console.settings
         self.reader = AccountReader(
             lambda: deps.ses or ses_client(settings, max_connections=2),
-            settings.ses_configuration_set)
+            settings.ses_configuration_set,
+            make_sns=lambda: deps.sns or sns_client(settings),
+            events_url=events_url(settings.public_url))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         settings = self.console.settings
