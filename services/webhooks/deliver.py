@@ -32,11 +32,12 @@ from sqlalchemy import Engine
 from shared.broker.queues import wake_webhooks, webhooks_asleep
 from shared.db.webhook_deliveries import (
     ClaimedDelivery,
+    Settled,
     claim_deliveries,
     endpoint_failed,
     endpoint_gone,
     endpoint_succeeded,
-    settle_delivery,
+    settle_deliveries,
 )
 from shared.secrets import SecretBox, SecretError
 from shared.settings import Settings
@@ -103,33 +104,39 @@ def _error(answer: Answer) -> str | None:
     return f"answered {answer.status}"
 
 
+def outcome(a: Attempt) -> tuple[str, Settled]:
+    """What an attempt means for its delivery, and its name in the metrics."""
+    answer = a.answer
+    said = {"status": answer.status if answer else None,
+            "response": answer.excerpt if answer else None,
+            "error": _error(answer) if answer else a.error}
+    if answer is not None and answer.ok:
+        return "delivered", Settled(a.delivery, D.DELIVERED, **said)
+    if answer is not None and answer.status == 410:
+        return "gone", Settled(a.delivery, D.FAILED, **said)
+    delay = next_delay(a.delivery.attempt, answer.retry_after if answer else None)
+    if delay is None:
+        return "failed", Settled(a.delivery, D.FAILED, **said)
+    return "retry", Settled(a.delivery, D.PENDING, delay=delay, **said)
+
+
 def settle(deps: WebhookDeps, endpoint_id: int, attempts: list[Attempt]) -> None:
-    """Record every attempt of one claim, and what they say about the endpoint, in one
-    transaction."""
+    """Record every attempt of one claim, and what they say of the endpoint, in one
+    transaction: a 410 disables it; else one success ends its failing streak; only
+    failures continue it (and after GIVE_UP_AFTER disable it)."""
+    named = [outcome(a) for a in attempts]
+    kinds = {kind for kind, _ in named}
     with deps.engine.begin() as conn:
-        for a in attempts:
-            status = a.answer.status if a.answer else None
-            common = {"worker_id": deps.worker_id, "status": status,
-                      "response": a.answer.excerpt if a.answer else None,
-                      "error": _error(a.answer) if a.answer else a.error}
-            if a.answer is not None and a.answer.ok:
-                outcome = "delivered"
-                settle_delivery(conn, a.delivery, state=D.DELIVERED, **common)
-                endpoint_succeeded(conn, endpoint_id)
-            elif status == 410:
-                outcome = "gone"
-                settle_delivery(conn, a.delivery, state=D.FAILED, **common)
-                if endpoint_gone(conn, endpoint_id):
-                    log.warning("webhook endpoint %d answered 410 Gone: disabled", endpoint_id)
-            else:
-                delay = next_delay(a.delivery.attempt, a.answer.retry_after if a.answer else None)
-                outcome = "failed" if delay is None else "retry"
-                settle_delivery(conn, a.delivery, state=D.FAILED if delay is None else D.PENDING,
-                                delay=delay or 0.0, **common)
-                if not endpoint_failed(conn, endpoint_id):
-                    log.warning("webhook endpoint %d: failing for too long, disabled",
-                                endpoint_id)
-            deps.observe(outcome)
+        settle_deliveries(conn, [s for _, s in named], worker_id=deps.worker_id)
+        if "gone" in kinds:
+            if endpoint_gone(conn, endpoint_id):
+                log.warning("webhook endpoint %d answered 410 Gone: disabled", endpoint_id)
+        elif "delivered" in kinds:
+            endpoint_succeeded(conn, endpoint_id)
+        elif not endpoint_failed(conn, endpoint_id):
+            log.warning("webhook endpoint %d: failing for too long, disabled", endpoint_id)
+    for kind, _ in named:
+        deps.observe(kind)
 
 
 def deliver_endpoint(deps: WebhookDeps, endpoint_id: int) -> int:

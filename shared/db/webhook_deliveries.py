@@ -4,7 +4,7 @@ A delivery is one event (``webhook_events``) for one endpoint, claimed like a
 message (shared.db.claims): ``claim_deliveries`` moves due rows to
 ``delivering`` for one worker with a lease (``due_at`` becomes the lease's
 end, so a worker that dies leaves rows that are simply due again: at least
-once); ``settle_delivery`` records an attempt, conditional on the claim
+once); ``settle_deliveries`` records attempts, conditional on the claim
 still being that worker's. The scheduler only asks which endpoints have
 due rows (``due_endpoints``) to wake workers for them: PostgreSQL is the
 truth, a lost wake-up costs a second.
@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.types import BigInteger, Float, Integer
 from sqlalchemy.types import Text as TextType
 
 from shared.webhooks.events import DeliveryState as D
@@ -34,17 +35,22 @@ _DUE = f"d.state IN ('{D.PENDING}', '{D.DELIVERING}') AND d.due_at <= now()"
 
 _DUE_ENDPOINTS = text(
     f"""
-    SELECT DISTINCT d.endpoint_id
-      FROM webhook_deliveries d
-     WHERE {_DUE}
-       AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id AND w.enabled)
+    SELECT w.id
+      FROM webhook_endpoints w
+     WHERE w.enabled
+       -- The first entry of its claim index (min over a prefix: one probe).
+       AND (SELECT min(d.due_at) FROM webhook_deliveries d
+             WHERE d.endpoint_id = w.id
+               AND d.state IN ('{D.PENDING}', '{D.DELIVERING}')) <= now()
+     ORDER BY w.id
      LIMIT :limit
     """
 )
 
 
 def due_endpoints(conn: Connection, *, limit: int = 1000) -> list[int]:
-    """Enabled endpoints with at least one due delivery (a plain read of the due index)."""
+    """Enabled endpoints with at least one due delivery: a plain read, one probe of the
+    due index (by endpoint, then due_at) per enabled endpoint."""
     return [r[0] for r in conn.execute(_DUE_ENDPOINTS, {"limit": limit})]
 
 
@@ -57,23 +63,25 @@ _CLAIM = text(
            SET state = '{D.DELIVERING}', attempts = attempts + 1, worker_id = :worker_id,
                lease_until = now() + make_interval(secs => :lease),
                due_at = now() + make_interval(secs => :lease)
-         WHERE id IN (
+         WHERE id = ANY(ARRAY(
+            -- The claim index in due order, stopped at the limit.
             SELECT d.id
               FROM webhook_deliveries d
-              JOIN webhook_events e ON e.id = d.event_id
              WHERE d.endpoint_id = :endpoint_id AND {_DUE}
-               AND NOT (e.message_id IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM webhook_events pe
+               -- No earlier event of its message still open for this endpoint.
+               AND NOT EXISTS (
+                   SELECT 1 FROM webhook_events e
+                     JOIN webhook_events pe ON pe.message_id = e.message_id AND pe.id < e.id
                      JOIN webhook_deliveries p ON p.event_id = pe.id
-                    WHERE pe.message_id = e.message_id AND pe.id < e.id
-                      AND p.endpoint_id = d.endpoint_id
-                      AND p.state IN ('{D.PENDING}', '{D.DELIVERING}')))
+                    WHERE e.id = d.event_id AND p.endpoint_id = d.endpoint_id
+                      AND p.state IN ('{D.PENDING}', '{D.DELIVERING}'))
              ORDER BY d.due_at, d.id
              LIMIT greatest(0, :slots - (
+                -- Live leases: a claimed row is due when its lease ends.
                 SELECT count(*) FROM webhook_deliveries b
                  WHERE b.endpoint_id = :endpoint_id AND b.state = '{D.DELIVERING}'
-                   AND b.lease_until > now()))
-               FOR UPDATE OF d SKIP LOCKED)
+                   AND b.due_at > now()))
+               FOR UPDATE OF d SKIP LOCKED))
         RETURNING id, attempts, event_id, endpoint_id
     )
     SELECT c.id, c.attempts, c.event_id, e.type, e.occurred_at, e.data, w.url, w.secret,
@@ -91,7 +99,7 @@ class ClaimedDelivery:
     """What a worker needs to make one attempt (secrets still encrypted)."""
 
     id: int
-    #: This claim's attempt number; it identifies the claim in ``settle_delivery``.
+    #: This claim's attempt number; it identifies the claim in ``settle_deliveries``.
     attempt: int
     event_id: int
     type: str
@@ -122,31 +130,58 @@ def claim_deliveries(conn: Connection, endpoint_id: int, *, worker_id: str, slot
 
 _SETTLE = text(
     f"""
-    UPDATE webhook_deliveries
-       SET state = :state, last_status = :status, last_response = :response,
-           last_error = :error, lease_until = NULL, worker_id = NULL,
-           due_at = now() + make_interval(secs => :delay),
-           delivered_at = CASE WHEN :state = '{D.DELIVERED}' THEN now() END
-     WHERE id = :id AND attempts = :attempt AND worker_id = :worker_id
-       AND state = '{D.DELIVERING}'
-    RETURNING endpoint_id
+    UPDATE webhook_deliveries d
+       SET state = a.state, last_status = a.status, last_response = a.response,
+           last_error = a.error, lease_until = NULL, worker_id = NULL,
+           due_at = now() + make_interval(secs => a.delay),
+           delivered_at = CASE WHEN a.state = '{D.DELIVERED}' THEN now() END
+      FROM unnest(:ids, :attempts, :states, :statuses, :responses, :errors, :delays)
+           AS a(id, attempt, state, status, response, error, delay)
+     WHERE d.id = a.id AND d.attempts = a.attempt AND d.worker_id = :worker_id
+       AND d.state = '{D.DELIVERING}'
+    RETURNING d.id
     """
-)
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)),
+             bindparam("attempts", type_=ARRAY(Integer)),
+             bindparam("states", type_=ARRAY(TextType)),
+             bindparam("statuses", type_=ARRAY(Integer)),
+             bindparam("responses", type_=ARRAY(TextType)),
+             bindparam("errors", type_=ARRAY(TextType)),
+             bindparam("delays", type_=ARRAY(Float)))
 
 
-def settle_delivery(conn: Connection, delivery: ClaimedDelivery, *, worker_id: str,
-                    state: D, status: int | None, response: str | None, error: str | None,
-                    delay: float = 0.0) -> bool:
-    """Record an attempt: ``delivered``, ``failed`` or ``pending`` again in ``delay`` s.
+@dataclass(frozen=True)
+class Settled:
+    """One attempt's outcome: ``delivered``, ``failed``, or ``pending`` again in ``delay`` s."""
 
-    Conditional on the claim (id, attempt, worker): a claim whose lease ran
-    out and was taken again is not this worker's to settle (False); the
-    newer claim's attempt counts instead.
+    delivery: ClaimedDelivery
+    state: D
+    status: int | None
+    response: str | None
+    error: str | None
+    delay: float = 0.0
+
+
+def settle_deliveries(conn: Connection, outcomes: Sequence[Settled], *,
+                      worker_id: str) -> set[int]:
+    """Record the attempts of one claim in one statement; returns the ids recorded.
+
+    Conditional on each claim (id, attempt, worker): a claim whose lease ran
+    out and was taken again is not this worker's to settle (left out of the
+    answer); the newer claim's attempt counts instead.
     """
-    return conn.execute(_SETTLE, {
-        "id": delivery.id, "attempt": delivery.attempt, "worker_id": worker_id,
-        "state": state.value, "status": status, "response": response, "error": error,
-        "delay": delay}).first() is not None
+    if not outcomes:
+        return set()
+    rows = conn.execute(_SETTLE, {
+        "worker_id": worker_id,
+        "ids": [o.delivery.id for o in outcomes],
+        "attempts": [o.delivery.attempt for o in outcomes],
+        "states": [o.state.value for o in outcomes],
+        "statuses": [o.status for o in outcomes],
+        "responses": [o.response for o in outcomes],
+        "errors": [o.error for o in outcomes],
+        "delays": [o.delay for o in outcomes]})
+    return {r.id for r in rows}
 
 
 _SUCCEEDED = text(
@@ -344,16 +379,15 @@ def webhook_test_delivery(conn: Connection, api_key_id: int, endpoint_id: int,
 
 _LAG = text(
     f"""
-    SELECT extract(epoch FROM now() - d.due_at)
-      FROM webhook_deliveries d
-     WHERE {_DUE}
-       AND EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.id = d.endpoint_id AND w.enabled)
-     ORDER BY d.due_at
-     LIMIT 1
+    SELECT extract(epoch FROM now() - min(
+        (SELECT min(d.due_at) FROM webhook_deliveries d
+          WHERE d.endpoint_id = w.id AND d.state IN ('{D.PENDING}', '{D.DELIVERING}'))))
+      FROM webhook_endpoints w
+     WHERE w.enabled
     """)
 
 
 def delivery_lag(conn: Connection) -> float:
     """Seconds the longest-due delivery of an enabled endpoint has waited (0: none due).
-    The due index in order, stopped at the first one."""
-    return float(conn.execute(_LAG).scalar() or 0.0)
+    One probe of the due index per enabled endpoint."""
+    return max(0.0, float(conn.execute(_LAG).scalar() or 0.0))

@@ -12,7 +12,7 @@ from services.scheduler.webhooks import wake_due_webhooks
 from services.webhooks.deliver import deliver_endpoint
 from services.webhooks.main import register
 from shared.broker.queues import QUEUES, SEND_QUEUE, WEBHOOK_QUEUE
-from shared.db.webhook_deliveries import claim_deliveries, settle_delivery
+from shared.db.webhook_deliveries import Settled, claim_deliveries, settle_deliveries
 from shared.webhooks.events import DeliveryState
 from shared.webhooks.events import OutboundEventType as T
 from tests.support.webhook_receivers import NodeReceiver
@@ -101,8 +101,8 @@ def test_a_worker_that_dies_mid_delivery_leaves_it_to_the_next_and_cannot_settle
     deliver_until_settled(deps, engine, hook["id"])
     assert len(receiver.received) == 1  # delivered by the next worker (at least once)
     with engine.begin() as conn:
-        assert not settle_delivery(conn, dead, worker_id="dead", state=DeliveryState.FAILED,
-                                   status=None, response=None, error="late")
+        assert settle_deliveries(conn, [Settled(dead, DeliveryState.FAILED, None, None,
+                                                "late")], worker_id="dead") == set()
     assert delivery_states(engine, hook["id"]) == {"delivered": 1}
 
 

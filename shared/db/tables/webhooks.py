@@ -100,8 +100,11 @@ webhook_deliveries = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     CheckConstraint(f"state IN ({sql_list(set(DeliveryState))})",
                     name="webhook_delivery_state_valid"),
-    #: The claim: due deliveries, pending or with a lease to check.
-    Index("webhook_deliveries_due", "due_at",
+    #: The claim: an endpoint's due deliveries in due order, pending or with a lease to
+    #: check (a claimed row's due_at is its lease's end); by endpoint, so that a worker's
+    #: claim, its count of live leases and the scheduler's "which endpoints are due" each
+    #: read one endpoint's entries only.
+    Index("webhook_deliveries_due", "endpoint_id", "due_at", "id",
           postgresql_where=text(f"state IN ({sql_list(DUE)})")),
     #: An endpoint's deliveries, newest first (GET /v1/webhooks/{id}/deliveries).
     Index("webhook_deliveries_endpoint", "endpoint_id", "id"),

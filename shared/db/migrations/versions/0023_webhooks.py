@@ -80,7 +80,8 @@ def upgrade() -> None:
         sa.CheckConstraint("state IN ('pending', 'delivering', 'delivered', 'failed')",
                            name="webhook_delivery_state_valid"),
     )
-    op.create_index("webhook_deliveries_due", "webhook_deliveries", ["due_at"],
+    op.create_index("webhook_deliveries_due", "webhook_deliveries",
+                    ["endpoint_id", "due_at", "id"],
                     postgresql_where=sa.text("state IN ('pending', 'delivering')"))
     op.create_index("webhook_deliveries_endpoint", "webhook_deliveries", ["endpoint_id", "id"])
     op.create_index("webhook_deliveries_event", "webhook_deliveries", ["event_id"])
