@@ -132,3 +132,28 @@ def test_a_key_that_is_not_there_is_the_consoles_404(page, console):
     answer = page.goto(f"{console.url}/ui/keys/987654")
     assert answer.status == 404
     assert "There is no API key 987654." in page.locator("main").inner_text()
+
+
+def test_a_keys_own_ses_configuration_set_is_set_refused_when_misnamed_and_cleared(
+        korean_page, page, console, audit_since):
+    for browser_page, lang in ((korean_page, "ko"), (page, "en")):
+        sign_in(browser_page, console, "admin")
+        browser_page.goto(f"{console.url}/ui/keys/{console.key.id}")
+        browser_page.fill("#key-form input[name=configuration_set]", "news events")
+        browser_page.click("#save-key")
+        error = browser_page.locator("#error-configuration_set").inner_text()
+        assert ("구성 세트 이름" if lang == "ko" else "configuration set's name") in error
+        shot(browser_page, f"key-page-configuration-set-error-{lang}")
+    page.fill("#key-form input[name=configuration_set]", "news-events")
+    page.click("#save-key")
+    page.wait_for_url(f"{console.url}/ui/keys/{console.key.id}?saved=1")
+    assert page.input_value("#key-form input[name=configuration_set]") == "news-events"
+    with console.engine.connect() as conn:
+        assert get_key(conn, console.key.id).ses_configuration_set == "news-events"
+    change = audited(console, "key.change", f"key {console.key.id}", audit_since)[0]
+    assert change.after["configuration_set"] == "news-events"
+    page.fill("#key-form input[name=configuration_set]", "")
+    page.click("#save-key")
+    page.wait_for_url(f"{console.url}/ui/keys/{console.key.id}?saved=1")
+    with console.engine.connect() as conn:
+        assert get_key(conn, console.key.id).ses_configuration_set is None
