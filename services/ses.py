@@ -110,17 +110,19 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
     from shared.db.keys import list_keys
     from shared.events.sns import parse_topic_arns
     from shared.ses import account as reads
-    from shared.ses.checks import events_url, problems, sending_from
+    from shared.ses.checks import events_url, key_set_problems, problems, sending_from
     from shared.ses.identities import read_sender_identities
 
     with engine.connect() as conn:
         last_event = newest_sns_event(conn)
-        senders = sending_from(settings.default_from, list_keys(conn))
+        keys = list_keys(conn)
+    senders = sending_from(settings.default_from, keys)
     url = events_url(settings.public_url)
     reading = reads.read(ses, settings.ses_configuration_set, lambda: sns, url)
     found = problems(reading, senders=list(senders), events_url=url,
                      topic_arns=parse_topic_arns(settings.sns_topic_arns),
                      last_event=last_event, now=now or datetime.now(UTC))
+    found += key_set_problems(_missing_key_sets(ses, keys), url)
     try:
         identities = [{"name": i.name, "kind": i.identity.kind, "status": i.identity.status,
                        "dkim": i.dkim.status if i.dkim else None,
@@ -152,6 +154,25 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
             "type": last_event.type, "at": last_event.occurred_at.isoformat()},
         "problems": [{"code": p.code, "what": str(p.what), "fix": str(p.fix)} for p in found],
     }
+
+
+def _missing_key_sets(ses, keys) -> dict[str, list[str]]:
+    """Each configuration set an active key names that SES says it does not have → the
+    names of the keys naming it (a set that cannot be read is not called missing)."""
+    from shared.ses.account import read_configuration_set
+
+    named: dict[str, list[str]] = {}
+    for key in keys:
+        if key.revoked_at is None and key.ses_configuration_set:
+            named.setdefault(key.ses_configuration_set, []).append(key.name)
+    missing = {}
+    for name, users in named.items():
+        try:
+            if read_configuration_set(ses, name) is None:
+                missing[name] = users
+        except SesUnavailable:
+            continue  # the set mailpipe names says why SES cannot be read
+    return missing
 
 
 def _status(args, settings: Settings, ses, sns) -> int:

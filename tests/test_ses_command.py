@@ -169,3 +169,17 @@ def test_ses_test_without_the_events_names_what_did_not_come_back(
 def test_ses_test_with_no_such_key_says_so(engine, cli_env, capsys):
     assert run(["ses", "test", "--key-id", "999999"]) == 1
     assert "no active key with id 999999" in capsys.readouterr().err
+
+
+def test_a_keys_own_configuration_set_missing_in_ses_is_a_problem_naming_the_key(env, engine):
+    from shared.db.keys import create_key
+
+    env.reads.production()
+    with engine.begin() as conn:
+        create_key(conn, "tenant", [], configuration_set="tenant-events")
+        create_key(conn, "fine", [], configuration_set="mailpipe")
+    found = report(engine)
+    (problem,) = [p for p in found["problems"] if p["code"] == "key_configuration_set_missing"]
+    assert "tenant-events, which the API keys tenant name" in problem["what"]
+    assert ("mailpipe ses setup --public-url https://mail.example.com --configuration-set "
+            "tenant-events") in problem["fix"]

@@ -142,6 +142,18 @@ def problems(reading: Reading, *, senders: list[Sender], events_url: str,
     return found + loop
 
 
+def key_set_problems(missing: dict[str, list[str]], events_url: str) -> list[Problem]:
+    """``missing``: each configuration set keys name that SES does not have → those keys'
+    names. SES refuses every send naming one, so each is a problem."""
+    return [Problem("key_configuration_set_missing", Text(
+        "The configuration set %(name)s, which the API keys %(keys)s name, does not exist in "
+        "SES: SES refuses every message they send.", name=name, keys=", ".join(keys)), Text(
+        "Create it with mailpipe ses setup --public-url %(public)s --configuration-set "
+        "%(name)s, or give the keys the fleet's set back: mailpipe keys change ID "
+        "--fleet-configuration-set.", public=_public(events_url), name=name))
+        for name, keys in sorted(missing.items())]
+
+
 def _subscriptions(reading: Reading, events_url: str) -> list[Problem]:
     if "subscriptions" in reading.errors:
         problem = unreadable(reading.errors["subscriptions"])
