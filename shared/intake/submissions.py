@@ -16,7 +16,9 @@ before sending: shared.rendering.submitted):
 - ``X-Mailpipe-Topic``: the topicId (default ``smtp``);
 - ``X-Mailpipe-Scheduled-At``: an RFC 3339 time to send at (default now);
 - ``X-Mailpipe-Tracking``: ``on``/``true``/``yes``/``1`` for open and click
-  tracking (default off: a client that speaks SMTP expects its bytes).
+  tracking (default off: a client that speaks SMTP expects its bytes);
+- ``X-Mailpipe-Bulk``: ``on`` for bulk mail, which carries RFC 8058
+  one-click List-Unsubscribe headers (default off), as the JSON ``bulk``.
 
 A client that lost the connection after DATA sends again: the same key,
 Message-ID and set of envelope recipients within 24 hours is answered as
@@ -53,7 +55,8 @@ from shared.sources import MessageSource
 #: The topic of a submission without X-Mailpipe-Topic.
 DEFAULT_TOPIC = "smtp"
 #: The instruction headers (lower case) intake reads.
-TOPIC, SCHEDULED_AT, TRACKING = "x-mailpipe-topic", "x-mailpipe-scheduled-at", "x-mailpipe-tracking"
+TOPIC, SCHEDULED_AT = "x-mailpipe-topic", "x-mailpipe-scheduled-at"
+TRACKING, BULK = "X-Mailpipe-Tracking", "X-Mailpipe-Bulk"
 _YES, _NO = frozenset({"on", "true", "yes", "1"}), frozenset({"off", "false", "no", "0"})
 #: What a subject is shortened to as the content's description (the bytes keep it whole).
 _SUBJECT_CHARS = 998
@@ -75,6 +78,7 @@ class Submission:
     topic_id: str
     scheduled_at: str | None
     tracking: bool
+    bulk: bool
 
 
 def check_mail_from(key: ApiKey, address: str, settings: Settings) -> None:
@@ -94,7 +98,8 @@ def read_submission(raw: bytes) -> Submission:
         text=_part(message, "plain"),
         topic_id=_header(message, TOPIC).strip() or DEFAULT_TOPIC,
         scheduled_at=_header(message, SCHEDULED_AT).strip() or None,
-        tracking=_tracking(_header(message, TRACKING)),
+        tracking=_switch(message, TRACKING),
+        bulk=_switch(message, BULK),
     )
 
 
@@ -116,6 +121,7 @@ def accept_submission(
             topic_id=submission.topic_id, recipients=recipients, subject=submission.subject,
             html=submission.html, text=submission.text, from_addr=sender,
             scheduled_at=submission.scheduled_at, tracking=submission.tracking,
+            bulk=submission.bulk,
         ).as_submitted(raw)
     except ValidationError as exc:
         raise _invalid(exc) from None
@@ -174,15 +180,16 @@ def _html(message: EmailMessage) -> str:
     return f"<pre>{htmllib.escape(_part(message, 'plain') or '')}</pre>"
 
 
-def _tracking(value: str) -> bool:
-    value = value.strip().lower()
+def _switch(message: EmailMessage, name: str) -> bool:
+    """An on/off instruction header (absent: off)."""
+    value = _header(message, name).strip().lower()
     if not value or value in _NO:
         return False
     if value in _YES:
         return True
     raise InvalidRequest("invalid_header", Text(
-        "X-Mailpipe-Tracking: %(value)r is neither on nor off", value=value[:40]),
-        field="X-Mailpipe-Tracking")
+        "%(header)s: %(value)r is neither on nor off", header=name, value=value[:40]),
+        field=name)
 
 
 #: Where each field of the request came from.

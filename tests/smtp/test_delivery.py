@@ -220,3 +220,21 @@ def test_the_console_shows_a_submitted_message_as_it_was_sent(submission, api_ke
     assert sent.composed.to == ("받는사람 <to@dest.test>",)
     assert "본문" in sent.composed.html and sent.composed.text == "본문입니다.\n"
     assert [a.filename for a in sent.composed.attachments] == ["보고서.txt"]
+
+
+def test_bulk_mail_asked_for_carries_one_click_list_unsubscribe(
+        submission, api_key, engine, pump, fake_ses):
+    client = submission.starttls(api_key[1])
+    client.sendmail("news@example.com", ["bulk@dest.test"], korean_message(
+        bcc=None, cc=None, X_Mailpipe_Bulk="on").as_bytes(policy=policy.SMTP))
+    client.sendmail("news@example.com", ["single@dest.test"],
+                    korean_message(bcc=None, cc=None).as_bytes(policy=policy.SMTP))
+    client.quit()
+    pump.run()
+    sent = {to: message_from_bytes(raw, policy=policy.default)
+            for to, raw in raw_sent(fake_ses).items()}
+    assert sent["bulk@dest.test"]["List-Unsubscribe"].startswith(
+        "<https://mp.example.com/v1/unsubscribe?t=")
+    assert sent["bulk@dest.test"]["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert "List-Unsubscribe" not in sent["single@dest.test"]
+    assert "X-Mailpipe-Bulk" not in sent["bulk@dest.test"]
