@@ -291,12 +291,6 @@ event_tallies = Table(
 
 SUPPRESSION_REASONS = ("bounce", "complaint", "unsubscribe", "manual")
 
-#: Addresses a key must not send to. ``address`` is lower-cased; a send to
-#: one ends ``suppressed`` without reaching the transport.
-suppressions = Table(
-    "suppressions",
-    metadata,
-    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
 #: How far an outside list has been read, by source (migration 0024): the scheduler's
 #: import of SES's account-level suppression list (``ses-suppressions``) reads on from
 #: ``read_until`` (SES's LastUpdateTime).
@@ -308,6 +302,12 @@ import_cursors = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 
+#: Addresses a key must not send to. ``address`` is lower-cased; a send to
+#: one ends ``suppressed`` without reaching the transport.
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("api_key_id", BigInteger, ForeignKey("api_keys.id"), primary_key=True),
     Column("address", Text, primary_key=True),
     Column("reason", Text, nullable=False),
     #: The message whose bounce, complaint or unsubscribe put it here.
