@@ -86,7 +86,13 @@ webhook_deliveries = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=True),
     Column("endpoint_id", BigInteger, ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
            nullable=False),
-    Column("event_id", BigInteger, ForeignKey("webhook_events.id"), nullable=False),
+    #: The event (webhook_events.id). No foreign key: a delivery is only ever inserted from
+    #: the event just inserted (``shared.db.outbox``, a test event) or read from its table
+    #: (a replay), and events are not deleted while they have deliveries; a per-row check
+    #: was most of the outbox's cost while webhook_events was young (before PostgreSQL
+    #: first analyzed it, each check read the table whole). As messages' references
+    #: (migration 0008), for the same reason.
+    Column("event_id", BigInteger, nullable=False),
     Column("state", Text, nullable=False, server_default=DeliveryState.PENDING.value),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("due_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
