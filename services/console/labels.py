@@ -18,6 +18,16 @@ LABELS: dict[str, dict[str, str]] = {
         "failed": NP_("state", "Failed"), "unknown": NP_("state", "Unknown"),
         "cancelled": NP_("state", "Cancelled"), "suppressed": NP_("state", "Suppressed"),
     },
+    # A webhook delivery's state, and why an endpoint is disabled (issue 28).
+    "delivery": {
+        "pending": NP_("delivery", "Waiting"), "delivering": NP_("delivery", "Delivering"),
+        "delivered": NP_("delivery", "Delivered"), "failed": NP_("delivery", "Failed"),
+    },
+    "disabled": {
+        "gone": NP_("disabled", "Disabled: the endpoint answered 410 Gone"),
+        "failing": NP_("disabled", "Disabled: every delivery failed for 5 days"),
+        "manual": NP_("disabled", "Disabled by its key"),
+    },
     "phase": {
         "scheduled": NP_("phase", "Scheduled"), "expanding": NP_("phase", "Preparing"),
         "sending": NP_("phase", "Sending"), "completed": NP_("phase", "Completed"),

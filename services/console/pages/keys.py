@@ -1,5 +1,6 @@
 """API keys (admins only): list, create (the key shown once), change, revoke; each key's
-traffic and last use, and the reputation guard's pauses with their Resume.
+traffic and last use, the reputation guard's pauses with their Resume, and its webhook
+endpoints with their latest deliveries (read-only: a key manages them through the API).
 
 The rules and the audit entries are ``shared.db.keys``' (``KeySettings``,
 ``create_key``, ``change_key``, ``revoke_key``), the same as ``mailpipe keys``;
@@ -23,12 +24,16 @@ from services.console.web import ROOT, Page, PageNotFound, form, redirect
 from shared.db.guard import active_pauses, key_levels
 from shared.db.keys import KeySettings, change_key, create_key, get_key, list_keys, revoke_key
 from shared.db.traffic import WINDOWS, traffic
+from shared.db.webhook_deliveries import recent_deliveries
+from shared.db.webhooks import MAX_ENDPOINTS, list_endpoints
 from shared.errors import InvalidRequest
 from shared.guard import LEVEL_NAMES, Levels, change_key_levels, resume
 from shared.i18n import Text
 
 ADMIN = {"GET": "admin", "POST": "admin"}
 #: A key's page: the dashboard's 30 days (its rollups), a bucket a day (UTC).
+#: A webhook endpoint's latest deliveries shown on its key's page.
+RECENT_DELIVERIES = 5
 KEY_DAYS = replace(WINDOWS["30d"], name="key-30d", step=86400, buckets=30)
 
 
@@ -134,6 +139,9 @@ class KeyPage(Page):
                 raise _no_key(key_id)
             figures = traffic(conn, KEY_DAYS, datetime.now(UTC), api_key_id=key_id)
             pauses = active_pauses(conn, key_id)
+            webhooks = list_endpoints(conn, key_id, limit=MAX_ENDPOINTS)
+            deliveries = recent_deliveries(conn, [w.id for w in webhooks],
+                                           per_endpoint=RECENT_DELIVERIES)
             own = key_levels(conn, key_id)
         if levels is None:
             levels = {n: "" if v is None else f"{v:g}" for n, v in zip(LEVEL_NAMES, own,
@@ -149,6 +157,7 @@ class KeyPage(Page):
                             error=None if level_error else error, levels=levels,
                             level_error=level_error, level_names=LEVEL_NAMES,
                             fleet=self.console.settings, notice=_notice(req), pauses=pauses,
+                            webhooks=webhooks, deliveries=deliveries,
                             status=falcon.HTTP_400 if error else falcon.HTTP_200)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, key_id: int) -> None:
