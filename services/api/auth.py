@@ -3,19 +3,18 @@
 Failed authentications are budgeted per client address (``Guards.auth_failures``):
 an address past its budget gets 429 before any database lookup. A key found
 has its ``last_used_at`` brought up to date when it is over a minute old
-(``shared.db.keys.note_use``): one write a minute per busy key, not one per request.
+(``shared.db.keys.authenticated_key``, as SMTP AUTH does): one write a minute
+per busy key, not one per request.
 """
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 import falcon
 from sqlalchemy import Engine
 
 from services.api.clients import client_address
 from services.api.throttle import Guards
-from shared.db.keys import ApiKey, find_active_key, note_use, used_recently
+from shared.db.keys import ApiKey, authenticated_key
 from shared.errors import Unauthorized
 from shared.i18n import Text
 from shared.rate.intake import note_failure, refuse_if_failing
@@ -32,12 +31,9 @@ def authenticate(engine: Engine, guards: Guards, req: falcon.Request, plain: str
     address = client_address(req, guards.trusted_proxies)
     refuse_if_failing(guards.auth_failures, address)
     with engine.connect() as conn:
-        key = find_active_key(conn, plain)
-        if key is None:
-            note_failure(guards.auth_failures, address)
-        elif not used_recently(key, datetime.now(UTC)):
-            note_use(conn, key.id)  # at most once a minute per key
-            conn.commit()
+        key = authenticated_key(conn, plain)
+    if key is None:
+        note_failure(guards.auth_failures, address)
     return key
 
 

@@ -22,14 +22,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from dramatiq.brokers.redis import RedisBroker
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from shared.db.keys import ApiKey, find_active_key, get_key, note_use, used_recently
+from shared.db.keys import ApiKey, authenticated_key, get_key
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests
 from shared.intake.addresses import is_valid_address
 from shared.intake.submissions import accept_submission, check_mail_from
@@ -60,10 +59,10 @@ class SubmissionHandler:
     intake_budget: IntakeLimiter
     failure_pause: float = FAILURE_PAUSE
     #: Sessions between an accepted MAIL and the answer to their DATA (or their end).
-    in_flight: set = field(default_factory=set)
+    in_flight: set = field(default_factory=set, init=False, repr=False)
     #: Set at shutdown: a transaction in flight finishes, no new one starts.
-    stopping: bool = False
-    _idle: asyncio.Event | None = None
+    stopping: bool = field(default=False, init=False)
+    _idle: asyncio.Event | None = field(default=None, init=False, repr=False)
 
     async def authenticate(self, server, mechanism: str, auth_data: LoginPassword
                            ) -> AuthResult:
@@ -92,11 +91,7 @@ class SubmissionHandler:
         except UnicodeDecodeError:
             return None
         with self.engine.connect() as conn:
-            key = find_active_key(conn, plain)
-            if key is not None and not used_recently(key, datetime.now(UTC)):
-                note_use(conn, key.id)  # at most once a minute per key
-                conn.commit()
-        return key
+            return authenticated_key(conn, plain)
 
     async def handle_MAIL(self, server, session, envelope, address: str,
                           mail_options: list[str]) -> str:

@@ -14,7 +14,7 @@ import math
 import re
 import secrets
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -287,6 +287,17 @@ def used_recently(key: ApiKey, now: datetime) -> bool:
     """Whether ``key``'s ``last_used_at`` (as read with it) is recent enough to leave alone."""
     return key.last_used_at is not None and \
         (now - key.last_used_at).total_seconds() < LAST_USED_EVERY_SECONDS
+
+
+def authenticated_key(conn: Connection, plain: str) -> ApiKey | None:
+    """The active key ``plain`` names (None: unknown or revoked), its use noted at most
+    once a minute (``note_use``, committed on ``conn``): how the API and SMTP AUTH take a
+    key."""
+    key = find_active_key(conn, plain)
+    if key is not None and not used_recently(key, datetime.now(UTC)):
+        note_use(conn, key.id)
+        conn.commit()
+    return key
 
 
 def note_use(conn: Connection, key_id: int) -> None:
