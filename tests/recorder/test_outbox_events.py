@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import text
 
 from services.recorder.events import record_events
@@ -16,7 +17,9 @@ from services.recorder.record import record_outcomes
 from services.scheduler.expand import expand_due_campaigns
 from services.scheduler.sweeps import sweep_expired_leases
 from shared.broker.payloads import Event, EventBatch, EventType, Outcome, OutcomeBatch, OutcomeKind
+from shared.db.cancellation import cancel
 from shared.db.claims import claim_for_sending
+from shared.db.outcomes import apply_outcomes
 from shared.db.suppressions import add_suppressions, suppress_queued, unsubscribe_message_recipient
 from shared.intake.messages import accept
 from shared.intake.requests import MessageRequest
@@ -201,3 +204,34 @@ def test_an_unsubscribe_emits_once_however_often_it_is_clicked(engine, api_key):
     with engine.begin() as conn:
         assert unsubscribe_message_recipient(conn, message_id)
     assert outbox_types(engine) == ["message.sent", "message.unsubscribed"]
+
+
+def test_outcomes_applied_in_a_transaction_that_rolls_back_leave_no_event(engine, api_key):
+    add_endpoint(engine, api_key[0].id)
+    ids = claimed(engine, api_key[0].id, 2)
+    batch = tuple(Outcome(i, 1, OutcomeKind.SENT, time.time(), provider_message_id="p")
+                  for i in ids)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        assert len(apply_outcomes(conn, batch, max_attempts=5)) == 2
+        raise RuntimeError("the recorder died before its commit")
+    assert outbox(engine) == []
+    assert record_outcomes(engine, OutcomeBatch(batch), max_attempts=5) == dict.fromkeys(
+        ids, "sent")  # the batch again, redelivered: now it counts, once
+    assert outbox_types(engine) == ["message.sent", "message.sent"]
+
+
+def test_cancelling_a_campaigns_last_pending_message_completes_it(engine, settings, broker,
+                                                                  api_key):
+    key = api_key[0]
+    add_endpoint(engine, key.id)
+    campaign = make_campaign(engine, settings, key, 2)
+    expand_due_campaigns(engine, broker, settings.model_copy(update={"campaign_window": 0}))
+    with engine.connect() as conn:
+        first, last = conn.execute(text("SELECT id FROM messages ORDER BY id")).scalars()
+    with engine.begin() as conn:
+        claim_for_sending(conn, [first], worker_id="test", lease=60)
+    outcomes(engine, OutcomeKind.SENT, [first], provider_message_id="p")
+    with engine.begin() as conn:
+        assert cancel(conn, key.id, message_id=last) == (1, {})
+    [(_, _, data)] = outbox(engine, {"campaign.completed"})
+    assert data["campaignId"] == campaign
