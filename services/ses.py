@@ -99,7 +99,11 @@ def _setup(args, settings: Settings, ses, sns) -> int:
     if plan.configuration_set != settings.ses_configuration_set:
         print(f"note: sends name the configuration set MAILPIPE_SES_CONFIGURATION_SET names; "
               f"set MAILPIPE_SES_CONFIGURATION_SET={plan.configuration_set} for every "
-              f"sender")
+              f"sender (or name it on a key: mailpipe keys change ID --configuration-set "
+              f"{plan.configuration_set})")
+    elif steps[0].outcome == loop.CREATED:
+        print("note: restart the senders: each checks once, as it starts, that the "
+              "configuration set exists before naming it on its sends")
     return 0
 
 
