@@ -11,6 +11,7 @@ MaxSendRate, so a fleet in ``MAILPIPE_SEND_RATE=auto`` learns it.
     GET  /v2/email/account          GetAccount
     POST /_rate?r=N                 change R (takes effect at once)
     GET  /_stats                    {"accepted": [arrival unix times], "throttled": [times],
+                                     "calls": [[arrival, bulk?] of each accepted call],
                                      "per_recipient_max": n}
 
 Runs as its own process (asyncio, standard library only) so it does not
@@ -37,8 +38,9 @@ class RateSes:
         self.throttled: list[float] = []
         self.recipients: Counter[str] = Counter()
         self.bulk_calls = 0
+        self.calls: list[tuple[float, bool]] = []  # accepted calls: (arrival, bulk?)
 
-    def admit(self, count: int) -> bool:
+    def admit(self, count: int, bulk: bool = False) -> bool:
         """Arrival-time check: room for ``count`` more in the last second?"""
         now = time.time()
         while self.window and now - self.window[0] >= 1.0:
@@ -48,6 +50,7 @@ class RateSes:
             return False
         self.window.extend([now] * count)
         self.accepted.extend([now] * count)  # one arrival per recipient
+        self.calls.append((now, bulk))
         return True
 
     async def handle(self, method: str, target: str, body: bytes) -> tuple[int, dict, dict]:
@@ -61,7 +64,7 @@ class RateSes:
             return 200, {}, {"rate": self.rate}
         if method == "GET" and url.path == "/_stats":
             return 200, {}, {"accepted": self.accepted, "throttled": self.throttled,
-                             "bulk_calls": self.bulk_calls,
+                             "bulk_calls": self.bulk_calls, "calls": self.calls,
                              "per_recipient_max": max(self.recipients.values(), default=0)}
         if method == "POST" and url.path == "/v2/email/outbound-emails":
             request = json.loads(body)
@@ -75,7 +78,7 @@ class RateSes:
         if method == "POST" and url.path == "/v2/email/outbound-bulk-emails":
             entries = json.loads(body).get("BulkEmailEntries", [])
             to = [a for e in entries for a in e.get("Destination", {}).get("ToAddresses", [])]
-            if not self.admit(len(to)):  # the call's recipients arrive together
+            if not self.admit(len(to), bulk=True):  # the call's recipients arrive together
                 return 429, {"x-amzn-ErrorType": "TooManyRequestsException"}, {
                     "message": "Maximum sending rate exceeded."}
             self.recipients.update(to)

@@ -15,7 +15,7 @@ import socket
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
@@ -28,6 +28,7 @@ from services.sender.meter import SendMeter
 from services.sender.outcomes import Report, not_sent, send_many, send_one
 from services.sender.pacing import (
     Slot,
+    bulk_part,
     check_may_send,
     chunk_size,
     entries_per_call,
@@ -88,7 +89,8 @@ def send_batch(deps: SenderDeps, batch: SendBatch) -> OutcomeBatch:
 
     Rows sharing a content and sender go out together through the
     transport's bulk send when it has one (SES SendBulkEmail), as many per
-    call as the fleet's rate allows in a second (at most 50); rows bulk
+    call as the fleet's rate allows in a second (at most 50) and its slot
+    has room for (``bulk_part``: the rest go in the next call); rows bulk
     cannot carry exactly as mailpipe renders them go one by one. A call
     charges the budget all its recipients at once.
 
@@ -160,8 +162,14 @@ def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int
     bulk, carried, left = (plan_bulk(group, tracker, deps.composer) if group
                            else (None, [], []))
     one_by_one.update(m.id for m in left)
+    fleet_at = None
     if bulk is None:
         carried = [held[0]]
+    else:
+        # The call carries what its slot has room for; the rest stay held for the next one.
+        fleet_at, granted = bulk_part(deps.limiter, len(carried), report.publish_before_wait)
+        if granted < len(carried):  # bulk entries carry one recipient each
+            bulk, carried = replace(bulk, entries=bulk.entries[:granted]), carried[:granted]
     weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
     refused: list[TransportError] = []  # account-level answers: the fleet's, not the message's
 
@@ -174,7 +182,8 @@ def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int
     # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
     ahead = len(held) - 1 if bulk is None else 0
     slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead,
-                cover=lambda: claims.cover(carried), idle=report.publish_before_wait)
+                cover=lambda: claims.cover(carried), idle=report.publish_before_wait,
+                reserved=fleet_at)
     with keeping(claims):  # the slot may lie more than a lease ahead: renewed meanwhile
         outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
                     if bulk is not None else

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from redis.exceptions import RedisError
 
 from shared.errors import ClaimLost, Failure, SendingPaused, TransportError
-from shared.rate.limiter import FleetRateLimiter
+from shared.rate.limiter import MAX_LEAD, FleetRateLimiter, sleep_until
 from shared.rate.pause import FleetPause
 from shared.rate.quota import HEADROOM
 from shared.rendering.bulk import MAX_ENTRIES
@@ -79,11 +79,15 @@ class Slot:
 
     def __init__(self, limiter: FleetRateLimiter, key_at: float, weight: int,
                  ahead: int = 0, cover: Callable[[], None] | None = None,
-                 idle: Callable[[], None] | None = None) -> None:
+                 idle: Callable[[], None] | None = None,
+                 reserved: float | None = None) -> None:
         """``ahead``: single sends this thread makes right after (FleetRateLimiter.reserve).
-        ``idle``: called before a wait of more than IDLE_WAIT (publish what is done)."""
+        ``idle``: called before a wait of more than IDLE_WAIT (publish what is done).
+        ``reserved``: the fleet slot already reserved for these ``weight`` recipients
+        (``bulk_part``), used the first time; a second pace (the transport's
+        connection died meanwhile) reserves afresh."""
         self.limiter, self.key_at, self.weight, self.ahead = limiter, key_at, weight, ahead
-        self.cover, self.idle = cover, idle
+        self.cover, self.idle, self.reserved = cover, idle, reserved
         #: Set when this send's claims were lost (or could not be renewed): not sent.
         self.lost: ClaimLost | None = None
         #: Seconds the slot lay ahead when reserved: the fleet's current pace.
@@ -94,7 +98,10 @@ class Slot:
 
     def __call__(self) -> None:
         try:
-            send_at = max(self.key_at, self.limiter.reserve(self.weight, self.ahead))
+            fleet_at, self.reserved = self.reserved, None
+            if fleet_at is None:
+                fleet_at = self.limiter.reserve(self.weight, self.ahead)
+            send_at = max(self.key_at, fleet_at)
             self.waited = send_at - time.monotonic()
             if self.idle is not None and self.waited > IDLE_WAIT:
                 self.idle()
@@ -137,6 +144,31 @@ def entries_per_call(limiter: FleetRateLimiter, cap: tuple[int, float] | None) -
         return 1
     calls = max(2, math.ceil(rate / MAX_ENTRIES))
     return max(1, min(MAX_ENTRIES, int(rate / calls)))
+
+
+#: The fewest recipients a bulk call is split off for (``bulk_part``): below,
+#: the call waits for room for more of them (simulated with calls of 10-30 at
+#: R=200: 98.7% of R at 5, 97.8% at 10, and ~0.13 calls per recipient).
+SPLIT_LEAST = 5
+
+
+def bulk_part(limiter: FleetRateLimiter, recipients: int,
+              idle: Callable[[], None] | None = None) -> tuple[float, int]:
+    """A bulk call's fleet slot and how many of its ``recipients`` go in it (the rest wait).
+
+    Reserved once the call is planned, before its request is built: the
+    call carries what its slot has room for (FleetRateLimiter.reserve_part),
+    at least SPLIT_LEAST (or all of them) at a time. A slot beyond MAX_LEAD
+    is asked for again once within it (``idle`` first, when that is a while).
+    """
+    least = min(recipients, SPLIT_LEAST)
+    at, granted = limiter.reserve_part(recipients, least)
+    while not granted:
+        if idle is not None and at - time.monotonic() > IDLE_WAIT:
+            idle()
+        sleep_until(max(at - MAX_LEAD, time.monotonic() + 0.01))
+        at, granted = limiter.reserve_part(recipients, least)
+    return at, granted
 
 
 def key_slot(limiter: FleetRateLimiter, cap: tuple[int, float] | None, weight: int = 1) -> float:

@@ -47,10 +47,13 @@ RECENT_SECONDS = 3
 # LOST_LEAD, or 0), ARGV[7] = how late a sparse fleet's slot may be used (µs,
 # SPARSE_LATE_TOLERANCE); window only: ARGV[8] = the most recipients any
 # sliding second may hold, ARGV[9] = a unique member name, ARGV[10] = the
-# window's length (µs: a second and WINDOW_MARGIN). Each returns {slot
-# start, Redis now, recipients reserved recently, recipients reserved},
+# window's length (µs: a second and WINDOW_MARGIN), ARGV[11] = the credit
+# (µs: WINDOW_CREDIT), ARGV[12] = the fewest recipients worth a slot of
+# their own (below ARGV[2]: the part that fits may be reserved). Each
+# returns {slot start, Redis now, recipients reserved recently, recipients reserved},
 # times in microseconds of Redis's clock; 0 reserved: refused, the start
-# lies beyond MAX_LEAD (nothing reserved, ask again later).
+# lies beyond MAX_LEAD (nothing reserved, ask again later). More reserved
+# than asked: a lease (below); fewer: the part of a bulk call that fits.
 #
 # ``recent`` becomes the recipients reserved in the last RECENT_SECONDS;
 # when that leaves the fleet sparse even with ``extra`` more (``sparse``: the
@@ -94,9 +97,10 @@ end
 if tat < now then tat = now end
 local start = tat
 """
-# Once placed: ``tat`` moved on (never expiring), the reservation counted.
+# Once placed: ``tat`` moved on to ``next_tat`` (never expiring), the
+# reservation counted.
 _PLACE = f"""
-redis.call('SET', KEYS[1], string.format('%.0f', start + n * 1000000 / rate))
+redis.call('SET', KEYS[1], string.format('%.0f', next_tat))
 redis.call('INCRBY', counter .. second, n)
 redis.call('EXPIRE', counter .. second, {RECENT_SECONDS + 1})
 return {{math.floor(start), now, recent + n, n}}
@@ -105,14 +109,31 @@ _REFUSED = """
 if start - now > max_lead then return {math.floor(start), now, recent, 0} end
 """
 
-_RESERVE = _PROLOGUE + _LOST + _REFUSED + _PLACE
+_RESERVE = _PROLOGUE + _LOST + _REFUSED + """
+local next_tat = start + n * 1000000 / rate
+""" + _PLACE
 
 # The window holds each reservation until the latest moment its slots may
 # be used: its start, a lease's spread and, for a sparse fleet's slots, how
 # late they may be used. After a lost state it also holds the late sends of
 # a sparse fleet's slots reserved before it (at most ``sparse``).
+#
+# Slots start in the order they are handed out, so checking the second
+# before a slot checks every second it falls in: ``tat`` never moves back
+# before the bucket's slot of the last reservation (``paced``), and from
+# there to where that one was placed its sliding second had no room, that
+# reservation now counted in it. A reservation that may be split
+# (``least`` below ``n``) takes the part that fits at the first moment at
+# least ``least`` do, rather than wait for all of it: the rate freed
+# meanwhile would go unused. The time a slot waits for
+# its second to clear is not charged to the bucket again after it (up to
+# ``credit``): ``tat`` moves on from where the bucket alone would have put
+# the slot, so the sends after it catch up that time, the window check still
+# keeping every second under ``cap``.
 _RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
 local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
+local credit, least = tonumber(ARGV[11]), tonumber(ARGV[12])
+local paced = start
 if lost and lost_lead > 0 and dense > 1 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', tat), 'lost:' .. (dense - 1))
   redis.call('INCRBY', KEYS[3], dense - 1)
@@ -132,6 +153,8 @@ local function expire(upto)
 end
 expire(start - window)
 while sum > 0 and sum + n > cap do
+  local room = math.floor(cap - sum)
+  if least < n and room >= least then n = room break end
   local oldest = redis.call('ZRANGE', KEYS[2], gone, gone, 'WITHSCORES')
   if #oldest == 0 then sum = 0 break end
   start = tonumber(oldest[2]) + window + 1
@@ -144,6 +167,7 @@ if loose then latest = latest + late end
 redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
 redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
+local next_tat = math.max(paced, start - credit) + n * 1000000 / rate
 """ + _PLACE
 
 # An API key's own bucket (``reserve_for_key``): plain GCRA, expiring when
@@ -193,7 +217,8 @@ class Reservation(NamedTuple):
     now: int
     #: Recipients reserved in the last RECENT_SECONDS, these included.
     recent: int
-    #: Recipients reserved: more than asked for, a lease; 0, refused (beyond ``max_lead``).
+    #: Recipients reserved: more than asked for, a lease; fewer, the part of a
+    #: bulk call that fits (``least``); 0, refused (beyond ``max_lead``).
     reserved: int
 
 
@@ -209,18 +234,23 @@ class RateScripts:
     def reserve(
         self, rate: float, recipients: int, *, extra: int, sparse: float, max_lead: float,
         lost_lead: float, late: float, cap: float | None = None, window: float = 0.0,
+        credit: float = 0.0, least: int | None = None,
     ) -> Reservation:
         """``recipients`` slots of the fleet's bucket (the arguments: above the scripts).
 
         ``cap``: the most recipients any sliding ``window`` (s) may hold, the
         slot checked against it too (bulk sends); None, the bucket alone.
+        With it, ``credit`` (s): how much of a wait for the sliding second the
+        sends after it may catch up; ``least``: the part of ``recipients``
+        that may be reserved alone when no more fits (None: all or nothing).
         """
         args = [rate, int(recipients), extra, sparse, _us(max_lead), _us(lost_lead), _us(late)]
         if cap is None:
             return Reservation(*self._reserve(keys=[TAT_KEY], args=args))
+        least = int(recipients) if least is None else max(1, int(least))
         return Reservation(*self._in_window(
             keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
-            args=[*args, cap, secrets.token_hex(6), _us(window)]))
+            args=[*args, cap, secrets.token_hex(6), _us(window), _us(credit), least]))
 
     def reserve_for_key(self, key_id: int, rate: float, recipients: int) -> tuple[int, int]:
         """Slots of an API key's own bucket (negative ``recipients``: handed back): (start, now)."""

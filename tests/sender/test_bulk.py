@@ -202,3 +202,19 @@ def test_a_content_with_a_header_ses_takes_only_raw_goes_one_by_one(
     result = send_batch(ses_deps(settings, engine, broker, redis), SendBatch(tuple(ids)))
     assert kinds(result) == [OutcomeKind.SENT] * 3
     assert fake_ses.bulk_calls == [] and len(fake_ses.accepted) == 3
+
+
+def test_a_call_carries_what_its_sliding_second_has_room_for_and_the_next_the_rest(
+    settings, engine, broker, redis, api_key, fake_ses
+):
+    deps = ses_deps(settings, engine, broker, redis, rate=60)  # a second holds 60.9
+    for _ in range(52):  # other senders' single sends fill the next second but 8
+        deps.limiter.reserve(1)
+    ids = make_messages(engine, api_key[0].id, 12)
+    result = send_batch(deps, SendBatch(tuple(ids)))
+    assert kinds(result) == [OutcomeKind.SENT] * 12
+    # 8 at the bucket's slot rather than all 12 a second later; the other 4
+    # once 4 of the singles have left their sliding second.
+    assert [len(c["BulkEmailEntries"]) for c in fake_ses.bulk_calls] == [8, 4]
+    assert sorted(a["Destination"]["ToAddresses"][0] for a in fake_ses.accepted) == sorted(
+        f"r{i}@example.com" for i in range(12))

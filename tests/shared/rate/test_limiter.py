@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import random
 import threading
 import time
 
@@ -11,6 +12,7 @@ import redis as redis_lib
 
 from bench.rate import most_in_any_second
 from services.scheduler.quota import refresh_quota
+from services.sender.pacing import SPLIT_LEAST
 from shared.errors import SendingPaused
 from shared.rate.limiter import (
     LOST_LEAD,
@@ -18,7 +20,9 @@ from shared.rate.limiter import (
     SLOW_START_SHARE,
     SPARSE_LATE_TOLERANCE,
     TAT_KEY,
+    WINDOW_CREDIT,
     WINDOW_KEY,
+    WINDOW_MARGIN,
     WINDOW_SUM_KEY,
     FleetRateLimiter,
     QuotaRate,
@@ -355,3 +359,72 @@ def test_a_reservation_refused_beyond_max_lead_changes_nothing(redis):
     after = (redis.get(TAT_KEY), redis.zrange(WINDOW_KEY, 0, -1, withscores=True),
              redis.get(WINDOW_SUM_KEY))
     assert after == before  # its window is still whole for the next reservation
+
+
+def test_a_bulk_call_takes_the_part_of_its_recipients_its_second_has_room_for(redis):
+    limiter = FleetRateLimiter(redis, 20.0)  # any sliding second holds 20.3 at most
+    singles = [limiter.reserve(1) for _ in range(12)]
+    at, granted = limiter.reserve_part(15, 5)
+    assert granted == 8  # what fits now, not all 15 a second later
+    assert at == pytest.approx(singles[-1] + 1 / 20.0, abs=0.01)  # the bucket's own slot
+    # The rest: nothing fits until 5 of the singles have left the sliding second.
+    rest, granted = limiter.reserve_part(7, 5)
+    assert granted == 5
+    assert rest == pytest.approx(singles[4] + 1.0 + WINDOW_MARGIN, abs=0.01)
+    assert most_recipients_in_any_second(
+        [(s, 1) for s in singles] + [(at, 8), (rest, 5)]) <= 20
+
+
+def test_fewer_than_least_recipients_are_not_split_off(redis):
+    limiter = FleetRateLimiter(redis, 20.0)
+    singles = [limiter.reserve(1) for _ in range(17)]  # room for 3 of the call
+    at, granted = limiter.reserve_part(10, 5)
+    assert granted == 5  # once 2 more singles left the second
+    assert at == pytest.approx(singles[1] + 1.0 + WINDOW_MARGIN, abs=0.01)
+    # All or nothing, as reserve: a call of 4 is not split at all.
+    at, granted = limiter.reserve_part(4, 4)
+    assert granted == 4
+
+
+def test_a_wait_for_the_sliding_second_is_caught_up_after_it(redis):
+    limiter = FleetRateLimiter(redis, 20.0)
+    singles = [limiter.reserve(1) for _ in range(16)]  # 0.05 s apart
+    bulk = limiter.reserve(10)
+    assert bulk == pytest.approx(singles[5] + 1.0 + WINDOW_MARGIN, abs=0.01)
+    after = limiter.reserve(1)
+    # The bucket alone would have sent the call right after the singles, and
+    # the next send 10/20 s after it: it waited 0.46 s for its second, of
+    # which WINDOW_CREDIT is not charged again (before: the whole 0.5 s after it).
+    assert after - bulk == pytest.approx(10 / 20.0 - WINDOW_CREDIT, abs=0.01)
+    assert most_recipients_in_any_second(
+        [(s, 1) for s in singles] + [(bulk, 10), (after, 1)]) <= 20
+
+
+def test_slots_are_handed_out_in_order_however_much_is_caught_up(redis):
+    limiter = FleetRateLimiter(redis, 20.0)
+    for _ in range(16):
+        limiter.reserve(1)
+    bulk = limiter.reserve(10)
+    # Not before the call, though the bucket's own slot for it lies before.
+    assert limiter.reserve(1) >= bulk
+    assert limiter.reserve_part(20, 5)[0] >= bulk
+
+
+@pytest.mark.parametrize("rate", [14.0, 200.0, 1000.0])
+def test_mixed_single_and_bulk_slots_never_put_more_than_the_rate_in_a_second(redis, rate):
+    """As many slots as MAX_LEAD allows: single sends and calls of 2-50, split as senders do."""
+    limiter = FleetRateLimiter(redis, rate * HEADROOM)
+    draw = random.Random(int(rate))
+    sends: list[tuple[float, int]] = []
+    left = 0
+    while True:
+        wanted = left or (1 if draw.random() < 0.3 else draw.randint(2, min(50, int(rate))))
+        at, granted = limiter.reserve_part(wanted, min(wanted, SPLIT_LEAST))
+        if not granted:  # beyond MAX_LEAD: two seconds of slots are handed out
+            break
+        sends.append((at, granted))
+        left = wanted - granted
+    assert sum(granted for _, granted in sends) >= rate * (MAX_LEAD - 0.5)
+    assert most_recipients_in_any_second(sends) <= rate
+    assert [at for at, _ in sends] == sorted(at for at, _ in sends)
+
