@@ -75,7 +75,8 @@ class Claims:
                                         contents=self.contents)
         if len(claimed) < len(ids):
             log.info("%d of %d messages skipped: not queued any more (claimed elsewhere, "
-                     "cancelled or done)", len(ids) - len(claimed), len(ids))
+                     "cancelled or done) or held by a reputation pause", len(ids) - len(claimed),
+                     len(ids))
         if claimed:
             with self._lock:
                 self.expires = (min(self.expires, started + self.lease) if self.held

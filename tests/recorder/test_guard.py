@@ -296,3 +296,23 @@ def test_a_keys_own_levels_replace_the_settings_and_are_checked(
     assert entry.after["bounce_pause"] == 0.02 and entry.before["bounce_pause"] is None
     assert run(["keys", "levels", str(strict), "--settings"]) == 0
     assert "bounce-pause 0.04" in capsys.readouterr().out
+
+
+def test_a_pause_is_a_key_paused_or_topic_paused_event_in_the_outbox(engine, api_key):
+    from shared.db.webhooks import create_endpoint
+
+    key = api_key[0].id
+    with engine.begin() as conn:
+        create_endpoint(conn, key, url="https://hooks.example.com/in", event_types=[],
+                        topics=[], enabled=True, secret="sealed")
+    news = sent(engine, key, 40, "news")
+    sent(engine, key, 400, "receipts")
+    feedback(engine, news[:4])          # the topic
+    feedback(engine, sent(engine, key, 200, "lists")[:40])  # then the whole key
+    with engine.connect() as conn:
+        events = conn.execute(text("SELECT type, topic_id, data FROM webhook_events "
+                                   "WHERE type LIKE '%.paused' ORDER BY id")).all()
+    assert [(e.type, e.topic_id) for e in events] == [("topic.paused", "news"),
+                                                      ("key.paused", None)]
+    assert events[1].data["scope"] == "key" and events[1].data["reason"] == "bounce"
+    assert events[0].data["figures"]["threshold"] == 0.04
