@@ -6,10 +6,11 @@ counting each ``webhook-id`` it gets), and ``mailpipe scheduler`` and
 ``mailpipe webhooks --processes P --threads T`` as an operator runs them
 (``services.up.Stack``), then
 
-1. the ceiling, measured in the same run: the same receiver posted to by P
-   processes of T threads with mailpipe's own HTTP client
-   (``shared.webhooks.client.post``), signed bodies of the same size, nothing
-   read from or written to PostgreSQL: what this machine and receiver allow;
+1. the ceiling, measured in the same run (before the deliveries and again
+   after, their mean): the same receiver posted to by P processes of T threads
+   with mailpipe's own HTTP client (``shared.webhooks.client.post``), signed
+   bodies of the same size, nothing read from or written to PostgreSQL: what
+   this machine and receiver allow;
 2. writes ``--events`` events to the outbox (``shared.db.outbox.emit``, 1,000 a
    transaction) for one key with ``--endpoints`` endpoints at the receiver,
    ``--events / --endpoints`` each (``MAILPIPE_WEBHOOK_CONCURRENCY`` in flight
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         print(f"ceiling: {ceiling_rate:.0f} posts/s ({ceiling_count} signed POSTs, "
               f"{args.processes}x{args.threads})", flush=True)
         before = _counts(port)["requests"]
+        first_ceiling = ceiling_rate
         started = time.monotonic()
         seed(engine, args.endpoints, url, args.events)
         seeded = time.monotonic() - started
@@ -203,7 +205,12 @@ def run(args: argparse.Namespace, work: Path) -> dict:
         (t10, n10), (t90, n90) = marks[0.1], marks[0.9]
         rate = (n90 - n10) / (t90 - t10)
         got = _counts(port, "/ids")
+        # Again after: the machine's other work changes over minutes; the two bracket the run.
+        after = ceiling(url, ceiling_count, args.processes, args.threads)
+        print(f"ceiling after: {after:.0f} posts/s", flush=True)
+        ceiling_rate = (ceiling_rate + after) / 2
         ids = {i for i in got["ids"] if i.startswith("evt_")}
+        delivered_requests = got["requests"] - before
         with engine.connect() as conn:
             wanted = {f"evt_{i}" for (i,) in conn.execute(text("SELECT id FROM webhook_events"))}
         print(f"{delivered} delivered in {took:.1f}s (processes' start included); steady "
@@ -214,9 +221,10 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "delivered": delivered, "seconds": round(took, 1),
             "overall_per_s": round(delivered / took),
             "deliveries_per_s": round(rate), "ceiling_posts_per_s": round(ceiling_rate),
+            "ceiling_before_after": [round(first_ceiling), round(after)],
             "ratio_to_ceiling": round(rate / ceiling_rate, 3),
-            "requests": got["requests"] - before, "duplicates": got["requests"] - before
-            - len(ids), "missing": len(wanted - ids), "invented": len(ids - wanted),
+            "requests": delivered_requests, "duplicates": delivered_requests - len(ids),
+            "missing": len(wanted - ids), "invented": len(ids - wanted),
             "target_met": ids == wanted,
         }
     finally:

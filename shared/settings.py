@@ -78,8 +78,8 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(
         None,
         description="HMAC key of tracking and unsubscribe tokens, and the key tenant SMTP "
-        "passwords are encrypted with. Unset: no tracking or unsubscribe links, and tenant "
-        "sends are refused.")
+        "passwords and webhook signing secrets are encrypted with. Unset: no tracking or "
+        "unsubscribe links, tenant sends are refused and webhooks cannot be registered.")
     sns_topic_arns: str = Field(
         "",
         description="SNS topics whose notifications the events endpoint accepts (comma- or "

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import threading
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from tests.support.smtp_clients import NODE_PREFIX, ClientUnavailable, _locked, _run
+from tests.support.smtp_clients import NODE_PREFIX, ClientUnavailable, npm_ci
 
 HERE = Path(__file__).resolve().parent
 #: The Node receiver's own package folder (npm ci there leaves nodemailer's alone).
@@ -119,17 +118,22 @@ class Receiver:
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[Received]:
         """The requests once at least ``count`` came (AssertionError after ``timeout``)."""
-        ends = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() > ends:
-                raise AssertionError(f"{len(self.received)} requests within {timeout} s, "
-                                     f"wanted {count}")
-            time.sleep(0.02)
-        return list(self.received)
+        return wait_for(self.received, count, timeout, "the receiver")
 
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def wait_for(received: list, count: int, timeout: float, what: str) -> list:
+    """``received`` once it holds ``count`` (AssertionError after ``timeout`` seconds)."""
+    ends = time.monotonic() + timeout
+    while len(received) < count:
+        if time.monotonic() > ends:
+            raise AssertionError(f"{what} got {len(received)} within {timeout} s, "
+                                 f"wanted {count}")
+        time.sleep(0.02)
+    return list(received)
 
 
 def verified_by(secrets: list[str], headers: dict[str, str], body: bytes) -> tuple[int, ...]:
@@ -144,35 +148,9 @@ def verified_by(secrets: list[str], headers: dict[str, str], body: bytes) -> tup
     return tuple(found)
 
 
-def _locked_version() -> str:
-    return json.loads((HERE / "package.json").read_text())["dependencies"]["standardwebhooks"]
-
-
 def install_standardwebhooks() -> Path:
     """The folder holding ``node_modules/standardwebhooks`` at the locked version."""
-    wanted = _locked_version()
-    installed = NODE_FOLDER / "node_modules" / "standardwebhooks" / "package.json"
-
-    def ready() -> bool:
-        return installed.is_file() and json.loads(installed.read_text())["version"] == wanted
-
-    if ready():
-        return NODE_FOLDER
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise ClientUnavailable(f"the Node webhook receiver needs {tool}, which is not "
-                                    "installed (apt-get install nodejs npm; scripts/test does)")
-    with _locked("node"):
-        if not ready():
-            NODE_FOLDER.mkdir(parents=True, exist_ok=True)
-            for name in ("package.json", "package-lock.json"):
-                shutil.copy(HERE / name, NODE_FOLDER / name)
-            _run(["npm", "ci", "--no-audit", "--no-fund", "--ignore-scripts"],
-                 f"npm ci of standardwebhooks {wanted} from the npm registry into "
-                 f"{NODE_FOLDER}", 300, cwd=NODE_FOLDER)
-        if not ready():
-            raise ClientUnavailable(f"npm ci left no standardwebhooks {wanted} in {NODE_FOLDER}")
-    return NODE_FOLDER
+    return npm_ci(HERE, NODE_FOLDER, "standardwebhooks")
 
 
 class NodeReceiver:
@@ -202,13 +180,7 @@ class NodeReceiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list[dict]:
-        ends = time.monotonic() + timeout
-        while len(self.received) < count:
-            if time.monotonic() > ends:
-                raise AssertionError(f"the Node receiver got {len(self.received)} within "
-                                     f"{timeout} s, wanted {count}")
-            time.sleep(0.02)
-        return list(self.received)
+        return wait_for(self.received, count, timeout, "the Node receiver")
 
     def close(self) -> None:
         self.process.terminate()
