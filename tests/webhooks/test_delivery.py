@@ -220,3 +220,21 @@ def test_the_per_endpoint_concurrency_cap_holds_across_workers(
         thread.join()
     deliver_until_settled(workers[0], engine, hook["id"])
     assert len(receiver.received) == 8 and peak[0] == 2
+
+
+def test_a_2xx_after_the_timeout_is_a_failure_and_is_retried(
+        api, headers, api_key, engine, make_deps, hook_settings, receivers):
+    def late(n, event):
+        time.sleep(1.0 if n == 0 else 0)
+        return 200
+
+    receiver = receivers(answers=late)
+    hook = register(api, headers, receiver.url)
+    deps = make_deps(changed(hook_settings, webhook_timeout=0.3))
+    emit_events(engine, api_key[0].id, [T.MESSAGE_SENT])
+    deliver_endpoint(deps, hook["id"])
+    (row,) = api.simulate_get(f"/v1/webhooks/{hook['id']}/deliveries",
+                              headers=headers).json["deliveries"]
+    assert row["state"] == "pending" and row["lastError"] == "no answer within 0.3 s"
+    deliver_until_settled(deps, engine, hook["id"])
+    assert delivery_states(engine, hook["id"]) == {"delivered": 1}
