@@ -102,8 +102,8 @@ def _setup(args, settings: Settings, ses, sns) -> int:
               f"sender (or name it on a key: mailpipe keys change ID --configuration-set "
               f"{plan.configuration_set})")
     elif steps[0].outcome == loop.CREATED:
-        print("note: restart the senders: each checks once, as it starts, that the "
-              "configuration set exists before naming it on its sends")
+        print("note: running senders name the new configuration set within five minutes "
+              "(each looks again for it that often while it names none)")
     return 0
 
 

@@ -321,7 +321,8 @@ def _configuration_set(reading: Reading, events_url: str, topic_arns: frozenset[
             "and complaints do not come back to mailpipe.", name=name,
             region=reading.region or "?"), Text(
             "Run mailpipe ses setup --public-url %(public)s (it makes the set, the SNS topic, "
-            "the event destination and the subscription), then restart the senders.",
+            "the event destination and the subscription); the senders name it within five "
+            "minutes.",
             public=_public(events_url)))]
     found = []
     if not found_set.sending_enabled:

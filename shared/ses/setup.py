@@ -175,7 +175,7 @@ def setup(ses, sns, plan: Plan) -> tuple[list[Step], str | None]:
     return steps, topic_arn
 
 
-def configuration_set_to_name(ses, settings) -> str | None:
+def configuration_set_to_name(ses, settings, *, quiet: bool = False) -> str | None:
     """The configuration set a sender names on every send (MAILPIPE_SES_CONFIGURATION_SET),
     or None: only one SES says exists, since SES refuses every send naming a missing set.
 
@@ -183,6 +183,8 @@ def configuration_set_to_name(ses, settings) -> str | None:
     is named nowhere: it sends as before, and ``ses status`` says the loop is not set up.
     A set that cannot be read (ses:GetConfigurationSet denied, SES unreachable) is named
     only when the operator set it explicitly: their word against a missing set's refusals.
+    ``quiet``: say nothing of a set still missing (a sender looking again, every few
+    minutes, after it said so at start).
     """
     name = settings.ses_configuration_set or None
     if name is None:
@@ -191,6 +193,8 @@ def configuration_set_to_name(ses, settings) -> str | None:
     try:
         found = read_configuration_set(ses, name)
     except SesUnavailable as exc:
+        if quiet:
+            return name if explicit else None
         if explicit:
             log.warning("cannot check that the configuration set %s exists (%s); naming it "
                         "as MAILPIPE_SES_CONFIGURATION_SET says", name, exc)
@@ -199,6 +203,8 @@ def configuration_set_to_name(ses, settings) -> str | None:
                     "(set MAILPIPE_SES_CONFIGURATION_SET to name it anyway)", name, exc)
         return None
     if found is None:
+        if quiet:
+            return None
         (log.error if explicit else log.warning)(
             "the SES configuration set %s does not exist: sends name none, and SES's events "
             "do not come back through it (run: mailpipe ses setup --public-url ...)", name)

@@ -35,9 +35,12 @@ def _configured_transport(settings: Settings, threads: int) -> Transport:
         from shared.transports.ses import SesTransport, ses_client
 
         client = ses_client(settings)
-        transport = SesTransport(client, bulk=settings.ses_bulk,
-                                 direct=settings.ses_client == "direct",
-                                 configuration_set=configuration_set_to_name(client, settings))
+        transport = SesTransport(
+            client, bulk=settings.ses_bulk, direct=settings.ses_client == "direct",
+            configuration_set=configuration_set_to_name(client, settings),
+            find_configuration_set=(lambda: configuration_set_to_name(client, settings,
+                                                                       quiet=True))
+            if settings.ses_configuration_set else None)
         transport.warm_up(connections=threads)
         return transport
     if settings.transport == "file":

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -88,15 +89,24 @@ def classify_client_error(exc: ClientError) -> TransportError:
 
 class SesTransport:
     def __init__(self, client, *, bulk: bool = True, direct: bool = True,
-                 configuration_set: str | None = None) -> None:
+                 configuration_set: str | None = None,
+                 find_configuration_set: Callable[[], str | None] | None = None,
+                 find_every: float = 300.0) -> None:
         """``bulk``: send messages sharing a content with SendBulkEmail (MAILPIPE_SES_BULK).
         ``direct``: make those calls over shared.transports.ses_wire where it
         can reach the client's endpoint (MAILPIPE_SES_CLIENT), else through boto3.
         ``configuration_set``: named on every call (MAILPIPE_SES_CONFIGURATION_SET), so
-        SES reports each message's events through that set's destinations."""
+        SES reports each message's events through that set's destinations.
+        ``find_configuration_set``: while there is none, asked at most every
+        ``find_every`` seconds for the set to name from then on (the fleet's, once
+        ``mailpipe ses setup`` made it): no restart needed."""
         self.client = client
         self.bulk = bulk
         self.configuration_set = configuration_set
+        self._find_set = None if configuration_set else find_configuration_set
+        self._find_every = find_every
+        self._find_at = time.monotonic() + find_every
+        self._find_lock = threading.Lock()
         self.wire = SesWire.for_client(client) if direct else None
         # The pace of the send in progress on each thread, called by botocore
         # once the request is built and signed, right before it is sent.
@@ -180,10 +190,27 @@ class SesTransport:
                                  Failure.AMBIGUOUS)
         return (results + [missing] * len(bulk.entries))[:len(bulk.entries)]
 
+    def _fleet_set(self) -> str | None:
+        """The transport's configuration set, looked for again when it is due (one sending
+        thread asks; the others go on with none meanwhile)."""
+        if (self._find_set is None or time.monotonic() < self._find_at
+                or not self._find_lock.acquire(blocking=False)):
+            return self.configuration_set
+        try:
+            self._find_at = time.monotonic() + self._find_every
+            found = self._find_set()
+            if found:
+                log.warning("the SES configuration set %s exists now: named on every send "
+                            "from here on", found)
+                self.configuration_set, self._find_set = found, None
+        finally:
+            self._find_lock.release()
+        return self.configuration_set
+
     def _call(self, operation: str, request: dict, pace: Pace,
               configuration_set: str | None = None) -> dict:
         """``configuration_set``: the key's, named instead of the transport's own."""
-        configuration_set = configuration_set or self.configuration_set
+        configuration_set = configuration_set or self.configuration_set or self._fleet_set()
         if configuration_set:
             request["ConfigurationSetName"] = configuration_set
         if self.wire is not None:

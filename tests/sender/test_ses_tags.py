@@ -9,7 +9,8 @@ from shared.broker.payloads import OutcomeKind, SendBatch
 from shared.db.keys import KeySettings, change_key
 from shared.db.messages import insert_messages
 from shared.intake.requests import MessageRequest
-from shared.transports.ses import SesTransport
+from shared.ses.setup import configuration_set_to_name
+from shared.transports.ses import SesTransport, ses_client
 from tests.support.pump import sender_deps, ses_deps
 
 TOPIC = "봄 sale/2026.04"  # SES takes [A-Za-z0-9_-] only
@@ -62,3 +63,20 @@ def test_a_key_without_a_set_of_its_own_names_the_fleets(
     (call,) = fake_ses.bulk_calls
     assert call["ConfigurationSetName"] == "fleet"
     assert fake_ses.refused_signatures == []
+
+
+def test_a_sender_names_the_fleets_set_once_setup_has_made_it_without_a_restart(
+        settings, engine, broker, redis, api_key, fake_ses):
+    ses_settings = settings.model_copy(update={"aws_region": "us-east-1"})
+    client = ses_client(ses_settings)
+    transport = SesTransport(client, bulk=False, configuration_set=configuration_set_to_name(
+        client, ses_settings), find_configuration_set=lambda: configuration_set_to_name(
+        client, ses_settings, quiet=True), find_every=0)
+    deps = sender_deps(settings, engine, broker, redis, transport)
+    send_batch(deps, SendBatch(tuple(queue(engine, api_key[0].id, 1))))
+    fake_ses.reads.production()  # mailpipe ses setup made the set meanwhile
+    send_batch(deps, SendBatch(tuple(queue(engine, api_key[0].id, 1))))
+    send_batch(deps, SendBatch(tuple(queue(engine, api_key[0].id, 1))))
+    assert [a.get("ConfigurationSetName") for a in fake_ses.accepted] == [
+        None, "mailpipe", "mailpipe"]
+    assert fake_ses.reads.calls.count("GetConfigurationSet") == 3  # then no more asking

@@ -100,7 +100,7 @@ def test_the_command_prints_each_step_and_the_topic_allow_list_to_set(
     assert run(argv) == 0
     out = capsys.readouterr().out
     assert "created              subscription: " + ENDPOINT in out
-    assert "restart the senders" in out
+    assert "running senders name the new configuration set within five minutes" in out
     arn = boto3.client("sns", endpoint_url=ses_endpoint, region_name="us-east-1"
                        ).create_topic(Name=topic)["TopicArn"]
     both = sorted([arn, "arn:aws:sns:us-east-1:123456789012:other"])
