@@ -192,3 +192,24 @@ def test_mailpipe_sends_from_the_default_from_and_its_keys_domains():
         "news@example.com": [None], "example.com": ["shop"],
         "shop.example": ["shop", "news"]}
     assert sending_from(None, []) == {}
+
+
+@pytest.mark.parametrize(("subscription", "code", "words"), [
+    (f"{TOPIC}:2bcfbf39", [], None),
+    ("PendingConfirmation", ["subscription_pending"], "is not confirmed"),
+    (None, ["subscription_missing"], "has no subscription to"),
+])
+def test_a_destination_topics_subscription_to_the_api_is_checked(subscription, code, words):
+    checked = reading(subscriptions={TOPIC: subscription})
+    assert codes(checked, topics=frozenset({TOPIC})) == code
+    if words:
+        (problem,) = found(checked, topics=frozenset({TOPIC}))
+        assert words in str(problem.what) and URL in str(problem.what)
+        assert "mailpipe ses setup" in str(problem.fix)
+
+
+def test_an_sns_it_cannot_read_says_which_permission():
+    unread = SesUnavailable("access_denied", "not authorized", "ListSubscriptionsByTopic")
+    (problem,) = found(reading(errors={"subscriptions": unread}), topics=frozenset({TOPIC}))
+    assert problem.code == "subscriptions_unreadable"
+    assert "sns:ListSubscriptionsByTopic" in str(problem.fix)
