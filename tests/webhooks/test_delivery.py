@@ -8,6 +8,7 @@ import time
 from sqlalchemy import text
 
 from services.webhooks.deliver import deliver_endpoint
+from shared.runtime.localservers import free_port
 from shared.webhooks.events import OutboundEventType as T
 from shared.webhooks.retries import SCHEDULE
 from tests.support.settings import changed
@@ -238,3 +239,22 @@ def test_a_2xx_after_the_timeout_is_a_failure_and_is_retried(
     assert row["state"] == "pending" and row["lastError"] == "no answer within 0.3 s"
     deliver_until_settled(deps, engine, hook["id"])
     assert delivery_states(engine, hook["id"]) == {"delivered": 1}
+
+
+def test_a_receiver_that_is_down_gets_every_event_once_it_is_back(
+        api, headers, api_key, engine, deps, receivers):
+    port = free_port()
+    hook = register(api, headers, f"http://127.0.0.1:{port}/hook")
+    emit_events(engine, api_key[0].id, TYPES, message_id=7)
+    deliver_endpoint(deps, hook["id"])  # nothing listens: refused, retried later
+    rows = api.simulate_get(f"/v1/webhooks/{hook['id']}/deliveries",
+                            headers=headers).json["deliveries"]
+    tried = [r for r in rows if r["attempts"]]
+    assert len(tried) == 1 and tried[0]["type"] == str(TYPES[0])  # the message's first only
+    assert tried[0]["state"] == "pending" and "ConnectionRefused" in tried[0]["lastError"]
+    receiver = receivers(port=port, secrets=[hook["secret"]])
+    deliver_until_settled(deps, engine, hook["id"])
+    got = receiver.wait_for(3)
+    assert [r.event["type"] for r in got] == [str(t) for t in TYPES]  # in order
+    assert all(r.verified_by == (0,) for r in got)
+    assert sorted(r.webhook_id for r in got) == event_ids(engine, api_key[0].id)

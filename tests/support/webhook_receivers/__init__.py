@@ -68,6 +68,8 @@ class Receiver:
     secrets: list[str] = field(default_factory=list)
     answers: list[Answer] | Callable[[int, dict], Answer] = field(default_factory=lambda: [200])
     received: list[Received] = field(default_factory=list)
+    #: The port to listen on (0: any free one).
+    port: int = 0
 
     def __post_init__(self) -> None:
         receiver = self
@@ -82,7 +84,7 @@ class Receiver:
 
         self._lock = threading.Lock()
         self._count = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever,
                                        kwargs={"poll_interval": 0.05}, daemon=True)
