@@ -44,6 +44,7 @@ import uuid
 from pathlib import Path
 
 from common import BenchError, deadline_loop, run_in_scratch
+from pipeline import cpu_delta, cpu_snapshot
 from sqlalchemy import text
 
 from services.up import Stack
@@ -54,7 +55,6 @@ from shared.runtime.certificate import kept_self_signed
 from shared.runtime.localservers import free_port, start_postgres, start_redis
 
 FROM = "bench@bench.example"
-_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def message_bytes(kb: int) -> bytes:
@@ -168,23 +168,6 @@ def serve_bare(port: int, cert: str, key: str) -> None:
 
 # --- the run ----------------------------------------------------------------------------
 
-def cpu_seconds(session: int) -> float:
-    """User + system CPU seconds so far of every process in ``session`` (a Stack process
-    leads its own: gunicorn's workers count with the api), from /proc/<pid>/stat."""
-    total = 0.0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[3]) == session:
-            total += (int(fields[11]) + int(fields[12])) / _TICK
-    return total
-
-
 def _wait_listening(port: int, what: str) -> None:
     import socket
 
@@ -227,7 +210,8 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             _wait_listening(port, what)
         template = message_bytes(args.kb)
         html = "<p>" + template.split(b"\r\n\r\n", 1)[1].decode() + "</p>"
-        smtp_pid, api_pid = stack.processes["smtp"].pid, stack.processes["api"].pid
+        # Each Stack process leads its own session: gunicorn's workers count with the api.
+        sessions = {stack.processes[name].pid: name for name in ("smtp", "api")}
 
         def phase(rest: bool, smtp_port: int | None) -> dict:
             """One window: REST and/or SMTP load (to ``smtp_port``) starting together."""
@@ -239,13 +223,12 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             if smtp_port:
                 threads.append(threading.Thread(target=lambda: out.update(smtp=smtp_load(
                     smtp_port, cert, key, template, args.connections, args.seconds, began))))
-            cpu = {name: cpu_seconds(pid) for name, pid in (("smtp", smtp_pid), ("api", api_pid))}
+            cpu = cpu_snapshot(sessions, {})
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
-            out["cpu"] = {name: cpu_seconds(pid) - cpu[name] for name, pid in
-                          (("smtp", smtp_pid), ("api", api_pid))}
+            out["cpu"] = cpu_delta(cpu, cpu_snapshot(sessions, {}))
             return out
 
         warm = smtp_load(tls_port, cert, key, template, args.connections, 2, time.time() + 1)
