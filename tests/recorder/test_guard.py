@@ -43,14 +43,14 @@ def new_messages(engine, key_id: int, count: int, topic: str = "t") -> list[int]
         return [m.id for m in insert_messages(conn, key_id, [item], queue_timeout=300)]
 
 
-def record_sent(engine, ids: list[int]) -> None:
+def record_sent(engine, ids: list[int], guard: ReputationGuard = GUARD) -> None:
     """Claim ``ids`` and record them sent (as ``ses-<id>``) through the guarded recorder."""
     with engine.begin() as conn:
         claimed = claim_for_sending(conn, ids, worker_id="test", lease=60)
     assert len(claimed) == len(ids)
     batch = OutcomeBatch(tuple(Outcome(i, 1, OutcomeKind.SENT, time.time(),
                                        provider_message_id=f"ses-{i}") for i in ids))
-    record_outcomes(engine, batch, max_attempts=5, guard=GUARD)
+    record_outcomes(engine, batch, max_attempts=5, guard=guard)
 
 
 def sent(engine, key_id: int, count: int, topic: str = "t") -> list[int]:
@@ -316,3 +316,17 @@ def test_a_pause_is_a_key_paused_or_topic_paused_event_in_the_outbox(engine, api
                                                       ("key.paused", None)]
     assert events[1].data["scope"] == "key" and events[1].data["reason"] == "bounce"
     assert events[0].data["figures"]["threshold"] == 0.04
+
+
+def test_a_burst_after_a_day_of_clean_mail_pauses_on_the_recent_sends(engine, api_key):
+    """The last 24 hours hold 1,050 sends and 5 bounces (0.5%); the last 100 sends, those 5."""
+    narrow = ReputationGuard(GUARD.levels, window=100)
+    key = api_key[0].id
+    record_sent(engine, new_messages(engine, key, 1000), narrow)
+    burst = new_messages(engine, key, 50, "burst")
+    record_sent(engine, burst, narrow)
+    record_events(engine, EventBatch(tuple(ses("HardBounce", i) for i in burst[:5])), narrow)
+    with engine.connect() as conn:
+        figures = conn.execute(text("SELECT figures FROM guard_pauses WHERE topic_id = ''")
+                               ).scalar_one()
+    assert figures["window"] == "recent" and figures["rate"] >= 0.04
