@@ -32,8 +32,15 @@ from shared.db.keys import create_key
 from shared.rendering.submitted import split_headers
 from shared.runtime.heartbeat import alive
 from shared.runtime.localservers import free_port
+from tests.support import smtp_clients
 from tests.support.fake_ses import ScriptedSes
-from tests.support.smtp_clients import CLIENTS, ClientUnavailable, Outcome, Submission
+from tests.support.smtp_clients import (
+    CLIENTS,
+    ClientUnavailable,
+    Outcome,
+    Submission,
+    npm_ci,
+)
 from tests.support.smtp_server import make_certificate
 from tests.support.stack import wait_for
 
@@ -229,3 +236,13 @@ def test_the_smtp_process_beats_so_the_dashboard_lists_it(smtp_run):
     beating = wait_for(lambda: [a for a in alive(smtp_run.redis) if a.kind == "smtp"], 15,
                        "the smtp process's heartbeat")
     assert [a.pid for a in beating] == [pid]
+
+
+def test_a_client_that_cannot_be_installed_says_why(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no node, npm, java or javac
+    with pytest.raises(ClientUnavailable, match="nodemailer needs node, which is not installed "
+                       r"\(apt-get install nodejs npm; scripts/test does\)"):
+        npm_ci(smtp_clients.HERE, tmp_path / "node", "nodemailer")
+    monkeypatch.setattr(smtp_clients, "JAVA_JARS", (tmp_path / "jakarta-mail.jar",))
+    with pytest.raises(ClientUnavailable, match="apt-get install libjakarta-mail-java"):
+        smtp_clients.compile_java()
