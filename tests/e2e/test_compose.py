@@ -24,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder", "smtp",
-            "nginx"}
+SERVICES = {"postgres", "redis", "migrate", "api", "scheduler", "sender", "recorder", "nginx"}
 APP_SERVICES = SERVICES - {"postgres", "redis", "nginx"}
 
 # Sentinels the tests pass in; a secret-like value in the rendered config must
@@ -145,11 +144,15 @@ def test_startup_order_and_health(compose_bin: Path, project: Path) -> None:
     assert "/health" in " ".join(api["healthcheck"]["test"])
 
 
-def test_smtp_listens_on_587_and_465_with_the_certificate_from_a_read_only_mount(
+def test_smtp_is_opt_in_and_listens_on_587_and_465_with_a_read_only_certificate(
         compose_bin: Path, project: Path) -> None:
     from services.smtp.main import DRAIN_SECONDS
 
-    smtp = _config(compose_bin, project)["services"]["smtp"]
+    assert "smtp" not in _config(compose_bin, project)["services"], "opt-in: no mail ports"
+    services = _config(compose_bin, project, COMPOSE_PROFILES="smtp")["services"]
+    smtp, api = services["smtp"], services["api"]
+    assert (smtp["image"], smtp["build"]) == (api["image"], api["build"])
+    assert smtp["depends_on"] == services["scheduler"]["depends_on"]  # after migrate, Redis
     assert smtp["command"] == ["smtp", "--bind", "0.0.0.0:587", "--tls-bind", "0.0.0.0:465"]
     assert [(p["target"], str(p["published"])) for p in smtp["ports"]] == [(587, "587"),
                                                                            (465, "465")]
@@ -159,13 +162,16 @@ def test_smtp_listens_on_587_and_465_with_the_certificate_from_a_read_only_mount
     assert mount["read_only"] and mount["source"] == str(project / "tls")
     assert env["MAILPIPE_SMTP_CERT_FILE"] == "/run/mailpipe/tls/fullchain.pem"
     assert env["MAILPIPE_SMTP_KEY_FILE"] == "/run/mailpipe/tls/privkey.pem"
+    assert env["MAILPIPE_SECRET_KEY"] == SECRET_KEY
+    assert env["MAILPIPE_DATABASE_URL"] == api["environment"]["MAILPIPE_DATABASE_URL"]
     assert {v["target"] for v in smtp["volumes"]} >= {"/data/outbox"}
     grace = int(smtp["stop_grace_period"].rstrip("s"))
     assert grace > DRAIN_SECONDS, "SIGTERM's drain must finish before compose kills it"
     assert "587" in " ".join(smtp["healthcheck"]["test"])
 
     # An operator's own folder, ports and file names.
-    mine = _config(compose_bin, project, MAILPIPE_SMTP_TLS_DIR="/etc/letsencrypt/live/mail",
+    mine = _config(compose_bin, project, COMPOSE_PROFILES="smtp",
+                   MAILPIPE_SMTP_TLS_DIR="/etc/letsencrypt/live/mail",
                    MAILPIPE_SMTP_PORT="2587", MAILPIPE_SMTPS_PORT="2465",
                    MAILPIPE_SMTP_CERT_FILE="/run/mailpipe/tls/cert.pem")["services"]["smtp"]
     assert [str(p["published"]) for p in mine["ports"]] == ["2587", "2465"]
