@@ -21,6 +21,16 @@ runs them (``services.up.Stack``), then
 5. with the stack idle, POSTs ``--idle`` single messages one at a time and
    times each from the POST to its arrival at the fake SES (p50/p95).
 
+With ``--webhooks``, a ``mailpipe webhooks`` process runs too and the key has
+an endpoint on a local receiver (bench/chaos.py's ``WebhookReceiver``); after
+the warm-up, ``--webhook-rounds`` rounds each send ``--webhook-messages``
+messages three times (``WEBHOOK_MODES``): with the endpoint disabled; enabled,
+the webhooks process stopped until the round is sent (every send writes its
+``message.sent`` event and delivery in the recorder's transaction: the cost
+the send path carries); enabled and delivered to meanwhile. The report gives
+each round's send rate and CPU per message, and the median slowdown of each
+mode against the round without: the target is under 10% for the outbox.
+
 Tracking is on by default (``MAILPIPE_SECRET_KEY`` set: what every seed
 user runs; ``--no-tracking`` to compare). Each message goes by SendEmail
 (``MAILPIPE_SES_BULK=false``) unless ``--bulk``: then step 3 is a campaign
@@ -47,6 +57,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -59,6 +70,7 @@ from pathlib import Path
 
 import redis as redis_lib
 from ceiling import measure_ceiling
+from chaos import WebhookReceiver
 from common import BenchError, deadline_loop, http_json
 from fake_ses import FakeSesProcess, start_fake_ses
 from sqlalchemy import Engine, text
@@ -88,6 +100,8 @@ NOT_OURS = "not ours"
 #: Above this share of the machine used by other work, the report warns.
 NOISE_WARNING = 0.10
 RATIO_TARGET = 0.7
+#: Sending with a webhook endpoint may be at most this much slower than without.
+WEBHOOK_SLOWDOWN_TARGET = 0.10
 #: --bulk: recipients/s over the per-message ceiling's calls/s.
 BULK_RATIO_TARGET = 5.0
 IDLE_DOMAIN = "idle.bench.example"
@@ -369,6 +383,8 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     }
     if args.tracking:
         env["MAILPIPE_SECRET_KEY"] = "bench-secret-key"
+    if args.webhooks:
+        env |= {"MAILPIPE_WEBHOOK_PRIVATE": "true", "MAILPIPE_WEBHOOK_ALLOW_HTTP": "true"}
     stack = Stack(env, log_dir=log_dir)
     cleanup.callback(stack.stop_all)
     print(f"starting the stack: api x{args.api_workers}, scheduler, recorder, "
@@ -379,9 +395,11 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     stack.start("recorder", "recorder")
     stack.start("sender", "sender", "--processes", str(args.processes),
                 "--threads", str(args.threads))
-    # Consumers: one broker per sender process, plus the recorder's.
-    wait_until_ready(stack, api, redis_server.url, args.processes + 1, timeout=90,
-                     log_dir=log_dir)
+    if args.webhooks:
+        stack.start("webhooks", "webhooks", "--processes", "1", "--threads", "4")
+    # Consumers: one broker per sender process, plus the recorder's (and the webhooks').
+    wait_until_ready(stack, api, redis_server.url, args.processes + 1 + args.webhooks,
+                     timeout=90, log_dir=log_dir)
 
     run_id = uuid.uuid4().hex[:8]
     warmup = [f"w{run_id}-{i}@{WARMUP_DOMAIN}" for i in range(args.warmup)]
@@ -399,6 +417,10 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
         pids[redis_server.process.pid] = "redis"
     postmaster = work / "postgres" / "postmaster.pid"
     parents = {int(postmaster.read_text().split()[0]): "postgres"}
+    if args.webhooks:
+        report["webhooks"] = compare_webhooks(
+            args, api, plain_key, engine, key.id, fake, run_id, stack,
+            lambda: cpu_snapshot(sessions, pids, parents))
     redis_client = redis_lib.Redis.from_url(redis_server.url)
     redis_client.config_resetstat()
     cpu_before, machine_before = cpu_snapshot(sessions, pids, parents), machine_busy_seconds()
@@ -474,8 +496,103 @@ def run(args: argparse.Namespace, work: Path, cleanup: contextlib.ExitStack) -> 
     report["ratio_target"] = BULK_RATIO_TARGET if args.bulk else RATIO_TARGET
     report["ok"] = (report["ratio"] >= report["ratio_target"] and report["accept"]["ok"]
                     and stats["duplicates"] == 0 and states.get("sent", 0) == args.messages
-                    and report["fake_ses"]["pipeline_deliveries"] == args.messages)
+                    and report["fake_ses"]["pipeline_deliveries"] == args.messages
+                    and report.get("webhooks", {}).get("ok", True))
     return report
+
+
+#: The modes of a webhooks round, in order: no endpoint; an endpoint, its deliveries
+#: written with every send but delivered after the round (the webhooks process stopped:
+#: what the send path itself carries); an endpoint delivered to during the round (on
+#: this machine the webhooks process and the receiver share its CPUs with the senders).
+WEBHOOK_MODES = ("off", "outbox", "delivering")
+#: Components whose CPU is sending's (the webhooks process and the receiver are not).
+SENDING = ("api", "scheduler", "sender", "recorder", "postgres", "redis")
+
+
+def compare_webhooks(args: argparse.Namespace, api: str, key: str, engine: Engine,
+                     key_id: int, fake: FakeSesProcess, run_id: str, stack: Stack,
+                     cpu: Callable[[], dict[str, float]]) -> dict:
+    """Send rates and CPU per message in each of ``WEBHOOK_MODES``, in alternating rounds."""
+    receiver = WebhookReceiver()
+    rounds = []
+    try:
+        status, endpoint = http_json("POST", f"{api}/v1/webhooks", key=key, body=json.dumps(
+            {"url": receiver.url, "enabled": False}).encode())
+        if status != 201:
+            raise BenchError(f"POST /v1/webhooks answered {status}: {endpoint}")
+        for n in range(args.webhook_rounds * len(WEBHOOK_MODES)):
+            mode = WEBHOOK_MODES[n % len(WEBHOOK_MODES)]
+            _enable(api, key, endpoint["id"], mode != "off")
+            if mode == "outbox":
+                stack.signal("webhooks", signal.SIGSTOP)
+            before = cpu()
+            figures = _webhook_round(args, api, key, engine, key_id, fake, f"wh{n}-{run_id}")
+            used = cpu_delta(before, cpu())
+            stack.signal("webhooks", signal.SIGCONT)
+            _wait_for_deliveries(engine, args.timeout)
+            rounds.append({"mode": mode, **figures, "cpu_us_per_message": {
+                name: round(1e6 * seconds / args.webhook_messages)
+                for name, seconds in sorted(used.items()) if name != NOT_OURS}})
+            print(f"  round {n + 1}, webhooks {mode}: {figures['messages_per_s']} messages/s, "
+                  f"sending {_sending_us(rounds[-1])} us CPU per message", flush=True)
+        _enable(api, key, endpoint["id"], False)
+    finally:
+        receiver.close()
+    by_mode = {mode: [r for r in rounds if r["mode"] == mode] for mode in WEBHOOK_MODES}
+    rate = {mode: statistics.median(r["messages_per_s"] for r in rs)
+            for mode, rs in by_mode.items()}
+    sending_cpu = {mode: statistics.median(_sending_us(r) for r in rs)
+                   for mode, rs in by_mode.items()}
+    # Each round against the "off" round just before it: the machine's load drifts.
+    paired = {mode: statistics.median(r["messages_per_s"] / off["messages_per_s"]
+                                      for off, r in zip(by_mode["off"], rs, strict=True))
+              for mode, rs in by_mode.items() if mode != "off"}
+    slowdown = {mode: round(1 - ratio, 3) for mode, ratio in paired.items()}
+    return {
+        "rounds": rounds, "messages_per_s": rate, "sending_cpu_us_per_message": sending_cpu,
+        "slowdown": slowdown,
+        "sending_cpu_increase": {mode: round(sending_cpu[mode] / sending_cpu["off"] - 1, 3)
+                                 for mode in paired},
+        "target": WEBHOOK_SLOWDOWN_TARGET, "received": len(receiver.received),
+        "expected": args.webhook_messages * args.webhook_rounds * 2,
+        "ok": (slowdown["outbox"] < WEBHOOK_SLOWDOWN_TARGET
+               and len(receiver.received) >= args.webhook_messages * args.webhook_rounds * 2),
+    }
+
+
+def _sending_us(round_: dict) -> int:
+    return sum(us for name, us in round_["cpu_us_per_message"].items() if name in SENDING)
+
+
+def _enable(api: str, key: str, endpoint_id: int, enabled: bool) -> None:
+    status, answer = http_json("PATCH", f"{api}/v1/webhooks/{endpoint_id}", key=key,
+                               body=json.dumps({"enabled": enabled}).encode())
+    if status != 200:
+        raise BenchError(f"PATCH /v1/webhooks answered {status}: {answer}")
+
+
+def _webhook_round(args: argparse.Namespace, api: str, key: str, engine: Engine, key_id: int,
+                   fake: FakeSesProcess, topic: str) -> dict:
+    """One round: ``--webhook-messages`` POSTed and timed until all are sent."""
+    domain = f"{topic}.bench.example"
+    recipients = [f"p{i:06d}@{domain}" for i in range(args.webhook_messages)]
+    for start in range(0, len(recipients), args.per_request):
+        post_messages(api, key, topic, recipients[start : start + args.per_request])
+    wait_until_done(engine, key_id, topic, len(recipients),
+                    lambda: fake.stats()["by_domain"].get(domain, 0),
+                    timeout=args.timeout, stall=args.stall, progress=False)
+    figures = pipeline_figures(engine, key_id, topic)
+    return {"messages_per_s": figures["messages_per_s"], "seconds": figures["seconds"]}
+
+
+def _wait_for_deliveries(engine: Engine, timeout: float) -> None:
+    for _ in deadline_loop(timeout, "the round's webhook deliveries"):
+        with engine.connect() as conn:
+            due = conn.execute(text("SELECT count(*) FROM webhook_deliveries"
+                                    " WHERE state IN ('pending', 'delivering')")).scalar_one()
+        if not due:
+            return
 
 
 def measure_idle(api: str, key: str, fake: FakeSesProcess, run_id: str, count: int,
@@ -600,6 +717,7 @@ def print_report(report: dict) -> None:
         f"{report['cpu_ms_per_message'].get('recorder', 0):.2f} ms",
         "  Redis calls/msg  " + ", ".join(f"{n} {c:g}" for n, c in
                                            list(report["redis_calls_per_message"].items())[:8]),
+        *_webhook_lines(report.get("webhooks"), mark),
         "",
         f"  overall          {'OK' if report['ok'] else 'NOT OK'}",
     ]
@@ -608,6 +726,27 @@ def print_report(report: dict) -> None:
         lines.append(f"  warning          other work used up to {noise:.0%} of the machine "
                      "during the measurements: these figures are not reliable")
     print("\n".join(lines), flush=True)
+
+
+def _webhook_lines(webhooks: dict | None, mark: dict[bool, str]) -> list[str]:
+    if webhooks is None:
+        return []
+    rate, cpu, slowdown = (webhooks["messages_per_s"], webhooks["sending_cpu_us_per_message"],
+                           webhooks["slowdown"])
+    return [
+        "  webhooks         " + ", ".join(f"{r['mode']} {r['messages_per_s']:.0f}/s"
+                                          for r in webhooks["rounds"]) + " (rounds in order)",
+        "                   median " + ", ".join(
+            f"{mode} {rate[mode]:.1f} messages/s, sending CPU {cpu[mode]} us/message"
+            for mode in WEBHOOK_MODES),
+        f"                   slowdown against the round without (median of pairs): outbox "
+        f"{slowdown['outbox']:.1%} (target < {webhooks['target']:.0%}: "
+        f"{mark[slowdown['outbox'] < webhooks['target']]}), delivering "
+        f"{slowdown['delivering']:.1%}; sending CPU +"
+        f"{webhooks['sending_cpu_increase']['outbox']:.1%} / "
+        f"+{webhooks['sending_cpu_increase']['delivering']:.1%}; "
+        f"{webhooks['received']} of {webhooks['expected']} events received",
+    ]
 
 
 def _print_log_tails(log_dir: Path, lines: int = 15) -> None:
@@ -663,9 +802,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seconds of idle before each of them (s)")
     parser.add_argument("--keep", action="store_true",
                         help="keep the temporary folder (data and logs)")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="also compare sending without and with a webhook endpoint")
+    parser.add_argument("--webhook-rounds", type=int, default=5,
+                        help="rounds of (no endpoint, outbox only, delivering)")
+    parser.add_argument("--webhook-messages", type=int, default=3000,
+                        help="messages sent in each of those rounds")
     args = parser.parse_args(argv)
     if args.messages is None:
         args.messages = 100_000 if args.bulk else 20_000
+    if args.webhooks and not args.tracking:
+        parser.error("--webhooks needs MAILPIPE_SECRET_KEY, which --no-tracking leaves out")
     return args
 
 
