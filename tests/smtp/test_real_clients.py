@@ -246,3 +246,18 @@ def test_a_client_that_cannot_be_installed_says_why(monkeypatch, tmp_path):
     monkeypatch.setattr(smtp_clients, "JAVA_JARS", (tmp_path / "jakarta-mail.jar",))
     with pytest.raises(ClientUnavailable, match="apt-get install libjakarta-mail-java"):
         smtp_clients.compile_java()
+
+
+@pytest.mark.parametrize("client", sorted(CLIENTS))
+def test_the_same_message_sent_again_is_answered_250_and_sent_once(smtp_run, client):
+    """An app that lost the connection after DATA sends the message again: the same key,
+    Message-ID and recipients within 24 hours create nothing the second time."""
+    tag = f"again-{client}-{uuid.uuid4().hex[:6]}"
+    to, bcc = f"to-{tag}@dest.test", f"bcc-{tag}@dest.test"
+    job = smtp_run.job("starttls", to=[to], bcc=[bcc], message_id=f"<{tag}@example.com>")
+    first, second = _send(client, job), _send(client, job)
+    assert first.ok and second.ok, (first, second)
+    wait_for(lambda: smtp_run.sent_to(to) and smtp_run.sent_to(bcc), 30, "the first sends")
+    time.sleep(1)
+    assert (len(smtp_run.sent_to(to)), len(smtp_run.sent_to(bcc))) == (1, 1)
+    assert (len(smtp_run.stored(to)), len(smtp_run.stored(bcc))) == (1, 1)
