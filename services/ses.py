@@ -12,9 +12,10 @@ import json
 import sys
 from datetime import UTC, datetime
 
-from shared.ses import setup as loop
-from shared.ses.account import SesUnavailable
 from shared.settings import Settings
+
+# shared.ses (and boto3 with it) is imported where a command runs, not here: every
+# ``mailpipe`` command line is parsed with this module's arguments.
 
 
 def add_parser(sub) -> None:
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
                        help="where SNS reaches the api, e.g. https://mail.example.com")
     setup.add_argument("--configuration-set", help="its name (default: "
                        "MAILPIPE_SES_CONFIGURATION_SET, else mailpipe)")
-    setup.add_argument("--topic", default=loop.DEFAULT_TOPIC, help="the SNS topic's name")
+    setup.add_argument("--topic", help="the SNS topic's name (default: mailpipe-ses-events)")
     setup.add_argument("--ses-tracking", action="store_true",
                        help="pass SES's OPEN and CLICK events too (SES tracks, not mailpipe)")
     setup.add_argument("--dry-run", action="store_true", help="say what would be done")
@@ -57,6 +58,7 @@ def sns_client(settings: Settings):
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    from shared.ses.account import SesUnavailable
     from shared.transports.ses import ses_client
 
     if args.ses_command == "test":
@@ -77,6 +79,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 def _setup(args, settings: Settings, ses, sns) -> int:
     from shared.events.sns import parse_topic_arns
+    from shared.ses import setup as loop
 
     why = loop.check_public_url(args.public_url)
     if why:
@@ -85,7 +88,8 @@ def _setup(args, settings: Settings, ses, sns) -> int:
     plan = loop.Plan(public_url=args.public_url,
                      configuration_set=(args.configuration_set or settings.ses_configuration_set
                                         or loop.DEFAULT_CONFIGURATION_SET),
-                     topic=args.topic, ses_tracking=args.ses_tracking, dry_run=args.dry_run)
+                     topic=args.topic or loop.DEFAULT_TOPIC, ses_tracking=args.ses_tracking,
+                     dry_run=args.dry_run)
     if plan.protocol == "http":
         print("warning: SNS will deliver over plain http; use an https:// public URL in "
               "production", file=sys.stderr)
@@ -114,6 +118,8 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
     from shared.db.keys import list_keys
     from shared.events.sns import parse_topic_arns
     from shared.ses import account as reads
+    from shared.ses import setup as loop
+    from shared.ses.account import SesUnavailable
     from shared.ses.checks import events_url, key_set_problems, problems, sending_from
     from shared.ses.identities import read_sender_identities
 
@@ -163,7 +169,7 @@ def status_report(settings: Settings, ses, sns, engine, now: datetime | None = N
 def _missing_key_sets(ses, keys) -> dict[str, list[str]]:
     """Each configuration set an active key names that SES says it does not have → the
     names of the keys naming it (a set that cannot be read is not called missing)."""
-    from shared.ses.account import read_configuration_set
+    from shared.ses.account import SesUnavailable, read_configuration_set
 
     named: dict[str, list[str]] = {}
     for key in keys:
