@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
 from shared.db.messages import ClaimedMessage
+from shared.intake.addresses import address_of
 from shared.intake.attachments import Attachment
 from shared.rendering.compose import Composer
 from shared.rendering.mime import build_mime
@@ -65,29 +67,40 @@ def as_sent(message: ClaimedMessage, tracker: Tracker | None, *,
 
 def _submitted(message: ClaimedMessage, tracker: Tracker | None) -> AsSent:
     """A message submitted over SMTP: its bytes as a sender sends them
-    (shared.rendering.submitted), read back into parts. A Message-ID the client did not
-    give is not shown (each send makes its own)."""
+    (shared.rendering.submitted), read back into parts; its row's recipient as its Bcc
+    when no header names it. A Message-ID the client did not give is not shown (each
+    send makes its own)."""
     # Line ends as a mail reader shows them (SMTP carries CRLF).
     sent = message_from_bytes(sendable(message, tracker).replace(b"\r\n", b"\n"),
                               policy=policy.default)
     html, text = sent.get_body(("html",)), sent.get_body(("plain",))
     own_id = any(field_name(f) == "message-id" for f in split_headers(message.raw)[0])
     dropped = _STRUCTURE if own_id else _STRUCTURE | {"message-id"}
+    to, cc = _listed(sent, "To"), _listed(sent, "Cc")
+    # The row's recipient, when no header names it, was a Bcc: reached by its envelope only.
+    named = {address_of(a).lower() for a in (*to, *cc)}
+    bcc = () if message.to_addr.lower() in named else (message.to_addr,)
     composed = Composed(
-        from_header=str(sent["From"] or ""), to=_listed(sent, "To"), cc=_listed(sent, "Cc"),
-        bcc=message.bcc, subject=str(sent["Subject"] or ""),
+        from_header=str(sent["From"] or ""), to=to, cc=cc, bcc=bcc,
+        subject=str(sent["Subject"] or ""),
         html=html.get_content() if html is not None else None,
         text=text.get_content() if text is not None else "",
         reply_to=str(sent["Reply-To"]) if sent["Reply-To"] else None,
-        attachments=tuple(
-            Attachment(part.get_filename() or "", part.get_content_type(),
-                       part.get_payload(decode=True) or b"",
-                       (part["Content-ID"] or "").strip().strip("<>") or None)
-            for part in sent.iter_attachments()),
+        attachments=tuple(_files(sent, html, text)),
         message_id=str(sent["Message-ID"]).strip("<>") if own_id else None)
     headers = tuple((name, str(value)) for name, value in sent.items()
                     if name.lower() not in dropped)
     return AsSent(composed, headers)
+
+
+def _files(message, *bodies) -> Iterator[Attachment]:
+    """Every part but the bodies shown: attached files, and inline ones (``cid:``) where a
+    multipart/related part holds them."""
+    for part in message.walk():
+        if not part.is_multipart() and not any(part is body for body in bodies):
+            yield Attachment(part.get_filename() or "", part.get_content_type(),
+                             part.get_payload(decode=True) or b"",
+                             (part["Content-ID"] or "").strip().strip("<>") or None)
 
 
 def _listed(message, name: str) -> tuple[str, ...]:

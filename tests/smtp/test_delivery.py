@@ -218,6 +218,7 @@ def test_the_console_shows_a_submitted_message_as_it_was_sent(submission, api_ke
     assert dict(sent.headers)["X-Mailpipe-Id"] == str(hidden.id)
     assert sent.composed.subject == "안녕하세요 — 월간 소식"
     assert sent.composed.to == ("받는사람 <to@dest.test>",)
+    assert sent.composed.bcc == ("hidden@dest.test",)  # its recipient: no header names it
     assert "본문" in sent.composed.html and sent.composed.text == "본문입니다.\n"
     assert [a.filename for a in sent.composed.attachments] == ["보고서.txt"]
 

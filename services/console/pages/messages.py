@@ -17,7 +17,7 @@ transaction), for admins only, after a confirmation that says what it risks
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -27,7 +27,7 @@ from services.console.web import ROOT, Page, PageNotFound, form, redirect
 from services.maintenance import REQUEUE_BATCH  # a filtered requeue's transactions, as the CLI's
 from shared.db.claims import as_claimed
 from shared.db.keys import list_keys
-from shared.db.message_details import MessageDetails, TimelineEvent, message_details
+from shared.db.message_details import FileFacts, MessageDetails, TimelineEvent, message_details
 from shared.db.message_list import (
     MessageFilter,
     count_matching,
@@ -177,6 +177,11 @@ class MessagePage(Page):
                                sent_at=details.sent_at)
             except Exception as exc:  # noqa: BLE001 - shown as the sender would record it
                 problem = str(exc)
+        if sent is not None and claimed.raw is not None:
+            # Submitted over SMTP: its files are in its own bytes, not in the content's rows.
+            details = replace(details, files=tuple(
+                FileFacts(a.filename, a.content_type, len(a.data), a.inline)
+                for a in sent.composed.attachments))
         headers = dict((name.lower(), value) for name, value in sent.headers) if sent else {}
         self.console.render(req, resp, "message.html", message=details, sent=sent,
                             headers=headers, problem=problem, timeline=timeline(details),
