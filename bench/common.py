@@ -16,9 +16,12 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 
+from shared.db.engine import make_engine
 from shared.db.keys import create_key
+from shared.db.migrate import upgrade
+from shared.runtime.localservers import start_postgres
 
 
 class BenchError(RuntimeError):
@@ -154,6 +157,21 @@ def node_types(plan: dict) -> list[str]:
         read = node.get("Index Name") or node.get("Relation Name")
         found.append(node["Node Type"] + (f" ({read})" if read else ""))
     return found
+
+
+def on_migrated_postgres(work: Path, measure: Callable[[Engine], dict]) -> dict:
+    """Start PostgreSQL in ``work`` (fsync off), migrate it, return ``measure(engine)``;
+    stopped afterwards, on error too."""
+    postgres = start_postgres(work / "postgres", fsync=False)
+    try:
+        upgrade(postgres.url)
+        engine = make_engine(postgres.url, pool_size=2)
+        try:
+            return measure(engine)
+        finally:
+            engine.dispose()
+    finally:
+        postgres.stop()
 
 
 def run_in_scratch(run: Callable[[Path], dict], name: str, json_path: Path | None,

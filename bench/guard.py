@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import make_keys, run_in_scratch
+from common import make_keys, on_migrated_postgres, run_in_scratch
 from sqlalchemy import text
 
 from services.recorder.events import record_events
@@ -41,10 +41,7 @@ from shared.broker.payloads import (
     OutcomeBatch,
     OutcomeKind,
 )
-from shared.db.engine import make_engine
-from shared.db.migrate import upgrade
 from shared.guard import Levels, ReputationGuard
-from shared.runtime.localservers import start_postgres
 
 TARGET = 0.10
 
@@ -59,19 +56,6 @@ _CLAIMED = text(
       FROM generate_series(1, :n) AS n
     """
 )
-
-
-def run(work: Path, args: argparse.Namespace) -> dict:
-    postgres = start_postgres(work / "postgres", fsync=False)
-    try:
-        upgrade(postgres.url)
-        engine = make_engine(postgres.url, pool_size=2)
-        try:
-            return measure(engine, args)
-        finally:
-            engine.dispose()
-    finally:
-        postgres.stop()
 
 
 def measure(engine, args: argparse.Namespace) -> dict:
@@ -138,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=int, default=10, help="pairs not timed")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
-    return run_in_scratch(lambda work: run(work, args), "guard", args.json)
+    return run_in_scratch(
+        lambda work: on_migrated_postgres(work, lambda engine: measure(engine, args)),
+        "guard", args.json)
 
 
 if __name__ == "__main__":

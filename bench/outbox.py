@@ -31,15 +31,12 @@ import sys
 import time
 from pathlib import Path
 
-from common import make_keys, run_in_scratch
+from common import make_keys, on_migrated_postgres, run_in_scratch
 from sqlalchemy import insert, text
 
 from services.recorder.record import record_outcomes
 from shared.broker.payloads import Outcome, OutcomeBatch, OutcomeKind
-from shared.db.engine import make_engine
-from shared.db.migrate import upgrade
 from shared.db.tables import webhook_endpoints
-from shared.runtime.localservers import start_postgres
 
 TARGET = 0.10
 
@@ -53,19 +50,6 @@ _CLAIMED = text(
     RETURNING id
     """
 )
-
-
-def run(work: Path, args: argparse.Namespace) -> dict:
-    postgres = start_postgres(work / "postgres", fsync=False)
-    try:
-        upgrade(postgres.url)
-        engine = make_engine(postgres.url, pool_size=2)
-        try:
-            return measure(engine, args)
-        finally:
-            engine.dispose()
-    finally:
-        postgres.stop()
 
 
 def measure(engine, args: argparse.Namespace) -> dict:
@@ -125,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU µs one message costs to send in all (bench/pipeline.py)")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
-    return run_in_scratch(lambda work: run(work, args), "outbox", args.json)
+    return run_in_scratch(
+        lambda work: on_migrated_postgres(work, lambda engine: measure(engine, args)),
+        "outbox", args.json)
 
 
 if __name__ == "__main__":
