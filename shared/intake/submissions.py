@@ -54,8 +54,8 @@ from shared.sources import MessageSource
 
 #: The topic of a submission without X-Mailpipe-Topic.
 DEFAULT_TOPIC = "smtp"
-#: The instruction headers (lower case) intake reads.
-TOPIC, SCHEDULED_AT = "x-mailpipe-topic", "x-mailpipe-scheduled-at"
+#: The instruction headers intake reads (any case).
+TOPIC, SCHEDULED_AT = "X-Mailpipe-Topic", "X-Mailpipe-Scheduled-At"
 TRACKING, BULK = "X-Mailpipe-Tracking", "X-Mailpipe-Bulk"
 _YES, _NO = frozenset({"on", "true", "yes", "1"}), frozenset({"off", "false", "no", "0"})
 #: What a subject is shortened to as the content's description (the bytes keep it whole).
@@ -193,8 +193,8 @@ def _switch(message: EmailMessage, name: str) -> bool:
 
 
 #: Where each field of the request came from.
-_HEADER_OF_FIELD = {"topic_id": "X-Mailpipe-Topic", "scheduled_at": "X-Mailpipe-Scheduled-At",
-                    "from_addr": "From", "subject": "Subject", "recipients": "RCPT TO"}
+_HEADER_OF_FIELD = {"topic_id": TOPIC, "scheduled_at": SCHEDULED_AT, "from_addr": "From",
+                    "subject": "Subject", "recipients": "RCPT TO"}
 
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
