@@ -175,11 +175,16 @@ class ReputationGuard:
             _, h, c = counts.get(message_id, (0, 0, 0))
             counts[message_id] = (1, h, c)
         touched = db.count(conn, counts, window=self.window)
-        if not touched:
+        feedback_came = any(h or c for _, h, c in counts.values())
+        if not feedback_came:
+            # Sends alone only lower rates: nothing can pause; only a scope past a
+            # warning may fall back below it (most batches judge nothing).
+            scopes = {scope for scope, level in touched.items() if level != OK}
+        else:
+            # A key's decision reads all three of its whole-key scopes.
+            scopes = set(touched) | {(k, "", t) for k, _, _ in touched for t in TRAFFIC}
+        if not scopes:
             return Observation()
-        # A key's decision reads all three of its whole-key scopes.
-        scopes = set(touched) | {(k, "", t) for k, _, _ in touched
-                                 for t in TRAFFIC}
         verdicts, seen = {}, Observation()
         changed = []
         for scope in db.figures(conn, sorted(scopes)):
@@ -195,8 +200,9 @@ class ReputationGuard:
                 elif verdict.level == OK:
                     seen.cleared.append(row)
         db.set_levels(conn, changed)
-        seen.paused = db.pause(conn, decide(verdicts))
-        emit(conn, [paused_event(p) for p in seen.paused])
+        if feedback_came:
+            seen.paused = db.pause(conn, decide(verdicts))
+            emit(conn, [paused_event(p) for p in seen.paused])
         return seen
 
     def announce(self, seen: Observation) -> None:

@@ -72,7 +72,7 @@ _COUNT = text(
            hard_bounced = w.hard_bounced * (1 - excluded.sent / :n) + excluded.hard_bounced,
            complained = w.complained * (1 - excluded.sent / :n) + excluded.complained,
            updated_at = now()
-    RETURNING api_key_id, topic_id, traffic
+    RETURNING api_key_id, topic_id, traffic, level
     """
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)),
              bindparam("sent", type_=ARRAY(Integer)),
@@ -81,21 +81,22 @@ _COUNT = text(
 
 
 def count(conn: Connection, counts: dict[int, tuple[int, int, int]], *, window: int
-          ) -> list[tuple[int, str, str]]:
+          ) -> dict[tuple[int, str, str], str]:
     """Add ``counts`` ({message id: (sent, hard bounced, complained)}) to the scopes of
-    their messages; returns the scopes touched as (key id, topic id, traffic).
+    their messages; returns the scopes touched, (key id, topic id, traffic), with the
+    level they were at.
 
     One statement: the scopes' window rows and current hours, upserted in key order
     (call with ``EVENTS_LOCK`` held: the recorder's batches count one at a time).
     """
     if not counts:
-        return []
+        return {}
     ids = sorted(counts)
     rows = conn.execute(_COUNT, {
         "ids": ids, "sent": [counts[i][0] for i in ids], "hard": [counts[i][1] for i in ids],
         "complained": [counts[i][2] for i in ids], "n": float(window),
     })
-    return [tuple(r) for r in rows]
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
 
 
 @dataclass(frozen=True)

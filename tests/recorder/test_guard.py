@@ -127,7 +127,9 @@ def test_below_the_minimum_sample_nothing_pauses(engine, api_key):
     assert claimable(engine, new_messages(engine, api_key[0].id, 1))
 
 
-def test_a_rate_between_warn_and_pause_warns_without_pausing(engine, api_key, caplog):
+def test_a_rate_between_warn_and_pause_warns_then_clean_sends_clear_it(engine, api_key,
+                                                                        caplog):
+    caplog.set_level("INFO", "mailpipe.guard")
     ids = sent(engine, api_key[0].id, 100)
     feedback(engine, ids[:3])  # ~3%: past the 2% warning, below the 4% pause
     assert pauses(engine) == set()
@@ -137,6 +139,11 @@ def test_a_rate_between_warn_and_pause_warns_without_pausing(engine, api_key, ca
     assert [tuple(r) for r in levels] == [("", "all", "warn"), ("", "transactional", "warn"),
                                           ("t", "all", "warn")]
     assert "key 1 at warn level, hard-bounce rate" in caplog.text
+    sent(engine, api_key[0].id, 100)  # clean sends: the rate falls to about 1.5%
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT DISTINCT level FROM guard_windows")).scalars().all() \
+            == ["ok"]
+    assert "key 1 back below its warn levels" in caplog.text
 
 
 def test_a_topic_pauses_while_the_same_keys_other_mail_flows(engine, api_key):
@@ -178,6 +185,8 @@ def test_only_campaigns_pause_when_only_campaigns_are_to_blame(engine, settings,
     receipts = new_messages(engine, key.id, 2, "receipts")
     assert claimable(engine, summer) == set()
     assert claimable(engine, receipts) == set(receipts)
+    record_sent(engine, receipts)  # transactional sends alone never widen the pause
+    assert (key.id, "", False, "bounce") not in pauses(engine)
 
 
 def test_resume_sends_the_held_messages_once(engine, settings, broker, redis, api_key,
