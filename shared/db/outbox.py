@@ -69,6 +69,11 @@ class Emitted:
 
 NOTHING = Emitted(0, 0)
 
+#: Whether the key ``{key}`` has an enabled endpoint: the events of ``e`` below are only
+#: those of such keys, so that nothing is built (data) for a key that has none.
+_HAS_ENDPOINT = ("EXISTS (SELECT 1 FROM webhook_endpoints p"
+                 " WHERE p.api_key_id = {key} AND p.enabled)")
+
 #: Given the events to write as ``e`` (type, api_key_id, occurred_at, data, message_id,
 #: topic_id, campaign_id, n: their order), the enabled endpoints of their keys (one read
 #: of the endpoints table), the events of those keys written, and their deliveries.
@@ -112,6 +117,7 @@ _EMIT = text(
           FROM unnest(:types, :keys, :ats, :datas, :message_ids, :topic_ids, :campaign_ids)
                WITH ORDINALITY AS e(type, api_key_id, occurred_at, data, message_id,
                                     topic_id, campaign_id, n)
+         WHERE """ + _HAS_ENDPOINT.format(key="e.api_key_id") + """
     )
     """ + _WRITE
 ).bindparams(
@@ -164,6 +170,7 @@ _EMIT_FOR_MESSAGES = text(
                        THEN jsonb_build_object('error', m.error) ELSE '{{}}' END AS data,
                m.id AS message_id, m.topic_id, m.campaign_id, i.n
           FROM i JOIN messages m ON m.id = i.message_id
+         WHERE {_HAS_ENDPOINT.format(key="m.api_key_id")}
     )
     """ + _WRITE
 ).bindparams(
@@ -247,6 +254,7 @@ _EMIT_STORED = text(
           FROM events v JOIN messages m ON m.id = v.message_id
          WHERE v.id = ANY(:ids)
            AND v.type IN ({", ".join(f"'{k}'" for k in STORED_EVENTS)})
+           AND {_HAS_ENDPOINT.format(key="m.api_key_id")}
     )
     """ + _WRITE
 ).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
