@@ -249,11 +249,13 @@ class Producer(threading.Thread):
 class WebhookReceiver:
     """A producer's webhook endpoint on 127.0.0.1: records every delivery it gets (its
     ``webhook-id``, type and message id, and whether its signature verified with
-    ``secret``, when one is given) and answers 204, or 503 while ``down``."""
+    ``secret``, when one is given) and answers 204, or 503 while it is down
+    (``go_down``: from the next delivery on, for a while)."""
 
     def __init__(self, secret: str | None = None) -> None:
         self.secret = secret
         self.down = False
+        self.down_for = 0.0
         self.received: list[tuple[str, str, int | None, bool]] = []
         self.refused = 0
         self._lock = threading.Lock()
@@ -277,12 +279,21 @@ class WebhookReceiver:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
+    def go_down(self, seconds: float) -> None:
+        """Answer 503 for ``seconds`` from the next delivery on (so that one is refused)."""
+        self.down_for = seconds
+
     def take(self, headers: dict[str, str], body: bytes) -> int:
         headers = {k.lower(): v for k, v in headers.items()}
-        if self.down:
-            with self._lock:
+        with self._lock:
+            if self.down_for:
+                self.down, seconds, self.down_for = True, self.down_for, 0.0
+                timer = threading.Timer(seconds, lambda: setattr(self, "down", False))
+                timer.daemon = True
+                timer.start()
+            if self.down:
                 self.refused += 1
-            return 503
+                return 503
         event = json.loads(body)
         with self._lock:
             self.received.append((headers.get("webhook-id", ""), event.get("type"),
@@ -472,12 +483,8 @@ class Chaos:
         return fault
 
     def _receiver_down(self) -> str:
-        self.receiver.down = True
-        timer = threading.Timer(self.config.receiver_down_seconds,
-                                lambda: setattr(self.receiver, "down", False))
-        timer.daemon = True
-        timer.start()
-        return f"answering 503 for {self.config.receiver_down_seconds:g} s"
+        self.receiver.go_down(self.config.receiver_down_seconds)
+        return f"answering 503 for {self.config.receiver_down_seconds:g} s from the next one"
 
     def _stop_postgres(self) -> None:
         import subprocess
@@ -709,6 +716,8 @@ def webhook_problems(webhooks: dict | None) -> list[str]:
         "unverified": "deliveries whose signature did not verify",
     }
     problems = [f"{webhooks[name]} {text}" for name, text in said.items() if webhooks[name]]
+    if not webhooks["refused_while_down"]:
+        problems.append("the receiver was taken down but refused no delivery")
     if set(webhooks["deliveries"]) - {"delivered"}:
         problems.append(f"deliveries not delivered: {webhooks['deliveries']}")
     return problems
