@@ -68,6 +68,9 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
     """
     configure_logging("smtp", settings.log_level)
     observe("smtp", settings)
+    # aiosmtpd logs every connection at INFO and, at DEBUG, every line of DATA: message
+    # bodies do not go to logs. Its warnings and errors still do; ours say the rest.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     context = tls_context(settings)
     listeners = [(address, implicit) for address, implicit in
                  ((bind, False), (tls_bind, True)) if _on(address)]
