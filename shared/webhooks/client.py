@@ -141,7 +141,8 @@ def post(url: str, body: bytes, headers: dict[str, str], *, timeout: float,
             return _exchange(conn, parts, body, headers, deadline)
         except ConnectionRefusedError as exc:  # nothing sent: the next address may answer
             last = exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            # ValueError: http.client refusing a URL or header it cannot send (InvalidURL).
             raise DeliveryError(_describe(exc, timeout)) from None
         finally:
             conn.close()
