@@ -18,6 +18,9 @@ Redis key layout:
                               score the latest moment its slots may be used
                               (microseconds of Redis's clock).
     mailpipe:rate:window:sum  the recipients in that set.
+    mailpipe:rate:window:last the latest slot handed out with the window's
+                              check (microseconds of Redis's clock): no later
+                              reservation starts before it.
     mailpipe:rate:tat:sent:<s>  recipients reserved in second <s> of Redis's
                               clock; expire after RECENT_SECONDS.
     mailpipe:rate:tat:key:<id>  an API key's own bucket (``reserve_for_key``):
@@ -34,14 +37,15 @@ from redis import Redis
 TAT_KEY = "mailpipe:rate:tat"
 WINDOW_KEY = "mailpipe:rate:window"
 WINDOW_SUM_KEY = "mailpipe:rate:window:sum"
+WINDOW_LAST_KEY = "mailpipe:rate:window:last"
 
 #: Seconds of reservations counted to decide that lateness cannot matter
 #: (the current one and the two before: at least two whole seconds).
 RECENT_SECONDS = 3
 
 # The fleet's two scripts (bucket alone, bucket and window) share their
-# arguments and their parts. KEYS[1] = tat key (KEYS[2], KEYS[3] = window
-# set and sum). ARGV[1] = rate (recipients/s), ARGV[2] = recipients (> 0),
+# arguments and their parts. KEYS[1] = tat key (KEYS[2], KEYS[3], KEYS[4] =
+# window set, sum and last slot). ARGV[1] = rate (recipients/s), ARGV[2] = recipients (> 0),
 # ARGV[3] = extra, ARGV[4] = sparse (below), ARGV[5] = the most a slot may
 # lie ahead (µs, MAX_LEAD), ARGV[6] = where a lost state restarts (µs ahead,
 # LOST_LEAD, or 0), ARGV[7] = how late a sparse fleet's slot may be used (µs,
@@ -118,11 +122,10 @@ local next_tat = start + n * 1000000 / rate
 # late they may be used. After a lost state it also holds the late sends of
 # a sparse fleet's slots reserved before it (at most ``sparse``).
 #
-# Slots start in the order they are handed out, so checking the second
-# before a slot checks every second it falls in: ``tat`` never moves back
-# before the bucket's slot of the last reservation (``paced``), and from
-# there to where that one was placed its sliding second had no room, that
-# reservation now counted in it. A reservation that may be split
+# Slots start in the order they are handed out (never before ``last``, the
+# latest start so far), so checking the second before a slot checks every
+# second it falls in, and the entries a placement drops as out of its
+# window are out of every later one's. A reservation that may be split
 # (``least`` below ``n``) takes the part that fits at the first moment at
 # least ``least`` do, rather than wait for all of it: the rate freed
 # meanwhile would go unused. The time a slot waits for
@@ -133,6 +136,8 @@ local next_tat = start + n * 1000000 / rate
 _RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
 local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
 local credit, least = tonumber(ARGV[11]), tonumber(ARGV[12])
+local last = tonumber(redis.call('GET', KEYS[4]) or '0')
+if start < last then start = last end
 local paced = start
 if lost and lost_lead > 0 and dense > 1 then
   redis.call('ZADD', KEYS[2], string.format('%.0f', tat), 'lost:' .. (dense - 1))
@@ -167,6 +172,7 @@ if loose then latest = latest + late end
 redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
 redis.call('SET', KEYS[3], tostring(sum + n), 'PX', 60000)
+redis.call('SET', KEYS[4], string.format('%.0f', start), 'PX', 60000)
 local next_tat = math.max(paced, start - credit) + n * 1000000 / rate
 """ + _PLACE
 
@@ -249,7 +255,7 @@ class RateScripts:
             return Reservation(*self._reserve(keys=[TAT_KEY], args=args))
         least = int(recipients) if least is None else max(1, int(least))
         return Reservation(*self._in_window(
-            keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY],
+            keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY, WINDOW_LAST_KEY],
             args=[*args, cap, secrets.token_hex(6), _us(window), _us(credit), least]))
 
     def reserve_for_key(self, key_id: int, rate: float, recipients: int) -> tuple[int, int]:

@@ -400,14 +400,22 @@ def test_a_wait_for_the_sliding_second_is_caught_up_after_it(redis):
         [(s, 1) for s in singles] + [(bulk, 10), (after, 1)]) <= 20
 
 
-def test_slots_are_handed_out_in_order_however_much_is_caught_up(redis):
+def test_slots_are_handed_out_in_order_however_much_is_caught_up(redis, monkeypatch):
+    monkeypatch.setattr("shared.rate.limiter.MAX_LEAD", 5.0)  # room for 2.5 s of slots
     limiter = FleetRateLimiter(redis, 20.0)
-    for _ in range(16):
-        limiter.reserve(1)
-    bulk = limiter.reserve(10)
-    # Not before the call, though the bucket's own slot for it lies before.
-    assert limiter.reserve(1) >= bulk
-    assert limiter.reserve_part(20, 5)[0] >= bulk
+    singles = [limiter.reserve(1) for _ in range(16)]
+    first = limiter.reserve(10)  # waits for 6 singles to leave its second
+    calls = [limiter.reserve(4) for _ in range(3)]  # the third waits 0.36 s for the first's
+    # The bucket's slot after a call of 4 that waited longer than it holds the
+    # bucket and the credit lies before that call: the next slot is not, so
+    # every slot's second is checked whole (the first call, dropped from the
+    # window by the third's check, would have been missed).
+    after = limiter.reserve(1)
+    assert calls[2] - calls[1] > 4 / 20.0 + 0.1
+    assert after >= calls[2] - 0.001  # (each mapped from Redis's clock on its own)
+    assert most_recipients_in_any_second(
+        [(s, 1) for s in singles] + [(first, 10)] + [(c, 4) for c in calls] + [(after, 1)]
+    ) <= 20
 
 
 @pytest.mark.parametrize("rate", [14.0, 200.0, 1000.0])
