@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -140,17 +141,17 @@ class Observation:
     cleared: list[dict] = field(default_factory=list)
 
 
-def feedback_counts(events: Iterable[StoredEvent]) -> dict[int, tuple[int, int, int]]:
-    """{message id: (0, hard bounced, complained)} of ``events``, once per message."""
-    counts: dict[int, tuple[int, int, int]] = {}
+def feedback_counts(events: Iterable[StoredEvent]) -> dict[int, tuple[int, int]]:
+    """{message id: (hard bounced, complained)} of ``events``, once per message."""
+    counts: dict[int, tuple[int, int]] = {}
     for e in events:
         if e.message_id is None:
             continue
         hard = int(e.type == EventType.BOUNCED and e.detail == "hard")
         complained = int(e.type == EventType.COMPLAINED)
         if hard or complained:
-            _, h, c = counts.get(e.message_id, (0, 0, 0))
-            counts[e.message_id] = (0, max(h, hard), max(c, complained))
+            h, c = counts.get(e.message_id, (0, 0))
+            counts[e.message_id] = (max(h, hard), max(c, complained))
     return counts
 
 
@@ -164,18 +165,24 @@ class ReputationGuard:
     def from_settings(cls, settings: Settings) -> ReputationGuard:
         return cls(Levels.from_settings(settings), settings.guard_window)
 
-    def observe(self, conn: Connection, *, sent: Iterable[int] = (),
+    def observe(self, conn: Connection, *, sent: Iterable[tuple[int, str, int | None]] = (),
                 feedback: Iterable[StoredEvent] = ()) -> Observation:
-        """Count ``sent`` message ids and the hard bounces and complaints among
-        ``feedback``, judge the scopes touched and pause those past a pause level.
+        """Count ``sent`` messages ((key id, topic id, campaign id) each, as
+        shared.db.outcomes.apply_outcomes hands them) and the hard bounces and complaints
+        among ``feedback``, judge the scopes touched and pause those past a pause level.
 
         Call with ``EVENTS_LOCK`` held (shared.db.guard.count)."""
-        counts = feedback_counts(feedback)
-        for message_id in sent:
-            _, h, c = counts.get(message_id, (0, 0, 0))
-            counts[message_id] = (1, h, c)
-        touched = db.count(conn, counts, window=self.window)
-        feedback_came = any(h or c for _, h, c in counts.values())
+        deltas: dict[db.Scope, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for key, topic, campaign in sent:
+            for scope in db.scopes(key, topic, campaign is not None):
+                deltas[scope][0] += 1
+        feedback = feedback_counts(feedback)
+        for message_id, found in db.messages_scopes(conn, sorted(feedback)).items():
+            for scope in found:
+                deltas[scope][1] += feedback[message_id][0]
+                deltas[scope][2] += feedback[message_id][1]
+        touched = db.count(conn, deltas, window=self.window)
+        feedback_came = any(h or c for _, h, c in deltas.values())
         if not feedback_came:
             # Sends alone only lower rates: nothing can pause; only a scope past a
             # warning may fall back below it (most batches judge nothing).

@@ -32,10 +32,10 @@ def record_outcomes(
     with engine.begin() as conn:
         # Before any row lock, as event batches do: the same order, no deadlock.
         lock_events(conn)
-        changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts)
+        sent: list = []
+        changed = apply_outcomes(conn, batch.outcomes, max_attempts=max_attempts, sent=sent)
         # SES events can arrive before the outcome that names their message.
-        sent = sorted(i for i, state in changed.items() if state == S.SENT)
-        adopted = adopt_orphan_events(conn, sent)
+        adopted = adopt_orphan_events(conn, sorted(i for i, s in changed.items() if s == S.SENT))
         seen = guard.observe(conn, sent=sent, feedback=adopted) if guard else Observation()
     if guard:
         guard.announce(seen)

@@ -11,7 +11,9 @@ two small tables, one upsert for both:
 - ``guard_hours``: one row per scope and hour, summed for the last 24 hours.
 
 A batch of a million-message campaign's outcomes touches three rows per
-(key, topic) it holds, however many messages it carries. The recorder's
+(key, topic) it holds, however many messages it carries; the sends' scopes come
+with the outcomes' own UPDATE (shared.db.outcomes), so only bounces and
+complaints read their messages again. The recorder's
 writers hold ``EVENTS_LOCK`` (shared.db.events) when they count, so two
 batches never update the same rows at once; rows are upserted in key order.
 """
@@ -41,22 +43,14 @@ NOT_PAUSED = """NOT EXISTS (
 
 _COUNT = text(
     """
-    WITH d AS (
-        SELECT * FROM unnest(:ids, :sent, :hard, :complained) AS d(id, sent, hard, complained)
-    ), per AS (
-        SELECT m.api_key_id, s.topic_id, s.traffic, sum(d.sent)::int AS sent,
-               sum(d.hard)::int AS hard, sum(d.complained)::int AS complained
-          FROM d JOIN messages m ON m.id = d.id
-         CROSS JOIN LATERAL (VALUES
-               ('', 'all'),
-               ('', CASE WHEN m.campaign_id IS NULL THEN 'transactional' ELSE 'campaign' END),
-               (m.topic_id, 'all')) AS s(topic_id, traffic)
-         GROUP BY 1, 2, 3
+    WITH per AS (
+        SELECT * FROM unnest(:keys, :topics, :traffics, :sent, :hard, :complained)
+                   AS per(api_key_id, topic_id, traffic, sent, hard, complained)
     ), hours AS (
         INSERT INTO guard_hours AS h (api_key_id, topic_id, traffic, at, sent, hard_bounced,
                                       complained)
         SELECT api_key_id, topic_id, traffic, date_trunc('hour', now()), sent, hard, complained
-          FROM per ORDER BY 1, 2, 3
+          FROM per
         ON CONFLICT (api_key_id, topic_id, traffic, at) DO UPDATE
            SET sent = h.sent + excluded.sent,
                hard_bounced = h.hard_bounced + excluded.hard_bounced,
@@ -66,7 +60,7 @@ _COUNT = text(
                                     complained, updated_at)
     SELECT api_key_id, topic_id, traffic, :n * (1 - power(1 - 1 / :n, sent)), hard, complained,
            now()
-      FROM per ORDER BY 1, 2, 3
+      FROM per
     ON CONFLICT (api_key_id, topic_id, traffic) DO UPDATE
        SET sent = w.sent * (1 - excluded.sent / :n) + excluded.sent,
            hard_bounced = w.hard_bounced * (1 - excluded.sent / :n) + excluded.hard_bounced,
@@ -74,27 +68,51 @@ _COUNT = text(
            updated_at = now()
     RETURNING api_key_id, topic_id, traffic, level
     """
-).bindparams(bindparam("ids", type_=ARRAY(BigInteger)),
+).bindparams(bindparam("keys", type_=ARRAY(BigInteger)),
+             bindparam("topics", type_=ARRAY(Text)),
+             bindparam("traffics", type_=ARRAY(Text)),
              bindparam("sent", type_=ARRAY(Integer)),
              bindparam("hard", type_=ARRAY(Integer)),
              bindparam("complained", type_=ARRAY(Integer)))
 
+#: A scope: (key id, topic id or '' for the whole key, traffic).
+Scope = tuple[int, str, str]
 
-def count(conn: Connection, counts: dict[int, tuple[int, int, int]], *, window: int
-          ) -> dict[tuple[int, str, str], str]:
-    """Add ``counts`` ({message id: (sent, hard bounced, complained)}) to the scopes of
-    their messages; returns the scopes touched, (key id, topic id, traffic), with the
-    level they were at.
 
-    One statement: the scopes' window rows and current hours, upserted in key order
-    (call with ``EVENTS_LOCK`` held: the recorder's batches count one at a time).
-    """
-    if not counts:
+def scopes(api_key_id: int, topic_id: str, campaign: bool) -> tuple[Scope, Scope, Scope]:
+    """The three scopes a message of ``topic_id`` (a campaign's or not) counts in."""
+    return ((api_key_id, "", "all"),
+            (api_key_id, "", "campaign" if campaign else "transactional"),
+            (api_key_id, topic_id, "all"))
+
+
+def messages_scopes(conn: Connection, message_ids: list[int]) -> dict[int, tuple[Scope, ...]]:
+    """The scopes of each of ``message_ids`` (a primary-key read each; no locks)."""
+    if not message_ids:
         return {}
-    ids = sorted(counts)
+    rows = conn.execute(text("SELECT id, api_key_id, topic_id, campaign_id IS NOT NULL "
+                             "FROM messages WHERE id = ANY(:ids)").bindparams(
+                                 bindparam("ids", type_=ARRAY(BigInteger))),
+                        {"ids": message_ids})
+    return {r[0]: scopes(r[1], r[2], r[3]) for r in rows}
+
+
+def count(conn: Connection, deltas: dict[Scope, list[int]], *, window: int
+          ) -> dict[Scope, str]:
+    """Add ``deltas`` ({scope: [sent, hard bounced, complained]}) to the scopes' window
+    rows and current hours; returns the scopes touched with the level they were at.
+
+    One statement, rows upserted in key order (call with ``EVENTS_LOCK`` held: the
+    recorder's batches count one at a time).
+    """
+    if not deltas:
+        return {}
+    keys = sorted(deltas)
     rows = conn.execute(_COUNT, {
-        "ids": ids, "sent": [counts[i][0] for i in ids], "hard": [counts[i][1] for i in ids],
-        "complained": [counts[i][2] for i in ids], "n": float(window),
+        "keys": [k[0] for k in keys], "topics": [k[1] for k in keys],
+        "traffics": [k[2] for k in keys], "sent": [deltas[k][0] for k in keys],
+        "hard": [deltas[k][1] for k in keys], "complained": [deltas[k][2] for k in keys],
+        "n": float(window),
     })
     return {(r[0], r[1], r[2]): r[3] for r in rows}
 

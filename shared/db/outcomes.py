@@ -57,7 +57,8 @@ _APPLY_OUTCOMES = text(
 )
 
 def apply_outcomes(
-    conn: Connection, outcomes: tuple[Outcome, ...], *, max_attempts: int
+    conn: Connection, outcomes: tuple[Outcome, ...], *, max_attempts: int,
+    sent: list | None = None,
 ) -> dict[int, str]:
     """Apply a batch of outcomes in one statement; returns {id: new state} of rows changed.
 
@@ -69,7 +70,9 @@ def apply_outcomes(
     Row locks are taken in id order to avoid deadlocks between batches. What was sent
     or failed is counted in the dashboard's rollups (``shared.db.traffic``), and is a
     ``message.sent``, ``.failed`` or ``.unknown`` in the outbox (``shared.db.outbox``),
-    with ``campaign.completed`` for a campaign whose last message this was.
+    with ``campaign.completed`` for a campaign whose last message this was. ``sent``,
+    when given, gets (api_key_id, topic_id, campaign_id) of each row now ``sent``: the
+    reputation guard counts them without reading the rows again (shared.guard).
     """
     ordered = sorted(outcomes, key=lambda o: o.message_id)
     if not ordered:
@@ -89,6 +92,8 @@ def apply_outcomes(
     )
     rows = rows.all()
     count_outcomes(conn, (row[:6] for row in rows))
+    if sent is not None:
+        sent.extend((row[2], row[3], row[6]) for row in rows if row[1] == S.SENT)
     changed = {row[0]: row[1] for row in rows}  # by index: a Row's attribute access is slow
     emit_state_changes(conn, changed, at={row[0]: row[4] for row in rows if row[1] == S.SENT})
     complete_campaigns(conn, (row[6] for row in rows if row[1] != S.QUEUED))
