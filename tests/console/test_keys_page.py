@@ -148,6 +148,7 @@ def test_a_keys_own_ses_configuration_set_is_set_refused_when_misnamed_and_clear
     page.click("#save-key")
     page.wait_for_url(f"{console.url}/ui/keys/{console.key.id}?saved=1")
     assert page.input_value("#key-form input[name=configuration_set]") == "news-events"
+    assert page.inner_text('[data-fact="configuration-set"]') == "news-events"
     with console.engine.connect() as conn:
         assert get_key(conn, console.key.id).ses_configuration_set == "news-events"
     change = audited(console, "key.change", f"key {console.key.id}", audit_since)[0]
@@ -157,3 +158,4 @@ def test_a_keys_own_ses_configuration_set_is_set_refused_when_misnamed_and_clear
     page.wait_for_url(f"{console.url}/ui/keys/{console.key.id}?saved=1")
     with console.engine.connect() as conn:
         assert get_key(conn, console.key.id).ses_configuration_set is None
+    assert page.inner_text('[data-fact="configuration-set"]').startswith("fleet's")
