@@ -283,7 +283,7 @@ def test_a_sent_message_shows_its_open_its_click_and_one_click_unsubscribe(local
 
 def test_local_metrics_listen_on_127_0_0_1_only_on_free_ports(local_run):
     ports = _metrics_ports(local_run.output)
-    assert set(ports) == {"api", "scheduler", "sender", "recorder", "webhooks"}
+    assert set(ports) == {"api", *METRICS_KINDS}
     for kind, (host, port) in ports.items():
         assert host == "127.0.0.1"
         assert listening_addresses(port) == {"127.0.0.1"}, kind
