@@ -242,7 +242,7 @@ def run(argv: list[str] | None = None) -> int:
     from shared.settings import load_settings
 
     settings = load_settings()
-    if args.command in ("api", "scheduler", "sender", "recorder", "webhooks"):
+    if args.command in ("api", "scheduler", "sender", "recorder", "webhooks", "smtp"):
         # Before anything imports prometheus_client: it picks its mode at import.
         from shared.metrics.setup import prepare
 

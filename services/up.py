@@ -47,7 +47,7 @@ from shared.settings import PREFIX, LocalSettings, Settings, load_local_settings
 
 DEV_FROM = "mailpipe@localhost.localdomain"
 #: Process kinds serving /metrics on a port of their own (the api serves it on its port).
-METRICS_KINDS = ("scheduler", "sender", "recorder", "webhooks")
+METRICS_KINDS = ("scheduler", "sender", "recorder", "webhooks", "smtp")
 
 
 class Stack:

@@ -301,6 +301,8 @@ class Settings(BaseSettings):
         "(0: none).")
     metrics_port_recorder: int = Field(
         9103, ge=0, le=65535, description="Port the recorder serves `/metrics` on (0: none).")
+    metrics_port_smtp: int = Field(
+        9104, ge=0, le=65535, description="Port `mailpipe smtp` serves `/metrics` on (0: none).")
     metrics_port_webhooks: int = Field(
         9106, ge=0, le=65535,
         description="Port `mailpipe webhooks` serves `/metrics` on (0: none).")

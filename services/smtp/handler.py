@@ -32,6 +32,7 @@ from shared.db.keys import ApiKey, authenticated_key, get_key
 from shared.errors import Forbidden, PayloadTooLarge, RequestError, TooManyRequests
 from shared.intake.addresses import is_valid_address
 from shared.intake.submissions import accept_submission, check_mail_from
+from shared.metrics.instruments import SMTP_ROWS, SMTP_SUBMISSIONS
 from shared.rate.intake import IntakeLimiter, charge_key, note_failure, refuse_if_failing
 from shared.settings import Settings
 
@@ -143,12 +144,16 @@ class SubmissionHandler:
                 accept_submission, self.engine, self.broker, session.auth_data,
                 list(envelope.rcpt_tos), bytes(envelope.original_content), self.settings)
         except RequestError as exc:
+            SMTP_SUBMISSIONS.labels("refused").inc()
             return reply_for(exc)
         except SQLAlchemyError as exc:
+            SMTP_SUBMISSIONS.labels("unavailable").inc()
             log.warning("DATA from %s not stored: %s", _peer_address(session.peer), exc)
             return UNAVAILABLE
         finally:
             self._end(session)
+        SMTP_SUBMISSIONS.labels("accepted").inc()
+        SMTP_ROWS.inc(len(created))
         ids = ",".join(str(m.id) for m in created[:5]) + ("…" if len(created) > 5 else "")
         return f"250 2.0.0 OK: {len(created)} message(s) accepted ({ids})"
 

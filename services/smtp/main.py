@@ -29,6 +29,7 @@ from services.smtp.session import Session
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
 from shared.errors import ConfigError
+from shared.metrics.setup import serve as serve_metrics
 from shared.rate.intake import IntakeLimiter
 from shared.runtime.heartbeat import Heartbeat
 from shared.runtime.logs import configure_logging
@@ -86,6 +87,7 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
         intake_budget=IntakeLimiter(client, settings.intake_rate, settings.intake_burst),
     )
     beating = Heartbeat(client, "smtp").start()
+    serve_metrics(settings.metrics_port_smtp, settings.metrics_host)
     try:
         asyncio.run(serve(handler, context, listeners))
     finally:

@@ -15,6 +15,8 @@ import logging
 
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from shared.metrics.instruments import SMTP_REPLIES
+
 
 class _KnownWarnings(logging.Filter):
     """aiosmtpd's log warnings about what is meant here: it sets the deprecated
@@ -41,6 +43,12 @@ class Session(SMTP):
 
     async def auth_LOGIN(self, _, args: list[str]) -> AuthResult:
         return await _settled(await super().auth_LOGIN(_, args))
+
+    async def push(self, status) -> None:
+        code = status[:3].decode() if isinstance(status, bytes) else status[:3]
+        if code.isdigit():
+            SMTP_REPLIES.labels(code).inc()
+        await super().push(status)
 
     def connection_lost(self, error: Exception | None) -> None:
         self.event_handler.ended(self.session)

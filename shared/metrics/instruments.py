@@ -39,6 +39,16 @@ RECORDER_LAG = Histogram("mailpipe_recorder_lag_seconds", "From a send's outcome
 EVENTS = Counter("mailpipe_events", "Events stored, by type (delivered, bounced, "
                  "complained, opened, clicked, …)", ["type"])
 
+# --- smtp ------------------------------------------------------------------------------
+SMTP_REPLIES = Counter("mailpipe_smtp_replies", "Replies `mailpipe smtp` gave, by code (235 "
+                       "AUTH accepted, 535 a wrong key, 454 an address over its failure "
+                       "budget, 538, 530, 550, 552, 451, …)", ["code"])
+SMTP_SUBMISSIONS = Counter("mailpipe_smtp_submissions", "Messages submitted (DATA) by "
+                           "outcome (accepted, refused, unavailable)", ["outcome"])
+SMTP_ROWS = Counter("mailpipe_smtp_rows", "Message rows SMTP submissions stored (one per "
+                    "envelope recipient; a recognised resend stores none but is counted "
+                    "again)")
+
 # --- webhooks ----------------------------------------------------------------------------
 WEBHOOK_DELIVERIES = Counter("mailpipe_webhook_deliveries", "Webhook delivery attempts by "
                              "outcome (delivered, retry, failed, gone)", ["outcome"])

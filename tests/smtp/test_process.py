@@ -1,5 +1,5 @@
-"""``mailpipe smtp`` as the real process: refuses to start without TLS; on SIGTERM stops
-accepting, lets the transaction in flight finish and exits 0."""
+"""``mailpipe smtp`` as the real process: refuses to start without TLS; serves its
+``/metrics``; on SIGTERM stops accepting, lets the transaction in flight finish and exits 0."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import sys
 import time
 from email import policy
 
+import requests
 from sqlalchemy import text
 
 from shared.runtime.localservers import free_port
@@ -36,15 +37,19 @@ def test_without_a_certificate_it_refuses_to_start_saying_why(settings):
 
 def test_sigterm_lets_the_transaction_in_flight_finish_then_exits_0(
         settings, smtp_cert, engine, api_key):
-    port = free_port()
+    port, metrics_port = free_port(), free_port()
     env = settings_env(settings, MAILPIPE_SMTP_CERT_FILE=str(smtp_cert[0]),
-                       MAILPIPE_SMTP_KEY_FILE=str(smtp_cert[1]))
+                       MAILPIPE_SMTP_KEY_FILE=str(smtp_cert[1]),
+                       MAILPIPE_METRICS_HOST="127.0.0.1",
+                       MAILPIPE_METRICS_PORT_SMTP=str(metrics_port))
     process = mailpipe_smtp(env, "--bind", f"127.0.0.1:{port}", "--tls-bind", "none")
     try:
         client = wait_for(lambda: _connect(port), 30, "mailpipe smtp to listen")
         client.starttls(context=ssl.create_default_context(cafile=str(smtp_cert[0])))
         client.ehlo()
         client.login("apikey", api_key[1])
+        metrics = requests.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        assert 'mailpipe_smtp_replies_total{code="235"} 1.0' in metrics
         client.mail("news@example.com")
         client.rcpt("to@dest.test")
         assert client.docmd("DATA")[0] == 354

@@ -8,6 +8,7 @@ import time
 from email import policy
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from shared.db.keys import create_key, revoke_key
@@ -205,3 +206,29 @@ def test_at_shutdown_the_transaction_in_flight_finishes_and_no_new_one_starts(
     stopping.join(10)
     assert not submission.thread.is_alive()  # drained: it stopped without waiting longer
     assert count(engine, "messages") == 1
+
+
+def test_replies_and_submissions_are_counted_for_metrics(submission, api_key, example_key):
+    def value(name: str, **labels) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    before = {code: value("mailpipe_smtp_replies_total", code=code)
+              for code in ("235", "535", "550")}
+    accepted = value("mailpipe_smtp_submissions_total", outcome="accepted")
+    refused = value("mailpipe_smtp_submissions_total", outcome="refused")
+    rows = value("mailpipe_smtp_rows_total")
+    client = submission.starttls()
+    auth_plain(client, "mp_wrong")
+    client.login("apikey", example_key[1])
+    client.sendmail("news@example.com", ["a@dest.test", "b@dest.test"],
+                    korean_message(bcc=None, cc=None).as_bytes(policy=policy.SMTP))
+    with pytest.raises(smtplib.SMTPDataError):
+        client.sendmail("news@example.com", ["a@dest.test"],
+                        korean_message(sender="x@other.test").as_bytes(policy=policy.SMTP))
+    client.quit()
+    assert value("mailpipe_smtp_replies_total", code="235") == before["235"] + 1
+    assert value("mailpipe_smtp_replies_total", code="535") == before["535"] + 1
+    assert value("mailpipe_smtp_replies_total", code="550") == before["550"] + 1
+    assert value("mailpipe_smtp_submissions_total", outcome="accepted") == accepted + 1
+    assert value("mailpipe_smtp_submissions_total", outcome="refused") == refused + 1
+    assert value("mailpipe_smtp_rows_total") == rows + 2

@@ -30,6 +30,7 @@ def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
         "MAILPIPE_METRICS_PORT_SCHEDULER": "0",
         "MAILPIPE_METRICS_PORT_SENDER": "0",
         "MAILPIPE_METRICS_PORT_RECORDER": "0",
+        "MAILPIPE_METRICS_PORT_SMTP": "0",
     }
     env.update(extra)
     return env
