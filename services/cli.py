@@ -75,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     from services.console.admins import add_parser as add_admins
 
     add_admins(sub)
-    from services.smtp.main import add_parser as add_smtp
+    from services.smtp.command import add_parser as add_smtp
 
     add_smtp(sub)
     from services.ses import add_parser as add_ses

@@ -38,21 +38,10 @@ from shared.settings import Settings
 
 log = logging.getLogger("mailpipe.smtp")
 
-DEFAULT_BIND = "0.0.0.0:587"
-DEFAULT_TLS_BIND = "0.0.0.0:465"
 #: How long a shutdown waits for the transactions in flight.
 DRAIN_SECONDS = 20.0
 #: An idle connection is closed after this long (RFC 5321 4.5.3.2.7 suggests 5 minutes).
 IDLE_TIMEOUT = 300
-
-
-def add_parser(sub) -> None:
-    smtp = sub.add_parser("smtp", help="run the SMTP submission server (STARTTLS and TLS)")
-    smtp.add_argument("--bind", default=DEFAULT_BIND,
-                      help=f"HOST:PORT of the STARTTLS listener (default {DEFAULT_BIND})")
-    smtp.add_argument("--tls-bind", default=DEFAULT_TLS_BIND,
-                      help=f"HOST:PORT of the implicit-TLS listener (default "
-                      f"{DEFAULT_TLS_BIND}); '' or 'none' turns it off")
 
 
 def main(args: argparse.Namespace, settings: Settings) -> int:

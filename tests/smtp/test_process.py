@@ -27,6 +27,16 @@ def mailpipe_smtp(env: dict[str, str], *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
+def test_the_commands_parser_loads_no_metrics_library():
+    # prometheus_client picks its multiprocess mode when imported: it must wait for
+    # shared.metrics.setup.prepare, which runs after the arguments are parsed.
+    code = ("import sys; from services.cli import _parser; _parser(); "
+            "print('prometheus_client' in sys.modules)")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, check=True).stdout
+    assert loaded.strip() == "False"
+
+
 def test_without_a_certificate_it_refuses_to_start_saying_why(settings):
     env = settings_env(settings, MAILPIPE_SMTP_CERT_FILE="", MAILPIPE_SMTP_KEY_FILE="")
     process = mailpipe_smtp(env, "--bind", f"127.0.0.1:{free_port()}", "--tls-bind", "none")
