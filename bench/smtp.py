@@ -196,6 +196,7 @@ def run(args: argparse.Namespace, work: Path) -> dict:
             "MAILPIPE_DEFAULT_FROM": FROM, "MAILPIPE_INTAKE_RATE": "100000",
             "MAILPIPE_INTAKE_BURST": "100000", "MAILPIPE_SMTP_CERT_FILE": str(cert),
             "MAILPIPE_SMTP_KEY_FILE": str(cert_key), "MAILPIPE_LOG_LEVEL": "WARNING",
+            "MAILPIPE_METRICS_PORT_SMTP": "0",  # no fixed port: another run may hold it
         }, log_dir=work / "logs")
         stack.start("api", "api", "--bind", f"127.0.0.1:{api_port}",
                     "--workers", str(args.api_workers))

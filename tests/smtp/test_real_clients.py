@@ -32,6 +32,7 @@ from shared.db.keys import create_key
 from shared.rendering.submitted import split_headers
 from shared.runtime.heartbeat import alive
 from shared.runtime.localservers import free_port
+from shared.settings import load_settings
 from tests.support import smtp_clients
 from tests.support.fake_ses import ScriptedSes
 from tests.support.smtp_clients import (
@@ -42,7 +43,7 @@ from tests.support.smtp_clients import (
     npm_ci,
 )
 from tests.support.smtp_server import make_certificate
-from tests.support.stack import wait_for
+from tests.support.stack import settings_env, wait_for
 
 #: Small, so a too-big message is cheap to make.
 MAX_SIZE = 200_000
@@ -102,16 +103,13 @@ def smtp_run(postgres, redis_server, tmp_path_factory) -> Iterator[SmtpRun]:
     with engine.begin() as conn:
         _, plain = create_key(conn, "smtp clients", ["example.com"])
     port, tls_port = free_port(), free_port()
-    env = {
-        "MAILPIPE_DATABASE_URL": postgres.url, "MAILPIPE_REDIS_URL": redis_server.url,
-        "MAILPIPE_TRANSPORT": "ses", "MAILPIPE_SEND_RATE": "1000",
-        "MAILPIPE_SMTP_CERT_FILE": str(cert), "MAILPIPE_SMTP_KEY_FILE": str(key_file),
-        "MAILPIPE_SMTP_MAX_SIZE": str(MAX_SIZE), "MAILPIPE_LOG_LEVEL": "INFO",
-        "MAILPIPE_METRICS_HOST": "127.0.0.1", "MAILPIPE_METRICS_PORT_SENDER": "0",
-        "MAILPIPE_METRICS_PORT_RECORDER": "0",
-        "AWS_ENDPOINT_URL_SESV2": ses.url, "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1",
-    }
+    settings = load_settings(database_url=postgres.url, redis_url=redis_server.url,
+                             transport="ses", send_rate=1000, file_dir=base / "outbox",
+                             _env_file=None)
+    env = settings_env(
+        settings, MAILPIPE_SMTP_CERT_FILE=str(cert), MAILPIPE_SMTP_KEY_FILE=str(key_file),
+        MAILPIPE_SMTP_MAX_SIZE=str(MAX_SIZE), AWS_ENDPOINT_URL_SESV2=ses.url,
+        AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_REGION="us-east-1")
     stack = Stack(env, log_dir=base / "logs")
     stack.start("smtp", "smtp", "--bind", f"127.0.0.1:{port}", "--tls-bind",
                 f"127.0.0.1:{tls_port}")
