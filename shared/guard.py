@@ -155,6 +155,22 @@ def feedback_counts(events: Iterable[StoredEvent]) -> dict[int, tuple[int, int]]
     return counts
 
 
+def _deltas(conn: Connection, sent: Iterable[tuple[int, str, int | None]],
+            feedback: Iterable[StoredEvent]) -> dict[db.Scope, list[int]]:
+    """{scope: [sent, hard bounced, complained]} of a batch (its bounces' and complaints'
+    messages read for their scopes)."""
+    deltas: dict[db.Scope, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for key, topic, campaign in sent:
+        for scope in db.scopes(key, topic, campaign is not None):
+            deltas[scope][0] += 1
+    counts = feedback_counts(feedback)
+    for message_id, found in db.messages_scopes(conn, sorted(counts)).items():
+        for scope in found:
+            deltas[scope][1] += counts[message_id][0]
+            deltas[scope][2] += counts[message_id][1]
+    return deltas
+
+
 class ReputationGuard:
     """The recorder's guard: ``observe`` in its transactions, ``announce`` after commit."""
 
@@ -172,15 +188,7 @@ class ReputationGuard:
         among ``feedback``, judge the scopes touched and pause those past a pause level.
 
         Call with ``EVENTS_LOCK`` held (shared.db.guard.count)."""
-        deltas: dict[db.Scope, list[int]] = defaultdict(lambda: [0, 0, 0])
-        for key, topic, campaign in sent:
-            for scope in db.scopes(key, topic, campaign is not None):
-                deltas[scope][0] += 1
-        feedback = feedback_counts(feedback)
-        for message_id, found in db.messages_scopes(conn, sorted(feedback)).items():
-            for scope in found:
-                deltas[scope][1] += feedback[message_id][0]
-                deltas[scope][2] += feedback[message_id][1]
+        deltas = _deltas(conn, sent, feedback)
         touched = db.count(conn, deltas, window=self.window)
         feedback_came = any(h or c for _, h, c in deltas.values())
         if not feedback_came:
