@@ -136,8 +136,12 @@ def _keys(args, settings) -> int:
                 print(plain)
                 print("Store this key now: it is not shown again.", file=sys.stderr)
             elif args.keys_command == "list":
+                from shared.db.guard import active_pauses
+
+                paused = {p.api_key_id for p in active_pauses(conn)}
                 for key in list_keys(conn):
-                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+                    state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else (
+                        "paused (mailpipe keys resume)" if key.id in paused else "active")
                     domains = ",".join(key.allowed_domains) or "any"
                     rate = f"{key.max_send_rate:g}/s" if key.max_send_rate else "fleet"
                     intake = f"{key.intake_rate:g}/s" if key.intake_rate else "fleet"

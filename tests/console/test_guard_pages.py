@@ -41,7 +41,10 @@ def test_the_dashboard_names_paused_and_warned_keys_and_an_admin_resumes_one(
 
     sign_in(korean_page, console, "admin", then="/ui/")
     assert "평판 보호로 일시 중지됨" in korean_page.locator("#guard-pauses").inner_text()
-    korean_page.goto(f"{console.url}/ui/keys/{paused}")
+    korean_page.goto(f"{console.url}/ui/keys")
+    assert korean_page.locator(f'#key-{paused} [data-paused="{paused}"]').count() == 1
+    korean_page.click(f'#key-{paused} [data-paused="{paused}"]')
+    korean_page.wait_for_url(f"{console.url}/ui/keys/{paused}#guard")
     section = korean_page.locator("#guard")
     assert "키 전체" in section.inner_text() and "재개" in section.inner_text()
     shot(korean_page, "guard-key-page-ko")

@@ -250,6 +250,8 @@ def test_keys_resume_on_the_command_line_lifts_a_topic_then_the_key_audited(
     news = sent(engine, key, 40, "news")
     sent(engine, key, 400, "receipts")
     feedback(engine, news[:4])
+    assert run(["keys", "list"]) == 0
+    assert "paused (mailpipe keys resume)" in capsys.readouterr().out
     assert run(["keys", "resume", str(key), "--topic", "receipts"]) == 1
     assert "no pause in force on topic 'receipts'" in capsys.readouterr().err
     assert run(["keys", "resume", str(key), "--topic", "news"]) == 0

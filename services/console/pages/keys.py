@@ -84,8 +84,10 @@ class KeysPage(Page):
               error: InvalidRequest | None = None) -> None:
         with self.console.engine.connect() as conn:
             keys = list_keys(conn)
+            paused = {p.api_key_id for p in active_pauses(conn)}
         keys.sort(key=lambda k: (k.revoked_at is not None, k.id))
         self.console.render(req, resp, "keys.html", keys=keys, values=values, error=error,
+                            paused=paused,
                             fleet=self.console.settings,
                             status=falcon.HTTP_400 if error else falcon.HTTP_200)
 
