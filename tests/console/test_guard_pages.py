@@ -79,3 +79,7 @@ def test_an_admin_sets_a_keys_own_levels_on_its_page(page, console, audit_since)
     [entry] = audited(console, "key.guard", f"key {key}", audit_since)
     assert entry.after["bounce_warn"] == 0.01 and entry.after["complaint_pause"] == 0.0006
     shot(page, "guard-levels")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "guard-levels-phone")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390, f"the key's page scrolls sideways on a phone ({width}px)"
