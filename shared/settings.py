@@ -217,6 +217,11 @@ class Settings(BaseSettings):
         0.0008, gt=0, le=1,
         description="Complaint rate at which the reputation guard pauses a key, its campaigns "
         "or a topic (below SES's 0.1% review level). A key can set its own.")
+    guard_account_review: bool = Field(
+        True,
+        description="Pause the whole fleet while SES GetAccount reports the account under "
+        "review (an enforcement status other than HEALTHY: PROBATION, SHUTDOWN), and resume "
+        "it when HEALTHY again; off, only sending disabled pauses it.")
     max_attempts: int = Field(
         8, ge=1, description="Attempts (claims) after which a transient failure ends `failed`.")
     dispatch_batch: int = Field(

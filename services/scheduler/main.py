@@ -51,7 +51,9 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         ses = ses_client(settings)
         client = redis.Redis.from_url(settings.redis_url)
         pause = FleetPause(engine, client, first_probe=settings.account_retry)
-        scheduler.add_job(watch_pause, "interval", seconds=1, args=(ses, pause), id="pause")
+        review = {"review": settings.guard_account_review}
+        scheduler.add_job(watch_pause, "interval", seconds=1, args=(ses, pause), kwargs=review,
+                          id="pause")
         if settings.ses_suppression_import:
             scheduler.add_job(import_account_suppressions, "interval",
                               seconds=settings.ses_suppression_import, args=(ses, engine),
@@ -59,7 +61,8 @@ def build_scheduler(settings: Settings) -> BlockingScheduler:
         # The account's standing is watched whatever the rate; its quota shared with auto.
         store = QuotaStore(client) if settings.send_rate == "auto" else None
         scheduler.add_job(refresh_quota, "interval", seconds=settings.quota_refresh,
-                          args=(ses, store, pause), id="quota", next_run_time=datetime.now(UTC))
+                          args=(ses, store, pause), kwargs=review, id="quota",
+                          next_run_time=datetime.now(UTC))
     scheduler.add_job(expand_due_campaigns, "interval", seconds=1,
                       args=(engine, broker, settings),
                       id="expand")

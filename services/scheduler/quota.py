@@ -28,17 +28,19 @@ UNHEALTHY = ("SES reports the account's enforcement status as {status} (GetAccou
              "before they get worse; it resumes when SES reports HEALTHY again")
 
 
-def account_problem(quota: Quota) -> str | None:
+def account_problem(quota: Quota, *, review: bool = True) -> str | None:
     """Why the account should not send now, from GetAccount, or None: sending disabled, or
-    an enforcement status other than HEALTHY (PROBATION, SHUTDOWN)."""
+    (``review``: MAILPIPE_GUARD_ACCOUNT_REVIEW) an enforcement status other than HEALTHY
+    (PROBATION, SHUTDOWN)."""
     if not quota.enabled:
         return DISABLED
-    if quota.enforcement.upper() != "HEALTHY":
+    if review and quota.enforcement.upper() != "HEALTHY":
         return UNHEALTHY.format(status=quota.enforcement)
     return None
 
 
-def refresh_quota(client, store: QuotaStore | None, pause: FleetPause | None = None) -> bool:
+def refresh_quota(client, store: QuotaStore | None, pause: FleetPause | None = None, *,
+                  review: bool = True) -> bool:
     """Read the account's quota from SES and share it with the fleet (``store``: only
     with ``MAILPIPE_SEND_RATE=auto``); False if SES failed.
 
@@ -64,13 +66,13 @@ def refresh_quota(client, store: QuotaStore | None, pause: FleetPause | None = N
     log.info("SES quota: %.0f/s, %.0f of %.0f sent in 24 h, sending %s, enforcement %s",
              quota.max_send_rate, quota.sent_24h, quota.max_24h,
              "enabled" if quota.enabled else "DISABLED", quota.enforcement)
-    problem = account_problem(quota)
+    problem = account_problem(quota, review=review)
     if pause is not None and problem:
         pause.pause(problem)
     return True
 
 
-def watch_pause(client, pause: FleetPause) -> bool:
+def watch_pause(client, pause: FleetPause, *, review: bool = True) -> bool:
     """One step of the fleet's pause; True when it was lifted.
 
     Keeps the Redis mirror set from PostgreSQL (a flushed Redis does not
@@ -84,7 +86,7 @@ def watch_pause(client, pause: FleetPause) -> bool:
     if probe is None:
         return False
     try:
-        problem = account_problem(read_quota(client))
+        problem = account_problem(read_quota(client), review=review)
     except (BotoCoreError, ClientError) as exc:
         log.warning("SES still refuses the account (probe %d since %s; next at %s): %s",
                     probe.probes, f"{probe.paused_at:%H:%M:%S}", f"{probe.next_probe_at:%H:%M:%S}",

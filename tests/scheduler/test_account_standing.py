@@ -38,3 +38,13 @@ def test_sending_disabled_pauses_the_fleet_and_says_so(engine, redis, fake_ses, 
     fake_ses.account["SendingEnabled"] = False
     refresh_quota(ses, None, pause)
     assert "SendingEnabled false" in pause.state().reason
+
+
+def test_with_the_review_watch_off_only_disabled_sending_pauses(engine, redis, fake_ses, ses):
+    pause = FleetPause(engine, redis, first_probe=0.01)
+    fake_ses.account["EnforcementStatus"] = "PROBATION"
+    assert refresh_quota(ses, None, pause, review=False)
+    assert pause.state() is None
+    fake_ses.account["SendingEnabled"] = False
+    refresh_quota(ses, None, pause, review=False)
+    assert "SendingEnabled false" in pause.state().reason
