@@ -341,6 +341,14 @@ class Settings(BaseSettings):
         None, ge=0,
         description="Days an `Idempotency-Key`'s answer is kept (it is replayed for 24 hours "
         "only); unset: 1 (0 when `MAILPIPE_RETENTION_DAYS` is 0).")
+    retention_webhooks_days: int | None = Field(
+        None, ge=0,
+        description="Days outbound webhook events, with their deliveries, are kept (what "
+        "`POST /v1/webhooks/{id}/replay` can reach back to). An event still to be delivered "
+        "to an enabled endpoint stays; a disabled endpoint's undelivered events go with them. "
+        "Unset: 30 (or `MAILPIPE_RETENTION_DAYS` when smaller): well past the three days of "
+        "retries and the five after which a failing endpoint is disabled, so a receiver "
+        "that was down has weeks to be fixed and replayed.")
     retention_batch: int = Field(
         1000, ge=1, le=100_000,
         description="Rows per pruning statement (contents: a tenth of it).")

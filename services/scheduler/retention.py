@@ -26,8 +26,14 @@ from shared.settings import Settings
 log = logging.getLogger("mailpipe.retention")
 
 #: Kinds of data, in the order a step prunes them (contents before the
-#: blobs they free; ``blobs`` is counted by the contents pass).
-KINDS = ("events", "orphans", "contents", "blobs", "recipients", "idempotency")
+#: blobs they free; ``blobs`` is counted by the contents pass, the webhook
+#: deliveries, and the undelivered ones among them, by the webhook events').
+KINDS = ("events", "orphans", "contents", "blobs", "recipients", "idempotency",
+         "webhook_events", "webhook_deliveries", "webhook_undelivered")
+#: Counted along with another kind's batch, not in batches of their own.
+CARRIED = frozenset({"blobs", "webhook_deliveries", "webhook_undelivered"})
+#: Days outbound webhook events are kept when unset (``MAILPIPE_RETENTION_WEBHOOKS_DAYS``).
+WEBHOOKS_DAYS = 30
 #: The scheduler's job runs steps for at most this long (s) per run ...
 RUN_BUDGET = 5.0
 #: ... and sleeps this long (s) between steps.
@@ -44,6 +50,7 @@ class RetentionPolicy:
     orphans: timedelta | None
     bodies: timedelta | None
     idempotency: timedelta | None
+    webhooks: timedelta | None = None
     batch: int = 1000
 
     @classmethod
@@ -59,12 +66,13 @@ class RetentionPolicy:
             orphans=days(settings.retention_orphan_days, min(base, 7)),
             bodies=days(settings.retention_bodies_days, base),
             idempotency=days(settings.retention_idempotency_days, min(base, 1)),
+            webhooks=days(settings.retention_webhooks_days, min(base, WEBHOOKS_DAYS)),
             batch=settings.retention_batch,
         )
 
     @property
     def active(self) -> bool:
-        return any((self.events, self.orphans, self.bodies, self.idempotency))
+        return any((self.events, self.orphans, self.bodies, self.idempotency, self.webhooks))
 
 
 def prune_step(engine: Engine, policy: RetentionPolicy, now: datetime | None = None) -> Counter:
@@ -75,21 +83,25 @@ def prune_step(engine: Engine, policy: RetentionPolicy, now: datetime | None = N
     now = now or datetime.now(UTC)
     counts: Counter = Counter()
 
-    def run(kind: str, age: timedelta | None, prune: Callable, limit: int = policy.batch) -> None:
+    def run(kinds: str | tuple[str, ...], age: timedelta | None, prune: Callable,
+            limit: int = policy.batch) -> None:
         if age is None:
             return
         with engine.begin() as conn:
             result = prune(conn, cutoff=now - age, limit=limit)
-        if isinstance(result, tuple):  # contents: (contents, blobs)
-            counts[kind], counts["blobs"] = result
-        else:
-            counts[kind] = result
+        # A tuple counts the kind and those carried with it, e.g. (contents, blobs).
+        kinds = (kinds,) if isinstance(kinds, str) else kinds
+        results = result if isinstance(result, tuple) else (result,)
+        counts.update(dict(zip(kinds, results, strict=True)))
 
     run("events", policy.events, sql.prune_events)
     run("orphans", policy.orphans, sql.prune_orphan_events)
-    run("contents", policy.bodies, sql.prune_contents, max(1, policy.batch // CONTENTS_SHARE))
+    run(("contents", "blobs"), policy.bodies, sql.prune_contents,
+        max(1, policy.batch // CONTENTS_SHARE))
     run("recipients", policy.bodies, sql.prune_campaign_recipients)
     run("idempotency", policy.idempotency, sql.prune_idempotency_keys)
+    run(("webhook_events", "webhook_deliveries", "webhook_undelivered"), policy.webhooks,
+        sql.prune_webhook_events)
     return counts
 
 
@@ -97,7 +109,7 @@ def more(counts: Counter, policy: RetentionPolicy) -> bool:
     """True if a kind pruned a full batch last step (there may be more of it)."""
     contents_limit = max(1, policy.batch // CONTENTS_SHARE)
     return any(n >= (contents_limit if kind == "contents" else policy.batch)
-               for kind, n in counts.items() if kind != "blobs")
+               for kind, n in counts.items() if kind not in CARRIED)
 
 
 def prune_expired(engine: Engine, settings: Settings, *, budget: float = RUN_BUDGET,

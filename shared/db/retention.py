@@ -16,7 +16,8 @@ figures (``shared.db.stats``, ``shared.db.reads``) count both.
 
 Only finished work is pruned: an event only when its message is final; a
 content's parts only when none of its messages is created, queued or
-sending and no campaign will still expand into it.
+sending and no campaign will still expand into it; an outbound webhook event
+(with its deliveries) only when no enabled endpoint still has it to deliver.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sqlalchemy.types import BigInteger, Text
 
 from shared.broker.payloads import EventType
 from shared.states import FINAL, PENDING, CampaignStatus, sql_list
+from shared.webhooks.events import DUE as WEBHOOK_DUE
 
 #: The campaign status that never expands again.
 STOPPED = CampaignStatus.CANCELLED
@@ -218,3 +220,72 @@ def prune_campaign_recipients(conn: Connection, *, cutoff: datetime, limit: int)
     """
     return conn.execute(
         _PRUNE_RECIPIENTS, {"cutoff": cutoff, "limit": limit, "stopped": STOPPED}).rowcount
+
+
+# --- outbound webhooks ------------------------------------------------------------------
+
+#: An event still to be delivered somewhere: a delivery pending or delivering to an
+#: endpoint that is enabled. A disabled endpoint's undelivered events do not hold theirs.
+_STILL_DUE = f"""
+    EXISTS (SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+             WHERE d.event_id = e.id AND d.state IN ({sql_list(WEBHOOK_DUE)}) AND w.enabled)
+"""
+
+#: Per API key (keys are never deleted), its oldest events first, through the index
+#: ``webhook_events_key_occurred``: a batch reads expired events and the few old ones
+#: still held (a replay being delivered), never the young ones.
+_LOCK_WEBHOOK_EVENTS = text(
+    f"""
+    SELECT e.id FROM webhook_events e
+     WHERE e.id IN (
+        SELECT o.id FROM api_keys k
+         CROSS JOIN LATERAL (
+            SELECT e.id FROM webhook_events e
+             WHERE e.api_key_id = k.id AND e.occurred_at < :cutoff AND NOT {_STILL_DUE}
+             ORDER BY e.occurred_at
+             LIMIT :limit) o
+         LIMIT :limit)
+       FOR UPDATE SKIP LOCKED
+    """
+)
+
+_DROP_WEBHOOK_EVENTS = text(
+    f"""
+    WITH gone AS (
+        DELETE FROM webhook_events e WHERE e.id = ANY(:ids) AND NOT {_STILL_DUE}
+        RETURNING e.id
+    ), deliveries AS (
+        DELETE FROM webhook_deliveries d USING gone WHERE d.event_id = gone.id
+        RETURNING d.state IN ({sql_list(WEBHOOK_DUE)}) AS undelivered
+    )
+    SELECT (SELECT count(*) FROM gone), count(*), count(*) FILTER (WHERE undelivered)
+      FROM deliveries
+    """
+).bindparams(bindparam("ids", type_=ARRAY(BigInteger)))
+
+
+def prune_webhook_events(conn: Connection, *, cutoff: datetime,
+                         limit: int) -> tuple[int, int, int]:
+    """Delete up to ``limit`` outbound events older than ``cutoff`` with their deliveries;
+    (events, deliveries, undelivered deliveries among them).
+
+    An event goes when no enabled endpoint still has its delivery pending or
+    delivering, and takes every delivery of it along (delivered or failed, and
+    the undelivered ones of disabled endpoints: past the period a re-enabled
+    endpoint gets only younger events). A delivery is kept as long as its
+    event, so none ever names an event that is gone (the claim, a retry and
+    the deliveries list join the event).
+
+    Two statements, as ``prune_contents``: the first locks candidates (SKIP
+    LOCKED), the second re-checks them with a fresh snapshot and deletes. A
+    replay takes FOR KEY SHARE on the events it queues
+    (``shared.db.webhook_deliveries.replay``): one under way keeps its events
+    out of this batch; one that committed in between is seen by the re-check;
+    one that starts later waits for this commit and skips the events gone. The
+    recorder's outbox only writes new events, which are never expired.
+    """
+    ids = [r.id for r in conn.execute(_LOCK_WEBHOOK_EVENTS, {"cutoff": cutoff, "limit": limit})]
+    if not ids:
+        return 0, 0, 0
+    events, deliveries, undelivered = conn.execute(_DROP_WEBHOOK_EVENTS, {"ids": ids}).one()
+    return events, deliveries, undelivered

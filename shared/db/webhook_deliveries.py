@@ -340,6 +340,7 @@ _REPLAY = text(
              WHERE p.event_id = e.id AND p.endpoint_id = w.id AND p.state = ANY(:states)))
      ORDER BY e.occurred_at, e.id
      LIMIT :limit
+       FOR KEY SHARE OF e
     """).bindparams(bindparam("types", type_=ARRAY(TextType)),
                     bindparam("states", type_=ARRAY(TextType)))
 
@@ -349,7 +350,9 @@ def replay(conn: Connection, endpoint_id: int, *, start: datetime, end: datetime
     """New pending deliveries to this endpoint of its key's stored events in [start, end)
     that it subscribes to (of ``types`` only, and only those whose delivery to it is in
     one of ``states``, when given); returns how many, at most ``limit``. Each goes out
-    with its event's ``webhook-id``, so a receiver that had it already sees a duplicate."""
+    with its event's ``webhook-id``, so a receiver that had it already sees a duplicate.
+    Takes FOR KEY SHARE on those events, so retention (``shared.db.retention``) does not
+    delete one under a delivery being queued for it."""
     return conn.execute(_REPLAY, {
         "endpoint_id": endpoint_id, "start": start, "end": end, "limit": limit,
         "types": list(types) if types else None,

@@ -88,7 +88,7 @@ webhook_deliveries = Table(
            nullable=False),
     #: The event (webhook_events.id). No foreign key: a delivery is only ever inserted from
     #: the event just inserted (``shared.db.outbox``, a test event) or read from its table
-    #: (a replay), and events are not deleted while they have deliveries; a per-row check
+    #: (a replay), and retention deletes an event with its deliveries; a per-row check
     #: was most of the outbox's cost while webhook_events was young (before PostgreSQL
     #: first analyzed it, each check read the table whole). As messages' references
     #: (migration 0008), for the same reason.
