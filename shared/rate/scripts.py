@@ -128,11 +128,11 @@ local next_tat = start + n * 1000000 / rate
 # window are out of every later one's. A reservation that may be split
 # (``least`` below ``n``) takes the part that fits at the first moment at
 # least ``least`` do, rather than wait for all of it: the rate freed
-# meanwhile would go unused. The time a slot waits for
-# its second to clear is not charged to the bucket again after it (up to
-# ``credit``): ``tat`` moves on from where the bucket alone would have put
-# the slot, so the sends after it catch up that time, the window check still
-# keeping every second under ``cap``.
+# meanwhile would go unused. The time a slot waits for its second to clear
+# is not charged to the bucket again after it (up to ``credit``): ``tat``
+# moves on from where the bucket alone would have put the slot (``paced``),
+# so the sends after it catch up that time, the window check still keeping
+# every second under ``cap``.
 _RESERVE_IN_WINDOW = _PROLOGUE + _LOST + """
 local cap, window = tonumber(ARGV[8]), tonumber(ARGV[10])
 local credit, least = tonumber(ARGV[11]), tonumber(ARGV[12])
