@@ -269,9 +269,9 @@ _RESET = text(
 #: The held rows, due again now: the scheduler's next dispatch enqueues them (the claim
 #: still sends each once). Through ``messages_topic`` (api_key_id, topic_id, state).
 _RELEASE_HELD = text(
-    f"""
+    """
     UPDATE messages SET due_at = now()
-     WHERE api_key_id = :key AND state = '{S.QUEUED}' AND due_at > now()
+     WHERE api_key_id = :key AND state = :queued AND due_at > now()
        AND (CAST(:topic AS text) IS NULL OR topic_id = :topic)
        AND (NOT :campaigns_only OR campaign_id IS NOT NULL)
     """
@@ -292,7 +292,8 @@ def resume(conn: Connection, api_key_id: int, topic_id: str | None = None, *, by
     conn.execute(_RESET, {"keys": [s[0] for s in scopes], "topics": [s[1] for s in scopes]})
     for p in resumed:
         conn.execute(_RELEASE_HELD, {"key": p.api_key_id, "topic": p.topic_id or None,
-                                     "campaigns_only": p.campaigns_only})
+                                     "campaigns_only": p.campaigns_only,
+                                     "queued": S.QUEUED.value})
     return resumed
 
 
