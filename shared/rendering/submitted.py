@@ -60,10 +60,10 @@ def sendable(message: ClaimedMessage, tracker: Tracker | None) -> bytes:
     if tracker is not None and message.tracking:
         raw = _tracked(raw, tracker, message.id)
     fields, newline, rest = split_headers(raw)
-    kept = [f for f in fields
-            if field_name(f) not in _DROPPED and not field_name(f).startswith(_OWN_PREFIX)]
+    named = [(field_name(f), f) for f in fields]
+    kept = [f for name, f in named if name not in _DROPPED and not name.startswith(_OWN_PREFIX)]
     added = [("X-Mailpipe-Id", str(message.id)), *unsubscribe_headers(message, tracker)]
-    if not any(field_name(f) == "message-id" for f in kept):
+    if not any(name == "message-id" for name, _ in named):
         domain = address_of(message.from_addr).rpartition("@")[2] or None
         added.append(("Message-ID", make_msgid(domain=domain)))
     ours = [f"{name}: {value}".encode("ascii") for name, value in added]
