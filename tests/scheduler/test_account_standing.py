@@ -4,6 +4,8 @@ and says why; the pause lifts once SES reports the account HEALTHY again."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from services.scheduler.quota import refresh_quota, watch_pause
@@ -28,8 +30,9 @@ def test_an_account_under_review_pauses_the_fleet_until_it_is_healthy(
     assert status in pause.state().reason and status in pause.reason()
     assert not watch_pause(ses, pause)  # still under review: still paused
     fake_ses.account["EnforcementStatus"] = "HEALTHY"
+    deadline = time.monotonic() + 5
     while not watch_pause(ses, pause):  # the next probe (its backoff: hundredths of a second)
-        pass
+        assert time.monotonic() < deadline, "the pause did not lift once SES said HEALTHY"
     assert pause.state() is None and pause.reason() is None
 
 
