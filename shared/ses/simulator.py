@@ -29,6 +29,7 @@ from shared.db.suppressions import remove_suppression
 from shared.intake.messages import accept
 from shared.intake.requests import MessageRequest
 from shared.settings import Settings
+from shared.states import MessageState
 
 SIMULATOR = "simulator.amazonses.com"
 #: Address → the event that proves its loop works.
@@ -45,7 +46,7 @@ class Probe:
     address: str
     message_id: int
     expected: EventType
-    state: str = "queued"
+    state: str = MessageState.QUEUED
     provider_message_id: str | None = None
     events: list[str] = field(default_factory=list)
 

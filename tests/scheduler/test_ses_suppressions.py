@@ -15,6 +15,7 @@ from shared.db.messages import insert_messages
 from shared.db.suppressions import import_cursor, suppress_new_messages
 from shared.intake.requests import MessageRequest
 from shared.settings import load_settings
+from shared.states import MessageState
 from shared.transports.ses import ses_client
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -64,7 +65,7 @@ def test_every_address_on_ses_list_is_suppressed_for_every_active_key_with_its_r
     with engine.begin() as conn:
         created = insert_messages(conn, shop.id, [item], queue_timeout=300)
         (message,) = suppress_new_messages(conn, created)  # intake's own step
-    assert message.state == "suppressed"
+    assert message.state == MessageState.SUPPRESSED
 
 
 def test_the_next_read_asks_only_for_what_ses_updated_since_and_a_failure_moves_nothing(
