@@ -17,6 +17,7 @@ from services.api.spec.native import READ_BODY, VALIDATION
 from services.api.spec.operation import Body, Operation, Reply, after, integer, query, text
 from shared.webhooks.catalogue import CATALOGUE, EXAMPLE_AT
 from shared.webhooks.envelope import envelope
+from shared.webhooks.events import DeliveryState
 from shared.webhooks.events import OutboundEventType as T
 
 _HEADERS = {
@@ -128,7 +129,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                example={"deliveries": [_DELIVERY], "next": None}),),
         params=(query("before", integer(1), "the id below which the page starts"),
                 query("limit", integer(1, MAX_DELIVERIES, 50), "deliveries per page"),
-                query("state", text(enum=["pending", "delivering", "delivered", "failed"]),
+                query("state", text(enum=[s.value for s in DeliveryState]),
                       "only deliveries in this state")),
         errors={400: ("invalid_parameter",), **_NOT_FOUND}),
     (f"{_ONE}/deliveries/{{delivery_id}}/retry", "post"): Operation(
