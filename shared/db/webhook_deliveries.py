@@ -26,12 +26,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Float, Integer
 from sqlalchemy.types import Text as TextType
 
+from shared.states import sql_list
+from shared.webhooks.events import DUE, DisabledReason, OutboundEventType
 from shared.webhooks.events import DeliveryState as D
-from shared.webhooks.events import DisabledReason, OutboundEventType
 from shared.webhooks.retries import GIVE_UP_AFTER
 
-#: A delivery waiting for a worker, or held by one (its lease is its due_at).
-_DUE = f"d.state IN ('{D.PENDING}', '{D.DELIVERING}') AND d.due_at <= now()"
+#: The claim index's predicate on a delivery ``{d}`` (shared.db.tables.webhooks): waiting
+#: for a worker, or held by one (its lease is its due_at).
+_OPEN = "{d}.state IN (" + sql_list(DUE) + ")"
+_DUE = _OPEN.format(d="d") + " AND d.due_at <= now()"
 
 _DUE_ENDPOINTS = text(
     f"""
@@ -41,7 +44,7 @@ _DUE_ENDPOINTS = text(
        -- The first entry of its claim index (min over a prefix: one probe).
        AND (SELECT min(d.due_at) FROM webhook_deliveries d
              WHERE d.endpoint_id = w.id
-               AND d.state IN ('{D.PENDING}', '{D.DELIVERING}')) <= now()
+               AND {_OPEN.format(d="d")}) <= now()
      ORDER BY w.id
      LIMIT :limit
     """
@@ -74,7 +77,7 @@ _CLAIM = text(
                      JOIN webhook_events pe ON pe.message_id = e.message_id AND pe.id < e.id
                      JOIN webhook_deliveries p ON p.event_id = pe.id
                     WHERE e.id = d.event_id AND p.endpoint_id = d.endpoint_id
-                      AND p.state IN ('{D.PENDING}', '{D.DELIVERING}'))
+                      AND {_OPEN.format(d="p")})
              ORDER BY d.due_at, d.id
              LIMIT greatest(0, :slots - (
                 -- Live leases: a claimed row is due when its lease ends.
@@ -384,7 +387,7 @@ _LAG = text(
     f"""
     SELECT extract(epoch FROM now() - min(
         (SELECT min(d.due_at) FROM webhook_deliveries d
-          WHERE d.endpoint_id = w.id AND d.state IN ('{D.PENDING}', '{D.DELIVERING}'))))
+          WHERE d.endpoint_id = w.id AND {_OPEN.format(d="d")})))
       FROM webhook_endpoints w
      WHERE w.enabled
     """)
