@@ -23,8 +23,10 @@ import warnings
 from functools import partial
 
 import redis
+from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy import Engine
 
-from services.smtp.handler import SubmissionHandler
+from services.smtp.handler import FAILURE_PAUSE, SubmissionHandler
 from services.smtp.session import Session
 from shared.broker.queues import make_broker
 from shared.db.engine import make_engine
@@ -67,14 +69,8 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
     if not listeners:
         raise ConfigError("mailpipe smtp: both listeners are off (--bind, --tls-bind)")
     client = redis.Redis.from_url(settings.redis_url)
-    handler = SubmissionHandler(
-        settings=settings,
-        engine=make_engine(settings.database_url, pool_size=8),
-        broker=make_broker(settings),
-        failure_budget=IntakeLimiter(client, settings.auth_failure_rate,
-                                     settings.auth_failure_burst),
-        intake_budget=IntakeLimiter(client, settings.intake_rate, settings.intake_burst),
-    )
+    handler = make_handler(settings, make_engine(settings.database_url, pool_size=8),
+                           make_broker(settings), client)
     beating = Heartbeat(client, "smtp").start()
     serve_metrics(settings.metrics_port_smtp, settings.metrics_host)
     try:
@@ -82,6 +78,18 @@ def run(settings: Settings, *, bind: str | None, tls_bind: str | None) -> int:
     finally:
         beating.stop()  # the dashboard lists it until its last beat expires otherwise
     return 0
+
+
+def make_handler(settings: Settings, engine: Engine, broker: RedisBroker, client: redis.Redis,
+                 failure_pause: float = FAILURE_PAUSE) -> SubmissionHandler:
+    """The process's handler over these parts, with the API's AUTH-failure and intake
+    budgets (MAILPIPE_AUTH_FAILURE_RATE, MAILPIPE_INTAKE_RATE)."""
+    return SubmissionHandler(
+        settings=settings, engine=engine, broker=broker,
+        failure_budget=IntakeLimiter(client, settings.auth_failure_rate,
+                                     settings.auth_failure_burst),
+        intake_budget=IntakeLimiter(client, settings.intake_rate, settings.intake_burst),
+        failure_pause=failure_pause)
 
 
 async def serve(handler: SubmissionHandler, context: ssl.SSLContext,

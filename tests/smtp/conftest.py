@@ -16,9 +16,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from services.smtp.handler import SubmissionHandler
-from services.smtp.main import serve, tls_context
+from services.smtp.main import make_handler, serve, tls_context
 from shared.db.keys import create_key
-from shared.rate.intake import IntakeLimiter
 from shared.runtime.localservers import free_port
 from shared.settings import Settings
 from tests.support.stack import wait_for
@@ -88,12 +87,7 @@ class Submission:
 
 def submission_on(settings: Settings, engine, broker, redis, cafile) -> Submission:
     """A server with these settings and parts, started (a failed AUTH pauses 0.3 s)."""
-    handler = SubmissionHandler(
-        settings=settings, engine=engine, broker=broker,
-        failure_budget=IntakeLimiter(redis, settings.auth_failure_rate,
-                                     settings.auth_failure_burst),
-        intake_budget=IntakeLimiter(redis, settings.intake_rate, settings.intake_burst),
-        failure_pause=0.3)
+    handler = make_handler(settings, engine, broker, redis, failure_pause=0.3)
     return Submission(settings, handler, str(cafile)).start()
 
 
