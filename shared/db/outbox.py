@@ -166,7 +166,7 @@ _EMIT_FOR_MESSAGES = text(
     ), e AS (
         SELECT i.type, m.api_key_id, COALESCE(i.occurred_at, now()) AS occurred_at,
                {MESSAGE_DATA}
-               || CASE WHEN i.type IN ({", ".join(f"'{t}'" for t in _WITH_ERROR)})
+               || CASE WHEN i.type IN ({sql_list(_WITH_ERROR)})
                        THEN jsonb_build_object('error', m.error) ELSE '{{}}' END AS data,
                m.id AS message_id, m.topic_id, m.campaign_id, i.n
           FROM i JOIN messages m ON m.id = i.message_id
@@ -253,7 +253,7 @@ _EMIT_STORED = text(
                m.id AS message_id, m.topic_id, m.campaign_id, v.id AS n
           FROM events v JOIN messages m ON m.id = v.message_id
          WHERE v.id = ANY(:ids)
-           AND v.type IN ({", ".join(f"'{k}'" for k in STORED_EVENTS)})
+           AND v.type IN ({sql_list(STORED_EVENTS)})
            AND {_HAS_ENDPOINT.format(key="m.api_key_id")}
     )
     """ + _WRITE
