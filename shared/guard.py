@@ -34,7 +34,7 @@ from shared.broker.payloads import EventType
 from shared.db import guard as db
 from shared.db.audit import Actor, record
 from shared.db.events import StoredEvent
-from shared.db.guard import GuardPause, ScopeFigures
+from shared.db.guard import GuardLevel, GuardPause, ScopeFigures
 from shared.db.outbox import OutboundEvent, emit
 from shared.db.tables.guard import TRAFFIC
 from shared.errors import InvalidRequest
@@ -44,7 +44,7 @@ from shared.webhooks.events import OutboundEventType
 
 log = logging.getLogger("mailpipe.guard")
 
-OK, WARN, PAUSE = "ok", "warn", "pause"
+OK, WARN, PAUSE = GuardLevel.OK, GuardLevel.WARN, GuardLevel.PAUSE
 _RANK = {OK: 0, WARN: 1, PAUSE: 2}
 
 

@@ -22,12 +22,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.types import BigInteger, Integer, Text
 
 from shared.states import MessageState as S
+
+
+class GuardLevel(StrEnum):
+    """A scope's last verdict (``guard_windows.level``): ok, past a warning level, or
+    past a pause level (paused or covered by a wider pause)."""
+
+    OK = "ok"
+    WARN = "warn"
+    PAUSE = "pause"
+
 
 #: The hours ``guard_hours`` keeps: the last day's, and one more for the hour under way.
 HOURS_KEPT = timedelta(hours=25)
@@ -259,7 +270,7 @@ _RESET = text(
          WHERE h.api_key_id = s.api_key_id AND h.topic_id = COALESCE(s.topic_id, h.topic_id)
     )
     UPDATE guard_windows w
-       SET sent = 0, hard_bounced = 0, complained = 0, level = 'ok', figures = NULL,
+       SET sent = 0, hard_bounced = 0, complained = 0, level = :ok, figures = NULL,
            updated_at = now()
       FROM s
      WHERE w.api_key_id = s.api_key_id AND w.topic_id = COALESCE(s.topic_id, w.topic_id)
@@ -289,7 +300,8 @@ def resume(conn: Connection, api_key_id: int, topic_id: str | None = None, *, by
         return []
     scopes = sorted({(p.api_key_id, p.topic_id or None) for p in resumed},
                     key=lambda s: (s[0], s[1] or ""))
-    conn.execute(_RESET, {"keys": [s[0] for s in scopes], "topics": [s[1] for s in scopes]})
+    conn.execute(_RESET, {"keys": [s[0] for s in scopes], "topics": [s[1] for s in scopes],
+                          "ok": GuardLevel.OK.value})
     for p in resumed:
         conn.execute(_RELEASE_HELD, {"key": p.api_key_id, "topic": p.topic_id or None,
                                      "campaigns_only": p.campaigns_only,
@@ -301,7 +313,9 @@ def warned(conn: Connection, api_key_id: int | None = None
            ) -> list[tuple[int, str, str, str, dict]]:
     """The scopes past a warn level (warn or pause): (key id, topic id, traffic, level,
     figures), through the partial index ``guard_windows_warned``."""
-    where = "level <> 'ok'" + (" AND api_key_id = :key" if api_key_id is not None else "")
+    # A constant, built from the enum: the partial index's predicate must be provable.
+    where = f"level <> '{GuardLevel.OK}'" + (
+        " AND api_key_id = :key" if api_key_id is not None else "")
     rows = conn.execute(text(f"SELECT api_key_id, topic_id, traffic, level, figures "
                              f"FROM guard_windows WHERE {where} ORDER BY 1, 2, 3"),
                         {"key": api_key_id})
@@ -316,8 +330,8 @@ def standing(conn: Connection) -> tuple[dict[str, int], int]:
             "SELECT CASE WHEN topic_id <> '' THEN 'topic' WHEN campaigns_only THEN 'campaigns' "
             "ELSE 'key' END, count(*) FROM guard_pauses WHERE resumed_at IS NULL GROUP BY 1")):
         paused[scope] = n
-    warned = conn.execute(text("SELECT count(*) FROM guard_windows WHERE level = 'warn'")
-                          ).scalar_one()
+    warned = conn.execute(text("SELECT count(*) FROM guard_windows "
+                               f"WHERE level = '{GuardLevel.WARN}'")).scalar_one()
     return paused, warned
 
 
