@@ -44,6 +44,7 @@ from shared.broker.payloads import (
     OutcomeKind,
 )
 from shared.guard import Levels, ReputationGuard
+from shared.states import MessageState
 
 TARGET = 0.10
 
@@ -53,7 +54,7 @@ _CLAIMED = text(
     INSERT INTO messages (api_key_id, content_id, topic_id, from_addr, to_addr, state,
                           attempts, lease_until, worker_id, campaign_id)
     SELECT :key, :content, 'topic-' || (n % :topics), 'bench@bench.example',
-           'r' || n || '@bench.example', 'sending', 1, now() + interval '1 day', 'bench',
+           'r' || n || '@bench.example', :sending, 1, now() + interval '1 day', 'bench',
            CASE WHEN n % 2 = 0 THEN 1 END
       FROM generate_series(1, :n) AS n
     """
@@ -65,7 +66,7 @@ def measure(engine, args: argparse.Namespace) -> dict:
         [key], [content] = make_keys(conn, 1)
         started = time.perf_counter()
         conn.execute(_CLAIMED, {"key": key, "content": content, "n": args.rows,
-                                "topics": args.topics})
+                                "topics": args.topics, "sending": MessageState.SENDING.value})
     fill_s = time.perf_counter() - started
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE messages")
