@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine
 
 from shared.db.suppressions import advance_import_cursor, import_cursor, suppress_for_every_key
-from shared.ses.account import SesUnavailable, call
+from shared.ses.account import SesUnavailable, pages
 
 log = logging.getLogger("mailpipe.scheduler")
 
@@ -52,19 +52,16 @@ def import_account_suppressions(
     params = {"EndDate": until, "PageSize": PAGE_SIZE, **({"StartDate": since} if since else {})}
     added = read = 0
     try:
-        while True:
-            answer = call(client, "ListSuppressedDestinations", "list_suppressed_destinations",
-                          **params)
+        for answer in pages(client, "ListSuppressedDestinations",
+                            "list_suppressed_destinations", **params):
             entries = [(e["EmailAddress"], REASONS.get(e.get("Reason"), "bounce"))
                        for e in answer.get("SuppressedDestinationSummaries", [])
                        if "@" in e.get("EmailAddress", "")]
             read += len(entries)
             with engine.begin() as conn:
                 added += suppress_for_every_key(conn, entries)
-            if not answer.get("NextToken"):
-                break
-            params["NextToken"] = answer["NextToken"]
-            time.sleep(page_pause)
+            if answer.get("NextToken"):
+                time.sleep(page_pause)
     except SesUnavailable as exc:
         log.warning("SES's account suppression list could not be read (%s: %s); the next run "
                     "reads from %s again", exc.reason, exc.detail, since or "the start")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -182,6 +182,16 @@ def call(client, operation: str, method: str, **params) -> dict:
         raise unavailable(exc, operation) from exc
 
 
+def pages(client, operation: str, method: str, **params) -> Iterator[dict]:
+    """Each answer of a listing ``call``, page after page (NextToken), asked only as read."""
+    while True:
+        answer = call(client, operation, method, **params)
+        yield answer
+        if not answer.get("NextToken"):
+            return
+        params["NextToken"] = answer["NextToken"]
+
+
 def read_account(client) -> Account:
     """GetAccount; SesUnavailable when it fails."""
     answer = call(client, "GetAccount", "get_account")
@@ -201,16 +211,12 @@ def read_account(client) -> Account:
 def read_identities(client, limit: int = 1000) -> tuple[Identity, ...]:
     """ListEmailIdentities, page after page, at most ``limit`` identities."""
     found: list[Identity] = []
-    token = None
-    while len(found) < limit:
-        params = {"PageSize": 100, **({"NextToken": token} if token else {})}
-        answer = call(client, "ListEmailIdentities", "list_email_identities", **params)
+    for answer in pages(client, "ListEmailIdentities", "list_email_identities", PageSize=100):
         found += [Identity(i.get("IdentityName", ""), i.get("IdentityType", ""),
                            i.get("VerificationStatus", "NOT_STARTED"),
                            bool(i.get("SendingEnabled", False)))
                   for i in answer.get("EmailIdentities", [])]
-        token = answer.get("NextToken")
-        if not token:
+        if len(found) >= limit:
             break
     return tuple(found[:limit])
 
@@ -247,16 +253,12 @@ def read_subscription(sns, topic_arn: str, endpoint: str) -> str | None:
     """The SubscriptionArn of the topic's subscription to ``endpoint`` (SNS
     ListSubscriptionsByTopic): ``PendingConfirmation`` while SNS waits for mailpipe to
     confirm it; None when there is none."""
-    token = None
-    while True:
-        params = {"TopicArn": topic_arn, **({"NextToken": token} if token else {})}
-        answer = call(sns, "ListSubscriptionsByTopic", "list_subscriptions_by_topic", **params)
+    for answer in pages(sns, "ListSubscriptionsByTopic", "list_subscriptions_by_topic",
+                        TopicArn=topic_arn):
         for found in answer.get("Subscriptions", []):
             if found.get("Endpoint") == endpoint and found.get("Protocol") in ("http", "https"):
                 return found.get("SubscriptionArn") or "PendingConfirmation"
-        token = answer.get("NextToken")
-        if not token:
-            return None
+    return None
 
 
 def read(client, configuration_set: str | None, sns: Callable[[], object] | None = None,

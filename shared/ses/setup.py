@@ -24,6 +24,7 @@ from botocore import xform_name
 from shared.ses.account import (
     SesUnavailable,
     call,
+    pages,
     read_configuration_set,
     read_subscription,
 )
@@ -99,15 +100,11 @@ def ensure_configuration_set(ses, plan: Plan) -> Step:
 
 def find_topic(sns, name: str) -> str | None:
     """The ARN of the account's SNS topic ``name`` in the client's region, or None."""
-    token = None
-    while True:
-        answer = call(sns, "ListTopics", "list_topics", **({"NextToken": token} if token else {}))
+    for answer in pages(sns, "ListTopics", "list_topics"):
         for topic in answer.get("Topics", []):
             if topic.get("TopicArn", "").rpartition(":")[2] == name:
                 return topic["TopicArn"]
-        token = answer.get("NextToken")
-        if not token:
-            return None
+    return None
 
 
 def ensure_topic(sns, plan: Plan) -> tuple[Step, str | None]:
