@@ -44,10 +44,6 @@ _COLUMNS = (E.c.id, E.c.api_key_id, E.c.url, E.c.event_types, E.c.topics, E.c.en
             E.c.updated_at)
 
 
-def _row(row) -> EndpointRow:
-    return EndpointRow(*row)
-
-
 def create_endpoint(conn: Connection, api_key_id: int, *, url: str, event_types: Sequence[str],
                     topics: Sequence[str], enabled: bool, secret: str) -> EndpointRow | None:
     """Insert an endpoint with its encrypted ``secret``; None when the key already has
@@ -61,13 +57,13 @@ def create_endpoint(conn: Connection, api_key_id: int, *, url: str, event_types:
         api_key_id=api_key_id, url=url, event_types=list(event_types), topics=list(topics),
         enabled=enabled, disabled_reason=None if enabled else DisabledReason.MANUAL.value,
         secret=secret).returning(*_COLUMNS)).one()
-    return _row(row)
+    return EndpointRow(*row)
 
 
 def get_endpoint(conn: Connection, api_key_id: int, endpoint_id: int) -> EndpointRow | None:
     row = conn.execute(select(*_COLUMNS).where(
         E.c.id == endpoint_id, E.c.api_key_id == api_key_id)).one_or_none()
-    return _row(row) if row else None
+    return EndpointRow(*row) if row else None
 
 
 def list_endpoints(conn: Connection, api_key_id: int, *, after: int = 0,
@@ -75,7 +71,7 @@ def list_endpoints(conn: Connection, api_key_id: int, *, after: int = 0,
     """The key's endpoints in id order, from after ``after``."""
     rows = conn.execute(select(*_COLUMNS).where(E.c.api_key_id == api_key_id, E.c.id > after)
                         .order_by(E.c.id).limit(limit))
-    return [_row(r) for r in rows]
+    return [EndpointRow(*r) for r in rows]
 
 
 def change_endpoint(conn: Connection, api_key_id: int, endpoint_id: int, *,
@@ -99,7 +95,7 @@ def change_endpoint(conn: Connection, api_key_id: int, endpoint_id: int, *,
                    else {"enabled": False, "disabled_reason": DisabledReason.MANUAL.value})
     row = conn.execute(update(E).where(E.c.id == endpoint_id, E.c.api_key_id == api_key_id)
                        .values(**values).returning(*_COLUMNS)).one_or_none()
-    return _row(row) if row else None
+    return EndpointRow(*row) if row else None
 
 
 def delete_endpoint(conn: Connection, api_key_id: int, endpoint_id: int) -> bool:
@@ -117,4 +113,4 @@ def rotate_secret(conn: Connection, api_key_id: int, endpoint_id: int, *, secret
         .values(previous_secret=E.c.secret, secret=secret,
                 previous_secret_until=func.now() + overlap, updated_at=func.now())
         .returning(*_COLUMNS)).one_or_none()
-    return _row(row) if row else None
+    return EndpointRow(*row) if row else None
