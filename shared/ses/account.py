@@ -261,6 +261,12 @@ def read_subscription(sns, topic_arn: str, endpoint: str) -> str | None:
     return None
 
 
+def confirmed(subscription_arn: str | None) -> bool:
+    """Whether ``read_subscription``'s answer is a confirmed subscription (an ARN, not
+    ``PendingConfirmation``)."""
+    return bool(subscription_arn) and subscription_arn.startswith("arn:")
+
+
 def read(client, configuration_set: str | None, sns: Callable[[], object] | None = None,
          events_url: str | None = None) -> Reading:
     """The whole reading; SesUnavailable when GetAccount itself fails (nothing else is

@@ -19,7 +19,7 @@ from email.utils import parseaddr
 from shared.db.feedback import SnsArrival
 from shared.db.keys import ApiKey
 from shared.i18n import Text, ntext
-from shared.ses.account import Identity, Reading, SesUnavailable
+from shared.ses.account import Identity, Reading, SesUnavailable, confirmed
 
 #: SES event types without which mailpipe's record of a message is wrong: a delivered
 #: message stays `sent`, a bounced address is not suppressed, a complaint goes unheard.
@@ -169,7 +169,7 @@ def _subscriptions(reading: Reading, events_url: str) -> list[Problem]:
                 "never reach mailpipe.", topic=topic, url=events_url), Text(
                 "Run mailpipe ses setup --public-url %(public)s (it subscribes the topic; the "
                 "api confirms the subscription itself).", public=_public(events_url))))
-        elif not arn.startswith("arn:"):
+        elif not confirmed(arn):
             found.append(Problem("subscription_pending", Text(
                 "The subscription of %(topic)s to %(url)s is not confirmed: SNS delivers "
                 "nothing to it until the api confirms it.", topic=topic, url=events_url), Text(

@@ -24,6 +24,7 @@ from botocore import xform_name
 from shared.ses.account import (
     SesUnavailable,
     call,
+    confirmed,
     pages,
     read_configuration_set,
     read_subscription,
@@ -141,10 +142,6 @@ def ensure_destination(ses, plan: Plan, topic_arn: str | None) -> Step:
     call(ses, operation, xform_name(operation), ConfigurationSetName=plan.configuration_set,
           EventDestinationName=DESTINATION, EventDestination=definition)
     return Step("event destination", DESTINATION, UPDATED if ours else CREATED, types)
-
-
-def confirmed(subscription_arn: str | None) -> bool:
-    return bool(subscription_arn) and subscription_arn.startswith("arn:")
 
 
 def ensure_subscription(sns, plan: Plan, topic_arn: str | None) -> Step:
