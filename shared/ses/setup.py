@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from botocore import xform_name
 
 from shared.ses.account import (
+    ConfigurationSet,
     SesUnavailable,
     call,
     confirmed,
@@ -88,15 +89,16 @@ def check_public_url(url: str) -> str | None:
     return None
 
 
-def ensure_configuration_set(ses, plan: Plan) -> Step:
+def ensure_configuration_set(ses, plan: Plan) -> tuple[Step, ConfigurationSet | None]:
+    """(the step, the set as read: None when it was missing, so it has no destinations)."""
     found = read_configuration_set(ses, plan.configuration_set)
     if found is not None:
-        return Step("configuration set", plan.configuration_set, EXISTS)
+        return Step("configuration set", plan.configuration_set, EXISTS), found
     if plan.dry_run:
-        return Step("configuration set", plan.configuration_set, WOULD_CREATE)
+        return Step("configuration set", plan.configuration_set, WOULD_CREATE), None
     call(ses, "CreateConfigurationSet", "create_configuration_set",
           ConfigurationSetName=plan.configuration_set)
-    return Step("configuration set", plan.configuration_set, CREATED)
+    return Step("configuration set", plan.configuration_set, CREATED), None
 
 
 def find_topic(sns, name: str) -> str | None:
@@ -119,13 +121,14 @@ def ensure_topic(sns, plan: Plan) -> tuple[Step, str | None]:
     return Step("SNS topic", arn, CREATED), arn
 
 
-def ensure_destination(ses, plan: Plan, topic_arn: str | None) -> Step:
+def ensure_destination(ses, plan: Plan, topic_arn: str | None,
+                       found: ConfigurationSet | None) -> Step:
     """An enabled SNS destination to ``topic_arn`` passing ``plan.event_types``: mailpipe's
     own (``DESTINATION``) is created, or given the types it lacks; another destination
-    already doing all of it is left as it is."""
+    already doing all of it is left as it is. ``found``: the set as
+    ``ensure_configuration_set`` read it."""
     wanted = set(plan.event_types)
-    found = read_configuration_set(ses, plan.configuration_set) if topic_arn else None
-    destinations = found.destinations if found else ()
+    destinations = found.destinations if found and topic_arn else ()
     for d in destinations:
         if d.kind == "SNS" and d.enabled and d.topic_arn == topic_arn and wanted <= d.types:
             return Step("event destination", d.name, EXISTS, ", ".join(sorted(d.types)))
@@ -161,10 +164,9 @@ def ensure_subscription(sns, plan: Plan, topic_arn: str | None) -> Step:
 def setup(ses, sns, plan: Plan) -> tuple[list[Step], str | None]:
     """Every step in order; (the steps, the topic's ARN). SesUnavailable when one fails
     (the steps before it are done: running setup again finishes the rest)."""
-    steps = [ensure_configuration_set(ses, plan)]
+    set_step, found = ensure_configuration_set(ses, plan)
     topic_step, topic_arn = ensure_topic(sns, plan)
-    steps.append(topic_step)
-    steps.append(ensure_destination(ses, plan, topic_arn))
+    steps = [set_step, topic_step, ensure_destination(ses, plan, topic_arn, found)]
     steps.append(ensure_subscription(sns, plan, topic_arn))
     return steps, topic_arn
 
