@@ -162,15 +162,6 @@ def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int
     bulk, carried, left = (plan_bulk(group, tracker, deps.composer) if group
                            else (None, [], []))
     one_by_one.update(m.id for m in left)
-    fleet_at = None
-    if bulk is None:
-        carried = [held[0]]
-    else:
-        # The call carries what its slot has room for; the rest stay held for the next one.
-        fleet_at, granted = bulk_part(deps.limiter, len(carried), report.publish_before_wait)
-        if granted < len(carried):  # bulk entries carry one recipient each
-            bulk, carried = replace(bulk, entries=bulk.entries[:granted]), carried[:granted]
-    weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
     refused: list[TransportError] = []  # account-level answers: the fleet's, not the message's
 
     def on_error(exc: TransportError) -> None:
@@ -178,13 +169,24 @@ def _send_next(deps: SenderDeps, claims: Claims, caps: dict, one_by_one: set[int
         if exc.pauses_fleet:
             refused.append(exc)
 
-    # A single send is followed by the other held rows': slots for them
-    # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
-    ahead = len(held) - 1 if bulk is None else 0
-    slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead,
-                cover=lambda: claims.cover(carried), idle=report.publish_before_wait,
-                reserved=fleet_at)
-    with keeping(claims):  # the slot may lie more than a lease ahead: renewed meanwhile
+    # Every wait for a slot (a bulk call's part, the key's cap, the fleet's
+    # slot) may last longer than a lease: the held rows are renewed meanwhile.
+    with keeping(claims):
+        fleet_at = None
+        if bulk is None:
+            carried = [held[0]]
+        else:
+            # The call carries what its slot has room for; the rest stay held for the next one.
+            fleet_at, granted = bulk_part(deps.limiter, len(carried), report.publish_before_wait)
+            if granted < len(carried):  # bulk entries carry one recipient each
+                bulk, carried = replace(bulk, entries=bulk.entries[:granted]), carried[:granted]
+        weight = sum(len(m.recipients) for m in carried)  # the budget counts recipients
+        # A single send is followed by the other held rows': slots for them
+        # may be leased with its own (at a sparse rate, FleetRateLimiter.reserve).
+        ahead = len(held) - 1 if bulk is None else 0
+        slot = Slot(deps.limiter, key_slot(deps.limiter, cap, weight), weight, ahead,
+                    cover=lambda: claims.cover(carried), idle=report.publish_before_wait,
+                    reserved=fleet_at)
         outcomes = (send_many(send_bulk, bulk, carried, on_error=on_error, pace=slot)
                     if bulk is not None else
                     [send_one(deps.transport, carried[0], tracker=tracker, pace=slot,

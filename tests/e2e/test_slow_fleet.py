@@ -130,3 +130,16 @@ def test_a_campaign_at_60_per_second_over_16_threads_keeps_every_claim_alive_wit
     fleet.run([(ids[n::16], 0.05 * n) for n in range(16)], requeue_at=8)
     check_each_sent_once(engine, fake_ses, fleet, 900)
     assert fake_ses.bulk_calls  # the campaign went out in bulk calls
+
+
+@pytest.mark.timeout(90)
+def test_bulk_calls_waiting_longer_than_a_lease_for_their_part_keep_their_claims(
+    settings, engine, broker, redis, api_key, fake_ses
+):
+    # Sixteen calls of 30 at 60/s: the last waits ~8 s for the part of the
+    # rate its call may take, more than twice the 3 s lease.
+    ids = store(engine, api_key[0].id, "w", 480)
+    fleet = Fleet(settings, broker, redis, rate=60, lease=3)
+    fleet.run([(ids[n::16], 0.0) for n in range(16)], requeue_at=9)
+    check_each_sent_once(engine, fake_ses, fleet, 480)
+    assert fake_ses.bulk_calls
