@@ -147,9 +147,10 @@ def entries_per_call(limiter: FleetRateLimiter, cap: tuple[int, float] | None) -
 
 
 #: The fewest recipients a bulk call is split off for (``bulk_part``): below,
-#: the call waits for room for more of them (simulated with calls of 10-30 at
-#: R=200: 98.7% of R at 5, 97.8% at 10, and ~0.13 calls per recipient).
-SPLIT_LEAST = 5
+#: the call waits for room for more of them. bench/rate_model.py at R=200
+#: (bench/rate.py's queue: 800 recipients of one content, 200 of their own
+#: in each 1,000): 98.2% of R at 5, 98.3-98.4% at 3, 98.8% at 2 and at 1.
+SPLIT_LEAST = 2
 
 
 def bulk_part(limiter: FleetRateLimiter, recipients: int,

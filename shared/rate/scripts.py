@@ -53,7 +53,10 @@ RECENT_SECONDS = 3
 # sliding second may hold, ARGV[9] = a unique member name, ARGV[10] = the
 # window's length (µs: a second and WINDOW_MARGIN), ARGV[11] = the credit
 # (µs: WINDOW_CREDIT), ARGV[12] = the fewest recipients worth a slot of
-# their own (below ARGV[2]: the part that fits may be reserved). Each
+# their own (below ARGV[2]: the part that fits may be reserved), ARGV[13] =
+# how late (µs) this sender's requests may reach SES after their slots
+# beyond the window's margin (its slow start), held in the window so much
+# longer. Each
 # returns {slot start, Redis now, recipients reserved recently, recipients reserved},
 # times in microseconds of Redis's clock; 0 reserved: refused, the start
 # lies beyond MAX_LEAD (nothing reserved, ask again later). More reserved
@@ -167,7 +170,7 @@ while sum > 0 and sum + n > cap do
 end
 """ + _REFUSED + """
 if gone > 0 then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, gone - 1) end
-local latest = start + spread
+local latest = start + spread + tonumber(ARGV[13])
 if loose then latest = latest + late end
 redis.call('ZADD', KEYS[2], string.format('%.0f', latest), ARGV[9] .. ':' .. n)
 redis.call('PEXPIRE', KEYS[2], 60000)
@@ -240,7 +243,7 @@ class RateScripts:
     def reserve(
         self, rate: float, recipients: int, *, extra: int, sparse: float, max_lead: float,
         lost_lead: float, late: float, cap: float | None = None, window: float = 0.0,
-        credit: float = 0.0, least: int | None = None,
+        credit: float = 0.0, least: int | None = None, slack: float = 0.0,
     ) -> Reservation:
         """``recipients`` slots of the fleet's bucket (the arguments: above the scripts).
 
@@ -248,7 +251,9 @@ class RateScripts:
         slot checked against it too (bulk sends); None, the bucket alone.
         With it, ``credit`` (s): how much of a wait for the sliding second the
         sends after it may catch up; ``least``: the part of ``recipients``
-        that may be reserved alone when no more fits (None: all or nothing).
+        that may be reserved alone when no more fits (None: all or nothing);
+        ``slack`` (s): how much later than its slot this send may reach SES
+        (held in the window that much longer).
         """
         args = [rate, int(recipients), extra, sparse, _us(max_lead), _us(lost_lead), _us(late)]
         if cap is None:
@@ -256,7 +261,8 @@ class RateScripts:
         least = int(recipients) if least is None else max(1, int(least))
         return Reservation(*self._in_window(
             keys=[TAT_KEY, WINDOW_KEY, WINDOW_SUM_KEY, WINDOW_LAST_KEY],
-            args=[*args, cap, secrets.token_hex(6), _us(window), _us(credit), least]))
+            args=[*args, cap, secrets.token_hex(6), _us(window), _us(credit), least,
+                  _us(slack)]))
 
     def reserve_for_key(self, key_id: int, rate: float, recipients: int) -> tuple[int, int]:
         """Slots of an API key's own bucket (negative ``recipients``: handed back): (start, now)."""

@@ -18,6 +18,7 @@ from shared.rate.limiter import (
     LOST_LEAD,
     MAX_LEAD,
     SLOW_START_SHARE,
+    SLOW_START_SLACK,
     SPARSE_LATE_TOLERANCE,
     TAT_KEY,
     WINDOW_CREDIT,
@@ -251,7 +252,31 @@ def test_bulk_calls_in_a_row_are_spaced_by_their_recipients_only(redis):
     limiter = FleetRateLimiter(redis, 20.0 * HEADROOM)  # R = 20, paced as senders pace it
     calls = [limiter.reserve(10) for _ in range(4)]
     gaps = [b - a for a, b in zip(calls, calls[1:], strict=False)]
-    assert all(g == pytest.approx(10 / (20.0 * HEADROOM), abs=0.005) for g in gaps)  # 2 a second
+    # Ten of R=20 at the pace the sliding-second check admits: 2 a second.
+    assert all(g == pytest.approx(10 * (1 + WINDOW_MARGIN) / 20.0, abs=0.005) for g in gaps)
+
+
+def test_with_bulk_calls_the_bucket_paces_at_what_the_sliding_second_admits(redis):
+    rate = 1000.0  # R
+    with_window = FleetRateLimiter(redis, rate * HEADROOM)
+    singles = [with_window.reserve(1) for _ in range(900)]
+    span = singles[-1] - singles[0]
+    # R per 1 + WINDOW_MARGIN s (98.8% of R), not the headroom's 98.5%.
+    assert span == pytest.approx(899 * (1 + WINDOW_MARGIN) / rate, abs=0.0005)
+    redis.flushall()
+    bucket_alone = FleetRateLimiter(redis, rate * HEADROOM, bursts=False)
+    singles = [bucket_alone.reserve(1) for _ in range(900)]
+    assert singles[-1] - singles[0] == pytest.approx(899 / (rate * HEADROOM), abs=0.0005)
+
+
+def test_slots_of_a_sender_in_its_slow_start_hold_their_second_longer(redis):
+    starting = FleetRateLimiter(redis, 20.0 * HEADROOM, slow_start=30)
+    running = FleetRateLimiter(redis, 20.0 * HEADROOM)
+    first = starting.reserve(10)
+    # Its call may reach SES up to SLOW_START_SLACK late: the next call that
+    # would overflow a second with it waits for that second to clear after it.
+    second = running.reserve(15)
+    assert second >= first + 1.0 + WINDOW_MARGIN + SLOW_START_SLACK - 0.002
 
 
 def most_recipients_in_any_second(sends: list[tuple[float, int]]) -> int:
