@@ -55,7 +55,7 @@ MINUTES_KEPT = timedelta(days=2)
 
 # --- writing ---------------------------------------------------------------------------
 
-Key = tuple  # (minute or hour, key id, topic) or (hour, key id)
+Key = tuple  # (minute, key id, topic)
 
 
 class Deltas:

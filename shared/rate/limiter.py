@@ -113,8 +113,8 @@ WINDOW_CREDIT = 0.25
 SLOW_START_SHARE = 0.95
 #: How late (s) a request may reach SES during a slow start, its slot
 #: already used (a process busy claiming and rendering on every thread):
-#: such slots hold their sliding second that much longer (the window's
-#: entries), as SLOW_START_SHARE leaves the bucket's spacing for single sends.
+#: such slots hold their sliding second that much longer (their window
+#: entries), as SLOW_START_SHARE spaces the bucket's slots wider meanwhile.
 SLOW_START_SLACK = 0.05
 #: The most (s) a slot may lie ahead of now when it is handed out: a thread
 #: that would wait longer asks again once it is this close (``wait_for_slot``).
